@@ -1,0 +1,71 @@
+# The Makefile is the project's only interface: CI and the README call nothing else.
+# Every target that needs Python depends on $(VENV_STAMP), so a fresh machine sets itself up
+# on first use and a prepared one skips straight to the work.
+
+SHELL := /bin/bash
+.DEFAULT_GOAL := help
+
+PYTHON ?= python3
+VENV := .venv
+PY := $(VENV)/bin/python
+VENV_STAMP := $(VENV)/.installed
+UV_VERSION := 0.13.8
+
+PORT ?= 3000
+SUB ?= demo-customer
+GROUPS ?= customers
+TTL ?= 3600
+
+export PYTHONDONTWRITEBYTECODE := 1
+
+.PHONY: help run test lint fmt typecheck unit integration smoke cfn-lint bench-transactions token clean
+
+help: ## List the targets
+	@grep -E '^[a-zA-Z_-]+:.*?## ' $(MAKEFILE_LIST) | awk 'BEGIN {FS = ":.*?## "}; {printf "  \033[36m%-20s\033[0m %s\n", $$1, $$2}'
+
+$(VENV_STAMP): requirements/dev.lock
+	@$(PYTHON) -c 'import sys; sys.exit(0 if sys.version_info >= (3, 11) else "Python 3.11+ is required")'
+	@test -x $(PY) || $(PYTHON) -m venv $(VENV)
+	@$(PY) -m pip install --quiet --disable-pip-version-check "uv==$(UV_VERSION)"
+	@$(VENV)/bin/uv pip sync --quiet --python $(PY) requirements/dev.lock
+	@touch $@
+
+venv: $(VENV_STAMP) ## Create or update the virtualenv from the lock file
+
+run: $(VENV_STAMP) ## Run the whole stack locally on emulated AWS (PORT=3000)
+	@exec $(PY) -m local run --port $(PORT)
+
+test: lint typecheck cfn-lint unit integration smoke bench-transactions ## Every check: lint, types, templates, tests, benchmarks' smoke runs
+
+unit: $(VENV_STAMP) ## Unit tests (no network)
+	$(PY) -m pytest tests/unit -q
+
+integration: $(VENV_STAMP) ## Integration tests against emulated AWS and the local stack
+	$(PY) -m pytest tests/integration -q
+
+smoke: $(VENV_STAMP) ## End-to-end: 'make run' as a subprocess, /health, warm functions, an authenticated call
+	$(PY) -m pytest tests/smoke -q
+
+lint: $(VENV_STAMP) ## ruff lint and format check
+	$(VENV)/bin/ruff check .
+	$(VENV)/bin/ruff format --check .
+
+fmt: $(VENV_STAMP) ## Format and auto-fix with ruff
+	$(VENV)/bin/ruff format .
+	$(VENV)/bin/ruff check --fix .
+
+typecheck: $(VENV_STAMP) ## mypy over services/, local/, tests/ and loadtests/
+	$(VENV)/bin/mypy
+
+cfn-lint: $(VENV_STAMP) ## Lint the CloudFormation templates
+	$(VENV)/bin/cfn-lint cloudformation/*.yaml
+
+bench-transactions: $(VENV_STAMP) ## Measure a 10-item TransactWriteItems at 0 and 20,000 items (QUICK=1 for a smoke run)
+	$(PY) -m loadtests.bench_transactions $(if $(QUICK),--quick,)
+
+token: $(VENV_STAMP) ## Mint a local development token: make token SUB=… GROUPS=customers,providers
+	@$(PY) -m local token --sub "$(SUB)" --groups "$(GROUPS)" --ttl $(TTL)
+
+clean: ## Remove the virtualenv, local state and caches
+	rm -rf $(VENV) .local .pytest_cache .mypy_cache .ruff_cache .hypothesis
+	find . -name __pycache__ -type d -prune -exec rm -rf {} +

@@ -1,0 +1,69 @@
+"""`python -m local run` (what `make run` does) and `python -m local token` (what `make token` does)."""
+
+from __future__ import annotations
+
+import argparse
+import signal
+import sys
+import threading
+from pathlib import Path
+from types import FrameType
+
+from local import auth
+from local.stack import LocalStack, StackConfig
+
+
+def run(args: argparse.Namespace) -> int:
+    stack = LocalStack(
+        StackConfig(port=args.port, state_dir=Path(args.state_dir), seed=not args.no_seed, concurrency=args.concurrency)
+    )
+    stopping = threading.Event()
+
+    def request_stop(_signum: int, _frame: FrameType | None) -> None:
+        stopping.set()
+
+    signal.signal(signal.SIGINT, request_stop)
+    signal.signal(signal.SIGTERM, request_stop)
+    print("Starting the Appointments local stack…", flush=True)
+    try:
+        stack.start()
+        print(stack.banner(), flush=True)
+        stopping.wait()
+        print("\nStopping…", flush=True)
+    finally:
+        stack.stop()
+    print("Stopped; no process left behind.", flush=True)
+    return 0
+
+
+def token(args: argparse.Namespace) -> int:
+    key = auth.KeyPair.load_or_create(Path(args.state_dir))
+    groups = [group for group in args.groups.split(",") if group]
+    unknown = sorted(set(groups) - set(auth.GROUPS))
+    if unknown:
+        print(f"unknown group(s) {', '.join(unknown)}; known: {', '.join(auth.GROUPS)}", file=sys.stderr)
+        return 2
+    print(auth.mint(key, args.sub, groups, args.ttl))
+    return 0
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(prog="python -m local", description="The Appointments local stack.")
+    parser.add_argument("--state-dir", default=".local", help="keys and logs (default .local)")
+    commands = parser.add_subparsers(dest="command", required=True)
+    run_parser = commands.add_parser("run", help="run the whole stack on emulated AWS")
+    run_parser.add_argument("--port", type=int, default=3000)
+    run_parser.add_argument("--no-seed", action="store_true", help="do not seed demo data")
+    run_parser.add_argument("--concurrency", type=int, default=10, help="per-function concurrency limit")
+    run_parser.set_defaults(handler=run)
+    token_parser = commands.add_parser("token", help="mint a development token")
+    token_parser.add_argument("--sub", required=True)
+    token_parser.add_argument("--groups", default="customers", help="comma-separated: customers,providers,admins,ops")
+    token_parser.add_argument("--ttl", type=int, default=auth.DEFAULT_TTL_SECONDS)
+    token_parser.set_defaults(handler=token)
+    args = parser.parse_args(argv)
+    return int(args.handler(args))
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,115 @@
+"""Emulated AWS for the local stack: moto in server mode on loopback, one request at a time.
+
+moto's backends are not thread-safe: racing conditional transactions from many threads produce
+phantom writes and lost updates. Every request therefore runs under one lock. The work is
+GIL-bound anyway, so serializing costs no measurable throughput (../shared/reference/
+local-emulation.md). With the lock held, the transaction rewrite in `moto_patches` is also safe.
+
+Run as `python -m local.emulator --port 0`; it prints `READY <port>` once it is listening.
+"""
+
+from __future__ import annotations
+
+import argparse
+import logging
+import select
+import signal
+import subprocess
+import threading
+from collections.abc import Callable, Iterable
+from dataclasses import dataclass
+from pathlib import Path
+from types import FrameType
+from typing import IO, Any
+
+from local import processes
+
+StartResponse = Callable[..., Any]
+WSGIApp = Callable[[dict[str, Any], StartResponse], Iterable[bytes]]
+
+
+class SerializedApp:
+    """A WSGI wrapper that lets one request at a time into the wrapped application."""
+
+    def __init__(self, app: WSGIApp) -> None:
+        self._app = app
+        self._lock = threading.Lock()
+
+    def __call__(self, environ: dict[str, Any], start_response: StartResponse) -> list[bytes]:
+        with self._lock:
+            # The response body must be produced inside the lock too: moto builds it lazily.
+            return [b"".join(self._app(environ, start_response))]
+
+
+def build_app() -> SerializedApp:
+    """moto's multi-service WSGI app, patched and serialized."""
+    from moto.moto_server.werkzeug_app import DomainDispatcherApplication, create_backend_app
+
+    from local import moto_patches
+
+    moto_patches.install()
+    return SerializedApp(DomainDispatcherApplication(create_backend_app))
+
+
+def serve(host: str, port: int) -> None:
+    """Serve the emulator until SIGTERM or SIGINT."""
+    from moto.moto_server.werkzeug_app import MotoRequestHandler
+    from werkzeug.serving import make_server
+
+    processes.exit_with_parent()
+    logging.getLogger("werkzeug").setLevel(logging.ERROR)
+    server = make_server(host, port, build_app(), threaded=True, request_handler=MotoRequestHandler)
+
+    def shut_down(_signum: int, _frame: FrameType | None) -> None:
+        threading.Thread(target=server.shutdown, daemon=True).start()
+
+    signal.signal(signal.SIGTERM, shut_down)
+    signal.signal(signal.SIGINT, shut_down)
+    print(f"READY {server.server_port}", flush=True)
+    server.serve_forever()
+
+
+@dataclass
+class EmulatorProcess:
+    """The emulator as a child process of the local stack (or of a test)."""
+
+    process: subprocess.Popen[bytes]
+    port: int
+
+    @property
+    def endpoint(self) -> str:
+        return f"http://127.0.0.1:{self.port}"
+
+    @classmethod
+    def start(cls, log_path: Path | None = None, port: int = 0, timeout: float = 30.0) -> EmulatorProcess:
+        """Start the emulator on loopback and wait until it listens."""
+        log: IO[Any] | int = open(log_path, "ab") if log_path else subprocess.DEVNULL  # noqa: SIM115
+        process = processes.spawn(
+            processes.python_module_command("local.emulator", "--port", str(port)),
+            cwd=processes.project_root(),
+            stderr=log,
+        )
+        if not isinstance(log, int):
+            log.close()
+        assert process.stdout is not None
+        ready, _, _ = select.select([process.stdout], [], [], timeout)
+        line = process.stdout.readline().decode().strip() if ready else ""
+        if not line.startswith("READY "):
+            processes.stop(process)
+            raise RuntimeError(f"the AWS emulator did not start (said {line!r}); see {log_path}")
+        return cls(process=process, port=int(line.split()[1]))
+
+    def stop(self) -> None:
+        processes.stop(self.process)
+
+
+def main(argv: list[str] | None = None) -> None:
+    parser = argparse.ArgumentParser(description=__doc__)
+    parser.add_argument("--host", default="127.0.0.1")
+    parser.add_argument("--port", type=int, default=0)
+    args = parser.parse_args(argv)
+    serve(args.host, args.port)
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,184 @@
+"""The whole stack on one machine: emulated AWS, the functions, the gateway, demo data.
+
+`LocalStack.start()` brings everything up in dependency order; `stop()` tears it down in reverse
+and leaves no process behind. Data lives in the emulator's memory and is gone when it stops.
+"""
+
+from __future__ import annotations
+
+import json
+import time
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+import boto3
+
+from local import auth
+from local.api import ApiDefinition
+from local.emulator import EmulatorProcess
+from local.gateway import Gateway, GatewayServer, HttpRequest, HttpResponse
+from local.provision import REGION, DataStack, deploy_data_stack, deploy_queues
+from local.runtime import DEFAULT_CONCURRENCY, LambdaService, load_functions
+from local.seed import DEMO_PROVIDERS, seed_if_empty
+
+if TYPE_CHECKING:
+    from mypy_boto3_dynamodb import DynamoDBClient
+
+
+@dataclass
+class StackConfig:
+    port: int = 3000
+    stage: str = "local"
+    state_dir: Path = Path(".local")
+    seed: bool = True
+    concurrency: int = DEFAULT_CONCURRENCY
+    echo: Callable[[str], None] | None = field(default=lambda line: print(line, flush=True))
+
+
+def aws_client(service: str, endpoint: str) -> Any:
+    """A client of the emulator, with throw-away credentials."""
+    make_client: Any = boto3.client  # the stubs only type literal service names
+    return make_client(
+        service,
+        endpoint_url=endpoint,
+        region_name=REGION,
+        aws_access_key_id="local",
+        aws_secret_access_key="local",
+    )
+
+
+@dataclass
+class LocalStack:
+    config: StackConfig
+    emulator: EmulatorProcess | None = None
+    data: DataStack | None = None
+    lambdas: LambdaService | None = None
+    server: GatewayServer | None = None
+    warm_results: dict[str, float | Exception] = field(default_factory=dict)
+    seeded_providers: int = 0
+    startup_seconds: float = 0.0
+    key: auth.KeyPair | None = None
+
+    @property
+    def logs_dir(self) -> Path:
+        return self.config.state_dir / "logs"
+
+    @property
+    def url(self) -> str:
+        assert self.server is not None
+        return f"http://127.0.0.1:{self.server.port}"
+
+    def start(self) -> None:
+        started = time.perf_counter()
+        self.logs_dir.mkdir(parents=True, exist_ok=True)
+        try:
+            self.emulator = EmulatorProcess.start(log_path=self.logs_dir / "emulator.log")
+            endpoint = self.emulator.endpoint
+            dynamodb: DynamoDBClient = aws_client("dynamodb", endpoint)
+            self.data = deploy_data_stack(dynamodb, aws_client("s3", endpoint), self.config.stage)
+            parameters = {"Stage": self.config.stage, **self.data.as_parameters(), "DependenciesLayerArn": "local"}
+            deploy_queues(aws_client("sqs", endpoint), "audit.yaml", parameters)
+            if self.config.seed:
+                self.seeded_providers = seed_if_empty(dynamodb, self.data.table_name)
+            specs = load_functions(parameters, default_concurrency=self.config.concurrency)
+            self.lambdas = LambdaService.create(specs, endpoint, self.logs_dir)
+            self.warm_results = self.lambdas.warm_all()
+            self.key = auth.KeyPair.load_or_create(self.config.state_dir)
+            gateway = Gateway(
+                ApiDefinition.load(),
+                self.lambdas,
+                self.key,
+                stage=self.config.stage,
+                access_log=self.logs_dir / "api-access.log",
+                echo=self.config.echo,
+            )
+            gateway.add_local_route("GET", "/_local/status", self._status)
+            self.server = GatewayServer(gateway, self.config.port)
+            self.server.start()
+        except BaseException:
+            self.stop()
+            raise
+        self.startup_seconds = time.perf_counter() - started
+
+    def status(self) -> dict[str, Any]:
+        """What runs, for the banner, `GET /_local/status` and the tests."""
+        functions = {}
+        if self.lambdas is not None:
+            for logical_id, runtime in self.lambdas.functions.items():
+                warmed = self.warm_results.get(logical_id)
+                functions[runtime.spec.name] = {
+                    "logicalId": logical_id,
+                    "state": "warm" if runtime.environments > 0 else "cold",
+                    "environments": runtime.environments,
+                    "concurrencyLimit": runtime.spec.concurrency,
+                    "initDurationMs": round(warmed, 1) if isinstance(warmed, float) else None,
+                    "initError": str(warmed) if isinstance(warmed, Exception) else None,
+                    "invocations": runtime.invocations,
+                    "throttles": runtime.throttles,
+                    "logFile": str(runtime.logs.path),
+                }
+        return {
+            "stage": self.config.stage,
+            "emulator": self.emulator.endpoint if self.emulator else None,
+            "table": self.data.table_name if self.data else None,
+            "auditBucket": self.data.audit_bucket_name if self.data else None,
+            "functions": functions,
+        }
+
+    def _status(self, _request: HttpRequest) -> HttpResponse:
+        return HttpResponse(200, {"Content-Type": "application/json"}, json.dumps(self.status()).encode())
+
+    def banner(self) -> str:
+        assert self.key is not None and self.data is not None
+        token = auth.mint(self.key, "demo-customer", ["customers"])
+        lines = [
+            f"Appointments local stack ready in {self.startup_seconds:.1f} s (stage '{self.config.stage}')",
+            "",
+            f"  API            {self.url}",
+            f"  Health         {self.url}/health",
+            f"  OpenAPI        {self.url}/openapi.json",
+            f"  Swagger UI     {self.url}/docs",
+            f'  Token mint     POST {self.url}/_local/token  {{"sub": "…", "groups": ["customers"]}}'
+            "  (or: make token SUB=… GROUPS=…)",
+            "  Functions",
+        ]
+        for name, state in self.status()["functions"].items():
+            if state["initError"]:
+                detail = f"FAILED to initialize: {state['initError']}"
+            else:
+                init, limit = state["initDurationMs"], state["concurrencyLimit"]
+                detail = f"{state['state']} (init {init:.0f} ms, up to {limit} concurrent)"
+            lines.append(f"    {name:<34} {detail}")
+        assert self.emulator is not None
+        seeded = (
+            f"{self.seeded_providers} demo providers seeded ({', '.join(p.time_zone for p in DEMO_PROVIDERS)})"
+            if self.seeded_providers
+            else "table already had data; nothing seeded"
+        )
+        lines += [
+            f"  Emulated AWS   {self.emulator.endpoint} (moto: table {self.data.table_name}, "
+            f"bucket {self.data.audit_bucket_name}; data in memory, gone on exit)",
+            f"  Demo data      {seeded}",
+            f"  Logs           {self.logs_dir}/ (api-access.log, one <function>.log per function, emulator.log)",
+            "",
+            "  Try it:",
+            f"    curl -s {self.url}/health",
+            f"    curl -s -H 'Authorization: Bearer {token}' {self.url}/me",
+            "",
+            "Access log follows. Ctrl-C stops everything.",
+        ]
+        return "\n".join(lines)
+
+    def stop(self) -> None:
+        """Stop in reverse order; safe to call on a partly started stack, and twice."""
+        if self.server is not None:
+            self.server.stop()
+            self.server = None
+        if self.lambdas is not None:
+            self.lambdas.shutdown()
+            self.lambdas = None
+        if self.emulator is not None:
+            self.emulator.stop()
+            self.emulator = None

@@ -1,0 +1,59 @@
+"""Who is calling: the principal behind the Cognito claims API Gateway put on the event."""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from dataclasses import dataclass
+from enum import StrEnum
+from typing import Any
+
+from services.common.errors import ForbiddenError, UnauthorizedError
+
+
+class Group(StrEnum):
+    CUSTOMERS = "customers"
+    PROVIDERS = "providers"
+    ADMINS = "admins"
+    OPS = "ops"
+
+
+def parse_groups(raw: Any) -> frozenset[Group]:
+    """`cognito:groups` as REST (comma-joined), HTTP APIs (`[a b]`) or a list carry it; unknown names ignored."""
+    if raw is None:
+        return frozenset()
+    names: list[str]
+    if isinstance(raw, list | tuple):
+        names = [str(item) for item in raw]
+    else:
+        names = str(raw).strip("[]").replace(",", " ").split()
+    known = {group.value for group in Group}
+    return frozenset(Group(name) for name in names if name in known)
+
+
+@dataclass(frozen=True)
+class Principal:
+    """An authenticated caller: subject and groups."""
+
+    sub: str
+    groups: frozenset[Group]
+
+    @classmethod
+    def from_request_context(cls, request_context: Mapping[str, Any] | None) -> Principal:
+        """The caller of an authorized route; a token with no known group may do nothing (403)."""
+        claims = ((request_context or {}).get("authorizer") or {}).get("claims") or {}
+        sub = claims.get("sub")
+        if not sub:
+            raise UnauthorizedError("The request carries no authenticated identity.")
+        groups = parse_groups(claims.get("cognito:groups"))
+        if not groups:
+            raise ForbiddenError("The caller belongs to no group (customers, providers, admins or ops).")
+        return cls(sub=str(sub), groups=groups)
+
+    def is_in(self, *groups: Group) -> bool:
+        return bool(self.groups.intersection(groups))
+
+    def require(self, *groups: Group) -> None:
+        """Refuse (403) unless the caller is in one of `groups`."""
+        if not self.is_in(*groups):
+            allowed = ", ".join(sorted(group.value for group in groups))
+            raise ForbiddenError(f"This needs one of the groups: {allowed}.")

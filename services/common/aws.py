@@ -1,0 +1,25 @@
+"""AWS clients, created lazily once per container and shared by every adapter in it.
+
+Endpoints come from the environment as botocore reads it (`AWS_ENDPOINT_URL` on the local stack),
+so nothing here knows where it runs.
+"""
+
+from __future__ import annotations
+
+from functools import cache
+from typing import TYPE_CHECKING
+
+import boto3
+from botocore.config import Config
+
+if TYPE_CHECKING:
+    from mypy_boto3_dynamodb import DynamoDBClient
+
+# Bounded retries with backoff for throttling and transient errors; short timeouts because an API
+# request has 29 s in total and a function 10 s.
+_CONFIG = Config(retries={"mode": "standard", "max_attempts": 3}, connect_timeout=2, read_timeout=5)
+
+
+@cache
+def dynamodb_client() -> DynamoDBClient:
+    return boto3.client("dynamodb", config=_CONFIG)

@@ -1,0 +1,76 @@
+"""Domain errors as types. Each knows its problem `code` and HTTP status; `http.py` maps them in one place."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from http import HTTPStatus
+
+
+@dataclass(frozen=True)
+class FieldError:
+    """One invalid input: where (dotted path, e.g. `body.weekly.mon[0].start`) and why."""
+
+    field: str
+    message: str
+
+
+class DomainError(Exception):
+    """Base of every error a client can cause; never used for the service's own faults."""
+
+    code = "BAD_REQUEST"
+    status = HTTPStatus.BAD_REQUEST
+
+    def __init__(self, detail: str) -> None:
+        super().__init__(detail)
+        self.detail = detail
+
+
+class ValidationFailedError(DomainError):
+    code = "VALIDATION_FAILED"
+    status = HTTPStatus.BAD_REQUEST
+
+    def __init__(self, detail: str, errors: list[FieldError]) -> None:
+        super().__init__(detail)
+        self.errors = errors
+
+
+class NotFoundError(DomainError):
+    code = "NOT_FOUND"
+    status = HTTPStatus.NOT_FOUND
+
+
+class ForbiddenError(DomainError):
+    code = "FORBIDDEN"
+    status = HTTPStatus.FORBIDDEN
+
+
+class UnauthorizedError(DomainError):
+    code = "UNAUTHORIZED"
+    status = HTTPStatus.UNAUTHORIZED
+
+
+@dataclass
+class Problem:
+    """An RFC 9457 problem document."""
+
+    status: int
+    code: str
+    detail: str
+    title: str = ""
+    type: str = "about:blank"
+    errors: list[FieldError] = field(default_factory=list)
+    request_id: str | None = None
+
+    def to_json(self) -> dict[str, object]:
+        body: dict[str, object] = {
+            "type": self.type,
+            "title": self.title or HTTPStatus(self.status).phrase,
+            "status": self.status,
+            "code": self.code,
+            "detail": self.detail,
+        }
+        if self.errors:
+            body["errors"] = [{"field": e.field, "message": e.message} for e in self.errors]
+        if self.request_id:
+            body["requestId"] = self.request_id
+        return body

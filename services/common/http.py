@@ -1,0 +1,86 @@
+"""The REST resolver every API function uses, with errors mapped to problem+json in this one place."""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Sequence
+from http import HTTPStatus
+from typing import Any
+
+from aws_lambda_powertools import Logger
+from aws_lambda_powertools.event_handler import APIGatewayRestResolver, Response
+from aws_lambda_powertools.event_handler.openapi.exceptions import RequestValidationError
+
+from services.common.errors import DomainError, FieldError, Problem, ValidationFailedError
+
+PROBLEM_JSON = "application/problem+json"
+
+
+def problem_response(problem: Problem, headers: dict[str, str] | None = None) -> Response[str]:
+    """A problem document as an HTTP response."""
+    return Response(
+        status_code=problem.status,
+        content_type=PROBLEM_JSON,
+        body=json.dumps(problem.to_json()),
+        headers=headers,
+    )
+
+
+def field_errors(validation_errors: Sequence[Any]) -> list[FieldError]:
+    """Powertools/pydantic validation errors as `{field, message}` with dotted field paths."""
+    errors = []
+    for error in validation_errors:
+        parts: list[str] = []
+        for part in error.get("loc", ()):
+            if isinstance(part, int):
+                parts[-1:] = [f"{parts[-1]}[{part}]"] if parts else [f"[{part}]"]
+            else:
+                parts.append(str(part))
+        errors.append(FieldError(".".join(parts) or "body", str(error.get("msg", "is invalid"))))
+    return errors
+
+
+def build_resolver(logger: Logger) -> APIGatewayRestResolver:
+    """An `APIGatewayRestResolver` with request validation and the project's error mapping."""
+    app = APIGatewayRestResolver(enable_validation=True)
+
+    def request_id() -> str | None:
+        context = app.current_event.request_context
+        return context.request_id if context else None
+
+    @app.exception_handler(DomainError)
+    def handle_domain_error(error: DomainError) -> Response[str]:
+        errors = error.errors if isinstance(error, ValidationFailedError) else []
+        logger.info("request refused", code=error.code, status=int(error.status))
+        return problem_response(
+            Problem(int(error.status), error.code, error.detail, errors=errors, request_id=request_id())
+        )
+
+    @app.exception_handler(RequestValidationError)
+    def handle_validation_error(error: RequestValidationError) -> Response[str]:
+        errors = field_errors(error.errors())
+        logger.info("request invalid", fields=[e.field for e in errors])
+        problem = Problem(
+            int(HTTPStatus.BAD_REQUEST),
+            ValidationFailedError.code,
+            "The request is invalid; see errors for each field.",
+            errors=errors,
+            request_id=request_id(),
+        )
+        return problem_response(problem)
+
+    @app.not_found
+    def handle_not_found(_error: Exception) -> Response[str]:
+        detail = f"No route for {app.current_event.http_method} {app.current_event.path}"
+        return problem_response(Problem(int(HTTPStatus.NOT_FOUND), "NOT_FOUND", detail, request_id=request_id()))
+
+    @app.exception_handler(Exception)
+    def handle_unexpected(error: Exception) -> Response[str]:
+        # Our fault, not the client's: log it whole, answer 500 without internals.
+        logger.exception("unhandled error")
+        problem = Problem(
+            int(HTTPStatus.INTERNAL_SERVER_ERROR), "INTERNAL", "An unexpected error occurred.", request_id=request_id()
+        )
+        return problem_response(problem)
+
+    return app

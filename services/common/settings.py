@@ -1,0 +1,38 @@
+"""Each function's configuration: one validated model, read from the environment once per container."""
+
+from __future__ import annotations
+
+import os
+from functools import cache
+from typing import Literal, TypeVar
+
+from pydantic import BaseModel, ConfigDict, Field
+
+LogLevel = Literal["DEBUG", "INFO", "WARN", "WARNING", "ERROR", "CRITICAL"]
+
+
+class ServiceSettings(BaseModel):
+    """What every function's CloudFormation resource sets (see cloudformation/<service>.yaml)."""
+
+    model_config = ConfigDict(frozen=True, extra="ignore")
+
+    stage: str = Field(alias="STAGE", min_length=1)
+    table_name: str = Field(alias="TABLE_NAME", min_length=3)
+    service_name: str = Field(alias="POWERTOOLS_SERVICE_NAME", min_length=1)
+    metrics_namespace: str = Field(alias="POWERTOOLS_METRICS_NAMESPACE", min_length=1)
+    log_level: LogLevel = Field(alias="POWERTOOLS_LOG_LEVEL")
+
+
+class AuditSettings(ServiceSettings):
+    """The audit function also writes the archive."""
+
+    audit_bucket_name: str = Field(alias="AUDIT_BUCKET_NAME", min_length=3)
+
+
+Settings = TypeVar("Settings", bound=ServiceSettings)
+
+
+@cache
+def load_settings(model: type[Settings]) -> Settings:
+    """Validate the environment against `model` once; a missing variable fails the first request loudly."""
+    return model.model_validate(dict(os.environ))
