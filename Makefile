@@ -12,13 +12,14 @@ VENV_STAMP := $(VENV)/.installed
 UV_VERSION := 0.13.8
 
 PORT ?= 3000
+STATE_DIR ?= .local
 SUB ?= demo-customer
 GROUPS ?= customers
 TTL ?= 3600
 
 export PYTHONDONTWRITEBYTECODE := 1
 
-.PHONY: help run test lint fmt typecheck unit integration smoke cfn-lint bench-transactions token clean
+.PHONY: help venv run test lint fmt typecheck unit integration smoke cfn-lint bench-smoke bench-transactions token clean
 
 help: ## List the targets
 	@grep -E '^[a-zA-Z_-]+:.*?## ' $(MAKEFILE_LIST) | awk 'BEGIN {FS = ":.*?## "}; {printf "  \033[36m%-20s\033[0m %s\n", $$1, $$2}'
@@ -33,12 +34,12 @@ $(VENV_STAMP): requirements/dev.lock
 venv: $(VENV_STAMP) ## Create or update the virtualenv from the lock file
 
 run: $(VENV_STAMP) ## Run the whole stack locally on emulated AWS (PORT=3000)
-	@exec $(PY) -m local run --port $(PORT)
+	@exec $(PY) -m local --state-dir $(STATE_DIR) run --port $(PORT)
 
-test: lint typecheck cfn-lint unit integration smoke bench-transactions ## Every check: lint, types, templates, tests, benchmarks' smoke runs
+test: lint typecheck cfn-lint unit integration smoke bench-smoke ## Every check: lint, types, templates, tests, benchmarks' smoke runs
 
-unit: $(VENV_STAMP) ## Unit tests (no network)
-	$(PY) -m pytest tests/unit -q
+unit: $(VENV_STAMP) ## Unit tests (no network: sockets other than Unix pipes are refused)
+	$(PY) -m pytest tests/unit -q --disable-socket --allow-unix-socket
 
 integration: $(VENV_STAMP) ## Integration tests against emulated AWS and the local stack
 	$(PY) -m pytest tests/integration -q
@@ -60,11 +61,14 @@ typecheck: $(VENV_STAMP) ## mypy over services/, local/, tests/ and loadtests/
 cfn-lint: $(VENV_STAMP) ## Lint the CloudFormation templates
 	$(VENV)/bin/cfn-lint cloudformation/*.yaml
 
-bench-transactions: $(VENV_STAMP) ## Measure a 10-item TransactWriteItems at 0 and 20,000 items (QUICK=1 for a smoke run)
-	$(PY) -m loadtests.bench_transactions $(if $(QUICK),--quick,)
+bench-transactions: $(VENV_STAMP) ## Measure a 10-item TransactWriteItems at 0 and 20,000 items (COMPARE=1 adds unpatched moto)
+	$(PY) -m loadtests.bench_transactions $(if $(COMPARE),--compare,)
+
+bench-smoke: $(VENV_STAMP) ## Run every benchmark at tiny sizes, without verdicts, so the scripts never rot
+	$(PY) -m loadtests.bench_transactions --quick
 
 token: $(VENV_STAMP) ## Mint a local development token: make token SUB=… GROUPS=customers,providers
-	@$(PY) -m local token --sub "$(SUB)" --groups "$(GROUPS)" --ttl $(TTL)
+	@$(PY) -m local --state-dir $(STATE_DIR) token --sub "$(SUB)" --groups "$(GROUPS)" --ttl $(TTL)
 
 clean: ## Remove the virtualenv, local state and caches
 	rm -rf $(VENV) .local .pytest_cache .mypy_cache .ruff_cache .hypothesis

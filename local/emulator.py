@@ -41,24 +41,25 @@ class SerializedApp:
             return [b"".join(self._app(environ, start_response))]
 
 
-def build_app() -> SerializedApp:
+def build_app(patched: bool = True) -> SerializedApp:
     """moto's multi-service WSGI app, patched and serialized."""
     from moto.moto_server.werkzeug_app import DomainDispatcherApplication, create_backend_app
 
     from local import moto_patches
 
-    moto_patches.install()
+    if patched:
+        moto_patches.install()
     return SerializedApp(DomainDispatcherApplication(create_backend_app))
 
 
-def serve(host: str, port: int) -> None:
+def serve(host: str, port: int, patched: bool = True) -> None:
     """Serve the emulator until SIGTERM or SIGINT."""
     from moto.moto_server.werkzeug_app import MotoRequestHandler
     from werkzeug.serving import make_server
 
     processes.exit_with_parent()
     logging.getLogger("werkzeug").setLevel(logging.ERROR)
-    server = make_server(host, port, build_app(), threaded=True, request_handler=MotoRequestHandler)
+    server = make_server(host, port, build_app(patched), threaded=True, request_handler=MotoRequestHandler)
 
     def shut_down(_signum: int, _frame: FrameType | None) -> None:
         threading.Thread(target=server.shutdown, daemon=True).start()
@@ -81,11 +82,14 @@ class EmulatorProcess:
         return f"http://127.0.0.1:{self.port}"
 
     @classmethod
-    def start(cls, log_path: Path | None = None, port: int = 0, timeout: float = 30.0) -> EmulatorProcess:
+    def start(
+        cls, log_path: Path | None = None, port: int = 0, timeout: float = 30.0, patched: bool = True
+    ) -> EmulatorProcess:
         """Start the emulator on loopback and wait until it listens."""
         log: IO[Any] | int = open(log_path, "ab") if log_path else subprocess.DEVNULL  # noqa: SIM115
+        options = [] if patched else ["--unpatched"]
         process = processes.spawn(
-            processes.python_module_command("local.emulator", "--port", str(port)),
+            processes.python_module_command("local.emulator", "--port", str(port), *options),
             cwd=processes.project_root(),
             stderr=log,
         )
@@ -107,8 +111,11 @@ def main(argv: list[str] | None = None) -> None:
     parser = argparse.ArgumentParser(description=__doc__)
     parser.add_argument("--host", default="127.0.0.1")
     parser.add_argument("--port", type=int, default=0)
+    parser.add_argument(
+        "--unpatched", action="store_true", help="keep moto's own TransactWriteItems (for benchmarks only)"
+    )
     args = parser.parse_args(argv)
-    serve(args.host, args.port)
+    serve(args.host, args.port, patched=not args.unpatched)
 
 
 if __name__ == "__main__":

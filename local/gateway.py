@@ -388,8 +388,14 @@ class _RequestHandler(BaseHTTPRequestHandler):
     def _serve(self) -> None:
         length = int(self.headers.get("Content-Length") or 0)
         if length > self.gateway.max_body_bytes:
+            # Read and drop an oversize body so the client sees the 413 instead of a broken pipe.
             body = b""
-            self.close_connection = True  # do not read an oversize body; answer and hang up
+            remaining = length
+            while remaining > 0:
+                chunk = self.rfile.read(min(remaining, 1 << 20))
+                if not chunk:
+                    break
+                remaining -= len(chunk)
         else:
             body = self.rfile.read(length) if length else b""
         request = HttpRequest(

@@ -1,0 +1,54 @@
+"""Shared fixtures: API Gateway events from tests/events/, a Lambda context, and helpers."""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Iterator
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+EVENTS = Path(__file__).parent / "events"
+ROOT = Path(__file__).resolve().parent.parent
+
+
+def load_event(name: str) -> dict[str, Any]:
+    """A canonical event from tests/events/<name>.json."""
+    event: dict[str, Any] = json.loads((EVENTS / f"{name}.json").read_text())
+    return event
+
+
+@dataclass
+class FakeLambdaContext:
+    function_name: str = "appointments-test-function"
+    memory_limit_in_mb: int = 512
+    invoked_function_arn: str = "arn:aws:lambda:us-east-1:123456789012:function:appointments-test-function"
+    aws_request_id: str = "c6af9ac6-7b61-11e6-9a41-93e812345678"
+
+    def get_remaining_time_in_millis(self) -> int:
+        return 10_000
+
+
+@pytest.fixture
+def lambda_context() -> FakeLambdaContext:
+    return FakeLambdaContext()
+
+
+@pytest.fixture
+def service_environment(monkeypatch: pytest.MonkeyPatch) -> Iterator[None]:
+    """The variables a service function's CloudFormation resource sets."""
+    from services.common.settings import load_settings
+
+    for name, value in {
+        "STAGE": "test",
+        "TABLE_NAME": "appointments-test",
+        "POWERTOOLS_SERVICE_NAME": "availability",
+        "POWERTOOLS_METRICS_NAMESPACE": "Appointments",
+        "POWERTOOLS_LOG_LEVEL": "INFO",
+    }.items():
+        monkeypatch.setenv(name, value)
+    load_settings.cache_clear()
+    yield
+    load_settings.cache_clear()

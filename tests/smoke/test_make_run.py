@@ -1,0 +1,126 @@
+"""`make run` as a user runs it: a subprocess on a free port, used, then stopped with Ctrl-C."""
+
+from __future__ import annotations
+
+import json
+import os
+import signal
+import socket
+import subprocess
+import time
+import urllib.error
+import urllib.request
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from tests.conftest import ROOT
+
+pytestmark = pytest.mark.slow
+
+STARTUP_SECONDS = 180  # generous: a cold machine may still be compiling bytecode
+
+
+def free_port() -> int:
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        return int(probe.getsockname()[1])
+
+
+def get_json(url: str, token: str | None = None, data: bytes | None = None) -> tuple[int, Any]:
+    request = urllib.request.Request(url, data=data, method="POST" if data else "GET")
+    if token:
+        request.add_header("Authorization", f"Bearer {token}")
+    try:
+        with urllib.request.urlopen(request, timeout=10) as response:
+            return response.status, json.loads(response.read())
+    except urllib.error.HTTPError as error:
+        return error.code, json.loads(error.read())
+
+
+def descendants(pid: int) -> set[int]:
+    """Every live process below `pid` (read from /proc, no extra dependency)."""
+    children: dict[int, list[int]] = {}
+    for entry in Path("/proc").iterdir():
+        if entry.name.isdigit():
+            try:
+                fields = (entry / "stat").read_text().rsplit(")", 1)[1].split()
+            except OSError:
+                continue
+            children.setdefault(int(fields[1]), []).append(int(entry.name))
+    found: set[int] = set()
+    pending = [pid]
+    while pending:
+        for child in children.get(pending.pop(), []):
+            found.add(child)
+            pending.append(child)
+    return found
+
+
+def alive(pid: int) -> bool:
+    try:
+        state = (Path("/proc") / str(pid) / "stat").read_text().rsplit(")", 1)[1].split()[0]
+    except OSError:
+        return False
+    return state != "Z"
+
+
+def wait_until(check: Any, seconds: float, what: str, process: subprocess.Popen[bytes]) -> Any:
+    deadline = time.monotonic() + seconds
+    while time.monotonic() < deadline:
+        if process.poll() is not None:
+            pytest.fail(f"make run exited ({process.returncode}) while waiting for {what}")
+        try:
+            result = check()
+            if result:
+                return result
+        except (urllib.error.URLError, ConnectionError, TimeoutError):
+            pass
+        time.sleep(0.5)
+    pytest.fail(f"timed out waiting for {what}")
+
+
+def test_make_run_serves_health_warms_functions_authenticates_and_stops_cleanly(tmp_path: Path) -> None:
+    port = free_port()
+    base = f"http://127.0.0.1:{port}"
+    process = subprocess.Popen(
+        ["make", "--no-print-directory", "run", f"PORT={port}", f"STATE_DIR={tmp_path}"],
+        cwd=ROOT,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.STDOUT,
+        start_new_session=True,  # its own process group, like a terminal's foreground job
+        env={**os.environ, "PYTHONUNBUFFERED": "1"},
+    )
+    try:
+        # /health answers through the gateway, from the availability function
+        status, health = wait_until(lambda: get_json(f"{base}/health"), STARTUP_SECONDS, "/health", process)
+        assert status == 200 and health["table"]["reachable"] is True
+
+        # all three functions were warmed once at start-up
+        functions = get_json(f"{base}/_local/status")[1]["functions"]
+        assert sorted(f["logicalId"] for f in functions.values()) == [
+            "AuditFunction",
+            "AvailabilityFunction",
+            "BookingFunction",
+        ]
+        assert all(f["state"] == "warm" for f in functions.values())
+
+        # an authenticated route, with a token from the local mint
+        _, minted = get_json(f"{base}/_local/token", data=json.dumps({"sub": "smoke", "groups": ["ops"]}).encode())
+        status, me = get_json(f"{base}/me", token=minted["token"])
+        assert (status, me) == (200, {"sub": "smoke", "groups": ["ops"]})
+        assert get_json(f"{base}/me")[0] == 401
+
+        children = descendants(process.pid)
+        assert len(children) >= 4  # the stack, the emulator and three function environments
+    finally:
+        os.killpg(process.pid, signal.SIGINT)  # what Ctrl-C in a terminal does
+        output, _ = process.communicate(timeout=60)
+    text = output.decode()
+    assert "Appointments local stack ready" in text
+    assert "curl -s -H 'Authorization: Bearer " in text and "/me" in text
+    assert "Logs" in text and str(tmp_path) in text
+    assert "Stopped; no process left behind." in text
+    time.sleep(1)
+    assert [pid for pid in children if alive(pid)] == []

@@ -1,0 +1,105 @@
+from __future__ import annotations
+
+import time
+from pathlib import Path
+
+import pytest
+
+from local import auth
+from services.common.auth import Group, Principal, parse_groups
+from services.common.errors import ForbiddenError, UnauthorizedError
+
+KEY = auth.KeyPair.generate()
+
+
+def bearer(token: str) -> str:
+    return f"Bearer {token}"
+
+
+def test_verify_accepts_a_fresh_id_token_and_returns_its_claims() -> None:
+    claims = auth.verify(KEY, bearer(auth.mint(KEY, "alice", ["customers", "ops"])))
+    assert claims["sub"] == "alice"
+    assert claims["cognito:groups"] == ["customers", "ops"]
+    assert claims["token_use"] == "id"
+
+
+def test_verify_accepts_an_access_token_for_our_client() -> None:
+    token = auth.mint(KEY, "alice", ["admins"], token_use="access")
+    assert auth.verify(KEY, token)["client_id"] == auth.CLIENT_ID  # the raw token, without "Bearer", works too
+
+
+@pytest.mark.parametrize(
+    ("case", "authorization", "message"),
+    [
+        ("missing header", None, "Unauthorized"),
+        ("empty header", "", "Unauthorized"),
+        ("not a JWT", "Bearer not-a-token", "Unauthorized"),
+        ("expired", bearer(auth.mint(KEY, "alice", ["customers"], 60, now=time.time() - 3600)), "expired"),
+        (
+            "wrong issuer",
+            bearer(auth.mint(KEY, "a", ["customers"], issuer="https://evil.example/pool")),
+            "Unauthorized",
+        ),
+        ("wrong audience", bearer(auth.mint(KEY, "a", ["customers"], audience="another-client")), "Unauthorized"),
+        ("wrong token use", bearer(auth.mint(KEY, "a", ["customers"], token_use="refresh")), "Unauthorized"),
+        # Signed by another key that claims our key id: the signature check must catch it.
+        (
+            "bad signature",
+            bearer(auth.mint(auth.KeyPair(auth.KeyPair.generate().private_key, KEY.kid), "a", ["admins"])),
+            "Unauthorized",
+        ),
+        ("unknown key id", bearer(auth.mint(auth.KeyPair.generate(), "a", ["admins"])), "Unauthorized"),
+    ],
+)
+def test_verify_refuses_bad_tokens_with_401(case: str, authorization: str | None, message: str) -> None:
+    with pytest.raises(auth.AuthenticationError, match=message):
+        auth.verify(KEY, authorization)
+
+
+def test_verify_refuses_a_tampered_payload() -> None:
+    header, payload, signature = auth.mint(KEY, "alice", ["customers"]).split(".")
+    forged = auth.mint(KEY, "mallory", ["admins"]).split(".")[1]
+    with pytest.raises(auth.AuthenticationError):
+        auth.verify(KEY, f"{header}.{forged[:-2]}{payload[-2:]}.{signature}")
+
+
+def test_claims_for_event_are_strings_as_the_rest_authorizer_passes_them() -> None:
+    verified = auth.verify(KEY, auth.mint(KEY, "alice", ["customers", "ops"]))
+    claims = auth.claims_for_event({**verified, "iat": 0})
+    assert claims["cognito:groups"] == "customers,ops"
+    assert claims["iat"] == "Thu Jan 01 00:00:00 UTC 1970"
+    assert all(isinstance(value, str) for value in claims.values())
+
+
+def test_principal_parses_groups_in_every_shape_the_gateways_use() -> None:
+    expected = frozenset({Group.CUSTOMERS, Group.OPS})
+    assert parse_groups("customers,ops") == expected
+    assert parse_groups("[customers ops]") == expected
+    assert parse_groups(["customers", "ops", "unknown"]) == expected
+    assert parse_groups(None) == frozenset()
+
+
+def test_principal_without_groups_is_forbidden() -> None:
+    context = {"authorizer": {"claims": {"sub": "bob", "cognito:groups": ""}}}
+    with pytest.raises(ForbiddenError):
+        Principal.from_request_context(context)
+
+
+def test_principal_without_claims_is_unauthorized() -> None:
+    with pytest.raises(UnauthorizedError):
+        Principal.from_request_context({"requestId": "x"})
+
+
+def test_principal_require_refuses_other_groups() -> None:
+    principal = Principal("alice", frozenset({Group.CUSTOMERS}))
+    principal.require(Group.CUSTOMERS, Group.ADMINS)
+    with pytest.raises(ForbiddenError, match="admins, ops"):
+        principal.require(Group.OPS, Group.ADMINS)
+
+
+def test_key_pair_persists_so_make_token_and_make_run_agree(tmp_path: Path) -> None:
+    first = auth.KeyPair.load_or_create(tmp_path)
+    second = auth.KeyPair.load_or_create(tmp_path)
+    assert second.kid == first.kid
+    assert auth.verify(second, auth.mint(first, "alice", ["customers"]))["sub"] == "alice"
+    assert (tmp_path / "jwt-signing-key.pem").stat().st_mode & 0o077 == 0

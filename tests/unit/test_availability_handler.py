@@ -1,0 +1,94 @@
+from __future__ import annotations
+
+import copy
+import json
+
+import pytest
+from pydantic import ValidationError
+
+from services.availability import handler
+from services.availability.domain.health import TableStatus, check_health
+from services.common.errors import FieldError
+from services.common.http import field_errors
+from services.common.settings import AuditSettings, ServiceSettings, load_settings
+from tests.conftest import load_event
+
+
+def test_get_me_answers_the_callers_identity(service_environment, lambda_context) -> None:
+    response = handler.lambda_handler(load_event("api_gateway_rest_get_me"), lambda_context)
+    assert response["statusCode"] == 200
+    assert json.loads(response["body"]) == {
+        "sub": "4a7b2c1e-0d5f-4e3a-9b8c-7d6e5f4a3b2c",
+        "groups": ["customers", "ops"],
+    }
+
+
+def test_get_me_without_groups_is_a_403_problem(service_environment, lambda_context) -> None:
+    event = copy.deepcopy(load_event("api_gateway_rest_get_me"))
+    event["requestContext"]["authorizer"]["claims"]["cognito:groups"] = ""
+    response = handler.lambda_handler(event, lambda_context)
+    body = json.loads(response["body"])
+    assert response["statusCode"] == 403
+    assert response["multiValueHeaders"]["Content-Type"] == ["application/problem+json"]
+    assert (body["code"], body["status"], body["requestId"]) == (
+        "FORBIDDEN",
+        403,
+        "c6af9ac6-7b61-11e6-9a41-93e8deadbeef",
+    )
+
+
+def test_unknown_route_is_a_404_problem(service_environment, lambda_context) -> None:
+    event = copy.deepcopy(load_event("api_gateway_rest_get_me"))
+    event["path"] = event["resource"] = "/nowhere"
+    response = handler.lambda_handler(event, lambda_context)
+    assert response["statusCode"] == 404
+    assert json.loads(response["body"])["code"] == "NOT_FOUND"
+
+
+class FakeProbe:
+    def __init__(self, status: TableStatus) -> None:
+        self.status = status
+
+    def probe(self) -> TableStatus:
+        return self.status
+
+
+def test_health_is_degraded_when_the_table_is_unreachable() -> None:
+    report = check_health("1.0", "test", "2026f", FakeProbe(TableStatus("t", reachable=False)))
+    assert not report.healthy
+    assert report.to_json() == {
+        "status": "degraded",
+        "version": "1.0",
+        "stage": "test",
+        "tzdataVersion": "2026f",
+        "table": {"name": "t", "reachable": False},
+    }
+    healthy = check_health("1.0", "test", "2026f", FakeProbe(TableStatus("t", True, 3.14159)))
+    assert healthy.to_json()["table"] == {"name": "t", "reachable": True, "latencyMs": 3.14}
+
+
+def test_settings_validate_the_environment(monkeypatch: pytest.MonkeyPatch, service_environment) -> None:
+    settings = load_settings(ServiceSettings)
+    assert (settings.stage, settings.table_name, settings.service_name) == ("test", "appointments-test", "availability")
+    # The audit function needs its bucket: a missing variable fails loudly, never with a silent default.
+    with pytest.raises(ValidationError, match="AUDIT_BUCKET_NAME"):
+        load_settings(AuditSettings)
+    monkeypatch.setenv("POWERTOOLS_LOG_LEVEL", "LOUD")
+    load_settings.cache_clear()
+    with pytest.raises(ValidationError, match="POWERTOOLS_LOG_LEVEL"):
+        load_settings(ServiceSettings)
+
+
+def test_field_errors_name_fields_with_dotted_paths() -> None:
+    errors = field_errors(
+        [
+            {"loc": ("body", "weekly", "mon", 0, "start"), "msg": "bad time"},
+            {"loc": ("query", "from"), "msg": "missing"},
+            {"loc": (), "msg": "no body"},
+        ]
+    )
+    assert errors == [
+        FieldError("body.weekly.mon[0].start", "bad time"),
+        FieldError("query.from", "missing"),
+        FieldError("body", "no body"),
+    ]

@@ -1,0 +1,231 @@
+from __future__ import annotations
+
+import base64
+import json
+from typing import Any
+
+import pytest
+
+from local import auth
+from local.api import ApiDefinition
+from local.gateway import (
+    Gateway,
+    HttpRequest,
+    MalformedIntegrationResponse,
+    build_event,
+    proxy_response,
+    trace_header,
+)
+from local.runtime import Invocation, LambdaService, Throttled
+
+API = ApiDefinition.load()
+KEY = auth.KeyPair.generate()
+
+
+class FakeFunction:
+    """Stands in for a function runtime: records events, answers what the test says."""
+
+    def __init__(self, answer: Any = None, error: dict[str, Any] | None = None, throttle: bool = False) -> None:
+        self.events: list[dict[str, Any]] = []
+        self.answer = answer if answer is not None else {"statusCode": 200, "headers": {}, "body": "{}"}
+        self.error = error
+        self.throttle = throttle
+
+    def invoke(self, event: dict[str, Any], *, request_id: str, trace_id: str) -> Invocation:
+        if self.throttle:
+            raise Throttled("fake")
+        self.events.append(event)
+        return Invocation(request_id, payload=None if self.error else self.answer, error=self.error)
+
+
+def gateway_with(function: FakeFunction, **kwargs: Any) -> Gateway:
+    functions: Any = {"AvailabilityFunction": function}
+    return Gateway(API, LambdaService(functions), KEY, **kwargs)
+
+
+def request(method: str, target: str, headers: list[tuple[str, str]] | None = None, body: bytes = b"") -> HttpRequest:
+    return HttpRequest(method, target, headers or [], body)
+
+
+def token_header(groups: list[str]) -> tuple[str, str]:
+    return ("Authorization", f"Bearer {auth.mint(KEY, 'alice', groups)}")
+
+
+def test_routes_come_from_the_openapi_document() -> None:
+    found = API.find("GET", "/health")
+    assert found is not None
+    route, parameters = found
+    assert (route.function, route.secured, parameters) == ("AvailabilityFunction", False, {})
+    me = API.find("GET", "/me")
+    assert me is not None and me[0].secured
+    assert API.find("POST", "/health") is None
+    assert API.find("GET", "/nowhere") is None
+
+
+def test_build_event_is_a_rest_proxy_v1_event() -> None:
+    # Given a request with repeated headers and query parameters
+    route, _ = API.find("GET", "/me") or pytest.fail("no route")
+    incoming = request(
+        "GET",
+        "/me?tag=a&tag=b&empty=",
+        [("Accept", "application/json"), ("X-Multi", "1"), ("X-Multi", "2"), ("User-Agent", "pytest")],
+    )
+    # When the gateway builds the event
+    event = build_event(
+        incoming, route, {}, request_id="req-1", stage="local", claims={"sub": "alice"}, trace="Root=1-a-b"
+    )
+    # Then it has the shape and values API Gateway's REST proxy sends
+    assert set(event) == {
+        "resource", "path", "httpMethod", "headers", "multiValueHeaders", "queryStringParameters",
+        "multiValueQueryStringParameters", "pathParameters", "stageVariables", "requestContext", "body",
+        "isBase64Encoded",
+    }  # fmt: skip
+    assert (event["resource"], event["path"], event["httpMethod"]) == ("/me", "/me", "GET")
+    assert event["headers"]["X-Multi"] == "2"
+    assert event["multiValueHeaders"]["X-Multi"] == ["1", "2"]
+    assert event["headers"]["X-Amzn-Trace-Id"] == "Root=1-a-b"
+    assert event["queryStringParameters"] == {"tag": "b", "empty": ""}
+    assert event["multiValueQueryStringParameters"] == {"tag": ["a", "b"], "empty": [""]}
+    assert event["pathParameters"] is None and event["body"] is None and event["isBase64Encoded"] is False
+    context = event["requestContext"]
+    assert context["requestId"] == "req-1"
+    assert context["stage"] == "local" and context["path"] == "/local/me"
+    assert context["resourcePath"] == "/me"
+    assert context["identity"]["sourceIp"] == "127.0.0.1"
+    assert context["authorizer"] == {"claims": {"sub": "alice"}}
+
+
+def test_build_event_fills_path_parameters_and_base64_encodes_binary_bodies() -> None:
+    api = ApiDefinition(
+        {
+            "paths": {
+                "/providers/{providerId}/overrides/{date}": {
+                    "put": {"x-amazon-apigateway-integration": {"uri": {"Fn::Sub": "x/${AvailabilityFunctionArn}/y"}}}
+                }
+            }
+        }
+    )
+    found = api.find("PUT", "/providers/prv_1/overrides/2026-03-08")
+    assert found is not None
+    route, parameters = found
+    assert parameters == {"providerId": "prv_1", "date": "2026-03-08"}
+    binary = request("PUT", "/providers/prv_1/overrides/2026-03-08", [("Content-Type", "image/png")], b"\x89PNG")
+    event = build_event(binary, route, parameters, request_id="r", stage="s", claims=None, trace="Root=1-a-b")
+    assert event["isBase64Encoded"] is True
+    assert base64.b64decode(event["body"]) == b"\x89PNG"
+    assert "authorizer" not in event["requestContext"]
+
+
+def test_trace_header_continues_the_callers_trace() -> None:
+    continued = trace_header("Root=1-5759e988-bd862e3fe1be46a994272793;Parent=53995c3f42cd8ad8;Sampled=0")
+    assert continued.startswith("Root=1-5759e988-bd862e3fe1be46a994272793;Parent=")
+    assert continued.endswith(";Sampled=0")
+    assert "Parent=53995c3f42cd8ad8" not in continued
+    assert trace_header(None).startswith("Root=1-")
+
+
+def test_proxy_response_reads_the_integration_answer() -> None:
+    response = proxy_response(
+        {
+            "statusCode": 201,
+            "headers": {"Location": "/x"},
+            "multiValueHeaders": {"Set-Cookie": ["a=1", "b=2"]},
+            "body": base64.b64encode(b"raw").decode(),
+            "isBase64Encoded": True,
+        }
+    )
+    assert (response.status, response.body) == (201, b"raw")
+    assert response.headers == {"Location": "/x", "Set-Cookie": "a=1, b=2"}
+
+
+@pytest.mark.parametrize(
+    "answer", [None, "text", {"body": "{}"}, {"statusCode": "200"}, {"statusCode": 200, "body": 5}]
+)
+def test_proxy_response_refuses_malformed_answers(answer: Any) -> None:
+    with pytest.raises(MalformedIntegrationResponse):
+        proxy_response(answer)
+
+
+def test_handle_invokes_the_integrated_function_with_claims() -> None:
+    function = FakeFunction({"statusCode": 200, "headers": {"Content-Type": "application/json"}, "body": '{"ok":1}'})
+    response = gateway_with(function).handle(request("GET", "/me", [token_header(["customers"])]))
+    assert (response.status, response.body) == (200, b'{"ok":1}')
+    assert response.headers["x-amzn-RequestId"]
+    assert response.headers["X-Amzn-Trace-Id"].startswith("Root=1-")
+    claims = function.events[0]["requestContext"]["authorizer"]["claims"]
+    assert (claims["sub"], claims["cognito:groups"]) == ("alice", "customers")
+
+
+def test_handle_refuses_secured_routes_without_a_valid_token() -> None:
+    function = FakeFunction()
+    gateway = gateway_with(function)
+    for headers in ([], [("Authorization", "Bearer junk")]):
+        response = gateway.handle(request("GET", "/me", headers))
+        assert response.status == 401
+        assert response.headers["Content-Type"] == "application/problem+json"
+        assert json.loads(response.body)["code"] == "UNAUTHORIZED"
+    expired = auth.mint(KEY, "alice", ["customers"], 60, now=0)
+    response = gateway.handle(request("GET", "/me", [("Authorization", f"Bearer {expired}")]))
+    assert json.loads(response.body)["detail"] == "The incoming token has expired"
+    assert function.events == []  # no function ran
+
+
+def test_handle_lets_public_routes_through_without_a_token() -> None:
+    function = FakeFunction()
+    assert gateway_with(function).handle(request("GET", "/health")).status == 200
+    assert "authorizer" not in function.events[0]["requestContext"]
+
+
+def test_handle_answers_unknown_routes_with_a_404_problem() -> None:
+    response = gateway_with(FakeFunction()).handle(request("DELETE", "/health"))
+    body = json.loads(response.body)
+    assert (response.status, body["code"], body["status"]) == (404, "NOT_FOUND", 404)
+
+
+def test_handle_refuses_oversize_bodies_before_invoking() -> None:
+    function = FakeFunction()
+    gateway = gateway_with(function, max_body_bytes=10)
+    response = gateway.handle(request("GET", "/health", [("Content-Length", "11")], b"x" * 11))
+    assert response.status == 413
+    assert json.loads(response.body)["code"] == "PAYLOAD_TOO_LARGE"
+    assert function.events == []
+
+
+def test_handle_maps_function_failures_to_gateway_responses() -> None:
+    failed = gateway_with(FakeFunction(error={"errorType": "ValueError", "errorMessage": "boom"}))
+    response = failed.handle(request("GET", "/health"))
+    assert (response.status, json.loads(response.body)["status"]) == (502, 502)
+    malformed = gateway_with(FakeFunction({"not": "a proxy response"}))
+    assert malformed.handle(request("GET", "/health")).status == 502
+    throttled = gateway_with(FakeFunction(throttle=True)).handle(request("GET", "/health"))
+    assert throttled.status == 503
+    assert throttled.headers["Retry-After"] == "1"
+
+
+def test_openapi_document_served_without_gateway_extensions() -> None:
+    response = gateway_with(FakeFunction()).handle(request("GET", "/openapi.json"))
+    assert response.status == 200
+    assert "x-amazon-apigateway" not in response.body.decode()
+    document = json.loads(response.body)
+    assert "/health" in document["paths"] and "/me" in document["paths"]
+
+
+def test_token_mint_validates_its_input() -> None:
+    gateway = gateway_with(FakeFunction())
+    good = gateway.handle(request("POST", "/_local/token", body=b'{"sub": "alice", "groups": ["ops"]}'))
+    assert auth.verify(KEY, json.loads(good.body)["token"])["cognito:groups"] == ["ops"]
+    bad = gateway.handle(request("POST", "/_local/token", body=b'{"groups": "ops"}'))
+    assert bad.status == 400 and json.loads(bad.body)["code"] == "VALIDATION_FAILED"
+
+
+def test_access_log_has_one_json_line_per_request(tmp_path: Any) -> None:
+    lines: list[str] = []
+    gateway = gateway_with(FakeFunction(), access_log=tmp_path / "access.log", echo=lines.append)
+    gateway.handle(request("GET", "/health", [("User-Agent", "pytest")]))
+    gateway.handle(request("GET", "/me"))
+    gateway.close()
+    records = [json.loads(line) for line in (tmp_path / "access.log").read_text().splitlines()]
+    assert [r["status"] for r in records] == [200, 401]
+    assert records[0]["resourcePath"] == "/health" and records[0]["userAgent"] == "pytest"
+    assert records[0]["integrationStatus"] == 200 and records[0]["integrationLatency"] is not None
+    assert len(lines) == 2
