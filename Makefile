@@ -36,10 +36,11 @@ venv: $(VENV_STAMP) ## Create or update the virtualenv from the lock file
 run: $(VENV_STAMP) ## Run the whole stack locally on emulated AWS (PORT=3000)
 	@exec $(PY) -m local --state-dir $(STATE_DIR) run --port $(PORT)
 
-test: lint typecheck cfn-lint unit integration smoke bench-smoke ## Every check: lint, types, templates, tests, benchmarks' smoke runs
+test: lint typecheck cfn-lint bench-smoke $(VENV_STAMP) ## Every check: lint, types, templates, benchmarks' smoke runs, all tests
+	$(PY) -m pytest tests/unit tests/integration tests/smoke -q
 
 unit: $(VENV_STAMP) ## Unit tests (no network: sockets other than Unix pipes are refused)
-	$(PY) -m pytest tests/unit -q --disable-socket --allow-unix-socket
+	$(PY) -m pytest tests/unit -q
 
 integration: $(VENV_STAMP) ## Integration tests against emulated AWS and the local stack
 	$(PY) -m pytest tests/integration -q
