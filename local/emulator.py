@@ -12,9 +12,11 @@ from __future__ import annotations
 
 import argparse
 import logging
+import os
 import select
 import signal
 import subprocess
+import sys
 import threading
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass
@@ -67,6 +69,8 @@ def serve(host: str, port: int, patched: bool = True) -> None:
     signal.signal(signal.SIGTERM, shut_down)
     signal.signal(signal.SIGINT, shut_down)
     print(f"READY {server.server_port}", flush=True)
+    # Nobody reads stdout after READY: send anything printed later to the log, never to a full pipe.
+    os.dup2(sys.stderr.fileno(), sys.stdout.fileno())
     server.serve_forever()
 
 

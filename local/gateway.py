@@ -42,6 +42,8 @@ class HttpRequest:
     body: bytes
     source_ip: str = "127.0.0.1"
     protocol: str = "HTTP/1.1"
+    malformed: bool = False  # the body could not be read (bad Content-Length or chunk framing)
+    wire_length: int | None = None  # bytes the client sent, when more than `body` keeps (oversize)
 
     def header(self, name: str) -> str | None:
         values = [value for key, value in self.headers if key.lower() == name.lower()]
@@ -223,9 +225,11 @@ class Gateway:
 
     def _dispatch(self, request: HttpRequest, request_id: str) -> tuple[HttpResponse, str]:
         path = urlsplit(request.target).path
-        declared_length = int(request.header("content-length") or len(request.body) or 0)
-        if declared_length > self.max_body_bytes:
-            message = f"Request body of {declared_length} bytes exceeds the {self.max_body_bytes} byte limit"
+        if request.malformed:
+            return self._gateway_response("BAD_REQUEST_BODY", "The request body is malformed", request_id), "-"
+        length = request.wire_length if request.wire_length is not None else len(request.body)
+        if length > self.max_body_bytes:
+            message = f"Request body of {length} bytes exceeds the {self.max_body_bytes} byte limit"
             return self._gateway_response("REQUEST_TOO_LARGE", message, request_id), "-"
         local = self._local_routes.get((request.method, path))
         if local is not None:
@@ -386,18 +390,12 @@ class _RequestHandler(BaseHTTPRequestHandler):
     server_version = "appointments-local-gateway"
 
     def _serve(self) -> None:
-        length = int(self.headers.get("Content-Length") or 0)
-        if length > self.gateway.max_body_bytes:
-            # Read and drop an oversize body so the client sees the 413 instead of a broken pipe.
-            body = b""
-            remaining = length
-            while remaining > 0:
-                chunk = self.rfile.read(min(remaining, 1 << 20))
-                if not chunk:
-                    break
-                remaining -= len(chunk)
-        else:
-            body = self.rfile.read(length) if length else b""
+        malformed = False
+        try:
+            body, length = self._read_body()
+        except ValueError:
+            body, length, malformed = b"", 0, True
+            self.close_connection = True  # the rest of the stream cannot be trusted
         request = HttpRequest(
             method=self.command,
             target=self.path,
@@ -405,6 +403,8 @@ class _RequestHandler(BaseHTTPRequestHandler):
             body=body,
             source_ip=self.client_address[0],
             protocol=self.request_version,
+            malformed=malformed,
+            wire_length=length,
         )
         response = self.gateway.handle(request)
         self.send_response(response.status)
@@ -413,6 +413,35 @@ class _RequestHandler(BaseHTTPRequestHandler):
         self.end_headers()
         if self.command != "HEAD":
             self.wfile.write(response.body)
+
+    def _read_body(self) -> tuple[bytes, int]:
+        """The request body (fixed-length or chunked) and its length; an oversize body is read and dropped."""
+        limit = self.gateway.max_body_bytes
+        if "chunked" in (self.headers.get("Transfer-Encoding") or "").lower():
+            return self._read_chunked(limit)
+        length = int(self.headers.get("Content-Length") or 0)
+        if length < 0:
+            raise ValueError("negative Content-Length")
+        if length <= limit:
+            return (self.rfile.read(length) if length else b""), length
+        # Drain it so the client reads the 413 instead of a broken pipe; the gateway refuses it.
+        remaining = length
+        while remaining > 0 and (chunk := self.rfile.read(min(remaining, 1 << 20))):
+            remaining -= len(chunk)
+        return b"", length
+
+    def _read_chunked(self, limit: int) -> tuple[bytes, int]:
+        parts: list[bytes] = []
+        total = 0
+        while (size := int(self.rfile.readline(1024).split(b";")[0].strip() or b"x", 16)) > 0:
+            chunk = self.rfile.read(size)
+            self.rfile.readline(1024)  # the CRLF after each chunk
+            total += size
+            if total <= limit:
+                parts.append(chunk)
+        while self.rfile.readline(1024).strip():  # trailers, up to the blank line
+            pass
+        return (b"".join(parts) if total <= limit else b""), total
 
     do_GET = do_POST = do_PUT = do_DELETE = do_PATCH = do_HEAD = do_OPTIONS = _serve
 

@@ -327,7 +327,7 @@ class FunctionRuntime:
                 self._active -= 1
             if timed_out:
                 message = f"Task timed out after {self.spec.timeout_seconds:.2f} seconds"
-                self.logs.write(environment.log_stream, f"{_timestamp()} {request_id} {message}")
+                self.logs.write(environment.log_stream, f"{_iso_now()} {request_id} {message}")
                 error = {"errorType": "Sandbox.Timedout", "errorMessage": message}
                 status = "timeout"
             else:
@@ -423,10 +423,6 @@ class FunctionRuntime:
 
 def _iso_now() -> str:
     return datetime.now(UTC).isoformat(timespec="milliseconds").replace("+00:00", "Z")
-
-
-def _timestamp() -> str:
-    return _iso_now()
 
 
 def new_trace_header() -> str:

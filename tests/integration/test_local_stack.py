@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+import http.client
 import json
+import socket
 import time
 import urllib.error
 import urllib.request
@@ -111,3 +113,17 @@ def test_demo_data_was_seeded(stack: LocalStack) -> None:
         ExpressionAttributeValues={":all": {"S": ALL_PROVIDERS}},
     )["Items"]
     assert {p["timeZone"]["S"] for p in providers} == {p.time_zone for p in DEMO_PROVIDERS}
+
+
+def test_chunked_bodies_are_read_and_broken_framing_is_a_400(stack: LocalStack) -> None:
+    assert stack.server is not None
+    connection = http.client.HTTPConnection("127.0.0.1", stack.server.port, timeout=10)
+    chunks = iter([b'{"sub": "chunky", ', b'"groups": ["ops"]}'])
+    connection.request("POST", "/_local/token", body=chunks, encode_chunked=True)
+    response = connection.getresponse()
+    assert response.status == 200 and json.loads(response.read())["token"]
+    connection.close()
+    with socket.create_connection(("127.0.0.1", stack.server.port), timeout=10) as raw:
+        raw.sendall(b"POST /health HTTP/1.1\r\nHost: local\r\nContent-Length: lots\r\n\r\n")
+        status_line = raw.makefile("rb").readline()
+    assert status_line.split()[1] == b"400"

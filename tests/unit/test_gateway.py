@@ -187,7 +187,17 @@ def test_handle_refuses_oversize_bodies_before_invoking() -> None:
     gateway = gateway_with(function, max_body_bytes=10)
     response = gateway.handle(request("GET", "/health", [("Content-Length", "11")], b"x" * 11))
     assert response.status == 413
+    dropped = HttpRequest("POST", "/health", [], b"", wire_length=11)  # read off the wire, not kept
+    assert gateway.handle(dropped).status == 413
     assert json.loads(response.body)["code"] == "PAYLOAD_TOO_LARGE"
+    assert function.events == []
+
+
+def test_handle_answers_a_malformed_body_with_400() -> None:
+    function = FakeFunction()
+    response = gateway_with(function).handle(HttpRequest("POST", "/health", [], b"", malformed=True))
+    body = json.loads(response.body)
+    assert (response.status, body["code"], body["errors"][0]["field"]) == (400, "VALIDATION_FAILED", "body")
     assert function.events == []
 
 
