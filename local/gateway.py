@@ -323,8 +323,11 @@ class Gateway:
     def _openapi(self, _request: HttpRequest) -> HttpResponse:
         return _json(200, self.api.public_document())
 
-    def _docs(self, _request: HttpRequest) -> HttpResponse:
+    def _docs(self, request: HttpRequest) -> HttpResponse:
         from aws_lambda_powertools.event_handler.openapi.swagger_ui.html import generate_swagger_html
+
+        if ("format", "json") in parse_qsl(urlsplit(request.target).query):
+            return self._openapi(request)  # the page links its document here
 
         page = generate_swagger_html(
             json.dumps(self.api.public_document()),

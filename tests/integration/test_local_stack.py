@@ -89,6 +89,7 @@ def test_openapi_and_swagger_ui_are_served(stack: LocalStack) -> None:
     assert status == 200 and document["openapi"].startswith("3.")
     with urllib.request.urlopen(f"{stack.url}/docs", timeout=10) as response:
         assert b"swagger-ui" in response.read()
+    assert call(stack, "GET", "/docs?format=json")[2] == document
     with urllib.request.urlopen(f"{stack.url}/docs/swagger-ui-bundle.min.js", timeout=10) as response:
         assert len(response.read()) > 100_000  # served locally: the page works offline
 
