@@ -1,0 +1,161 @@
+"""The availability engine: which slots a provider offers, as a pure function (no I/O, no clock).
+
+Both the availability service (`GET …/slots`) and the booking service (`POST /bookings`) call it, so
+a slot that is offered is a slot that is accepted. Everything is computed in UTC epoch seconds; only
+the slots it returns are turned back into datetimes with the provider's offset for each instant.
+
+Wall-clock rule (docs/decisions/0005-dst-and-time-zones.md): a schedule boundary `HH:MM` on a local
+date means **the first instant at which the provider's clock reads that time or later**. So a time
+skipped by a spring-forward change means the end of the gap, a time repeated by a fall-back change
+means its first occurrence, and `24:00` means the next local midnight. Slots step through *elapsed*
+time from an interval's start, and a slot lasts its real duration even across a change.
+
+Arithmetic happens on epoch seconds, never on zone-aware datetimes: Python adds to and subtracts
+datetimes of one zone by wall clock, which is wrong across a change.
+"""
+
+from __future__ import annotations
+
+from bisect import bisect_left, bisect_right
+from collections.abc import Iterator, Mapping, Sequence
+from dataclasses import dataclass
+from datetime import UTC, date, datetime, time, timedelta
+from zoneinfo import ZoneInfo
+
+MINUTES_PER_DAY = 24 * 60
+MAX_WINDOW = timedelta(days=62)
+WEEKDAYS = ("mon", "tue", "wed", "thu", "fri", "sat", "sun")  # index = date.weekday()
+
+
+@dataclass(frozen=True, order=True)
+class LocalInterval:
+    """Working time on a local date, in minutes after local midnight; `end` may be 1440 (24:00)."""
+
+    start: int
+    end: int
+
+    def __post_init__(self) -> None:
+        if not 0 <= self.start < self.end <= MINUTES_PER_DAY:
+            raise ValueError(f"invalid interval {self.start}..{self.end}")
+
+
+@dataclass(frozen=True)
+class Hours:
+    """A provider's working hours: weekly intervals (index 0 = Monday) and per-date overrides."""
+
+    time_zone: ZoneInfo
+    weekly: Mapping[int, Sequence[LocalInterval]]
+    overrides: Mapping[date, Sequence[LocalInterval]]
+
+    def intervals_on(self, day: date) -> Sequence[LocalInterval]:
+        """An override replaces the weekly hours of its date; an empty override closes the day."""
+        if day in self.overrides:
+            return self.overrides[day]
+        return self.weekly.get(day.weekday(), ())
+
+
+@dataclass(frozen=True)
+class ServiceRules:
+    duration_minutes: int
+    buffer_before_minutes: int = 0
+    buffer_after_minutes: int = 0
+    min_notice_minutes: int = 0
+    max_advance_days: int = 90
+    slot_step_minutes: int = 15
+    capacity: int = 1
+
+
+@dataclass(frozen=True)
+class Busy:
+    """Time already taken: a booking's span including its own buffers."""
+
+    start: datetime
+    end: datetime
+
+
+@dataclass(frozen=True)
+class Slot:
+    start: datetime
+    end: datetime
+    remaining: int
+
+
+def _epoch(moment: datetime) -> int:
+    if moment.tzinfo is None:
+        raise ValueError("instants must carry an offset")
+    return int(moment.timestamp())
+
+
+def local_boundary(day: date, minute: int, zone: ZoneInfo) -> int:
+    """Epoch seconds of the first instant at which the clock in `zone` reads `minute` on `day` or later."""
+    if minute >= MINUTES_PER_DAY:
+        day, minute = day + timedelta(days=1), minute - MINUTES_PER_DAY
+    wall = datetime.combine(day, time(minute // 60, minute % 60))
+    # fold=0 is the earlier of two repeated instants, which is the rule; a skipped time round-trips
+    # to a different wall time, and then the first wall minute after it that exists is the gap's end.
+    for _ in range(MINUTES_PER_DAY):
+        instant = wall.replace(tzinfo=zone, fold=0)
+        if instant.astimezone(UTC).astimezone(zone).replace(tzinfo=None) == wall:
+            return int(instant.timestamp())
+        wall += timedelta(minutes=1)
+    raise ValueError(f"no wall time on or after {day} {minute} min exists in {zone.key}")
+
+
+def working_spans(hours: Hours, first_day: date, last_day: date) -> Iterator[tuple[int, int]]:
+    """Working time of each local date from `first_day` to `last_day`, as epoch-second spans in order."""
+    day = first_day
+    while day <= last_day:
+        for interval in hours.intervals_on(day):
+            start = local_boundary(day, interval.start, hours.time_zone)
+            end = local_boundary(day, interval.end, hours.time_zone)
+            if end > start:  # an interval inside a skipped hour is empty
+                yield start, end
+        day += timedelta(days=1)
+
+
+def free_slots(
+    hours: Hours,
+    rules: ServiceRules,
+    busy: Sequence[Busy],
+    window_start: datetime,
+    window_end: datetime,
+    now: datetime,
+) -> list[Slot]:
+    """Every slot starting in [window_start, window_end) that `rules` allow and `busy` leaves room for."""
+    zone = hours.time_zone
+    lo, hi = _epoch(window_start), _epoch(window_end)
+    earliest = _epoch(now) + rules.min_notice_minutes * 60
+    latest = _epoch(now) + rules.max_advance_days * 86_400
+    first_start, last_start = max(lo, earliest), min(hi - 1, latest)
+    if first_start > last_start:
+        return []
+
+    step, duration = rules.slot_step_minutes * 60, rules.duration_minutes * 60
+    before, after = rules.buffer_before_minutes * 60, rules.buffer_after_minutes * 60
+    busy_starts = sorted(_epoch(b.start) for b in busy)
+    busy_ends = sorted(_epoch(b.end) for b in busy)
+
+    # Local dates that can hold a slot starting in the window (an offset is at most ±26 h).
+    first_day = (datetime.fromtimestamp(first_start, UTC) - timedelta(days=2)).date()
+    last_day = (datetime.fromtimestamp(last_start, UTC) + timedelta(days=2)).date()
+
+    slots: list[Slot] = []
+    for span_start, span_end in working_spans(hours, first_day, last_day):
+        if span_end <= first_start or span_start > last_start:
+            continue
+        skip = max(0, -(-(first_start - span_start) // step))  # ceil: first step at or after first_start
+        for start in range(span_start + skip * step, span_end - duration + 1, step):
+            if start > last_start:
+                break
+            # Overlapping busy spans: those starting before our end, minus those ending by our start.
+            taken = bisect_left(busy_starts, start + duration + after) - bisect_right(busy_ends, start - before)
+            remaining = rules.capacity - taken
+            if remaining > 0:
+                slots.append(
+                    Slot(
+                        datetime.fromtimestamp(start, zone),
+                        datetime.fromtimestamp(start + duration, zone),
+                        remaining,
+                    )
+                )
+    return slots
