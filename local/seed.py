@@ -12,6 +12,7 @@ from datetime import UTC, datetime
 from typing import TYPE_CHECKING, Any
 
 from services.common import keys
+from services.common.dynamodb import to_item
 
 if TYPE_CHECKING:
     from mypy_boto3_dynamodb import DynamoDBClient
@@ -82,68 +83,48 @@ DEMO_PROVIDERS: tuple[DemoProvider, ...] = (
 )
 
 
-def _s(value: str) -> dict[str, str]:
-    return {"S": value}
-
-
-def _n(value: int) -> dict[str, str]:
-    return {"N": str(value)}
-
-
 def demo_items(now: datetime | None = None) -> list[dict[str, Any]]:
     """Every item of the demo data set, in DynamoDB's attribute-value form."""
     stamp = (now or datetime.now(UTC)).isoformat(timespec="seconds").replace("+00:00", "Z")
-    audit = {"actor": _s("seed"), "requestId": _s("seed"), "createdAt": _s(stamp), "updatedAt": _s(stamp)}
+    audit = {"actor": "seed", "requestId": "seed", "traceId": "", "createdAt": stamp, "updatedAt": stamp}
     items: list[dict[str, Any]] = []
     for provider in DEMO_PROVIDERS:
         pid = provider.provider_id
-        items.append(
-            {
-                **keys.provider_key(pid),
-                **keys.provider_list_keys(pid, provider.name),
-                "entityType": _s("Provider"),
-                "providerId": _s(pid),
-                "name": _s(provider.name),
-                "timeZone": _s(provider.time_zone),
-                "ownerSub": _s(DEMO_OWNER),
-                "version": _n(1),
-                **audit,
-            }
-        )
+        profile = {
+            "entityType": "Provider",
+            "providerId": pid,
+            "name": provider.name,
+            "timeZone": provider.time_zone,
+            "ownerSub": DEMO_OWNER,
+            "version": 1,
+            "availabilityVersion": 1,
+            **audit,
+        }
+        items.append({**keys.provider_key(pid), **keys.provider_list_keys(pid, provider.name), **to_item(profile)})
         weekly = {
-            day: {"L": [{"M": {"start": _s(start), "end": _s(end)}} for start, end in intervals]}
+            day: [{"start": start, "end": end} for start, end in intervals]
             for day, intervals in provider.weekly.items()
         }
-        items.append(
-            {
-                **keys.schedule_key(pid),
-                "entityType": _s("Schedule"),
-                "providerId": _s(pid),
-                "weekly": {"M": weekly},
-                "version": _n(1),
-                **audit,
-            }
-        )
+        schedule = {"entityType": "Schedule", "providerId": pid, "weekly": weekly, "version": 1, **audit}
+        items.append({**keys.schedule_key(pid), **to_item(schedule)})
         for service in provider.services:
             sid = demo_id("svc", f"{provider.name}/{service.name}")
-            items.append(
-                {
-                    **keys.service_key(pid, sid),
-                    "entityType": _s("Service"),
-                    "providerId": _s(pid),
-                    "serviceId": _s(sid),
-                    "name": _s(service.name),
-                    "durationMinutes": _n(service.duration),
-                    "bufferBeforeMinutes": _n(service.buffer_before),
-                    "bufferAfterMinutes": _n(service.buffer_after),
-                    "minNoticeMinutes": _n(service.min_notice),
-                    "maxAdvanceDays": _n(service.max_advance_days),
-                    "slotStepMinutes": _n(service.step),
-                    "capacity": _n(service.capacity),
-                    "version": _n(1),
-                    **audit,
-                }
-            )
+            values = {
+                "entityType": "Service",
+                "providerId": pid,
+                "serviceId": sid,
+                "name": service.name,
+                "durationMinutes": service.duration,
+                "bufferBeforeMinutes": service.buffer_before,
+                "bufferAfterMinutes": service.buffer_after,
+                "minNoticeMinutes": service.min_notice,
+                "maxAdvanceDays": service.max_advance_days,
+                "slotStepMinutes": service.step,
+                "capacity": service.capacity,
+                "version": 1,
+                **audit,
+            }
+            items.append({**keys.service_key(pid, sid), **to_item(values)})
     return items
 
 

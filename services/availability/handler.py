@@ -2,40 +2,228 @@
 
 from __future__ import annotations
 
+from datetime import date
+from functools import cache
 from http import HTTPStatus
-from typing import Any
+from typing import Annotated, Any
 
 from aws_lambda_powertools.event_handler import Response
+from aws_lambda_powertools.event_handler.openapi.params import Body, Path, Query
 from aws_lambda_powertools.logging import correlation_paths
 from aws_lambda_powertools.utilities.typing import LambdaContext
+from pydantic import AwareDatetime, BeforeValidator
 
+from services.availability.adapters.dynamodb_store import DynamoDBProviderStore, hhmm
 from services.availability.adapters.table_probe import DynamoDBTableProbe
 from services.availability.domain.health import check_health
+from services.availability.domain.models import Override, Provider, Service, WeeklySchedule
+from services.availability.domain.use_cases import AvailabilityService
+from services.availability.http_models import PROVIDER_ID, SERVICE_ID, OverrideIn, ProviderIn, ScheduleIn, ServiceIn
 from services.common import __version__
-from services.common.auth import Principal
+from services.common.availability import WEEKDAYS, ServiceRules
 from services.common.aws import dynamodb_client
-from services.common.http import build_resolver
+from services.common.clock import utc_now
+from services.common.http import attribution_for, build_resolver, current_principal, etag, expected_version
 from services.common.observability import logger, metrics
 from services.common.settings import ServiceSettings, load_settings
 from services.common.timezones import TZDATA_VERSION
 
 app = build_resolver(logger)
 
+ProviderId = Annotated[str, Path(pattern=PROVIDER_ID)]
+
+
+def _plus_restored(value: Any) -> Any:
+    # An unencoded "+" in a query string arrives as a space: "09:00:00 01:00" meant "09:00:00+01:00".
+    return value.replace(" ", "+") if isinstance(value, str) else value
+
+
+Instant = Annotated[AwareDatetime, BeforeValidator(_plus_restored)]
+
+
+@cache
+def availability() -> AvailabilityService:
+    """The composition root: built once per container, on first use."""
+    settings = load_settings(ServiceSettings)
+    return AvailabilityService(DynamoDBProviderStore(dynamodb_client(), settings.table_name, utc_now), utc_now)
+
+
+def provider_json(provider: Provider) -> dict[str, Any]:
+    return {
+        "providerId": provider.provider_id,
+        "name": provider.name,
+        "timeZone": provider.time_zone,
+        "ownerSub": provider.owner_sub,
+        "version": provider.version,
+        "createdAt": provider.created_at,
+    }
+
+
+def service_json(service: Service) -> dict[str, Any]:
+    rules = service.rules
+    return {
+        "serviceId": service.service_id,
+        "providerId": service.provider_id,
+        "name": service.name,
+        "durationMinutes": rules.duration_minutes,
+        "bufferBeforeMinutes": rules.buffer_before_minutes,
+        "bufferAfterMinutes": rules.buffer_after_minutes,
+        "minNoticeMinutes": rules.min_notice_minutes,
+        "maxAdvanceDays": rules.max_advance_days,
+        "slotStepMinutes": rules.slot_step_minutes,
+        "capacity": rules.capacity,
+        "version": service.version,
+        "createdAt": service.created_at,
+    }
+
+
+def _intervals_json(intervals: tuple[Any, ...]) -> list[dict[str, str]]:
+    return [{"start": hhmm(i.start), "end": hhmm(i.end)} for i in intervals]
+
+
+def schedule_json(provider_id: str, schedule: WeeklySchedule | None) -> dict[str, Any]:
+    weekly = schedule.weekly if schedule else {}
+    return {
+        "providerId": provider_id,
+        "weekly": {day: _intervals_json(tuple(weekly.get(index, ()))) for index, day in enumerate(WEEKDAYS)},
+        "version": schedule.version if schedule else 0,
+    }
+
+
+def override_json(provider_id: str, override: Override) -> dict[str, Any]:
+    return {
+        "providerId": provider_id,
+        "date": override.day.isoformat(),
+        "intervals": _intervals_json(override.intervals),
+        "version": override.version,
+    }
+
+
+def _json(status: HTTPStatus, body: Any, headers: dict[str, str] | None = None) -> Response[Any]:
+    return Response(status_code=status, content_type="application/json", body=body, headers=headers)
+
 
 @app.get("/health")
-def get_health() -> Response[dict[str, object]]:
+def get_health() -> Response[Any]:
     settings = load_settings(ServiceSettings)
     report = check_health(
         __version__, settings.stage, TZDATA_VERSION, DynamoDBTableProbe(dynamodb_client(), settings.table_name)
     )
-    status = HTTPStatus.OK if report.healthy else HTTPStatus.SERVICE_UNAVAILABLE
-    return Response(status_code=status, content_type="application/json", body=report.to_json())
+    return _json(HTTPStatus.OK if report.healthy else HTTPStatus.SERVICE_UNAVAILABLE, report.to_json())
 
 
 @app.get("/me")
 def get_me() -> dict[str, object]:
-    principal = Principal.from_request_context(app.current_event.raw_event.get("requestContext"))
+    principal = current_principal(app)
     return {"sub": principal.sub, "groups": sorted(group.value for group in principal.groups)}
+
+
+@app.post("/providers")
+def create_provider(body: Annotated[ProviderIn, Body()]) -> Response[Any]:
+    principal = current_principal(app)
+    provider = availability().create_provider(
+        principal, body.name, body.timeZone, body.ownerSub, attribution_for(app, principal)
+    )
+    logger.append_keys(providerId=provider.provider_id)
+    return _json(HTTPStatus.CREATED, provider_json(provider), {"Location": f"/providers/{provider.provider_id}"})
+
+
+@app.get("/providers")
+def list_providers(
+    limit: Annotated[int, Query(ge=1, le=100)] = 20,
+    cursor: Annotated[str | None, Query(max_length=2048)] = None,
+) -> dict[str, Any]:
+    providers, next_cursor = availability().list_providers(current_principal(app), limit, cursor)
+    return {"items": [provider_json(p) for p in providers], "nextCursor": next_cursor}
+
+
+@app.get("/providers/<providerId>")
+def get_provider(providerId: ProviderId) -> Response[Any]:
+    provider = availability().get_provider(current_principal(app), providerId)
+    return _json(HTTPStatus.OK, provider_json(provider), etag(provider.version))
+
+
+@app.get("/providers/<providerId>/schedule")
+def get_schedule(providerId: ProviderId) -> Response[Any]:
+    schedule, overrides = availability().get_schedule(current_principal(app), providerId)
+    body = {**schedule_json(providerId, schedule), "overrides": [override_json(providerId, o) for o in overrides]}
+    return _json(HTTPStatus.OK, body, etag(body["version"]))
+
+
+@app.put("/providers/<providerId>/schedule")
+def put_schedule(providerId: ProviderId, body: Annotated[ScheduleIn, Body()]) -> Response[Any]:
+    principal = current_principal(app)
+    logger.append_keys(providerId=providerId)
+    schedule = availability().set_schedule(
+        principal, providerId, body.weekly.by_weekday(), expected_version(app), attribution_for(app, principal)
+    )
+    return _json(HTTPStatus.OK, schedule_json(providerId, schedule), etag(schedule.version))
+
+
+@app.put("/providers/<providerId>/overrides/<date>")
+def put_override(
+    providerId: ProviderId, date: Annotated[date, Path()], body: Annotated[OverrideIn, Body()]
+) -> Response[Any]:
+    principal = current_principal(app)
+    logger.append_keys(providerId=providerId)
+    override = availability().set_override(
+        principal, providerId, date, body.local(), expected_version(app), attribution_for(app, principal)
+    )
+    return _json(HTTPStatus.OK, override_json(providerId, override), etag(override.version))
+
+
+@app.delete("/providers/<providerId>/overrides/<date>")
+def delete_override(providerId: ProviderId, date: Annotated[date, Path()]) -> Response[None]:
+    principal = current_principal(app)
+    logger.append_keys(providerId=providerId)
+    availability().remove_override(principal, providerId, date, expected_version(app), attribution_for(app, principal))
+    return Response(status_code=HTTPStatus.NO_CONTENT)
+
+
+@app.post("/providers/<providerId>/services")
+def create_service(providerId: ProviderId, body: Annotated[ServiceIn, Body()]) -> Response[Any]:
+    principal = current_principal(app)
+    logger.append_keys(providerId=providerId)
+    rules = ServiceRules(
+        duration_minutes=body.durationMinutes,
+        buffer_before_minutes=body.bufferBeforeMinutes,
+        buffer_after_minutes=body.bufferAfterMinutes,
+        min_notice_minutes=body.minNoticeMinutes,
+        max_advance_days=body.maxAdvanceDays,
+        slot_step_minutes=body.slotStepMinutes,
+        capacity=body.capacity,
+    )
+    service = availability().create_service(principal, providerId, body.name, rules, attribution_for(app, principal))
+    location = f"/providers/{providerId}/services/{service.service_id}"
+    return _json(HTTPStatus.CREATED, service_json(service), {"Location": location})
+
+
+@app.get("/providers/<providerId>/services")
+def list_services(providerId: ProviderId) -> dict[str, Any]:
+    services = availability().list_services(current_principal(app), providerId)
+    return {"items": [service_json(s) for s in services], "nextCursor": None}
+
+
+@app.get("/providers/<providerId>/slots")
+def get_slots(
+    providerId: ProviderId,
+    serviceId: Annotated[str, Query(pattern=SERVICE_ID)],
+    window_start: Annotated[Instant, Query(alias="from")],
+    window_end: Annotated[Instant, Query(alias="to")],
+) -> dict[str, Any]:
+    logger.append_keys(providerId=providerId)
+    search = availability().find_slots(current_principal(app), providerId, serviceId, window_start, window_end)
+    return {
+        "providerId": providerId,
+        "serviceId": serviceId,
+        "timeZone": search.provider.time_zone,
+        "from": window_start.isoformat(),
+        "to": window_end.isoformat(),
+        "slots": [
+            {"start": slot.start.isoformat(), "end": slot.end.isoformat(), "remaining": slot.remaining}
+            for slot in search.slots
+        ],
+    }
 
 
 @logger.inject_lambda_context(correlation_id_path=correlation_paths.API_GATEWAY_REST, clear_state=True)

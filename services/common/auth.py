@@ -31,6 +31,15 @@ def parse_groups(raw: Any) -> frozenset[Group]:
 
 
 @dataclass(frozen=True)
+class Attribution:
+    """Who made a change, stored on every item written so the audit trail can tell from the stream alone."""
+
+    actor: str
+    request_id: str
+    trace_id: str
+
+
+@dataclass(frozen=True)
 class Principal:
     """An authenticated caller: subject and groups."""
 

@@ -74,3 +74,10 @@ class Problem:
         if self.request_id:
             body["requestId"] = self.request_id
         return body
+
+
+class PreconditionFailedError(DomainError):
+    """The client's `If-Match` names a version that is no longer current."""
+
+    code = "PRECONDITION_FAILED"
+    status = HTTPStatus.PRECONDITION_FAILED

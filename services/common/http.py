@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import os
 from collections.abc import Sequence
 from http import HTTPStatus
 from typing import Any
@@ -11,6 +12,7 @@ from aws_lambda_powertools import Logger
 from aws_lambda_powertools.event_handler import APIGatewayRestResolver, Response
 from aws_lambda_powertools.event_handler.openapi.exceptions import RequestValidationError
 
+from services.common.auth import Attribution, Principal
 from services.common.errors import DomainError, FieldError, Problem, ValidationFailedError
 
 PROBLEM_JSON = "application/problem+json"
@@ -84,3 +86,33 @@ def build_resolver(logger: Logger) -> APIGatewayRestResolver:
         return problem_response(problem)
 
     return app
+
+
+def current_principal(app: APIGatewayRestResolver) -> Principal:
+    """The caller, from the claims API Gateway's authorizer put on the event."""
+    return Principal.from_request_context(app.current_event.raw_event.get("requestContext"))
+
+
+def attribution_for(app: APIGatewayRestResolver, principal: Principal) -> Attribution:
+    """Who, in which request and which trace: stored on every item a request writes."""
+    request_id = app.current_event.request_context.request_id or ""
+    trace_header = os.environ.get("_X_AMZN_TRACE_ID", "")
+    fields = dict(part.split("=", 1) for part in trace_header.split(";") if "=" in part)
+    return Attribution(principal.sub, request_id, fields.get("Root", ""))
+
+
+def expected_version(app: APIGatewayRestResolver) -> int | None:
+    """The version an `If-Match` header names (`"3"`, `W/"3"` or `3`); None without the header."""
+    raw = app.current_event.headers.get("If-Match") or app.current_event.headers.get("if-match")
+    if raw is None:
+        return None
+    text = raw.strip().removeprefix("W/").strip('"')
+    if not text.isdigit():
+        raise ValidationFailedError(
+            "If-Match must name a version.", [FieldError("header.If-Match", 'must be an ETag such as "3"')]
+        )
+    return int(text)
+
+
+def etag(version: int) -> dict[str, str]:
+    return {"ETag": f'"{version}"'}

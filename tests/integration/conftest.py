@@ -2,14 +2,18 @@
 
 from __future__ import annotations
 
+import json
+import urllib.error
+import urllib.request
 from collections.abc import Iterator
 from typing import Any
 
 import pytest
 
+from local import auth
 from local.emulator import EmulatorProcess
 from local.provision import DataStack, deploy_data_stack
-from local.stack import aws_client
+from local.stack import LocalStack, StackConfig, aws_client
 
 
 @pytest.fixture(scope="session")
@@ -33,3 +37,43 @@ def s3(emulator: EmulatorProcess) -> Any:
 def data_stack(dynamodb: Any, s3: Any) -> DataStack:
     """The data stack, created from cloudformation/data.yaml, once per test session."""
     return deploy_data_stack(dynamodb, s3, stage="it")
+
+
+@pytest.fixture(scope="session")
+def stack(tmp_path_factory: pytest.TempPathFactory) -> Iterator[LocalStack]:
+    """The whole local stack, in-process, on a free port: gateway → function workers → emulator."""
+    running = LocalStack(StackConfig(port=0, state_dir=tmp_path_factory.mktemp("stack"), echo=None))
+    running.start()
+    yield running
+    running.stop()
+
+
+def call(
+    stack: LocalStack,
+    method: str,
+    path: str,
+    *,
+    token: str | None = None,
+    body: Any = None,
+    raw: bytes | None = None,
+    headers: dict[str, str] | None = None,
+) -> tuple[int, dict[str, str], Any]:
+    """One HTTP request to the stack; answers status, headers and the JSON body (None when empty)."""
+    data = raw if raw is not None else (json.dumps(body).encode() if body is not None else None)
+    request = urllib.request.Request(f"{stack.url}{path}", method=method, data=data)
+    if data is not None:
+        request.add_header("Content-Type", "application/json")
+    if token:
+        request.add_header("Authorization", f"Bearer {token}")
+    for name, value in (headers or {}).items():
+        request.add_header(name, value)
+    try:
+        with urllib.request.urlopen(request, timeout=30) as response:
+            return response.status, dict(response.headers), json.loads(response.read() or b"null")
+    except urllib.error.HTTPError as error:
+        return error.code, dict(error.headers), json.loads(error.read() or b"null")
+
+
+def token(stack: LocalStack, sub: str, groups: list[str]) -> str:
+    assert stack.key is not None
+    return auth.mint(stack.key, sub, groups)

@@ -6,45 +6,13 @@ import http.client
 import json
 import socket
 import time
-import urllib.error
 import urllib.request
-from collections.abc import Iterator
 from pathlib import Path
-from typing import Any
 
-import pytest
-
-from local import auth
 from local.seed import DEMO_PROVIDERS
-from local.stack import LocalStack, StackConfig, aws_client
+from local.stack import LocalStack, aws_client
 from services.common.keys import ALL_PROVIDERS, PROVIDERS_INDEX
-
-
-@pytest.fixture(scope="module")
-def stack(tmp_path_factory: pytest.TempPathFactory) -> Iterator[LocalStack]:
-    state = tmp_path_factory.mktemp("stack")
-    running = LocalStack(StackConfig(port=0, state_dir=state, echo=None))
-    running.start()
-    yield running
-    running.stop()
-
-
-def call(
-    stack: LocalStack, method: str, path: str, *, token: str | None = None, body: bytes | None = None
-) -> tuple[int, dict[str, str], Any]:
-    request = urllib.request.Request(f"{stack.url}{path}", method=method, data=body)
-    if token:
-        request.add_header("Authorization", f"Bearer {token}")
-    try:
-        with urllib.request.urlopen(request, timeout=30) as response:
-            return response.status, dict(response.headers), json.loads(response.read() or b"null")
-    except urllib.error.HTTPError as error:
-        return error.code, dict(error.headers), json.loads(error.read() or b"null")
-
-
-def token(stack: LocalStack, sub: str, groups: list[str]) -> str:
-    assert stack.key is not None
-    return auth.mint(stack.key, sub, groups)
+from tests.integration.conftest import call, token
 
 
 def test_health_travels_the_whole_path(stack: LocalStack) -> None:
@@ -80,7 +48,7 @@ def test_authorization_failures_are_problems(stack: LocalStack) -> None:
 
 def test_unknown_routes_and_oversize_bodies_are_refused_by_the_gateway(stack: LocalStack) -> None:
     assert call(stack, "GET", "/no/such/thing")[0] == 404
-    status, _, body = call(stack, "GET", "/health", body=b"x" * (6 * 1024 * 1024 + 1))
+    status, _, body = call(stack, "GET", "/health", raw=b"x" * (6 * 1024 * 1024 + 1))
     assert (status, body["code"]) == (413, "PAYLOAD_TOO_LARGE")
 
 

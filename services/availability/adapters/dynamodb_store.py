@@ -1,0 +1,350 @@
+"""The availability service's storage in the shared table (keys in `services/common/keys.py`)."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import date, datetime
+from typing import TYPE_CHECKING, Any
+
+from botocore.exceptions import ClientError
+
+from services.availability.domain.models import Override, Provider, ProviderCalendar, Service, WeeklySchedule
+from services.availability.domain.use_cases import OverrideNotFoundError, ProviderNotFoundError
+from services.common import keys
+from services.common.auth import Attribution
+from services.common.availability import WEEKDAYS, Busy, LocalInterval, ServiceRules
+from services.common.clock import Clock, iso_utc
+from services.common.dynamodb import (
+    Item,
+    attribution,
+    cancellation_codes,
+    decode_cursor,
+    encode_cursor,
+    error_code,
+    from_item,
+    to_item,
+)
+from services.common.errors import PreconditionFailedError
+
+if TYPE_CHECKING:
+    from mypy_boto3_dynamodb import DynamoDBClient
+
+
+def hhmm(minutes: int) -> str:
+    return f"{minutes // 60:02d}:{minutes % 60:02d}"
+
+
+def minutes(text: str) -> int:
+    hours, mins = text.split(":")
+    return int(hours) * 60 + int(mins)
+
+
+def _intervals_out(intervals: tuple[LocalInterval, ...]) -> list[dict[str, str]]:
+    return [{"start": hhmm(i.start), "end": hhmm(i.end)} for i in intervals]
+
+
+def _intervals_in(stored: list[dict[str, str]]) -> tuple[LocalInterval, ...]:
+    return tuple(LocalInterval(minutes(i["start"]), minutes(i["end"])) for i in stored)
+
+
+def _provider(values: dict[str, Any]) -> Provider:
+    return Provider(
+        provider_id=values["providerId"],
+        name=values["name"],
+        time_zone=values["timeZone"],
+        owner_sub=values.get("ownerSub"),
+        version=values["version"],
+        created_at=values["createdAt"],
+    )
+
+
+def _service(values: dict[str, Any]) -> Service:
+    rules = ServiceRules(
+        duration_minutes=values["durationMinutes"],
+        buffer_before_minutes=values["bufferBeforeMinutes"],
+        buffer_after_minutes=values["bufferAfterMinutes"],
+        min_notice_minutes=values["minNoticeMinutes"],
+        max_advance_days=values["maxAdvanceDays"],
+        slot_step_minutes=values["slotStepMinutes"],
+        capacity=values["capacity"],
+    )
+    return Service(
+        values["serviceId"], values["providerId"], values["name"], rules, values["version"], values["createdAt"]
+    )
+
+
+def _schedule(values: dict[str, Any]) -> WeeklySchedule:
+    weekly = {WEEKDAYS.index(day): _intervals_in(intervals) for day, intervals in values["weekly"].items()}
+    return WeeklySchedule(weekly, values["version"])
+
+
+def _override(values: dict[str, Any]) -> Override:
+    return Override(date.fromisoformat(values["date"]), _intervals_in(values["intervals"]), values["version"])
+
+
+def _busy(values: dict[str, Any]) -> Busy:
+    return Busy(datetime.fromisoformat(values["start"]), datetime.fromisoformat(values["end"]))
+
+
+@dataclass
+class DynamoDBProviderStore:
+    client: DynamoDBClient
+    table: str
+    clock: Clock
+
+    def create_provider(self, provider: Provider, by: Attribution) -> None:
+        item = {
+            **keys.provider_key(provider.provider_id),
+            **keys.provider_list_keys(provider.provider_id, provider.name),
+            **to_item(
+                {
+                    "entityType": "Provider",
+                    "providerId": provider.provider_id,
+                    "name": provider.name,
+                    "timeZone": provider.time_zone,
+                    "ownerSub": provider.owner_sub,
+                    "version": provider.version,
+                    "availabilityVersion": 0,
+                    "createdAt": provider.created_at,
+                    **attribution(by, provider.created_at),
+                }
+            ),
+        }
+        # The id is new, so the condition only guards against the impossible; it costs nothing.
+        self.client.put_item(TableName=self.table, Item=item, ConditionExpression="attribute_not_exists(PK)")
+
+    def get_provider(self, provider_id: str) -> Provider | None:
+        found = self.client.get_item(TableName=self.table, Key=keys.provider_key(provider_id)).get("Item")
+        return _provider(from_item(dict(found))) if found else None
+
+    def list_providers(self, limit: int, cursor: str | None) -> tuple[list[Provider], str | None]:
+        request: dict[str, Any] = {
+            "TableName": self.table,
+            "IndexName": keys.PROVIDERS_INDEX,
+            "KeyConditionExpression": "GSI1PK = :all",
+            "ExpressionAttributeValues": {":all": {"S": keys.ALL_PROVIDERS}},
+            "Limit": limit,
+        }
+        if cursor:
+            request["ExclusiveStartKey"] = decode_cursor(
+                cursor, {"GSI1PK": keys.ALL_PROVIDERS, "GSI1SK": None, "PK": None, "SK": keys.PROFILE_SK}
+            )
+        page = self.client.query(**request)
+        providers = [_provider(from_item(dict(item))) for item in page["Items"]]
+        return providers, encode_cursor(dict(page.get("LastEvaluatedKey") or {}))
+
+    def _bump_availability(self, provider_id: str, by: Attribution, change: str, now: str) -> dict[str, Any]:
+        """The transaction item that moves the provider's availability version on every change of hours.
+
+        Bookings check this version in their own transaction (issue 4); the change note and the
+        attribution also tell the audit trail who removed an override (a delete carries neither).
+        """
+        return {
+            "Update": {
+                "TableName": self.table,
+                "Key": keys.provider_key(provider_id),
+                "UpdateExpression": "ADD availabilityVersion :one SET lastChange = :change, actor = :actor, "
+                "requestId = :request, traceId = :trace, updatedAt = :now",
+                "ConditionExpression": "attribute_exists(PK)",
+                "ExpressionAttributeValues": to_item(
+                    {
+                        ":one": 1,
+                        ":change": change,
+                        ":actor": by.actor,
+                        ":request": by.request_id,
+                        ":trace": by.trace_id,
+                        ":now": now,
+                    }
+                ),
+            }
+        }
+
+    def _versioned_write(
+        self, provider_id: str, write: dict[str, Any], expected_version: int | None, by: Attribution, change: str
+    ) -> None:
+        now = iso_utc(self.clock())
+        try:
+            self.client.transact_write_items(
+                TransactItems=[write, self._bump_availability(provider_id, by, change, now)]  # type: ignore[list-item]
+            )
+        except ClientError as error:
+            if error_code(error) != "TransactionCanceledException":
+                raise
+            codes = cancellation_codes(error)
+            if codes[1] == "ConditionalCheckFailed":
+                raise ProviderNotFoundError(provider_id) from error
+            if codes[0] == "ConditionalCheckFailed":
+                raise PreconditionFailedError(
+                    f"Version {expected_version} is not the current version; read it again and retry."
+                    if expected_version is not None
+                    else "The item does not exist."
+                ) from error
+            raise
+
+    def _upsert(
+        self, key: Item, values: dict[str, Any], expected_version: int | None, by: Attribution
+    ) -> dict[str, Any]:
+        """A conditional update: `version` moves by one; with `expected_version`, only from that version."""
+        now = iso_utc(self.clock())
+        fields = {**values, **attribution(by, now)}
+        names = {f"#f{i}": name for i, name in enumerate(fields)}
+        assignments = ", ".join(f"#f{i} = :f{i}" for i in range(len(fields)))
+        attribute_values = {f":f{i}": value for i, value in enumerate(fields.values())}
+        update: dict[str, Any] = {
+            "TableName": self.table,
+            "Key": key,
+            "UpdateExpression": f"SET {assignments} ADD #version :one",
+            "ExpressionAttributeNames": {**names, "#version": "version"},
+            "ExpressionAttributeValues": to_item({**attribute_values, ":one": 1}),
+        }
+        if expected_version is not None:
+            update["ConditionExpression"] = "#version = :expected"
+            update["ExpressionAttributeValues"][":expected"] = {"N": str(expected_version)}
+        return {"Update": update}
+
+    def save_schedule(
+        self,
+        provider_id: str,
+        weekly: dict[int, tuple[LocalInterval, ...]],
+        expected_version: int | None,
+        by: Attribution,
+    ) -> WeeklySchedule:
+        stored = {WEEKDAYS[day]: _intervals_out(intervals) for day, intervals in sorted(weekly.items())}
+        values = {"entityType": "Schedule", "providerId": provider_id, "weekly": stored}
+        key = keys.schedule_key(provider_id)
+        self._versioned_write(
+            provider_id, self._upsert(key, values, expected_version, by), expected_version, by, "SCHEDULE_UPDATED"
+        )
+        if expected_version is not None:
+            return WeeklySchedule(weekly, expected_version + 1)
+        return _schedule(from_item(self._read(key)))  # a blind write learns its version by reading it back
+
+    def _read(self, key: Item) -> Item:
+        return dict(self.client.get_item(TableName=self.table, Key=key, ConsistentRead=True)["Item"])
+
+    def save_override(
+        self,
+        provider_id: str,
+        day: date,
+        intervals: tuple[LocalInterval, ...],
+        expected_version: int | None,
+        expires_at: datetime,
+        by: Attribution,
+    ) -> Override:
+        values = {
+            "entityType": "Override",
+            "providerId": provider_id,
+            "date": day.isoformat(),
+            "intervals": _intervals_out(intervals),
+            "expiresAt": int(expires_at.timestamp()),
+        }
+        key = keys.override_key(provider_id, day.isoformat())
+        write = self._upsert(key, values, expected_version, by)
+        self._versioned_write(provider_id, write, expected_version, by, f"OVERRIDE_SET {day.isoformat()}")
+        if expected_version is not None:
+            return Override(day, intervals, expected_version + 1)
+        return _override(from_item(self._read(key)))
+
+    def delete_override(self, provider_id: str, day: date, expected_version: int | None, by: Attribution) -> None:
+        delete: dict[str, Any] = {
+            "TableName": self.table,
+            "Key": keys.override_key(provider_id, day.isoformat()),
+            "ConditionExpression": "attribute_exists(PK)",
+        }
+        if expected_version is not None:
+            delete["ConditionExpression"] += " AND version = :expected"
+            delete["ExpressionAttributeValues"] = {":expected": {"N": str(expected_version)}}
+        try:
+            self._versioned_write(provider_id, {"Delete": delete}, expected_version, by, f"OVERRIDE_REMOVED {day}")
+        except PreconditionFailedError:
+            if expected_version is None or self._override_missing(provider_id, day):
+                raise OverrideNotFoundError(day) from None
+            raise
+
+    def _override_missing(self, provider_id: str, day: date) -> bool:
+        key = keys.override_key(provider_id, day.isoformat())
+        return "Item" not in self.client.get_item(TableName=self.table, Key=key, ConsistentRead=True)
+
+    def create_service(self, service: Service, by: Attribution) -> None:
+        rules = service.rules
+        item = {
+            **keys.service_key(service.provider_id, service.service_id),
+            **to_item(
+                {
+                    "entityType": "Service",
+                    "providerId": service.provider_id,
+                    "serviceId": service.service_id,
+                    "name": service.name,
+                    "durationMinutes": rules.duration_minutes,
+                    "bufferBeforeMinutes": rules.buffer_before_minutes,
+                    "bufferAfterMinutes": rules.buffer_after_minutes,
+                    "minNoticeMinutes": rules.min_notice_minutes,
+                    "maxAdvanceDays": rules.max_advance_days,
+                    "slotStepMinutes": rules.slot_step_minutes,
+                    "capacity": rules.capacity,
+                    "version": service.version,
+                    "createdAt": service.created_at,
+                    **attribution(by, service.created_at),
+                }
+            ),
+        }
+        try:
+            self.client.transact_write_items(
+                TransactItems=[
+                    {
+                        "ConditionCheck": {
+                            "TableName": self.table,
+                            "Key": keys.provider_key(service.provider_id),
+                            "ConditionExpression": "attribute_exists(PK)",
+                        }
+                    },
+                    {"Put": {"TableName": self.table, "Item": item, "ConditionExpression": "attribute_not_exists(PK)"}},
+                ]
+            )
+        except ClientError as error:
+            if error_code(error) == "TransactionCanceledException" and cancellation_codes(error)[0] != "None":
+                raise ProviderNotFoundError(service.provider_id) from error
+            raise
+
+    def list_services(self, provider_id: str) -> list[Service]:
+        items = self._query_partition(
+            provider_id, "SK BETWEEN :lo AND :hi", {":lo": keys.SERVICE_PREFIX, ":hi": keys.SERVICE_PREFIX + "~"}
+        )
+        return [_service(from_item(item)) for item in items]
+
+    def calendar(self, provider_id: str, until: datetime) -> ProviderCalendar | None:
+        low, high = keys.slot_query_range(iso_utc(until))
+        items = [
+            from_item(item)
+            for item in self._query_partition(provider_id, "SK BETWEEN :lo AND :hi", {":lo": low, ":hi": high})
+        ]
+        by_type: dict[str, list[dict[str, Any]]] = {}
+        for values in items:
+            by_type.setdefault(values["entityType"], []).append(values)
+        profiles = by_type.get("Provider", [])
+        if not profiles:
+            return None
+        schedules = by_type.get("Schedule", [])
+        overrides = [_override(values) for values in by_type.get("Override", [])]
+        return ProviderCalendar(
+            provider=_provider(profiles[0]),
+            schedule=_schedule(schedules[0]) if schedules else None,
+            overrides={override.day: override for override in overrides},
+            services={values["serviceId"]: _service(values) for values in by_type.get("Service", [])},
+            busy=tuple(_busy(values) for values in by_type.get("BusySpan", [])),
+        )
+
+    def _query_partition(self, provider_id: str, sk_condition: str, values: dict[str, str]) -> list[Item]:
+        """One Query over a provider's partition; it pages only past DynamoDB's 1 MB per response."""
+        request: dict[str, Any] = {
+            "TableName": self.table,
+            "KeyConditionExpression": f"PK = :pk AND {sk_condition}",
+            "ExpressionAttributeValues": to_item({":pk": keys.provider_pk(provider_id), **values}),
+        }
+        items: list[Item] = []
+        while True:
+            page = self.client.query(**request)
+            items.extend(dict(item) for item in page["Items"])
+            if "LastEvaluatedKey" not in page:
+                return items
+            request["ExclusiveStartKey"] = page["LastEvaluatedKey"]

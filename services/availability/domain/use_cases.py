@@ -1,0 +1,165 @@
+"""The availability service's use cases: who may do what, and what happens. No I/O of its own."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import date, datetime, time, timedelta
+
+from services.availability.domain.models import Override, Provider, Service, WeeklySchedule
+from services.availability.domain.ports import ProviderStore
+from services.common import keys
+from services.common.auth import Attribution, Group, Principal
+from services.common.availability import MAX_WINDOW, LocalInterval, ServiceRules, Slot, free_slots
+from services.common.clock import Clock, iso_utc
+from services.common.errors import FieldError, ForbiddenError, NotFoundError, ValidationFailedError
+from services.common.timezones import zone
+
+EVERYONE = (Group.CUSTOMERS, Group.PROVIDERS, Group.ADMINS, Group.OPS)
+OVERRIDE_DAYS_BACK = 1  # a provider's "today" may still be yesterday somewhere
+OVERRIDE_DAYS_AHEAD = 400
+OVERRIDE_KEPT_AFTER = timedelta(days=2)  # then TTL removes it
+
+
+class ProviderNotFoundError(NotFoundError):
+    def __init__(self, provider_id: str) -> None:
+        super().__init__(f"Provider {provider_id} does not exist.")
+
+
+class ServiceNotFoundError(NotFoundError):
+    def __init__(self, service_id: str) -> None:
+        super().__init__(f"Service {service_id} does not exist for this provider.")
+
+
+class OverrideNotFoundError(NotFoundError):
+    def __init__(self, day: date) -> None:
+        super().__init__(f"There is no override for {day.isoformat()}.")
+
+
+@dataclass(frozen=True)
+class SlotSearch:
+    provider: Provider
+    service: Service
+    slots: list[Slot]
+
+
+@dataclass
+class AvailabilityService:
+    store: ProviderStore
+    clock: Clock
+
+    # Providers
+
+    def create_provider(
+        self, principal: Principal, name: str, time_zone: str, owner_sub: str | None, by: Attribution
+    ) -> Provider:
+        """Providers create their own profile; admins create any, optionally on behalf of `owner_sub`."""
+        principal.require(Group.PROVIDERS, Group.ADMINS)
+        if owner_sub is not None and not principal.is_in(Group.ADMINS):
+            raise ForbiddenError("Only admins may create a provider for someone else.")
+        owner = owner_sub if principal.is_in(Group.ADMINS) else principal.sub
+        provider = Provider(keys.new_id("prv"), name, time_zone, owner, 1, iso_utc(self.clock()))
+        self.store.create_provider(provider, by)
+        return provider
+
+    def get_provider(self, principal: Principal, provider_id: str) -> Provider:
+        principal.require(*EVERYONE)
+        provider = self.store.get_provider(provider_id)
+        if provider is None:
+            raise ProviderNotFoundError(provider_id)
+        return provider
+
+    def list_providers(self, principal: Principal, limit: int, cursor: str | None) -> tuple[list[Provider], str | None]:
+        principal.require(*EVERYONE)
+        return self.store.list_providers(limit, cursor)
+
+    def _managed_provider(self, principal: Principal, provider_id: str) -> Provider:
+        """The provider, if the caller may change it: admins, or the provider user who owns it."""
+        provider = self.get_provider(principal, provider_id)
+        if principal.is_in(Group.ADMINS):
+            return provider
+        if principal.is_in(Group.PROVIDERS) and provider.owner_sub == principal.sub:
+            return provider
+        raise ForbiddenError("Only the provider's owner or an admin may change it.")
+
+    # Hours
+
+    def set_schedule(
+        self,
+        principal: Principal,
+        provider_id: str,
+        weekly: dict[int, tuple[LocalInterval, ...]],
+        expected_version: int | None,
+        by: Attribution,
+    ) -> WeeklySchedule:
+        self._managed_provider(principal, provider_id)
+        return self.store.save_schedule(provider_id, weekly, expected_version, by)
+
+    def get_schedule(self, principal: Principal, provider_id: str) -> tuple[WeeklySchedule | None, list[Override]]:
+        principal.require(*EVERYONE)
+        calendar = self.store.calendar(provider_id, self.clock())
+        if calendar is None:
+            raise ProviderNotFoundError(provider_id)
+        return calendar.schedule, sorted(calendar.overrides.values(), key=lambda o: o.day)
+
+    def set_override(
+        self,
+        principal: Principal,
+        provider_id: str,
+        day: date,
+        intervals: tuple[LocalInterval, ...],
+        expected_version: int | None,
+        by: Attribution,
+    ) -> Override:
+        provider = self._managed_provider(principal, provider_id)
+        self._check_override_date(provider, day)
+        expires_at = datetime.combine(day, time(), zone(provider.time_zone)) + OVERRIDE_KEPT_AFTER
+        return self.store.save_override(provider_id, day, intervals, expected_version, expires_at, by)
+
+    def remove_override(
+        self, principal: Principal, provider_id: str, day: date, expected_version: int | None, by: Attribution
+    ) -> None:
+        self._managed_provider(principal, provider_id)
+        self.store.delete_override(provider_id, day, expected_version, by)
+
+    def _check_override_date(self, provider: Provider, day: date) -> None:
+        today = self.clock().astimezone(zone(provider.time_zone)).date()
+        if not today - timedelta(days=OVERRIDE_DAYS_BACK) <= day <= today + timedelta(days=OVERRIDE_DAYS_AHEAD):
+            raise ValidationFailedError(
+                "The override date is out of range.",
+                [FieldError("path.date", f"must be between yesterday and {OVERRIDE_DAYS_AHEAD} days ahead")],
+            )
+
+    # Services
+
+    def create_service(
+        self, principal: Principal, provider_id: str, name: str, rules: ServiceRules, by: Attribution
+    ) -> Service:
+        self._managed_provider(principal, provider_id)
+        service = Service(keys.new_id("svc"), provider_id, name, rules, 1, iso_utc(self.clock()))
+        self.store.create_service(service, by)
+        return service
+
+    def list_services(self, principal: Principal, provider_id: str) -> list[Service]:
+        self.get_provider(principal, provider_id)
+        return self.store.list_services(provider_id)
+
+    # Slots
+
+    def find_slots(
+        self, principal: Principal, provider_id: str, service_id: str, window_start: datetime, window_end: datetime
+    ) -> SlotSearch:
+        principal.require(*EVERYONE)
+        if window_end <= window_start:
+            raise ValidationFailedError("The window is empty.", [FieldError("query.to", "must be after from")])
+        if window_end - window_start > MAX_WINDOW:
+            raise ValidationFailedError(
+                "The window is too long.", [FieldError("query.to", "must be at most 62 days after from")]
+            )
+        calendar = self.store.calendar(provider_id, window_end)
+        if calendar is None:
+            raise ProviderNotFoundError(provider_id)
+        service = calendar.services.get(service_id)
+        if service is None:
+            raise ServiceNotFoundError(service_id)
+        slots = free_slots(calendar.hours(), service.rules, calendar.busy, window_start, window_end, self.clock())
+        return SlotSearch(calendar.provider, service, slots)
