@@ -32,6 +32,10 @@ def field_errors(validation_errors: Sequence[Any]) -> list[FieldError]:
     """Powertools/pydantic validation errors as `{field, message}` with dotted field paths."""
     errors = []
     for error in validation_errors:
+        if error.get("type") == "json_invalid":
+            # Its location is a character offset, not a field: the body as a whole is at fault.
+            errors.append(FieldError("body", f"is not valid JSON: {error.get('msg', 'cannot be parsed')}"))
+            continue
         parts: list[str] = []
         for part in error.get("loc", ()):
             if isinstance(part, int):

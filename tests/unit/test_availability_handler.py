@@ -85,10 +85,12 @@ def test_field_errors_name_fields_with_dotted_paths() -> None:
             {"loc": ("body", "weekly", "mon", 0, "start"), "msg": "bad time"},
             {"loc": ("query", "from"), "msg": "missing"},
             {"loc": (), "msg": "no body"},
+            {"loc": ("body", 9), "msg": "JSON decode error", "type": "json_invalid"},
         ]
     )
     assert errors == [
         FieldError("body.weekly.mon[0].start", "bad time"),
         FieldError("query.from", "missing"),
         FieldError("body", "no body"),
+        FieldError("body", "is not valid JSON: JSON decode error"),
     ]

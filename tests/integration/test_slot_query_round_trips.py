@@ -1,0 +1,111 @@
+"""A slot search reads everything it needs with one DynamoDB request, whatever the window."""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Iterator
+from datetime import UTC, datetime, timedelta
+from typing import Any
+
+import boto3
+import pytest
+from moto import mock_aws
+
+from local import moto_patches
+from local.api import ApiDefinition
+from local.cfn import load_template, resources_of_type
+from local.gateway import HttpRequest, build_event
+from local.provision import TEMPLATES, create_table, resolver_for
+from services.availability import handler
+from services.common import keys
+from services.common.aws import dynamodb_client
+from services.common.clock import iso_utc
+from services.common.dynamodb import to_item
+from services.common.settings import load_settings
+from tests.conftest import FakeLambdaContext
+
+API = ApiDefinition.load()
+TABLE = "appointments-rt"
+CACHED = (load_settings, dynamodb_client, handler.availability)
+
+
+@pytest.fixture
+def table(monkeypatch: pytest.MonkeyPatch) -> Iterator[Any]:
+    for name, value in {
+        "AWS_ACCESS_KEY_ID": "x",
+        "AWS_SECRET_ACCESS_KEY": "x",
+        "AWS_DEFAULT_REGION": "us-east-1",
+        "AWS_ACCOUNT_ID_ENDPOINT_MODE": "disabled",
+        "STAGE": "rt",
+        "TABLE_NAME": TABLE,
+        "POWERTOOLS_SERVICE_NAME": "availability",
+        "POWERTOOLS_METRICS_NAMESPACE": "Appointments",
+        "POWERTOOLS_LOG_LEVEL": "WARNING",
+    }.items():
+        monkeypatch.setenv(name, value)
+    moto_patches.install()
+    for cached in CACHED:
+        cached.cache_clear()
+    with mock_aws():
+        client = boto3.client("dynamodb", region_name="us-east-1")
+        template = load_template(TEMPLATES / "data.yaml")
+        (resource,) = resources_of_type(template, "AWS::DynamoDB::Table").values()
+        properties = resolver_for(template, {"Stage": "rt"}).resolve(resource["Properties"])
+        create_table(client, {**properties, "TableName": TABLE})
+        yield client
+    for cached in CACHED:
+        cached.cache_clear()
+
+
+def invoke(method: str, path: str, body: Any = None, groups: str = "providers") -> tuple[int, Any]:
+    """The handler, in-process, with the event the gateway would build."""
+    route, parameters = API.find(method, path.split("?")[0]) or pytest.fail(f"no route {method} {path}")
+    raw = json.dumps(body).encode() if body is not None else b""
+    request = HttpRequest(method, path, [("Content-Type", "application/json")], raw)
+    claims = {"sub": "owner", "cognito:groups": groups}
+    event = build_event(request, route, parameters, request_id="r", stage="rt", claims=claims, trace="Root=1-a-b")
+    response = handler.lambda_handler(event, FakeLambdaContext())
+    return response["statusCode"], json.loads(response["body"] or "null")
+
+
+@pytest.mark.parametrize("window_days", [1, 7, 62])
+def test_a_slot_search_is_one_query(table: Any, window_days: int) -> None:
+    # Given a provider with hours, overrides, two services and 500 busy spans over the next 62 days
+    pid = invoke("POST", "/providers", {"name": "Round Trip", "timeZone": "Europe/Berlin"})[1]["providerId"]
+    weekly = {day: [{"start": "09:00", "end": "17:00"}] for day in ("mon", "tue", "wed")}
+    assert invoke("PUT", f"/providers/{pid}/schedule", {"weekly": weekly})[0] == 200
+    service = invoke("POST", f"/providers/{pid}/services", {"name": "S", "durationMinutes": 30, "minNoticeMinutes": 0})[
+        1
+    ]
+    invoke("POST", f"/providers/{pid}/services", {"name": "Other", "durationMinutes": 60})
+    start = datetime.now(UTC).replace(microsecond=0) + timedelta(hours=1)
+    for n in range(3):
+        day = (start + timedelta(days=n + 1)).date().isoformat()
+        override = {"intervals": [{"start": "08:00", "end": "18:00"}]}
+        assert invoke("PUT", f"/providers/{pid}/overrides/{day}", override)[0] == 200
+    for n in range(500):
+        span_start = start + timedelta(minutes=62 * 1440 * n // 500)
+        values = {
+            "entityType": "BusySpan",
+            "start": iso_utc(span_start),
+            "end": iso_utc(span_start + timedelta(minutes=20)),
+        }
+        item = {"PK": {"S": keys.provider_pk(pid)}, "SK": {"S": keys.span_sk(iso_utc(span_start), f"bkg_{n}")}}
+        table.put_item(TableName=TABLE, Item={**item, **to_item(values)})
+
+    # When the slots of the whole window are asked for
+    operations: list[str] = []
+    dynamodb_client().meta.events.register("before-call.dynamodb", lambda model, **_: operations.append(model.name))
+    window = f"from={iso_utc(start)}&to={iso_utc(start + timedelta(days=window_days))}"
+    status, body = invoke(
+        "GET", f"/providers/{pid}/slots?serviceId={service['serviceId']}&{window}", groups="customers"
+    )
+
+    # Then the answer came from exactly one Query, which carried the hours, overrides, service and spans
+    assert status == 200, body
+    assert operations == ["Query"]
+    assert body["slots"], "slots were found, so the schedule, overrides and service were all read"
+    spans = [(start + timedelta(minutes=62 * 1440 * n // 500)) for n in range(500)]
+    for slot in body["slots"]:
+        slot_start, slot_end = datetime.fromisoformat(slot["start"]), datetime.fromisoformat(slot["end"])
+        assert not any(s < slot_end and s + timedelta(minutes=20) > slot_start for s in spans)
