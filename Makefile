@@ -19,7 +19,7 @@ TTL ?= 3600
 
 export PYTHONDONTWRITEBYTECODE := 1
 
-.PHONY: help venv run test lint fmt typecheck unit integration smoke cfn-lint bench-smoke bench-transactions token clean
+.PHONY: help venv run test lint fmt typecheck unit integration smoke cfn-lint bench-smoke bench-transactions bench-slots token clean
 
 help: ## List the targets
 	@grep -E '^[a-zA-Z_-]+:.*?## ' $(MAKEFILE_LIST) | awk 'BEGIN {FS = ":.*?## "}; {printf "  \033[36m%-20s\033[0m %s\n", $$1, $$2}'
@@ -65,8 +65,12 @@ cfn-lint: $(VENV_STAMP) ## Lint the CloudFormation templates
 bench-transactions: $(VENV_STAMP) ## Measure a 10-item TransactWriteItems at 0 and 20,000 items (COMPARE=1 adds unpatched moto)
 	$(PY) -m loadtests.bench_transactions $(if $(COMPARE),--compare,)
 
+bench-slots: $(VENV_STAMP) ## CPU cost of one slot search (62 days, 500 bookings; goal well under 10 ms)
+	$(PY) -m loadtests.bench_slots
+
 bench-smoke: $(VENV_STAMP) ## Run every benchmark at tiny sizes, without verdicts, so the scripts never rot
 	$(PY) -m loadtests.bench_transactions --quick
+	$(PY) -m loadtests.bench_slots --quick
 
 token: $(VENV_STAMP) ## Mint a local development token: make token SUB=… GROUPS=customers,providers
 	@$(PY) -m local --state-dir $(STATE_DIR) token --sub "$(SUB)" --groups "$(GROUPS)" --ttl $(TTL)

@@ -10,8 +10,10 @@ import subprocess
 import time
 import urllib.error
 import urllib.request
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
+from urllib.parse import quote
 
 import pytest
 
@@ -111,6 +113,20 @@ def test_make_run_serves_health_warms_functions_authenticates_and_stops_cleanly(
         status, me = get_json(f"{base}/me", token=minted["token"])
         assert (status, me) == (200, {"sub": "smoke", "groups": ["ops"]})
         assert get_json(f"{base}/me")[0] == 401
+
+        # the seeded demo providers offer slots over a 62-day window
+        customer = get_json(f"{base}/_local/token", data=json.dumps({"sub": "c", "groups": ["customers"]}).encode())[1]
+        providers = get_json(f"{base}/providers", token=customer["token"])[1]["items"]
+        demo = [p for p in providers if p["ownerSub"] == "demo-provider"]
+        assert len(demo) == 3
+        start = datetime.now(UTC)
+        window = f"from={quote(start.isoformat())}&to={quote((start + timedelta(days=62)).isoformat())}"
+        for provider in demo:
+            services = get_json(f"{base}/providers/{provider['providerId']}/services", token=customer["token"])[1]
+            for service in services["items"]:
+                url = f"{base}/providers/{provider['providerId']}/slots?serviceId={service['serviceId']}&{window}"
+                status, found = get_json(url, token=customer["token"])
+                assert status == 200 and len(found["slots"]) > 100, (provider["name"], service["name"])
 
         children = descendants(process.pid)
         assert len(children) >= 4  # the stack, the emulator and three function environments
