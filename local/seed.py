@@ -1,23 +1,26 @@
 """Demo data for `make run`: providers in three continents' time zones, each with services and hours.
 
-Written only into an empty table, with conditional puts, through the same key builders the
-services use, so the demo data is shaped exactly like data the API writes.
+Written only into an empty table, and written through the availability service's own storage
+adapter, so demo data has exactly the shape of data the API writes.
 """
 
 from __future__ import annotations
 
 import uuid
 from dataclasses import dataclass
-from datetime import UTC, datetime
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING
 
-from services.common import keys
-from services.common.dynamodb import to_item
+from services.availability.adapters.dynamodb_store import DynamoDBProviderStore, minutes
+from services.availability.domain.models import Provider, Service
+from services.common.auth import Attribution
+from services.common.availability import WEEKDAYS, LocalInterval, ServiceRules
+from services.common.clock import iso_utc, utc_now
 
 if TYPE_CHECKING:
     from mypy_boto3_dynamodb import DynamoDBClient
 
 DEMO_OWNER = "demo-provider"
+SEEDER = Attribution(actor="seed", request_id="seed", trace_id="")
 _NAMESPACE = uuid.UUID("6f1b5a4e-7f0e-4c55-9a43-0d6f7a1c2b11")
 
 
@@ -27,23 +30,11 @@ def demo_id(prefix: str, name: str) -> str:
 
 
 @dataclass(frozen=True)
-class DemoService:
-    name: str
-    duration: int
-    buffer_before: int = 0
-    buffer_after: int = 0
-    min_notice: int = 60
-    max_advance_days: int = 90
-    step: int = 15
-    capacity: int = 1
-
-
-@dataclass(frozen=True)
 class DemoProvider:
     name: str
     time_zone: str
     weekly: dict[str, list[tuple[str, str]]]
-    services: tuple[DemoService, ...]
+    services: dict[str, ServiceRules]
 
     @property
     def provider_id(self) -> str:
@@ -57,81 +48,46 @@ DEMO_PROVIDERS: tuple[DemoProvider, ...] = (
         name="Hudson Family Dental",
         time_zone="America/New_York",
         weekly={day: [("09:00", "12:00"), ("13:00", "17:00")] for day in _WEEKDAYS},
-        services=(
-            DemoService("Check-up", 30, buffer_after=10),
-            DemoService("Cleaning", 60, buffer_before=5, buffer_after=10, step=30),
-        ),
+        services={
+            "Check-up": ServiceRules(30, buffer_after_minutes=10, min_notice_minutes=60),
+            "Cleaning": ServiceRules(60, 5, 10, min_notice_minutes=60, slot_step_minutes=30),
+        },
     ),
     DemoProvider(
         name="Praxis am Kollwitzplatz",
         time_zone="Europe/Berlin",
         weekly={**{day: [("08:00", "12:30"), ("14:00", "18:00")] for day in _WEEKDAYS}, "sat": [("09:00", "13:00")]},
-        services=(
-            DemoService("Erstgespräch", 45, buffer_after=15),
-            DemoService("Physiotherapie", 30, step=30, capacity=2),
-        ),
+        services={
+            "Erstgespräch": ServiceRules(45, buffer_after_minutes=15, min_notice_minutes=60),
+            "Physiotherapie": ServiceRules(30, min_notice_minutes=60, slot_step_minutes=30, capacity=2),
+        },
     ),
     DemoProvider(
         name="Harbour Physio Sydney",
         time_zone="Australia/Sydney",
         weekly={day: [("07:30", "11:30"), ("12:30", "19:00")] for day in _WEEKDAYS},
-        services=(
-            DemoService("Initial assessment", 60, buffer_after=15, min_notice=240),
-            DemoService("Group pilates", 55, buffer_after=5, step=60, capacity=6),
-        ),
+        services={
+            "Initial assessment": ServiceRules(60, buffer_after_minutes=15, min_notice_minutes=240),
+            "Group pilates": ServiceRules(55, buffer_after_minutes=5, slot_step_minutes=60, capacity=6),
+        },
     ),
 )
-
-
-def demo_items(now: datetime | None = None) -> list[dict[str, Any]]:
-    """Every item of the demo data set, in DynamoDB's attribute-value form."""
-    stamp = (now or datetime.now(UTC)).isoformat(timespec="seconds").replace("+00:00", "Z")
-    audit = {"actor": "seed", "requestId": "seed", "traceId": "", "createdAt": stamp, "updatedAt": stamp}
-    items: list[dict[str, Any]] = []
-    for provider in DEMO_PROVIDERS:
-        pid = provider.provider_id
-        profile = {
-            "entityType": "Provider",
-            "providerId": pid,
-            "name": provider.name,
-            "timeZone": provider.time_zone,
-            "ownerSub": DEMO_OWNER,
-            "version": 1,
-            "availabilityVersion": 1,
-            **audit,
-        }
-        items.append({**keys.provider_key(pid), **keys.provider_list_keys(pid, provider.name), **to_item(profile)})
-        weekly = {
-            day: [{"start": start, "end": end} for start, end in intervals]
-            for day, intervals in provider.weekly.items()
-        }
-        schedule = {"entityType": "Schedule", "providerId": pid, "weekly": weekly, "version": 1, **audit}
-        items.append({**keys.schedule_key(pid), **to_item(schedule)})
-        for service in provider.services:
-            sid = demo_id("svc", f"{provider.name}/{service.name}")
-            values = {
-                "entityType": "Service",
-                "providerId": pid,
-                "serviceId": sid,
-                "name": service.name,
-                "durationMinutes": service.duration,
-                "bufferBeforeMinutes": service.buffer_before,
-                "bufferAfterMinutes": service.buffer_after,
-                "minNoticeMinutes": service.min_notice,
-                "maxAdvanceDays": service.max_advance_days,
-                "slotStepMinutes": service.step,
-                "capacity": service.capacity,
-                "version": 1,
-                **audit,
-            }
-            items.append({**keys.service_key(pid, sid), **to_item(values)})
-    return items
 
 
 def seed_if_empty(dynamodb: DynamoDBClient, table_name: str) -> int:
     """Write the demo data into an empty table; answer how many providers were seeded (0 if not empty)."""
     if dynamodb.scan(TableName=table_name, Limit=1)["Items"]:
         return 0
-    for item in demo_items():
-        dynamodb.put_item(TableName=table_name, Item=item, ConditionExpression="attribute_not_exists(PK)")
+    store = DynamoDBProviderStore(dynamodb, table_name, utc_now)
+    created = iso_utc(utc_now())
+    for demo in DEMO_PROVIDERS:
+        pid = demo.provider_id
+        store.create_provider(Provider(pid, demo.name, demo.time_zone, DEMO_OWNER, 1, created), SEEDER)
+        weekly = {
+            WEEKDAYS.index(day): tuple(LocalInterval(minutes(start), minutes(end)) for start, end in intervals)
+            for day, intervals in demo.weekly.items()
+        }
+        store.save_schedule(pid, weekly, None, SEEDER)
+        for name, rules in demo.services.items():
+            store.create_service(Service(demo_id("svc", f"{demo.name}/{name}"), pid, name, rules, 1, created), SEEDER)
     return len(DEMO_PROVIDERS)

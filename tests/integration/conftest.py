@@ -8,11 +8,14 @@ import urllib.request
 from collections.abc import Iterator
 from typing import Any
 
+import boto3
 import pytest
+from moto import mock_aws
 
-from local import auth
+from local import auth, moto_patches
+from local.cfn import load_template, resources_of_type
 from local.emulator import EmulatorProcess
-from local.provision import DataStack, deploy_data_stack
+from local.provision import TEMPLATES, DataStack, create_table, deploy_data_stack, resolver_for
 from local.stack import LocalStack, StackConfig, aws_client
 
 
@@ -37,6 +40,26 @@ def s3(emulator: EmulatorProcess) -> Any:
 def data_stack(dynamodb: Any, s3: Any) -> DataStack:
     """The data stack, created from cloudformation/data.yaml, once per test session."""
     return deploy_data_stack(dynamodb, s3, stage="it")
+
+
+@pytest.fixture
+def moto_table(monkeypatch: pytest.MonkeyPatch) -> Iterator[tuple[Any, str]]:
+    """In-process moto (with the transaction patch) and the data stack's table: a client and its name."""
+    for name, value in {
+        "AWS_ACCESS_KEY_ID": "x",
+        "AWS_SECRET_ACCESS_KEY": "x",
+        "AWS_DEFAULT_REGION": "us-east-1",
+        "AWS_ACCOUNT_ID_ENDPOINT_MODE": "disabled",  # see local-emulation.md, pitfall 3
+    }.items():
+        monkeypatch.setenv(name, value)
+    moto_patches.install()
+    with mock_aws():
+        client = boto3.client("dynamodb", region_name="us-east-1")
+        template = load_template(TEMPLATES / "data.yaml")
+        (resource,) = resources_of_type(template, "AWS::DynamoDB::Table").values()
+        properties = resolver_for(template, {"Stage": "inproc"}).resolve(resource["Properties"])
+        create_table(client, properties)
+        yield client, properties["TableName"]
 
 
 @pytest.fixture(scope="session")

@@ -2,38 +2,18 @@
 
 from __future__ import annotations
 
-from collections.abc import Iterator
 from typing import Any
 
 import boto3
 import pytest
 from botocore.exceptions import ClientError
-from moto import mock_aws
 
-from local import moto_patches
-from local.cfn import load_template, resources_of_type
-from local.provision import TEMPLATES, create_table, resolver_for
-
-TABLE = "appointments-tx"
+TABLE = "appointments-inproc"
 
 
 @pytest.fixture
-def client(monkeypatch: pytest.MonkeyPatch) -> Iterator[Any]:
-    for name, value in {
-        "AWS_ACCESS_KEY_ID": "x",
-        "AWS_SECRET_ACCESS_KEY": "x",
-        "AWS_DEFAULT_REGION": "us-east-1",
-    }.items():
-        monkeypatch.setenv(name, value)
-    monkeypatch.setenv("AWS_ACCOUNT_ID_ENDPOINT_MODE", "disabled")  # see local-emulation.md, pitfall 3
-    moto_patches.install()
-    with mock_aws():
-        dynamodb = boto3.client("dynamodb", region_name="us-east-1")
-        template = load_template(TEMPLATES / "data.yaml")
-        (table,) = resources_of_type(template, "AWS::DynamoDB::Table").values()
-        properties = resolver_for(template, {"Stage": "tx"}).resolve(table["Properties"])
-        create_table(dynamodb, {**properties, "TableName": TABLE})
-        yield dynamodb
+def client(moto_table: tuple[Any, str]) -> Any:
+    return moto_table[0]
 
 
 def key(sk: str) -> dict[str, Any]:

@@ -7,15 +7,10 @@ from collections.abc import Iterator
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
-import boto3
 import pytest
-from moto import mock_aws
 
-from local import moto_patches
 from local.api import ApiDefinition
-from local.cfn import load_template, resources_of_type
 from local.gateway import HttpRequest, build_event
-from local.provision import TEMPLATES, create_table, resolver_for
 from services.availability import handler
 from services.common import keys
 from services.common.aws import dynamodb_client
@@ -25,34 +20,24 @@ from services.common.settings import load_settings
 from tests.conftest import FakeLambdaContext
 
 API = ApiDefinition.load()
-TABLE = "appointments-rt"
+TABLE = "appointments-inproc"
 CACHED = (load_settings, dynamodb_client, handler.availability)
 
 
 @pytest.fixture
-def table(monkeypatch: pytest.MonkeyPatch) -> Iterator[Any]:
+def table(moto_table: tuple[Any, str], monkeypatch: pytest.MonkeyPatch) -> Iterator[Any]:
+    """The availability handler in this process, configured as its CloudFormation resource would be."""
     for name, value in {
-        "AWS_ACCESS_KEY_ID": "x",
-        "AWS_SECRET_ACCESS_KEY": "x",
-        "AWS_DEFAULT_REGION": "us-east-1",
-        "AWS_ACCOUNT_ID_ENDPOINT_MODE": "disabled",
-        "STAGE": "rt",
-        "TABLE_NAME": TABLE,
+        "STAGE": "inproc",
+        "TABLE_NAME": moto_table[1],
         "POWERTOOLS_SERVICE_NAME": "availability",
         "POWERTOOLS_METRICS_NAMESPACE": "Appointments",
         "POWERTOOLS_LOG_LEVEL": "WARNING",
     }.items():
         monkeypatch.setenv(name, value)
-    moto_patches.install()
     for cached in CACHED:
         cached.cache_clear()
-    with mock_aws():
-        client = boto3.client("dynamodb", region_name="us-east-1")
-        template = load_template(TEMPLATES / "data.yaml")
-        (resource,) = resources_of_type(template, "AWS::DynamoDB::Table").values()
-        properties = resolver_for(template, {"Stage": "rt"}).resolve(resource["Properties"])
-        create_table(client, {**properties, "TableName": TABLE})
-        yield client
+    yield moto_table[0]
     for cached in CACHED:
         cached.cache_clear()
 
