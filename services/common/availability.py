@@ -17,6 +17,7 @@ datetimes of one zone by wall clock, which is wrong across a change.
 from __future__ import annotations
 
 from bisect import bisect_left, bisect_right
+from collections import Counter
 from collections.abc import Iterator, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import UTC, date, datetime, time, timedelta
@@ -67,10 +68,15 @@ class ServiceRules:
 
 @dataclass(frozen=True)
 class Busy:
-    """Time already taken: a booking's span including its own buffers."""
+    """Time already taken: a booking's span including its own buffers.
+
+    `seat_in` names the session the booking holds a seat in (service id, session start): a session of
+    a service with `capacity` n takes n bookings that start together. Any other overlap blocks.
+    """
 
     start: datetime
     end: datetime
+    seat_in: tuple[str, datetime] | None = None
 
 
 @dataclass(frozen=True)
@@ -120,8 +126,11 @@ def free_slots(
     window_start: datetime,
     window_end: datetime,
     now: datetime,
+    service_id: str = "",
 ) -> list[Slot]:
-    """Every slot starting in [window_start, window_end) that `rules` allow and `busy` leaves room for."""
+    """Every slot of service `service_id` starting in [window_start, window_end) that `rules` allow and
+    `busy` leaves room for: a slot overlapping busy time is offered only when all of that time is seats
+    in the very same session, and then with `remaining` = capacity minus those seats."""
     zone = hours.time_zone
     lo, hi = _epoch(window_start), _epoch(window_end)
     earliest = _epoch(now) + rules.min_notice_minutes * 60
@@ -134,6 +143,7 @@ def free_slots(
     before, after = rules.buffer_before_minutes * 60, rules.buffer_after_minutes * 60
     busy_starts = sorted(_epoch(b.start) for b in busy)
     busy_ends = sorted(_epoch(b.end) for b in busy)
+    seats = Counter(_epoch(b.seat_in[1]) for b in busy if b.seat_in is not None and b.seat_in[0] == service_id)
 
     # Local dates that can hold a slot starting in the window (an offset is at most ±26 h).
     first_day = (datetime.fromtimestamp(first_start, UTC) - timedelta(days=2)).date()
@@ -148,8 +158,9 @@ def free_slots(
             if start > last_start:
                 break
             # Overlapping busy spans: those starting before our end, minus those ending by our start.
-            taken = bisect_left(busy_starts, start + duration + after) - bisect_right(busy_ends, start - before)
-            remaining = rules.capacity - taken
+            overlapping = bisect_left(busy_starts, start + duration + after) - bisect_right(busy_ends, start - before)
+            taken = seats.get(start, 0)
+            remaining = rules.capacity - taken if overlapping <= taken else 0
             if remaining > 0:
                 slots.append(
                     Slot(

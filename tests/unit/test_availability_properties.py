@@ -14,6 +14,7 @@ from hypothesis import strategies as st
 
 from services.common.availability import Busy, Hours, LocalInterval, ServiceRules, Slot, free_slots
 
+SERVICE = "svc_this"
 ZONES = ["America/New_York", "Europe/Berlin", "Australia/Sydney", "Australia/Adelaide", "Asia/Kolkata", "UTC"]
 # Days around every transition of the test zones in 2026, and two quiet ones.
 INTERESTING_DAYS = [
@@ -54,6 +55,13 @@ def scenarios(draw: st.DrawFn) -> tuple[Hours, ServiceRules, list[Busy], datetim
     for _ in range(draw(st.integers(0, 12))):
         start = window_start + timedelta(minutes=draw(st.integers(-300, 3 * 1440)))
         busy.append(Busy(start, start + timedelta(minutes=draw(st.integers(1, 24)) * 10)))
+    # Seats in sessions (of this service, or of another), on the 15-minute grid the intervals use.
+    for _ in range(draw(st.integers(0, 8))):
+        session = window_start.replace(minute=0) + timedelta(minutes=15 * draw(st.integers(-8, 3 * 96)))
+        before = timedelta(minutes=rules.buffer_before_minutes)
+        after = timedelta(minutes=rules.duration_minutes + rules.buffer_after_minutes)
+        service = draw(st.sampled_from([SERVICE, SERVICE, "svc_other"]))
+        busy.append(Busy(session - before, session + after, seat_in=(service, session)))
     return Hours(zone, weekly, overrides), rules, busy, window_start, window_end, now
 
 
@@ -85,9 +93,11 @@ def oracle(
                     and candidate >= now + timedelta(minutes=rules.min_notice_minutes)
                     and candidate <= now + timedelta(days=rules.max_advance_days)
                 )
-                taken = sum(1 for b in busy if b.start < candidate + duration + after and b.end > candidate - before)
-                if allowed and rules.capacity - taken > 0:
-                    expected.append((candidate, rules.capacity - taken))
+                overlapping = [b for b in busy if b.start < candidate + duration + after and b.end > candidate - before]
+                seats = [b for b in overlapping if b.seat_in == (SERVICE, candidate)]
+                remaining = rules.capacity - len(seats) if len(overlapping) == len(seats) else 0
+                if allowed and remaining > 0:
+                    expected.append((candidate, remaining))
                 candidate += step
         day += timedelta(days=1)
     return sorted(expected)
@@ -99,7 +109,7 @@ def test_engine_matches_the_brute_force_oracle(
     scenario: tuple[Hours, ServiceRules, list[Busy], datetime, datetime, datetime],
 ) -> None:
     hours, rules, busy, lo, hi, now = scenario
-    slots = free_slots(hours, rules, busy, lo, hi, now)
+    slots = free_slots(hours, rules, busy, lo, hi, now, SERVICE)
     # Compared as epoch seconds: PEP 495 makes == between zones false for times in a repeated hour.
     found = [(s.start.timestamp(), s.remaining) for s in slots]
     assert found == [(start.timestamp(), remaining) for start, remaining in oracle(hours, rules, busy, lo, hi, now)]
@@ -111,7 +121,7 @@ def test_every_slot_keeps_every_rule(
     scenario: tuple[Hours, ServiceRules, list[Busy], datetime, datetime, datetime],
 ) -> None:
     hours, rules, busy, lo, hi, now = scenario
-    slots: list[Slot] = free_slots(hours, rules, busy, lo, hi, now)
+    slots: list[Slot] = free_slots(hours, rules, busy, lo, hi, now, SERVICE)
     starts = [slot.start.timestamp() for slot in slots]
     assert starts == sorted(set(starts)), "sorted and unique"
     for slot in slots:
@@ -131,6 +141,8 @@ def test_every_slot_keeps_every_rule(
         occupied_start = slot.start.astimezone(UTC) - timedelta(minutes=rules.buffer_before_minutes)
         occupied_end = slot.end.astimezone(UTC) + timedelta(minutes=rules.buffer_after_minutes)
         overlapping = [b for b in busy if b.start < occupied_end and b.end > occupied_start]
+        # never overlaps busy time, buffers included, except seats in this very session
+        assert all(
+            b.seat_in is not None and b.seat_in[0] == SERVICE and b.seat_in[1] == slot.start for b in overlapping
+        )
         assert slot.remaining == rules.capacity - len(overlapping) > 0
-        if rules.capacity == 1:
-            assert overlapping == []  # never overlaps a busy interval, buffers included
