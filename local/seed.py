@@ -10,10 +10,11 @@ import uuid
 from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
-from services.availability.adapters.dynamodb_store import DynamoDBProviderStore, minutes
-from services.availability.domain.models import Provider, Service
+from services.availability.adapters.dynamodb_store import DynamoDBProviderStore
 from services.common.auth import Attribution
 from services.common.availability import WEEKDAYS, LocalInterval, ServiceRules
+from services.common.calendar import Provider, Service
+from services.common.calendar_table import minutes
 from services.common.clock import iso_utc, utc_now
 
 if TYPE_CHECKING:

@@ -13,15 +13,16 @@ from aws_lambda_powertools.logging import correlation_paths
 from aws_lambda_powertools.utilities.typing import LambdaContext
 from pydantic import AwareDatetime, BeforeValidator
 
-from services.availability.adapters.dynamodb_store import DynamoDBProviderStore, hhmm
+from services.availability.adapters.dynamodb_store import DynamoDBProviderStore
 from services.availability.adapters.table_probe import DynamoDBTableProbe
 from services.availability.domain.health import check_health
-from services.availability.domain.models import Override, Provider, Service, WeeklySchedule
 from services.availability.domain.use_cases import AvailabilityService
 from services.availability.http_models import PROVIDER_ID, SERVICE_ID, OverrideIn, ProviderIn, ScheduleIn, ServiceIn
 from services.common import __version__
 from services.common.availability import WEEKDAYS, ServiceRules
 from services.common.aws import dynamodb_client
+from services.common.calendar import Override, Provider, Service, WeeklySchedule
+from services.common.calendar_table import hhmm
 from services.common.clock import utc_now
 from services.common.http import attribution_for, build_resolver, current_principal, etag, expected_version
 from services.common.observability import logger, metrics

@@ -1,14 +1,16 @@
 """The table's key schema: every entity's keys are built here and nowhere else (docs/data-model.md).
 
 A provider's partition holds everything a slot search needs, ordered so that one Query over one SK
-range reads it all: configuration first (`CONFIG#…`), then date overrides (`OVERRIDE#<date>`), then
-busy spans in start order (`SPAN#<start>#<bookingId>`). Past overrides and spans carry a TTL, so the
-range stays about as long as the future.
+range reads it all: configuration first (`CONFIG#…`), then the calendar by date (`DAY#<date>#…`:
+a local date's override, a UTC day's busy time). Past calendar items carry a TTL, so the range stays
+about as long as the future up to the window's end.
 """
 
 from __future__ import annotations
 
 import uuid
+from datetime import UTC as UTC_ZONE
+from datetime import date, datetime, timedelta
 from typing import Final
 
 PROVIDERS_INDEX: Final = "GSI1"  # GSI1PK = "PROVIDERS": every provider, ordered by name
@@ -18,8 +20,7 @@ CONFIG_PREFIX: Final = "CONFIG#"
 PROFILE_SK: Final = "CONFIG#PROFILE"
 SCHEDULE_SK: Final = "CONFIG#SCHEDULE"
 SERVICE_PREFIX: Final = "CONFIG#SERVICE#"
-OVERRIDE_PREFIX: Final = "OVERRIDE#"
-SPAN_PREFIX: Final = "SPAN#"
+CALENDAR_PREFIX: Final = "DAY#"  # sorts after "CONFIG#": one range holds both
 ALL_PROVIDERS: Final = "PROVIDERS"
 
 Key = dict[str, dict[str, str]]
@@ -51,16 +52,20 @@ def service_key(provider_id: str, service_id: str) -> Key:
     return {"PK": {"S": provider_pk(provider_id)}, "SK": {"S": f"{SERVICE_PREFIX}{service_id}"}}
 
 
-def override_key(provider_id: str, day: str) -> Key:
-    """`day` is the provider's local date, `YYYY-MM-DD`."""
-    return {"PK": {"S": provider_pk(provider_id)}, "SK": {"S": f"{OVERRIDE_PREFIX}{day}"}}
+def override_key(provider_id: str, day: date) -> Key:
+    """`day` is the provider's local date."""
+    return {"PK": {"S": provider_pk(provider_id)}, "SK": {"S": f"{CALENDAR_PREFIX}{day.isoformat()}#OVERRIDE"}}
 
 
-def span_sk(start_utc: str, booking_id: str) -> str:
-    """`start_utc` is `YYYY-MM-DDTHH:MM:SSZ`, so spans sort by start."""
-    return f"{SPAN_PREFIX}{start_utc}#{booking_id}"
+def busy_day_key(provider_id: str, day: date) -> Key:
+    """The busy time of one UTC day: every booking's span that touches it."""
+    return {"PK": {"S": provider_pk(provider_id)}, "SK": {"S": f"{CALENDAR_PREFIX}{day.isoformat()}#BUSY"}}
 
 
-def slot_query_range(window_end_utc: str) -> tuple[str, str]:
-    """The SK range of one provider's partition that holds everything a slot search up to `window_end_utc` needs."""
-    return CONFIG_PREFIX, f"{SPAN_PREFIX}{window_end_utc}"
+def slot_query_range(until: datetime) -> tuple[str, str]:
+    """The SK range of a provider's partition holding everything a search up to `until` needs.
+
+    One day past `until`'s UTC date, because a local date can be ahead of the UTC date.
+    """
+    last = (until.astimezone(UTC_ZONE).date() + timedelta(days=1)).isoformat()
+    return CONFIG_PREFIX, f"{CALENDAR_PREFIX}{last}#~"

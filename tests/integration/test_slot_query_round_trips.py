@@ -68,15 +68,16 @@ def test_a_slot_search_is_one_query(table: Any, window_days: int) -> None:
         day = (start + timedelta(days=n + 1)).date().isoformat()
         override = {"intervals": [{"start": "08:00", "end": "18:00"}]}
         assert invoke("PUT", f"/providers/{pid}/overrides/{day}", override)[0] == 200
-    for n in range(500):
-        span_start = start + timedelta(minutes=62 * 1440 * n // 500)
-        values = {
-            "entityType": "BusySpan",
-            "start": iso_utc(span_start),
-            "end": iso_utc(span_start + timedelta(minutes=20)),
-        }
-        item = {"PK": {"S": keys.provider_pk(pid)}, "SK": {"S": keys.span_sk(iso_utc(span_start), f"bkg_{n}")}}
-        table.put_item(TableName=TABLE, Item={**item, **to_item(values)})
+    spans = [start + timedelta(minutes=62 * 1440 * n // 500) for n in range(500)]
+    by_day: dict[Any, list[dict[str, str]]] = {}
+    for n, span_start in enumerate(spans):
+        span = {"start": iso_utc(span_start), "end": iso_utc(span_start + timedelta(minutes=20))}
+        by_day.setdefault(span_start.date(), []).append(
+            {**span, "bookingId": f"bkg_{n}", "serviceId": "svc_elsewhere", "sessionStart": span["start"]}
+        )
+    for day, day_spans in by_day.items():
+        values = {"entityType": "BusyDay", "day": day.isoformat(), "spans": day_spans, "version": 1}
+        table.put_item(TableName=TABLE, Item={**keys.busy_day_key(pid, day), **to_item(values)})
 
     # When the slots of the whole window are asked for
     operations: list[str] = []
@@ -90,7 +91,6 @@ def test_a_slot_search_is_one_query(table: Any, window_days: int) -> None:
     assert status == 200, body
     assert operations == ["Query"]
     assert body["slots"], "slots were found, so the schedule, overrides and service were all read"
-    spans = [(start + timedelta(minutes=62 * 1440 * n // 500)) for n in range(500)]
     for slot in body["slots"]:
         slot_start, slot_end = datetime.fromisoformat(slot["start"]), datetime.fromisoformat(slot["end"])
         assert not any(s < slot_end and s + timedelta(minutes=20) > slot_start for s in spans)

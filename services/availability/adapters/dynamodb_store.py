@@ -8,11 +8,19 @@ from typing import TYPE_CHECKING, Any
 
 from botocore.exceptions import ClientError
 
-from services.availability.domain.models import Override, Provider, ProviderCalendar, Service, WeeklySchedule
 from services.availability.domain.use_cases import OverrideNotFoundError, ProviderNotFoundError
 from services.common import keys
 from services.common.auth import Attribution
-from services.common.availability import WEEKDAYS, Busy, LocalInterval, ServiceRules
+from services.common.availability import WEEKDAYS, LocalInterval
+from services.common.calendar import Override, Provider, ProviderCalendar, Service, WeeklySchedule
+from services.common.calendar_table import (
+    CalendarTable,
+    intervals_out,
+    override_from,
+    provider_from,
+    schedule_from,
+    service_from,
+)
 from services.common.clock import Clock, iso_utc
 from services.common.dynamodb import (
     Item,
@@ -30,67 +38,14 @@ if TYPE_CHECKING:
     from mypy_boto3_dynamodb import DynamoDBClient
 
 
-def hhmm(minutes: int) -> str:
-    return f"{minutes // 60:02d}:{minutes % 60:02d}"
-
-
-def minutes(text: str) -> int:
-    hours, mins = text.split(":")
-    return int(hours) * 60 + int(mins)
-
-
-def _intervals_out(intervals: tuple[LocalInterval, ...]) -> list[dict[str, str]]:
-    return [{"start": hhmm(i.start), "end": hhmm(i.end)} for i in intervals]
-
-
-def _intervals_in(stored: list[dict[str, str]]) -> tuple[LocalInterval, ...]:
-    return tuple(LocalInterval(minutes(i["start"]), minutes(i["end"])) for i in stored)
-
-
-def _provider(values: dict[str, Any]) -> Provider:
-    return Provider(
-        provider_id=values["providerId"],
-        name=values["name"],
-        time_zone=values["timeZone"],
-        owner_sub=values.get("ownerSub"),
-        version=values["version"],
-        created_at=values["createdAt"],
-    )
-
-
-def _service(values: dict[str, Any]) -> Service:
-    rules = ServiceRules(
-        duration_minutes=values["durationMinutes"],
-        buffer_before_minutes=values["bufferBeforeMinutes"],
-        buffer_after_minutes=values["bufferAfterMinutes"],
-        min_notice_minutes=values["minNoticeMinutes"],
-        max_advance_days=values["maxAdvanceDays"],
-        slot_step_minutes=values["slotStepMinutes"],
-        capacity=values["capacity"],
-    )
-    return Service(
-        values["serviceId"], values["providerId"], values["name"], rules, values["version"], values["createdAt"]
-    )
-
-
-def _schedule(values: dict[str, Any]) -> WeeklySchedule:
-    weekly = {WEEKDAYS.index(day): _intervals_in(intervals) for day, intervals in values["weekly"].items()}
-    return WeeklySchedule(weekly, values["version"])
-
-
-def _override(values: dict[str, Any]) -> Override:
-    return Override(date.fromisoformat(values["date"]), _intervals_in(values["intervals"]), values["version"])
-
-
-def _busy(values: dict[str, Any]) -> Busy:
-    return Busy(datetime.fromisoformat(values["start"]), datetime.fromisoformat(values["end"]))
-
-
 @dataclass
 class DynamoDBProviderStore:
     client: DynamoDBClient
     table: str
     clock: Clock
+
+    def __post_init__(self) -> None:
+        self.calendars = CalendarTable(self.client, self.table)
 
     def create_provider(self, provider: Provider, by: Attribution) -> None:
         item = {
@@ -115,7 +70,7 @@ class DynamoDBProviderStore:
 
     def get_provider(self, provider_id: str) -> Provider | None:
         found = self.client.get_item(TableName=self.table, Key=keys.provider_key(provider_id)).get("Item")
-        return _provider(from_item(dict(found))) if found else None
+        return provider_from(from_item(dict(found))) if found else None
 
     def list_providers(self, limit: int, cursor: str | None) -> tuple[list[Provider], str | None]:
         request: dict[str, Any] = {
@@ -130,7 +85,7 @@ class DynamoDBProviderStore:
                 cursor, {"GSI1PK": keys.ALL_PROVIDERS, "GSI1SK": None, "PK": None, "SK": keys.PROFILE_SK}
             )
         page = self.client.query(**request)
-        providers = [_provider(from_item(dict(item))) for item in page["Items"]]
+        providers = [provider_from(from_item(dict(item))) for item in page["Items"]]
         return providers, encode_cursor(dict(page.get("LastEvaluatedKey") or {}))
 
     def _bump_availability(self, provider_id: str, by: Attribution, change: str, now: str) -> dict[str, Any]:
@@ -209,7 +164,7 @@ class DynamoDBProviderStore:
         expected_version: int | None,
         by: Attribution,
     ) -> WeeklySchedule:
-        stored = {WEEKDAYS[day]: _intervals_out(intervals) for day, intervals in sorted(weekly.items())}
+        stored = {WEEKDAYS[day]: intervals_out(intervals) for day, intervals in sorted(weekly.items())}
         values = {"entityType": "Schedule", "providerId": provider_id, "weekly": stored}
         key = keys.schedule_key(provider_id)
         self._versioned_write(
@@ -217,7 +172,7 @@ class DynamoDBProviderStore:
         )
         if expected_version is not None:
             return WeeklySchedule(weekly, expected_version + 1)
-        return _schedule(from_item(self._read(key)))  # a blind write learns its version by reading it back
+        return schedule_from(from_item(self._read(key)))  # a blind write learns its version by reading it back
 
     def _read(self, key: Item) -> Item:
         return dict(self.client.get_item(TableName=self.table, Key=key, ConsistentRead=True)["Item"])
@@ -235,20 +190,20 @@ class DynamoDBProviderStore:
             "entityType": "Override",
             "providerId": provider_id,
             "date": day.isoformat(),
-            "intervals": _intervals_out(intervals),
+            "intervals": intervals_out(intervals),
             "expiresAt": int(expires_at.timestamp()),
         }
-        key = keys.override_key(provider_id, day.isoformat())
+        key = keys.override_key(provider_id, day)
         write = self._upsert(key, values, expected_version, by)
         self._versioned_write(provider_id, write, expected_version, by, f"OVERRIDE_SET {day.isoformat()}")
         if expected_version is not None:
             return Override(day, intervals, expected_version + 1)
-        return _override(from_item(self._read(key)))
+        return override_from(from_item(self._read(key)))
 
     def delete_override(self, provider_id: str, day: date, expected_version: int | None, by: Attribution) -> None:
         delete: dict[str, Any] = {
             "TableName": self.table,
-            "Key": keys.override_key(provider_id, day.isoformat()),
+            "Key": keys.override_key(provider_id, day),
             "ConditionExpression": "attribute_exists(PK)",
         }
         if expected_version is not None:
@@ -262,7 +217,7 @@ class DynamoDBProviderStore:
             raise
 
     def _override_missing(self, provider_id: str, day: date) -> bool:
-        key = keys.override_key(provider_id, day.isoformat())
+        key = keys.override_key(provider_id, day)
         return "Item" not in self.client.get_item(TableName=self.table, Key=key, ConsistentRead=True)
 
     def create_service(self, service: Service, by: Attribution) -> None:
@@ -307,44 +262,18 @@ class DynamoDBProviderStore:
             raise
 
     def list_services(self, provider_id: str) -> list[Service]:
-        items = self._query_partition(
+        items = self.calendars.query_partition(
             provider_id, "SK BETWEEN :lo AND :hi", {":lo": keys.SERVICE_PREFIX, ":hi": keys.SERVICE_PREFIX + "~"}
         )
-        return [_service(from_item(item)) for item in items]
+        return [service_from(from_item(item)) for item in items]
 
     def calendar(self, provider_id: str, until: datetime) -> ProviderCalendar | None:
-        low, high = keys.slot_query_range(iso_utc(until))
-        items = [
-            from_item(item)
-            for item in self._query_partition(provider_id, "SK BETWEEN :lo AND :hi", {":lo": low, ":hi": high})
-        ]
-        by_type: dict[str, list[dict[str, Any]]] = {}
-        for values in items:
-            by_type.setdefault(values["entityType"], []).append(values)
-        profiles = by_type.get("Provider", [])
-        if not profiles:
-            return None
-        schedules = by_type.get("Schedule", [])
-        overrides = [_override(values) for values in by_type.get("Override", [])]
-        return ProviderCalendar(
-            provider=_provider(profiles[0]),
-            schedule=_schedule(schedules[0]) if schedules else None,
-            overrides={override.day: override for override in overrides},
-            services={values["serviceId"]: _service(values) for values in by_type.get("Service", [])},
-            busy=tuple(_busy(values) for values in by_type.get("BusySpan", [])),
-        )
+        return self.calendars.calendar(provider_id, until)
 
-    def _query_partition(self, provider_id: str, sk_condition: str, values: dict[str, str]) -> list[Item]:
-        """One Query over a provider's partition; it pages only past DynamoDB's 1 MB per response."""
-        request: dict[str, Any] = {
-            "TableName": self.table,
-            "KeyConditionExpression": f"PK = :pk AND {sk_condition}",
-            "ExpressionAttributeValues": to_item({":pk": keys.provider_pk(provider_id), **values}),
-        }
-        items: list[Item] = []
-        while True:
-            page = self.client.query(**request)
-            items.extend(dict(item) for item in page["Items"])
-            if "LastEvaluatedKey" not in page:
-                return items
-            request["ExclusiveStartKey"] = page["LastEvaluatedKey"]
+    def upcoming_overrides(self, provider_id: str, since: date) -> list[Override]:
+        """Overrides from `since` on (busy-day items in the same range are read and left aside)."""
+        low = f"{keys.CALENDAR_PREFIX}{since.isoformat()}"
+        items = self.calendars.query_partition(
+            provider_id, "SK BETWEEN :lo AND :hi", {":lo": low, ":hi": keys.CALENDAR_PREFIX + "~"}
+        )
+        return [override_from(values) for values in map(from_item, items) if values["entityType"] == "Override"]

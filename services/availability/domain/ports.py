@@ -5,9 +5,9 @@ from __future__ import annotations
 from datetime import date, datetime
 from typing import Protocol
 
-from services.availability.domain.models import Override, Provider, ProviderCalendar, Service, WeeklySchedule
 from services.common.auth import Attribution
 from services.common.availability import LocalInterval
+from services.common.calendar import Override, Provider, ProviderCalendar, Service, WeeklySchedule
 
 
 class ProviderStore(Protocol):
@@ -46,5 +46,7 @@ class ProviderStore(Protocol):
     def list_services(self, provider_id: str) -> list[Service]: ...
 
     def calendar(self, provider_id: str, until: datetime) -> ProviderCalendar | None:
-        """Profile, schedule, services, overrides and busy spans up to `until`, in one request."""
+        """Profile, schedule, services, overrides and busy time up to `until`, in one request."""
         ...
+
+    def upcoming_overrides(self, provider_id: str, since: date) -> list[Override]: ...

@@ -5,11 +5,11 @@ from __future__ import annotations
 from dataclasses import dataclass
 from datetime import date, datetime, time, timedelta
 
-from services.availability.domain.models import Override, Provider, Service, WeeklySchedule
 from services.availability.domain.ports import ProviderStore
 from services.common import keys
 from services.common.auth import Attribution, Group, Principal
 from services.common.availability import MAX_WINDOW, LocalInterval, ServiceRules, Slot, free_slots
+from services.common.calendar import Override, Provider, Service, WeeklySchedule
 from services.common.clock import Clock, iso_utc
 from services.common.errors import FieldError, ForbiddenError, NotFoundError, ValidationFailedError
 from services.common.timezones import zone
@@ -95,11 +95,14 @@ class AvailabilityService:
         return self.store.save_schedule(provider_id, weekly, expected_version, by)
 
     def get_schedule(self, principal: Principal, provider_id: str) -> tuple[WeeklySchedule | None, list[Override]]:
+        """The weekly hours and the overrides from yesterday on (in the provider's zone)."""
         principal.require(*EVERYONE)
         calendar = self.store.calendar(provider_id, self.clock())
         if calendar is None:
             raise ProviderNotFoundError(provider_id)
-        return calendar.schedule, sorted(calendar.overrides.values(), key=lambda o: o.day)
+        today = self.clock().astimezone(zone(calendar.provider.time_zone)).date()
+        overrides = self.store.upcoming_overrides(provider_id, today - timedelta(days=OVERRIDE_DAYS_BACK))
+        return calendar.schedule, sorted(overrides, key=lambda o: o.day)
 
     def set_override(
         self,
@@ -161,5 +164,6 @@ class AvailabilityService:
         service = calendar.services.get(service_id)
         if service is None:
             raise ServiceNotFoundError(service_id)
-        slots = free_slots(calendar.hours(), service.rules, calendar.busy, window_start, window_end, self.clock())
+        hours, now = calendar.hours(), self.clock()
+        slots = free_slots(hours, service.rules, calendar.busy, window_start, window_end, now, service_id)
         return SlotSearch(calendar.provider, service, slots)

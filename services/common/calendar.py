@@ -1,4 +1,8 @@
-"""The availability service's domain: providers, their hours and their services."""
+"""A provider's calendar as both services read it: profile, hours, services and busy time.
+
+The availability service writes it and searches it; the booking service validates a requested start
+against it with the same engine, and claims time in it.
+"""
 
 from __future__ import annotations
 
@@ -47,13 +51,20 @@ class Service:
 
 @dataclass(frozen=True)
 class ProviderCalendar:
-    """Everything a slot search over a window needs, as one Query reads it."""
+    """Everything a slot search over a window needs, as one Query reads it.
+
+    `availability_version` moves with every change of hours; `busy_versions` holds the version of
+    each UTC day's busy-time item read (absent: no booking that day yet). A booking's transaction
+    requires both to be unchanged, so it can only commit against the calendar it was validated on.
+    """
 
     provider: Provider
     schedule: WeeklySchedule | None
     overrides: Mapping[date, Override] = field(default_factory=dict)
     services: Mapping[str, Service] = field(default_factory=dict)
     busy: tuple[Busy, ...] = ()
+    availability_version: int = 0
+    busy_versions: Mapping[str, int] = field(default_factory=dict)
 
     def hours(self) -> Hours:
         weekly = self.schedule.weekly if self.schedule else {}

@@ -1,0 +1,122 @@
+"""How a provider's calendar is stored in the shared table, and the one Query that reads it."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import date, datetime
+from typing import TYPE_CHECKING, Any
+
+from services.common import keys
+from services.common.availability import WEEKDAYS, Busy, LocalInterval, ServiceRules
+from services.common.calendar import Override, Provider, ProviderCalendar, Service, WeeklySchedule
+from services.common.dynamodb import Item, from_item, to_item
+
+if TYPE_CHECKING:
+    from mypy_boto3_dynamodb import DynamoDBClient
+
+
+def hhmm(minutes: int) -> str:
+    return f"{minutes // 60:02d}:{minutes % 60:02d}"
+
+
+def minutes(text: str) -> int:
+    hours, mins = text.split(":")
+    return int(hours) * 60 + int(mins)
+
+
+def intervals_out(intervals: tuple[LocalInterval, ...]) -> list[dict[str, str]]:
+    return [{"start": hhmm(i.start), "end": hhmm(i.end)} for i in intervals]
+
+
+def intervals_in(stored: list[dict[str, str]]) -> tuple[LocalInterval, ...]:
+    return tuple(LocalInterval(minutes(i["start"]), minutes(i["end"])) for i in stored)
+
+
+def provider_from(values: dict[str, Any]) -> Provider:
+    return Provider(
+        provider_id=values["providerId"],
+        name=values["name"],
+        time_zone=values["timeZone"],
+        owner_sub=values.get("ownerSub"),
+        version=values["version"],
+        created_at=values["createdAt"],
+    )
+
+
+def service_from(values: dict[str, Any]) -> Service:
+    rules = ServiceRules(
+        duration_minutes=values["durationMinutes"],
+        buffer_before_minutes=values["bufferBeforeMinutes"],
+        buffer_after_minutes=values["bufferAfterMinutes"],
+        min_notice_minutes=values["minNoticeMinutes"],
+        max_advance_days=values["maxAdvanceDays"],
+        slot_step_minutes=values["slotStepMinutes"],
+        capacity=values["capacity"],
+    )
+    return Service(
+        values["serviceId"], values["providerId"], values["name"], rules, values["version"], values["createdAt"]
+    )
+
+
+def schedule_from(values: dict[str, Any]) -> WeeklySchedule:
+    weekly = {WEEKDAYS.index(day): intervals_in(intervals) for day, intervals in values["weekly"].items()}
+    return WeeklySchedule(weekly, values["version"])
+
+
+def override_from(values: dict[str, Any]) -> Override:
+    return Override(date.fromisoformat(values["date"]), intervals_in(values["intervals"]), values["version"])
+
+
+def busy_from(span: dict[str, Any]) -> Busy:
+    """A booking's span as the busy-day items hold it (`start`/`end` include the buffers)."""
+    session = (span["serviceId"], datetime.fromisoformat(span["sessionStart"]))
+    return Busy(datetime.fromisoformat(span["start"]), datetime.fromisoformat(span["end"]), seat_in=session)
+
+
+@dataclass
+class CalendarTable:
+    client: DynamoDBClient
+    table: str
+
+    def calendar(self, provider_id: str, until: datetime, consistent: bool = False) -> ProviderCalendar | None:
+        """Profile, schedule, services, overrides and busy time up to `until`: one Query."""
+        low, high = keys.slot_query_range(until)
+        items = self.query_partition(provider_id, "SK BETWEEN :lo AND :hi", {":lo": low, ":hi": high}, consistent)
+        by_type: dict[str, list[dict[str, Any]]] = {}
+        for values in map(from_item, items):
+            by_type.setdefault(values["entityType"], []).append(values)
+        profiles = by_type.get("Provider", [])
+        if not profiles:
+            return None
+        schedules = by_type.get("Schedule", [])
+        overrides = [override_from(values) for values in by_type.get("Override", [])]
+        days = by_type.get("BusyDay", [])
+        # A span crossing midnight sits in two days' items: keep one busy entry per booking.
+        spans = {span["bookingId"]: span for day in days for span in day.get("spans", [])}
+        return ProviderCalendar(
+            provider=provider_from(profiles[0]),
+            schedule=schedule_from(schedules[0]) if schedules else None,
+            overrides={override.day: override for override in overrides},
+            services={values["serviceId"]: service_from(values) for values in by_type.get("Service", [])},
+            busy=tuple(busy_from(span) for span in spans.values()),
+            availability_version=profiles[0].get("availabilityVersion", 0),
+            busy_versions={day["day"]: day["version"] for day in days},
+        )
+
+    def query_partition(
+        self, provider_id: str, sk_condition: str, values: dict[str, str], consistent: bool = False
+    ) -> list[Item]:
+        """One Query over a provider's partition; it pages only past DynamoDB's 1 MB per response."""
+        request: dict[str, Any] = {
+            "TableName": self.table,
+            "KeyConditionExpression": f"PK = :pk AND {sk_condition}",
+            "ExpressionAttributeValues": to_item({":pk": keys.provider_pk(provider_id), **values}),
+            "ConsistentRead": consistent,
+        }
+        items: list[Item] = []
+        while True:
+            page = self.client.query(**request)
+            items.extend(dict(item) for item in page["Items"])
+            if "LastEvaluatedKey" not in page:
+                return items
+            request["ExclusiveStartKey"] = page["LastEvaluatedKey"]
