@@ -452,12 +452,17 @@ class _RequestHandler(BaseHTTPRequestHandler):
         """Silenced: the gateway writes its own access log."""
 
 
+class _Server(ThreadingHTTPServer):
+    # socketserver's default backlog of 5 resets connections when many clients arrive at once
+    request_queue_size = 128
+
+
 class GatewayServer:
     """The gateway on a loopback port, serving on a background thread."""
 
     def __init__(self, gateway: Gateway, port: int, host: str = "127.0.0.1") -> None:
         handler = type("Handler", (_RequestHandler,), {"gateway": gateway})
-        self.server = ThreadingHTTPServer((host, port), handler)
+        self.server = _Server((host, port), handler)
         self.server.daemon_threads = True
         self.port = self.server.server_address[1]
         self._thread = threading.Thread(target=self.server.serve_forever, name="gateway", daemon=True)

@@ -20,6 +20,7 @@ import time
 import uuid
 from collections import deque
 from collections.abc import Callable
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from pathlib import Path
@@ -276,6 +277,16 @@ class FunctionRuntime:
             self._idle.append(environment)
         assert environment.init_duration_ms is not None
         return environment.init_duration_ms
+
+    def provision(self, count: int, parallel: int = 2) -> None:
+        """Start environments until `count` exist, as provisioned concurrency would before traffic.
+
+        Many cold starts at once on a laptop's few cores can outlast Lambda's 10 s init limit; a load
+        test warms up first, as one would before a launch.
+        """
+        missing = max(0, min(count, self.spec.concurrency) - self.environments)
+        with ThreadPoolExecutor(parallel) as pool:
+            list(pool.map(lambda _: self.warm(), range(missing)))
 
     def _start(self, provisioned: bool) -> tuple[Environment | None, dict[str, Any] | None]:
         environment = Environment(self.spec, self.base_env, self.logs, provisioned)

@@ -1,17 +1,95 @@
-"""Booking service: the Lambda entry point. Its routes arrive with the booking issue; until then every
-request gets the same problem+json 404 as any unknown route."""
+"""Booking service: the Lambda entry point. Routes are thin; the work is in domain/ and adapters/."""
 
 from __future__ import annotations
 
-from typing import Any
+import hashlib
+import json
+import re
+from functools import cache
+from http import HTTPStatus
+from typing import Annotated, Any
 
+from aws_lambda_powertools.event_handler import Response
+from aws_lambda_powertools.event_handler.openapi.params import Body, Path
 from aws_lambda_powertools.logging import correlation_paths
 from aws_lambda_powertools.utilities.typing import LambdaContext
 
-from services.common.http import build_resolver
+from services.booking.adapters.dynamodb_store import DynamoDBBookingStore
+from services.booking.domain.models import Booking
+from services.booking.domain.use_cases import BookingRequest, BookingService
+from services.booking.http_models import BOOKING_ID, IDEMPOTENCY_KEY, BookingIn
+from services.common.aws import dynamodb_client
+from services.common.clock import utc_now
+from services.common.errors import FieldError, ValidationFailedError
+from services.common.http import attribution_for, build_resolver, current_principal, etag
 from services.common.observability import logger, metrics
+from services.common.settings import ServiceSettings, load_settings
 
 app = build_resolver(logger)
+
+
+@cache
+def bookings() -> BookingService:
+    """The composition root: built once per container, on first use."""
+    settings = load_settings(ServiceSettings)
+    return BookingService(DynamoDBBookingStore(dynamodb_client(), settings.table_name), utc_now)
+
+
+def booking_json(booking: Booking) -> dict[str, object]:
+    body: dict[str, object] = {
+        "bookingId": booking.booking_id,
+        "providerId": booking.provider_id,
+        "serviceId": booking.service_id,
+        "customerId": booking.customer_id,
+        "start": booking.start.isoformat(),
+        "end": booking.end.isoformat(),
+        "status": booking.status.value,
+        "version": booking.version,
+        "createdAt": booking.created_at,
+    }
+    if booking.notes is not None:
+        body["notes"] = booking.notes
+    return body
+
+
+def _idempotency_key() -> str | None:
+    key = app.current_event.headers.get("Idempotency-Key") or app.current_event.headers.get("idempotency-key")
+    if key is None:
+        return None
+    if not re.fullmatch(IDEMPOTENCY_KEY, key):
+        raise ValidationFailedError(
+            "The Idempotency-Key is invalid.",
+            [FieldError("header.Idempotency-Key", "must be 1-128 letters, digits or . _ : -")],
+        )
+    return key
+
+
+@app.post("/bookings")
+def create_booking(body: Annotated[BookingIn, Body()]) -> Response[Any]:
+    principal = current_principal(app)
+    logger.append_keys(providerId=body.providerId)
+    request = BookingRequest(body.providerId, body.serviceId, body.start, body.customerId, body.notes)
+    # The request's identity for idempotency: what was asked, not how it was spelt.
+    request_hash = hashlib.sha256(json.dumps(body.model_dump(mode="json"), sort_keys=True).encode()).hexdigest()
+    answer = bookings().book(
+        principal, request, _idempotency_key(), request_hash, booking_json, attribution_for(app, principal)
+    )
+    booking_id = str(answer.body["bookingId"])
+    logger.append_keys(bookingId=booking_id)
+    headers = {"Location": f"/bookings/{booking_id}", **etag(int(str(answer.body["version"])))}
+    return Response(status_code=answer.status, content_type="application/json", body=answer.body, headers=headers)
+
+
+@app.get("/bookings/<bookingId>")
+def get_booking(bookingId: Annotated[str, Path(pattern=BOOKING_ID)]) -> Response[Any]:
+    logger.append_keys(bookingId=bookingId)
+    booking = bookings().get(current_principal(app), bookingId)
+    return Response(
+        status_code=HTTPStatus.OK,
+        content_type="application/json",
+        body=booking_json(booking),
+        headers=etag(booking.version),
+    )
 
 
 @logger.inject_lambda_context(correlation_id_path=correlation_paths.API_GATEWAY_REST, clear_state=True)

@@ -170,3 +170,42 @@ def free_slots(
                     )
                 )
     return slots
+
+
+UNAVAILABLE_REASONS = {
+    "TOO_SOON": "The start is sooner than the service's minimum notice.",
+    "TOO_FAR_AHEAD": "The start is further ahead than the service's booking window.",
+    "OUTSIDE_HOURS": "The provider does not work then, or the appointment would not fit before the hours end.",
+    "NOT_ON_STEP": "The start is within working hours but not on the service's slot step.",
+    "TAKEN": "The time is already booked.",
+}
+
+
+def why_not(
+    hours: Hours, rules: ServiceRules, busy: Sequence[Busy], start: datetime, now: datetime, service_id: str
+) -> str | None:
+    """None if `start` is a slot `free_slots` offers; otherwise the first rule it breaks (a key of
+    `UNAVAILABLE_REASONS`). The very same function decides, so an offered slot is never refused."""
+    just_after = start + timedelta(seconds=1)
+    if free_slots(hours, rules, busy, start, just_after, now, service_id):
+        return None
+    if _epoch(start) < _epoch(now) + rules.min_notice_minutes * 60:
+        return "TOO_SOON"
+    if _epoch(start) > _epoch(now) + rules.max_advance_days * 86_400:
+        return "TOO_FAR_AHEAD"
+    if free_slots(hours, rules, (), start, just_after, now, service_id):
+        return "TAKEN"
+    moment, duration = _epoch(start), rules.duration_minutes * 60
+    day = datetime.fromtimestamp(moment, UTC).date()
+    fits = any(
+        s <= moment and moment + duration <= e
+        for s, e in working_spans(hours, day - timedelta(days=2), day + timedelta(days=2))
+    )
+    return "NOT_ON_STEP" if fits else "OUTSIDE_HOURS"
+
+
+def nearest(slots: Sequence[Slot], start: datetime, count: int = 5) -> list[Slot]:
+    """The `count` slots closest to `start`, in time order."""
+    moment = _epoch(start)
+    closest = sorted(slots, key=lambda slot: abs(_epoch(slot.start) - moment))[:count]
+    return sorted(closest, key=lambda slot: _epoch(slot.start))

@@ -75,9 +75,14 @@ def decode_cursor(cursor: str, expected: Mapping[str, str | None]) -> Item:
     return key
 
 
+def cancellation_reasons(error: ClientError) -> list[dict[str, Any]]:
+    """Per-item reasons of a cancelled transaction, with the old item where one was asked for."""
+    return [dict(reason) for reason in error.response.get("CancellationReasons", [])]
+
+
 def cancellation_codes(error: ClientError) -> list[str]:
-    """Per-item reasons of a cancelled transaction (`None` for items that were fine)."""
-    return [reason.get("Code", "None") for reason in error.response.get("CancellationReasons", [])]
+    """Per-item reason codes of a cancelled transaction (`None` for items that were fine)."""
+    return [reason.get("Code", "None") for reason in cancellation_reasons(error)]
 
 
 def error_code(error: ClientError) -> str:

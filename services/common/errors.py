@@ -24,6 +24,10 @@ class DomainError(Exception):
         super().__init__(detail)
         self.detail = detail
 
+    def extensions(self) -> dict[str, object]:
+        """Extra members of the problem document (RFC 9457 extension members)."""
+        return {}
+
 
 class ValidationFailedError(DomainError):
     code = "VALIDATION_FAILED"
@@ -60,6 +64,7 @@ class Problem:
     type: str = "about:blank"
     errors: list[FieldError] = field(default_factory=list)
     request_id: str | None = None
+    extensions: dict[str, object] = field(default_factory=dict)
 
     def to_json(self) -> dict[str, object]:
         body: dict[str, object] = {
@@ -73,7 +78,7 @@ class Problem:
             body["errors"] = [{"field": e.field, "message": e.message} for e in self.errors]
         if self.request_id:
             body["requestId"] = self.request_id
-        return body
+        return {**body, **self.extensions}
 
 
 class PreconditionFailedError(DomainError):

@@ -58,9 +58,15 @@ def build_resolver(logger: Logger) -> APIGatewayRestResolver:
     def handle_domain_error(error: DomainError) -> Response[str]:
         errors = error.errors if isinstance(error, ValidationFailedError) else []
         logger.info("request refused", code=error.code, status=int(error.status))
-        return problem_response(
-            Problem(int(error.status), error.code, error.detail, errors=errors, request_id=request_id())
+        problem = Problem(
+            int(error.status),
+            error.code,
+            error.detail,
+            errors=errors,
+            request_id=request_id(),
+            extensions=error.extensions(),
         )
+        return problem_response(problem)
 
     @app.exception_handler(RequestValidationError)
     def handle_validation_error(error: RequestValidationError) -> Response[str]:

@@ -65,7 +65,9 @@ def moto_table(monkeypatch: pytest.MonkeyPatch) -> Iterator[tuple[Any, str]]:
 @pytest.fixture(scope="session")
 def stack(tmp_path_factory: pytest.TempPathFactory) -> Iterator[LocalStack]:
     """The whole local stack, in-process, on a free port: gateway → function workers → emulator."""
-    running = LocalStack(StackConfig(port=0, state_dir=tmp_path_factory.mktemp("stack"), echo=None))
+    # Concurrency 50: the booking race tests send 50 requests at once, as 50 clients would.
+    config = StackConfig(port=0, state_dir=tmp_path_factory.mktemp("stack"), echo=None, concurrency=50)
+    running = LocalStack(config)
     running.start()
     yield running
     running.stop()

@@ -1,0 +1,55 @@
+"""What the booking domain needs from storage; `adapters/dynamodb_store.py` provides it."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import datetime
+from typing import Protocol
+
+from services.booking.domain.models import Booking, StoredResponse
+from services.common.auth import Attribution
+from services.common.calendar import ProviderCalendar
+
+
+@dataclass(frozen=True)
+class IdempotencyRecord:
+    """The key (scoped to the caller) and the response to keep for replays."""
+
+    key: str
+    response: StoredResponse
+    expires_at: datetime
+
+
+class Committed:
+    """The booking's transaction went through."""
+
+
+@dataclass(frozen=True)
+class Stale:
+    """The calendar changed between the read and the write (another booking, new hours): read again."""
+
+
+@dataclass(frozen=True)
+class AlreadyAnswered:
+    """The idempotency key was used before; here is what that request got."""
+
+    response: StoredResponse
+
+
+ClaimOutcome = Committed | Stale | AlreadyAnswered
+
+
+class BookingStore(Protocol):
+    def calendar(self, provider_id: str, until: datetime) -> ProviderCalendar | None:
+        """The provider's calendar up to `until`, strongly consistent, in one request."""
+        ...
+
+    def claim(
+        self, booking: Booking, calendar: ProviderCalendar, idempotency: IdempotencyRecord | None, by: Attribution
+    ) -> ClaimOutcome:
+        """One transaction: the booking, its busy time, the checks that the calendar is unchanged, the key."""
+        ...
+
+    def stored_response(self, caller: str, key: str, now: datetime) -> StoredResponse | None: ...
+
+    def get_booking(self, booking_id: str) -> Booking | None: ...

@@ -1,0 +1,21 @@
+"""The booking API's request bodies as validated models (described the same way in
+cloudformation/api/openapi.yaml; tests/unit/test_openapi_contract.py holds them together)."""
+
+from __future__ import annotations
+
+from typing import Annotated
+
+from pydantic import AwareDatetime, BaseModel, ConfigDict, StringConstraints
+
+BOOKING_ID = r"^bkg_[0-9a-f]{32}$"
+IDEMPOTENCY_KEY = r"^[A-Za-z0-9._:-]{1,128}$"
+
+
+class BookingIn(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+    providerId: Annotated[str, StringConstraints(strict=True, pattern=r"^prv_[0-9a-f]{32}$")]
+    serviceId: Annotated[str, StringConstraints(strict=True, pattern=r"^svc_[0-9a-f]{32}$")]
+    start: AwareDatetime
+    customerId: Annotated[str, StringConstraints(strict=True, min_length=1, max_length=128)] | None = None
+    notes: Annotated[str, StringConstraints(strict=True, max_length=1000)] | None = None
