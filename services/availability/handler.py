@@ -24,7 +24,14 @@ from services.common.aws import dynamodb_client
 from services.common.calendar import Override, Provider, Service, WeeklySchedule
 from services.common.calendar_table import hhmm
 from services.common.clock import utc_now
-from services.common.http import attribution_for, build_resolver, current_principal, etag, expected_version
+from services.common.http import (
+    attribution_for,
+    build_resolver,
+    current_principal,
+    etag,
+    expected_version,
+    plus_restored,
+)
 from services.common.observability import logger, metrics
 from services.common.settings import ServiceSettings, load_settings
 from services.common.timezones import TZDATA_VERSION
@@ -34,12 +41,7 @@ app = build_resolver(logger)
 ProviderId = Annotated[str, Path(pattern=PROVIDER_ID)]
 
 
-def _plus_restored(value: Any) -> Any:
-    # An unencoded "+" in a query string arrives as a space: "09:00:00 01:00" meant "09:00:00+01:00".
-    return value.replace(" ", "+") if isinstance(value, str) else value
-
-
-Instant = Annotated[AwareDatetime, BeforeValidator(_plus_restored)]
+Instant = Annotated[AwareDatetime, BeforeValidator(plus_restored)]
 
 
 @cache

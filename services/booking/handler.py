@@ -5,27 +5,41 @@ from __future__ import annotations
 import hashlib
 import json
 import re
+from datetime import UTC, datetime
 from functools import cache
 from http import HTTPStatus
 from typing import Annotated, Any
 
 from aws_lambda_powertools.event_handler import Response
-from aws_lambda_powertools.event_handler.openapi.params import Body, Path
+from aws_lambda_powertools.event_handler.openapi.params import Body, Path, Query
 from aws_lambda_powertools.logging import correlation_paths
 from aws_lambda_powertools.utilities.typing import LambdaContext
+from pydantic import AwareDatetime, BeforeValidator
 
 from services.booking.adapters.dynamodb_store import DynamoDBBookingStore
-from services.booking.domain.models import Booking
+from services.booking.domain.models import Booking, BookingStatus
 from services.booking.domain.use_cases import BookingRequest, BookingService
-from services.booking.http_models import BOOKING_ID, IDEMPOTENCY_KEY, BookingIn
+from services.booking.http_models import BOOKING_ID, IDEMPOTENCY_KEY, PROVIDER_ID, BookingIn, CancelIn, RescheduleIn
 from services.common.aws import dynamodb_client
 from services.common.clock import utc_now
 from services.common.errors import FieldError, ValidationFailedError
-from services.common.http import attribution_for, build_resolver, current_principal, etag
+from services.common.http import (
+    attribution_for,
+    build_resolver,
+    current_principal,
+    etag,
+    expected_version,
+    plus_restored,
+)
 from services.common.observability import logger, metrics
 from services.common.settings import ServiceSettings, load_settings
 
 app = build_resolver(logger)
+
+BookingId = Annotated[str, Path(pattern=BOOKING_ID)]
+Instant = Annotated[AwareDatetime, BeforeValidator(plus_restored)]
+EARLIEST = datetime(1970, 1, 1, tzinfo=UTC)
+LATEST = datetime(9999, 1, 1, tzinfo=UTC)
 
 
 @cache
@@ -50,6 +64,15 @@ def booking_json(booking: Booking) -> dict[str, object]:
     if booking.notes is not None:
         body["notes"] = booking.notes
     return body
+
+
+def _booking_response(booking: Booking) -> Response[Any]:
+    return Response(
+        status_code=HTTPStatus.OK,
+        content_type="application/json",
+        body=booking_json(booking),
+        headers=etag(booking.version),
+    )
 
 
 def _idempotency_key() -> str | None:
@@ -90,6 +113,49 @@ def get_booking(bookingId: Annotated[str, Path(pattern=BOOKING_ID)]) -> Response
         body=booking_json(booking),
         headers=etag(booking.version),
     )
+
+
+@app.get("/bookings")
+def list_bookings(
+    providerId: Annotated[str | None, Query(pattern=PROVIDER_ID)] = None,
+    customerId: Annotated[str | None, Query(min_length=1, max_length=128)] = None,
+    window_start: Annotated[Instant | None, Query(alias="from")] = None,
+    window_end: Annotated[Instant | None, Query(alias="to")] = None,
+    status: Annotated[BookingStatus | None, Query()] = None,
+    limit: Annotated[int, Query(ge=1, le=100)] = 20,
+    cursor: Annotated[str | None, Query(max_length=2048)] = None,
+) -> dict[str, Any]:
+    window = (window_start or EARLIEST, window_end or LATEST)
+    page = bookings().list(current_principal(app), providerId, customerId, window, status, limit, cursor)
+    return {"items": [booking_json(b) for b in page.items], "nextCursor": page.next_cursor}
+
+
+@app.post("/bookings/<bookingId>/cancel")
+def cancel_booking(bookingId: BookingId, body: Annotated[CancelIn, Body()]) -> Response[Any]:
+    principal = current_principal(app)
+    logger.append_keys(bookingId=bookingId)
+    booking = bookings().cancel(
+        principal, bookingId, expected_version(app), body.reason, attribution_for(app, principal)
+    )
+    return _booking_response(booking)
+
+
+@app.post("/bookings/<bookingId>/reschedule")
+def reschedule_booking(bookingId: BookingId, body: Annotated[RescheduleIn, Body()]) -> Response[Any]:
+    principal = current_principal(app)
+    logger.append_keys(bookingId=bookingId)
+    booking = bookings().reschedule(
+        principal, bookingId, body.start, expected_version(app), attribution_for(app, principal)
+    )
+    return _booking_response(booking)
+
+
+@app.post("/bookings/<bookingId>/no-show")
+def mark_no_show(bookingId: BookingId) -> Response[Any]:
+    principal = current_principal(app)
+    logger.append_keys(bookingId=bookingId)
+    booking = bookings().mark_no_show(principal, bookingId, expected_version(app), attribution_for(app, principal))
+    return _booking_response(booking)
 
 
 @logger.inject_lambda_context(correlation_id_path=correlation_paths.API_GATEWAY_REST, clear_state=True)

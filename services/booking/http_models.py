@@ -7,7 +7,8 @@ from typing import Annotated
 
 from pydantic import AwareDatetime, BaseModel, ConfigDict, StringConstraints
 
-BOOKING_ID = r"^bkg_[0-9a-f]{32}$"
+BOOKING_ID = r"^bkg_[0-9a-f]{48}$"
+PROVIDER_ID = r"^prv_[0-9a-f]{32}$"
 IDEMPOTENCY_KEY = r"^[A-Za-z0-9._:-]{1,128}$"
 
 
@@ -19,3 +20,15 @@ class BookingIn(BaseModel):
     start: AwareDatetime
     customerId: Annotated[str, StringConstraints(strict=True, min_length=1, max_length=128)] | None = None
     notes: Annotated[str, StringConstraints(strict=True, max_length=1000)] | None = None
+
+
+class CancelIn(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+    reason: Annotated[str, StringConstraints(strict=True, max_length=500)] | None = None
+
+
+class RescheduleIn(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+    start: AwareDatetime

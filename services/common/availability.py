@@ -77,6 +77,7 @@ class Busy:
     start: datetime
     end: datetime
     seat_in: tuple[str, datetime] | None = None
+    booking_id: str | None = None  # which booking holds it (a reschedule leaves its own time aside)
 
 
 @dataclass(frozen=True)

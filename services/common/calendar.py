@@ -8,7 +8,7 @@ from __future__ import annotations
 
 from collections.abc import Mapping
 from dataclasses import dataclass, field
-from datetime import date
+from datetime import date, datetime
 
 from services.common.availability import Busy, Hours, LocalInterval, ServiceRules
 from services.common.timezones import zone
@@ -50,6 +50,23 @@ class Service:
 
 
 @dataclass(frozen=True)
+class BookedSpan:
+    """A confirmed booking's time in the calendar: enough to validate, authorize and move it in one read."""
+
+    booking_id: str
+    service_id: str
+    customer_id: str
+    session_start: datetime
+    start: datetime  # buffers included
+    end: datetime
+    version: int  # the booking's version: a span exists exactly while its booking is confirmed
+    created_at: str
+
+    def busy(self) -> Busy:
+        return Busy(self.start, self.end, (self.service_id, self.session_start), self.booking_id)
+
+
+@dataclass(frozen=True)
 class ProviderCalendar:
     """Everything a slot search over a window needs, as one Query reads it.
 
@@ -62,9 +79,17 @@ class ProviderCalendar:
     schedule: WeeklySchedule | None
     overrides: Mapping[date, Override] = field(default_factory=dict)
     services: Mapping[str, Service] = field(default_factory=dict)
-    busy: tuple[Busy, ...] = ()
+    booked: Mapping[str, BookedSpan] = field(default_factory=dict)
     availability_version: int = 0
     busy_versions: Mapping[str, int] = field(default_factory=dict)
+
+    @property
+    def busy(self) -> tuple[Busy, ...]:
+        return tuple(span.busy() for span in self.booked.values())
+
+    def busy_except(self, booking_id: str) -> tuple[Busy, ...]:
+        """Busy time without one booking's own (what a reschedule of that booking competes with)."""
+        return tuple(span.busy() for span in self.booked.values() if span.booking_id != booking_id)
 
     def hours(self) -> Hours:
         weekly = self.schedule.weekly if self.schedule else {}

@@ -7,8 +7,9 @@ from datetime import date, datetime
 from typing import TYPE_CHECKING, Any
 
 from services.common import keys
-from services.common.availability import WEEKDAYS, Busy, LocalInterval, ServiceRules
-from services.common.calendar import Override, Provider, ProviderCalendar, Service, WeeklySchedule
+from services.common.availability import WEEKDAYS, LocalInterval, ServiceRules
+from services.common.calendar import BookedSpan, Override, Provider, ProviderCalendar, Service, WeeklySchedule
+from services.common.clock import iso_utc
 from services.common.dynamodb import Item, from_item, to_item
 
 if TYPE_CHECKING:
@@ -67,10 +68,32 @@ def override_from(values: dict[str, Any]) -> Override:
     return Override(date.fromisoformat(values["date"]), intervals_in(values["intervals"]), values["version"])
 
 
-def busy_from(span: dict[str, Any]) -> Busy:
+def booked_from(span: dict[str, Any]) -> BookedSpan:
     """A booking's span as the busy-day items hold it (`start`/`end` include the buffers)."""
-    session = (span["serviceId"], datetime.fromisoformat(span["sessionStart"]))
-    return Busy(datetime.fromisoformat(span["start"]), datetime.fromisoformat(span["end"]), seat_in=session)
+    return BookedSpan(
+        booking_id=span["bookingId"],
+        service_id=span["serviceId"],
+        customer_id=span["customerId"],
+        session_start=datetime.fromisoformat(span["sessionStart"]),
+        start=datetime.fromisoformat(span["start"]),
+        end=datetime.fromisoformat(span["end"]),
+        version=span["version"],
+        created_at=span["createdAt"],
+    )
+
+
+def span_of(booked: BookedSpan) -> dict[str, Any]:
+    """The stored form of a booked span (the inverse of `booked_from`)."""
+    return {
+        "bookingId": booked.booking_id,
+        "serviceId": booked.service_id,
+        "customerId": booked.customer_id,
+        "sessionStart": iso_utc(booked.session_start),
+        "start": iso_utc(booked.start),
+        "end": iso_utc(booked.end),
+        "version": booked.version,
+        "createdAt": booked.created_at,
+    }
 
 
 @dataclass
@@ -91,14 +114,14 @@ class CalendarTable:
         schedules = by_type.get("Schedule", [])
         overrides = [override_from(values) for values in by_type.get("Override", [])]
         days = by_type.get("BusyDay", [])
-        # A span crossing midnight sits in two days' items: keep one busy entry per booking.
-        spans = {span["bookingId"]: span for day in days for span in day.get("spans", [])}
+        # A span crossing midnight sits in two days' items (a map by booking id): keep one per booking.
+        spans = {booking_id: span for day in days for booking_id, span in day.get("spans", {}).items()}
         return ProviderCalendar(
             provider=provider_from(profiles[0]),
             schedule=schedule_from(schedules[0]) if schedules else None,
             overrides={override.day: override for override in overrides},
             services={values["serviceId"]: service_from(values) for values in by_type.get("Service", [])},
-            busy=tuple(busy_from(span) for span in spans.values()),
+            booked={booking_id: booked_from(span) for booking_id, span in spans.items()},
             availability_version=profiles[0].get("availabilityVersion", 0),
             busy_versions={day["day"]: day["version"] for day in days},
         )

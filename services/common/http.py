@@ -126,3 +126,8 @@ def expected_version(app: APIGatewayRestResolver) -> int | None:
 
 def etag(version: int) -> dict[str, str]:
     return {"ETag": f'"{version}"'}
+
+
+def plus_restored(value: Any) -> Any:
+    """An unencoded "+" in a query string arrives as a space: "09:00:00 01:00" meant "09:00:00+01:00"."""
+    return value.replace(" ", "+") if isinstance(value, str) else value

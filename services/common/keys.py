@@ -31,6 +31,24 @@ def new_id(prefix: str) -> str:
     return f"{prefix}_{uuid.uuid4().hex}"
 
 
+def new_booking_id(provider_id: str) -> str:
+    """`bkg_<provider's 32 hex><16 random hex>`: opaque to clients; inside, it names the provider's
+    partition, so a reschedule finds the booking's time with the same single Query as the new slot."""
+    return f"bkg_{provider_id.removeprefix('prv_')}{uuid.uuid4().hex[:16]}"
+
+
+def provider_of_booking(booking_id: str) -> str:
+    return f"prv_{booking_id.removeprefix('bkg_')[:32]}"
+
+
+def booking_key(booking_id: str) -> Key:
+    return {"PK": {"S": f"BOOKING#{booking_id}"}, "SK": {"S": "BOOKING"}}
+
+
+def idempotency_key(caller: str, key: str) -> Key:
+    return {"PK": {"S": f"IDEMPOTENCY#{caller}#{key}"}, "SK": {"S": "IDEMPOTENCY"}}
+
+
 def provider_pk(provider_id: str) -> str:
     return f"{PROVIDER_PREFIX}{provider_id}"
 

@@ -10,6 +10,8 @@ from pydantic import BaseModel
 from local.api import ApiDefinition
 from services.availability import handler as availability
 from services.availability.http_models import IntervalIn, OverrideIn, ProviderIn, ScheduleIn, ServiceIn, WeeklyIn
+from services.booking import handler as booking
+from services.booking.http_models import BookingIn, CancelIn, RescheduleIn
 
 API = ApiDefinition.load()
 SCHEMAS = API.document["components"]["schemas"]
@@ -19,15 +21,18 @@ def operations_of(function: str) -> set[tuple[str, str]]:
     return {(route.method, route.resource) for route in API.routes if route.function == function}
 
 
-def test_every_availability_route_is_in_the_document_and_nothing_else_is_integrated() -> None:
-    generated = availability.app.get_openapi_schema().paths or {}
+@pytest.mark.parametrize(
+    ("app", "function"), [(availability.app, "AvailabilityFunction"), (booking.app, "BookingFunction")]
+)
+def test_every_route_of_a_function_is_in_the_document_and_nothing_else_is_integrated(app: Any, function: str) -> None:
+    generated = app.get_openapi_schema().paths or {}
     routes = {
         (method.upper(), path)
         for path, item in generated.items()
         for method in ("get", "put", "post", "delete", "patch")
         if getattr(item, method)
     }
-    assert routes == operations_of("AvailabilityFunction")
+    assert routes == operations_of(function)
 
 
 @pytest.mark.parametrize(
@@ -39,6 +44,9 @@ def test_every_availability_route_is_in_the_document_and_nothing_else_is_integra
         (ServiceIn, "ServiceCreate"),
         (IntervalIn, "Interval"),
         (WeeklyIn, "Weekly"),
+        (BookingIn, "BookingCreate"),
+        (CancelIn, "BookingCancel"),
+        (RescheduleIn, "BookingReschedule"),
     ],
 )
 def test_request_models_match_their_documented_schemas(model: type[BaseModel], component: str) -> None:

@@ -1,10 +1,11 @@
 """The booking service's storage in the shared table (keys in `services/common/keys.py`).
 
-A booking commits in one transaction that (1) puts the booking, (2) appends its busy span to every
-UTC day it touches, each conditioned on the day's version read with the calendar, (3) checks that
-the provider's hours (`availabilityVersion`) and (4) the service (`version`) are unchanged, and
-(5) puts the idempotency record, conditioned on the key being unused or expired. Two bookings
-validated against the same day can never both commit: the second finds the day's version moved.
+Every change of a booking's time is one transaction that (1) writes the booking, (2) changes its span
+in every UTC day's busy-time item it touches, each conditioned on the day's version read with the
+calendar, (3) checks that the provider's hours (`availabilityVersion`) and (4) the service
+(`version`) are unchanged, and for a new booking (5) puts the idempotency record, conditioned on the
+key being unused or expired. Two changes validated against the same day can never both commit: the
+second finds the day's version moved, reads again and decides again.
 """
 
 from __future__ import annotations
@@ -17,13 +18,30 @@ from typing import TYPE_CHECKING, Any
 from botocore.exceptions import ClientError
 
 from services.booking.domain.models import Booking, BookingStatus, StoredResponse
-from services.booking.domain.ports import AlreadyAnswered, ClaimOutcome, Committed, IdempotencyRecord, Stale
+from services.booking.domain.ports import (
+    AlreadyAnswered,
+    BookingPage,
+    ClaimOutcome,
+    Committed,
+    IdempotencyRecord,
+    ListQuery,
+    Refused,
+    Stale,
+)
 from services.common import keys
 from services.common.auth import Attribution
-from services.common.calendar import ProviderCalendar
-from services.common.calendar_table import CalendarTable
+from services.common.calendar import BookedSpan, ProviderCalendar
+from services.common.calendar_table import CalendarTable, span_of
 from services.common.clock import iso_utc
-from services.common.dynamodb import attribution, cancellation_reasons, error_code, from_item, to_item
+from services.common.dynamodb import (
+    attribution,
+    cancellation_reasons,
+    decode_cursor,
+    encode_cursor,
+    error_code,
+    from_item,
+    to_item,
+)
 from services.common.timezones import zone
 
 if TYPE_CHECKING:
@@ -32,23 +50,27 @@ if TYPE_CHECKING:
 BUSY_DAY_KEPT_AFTER = timedelta(days=2)  # then TTL removes a past day's busy time
 
 
-def booking_key(booking_id: str) -> keys.Key:
-    return {"PK": {"S": f"BOOKING#{booking_id}"}, "SK": {"S": "BOOKING"}}
-
-
-def idempotency_key(caller: str, key: str) -> keys.Key:
-    return {"PK": {"S": f"IDEMPOTENCY#{caller}#{key}"}, "SK": {"S": "IDEMPOTENCY"}}
-
-
 def utc_days(start: datetime, end: datetime) -> list[date]:
     """The UTC days a span [start, end) touches."""
     first, last = start.astimezone(UTC).date(), (end - timedelta(microseconds=1)).astimezone(UTC).date()
     return [first + timedelta(days=n) for n in range((last - first).days + 1)]
 
 
-def _booking_from(values: dict[str, Any]) -> Booking:
-    zone_name = values["timeZone"]
-    provider_zone = zone(zone_name)
+def booked_span(booking: Booking) -> BookedSpan:
+    return BookedSpan(
+        booking.booking_id,
+        booking.service_id,
+        booking.customer_id,
+        booking.start,
+        booking.busy_start,
+        booking.busy_end,
+        booking.version,
+        booking.created_at,
+    )
+
+
+def booking_from(values: dict[str, Any]) -> Booking:
+    provider_zone = zone(values["timeZone"])
 
     def local(text: str) -> datetime:
         return datetime.fromisoformat(text).astimezone(provider_zone)
@@ -59,7 +81,7 @@ def _booking_from(values: dict[str, Any]) -> Booking:
         service_id=values["serviceId"],
         customer_id=values["customerId"],
         provider_owner=values.get("providerOwner"),
-        time_zone=zone_name,
+        time_zone=values["timeZone"],
         start=local(values["start"]),
         end=local(values["end"]),
         busy_start=local(values["busyStart"]),
@@ -68,7 +90,20 @@ def _booking_from(values: dict[str, Any]) -> Booking:
         version=values["version"],
         notes=values.get("notes"),
         created_at=values["createdAt"],
+        cancel_reason=values.get("cancelReason"),
     )
+
+
+def _time_attributes(booking: Booking) -> dict[str, Any]:
+    start = iso_utc(booking.start)
+    return {
+        "start": start,
+        "end": iso_utc(booking.end),
+        "busyStart": iso_utc(booking.busy_start),
+        "busyEnd": iso_utc(booking.busy_end),
+        "GSI1SK": f"{start}#{booking.booking_id}",
+        "GSI2SK": f"{start}#{booking.booking_id}",
+    }
 
 
 @dataclass
@@ -79,22 +114,68 @@ class DynamoDBBookingStore:
     def __post_init__(self) -> None:
         self.calendars = CalendarTable(self.client, self.table)
 
+    # Reads
+
     def calendar(self, provider_id: str, until: datetime) -> ProviderCalendar | None:
         return self.calendars.calendar(provider_id, until, consistent=True)
+
+    def get_booking(self, booking_id: str) -> Booking | None:
+        found = self.client.get_item(TableName=self.table, Key=keys.booking_key(booking_id)).get("Item")
+        return booking_from(from_item(dict(found))) if found else None
+
+    def stored_response(self, caller: str, key: str, now: datetime) -> StoredResponse | None:
+        found = self.client.get_item(TableName=self.table, Key=keys.idempotency_key(caller, key), ConsistentRead=True)
+        if "Item" not in found:
+            return None
+        stored = from_item(dict(found["Item"]))
+        if stored["expiresAt"] < now.timestamp():
+            return None
+        return StoredResponse(stored["requestHash"], stored["statusCode"], json.loads(stored["body"]))
+
+    def list_bookings(self, query: ListQuery) -> BookingPage:
+        if query.provider_id is not None:
+            index, partition = "GSI1", f"{keys.provider_pk(query.provider_id)}#BOOKINGS"
+        else:
+            index, partition = "GSI2", f"CUSTOMER#{query.customer_id}"
+        values: dict[str, Any] = {":p": partition, ":lo": iso_utc(query.start), ":hi": iso_utc(query.end) + "~"}
+        request: dict[str, Any] = {
+            "TableName": self.table,
+            "IndexName": index,
+            "KeyConditionExpression": f"{index}PK = :p AND {index}SK BETWEEN :lo AND :hi",
+            "Limit": query.limit,
+        }
+        filters = []
+        if query.status is not None:
+            filters.append("#status = :status")
+            values[":status"] = query.status.value
+        if query.provider_id is not None and query.customer_id is not None:
+            filters.append("customerId = :customer")
+            values[":customer"] = query.customer_id
+        if filters:
+            request["FilterExpression"] = " AND ".join(filters)
+            if query.status is not None:
+                request["ExpressionAttributeNames"] = {"#status": "status"}
+        request["ExpressionAttributeValues"] = to_item(values)
+        if query.cursor:
+            request["ExclusiveStartKey"] = decode_cursor(
+                query.cursor, {f"{index}PK": partition, f"{index}SK": None, "PK": None, "SK": "BOOKING"}
+            )
+        page = self.client.query(**request)
+        items = [booking_from(from_item(dict(item))) for item in page["Items"]]
+        return BookingPage(items, encode_cursor(dict(page.get("LastEvaluatedKey") or {})))
+
+    # Writes
 
     def claim(
         self, booking: Booking, calendar: ProviderCalendar, idempotency: IdempotencyRecord | None, by: Attribution
     ) -> ClaimOutcome:
         now = iso_utc(datetime.now(UTC))
-        start, end = iso_utc(booking.start), iso_utc(booking.end)
         item = {
-            **booking_key(booking.booking_id),
+            **keys.booking_key(booking.booking_id),
             **to_item(
                 {
                     "GSI1PK": f"{keys.provider_pk(booking.provider_id)}#BOOKINGS",
-                    "GSI1SK": f"{start}#{booking.booking_id}",
                     "GSI2PK": f"CUSTOMER#{booking.customer_id}",
-                    "GSI2SK": f"{start}#{booking.booking_id}",
                     "entityType": "Booking",
                     "bookingId": booking.booking_id,
                     "providerId": booking.provider_id,
@@ -102,14 +183,11 @@ class DynamoDBBookingStore:
                     "customerId": booking.customer_id,
                     "providerOwner": booking.provider_owner,
                     "timeZone": booking.time_zone,
-                    "start": start,
-                    "end": end,
-                    "busyStart": iso_utc(booking.busy_start),
-                    "busyEnd": iso_utc(booking.busy_end),
                     "status": booking.status.value,
                     "version": booking.version,
                     "notes": booking.notes,
                     "createdAt": booking.created_at,
+                    **_time_attributes(booking),
                     **attribution(by, now),
                 }
             ),
@@ -117,15 +195,123 @@ class DynamoDBBookingStore:
         writes: list[dict[str, Any]] = [
             {"Put": {"TableName": self.table, "Item": item, "ConditionExpression": "attribute_not_exists(PK)"}}
         ]
-        span = {
-            "bookingId": booking.booking_id,
-            "serviceId": booking.service_id,
-            "sessionStart": start,
-            "start": iso_utc(booking.busy_start),
-            "end": iso_utc(booking.busy_end),
+        writes += self._move_time(booking, None, calendar)
+        if idempotency is not None:
+            writes.append(self._remember(by.actor, idempotency, now))
+        return self._commit(writes, idempotency is not None)
+
+    def reschedule(self, booking: Booking, moved: Booking, calendar: ProviderCalendar, by: Attribution) -> ClaimOutcome:
+        """`moved` is `booking` at its new time, one version on."""
+        now = iso_utc(datetime.now(UTC))
+        fields = {**_time_attributes(moved), **attribution(by, now), "version": moved.version}
+        update = self._update_booking(booking, fields, "RESCHEDULED")
+        return self._commit([update, *self._move_time(moved, booking, calendar)], False)
+
+    def cancel(self, booking: Booking, reason: str | None, by: Attribution) -> ClaimOutcome:
+        now = iso_utc(datetime.now(UTC))
+        fields = {"status": BookingStatus.CANCELLED.value, "cancelReason": reason, "version": booking.version + 1}
+        return self._commit(
+            [self._update_booking(booking, {**fields, **attribution(by, now)}, "CANCELLED"), *self._release(booking)],
+            False,
+        )
+
+    def mark_no_show(self, booking: Booking, by: Attribution) -> ClaimOutcome:
+        now = iso_utc(datetime.now(UTC))
+        fields = {"status": BookingStatus.NO_SHOW.value, "version": booking.version + 1, **attribution(by, now)}
+        return self._commit([self._update_booking(booking, fields, "NO_SHOW"), *self._release(booking)], False)
+
+    def _release(self, booking: Booking) -> list[dict[str, Any]]:
+        """Take the booking's span out of its days: a span exists exactly while its booking is confirmed.
+
+        No day-version check: removing our own span cannot overlap anything.
+        """
+        return [
+            {
+                "Update": {
+                    "TableName": self.table,
+                    "Key": keys.busy_day_key(booking.provider_id, day),
+                    "UpdateExpression": "REMOVE spans.#booking ADD version :one",
+                    "ConditionExpression": "attribute_exists(spans.#booking)",
+                    "ExpressionAttributeNames": {"#booking": booking.booking_id},
+                    "ExpressionAttributeValues": {":one": {"N": "1"}},
+                }
+            }
+            for day in utc_days(booking.busy_start, booking.busy_end)
+        ]
+
+    def _update_booking(self, booking: Booking, fields: dict[str, Any], change: str) -> dict[str, Any]:
+        """The booking's update, only from the state it was read in (confirmed, that version)."""
+        values = {k: v for k, v in fields.items() if v is not None}
+        removed = [k for k, v in fields.items() if v is None]
+        names = {f"#f{i}": name for i, name in enumerate([*values, *removed])}
+        assignments = ", ".join(f"#f{i} = :f{i}" for i in range(len(values)))
+        expression = f"SET {assignments}, lastChange = :change"
+        if removed:
+            expression += " REMOVE " + ", ".join(f"#f{len(values) + i}" for i in range(len(removed)))
+        return {
+            "Update": {
+                "TableName": self.table,
+                "Key": keys.booking_key(booking.booking_id),
+                "UpdateExpression": expression,
+                "ConditionExpression": "#status = :confirmed AND #version = :read",
+                "ExpressionAttributeNames": {**names, "#status": "status", "#version": "version"},
+                "ExpressionAttributeValues": to_item(
+                    {
+                        **{f":f{i}": value for i, value in enumerate(values.values())},
+                        ":change": change,
+                        ":confirmed": BookingStatus.CONFIRMED.value,
+                        ":read": booking.version,
+                    }
+                ),
+            }
         }
-        for day in utc_days(booking.busy_start, booking.busy_end):
-            writes.append(self._claim_day(booking.provider_id, day, span, calendar.busy_versions.get(day.isoformat())))
+
+    def _move_time(
+        self, booking: Booking, previous: Booking | None, calendar: ProviderCalendar
+    ) -> list[dict[str, Any]]:
+        """Busy-day updates that put `booking`'s span in (and `previous`'s out), plus the calendar checks."""
+        span = span_of(booked_span(booking))
+        new_days = utc_days(booking.busy_start, booking.busy_end)
+        old_days = utc_days(previous.busy_start, previous.busy_end) if previous else []
+        writes = []
+        for day in sorted(set(new_days) | set(old_days)):
+            seen = calendar.busy_versions.get(day.isoformat())
+            update: dict[str, Any] = {
+                "TableName": self.table,
+                "Key": keys.busy_day_key(booking.provider_id, day),
+                "ExpressionAttributeValues": {":one": {"N": "1"}},
+            }
+            values = update["ExpressionAttributeValues"]
+            if day not in new_days or seen is not None:
+                update["ExpressionAttributeNames"] = {"#booking": booking.booking_id}
+            if day not in new_days:
+                update["UpdateExpression"] = "REMOVE spans.#booking ADD version :one"
+            elif seen is None:
+                expires = datetime.combine(day, datetime.min.time(), UTC) + timedelta(days=1) + BUSY_DAY_KEPT_AFTER
+                update["UpdateExpression"] = (
+                    "SET entityType = :type, #day = :day, expiresAt = :expires, spans = :spans ADD version :one"
+                )
+                update["ExpressionAttributeNames"] = {"#day": "day"}
+                values.update(
+                    to_item(
+                        {
+                            ":type": "BusyDay",
+                            ":day": day.isoformat(),
+                            ":expires": int(expires.timestamp()),
+                            ":spans": {booking.booking_id: span},
+                        }
+                    )
+                )
+            else:
+                update["UpdateExpression"] = "SET spans.#booking = :span ADD version :one"
+                values.update(to_item({":span": span}))
+            if seen is None:
+                update["ConditionExpression"] = "attribute_not_exists(PK)"
+            else:
+                update["ConditionExpression"] = "version = :seen"
+                values[":seen"] = {"N": str(seen)}
+            writes.append({"Update": update})
+        service = calendar.services[booking.service_id]
         writes.append(
             {
                 "ConditionCheck": {
@@ -142,43 +328,11 @@ class DynamoDBBookingStore:
                     "TableName": self.table,
                     "Key": keys.service_key(booking.provider_id, booking.service_id),
                     "ConditionExpression": "version = :seen",
-                    "ExpressionAttributeValues": {":seen": {"N": str(calendar.services[booking.service_id].version)}},
+                    "ExpressionAttributeValues": {":seen": {"N": str(service.version)}},
                 }
             }
         )
-        if idempotency is not None:
-            writes.append(self._remember(by.actor, idempotency, now))
-        try:
-            self.client.transact_write_items(TransactItems=writes)  # type: ignore[arg-type]
-        except ClientError as error:
-            return self._outcome(error, idempotency is not None)
-        return Committed()
-
-    def _claim_day(self, provider_id: str, day: date, span: dict[str, str], seen: int | None) -> dict[str, Any]:
-        expires = datetime.combine(day, datetime.min.time(), UTC) + timedelta(days=1) + BUSY_DAY_KEPT_AFTER
-        update: dict[str, Any] = {
-            "TableName": self.table,
-            "Key": keys.busy_day_key(provider_id, day),
-            "UpdateExpression": "SET entityType = :type, #day = :day, expiresAt = :expires, "
-            "spans = list_append(if_not_exists(spans, :none), :span) ADD version :one",
-            "ExpressionAttributeNames": {"#day": "day"},
-            "ExpressionAttributeValues": to_item(
-                {
-                    ":type": "BusyDay",
-                    ":day": day.isoformat(),
-                    ":expires": int(expires.timestamp()),
-                    ":none": [],
-                    ":span": [span],
-                    ":one": 1,
-                }
-            ),
-        }
-        if seen is None:
-            update["ConditionExpression"] = "attribute_not_exists(PK)"
-        else:
-            update["ConditionExpression"] = "version = :seen"
-            update["ExpressionAttributeValues"][":seen"] = {"N": str(seen)}
-        return {"Update": update}
+        return writes
 
     def _remember(self, caller: str, record: IdempotencyRecord, now: str) -> dict[str, Any]:
         values = {
@@ -192,7 +346,7 @@ class DynamoDBBookingStore:
         return {
             "Put": {
                 "TableName": self.table,
-                "Item": {**idempotency_key(caller, record.key), **to_item(values)},
+                "Item": {**keys.idempotency_key(caller, record.key), **to_item(values)},
                 # An expired key is free again, judged by its own timestamp: TTL deletes late.
                 "ConditionExpression": "attribute_not_exists(PK) OR expiresAt < :now",
                 "ExpressionAttributeValues": {":now": {"N": str(int(datetime.now(UTC).timestamp()))}},
@@ -200,33 +354,29 @@ class DynamoDBBookingStore:
             }
         }
 
+    def _commit(self, writes: list[dict[str, Any]], last_is_idempotency: bool) -> ClaimOutcome:
+        try:
+            self.client.transact_write_items(TransactItems=writes)  # type: ignore[arg-type]
+        except ClientError as error:
+            return self._outcome(error, last_is_idempotency)
+        return Committed()
+
     @staticmethod
-    def _outcome(error: ClientError, has_key: bool) -> ClaimOutcome:
+    def _outcome(error: ClientError, last_is_idempotency: bool) -> ClaimOutcome:
         code = error_code(error)
         if code == "TransactionConflictException":
             return Stale()  # another transaction was touching the same items: read and decide again
         if code != "TransactionCanceledException":
             raise error
         reasons = cancellation_reasons(error)
+        failed = [reason.get("Code") for reason in reasons]
         last = reasons[-1] if reasons else {}
-        if has_key and last.get("Code") == "ConditionalCheckFailed" and "Item" in last:
+        if last_is_idempotency and last.get("Code") == "ConditionalCheckFailed" and "Item" in last:
             stored = from_item(last["Item"])
-            return AlreadyAnswered(
-                StoredResponse(stored["requestHash"], stored["statusCode"], json.loads(stored["body"]))
-            )
-        if any(reason.get("Code") in {"ConditionalCheckFailed", "TransactionConflict"} for reason in reasons):
+            body = json.loads(stored["body"])
+            return AlreadyAnswered(StoredResponse(stored["requestHash"], stored["statusCode"], body))
+        if failed and failed[0] == "ConditionalCheckFailed" and all(code in {"None", None} for code in failed[1:]):
+            return Refused()  # only the booking's own condition failed: it changed since it was read
+        if any(code in {"ConditionalCheckFailed", "TransactionConflict"} for code in failed):
             return Stale()
         raise error
-
-    def stored_response(self, caller: str, key: str, now: datetime) -> StoredResponse | None:
-        found = self.client.get_item(TableName=self.table, Key=idempotency_key(caller, key), ConsistentRead=True)
-        if "Item" not in found:
-            return None
-        stored = from_item(dict(found["Item"]))
-        if stored["expiresAt"] < now.timestamp():
-            return None
-        return StoredResponse(stored["requestHash"], stored["statusCode"], json.loads(stored["body"]))
-
-    def get_booking(self, booking_id: str) -> Booking | None:
-        found = self.client.get_item(TableName=self.table, Key=booking_key(booking_id)).get("Item")
-        return _booking_from(from_item(dict(found))) if found else None

@@ -29,6 +29,7 @@ class Booking:
     version: int
     notes: str | None
     created_at: str
+    cancel_reason: str | None = None
 
 
 @dataclass(frozen=True)

@@ -6,7 +6,7 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import Protocol
 
-from services.booking.domain.models import Booking, StoredResponse
+from services.booking.domain.models import Booking, BookingStatus, StoredResponse
 from services.common.auth import Attribution
 from services.common.calendar import ProviderCalendar
 
@@ -36,7 +36,31 @@ class AlreadyAnswered:
     response: StoredResponse
 
 
-ClaimOutcome = Committed | Stale | AlreadyAnswered
+@dataclass(frozen=True)
+class Refused:
+    """The booking itself changed since it was read (another cancel, reschedule or no-show won)."""
+
+
+ClaimOutcome = Committed | Stale | AlreadyAnswered | Refused
+
+
+@dataclass(frozen=True)
+class ListQuery:
+    """Exactly one of the two indexes is used: the provider's when `provider_id` is set, else the customer's."""
+
+    provider_id: str | None
+    customer_id: str | None
+    start: datetime
+    end: datetime
+    status: BookingStatus | None
+    limit: int
+    cursor: str | None
+
+
+@dataclass(frozen=True)
+class BookingPage:
+    items: list[Booking]
+    next_cursor: str | None
 
 
 class BookingStore(Protocol):
@@ -53,3 +77,13 @@ class BookingStore(Protocol):
     def stored_response(self, caller: str, key: str, now: datetime) -> StoredResponse | None: ...
 
     def get_booking(self, booking_id: str) -> Booking | None: ...
+
+    def list_bookings(self, query: ListQuery) -> BookingPage: ...
+
+    def reschedule(
+        self, booking: Booking, moved: Booking, calendar: ProviderCalendar, by: Attribution
+    ) -> ClaimOutcome: ...
+
+    def cancel(self, booking: Booking, reason: str | None, by: Attribution) -> ClaimOutcome: ...
+
+    def mark_no_show(self, booking: Booking, by: Attribution) -> ClaimOutcome: ...

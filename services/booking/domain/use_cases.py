@@ -3,18 +3,33 @@
 from __future__ import annotations
 
 from collections.abc import Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from datetime import datetime, timedelta
 from http import HTTPStatus
 
 from services.booking.domain.models import Booking, BookingStatus, StoredResponse
-from services.booking.domain.ports import AlreadyAnswered, BookingStore, Committed, IdempotencyRecord
+from services.booking.domain.ports import (
+    AlreadyAnswered,
+    BookingPage,
+    BookingStore,
+    ClaimOutcome,
+    Committed,
+    IdempotencyRecord,
+    ListQuery,
+)
 from services.common import keys
 from services.common.auth import Attribution, Group, Principal
 from services.common.availability import UNAVAILABLE_REASONS, Slot, free_slots, nearest, why_not
-from services.common.calendar import ProviderCalendar, Service
+from services.common.calendar import BookedSpan, ProviderCalendar, Service
 from services.common.clock import Clock, iso_utc
-from services.common.errors import DomainError, ForbiddenError, NotFoundError
+from services.common.errors import (
+    DomainError,
+    FieldError,
+    ForbiddenError,
+    NotFoundError,
+    PreconditionFailedError,
+    ValidationFailedError,
+)
 from services.common.timezones import zone
 
 MAX_ATTEMPTS = 4  # reads and writes of one request when other bookings keep changing the day
@@ -75,6 +90,24 @@ class ContendedError(DomainError):
 
 class ProviderOrServiceNotFoundError(NotFoundError):
     pass
+
+
+class BookingStateError(DomainError):
+    """The booking is not in a state that allows the change (e.g. cancelling a cancelled booking)."""
+
+    code = "INVALID_STATE"
+    status = HTTPStatus.CONFLICT
+
+    def __init__(self, booking: Booking, change: str) -> None:
+        super().__init__(f"A {booking.status.value.lower()} booking cannot be {change}.")
+
+
+class NotYetPastError(DomainError):
+    code = "NOT_YET_PAST"
+    status = HTTPStatus.UNPROCESSABLE_ENTITY
+
+    def __init__(self) -> None:
+        super().__init__("Only a booking that has started can be marked as a no-show.")
 
 
 @dataclass(frozen=True)
@@ -183,7 +216,7 @@ class BookingService:
         start = request.start.astimezone(provider_zone)
         end = datetime.fromtimestamp(start.timestamp() + rules.duration_minutes * 60, provider_zone)
         return Booking(
-            booking_id=keys.new_id("bkg"),
+            booking_id=keys.new_booking_id(calendar.provider.provider_id),
             provider_id=calendar.provider.provider_id,
             service_id=service.service_id,
             customer_id=customer,
@@ -213,3 +246,151 @@ class BookingService:
         if principal.is_in(Group.PROVIDERS) and booking.provider_owner == principal.sub:
             return True
         return principal.is_in(Group.CUSTOMERS) and booking.customer_id == principal.sub
+
+    # Changes to an existing booking
+
+    def _changeable(self, principal: Principal, booking_id: str, expected_version: int | None) -> Booking:
+        """The booking, if the caller may change it and names its current version (when it names one)."""
+        booking = self.get(principal, booking_id)
+        if expected_version is not None and expected_version != booking.version:
+            raise PreconditionFailedError(f"Version {expected_version} is not the current version {booking.version}.")
+        return booking
+
+    @staticmethod
+    def _settle(outcome: ClaimOutcome) -> bool:
+        """True when the change committed; False when something moved underneath and it must read again."""
+        return isinstance(outcome, Committed)
+
+    def cancel(
+        self, principal: Principal, booking_id: str, expected_version: int | None, reason: str | None, by: Attribution
+    ) -> Booking:
+        """Cancel and free the time, in one transaction."""
+        for _ in range(MAX_ATTEMPTS):
+            booking = self._changeable(principal, booking_id, expected_version)
+            if booking.status is not BookingStatus.CONFIRMED:
+                raise BookingStateError(booking, "cancelled")
+            if self._settle(self.store.cancel(booking, reason, by)):
+                return replace(
+                    booking, status=BookingStatus.CANCELLED, version=booking.version + 1, cancel_reason=reason
+                )
+        raise ContendedError()
+
+    def mark_no_show(
+        self, principal: Principal, booking_id: str, expected_version: int | None, by: Attribution
+    ) -> Booking:
+        """The provider (or an admin) records that the customer did not come."""
+        for _ in range(MAX_ATTEMPTS):
+            booking = self._changeable(principal, booking_id, expected_version)
+            if not (principal.is_in(Group.ADMINS) or booking.provider_owner == principal.sub):
+                raise ForbiddenError("Only the provider or an admin marks no-shows.")
+            if booking.status is not BookingStatus.CONFIRMED:
+                raise BookingStateError(booking, "marked as a no-show")
+            if booking.start > self.clock():
+                raise NotYetPastError()
+            if self._settle(self.store.mark_no_show(booking, by)):
+                return replace(booking, status=BookingStatus.NO_SHOW, version=booking.version + 1)
+        raise ContendedError()
+
+    def reschedule(
+        self, principal: Principal, booking_id: str, new_start: datetime, expected_version: int | None, by: Attribution
+    ) -> Booking:
+        """Move a booking: the new time is claimed and the old released in one transaction, or nothing changes.
+
+        One read: the booking id names its provider, and the provider's calendar holds the booking's
+        span (its customer, service, times and version) beside everything the new time is checked against.
+        """
+        provider_id = keys.provider_of_booking(booking_id)
+        for _ in range(MAX_ATTEMPTS):
+            now = self.clock()
+            calendar = self.store.calendar(provider_id, max(new_start, now) + ALTERNATIVES_AROUND)
+            span = calendar.booked.get(booking_id) if calendar else None
+            if calendar is None or span is None:
+                # Not confirmed, not there, or beyond the window just read: the booking itself says which.
+                booking = self._changeable(principal, booking_id, expected_version)
+                if booking.status is not BookingStatus.CONFIRMED:
+                    raise BookingStateError(booking, "rescheduled")
+                calendar = self.store.calendar(provider_id, max(new_start, now, booking.busy_end) + ALTERNATIVES_AROUND)
+                span = calendar.booked.get(booking_id) if calendar else None
+                if calendar is None or span is None:
+                    continue  # it changed while we looked: read again
+            service = calendar.services.get(span.service_id)
+            if service is None:
+                raise ProviderOrServiceNotFoundError("The booking's service no longer exists.")
+            booking = self._from_span(calendar, service, span)
+            if not self._may_see(principal, booking):
+                raise BookingNotFoundError(booking_id)
+            if expected_version is not None and expected_version != booking.version:
+                raise PreconditionFailedError(
+                    f"Version {expected_version} is not the current version {booking.version}."
+                )
+            busy = calendar.busy_except(booking_id)
+            reason = why_not(calendar.hours(), service.rules, busy, new_start, now, service.service_id)
+            if reason == "TAKEN":
+                others = replace(calendar, booked={k: v for k, v in calendar.booked.items() if k != booking_id})
+                raise BookingConflictError(self._alternatives(others, service, new_start, now))
+            if reason is not None:
+                raise SlotUnavailableError(reason)
+            request = BookingRequest(provider_id, service.service_id, new_start, booking.customer_id, None)
+            moved = replace(
+                self._new_booking(calendar, service, request, booking.customer_id, now),
+                booking_id=booking_id,
+                version=booking.version + 1,
+                created_at=booking.created_at,
+            )
+            if self._settle(self.store.reschedule(booking, moved, calendar, by)):
+                return moved
+        raise ContendedError()
+
+    @staticmethod
+    def _from_span(calendar: ProviderCalendar, service: Service, span: BookedSpan) -> Booking:
+        """A confirmed booking as its span in the calendar describes it (notes are not in the calendar)."""
+        provider_zone = zone(calendar.provider.time_zone)
+        start = span.session_start.astimezone(provider_zone)
+        return Booking(
+            booking_id=span.booking_id,
+            provider_id=calendar.provider.provider_id,
+            service_id=span.service_id,
+            customer_id=span.customer_id,
+            provider_owner=calendar.provider.owner_sub,
+            time_zone=calendar.provider.time_zone,
+            start=start,
+            end=datetime.fromtimestamp(start.timestamp() + service.rules.duration_minutes * 60, provider_zone),
+            busy_start=span.start.astimezone(provider_zone),
+            busy_end=span.end.astimezone(provider_zone),
+            status=BookingStatus.CONFIRMED,
+            version=span.version,
+            notes=None,
+            created_at=span.created_at,
+        )
+
+    # Lists
+
+    def list(
+        self,
+        principal: Principal,
+        provider_id: str | None,
+        customer_id: str | None,
+        window: tuple[datetime, datetime],
+        status: BookingStatus | None,
+        limit: int,
+        cursor: str | None,
+    ) -> BookingPage:
+        """Customers list their own; providers their providers'; admins and ops by provider or customer."""
+        if principal.is_in(Group.ADMINS, Group.OPS):
+            if provider_id is None and customer_id is None:
+                raise ValidationFailedError(
+                    "Say whose bookings to list.",
+                    [FieldError("query.providerId", "providerId or customerId is required")],
+                )
+        elif principal.is_in(Group.PROVIDERS) and provider_id is not None:
+            calendar = self.store.calendar(provider_id, self.clock())
+            if calendar is None or calendar.provider.owner_sub != principal.sub:
+                raise ForbiddenError("Providers list only the bookings of providers they own.")
+        elif principal.is_in(Group.CUSTOMERS):
+            if customer_id not in (None, principal.sub):
+                raise ForbiddenError("Customers list only their own bookings.")
+            customer_id = principal.sub
+        else:
+            raise ForbiddenError("Providers must name one of their providers (providerId).")
+        query = ListQuery(provider_id, customer_id, window[0], window[1], status, limit, cursor)
+        return self.store.list_bookings(query)
