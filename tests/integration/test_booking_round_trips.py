@@ -1,0 +1,158 @@
+"""Round trips of the booking service, and its retries on transient errors (both injected in-process)."""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Iterator
+from datetime import UTC, datetime, timedelta
+from typing import Any
+
+import pytest
+from botocore.awsrequest import AWSResponse, HTTPHeaders
+
+from local.api import ApiDefinition
+from local.gateway import HttpRequest, build_event
+from services.availability import handler as availability
+from services.booking import handler as booking
+from services.common.aws import dynamodb_client
+from services.common.settings import load_settings
+from tests.conftest import FakeLambdaContext
+
+API = ApiDefinition.load()
+CACHED = (load_settings, dynamodb_client, availability.availability, booking.bookings)
+
+
+@pytest.fixture
+def services(moto_table: tuple[Any, str], monkeypatch: pytest.MonkeyPatch) -> Iterator[None]:
+    for name, value in {
+        "STAGE": "inproc",
+        "TABLE_NAME": moto_table[1],
+        "POWERTOOLS_SERVICE_NAME": "booking",
+        "POWERTOOLS_METRICS_NAMESPACE": "Appointments",
+        "POWERTOOLS_LOG_LEVEL": "WARNING",
+    }.items():
+        monkeypatch.setenv(name, value)
+    for cached in CACHED:
+        cached.cache_clear()
+    yield
+    for cached in CACHED:
+        cached.cache_clear()
+
+
+def invoke(
+    module: Any, method: str, path: str, body: Any = None, sub: str = "owner", groups: str = "providers"
+) -> tuple[int, Any]:
+    route, parameters = API.find(method, path.split("?")[0]) or pytest.fail(f"no route {method} {path}")
+    raw = json.dumps(body).encode() if body is not None else b""
+    request = HttpRequest(method, path, [("Content-Type", "application/json")], raw)
+    claims = {"sub": sub, "cognito:groups": groups}
+    event = build_event(request, route, parameters, request_id="r", stage="inproc", claims=claims, trace="Root=1-a-b")
+    response = module.lambda_handler(event, FakeLambdaContext())
+    return response["statusCode"], json.loads(response["body"] or "null")
+
+
+def recorded() -> list[str]:
+    operations: list[str] = []
+    dynamodb_client().meta.events.register("before-call.dynamodb", lambda model, **_: operations.append(model.name))
+    return operations
+
+
+def a_bookable_slot() -> tuple[str, str, list[str]]:
+    pid = invoke(availability, "POST", "/providers", {"name": "Trips", "timeZone": "UTC"})[1]["providerId"]
+    weekly = {day: [{"start": "00:00", "end": "24:00"}] for day in ("mon", "tue", "wed", "thu", "fri", "sat", "sun")}
+    invoke(availability, "PUT", f"/providers/{pid}/schedule", {"weekly": weekly})
+    sid = invoke(
+        availability, "POST", f"/providers/{pid}/services", {"name": "S", "durationMinutes": 30, "minNoticeMinutes": 0}
+    )[1]["serviceId"]
+    start = (datetime.now(UTC) + timedelta(days=2)).replace(hour=10, minute=0, second=0, microsecond=0)
+    starts = [(start + timedelta(hours=n)).isoformat() for n in range(3)]
+    return pid, sid, starts
+
+
+def test_create_read_cancel_and_reschedule_take_one_read_and_one_write(services: None) -> None:
+    pid, sid, (first, second, third) = a_bookable_slot()
+    operations = recorded()
+    status, created = invoke(
+        booking, "POST", "/bookings", {"providerId": pid, "serviceId": sid, "start": first}, "cust", "customers"
+    )
+    assert status == 201 and operations == ["Query", "TransactWriteItems"]
+    operations.clear()
+    assert invoke(booking, "GET", f"/bookings/{created['bookingId']}", sub="cust", groups="customers")[0] == 200
+    assert operations == ["GetItem"]
+    operations.clear()
+    status, _ = invoke(
+        booking, "POST", f"/bookings/{created['bookingId']}/reschedule", {"start": second}, "cust", "customers"
+    )
+    assert status == 200 and operations == ["Query", "TransactWriteItems"]
+    operations.clear()
+    status, _ = invoke(booking, "POST", f"/bookings/{created['bookingId']}/cancel", {}, "cust", "customers")
+    assert status == 200 and operations == ["GetItem", "TransactWriteItems"]
+    # an idempotent replay costs no extra round trip
+    body = {"providerId": pid, "serviceId": sid, "start": third}
+    request = HttpRequest(
+        "POST",
+        "/bookings",
+        [("Content-Type", "application/json"), ("Idempotency-Key", "k-1")],
+        json.dumps(body).encode(),
+    )
+    route, parameters = API.find("POST", "/bookings") or pytest.fail("no route")
+    event = build_event(
+        request,
+        route,
+        parameters,
+        request_id="r",
+        stage="i",
+        claims={"sub": "cust", "cognito:groups": "customers"},
+        trace="Root=1-a-b",
+    )
+    first_answer = booking.lambda_handler(event, FakeLambdaContext())
+    operations.clear()
+    replay = booking.lambda_handler(event, FakeLambdaContext())
+    assert replay["body"] == first_answer["body"] and replay["statusCode"] == 201
+    assert operations == ["Query", "GetItem"]  # the slot is taken (by the first), so the record is read once
+
+
+def _error_response(code: str, status: int = 400) -> AWSResponse:
+    body = json.dumps({"__type": f"com.amazonaws.dynamodb.v20120810#{code}", "message": "injected"}).encode()
+    headers = HTTPHeaders()
+    headers["Content-Type"] = "application/x-amz-json-1.0"
+    response = AWSResponse("https://dynamodb.local", status, headers, None)
+    response._content = body  # type: ignore[attr-defined]
+    return response
+
+
+def test_transient_errors_are_retried_with_bounded_backoff(services: None) -> None:
+    pid, sid, (first, _, _) = a_bookable_slot()
+    reads: list[str] = []
+    throttles_left, conflicts_left = [2], [1]
+
+    def throttle_reads(request: Any, **_: Any) -> AWSResponse | None:
+        # On the wire: the SDK sees a throttle or a 500 and retries (a read, so moto also serving it is harmless).
+        if request.headers.get("X-Amz-Target", b"").decode().endswith(".Query"):
+            reads.append("Query")
+            if throttles_left[0]:
+                throttles_left[0] -= 1
+                code, status = ("ThrottlingException", 400) if throttles_left[0] else ("InternalServerError", 500)
+                return _error_response(code, status)
+        return None
+
+    def conflict_once(model: Any, **_: Any) -> tuple[AWSResponse, dict[str, Any]] | None:
+        # Before sending: DynamoDB refusing the transaction because another one held an item.
+        if model.name == "TransactWriteItems" and conflicts_left[0]:
+            conflicts_left[0] -= 1
+            error = {"Error": {"Code": "TransactionConflictException", "Message": "injected"}, "ResponseMetadata": {}}
+            return _error_response("TransactionConflictException"), error
+        return None
+
+    client = dynamodb_client()
+    handlers: Any = client.meta.events  # the stubs type handlers as returning None; these answer
+    handlers.register_first("before-send.dynamodb", throttle_reads)
+    handlers.register_first("before-call.dynamodb.TransactWriteItems", conflict_once)
+    body = {"providerId": pid, "serviceId": sid, "start": first}
+    status, created = invoke(booking, "POST", "/bookings", body, "cust", "customers")
+    assert status == 201, created
+    assert throttles_left == [0] and conflicts_left == [0]
+    # the SDK retried the throttled and the failed read (3 sends), and the conflict made the service
+    # read again (the 4th) before its transaction went through
+    assert reads.count("Query") == 4
+    assert invoke(booking, "GET", f"/bookings/{created['bookingId']}", sub="cust", groups="customers")[1] == created
