@@ -31,6 +31,7 @@ from services.common.http import (
     etag,
     expected_version,
     plus_restored,
+    resolve,
 )
 from services.common.observability import logger, metrics
 from services.common.settings import ServiceSettings, load_settings
@@ -232,4 +233,4 @@ def get_slots(
 @logger.inject_lambda_context(correlation_id_path=correlation_paths.API_GATEWAY_REST, clear_state=True)
 @metrics.log_metrics(capture_cold_start_metric=True)
 def lambda_handler(event: dict[str, Any], context: LambdaContext) -> dict[str, Any]:
-    return app.resolve(event, context)
+    return resolve(app, event, context)

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import os
+import re
 from collections.abc import Sequence
 from http import HTTPStatus
 from typing import Any
@@ -16,6 +17,7 @@ from services.common.auth import Attribution, Principal
 from services.common.errors import DomainError, FieldError, Problem, ValidationFailedError
 
 PROBLEM_JSON = "application/problem+json"
+_JSON_TYPE = re.compile(r"application/([\w.+-]+\+)?json")
 
 
 def problem_response(problem: Problem, headers: dict[str, str] | None = None) -> Response[str]:
@@ -131,3 +133,24 @@ def etag(version: int) -> dict[str, str]:
 def plus_restored(value: Any) -> Any:
     """An unencoded "+" in a query string arrives as a space: "09:00:00 01:00" meant "09:00:00+01:00"."""
     return value.replace(" ", "+") if isinstance(value, str) else value
+
+
+def resolve(app: APIGatewayRestResolver, event: dict[str, Any], context: Any) -> dict[str, Any]:
+    """`app.resolve`, after refusing a body declared as anything but JSON with 415 (none declared reads as JSON).
+
+    Powertools would parse form and multipart bodies (and fail on some with a 500); this API takes JSON only.
+    """
+    headers = {name.lower(): value for name, value in (event.get("headers") or {}).items()}
+    content_type = str(headers.get("content-type") or "").split(";")[0].strip().lower()
+    if event.get("body") and content_type and not _JSON_TYPE.fullmatch(content_type):
+        request_id = (event.get("requestContext") or {}).get("requestId")
+        problem = Problem(
+            415, "UNSUPPORTED_MEDIA_TYPE", "Send the request body as application/json.", request_id=request_id
+        )
+        return {
+            "statusCode": 415,
+            "headers": {"Content-Type": PROBLEM_JSON},
+            "body": json.dumps(problem.to_json()),
+            "isBase64Encoded": False,
+        }
+    return app.resolve(event, context)

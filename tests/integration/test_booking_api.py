@@ -156,6 +156,7 @@ def test_every_slot_offered_is_bookable_and_then_gone(stack: LocalStack, seed: i
     day = future_day(2) + timedelta(days=generator.randint(0, 6))
     who = token(stack, f"contract-customer-{seed}", ["customers"])
     booked = 0
+    made: list[tuple[str, str]] = []
     while offered := slots(stack, pid, sid, day):
         slot = generator.choice(offered)
         status, _, body = book(stack, who, pid, sid, slot["start"])
@@ -163,7 +164,13 @@ def test_every_slot_offered_is_bookable_and_then_gone(stack: LocalStack, seed: i
         booked += 1
         after = {s["start"]: s["remaining"] for s in slots(stack, pid, sid, day)}
         assert after.get(slot["start"], 0) == slot["remaining"] - 1, "the booked seat is gone from the next search"
+        made.append((body["bookingId"], slot["start"]))
     assert booked > 0
+    # cancel one: its seat comes back
+    booking_id, start = generator.choice(made)
+    before = {s["start"]: s["remaining"] for s in slots(stack, pid, sid, day)}.get(start, 0)
+    assert call(stack, "POST", f"/bookings/{booking_id}/cancel", token=who, body={})[0] == 200
+    assert {s["start"]: s["remaining"] for s in slots(stack, pid, sid, day)}[start] == before + 1
 
 
 def test_bookings_are_private_to_their_people(stack: LocalStack, clinic: tuple[str, list[str]]) -> None:

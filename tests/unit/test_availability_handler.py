@@ -94,3 +94,15 @@ def test_field_errors_name_fields_with_dotted_paths() -> None:
         FieldError("body", "no body"),
         FieldError("body", "is not valid JSON: JSON decode error"),
     ]
+
+
+@pytest.mark.parametrize("content_type", ["text/plain", "multipart/form-data", "application/x-www-form-urlencoded"])
+def test_a_body_that_is_not_json_is_refused_with_415(service_environment, lambda_context, content_type) -> None:
+    event = copy.deepcopy(load_event("api_gateway_rest_get_me"))
+    event["httpMethod"], event["body"] = "POST", '{"name": "x", "timeZone": "UTC"}'
+    event["path"] = event["resource"] = "/providers"
+    event["headers"] = {k: v for k, v in event["headers"].items() if k != "Content-Type"}
+    event["headers"]["Content-Type"] = content_type
+    response = handler.lambda_handler(event, lambda_context)
+    assert response["statusCode"] == 415
+    assert json.loads(response["body"])["code"] == "UNSUPPORTED_MEDIA_TYPE"

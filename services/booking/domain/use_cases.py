@@ -32,7 +32,9 @@ from services.common.errors import (
 )
 from services.common.timezones import zone
 
-MAX_ATTEMPTS = 4  # reads and writes of one request when other bookings keep changing the day
+# Each lost race means another booking of that provider's day committed, so attempts are bounded by
+# how many bookings race at once; between attempts, a short jittered pause spreads the retries.
+MAX_ATTEMPTS = 30
 IDEMPOTENCY_LIFETIME = timedelta(hours=24)
 ALTERNATIVES_AROUND = timedelta(days=7)
 
@@ -119,10 +121,15 @@ class BookingRequest:
     notes: str | None
 
 
+def no_pause(_attempt: int) -> None:
+    """Retry at once (tests); the handler injects a jittered backoff."""
+
+
 @dataclass
 class BookingService:
     store: BookingStore
     clock: Clock
+    pause: Callable[[int], None] = no_pause
 
     def book(
         self,
@@ -140,7 +147,7 @@ class BookingService:
         the provider's day in between: then it reads and decides again.
         """
         customer = self._customer(principal, request)
-        for _ in range(MAX_ATTEMPTS):
+        for attempt in range(MAX_ATTEMPTS):
             now = self.clock()
             calendar = self.store.calendar(request.provider_id, max(request.start, now) + ALTERNATIVES_AROUND)
             if calendar is None:
@@ -169,7 +176,7 @@ class BookingService:
                 return StoredResponse(request_hash, 201, response)
             if isinstance(outcome, AlreadyAnswered):
                 return self._checked_replay(outcome.response, request_hash)
-            # Stale: the calendar moved under us; read it again and decide again.
+            self.pause(attempt)  # Stale: the calendar moved under us; read it again and decide again
         raise ContendedError()
 
     def _customer(self, principal: Principal, request: BookingRequest) -> str:
@@ -265,7 +272,7 @@ class BookingService:
         self, principal: Principal, booking_id: str, expected_version: int | None, reason: str | None, by: Attribution
     ) -> Booking:
         """Cancel and free the time, in one transaction."""
-        for _ in range(MAX_ATTEMPTS):
+        for attempt in range(MAX_ATTEMPTS):
             booking = self._changeable(principal, booking_id, expected_version)
             if booking.status is not BookingStatus.CONFIRMED:
                 raise BookingStateError(booking, "cancelled")
@@ -273,13 +280,14 @@ class BookingService:
                 return replace(
                     booking, status=BookingStatus.CANCELLED, version=booking.version + 1, cancel_reason=reason
                 )
+            self.pause(attempt)
         raise ContendedError()
 
     def mark_no_show(
         self, principal: Principal, booking_id: str, expected_version: int | None, by: Attribution
     ) -> Booking:
         """The provider (or an admin) records that the customer did not come."""
-        for _ in range(MAX_ATTEMPTS):
+        for attempt in range(MAX_ATTEMPTS):
             booking = self._changeable(principal, booking_id, expected_version)
             if not (principal.is_in(Group.ADMINS) or booking.provider_owner == principal.sub):
                 raise ForbiddenError("Only the provider or an admin marks no-shows.")
@@ -289,6 +297,7 @@ class BookingService:
                 raise NotYetPastError()
             if self._settle(self.store.mark_no_show(booking, by)):
                 return replace(booking, status=BookingStatus.NO_SHOW, version=booking.version + 1)
+            self.pause(attempt)
         raise ContendedError()
 
     def reschedule(
@@ -300,7 +309,7 @@ class BookingService:
         span (its customer, service, times and version) beside everything the new time is checked against.
         """
         provider_id = keys.provider_of_booking(booking_id)
-        for _ in range(MAX_ATTEMPTS):
+        for attempt in range(MAX_ATTEMPTS):
             now = self.clock()
             calendar = self.store.calendar(provider_id, max(new_start, now) + ALTERNATIVES_AROUND)
             span = calendar.booked.get(booking_id) if calendar else None
@@ -339,6 +348,7 @@ class BookingService:
             )
             if self._settle(self.store.reschedule(booking, moved, calendar, by)):
                 return moved
+            self.pause(attempt)
         raise ContendedError()
 
     @staticmethod
