@@ -51,6 +51,23 @@ def test_cancel_frees_the_time_and_the_slot_comes_back(stack: LocalStack, salon:
     assert call(stack, "POST", path, token=token(stack, "mallory", ["customers"]), body={})[0] == 404
 
 
+def test_one_customer_cannot_change_anothers_booking(stack: LocalStack, salon: tuple[str, list[str]]) -> None:
+    pid, (cut, _, _) = salon
+    day = future_day(13)
+    owner, intruder = token(stack, "kate", ["customers"]), token(stack, "mallory", ["customers"])
+    booking = book(stack, owner, pid, cut, slots(stack, pid, cut, day)[0]["start"])[2]
+    base = f"/bookings/{booking['bookingId']}"
+    elsewhere = slots(stack, pid, cut, day)[-1]["start"]
+    for method, path, body in [
+        ("GET", base, None),
+        ("POST", f"{base}/cancel", {}),
+        ("POST", f"{base}/reschedule", {"start": elsewhere}),
+    ]:
+        status, _, problem = call(stack, method, path, token=intruder, body=body)
+        assert (status, problem["code"]) == (404, "NOT_FOUND"), (method, path)
+    assert call(stack, "GET", base, token=owner)[2] == booking  # untouched
+
+
 def test_reschedule_moves_the_booking_in_one_step(stack: LocalStack, salon: tuple[str, list[str]]) -> None:
     pid, (_, colour, _) = salon
     day = future_day(8)
