@@ -102,3 +102,47 @@ def call(
 def token(stack: LocalStack, sub: str, groups: list[str]) -> str:
     assert stack.key is not None
     return auth.mint(stack.key, sub, groups)
+
+
+@pytest.fixture
+def inproc(moto_table: tuple[Any, str], monkeypatch: pytest.MonkeyPatch) -> Iterator[Any]:
+    """The service handlers in this process, against in-process moto, configured as their
+    CloudFormation resources would be; yields the DynamoDB client."""
+    from services.availability import handler as availability
+    from services.booking import handler as booking
+    from services.common.aws import dynamodb_client
+    from services.common.settings import load_settings
+
+    for name, value in {
+        "STAGE": "inproc",
+        "TABLE_NAME": moto_table[1],
+        "POWERTOOLS_SERVICE_NAME": "inproc",
+        "POWERTOOLS_METRICS_NAMESPACE": "Appointments",
+        "POWERTOOLS_LOG_LEVEL": "WARNING",
+    }.items():
+        monkeypatch.setenv(name, value)
+    cached = (load_settings, dynamodb_client, availability.availability, booking.bookings)
+    for factory in cached:
+        factory.cache_clear()
+    yield moto_table[0]
+    for factory in cached:
+        factory.cache_clear()
+
+
+def invoke_handler(
+    module: Any, method: str, path: str, body: Any = None, sub: str = "owner", groups: str = "providers"
+) -> tuple[int, Any]:
+    """A handler, in-process, with the event the local gateway would build for this request."""
+    from local.api import ApiDefinition
+    from local.gateway import HttpRequest, build_event
+    from tests.conftest import FakeLambdaContext
+
+    route, parameters = ApiDefinition.load().find(method, path.split("?")[0]) or pytest.fail(
+        f"no route {method} {path}"
+    )
+    raw = json.dumps(body).encode() if body is not None else b""
+    request = HttpRequest(method, path, [("Content-Type", "application/json")], raw)
+    claims = {"sub": sub, "cognito:groups": groups}
+    event = build_event(request, route, parameters, request_id="r", stage="inproc", claims=claims, trace="Root=1-a-b")
+    response = module.lambda_handler(event, FakeLambdaContext())
+    return response["statusCode"], json.loads(response["body"] or "null")

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import json
-from collections.abc import Iterator
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
@@ -15,40 +14,16 @@ from local.gateway import HttpRequest, build_event
 from services.availability import handler as availability
 from services.booking import handler as booking
 from services.common.aws import dynamodb_client
-from services.common.settings import load_settings
 from tests.conftest import FakeLambdaContext
+from tests.integration.conftest import invoke_handler
 
 API = ApiDefinition.load()
-CACHED = (load_settings, dynamodb_client, availability.availability, booking.bookings)
-
-
-@pytest.fixture
-def services(moto_table: tuple[Any, str], monkeypatch: pytest.MonkeyPatch) -> Iterator[None]:
-    for name, value in {
-        "STAGE": "inproc",
-        "TABLE_NAME": moto_table[1],
-        "POWERTOOLS_SERVICE_NAME": "booking",
-        "POWERTOOLS_METRICS_NAMESPACE": "Appointments",
-        "POWERTOOLS_LOG_LEVEL": "WARNING",
-    }.items():
-        monkeypatch.setenv(name, value)
-    for cached in CACHED:
-        cached.cache_clear()
-    yield
-    for cached in CACHED:
-        cached.cache_clear()
 
 
 def invoke(
     module: Any, method: str, path: str, body: Any = None, sub: str = "owner", groups: str = "providers"
 ) -> tuple[int, Any]:
-    route, parameters = API.find(method, path.split("?")[0]) or pytest.fail(f"no route {method} {path}")
-    raw = json.dumps(body).encode() if body is not None else b""
-    request = HttpRequest(method, path, [("Content-Type", "application/json")], raw)
-    claims = {"sub": sub, "cognito:groups": groups}
-    event = build_event(request, route, parameters, request_id="r", stage="inproc", claims=claims, trace="Root=1-a-b")
-    response = module.lambda_handler(event, FakeLambdaContext())
-    return response["statusCode"], json.loads(response["body"] or "null")
+    return invoke_handler(module, method, path, body, sub, groups)
 
 
 def recorded() -> list[str]:
@@ -69,7 +44,7 @@ def a_bookable_slot() -> tuple[str, str, list[str]]:
     return pid, sid, starts
 
 
-def test_create_read_cancel_and_reschedule_take_one_read_and_one_write(services: None) -> None:
+def test_create_read_cancel_and_reschedule_take_one_read_and_one_write(inproc: Any) -> None:
     pid, sid, (first, second, third) = a_bookable_slot()
     operations = recorded()
     status, created = invoke(
@@ -121,7 +96,7 @@ def _error_response(code: str, status: int = 400) -> AWSResponse:
     return response
 
 
-def test_transient_errors_are_retried_with_bounded_backoff(services: None) -> None:
+def test_transient_errors_are_retried_with_bounded_backoff(inproc: Any) -> None:
     pid, sid, (first, _, _) = a_bookable_slot()
     reads: list[str] = []
     throttles_left, conflicts_left = [2], [1]

@@ -2,59 +2,27 @@
 
 from __future__ import annotations
 
-import json
-from collections.abc import Iterator
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
 import pytest
 
-from local.api import ApiDefinition
-from local.gateway import HttpRequest, build_event
 from services.availability import handler
 from services.common import keys
 from services.common.aws import dynamodb_client
 from services.common.clock import iso_utc
 from services.common.dynamodb import to_item
-from services.common.settings import load_settings
-from tests.conftest import FakeLambdaContext
+from tests.integration.conftest import invoke_handler
 
-API = ApiDefinition.load()
 TABLE = "appointments-inproc"
-CACHED = (load_settings, dynamodb_client, handler.availability)
-
-
-@pytest.fixture
-def table(moto_table: tuple[Any, str], monkeypatch: pytest.MonkeyPatch) -> Iterator[Any]:
-    """The availability handler in this process, configured as its CloudFormation resource would be."""
-    for name, value in {
-        "STAGE": "inproc",
-        "TABLE_NAME": moto_table[1],
-        "POWERTOOLS_SERVICE_NAME": "availability",
-        "POWERTOOLS_METRICS_NAMESPACE": "Appointments",
-        "POWERTOOLS_LOG_LEVEL": "WARNING",
-    }.items():
-        monkeypatch.setenv(name, value)
-    for cached in CACHED:
-        cached.cache_clear()
-    yield moto_table[0]
-    for cached in CACHED:
-        cached.cache_clear()
 
 
 def invoke(method: str, path: str, body: Any = None, groups: str = "providers") -> tuple[int, Any]:
-    """The handler, in-process, with the event the gateway would build."""
-    route, parameters = API.find(method, path.split("?")[0]) or pytest.fail(f"no route {method} {path}")
-    raw = json.dumps(body).encode() if body is not None else b""
-    request = HttpRequest(method, path, [("Content-Type", "application/json")], raw)
-    claims = {"sub": "owner", "cognito:groups": groups}
-    event = build_event(request, route, parameters, request_id="r", stage="rt", claims=claims, trace="Root=1-a-b")
-    response = handler.lambda_handler(event, FakeLambdaContext())
-    return response["statusCode"], json.loads(response["body"] or "null")
+    return invoke_handler(handler, method, path, body, "owner", groups)
 
 
 @pytest.mark.parametrize("window_days", [1, 7, 62])
-def test_a_slot_search_is_one_query(table: Any, window_days: int) -> None:
+def test_a_slot_search_is_one_query(inproc: Any, window_days: int) -> None:
     # Given a provider with hours, overrides, two services and 500 busy spans over the next 62 days
     pid = invoke("POST", "/providers", {"name": "Round Trip", "timeZone": "Europe/Berlin"})[1]["providerId"]
     weekly = {day: [{"start": "09:00", "end": "17:00"}] for day in ("mon", "tue", "wed")}
@@ -83,7 +51,7 @@ def test_a_slot_search_is_one_query(table: Any, window_days: int) -> None:
         }
     for day, day_spans in by_day.items():
         values = {"entityType": "BusyDay", "day": day.isoformat(), "spans": day_spans, "version": 1}
-        table.put_item(TableName=TABLE, Item={**keys.busy_day_key(pid, day), **to_item(values)})
+        inproc.put_item(TableName=TABLE, Item={**keys.busy_day_key(pid, day), **to_item(values)})
 
     # When the slots of the whole window are asked for
     operations: list[str] = []
