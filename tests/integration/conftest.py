@@ -117,6 +117,7 @@ def inproc(moto_table: tuple[Any, str], monkeypatch: pytest.MonkeyPatch) -> Iter
         "STAGE": "inproc",
         "TABLE_NAME": moto_table[1],
         "POWERTOOLS_SERVICE_NAME": "inproc",
+        "_X_AMZN_TRACE_ID": "Root=1-a-b;Parent=0123456789abcdef;Sampled=1",  # what the Lambda runtime sets
         "POWERTOOLS_METRICS_NAMESPACE": "Appointments",
         "POWERTOOLS_LOG_LEVEL": "WARNING",
     }.items():

@@ -1,0 +1,98 @@
+"""From a DynamoDB stream record to the audit event it means (or to nothing, for internal items).
+
+Pure: the record arrives as Lambda delivers it (`eventID`, `eventName`, `dynamodb.Keys/NewImage/
+OldImage`, `SequenceNumber`, `ApproximateCreationDateTime`), images still in attribute-value form.
+"""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime
+from typing import Any
+
+from services.common.audit import Action, AuditEvent, Change, EntityType
+from services.common.dynamodb import from_item
+
+# Keys, index keys and attribution are how an item is stored, not what changed.
+BOOKKEEPING = frozenset(
+    {"PK", "SK", "GSI1PK", "GSI1SK", "GSI2PK", "GSI2SK", "actor", "requestId", "traceId", "updatedAt", "lastChange"}
+)
+# Items that exist for the system, not for people: busy time, idempotency records, the trail itself.
+INTERNAL = frozenset({"BusyDay", "IdempotencyRecord", "AuditRecord"})
+
+
+def _changes(old: dict[str, Any], new: dict[str, Any]) -> dict[str, Change]:
+    names = (set(old) | set(new)) - BOOKKEEPING
+    return {
+        name: Change(before=old.get(name), after=new.get(name))
+        for name in sorted(names)
+        if old.get(name) != new.get(name)
+    }
+
+
+def _booking_action(event_name: str, old: dict[str, Any], new: dict[str, Any]) -> Action | None:
+    if event_name == "INSERT":
+        return "BOOKING_CREATED"
+    if event_name != "MODIFY":
+        return None
+    if old.get("status") != new.get("status"):
+        return {"CANCELLED": "BOOKING_CANCELLED", "NO_SHOW": "BOOKING_NO_SHOW"}.get(new.get("status", ""))  # type: ignore[return-value]
+    if old.get("start") != new.get("start"):
+        return "BOOKING_RESCHEDULED"
+    return None
+
+
+def _classify(event_name: str, old: dict[str, Any], new: dict[str, Any]) -> tuple[EntityType, str, Action] | None:
+    """Which entity changed and how; None when the record means nothing to people."""
+    item = new or old
+    kind = item.get("entityType")
+    if kind in INTERNAL or kind is None:
+        return None
+    if kind == "Booking":
+        action = _booking_action(event_name, old, new)
+        return ("Booking", item["bookingId"], action) if action else None
+    if kind == "Schedule" and event_name in {"INSERT", "MODIFY"}:
+        return "Schedule", item["providerId"], "SCHEDULE_UPDATED"
+    if kind == "Override" and event_name in {"INSERT", "MODIFY"}:
+        return "Override", f"{item['providerId']}#{item['date']}", "OVERRIDE_SET"
+    if kind == "Service" and event_name == "INSERT":
+        return "Service", item["serviceId"], "SERVICE_CREATED"
+    if kind == "Provider":
+        if event_name == "INSERT":
+            return "Provider", item["providerId"], "PROVIDER_CREATED"
+        # A removed override leaves no item to say who removed it; the profile update in the same
+        # transaction does (`lastChange`), so the removal is recorded from there.
+        change = str(new.get("lastChange", ""))
+        if event_name == "MODIFY" and change.startswith("OVERRIDE_REMOVED ") and change != old.get("lastChange"):
+            return "Override", f"{item['providerId']}#{change.split(' ', 1)[1]}", "OVERRIDE_REMOVED"
+    return None
+
+
+def audit_event(record: dict[str, Any]) -> AuditEvent | None:
+    """The audit event a stream record means, or None (internal item, bookkeeping-only change, TTL removal)."""
+    stream = record["dynamodb"]
+    old = from_item(stream.get("OldImage", {}))
+    new = from_item(stream.get("NewImage", {}))
+    classified = _classify(record["eventName"], old, new)
+    if classified is None:
+        return None
+    entity_type, entity_id, action = classified
+    changes = _changes(old, new)
+    if action == "OVERRIDE_REMOVED":
+        changes = {}  # what was removed is in the OVERRIDE_SET events before it
+    source = new or old
+    created = stream.get("ApproximateCreationDateTime")
+    at = source.get("updatedAt") or (
+        datetime.fromtimestamp(float(created), UTC).strftime("%Y-%m-%dT%H:%M:%SZ") if created is not None else ""
+    )
+    return AuditEvent(
+        eventId=record["eventID"],
+        sequence=stream["SequenceNumber"],
+        entityType=entity_type,
+        entityId=entity_id,
+        action=action,
+        actor=source.get("actor"),
+        requestId=source.get("requestId"),
+        traceId=source.get("traceId") or None,
+        at=at,
+        changes=changes,
+    )

@@ -1,0 +1,47 @@
+"""The audit event contract (version 1): what every change to a booking, schedule, override,
+service or provider becomes in the audit trail. The audit service writes it; clients read it from
+`GET /bookings/{id}/history` and `GET /audit/events`; the archive stores it."""
+
+from __future__ import annotations
+
+from typing import Any, Literal
+
+from pydantic import BaseModel, ConfigDict
+
+EntityType = Literal["Provider", "Schedule", "Override", "Service", "Booking"]
+Action = Literal[
+    "PROVIDER_CREATED",
+    "SCHEDULE_UPDATED",
+    "OVERRIDE_SET",
+    "OVERRIDE_REMOVED",
+    "SERVICE_CREATED",
+    "BOOKING_CREATED",
+    "BOOKING_RESCHEDULED",
+    "BOOKING_CANCELLED",
+    "BOOKING_NO_SHOW",
+]
+
+
+class Change(BaseModel):
+    model_config = ConfigDict(frozen=True)
+
+    before: Any = None
+    after: Any = None
+
+
+class AuditEvent(BaseModel):
+    """One change, once: `eventId` is the stream record's id, `sequence` its place in the shard."""
+
+    model_config = ConfigDict(frozen=True)
+
+    schemaVersion: Literal[1] = 1
+    eventId: str
+    sequence: str
+    entityType: EntityType
+    entityId: str
+    action: Action
+    actor: str | None
+    requestId: str | None
+    traceId: str | None
+    at: str
+    changes: dict[str, Change]

@@ -1,0 +1,50 @@
+"""The stream-record → audit-event mapping on the records that must produce nothing."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from services.audit.domain.events import audit_event
+from services.common.dynamodb import to_item
+
+
+def record(event_name: str, old: dict[str, Any] | None, new: dict[str, Any] | None) -> dict[str, Any]:
+    stream: dict[str, Any] = {"SequenceNumber": "100", "ApproximateCreationDateTime": 1_795_600_000.0, "Keys": {}}
+    if old is not None:
+        stream["OldImage"] = to_item(old)
+    if new is not None:
+        stream["NewImage"] = to_item(new)
+    return {"eventID": "e1", "eventName": event_name, "dynamodb": stream}
+
+
+OVERRIDE = {"entityType": "Override", "providerId": "prv_1", "date": "2026-12-24", "intervals": [], "version": 1}
+BOOKING = {
+    "entityType": "Booking",
+    "bookingId": "bkg_1",
+    "status": "CONFIRMED",
+    "start": "2026-12-28T10:00:00Z",
+    "version": 1,
+}
+
+
+def test_ttl_removal_of_a_past_override_is_no_event() -> None:
+    # DynamoDB's TTL deletes expired items as REMOVE records; the removal people make is recorded
+    # from the provider profile's lastChange instead.
+    assert audit_event(record("REMOVE", OVERRIDE, None)) is None
+
+
+def test_internal_items_are_no_events() -> None:
+    for kind in ("BusyDay", "IdempotencyRecord", "AuditRecord"):
+        assert audit_event(record("INSERT", None, {"entityType": kind, "version": 1})) is None
+
+
+def test_a_booking_change_that_is_only_bookkeeping_is_no_event() -> None:
+    assert audit_event(record("MODIFY", BOOKING, {**BOOKING, "updatedAt": "x", "actor": "y"})) is None
+
+
+def test_the_event_time_falls_back_to_the_stream_time_and_changes_skip_bookkeeping() -> None:
+    event = audit_event(record("INSERT", None, {**BOOKING, "PK": "BOOKING#bkg_1", "actor": "a"}))
+    assert event is not None
+    assert event.action == "BOOKING_CREATED" and event.actor == "a" and event.at == "2026-11-25T09:46:40Z"
+    assert set(event.changes) == {"bookingId", "entityType", "start", "status", "version"}
+    assert event.changes["status"].before is None and event.changes["status"].after == "CONFIRMED"
