@@ -22,6 +22,7 @@ from local.gateway import Gateway, GatewayServer, HttpRequest, HttpResponse
 from local.provision import REGION, DataStack, deploy_data_stack, deploy_queues
 from local.runtime import DEFAULT_CONCURRENCY, LambdaService, load_functions
 from local.seed import DEMO_PROVIDERS, seed_if_empty
+from local.stream_runner import MappingSettings, StreamRunner
 
 if TYPE_CHECKING:
     from mypy_boto3_dynamodb import DynamoDBClient
@@ -60,6 +61,7 @@ class LocalStack:
     seeded_providers: int = 0
     startup_seconds: float = 0.0
     key: auth.KeyPair | None = None
+    stream_runner: StreamRunner | None = None
 
     @property
     def logs_dir(self) -> Path:
@@ -79,12 +81,21 @@ class LocalStack:
             dynamodb: DynamoDBClient = aws_client("dynamodb", endpoint)
             self.data = deploy_data_stack(dynamodb, aws_client("s3", endpoint), self.config.stage)
             parameters = {"Stage": self.config.stage, **self.data.as_parameters(), "DependenciesLayerArn": "local"}
-            deploy_queues(aws_client("sqs", endpoint), "audit.yaml", parameters)
+            queues = deploy_queues(aws_client("sqs", endpoint), "audit.yaml", parameters)
             if self.config.seed:
                 self.seeded_providers = seed_if_empty(dynamodb, self.data.table_name)
             specs = load_functions(parameters, default_concurrency=self.config.concurrency)
             self.lambdas = LambdaService.create(specs, endpoint, self.logs_dir)
             self.warm_results = self.lambdas.warm_all()
+            self.stream_runner = StreamRunner(
+                aws_client("dynamodbstreams", endpoint),
+                aws_client("sqs", endpoint),
+                self.data.table_stream_arn,
+                self.lambdas.functions["AuditFunction"],
+                MappingSettings.from_template(),
+                queues["AuditDeadLetterQueue"],
+            )
+            self.stream_runner.start()
             self.key = auth.KeyPair.load_or_create(self.config.state_dir)
             gateway = Gateway(
                 ApiDefinition.load(),
@@ -119,7 +130,9 @@ class LocalStack:
                     "throttles": runtime.throttles,
                     "logFile": str(runtime.logs.path),
                 }
+        runner = self.stream_runner
         return {
+            "stream": {"delivered": runner.delivered, "deadLettered": runner.dead_lettered} if runner else None,
             "stage": self.config.stage,
             "emulator": self.emulator.endpoint if self.emulator else None,
             "table": self.data.table_name if self.data else None,
@@ -161,6 +174,7 @@ class LocalStack:
             f"  Emulated AWS   {self.emulator.endpoint} (moto: table {self.data.table_name}, "
             f"bucket {self.data.audit_bucket_name}; data in memory, gone on exit)",
             f"  Demo data      {seeded}",
+            "  Table stream   → audit consumer (batches, retries, bisection, DLQ: as cloudformation/audit.yaml)",
             f"  Logs           {self.logs_dir}/ (api-access.log, one <function>.log per function, emulator.log)",
             "",
             "  Try it:",
@@ -176,6 +190,9 @@ class LocalStack:
         if self.server is not None:
             self.server.stop()
             self.server = None
+        if self.stream_runner is not None:
+            self.stream_runner.stop()
+            self.stream_runner = None
         if self.lambdas is not None:
             self.lambdas.shutdown()
             self.lambdas = None
