@@ -4,16 +4,21 @@ so one bad record never blocks or loses the others); API requests go to the reso
 from __future__ import annotations
 
 from functools import cache
-from typing import Any
+from typing import Annotated, Any
 
+from aws_lambda_powertools.event_handler.openapi.params import Path, Query
 from aws_lambda_powertools.utilities.batch import BatchProcessor, EventType, process_partial_response
 from aws_lambda_powertools.utilities.data_classes.dynamo_db_stream_event import DynamoDBRecord
 from aws_lambda_powertools.utilities.typing import LambdaContext
+from pydantic import AwareDatetime, BeforeValidator
 
-from services.audit.adapters.dynamodb_trail import DynamoDBAuditTrail
+from services.audit.adapters.dynamodb_trail import DynamoDBAuditReader, DynamoDBAuditTrail
 from services.audit.domain.events import audit_event
+from services.audit.domain.queries import AuditQueries
+from services.common.audit import AuditEvent, EntityType
 from services.common.aws import dynamodb_client
-from services.common.http import build_resolver, resolve
+from services.common.clock import iso_utc
+from services.common.http import build_resolver, current_principal, plus_restored, resolve
 from services.common.observability import logger, metrics
 from services.common.settings import AuditSettings, load_settings
 
@@ -25,6 +30,45 @@ processor = BatchProcessor(event_type=EventType.DynamoDBStreams)
 def trail() -> DynamoDBAuditTrail:
     """The composition root: built once per container, on first use."""
     return DynamoDBAuditTrail(dynamodb_client(), load_settings(AuditSettings).table_name)
+
+
+@cache
+def queries() -> AuditQueries:
+    return AuditQueries(DynamoDBAuditReader(dynamodb_client(), load_settings(AuditSettings).table_name))
+
+
+def page_json(page: tuple[list[AuditEvent], str | None]) -> dict[str, Any]:
+    events, next_cursor = page
+    return {"items": [event.model_dump(mode="json") for event in events], "nextCursor": next_cursor}
+
+
+Limit = Annotated[int, Query(ge=1, le=100)]
+Cursor = Annotated[str | None, Query(max_length=2048)]
+Instant = Annotated[AwareDatetime | None, BeforeValidator(plus_restored)]
+
+
+@app.get("/bookings/<bookingId>/history")
+def get_booking_history(
+    bookingId: Annotated[str, Path(pattern=r"^bkg_[0-9a-f]{48}$")],
+    limit: Limit = 100,
+    cursor: Cursor = None,
+) -> dict[str, Any]:
+    logger.append_keys(bookingId=bookingId)
+    return page_json(queries().booking_history(current_principal(app), bookingId, limit, cursor))
+
+
+@app.get("/audit/events")
+def list_audit_events(
+    entityType: Annotated[EntityType, Query()],
+    entityId: Annotated[str | None, Query(min_length=1, max_length=200)] = None,
+    window_start: Annotated[Instant, Query(alias="from")] = None,
+    window_end: Annotated[Instant, Query(alias="to")] = None,
+    limit: Limit = 100,
+    cursor: Cursor = None,
+) -> dict[str, Any]:
+    start = iso_utc(window_start) if window_start else "0"  # below every timestamp; a key value cannot be empty
+    end = iso_utc(window_end) if window_end else "~"
+    return page_json(queries().events(current_principal(app), entityType, entityId, start, end, limit, cursor))
 
 
 def record_handler(record: DynamoDBRecord) -> None:

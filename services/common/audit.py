@@ -40,8 +40,8 @@ class AuditEvent(BaseModel):
     entityType: EntityType
     entityId: str
     action: Action
-    actor: str | None
-    requestId: str | None
-    traceId: str | None
+    actor: str | None = None
+    requestId: str | None = None
+    traceId: str | None = None
     at: str
     changes: dict[str, Change]

@@ -89,3 +89,40 @@ def test_a_poison_record_goes_to_the_dlq_and_blocks_nothing(stack: LocalStack) -
     assert messages, "the poison record reached the dead-letter queue after its retries"
     assert '"RetryAttemptsExhausted"' in messages[0]["Body"] and '"DDBStreamBatchInfo"' in messages[0]["Body"]
     assert eventually(lambda: history(dynamodb, f"PROVIDER#{pid}")), "the change after it was still recorded"
+
+
+def test_history_and_the_audit_query_show_each_caller_what_it_may_see(stack: LocalStack) -> None:
+    weekly = {day: [{"start": "09:00", "end": "17:00"}] for day in WEEKDAYS}
+    pid, (sid,) = make_provider(
+        stack, "history-owner", "History Clinic", weekly, [{"name": "V", "durationMinutes": 30}]
+    )
+    lena, max_ = token(stack, "lena", ["customers"]), token(stack, "max", ["customers"])
+    booking = book(stack, lena, pid, sid, slots(stack, pid, sid, future_day(3))[0]["start"])[2]
+    call(stack, "POST", f"/bookings/{booking['bookingId']}/cancel", token=lena, body={"reason": "travel"})
+    path = f"/bookings/{booking['bookingId']}/history"
+
+    def lenas_history() -> list[dict[str, Any]]:
+        status, _, page = call(stack, "GET", path, token=lena)
+        assert status == 200, page
+        return list(page["items"]) if len(page["items"]) >= 2 else []
+
+    items = eventually(lenas_history)
+    assert [(i["action"], i["actor"]) for i in items] == [("BOOKING_CREATED", "lena"), ("BOOKING_CANCELLED", "lena")]
+    assert items[1]["changes"]["status"] == {"before": "CONFIRMED", "after": "CANCELLED"}
+    assert items[1]["traceId"].startswith("1-") and items[1]["requestId"]
+    assert call(stack, "GET", path, token=max_)[0] == 404  # another customer: no such booking
+    assert call(stack, "GET", path, token=token(stack, "history-owner", ["providers"]))[0] == 200
+    assert call(stack, "GET", path, token=token(stack, "oncall", ["ops"]))[0] == 200
+    # the cross-entity query is for ops and admins only
+    query = f"/audit/events?entityType=Booking&entityId={booking['bookingId']}"
+    status, _, problem = call(stack, "GET", query, token=lena)
+    assert (status, problem["code"]) == (403, "FORBIDDEN")
+    status, _, page = call(stack, "GET", query, token=token(stack, "oncall", ["ops"]))
+    assert status == 200 and [i["action"] for i in page["items"]] == ["BOOKING_CREATED", "BOOKING_CANCELLED"]
+    status, _, services = call(
+        stack, "GET", f"/audit/events?entityType=Service&entityId={sid}", token=token(stack, "root", ["admins"])
+    )
+    assert status == 200 and [(i["action"], i["actor"]) for i in services["items"]] == [
+        ("SERVICE_CREATED", "history-owner")
+    ]
+    assert call(stack, "GET", "/audit/events", token=token(stack, "oncall", ["ops"]))[0] == 400  # which type?

@@ -48,3 +48,15 @@ def test_the_event_time_falls_back_to_the_stream_time_and_changes_skip_bookkeepi
     assert event.action == "BOOKING_CREATED" and event.actor == "a" and event.at == "2026-11-25T09:46:40Z"
     assert set(event.changes) == {"bookingId", "entityType", "start", "status", "version"}
     assert event.changes["status"].before is None and event.changes["status"].after == "CONFIRMED"
+
+
+def test_a_stored_event_without_attribution_reads_back() -> None:
+    from services.audit.adapters.dynamodb_trail import event_from
+    from services.common.dynamodb import from_item
+
+    event = audit_event(record("INSERT", None, BOOKING))  # seeded or system data: no actor
+    assert event is not None and event.actor is None
+    stored = from_item(
+        to_item({**event.model_dump(mode="json"), "entityType": "AuditRecord", "auditedType": "Booking"})
+    )
+    assert event_from(stored) == event

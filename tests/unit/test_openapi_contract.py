@@ -8,6 +8,7 @@ import pytest
 from pydantic import BaseModel
 
 from local.api import ApiDefinition
+from services.audit import handler as audit
 from services.availability import handler as availability
 from services.availability.http_models import IntervalIn, OverrideIn, ProviderIn, ScheduleIn, ServiceIn, WeeklyIn
 from services.booking import handler as booking
@@ -22,7 +23,8 @@ def operations_of(function: str) -> set[tuple[str, str]]:
 
 
 @pytest.mark.parametrize(
-    ("app", "function"), [(availability.app, "AvailabilityFunction"), (booking.app, "BookingFunction")]
+    ("app", "function"),
+    [(availability.app, "AvailabilityFunction"), (booking.app, "BookingFunction"), (audit.app, "AuditFunction")],
 )
 def test_every_route_of_a_function_is_in_the_document_and_nothing_else_is_integrated(app: Any, function: str) -> None:
     generated = app.get_openapi_schema().paths or {}

@@ -3,13 +3,13 @@
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 from botocore.exceptions import ClientError
 
 from services.common import keys
 from services.common.audit import AuditEvent
-from services.common.dynamodb import error_code, to_item
+from services.common.dynamodb import decode_cursor, encode_cursor, error_code, from_item, to_item
 
 if TYPE_CHECKING:
     from mypy_boto3_dynamodb import DynamoDBClient
@@ -37,7 +37,8 @@ class DynamoDBAuditTrail:
             **to_item(
                 {
                     "GSI1PK": f"AUDIT#{event.entityType}",
-                    "GSI1SK": f"{event.at}#{event.eventId}",
+                    # Within one second, the stream's order decides.
+                    "GSI1SK": f"{event.at}#{event.sequence.zfill(SEQUENCE_DIGITS)}",
                     **event.model_dump(mode="json"),
                     # Last, so the event's own "entityType" cannot hide that this item is a record.
                     "entityType": "AuditRecord",
@@ -53,3 +54,61 @@ class DynamoDBAuditTrail:
                 return False
             raise
         return True
+
+
+def event_from(values: dict[str, Any]) -> AuditEvent:
+    """A history item back into the event it stores."""
+    fields = {name: values[name] for name in AuditEvent.model_fields if name in values and name != "entityType"}
+    return AuditEvent.model_validate({**fields, "entityType": values["auditedType"]})
+
+
+@dataclass
+class DynamoDBAuditReader:
+    client: DynamoDBClient
+    table: str
+
+    def booking_people(self, booking_id: str) -> tuple[str, str | None] | None:
+        """(customer, provider owner) of a booking, or None if there is none."""
+        found = self.client.get_item(TableName=self.table, Key=keys.booking_key(booking_id)).get("Item")
+        if not found:
+            return None
+        values = from_item(dict(found))
+        return values["customerId"], values.get("providerOwner")
+
+    def history(self, partition: str, limit: int, cursor: str | None) -> tuple[list[AuditEvent], str | None]:
+        request: dict[str, Any] = {
+            "TableName": self.table,
+            "KeyConditionExpression": "PK = :pk AND begins_with(SK, :history)",
+            "ExpressionAttributeValues": {":pk": {"S": partition}, ":history": {"S": "HISTORY#"}},
+            "Limit": limit,
+        }
+        if cursor:
+            request["ExclusiveStartKey"] = decode_cursor(cursor, {"PK": partition, "SK": None})
+        page = self.client.query(**request)
+        return [event_from(from_item(dict(i))) for i in page["Items"]], encode_cursor(
+            dict(page.get("LastEvaluatedKey") or {})
+        )
+
+    def events(
+        self, entity_type: str, entity_id: str | None, start: str, end: str, limit: int, cursor: str | None
+    ) -> tuple[list[AuditEvent], str | None]:
+        """Events of one type in time order (GSI1), optionally of one entity."""
+        values: dict[str, Any] = {":type": f"AUDIT#{entity_type}", ":lo": start, ":hi": end + "~"}
+        request: dict[str, Any] = {
+            "TableName": self.table,
+            "IndexName": "GSI1",
+            "KeyConditionExpression": "GSI1PK = :type AND GSI1SK BETWEEN :lo AND :hi",
+            "Limit": limit,
+        }
+        if entity_id:
+            request["FilterExpression"] = "entityId = :entity"
+            values[":entity"] = entity_id
+        request["ExpressionAttributeValues"] = to_item(values)
+        if cursor:
+            request["ExclusiveStartKey"] = decode_cursor(
+                cursor, {"GSI1PK": f"AUDIT#{entity_type}", "GSI1SK": None, "PK": None, "SK": None}
+            )
+        page = self.client.query(**request)
+        return [event_from(from_item(dict(i))) for i in page["Items"]], encode_cursor(
+            dict(page.get("LastEvaluatedKey") or {})
+        )

@@ -1,0 +1,56 @@
+"""Who may read which part of the audit trail."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Protocol
+
+from services.common.audit import AuditEvent
+from services.common.auth import Group, Principal
+from services.common.errors import NotFoundError
+
+Page = tuple[list[AuditEvent], str | None]
+
+
+class AuditReader(Protocol):
+    def booking_people(self, booking_id: str) -> tuple[str, str | None] | None: ...
+
+    def history(self, partition: str, limit: int, cursor: str | None) -> Page: ...
+
+    def events(
+        self, entity_type: str, entity_id: str | None, start: str, end: str, limit: int, cursor: str | None
+    ) -> Page: ...
+
+
+@dataclass
+class AuditQueries:
+    reader: AuditReader
+
+    def booking_history(self, principal: Principal, booking_id: str, limit: int, cursor: str | None) -> Page:
+        """A booking's changes for its customer, its provider, admins and ops; for anyone else it does not exist."""
+        people = self.reader.booking_people(booking_id)
+        if people is None:
+            raise NotFoundError(f"Booking {booking_id} does not exist.")
+        customer, provider_owner = people
+        allowed = (
+            principal.is_in(Group.ADMINS, Group.OPS)
+            or (principal.is_in(Group.CUSTOMERS) and customer == principal.sub)
+            or (principal.is_in(Group.PROVIDERS) and provider_owner == principal.sub)
+        )
+        if not allowed:
+            raise NotFoundError(f"Booking {booking_id} does not exist.")
+        return self.reader.history(f"BOOKING#{booking_id}", limit, cursor)
+
+    def events(
+        self,
+        principal: Principal,
+        entity_type: str,
+        entity_id: str | None,
+        start: str,
+        end: str,
+        limit: int,
+        cursor: str | None,
+    ) -> Page:
+        """The trail across entities: ops and admins only."""
+        principal.require(Group.OPS, Group.ADMINS)
+        return self.reader.events(entity_type, entity_id, start, end, limit, cursor)
