@@ -19,7 +19,7 @@ TTL ?= 3600
 
 export PYTHONDONTWRITEBYTECODE := 1
 
-.PHONY: help venv run test lint fmt typecheck unit integration smoke cfn-lint bench-smoke bench-transactions bench-slots token clean
+.PHONY: help venv run test lint fmt typecheck unit integration smoke cfn-lint bench-smoke bench-transactions bench-slots token audit-verify clean
 
 help: ## List the targets
 	@grep -E '^[a-zA-Z_-]+:.*?## ' $(MAKEFILE_LIST) | awk 'BEGIN {FS = ":.*?## "}; {printf "  \033[36m%-20s\033[0m %s\n", $$1, $$2}'
@@ -74,6 +74,9 @@ bench-smoke: $(VENV_STAMP) ## Run every benchmark at tiny sizes, without verdict
 
 token: $(VENV_STAMP) ## Mint a local development token: make token SUB=… GROUPS=customers,providers
 	@$(PY) -m local --state-dir $(STATE_DIR) token --sub "$(SUB)" --groups "$(GROUPS)" --ttl $(TTL)
+
+audit-verify: $(VENV_STAMP) ## Verify the audit archive's hash chains against the history (the running local stack; or TABLE=… BUCKET=…)
+	$(PY) -m services.audit.verify $(if $(TABLE),--table $(TABLE) --bucket $(BUCKET),--local-stack http://127.0.0.1:$(PORT))
 
 clean: ## Remove the virtualenv, local state and caches
 	rm -rf $(VENV) .local .pytest_cache .mypy_cache .ruff_cache .hypothesis

@@ -67,6 +67,8 @@ class StreamRunner:
         self.delivered = 0
         self.dead_lettered = 0
         self._shard = ""
+        self._caught_up = threading.Condition()
+        self._caught_up_since = 0.0  # when the last poll that found nothing new started
         self._stopping = threading.Event()
         self._thread = threading.Thread(target=self._run, name="stream-runner", daemon=True)
 
@@ -84,12 +86,26 @@ class StreamRunner:
             StreamArn=self.stream_arn, ShardId=self._shard, ShardIteratorType="TRIM_HORIZON"
         )["ShardIterator"]
         while not self._stopping.is_set():
+            polled_at = time.monotonic()
             page = self.streams.get_records(ShardIterator=iterator, Limit=self.settings.batch_size)
             iterator = page["NextShardIterator"]
             if page["Records"]:
                 self._deliver([dict(record) for record in page["Records"]])
             else:
+                with self._caught_up:
+                    self._caught_up_since = polled_at
+                    self._caught_up.notify_all()
                 self._stopping.wait(self.poll_seconds)
+
+    def wait_caught_up(self, timeout: float = 60.0) -> bool:
+        """Wait until every change made before this call has been delivered (or dead-lettered).
+
+        A write to the emulated table is in its stream when the write returns, so a poll that starts
+        after this call and finds nothing new means everything before it went through.
+        """
+        asked_at = time.monotonic()
+        with self._caught_up:
+            return self._caught_up.wait_for(lambda: self._caught_up_since >= asked_at, timeout)
 
     def _deliver(self, records: Batch) -> None:
         """Deliver one batch with Lambda's retry, bisection and on-failure rules; never give up silently."""

@@ -3,20 +3,23 @@ so one bad record never blocks or loses the others); API requests go to the reso
 
 from __future__ import annotations
 
+import time
 from functools import cache
 from typing import Annotated, Any
 
 from aws_lambda_powertools.event_handler.openapi.params import Path, Query
+from aws_lambda_powertools.metrics import MetricUnit
 from aws_lambda_powertools.utilities.batch import BatchProcessor, EventType, process_partial_response
 from aws_lambda_powertools.utilities.data_classes.dynamo_db_stream_event import DynamoDBRecord
 from aws_lambda_powertools.utilities.typing import LambdaContext
 from pydantic import AwareDatetime, BeforeValidator
 
 from services.audit.adapters.dynamodb_trail import DynamoDBAuditReader, DynamoDBAuditTrail
-from services.audit.domain.events import audit_event
+from services.audit.adapters.s3_archive import S3Archive
+from services.audit.domain.events import audit_event, record_age_ms
 from services.audit.domain.queries import AuditQueries
 from services.common.audit import AuditEvent, EntityType
-from services.common.aws import dynamodb_client
+from services.common.aws import dynamodb_client, s3_client
 from services.common.clock import iso_utc
 from services.common.http import build_resolver, current_principal, plus_restored, resolve
 from services.common.observability import logger, metrics
@@ -30,6 +33,11 @@ processor = BatchProcessor(event_type=EventType.DynamoDBStreams)
 def trail() -> DynamoDBAuditTrail:
     """The composition root: built once per container, on first use."""
     return DynamoDBAuditTrail(dynamodb_client(), load_settings(AuditSettings).table_name)
+
+
+@cache
+def archive() -> S3Archive:
+    return S3Archive(s3_client(), load_settings(AuditSettings).audit_bucket_name)
 
 
 @cache
@@ -72,13 +80,27 @@ def list_audit_events(
 
 
 def record_handler(record: DynamoDBRecord) -> None:
-    """One stream record: its audit event, stored once (a redelivery finds it already there)."""
+    """One stream record: its audit event, stored once in each home (a redelivery finds it there)."""
+    age_ms = record_age_ms(record.raw_event, time.time())
+    if age_ms is not None:
+        # What CloudWatch calls IteratorAge, per record: how far the trail is behind the table.
+        metrics.add_metric(name="AuditRecordAge", unit=MetricUnit.Milliseconds, value=age_ms)
     event = audit_event(record.raw_event)
     if event is None:
         return
     logger.append_keys(correlation_id=event.requestId, entityId=event.entityId)
-    stored = trail().record(event)
-    logger.info("audit event", action=event.action, entityType=event.entityType, duplicate=not stored)
+    archived, first_time = trail().record(event)
+    newly_archived = archive().store(archived)
+    if first_time:
+        metrics.add_metric(name="AuditEventRecorded", unit=MetricUnit.Count, value=1)
+    logger.info(
+        "audit event",
+        action=event.action,
+        entityType=event.entityType,
+        chainIndex=archived.chainIndex,
+        duplicate=not first_time and not newly_archived,
+        ageMs=age_ms,
+    )
 
 
 @logger.inject_lambda_context(clear_state=True)

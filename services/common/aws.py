@@ -14,6 +14,7 @@ from botocore.config import Config
 
 if TYPE_CHECKING:
     from mypy_boto3_dynamodb import DynamoDBClient
+    from mypy_boto3_s3 import S3Client
 
 # Bounded retries with backoff for throttling and transient errors; short timeouts because an API
 # request has 29 s in total and a function 10 s.
@@ -23,3 +24,8 @@ _CONFIG = Config(retries={"mode": "standard", "max_attempts": 3}, connect_timeou
 @cache
 def dynamodb_client() -> DynamoDBClient:
     return boto3.client("dynamodb", config=_CONFIG)
+
+
+@cache
+def s3_client() -> S3Client:
+    return boto3.client("s3", config=_CONFIG)

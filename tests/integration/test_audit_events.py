@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable
+from datetime import UTC, date, datetime, timedelta
 from typing import Any
 
 import boto3
@@ -22,8 +24,15 @@ def stream_records(client: Any, table: str) -> list[dict[str, Any]]:
     return list(stream_event([dict(r) for r in records], arn)["Records"])
 
 
-def test_a_scripted_day_becomes_one_event_per_change_with_its_actor(inproc: Any) -> None:
-    # Given a provider's life and a booking's, through the real handlers
+def a_monday_ahead(weeks: int = 5) -> date:
+    today = datetime.now(UTC).date()
+    return today + timedelta(days=7 * weeks - today.weekday())
+
+
+def live_a_day(day: date, between: Callable[[], None] = lambda: None) -> tuple[str, str]:
+    """A provider's life and a booking's, through the real handlers (wherever TABLE_NAME points):
+    create, schedule, service, override set and removed, booking created, rescheduled, cancelled.
+    `between` runs after the provider's changes, before the booking's. Answers (providerId, bookingId)."""
     pid = invoke_handler(availability, "POST", "/providers", {"name": "Audited", "timeZone": "UTC"}, "dr-a")[1][
         "providerId"
     ]
@@ -36,15 +45,24 @@ def test_a_scripted_day_becomes_one_event_per_change_with_its_actor(inproc: Any)
         {"name": "S", "durationMinutes": 30, "minNoticeMinutes": 0},
         "dr-a",
     )[1]
-    invoke_handler(availability, "PUT", f"/providers/{pid}/overrides/2026-12-24", {"intervals": []}, "dr-a")
-    invoke_handler(availability, "DELETE", f"/providers/{pid}/overrides/2026-12-24", None, "dr-a")
-    body = {"providerId": pid, "serviceId": service["serviceId"], "start": "2026-12-28T10:00:00Z"}
-    created = invoke_handler(booking, "POST", "/bookings", body, "cust-a", "customers")[1]
+    holiday = (day - timedelta(days=4)).isoformat()
+    invoke_handler(availability, "PUT", f"/providers/{pid}/overrides/{holiday}", {"intervals": []}, "dr-a")
+    invoke_handler(availability, "DELETE", f"/providers/{pid}/overrides/{holiday}", None, "dr-a")
+    between()
+    body = {"providerId": pid, "serviceId": service["serviceId"], "start": f"{day}T10:00:00Z"}
+    status, created = invoke_handler(booking, "POST", "/bookings", body, "cust-a", "customers")
+    assert status == 201, created
     bid = created["bookingId"]
-    invoke_handler(
-        booking, "POST", f"/bookings/{bid}/reschedule", {"start": "2026-12-28T11:00:00Z"}, "cust-a", "customers"
-    )
-    invoke_handler(booking, "POST", f"/bookings/{bid}/cancel", {"reason": "ill"}, "dr-a", "admins")
+    moved = {"start": f"{day}T11:00:00Z"}
+    assert invoke_handler(booking, "POST", f"/bookings/{bid}/reschedule", moved, "cust-a", "customers")[0] == 200
+    assert invoke_handler(booking, "POST", f"/bookings/{bid}/cancel", {"reason": "ill"}, "dr-a", "admins")[0] == 200
+    return pid, bid
+
+
+def test_a_scripted_day_becomes_one_event_per_change_with_its_actor(inproc: Any) -> None:
+    # Given a provider's life and a booking's, through the real handlers
+    day = a_monday_ahead()
+    pid, bid = live_a_day(day)
 
     # When the stream is read and mapped
     records = stream_records(inproc, "appointments-inproc")
@@ -70,12 +88,9 @@ def test_a_scripted_day_becomes_one_event_per_change_with_its_actor(inproc: Any)
     assert cancelled.changes["status"].before == "CONFIRMED" and cancelled.changes["status"].after == "CANCELLED"
     assert cancelled.changes["cancelReason"].after == "ill"
     moved = events[-2]
-    assert (
-        moved.changes["start"].before == "2026-12-28T10:00:00Z"
-        and moved.changes["start"].after == "2026-12-28T11:00:00Z"
-    )
+    assert moved.changes["start"].before == f"{day}T10:00:00Z" and moved.changes["start"].after == f"{day}T11:00:00Z"
     assert "PK" not in moved.changes and "actor" not in moved.changes
-    assert events[4].entityId == f"{pid}#2026-12-24"
+    assert events[4].entityId == f"{pid}#{day - timedelta(days=4)}"
     # the records that meant nothing to people: busy days, the profile's version bumps
     skipped = [r for r in records if audit_event(r) is None]
     kinds = {

@@ -3,10 +3,15 @@
 from __future__ import annotations
 
 import time
+from concurrent.futures import ThreadPoolExecutor
 from typing import Any
+
+import pytest
 
 from local.stack import LocalStack, aws_client
 from local.streams import stream_event
+from services.audit import verify
+from services.audit.verify import verify_trail
 from tests.integration.conftest import call, token
 from tests.integration.test_booking_api import WEEKDAYS, book, future_day, make_provider, slots
 
@@ -32,23 +37,56 @@ def eventually(check: Any, seconds: float = 20.0) -> Any:
         time.sleep(0.2)
 
 
-def test_a_bookings_changes_reach_its_history_once_and_in_order(stack: LocalStack) -> None:
-    assert stack.emulator is not None
-    dynamodb = aws_client("dynamodb", stack.emulator.endpoint)
+def audit_events(stack: LocalStack, query: str) -> list[tuple[str, str | None]]:
+    status, _, page = call(stack, "GET", f"/audit/events?{query}", token=token(stack, "oncall", ["ops"]))
+    assert status == 200, page
+    return [(item["action"], item["actor"]) for item in page["items"]]
+
+
+def test_a_scripted_scenario_shows_every_change_once_in_order_with_its_actor(
+    stack: LocalStack, capsys: pytest.CaptureFixture[str]
+) -> None:
+    assert stack.stream_runner is not None
+    # Given a provider whose owner changes the schedule and whose admin adds a service
     weekly = {day: [{"start": "09:00", "end": "17:00"}] for day in WEEKDAYS}
     pid, (sid,) = make_provider(stack, "audit-owner", "Audit Clinic", weekly, [{"name": "V", "durationMinutes": 30}])
+    owner, admin = token(stack, "audit-owner", ["providers"]), token(stack, "audit-admin", ["admins"])
+    later = {day: [{"start": "08:00", "end": "18:00"}] for day in WEEKDAYS}
+    assert call(stack, "PUT", f"/providers/{pid}/schedule", token=owner, body={"weekly": later})[0] == 200
+    status, _, added = call(
+        stack, "POST", f"/providers/{pid}/services", token=admin, body={"name": "Long", "durationMinutes": 60}
+    )
+    assert status == 201, added
+    # and a customer who books, reschedules and cancels
     who = token(stack, "audit-customer", ["customers"])
     day = future_day(2)
     booking = book(stack, who, pid, sid, slots(stack, pid, sid, day)[0]["start"])[2]
     path = f"/bookings/{booking['bookingId']}"
     call(stack, "POST", f"{path}/reschedule", token=who, body={"start": slots(stack, pid, sid, day)[-1]["start"]})
     call(stack, "POST", f"{path}/cancel", token=who, body={"reason": "changed my mind"})
-    items = eventually(
-        lambda: (found := history(dynamodb, f"BOOKING#{booking['bookingId']}")) and len(found) >= 3 and found
-    )
-    actions = [item["action"]["S"] for item in items]
-    assert actions == ["BOOKING_CREATED", "BOOKING_RESCHEDULED", "BOOKING_CANCELLED"]
-    assert all(item["actor"]["S"] == "audit-customer" and item["traceId"]["S"] for item in items)
+
+    # When the stream has been consumed
+    assert stack.stream_runner.wait_caught_up()
+
+    # Then the booking's history shows each change once, in order, by whom
+    status, _, page = call(stack, "GET", f"{path}/history", token=who)
+    assert status == 200, page
+    assert [(i["action"], i["actor"]) for i in page["items"]] == [
+        ("BOOKING_CREATED", "audit-customer"),
+        ("BOOKING_RESCHEDULED", "audit-customer"),
+        ("BOOKING_CANCELLED", "audit-customer"),
+    ]
+    assert all(i["traceId"] and i["requestId"] for i in page["items"])
+    assert len({i["eventId"] for i in page["items"]}) == 3
+    # and the provider's changes are in the trail the same way
+    assert audit_events(stack, f"entityType=Schedule&entityId={pid}") == [("SCHEDULE_UPDATED", "audit-owner")] * 2
+    assert audit_events(stack, f"entityType=Service&entityId={added['serviceId']}") == [
+        ("SERVICE_CREATED", "audit-admin")
+    ]
+    assert audit_events(stack, f"entityType=Provider&entityId={pid}") == [("PROVIDER_CREATED", "audit-owner")]
+    # and `make audit-verify` finds the archive whole
+    assert verify.main(["--local-stack", stack.url]) == 0
+    assert " intact: " in capsys.readouterr().out
 
 
 def test_a_redelivered_record_makes_no_second_event(stack: LocalStack) -> None:
@@ -126,3 +164,71 @@ def test_history_and_the_audit_query_show_each_caller_what_it_may_see(stack: Loc
         ("SERVICE_CREATED", "history-owner")
     ]
     assert call(stack, "GET", "/audit/events", token=token(stack, "oncall", ["ops"]))[0] == 400  # which type?
+
+
+def booking_changes_in_stream(stack: LocalStack, booking_ids: set[str]) -> int:
+    """Business changes of these bookings as the stream itself has them, counted without the consumer's
+    mapping: the booking item's INSERT, and each MODIFY that changes its status."""
+    assert stack.emulator is not None and stack.data is not None
+    streams = aws_client("dynamodbstreams", stack.emulator.endpoint)
+    arn = stack.data.table_stream_arn
+    shard = streams.describe_stream(StreamArn=arn)["StreamDescription"]["Shards"][0]["ShardId"]
+    iterator = streams.get_shard_iterator(StreamArn=arn, ShardId=shard, ShardIteratorType="TRIM_HORIZON")[
+        "ShardIterator"
+    ]
+    changes = 0
+    while True:
+        page = streams.get_records(ShardIterator=iterator, Limit=1000)
+        for record in page["Records"]:
+            image = record["dynamodb"].get("NewImage", {})
+            if image.get("bookingId", {}).get("S") not in booking_ids or image["entityType"]["S"] != "Booking":
+                continue
+            old = record["dynamodb"].get("OldImage", {})
+            changes += record["eventName"] == "INSERT" or old.get("status") != image.get("status")
+        if not page["Records"]:
+            return changes
+        iterator = page["NextShardIterator"]
+
+
+def test_under_load_every_business_change_becomes_exactly_one_audit_event(stack: LocalStack) -> None:
+    assert stack.stream_runner is not None and stack.emulator is not None and stack.data is not None
+    # Given a provider with plenty of slots
+    weekly = {day: [{"start": "08:00", "end": "20:00"}] for day in WEEKDAYS}
+    service = {"name": "Quick", "durationMinutes": 15, "slotStepMinutes": 15}
+    pid, (sid,) = make_provider(stack, "load-owner", "Load Clinic", weekly, [service])
+    offered = [slot["start"] for slot in slots(stack, pid, sid, future_day(5), days=2)][:60]
+    customers = [token(stack, f"load-{n}", ["customers"]) for n in range(60)]
+
+    # When 40 customers book at once, then 20 more book while the first 20 cancel
+    def book_one(n: int) -> str:
+        status, _, created = book(stack, customers[n], pid, sid, offered[n])
+        assert status == 201, created
+        return str(created["bookingId"])
+
+    def cancel_one(n: int, booking_id: str) -> None:
+        status, _, body = call(stack, "POST", f"/bookings/{booking_id}/cancel", token=customers[n], body={})
+        assert status == 200, body
+
+    with ThreadPoolExecutor(20) as pool:
+        first = list(pool.map(book_one, range(40)))
+        cancels = [pool.submit(cancel_one, n, first[n]) for n in range(20)]
+        second = list(pool.map(book_one, range(40, 60)))
+        for cancel in cancels:
+            cancel.result()
+    booked = set(first + second)
+    assert stack.stream_runner.wait_caught_up()
+
+    # Then the trail has one event per business change in the stream: 60 created + 20 cancelled
+    in_stream = booking_changes_in_stream(stack, booked)
+    assert in_stream == 80
+    dynamodb = aws_client("dynamodb", stack.emulator.endpoint)
+    events = [item for booking_id in booked for item in history(dynamodb, f"BOOKING#{booking_id}")]
+    assert len(events) == in_stream
+    assert len({item["eventId"]["S"] for item in events}) == in_stream
+    assert sorted(item["action"]["S"] for item in events).count("BOOKING_CANCELLED") == 20
+    # and the archive agrees, every chain intact
+    result = verify_trail(
+        dynamodb, aws_client("s3", stack.emulator.endpoint), stack.data.table_name, stack.data.audit_bucket_name
+    )
+    assert result.intact, result.summary()
+    assert result.records >= in_stream

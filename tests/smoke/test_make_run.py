@@ -128,6 +128,17 @@ def test_make_run_serves_health_warms_functions_authenticates_and_stops_cleanly(
                 status, found = get_json(url, token=customer["token"])
                 assert status == 200 and len(found["slots"]) > 100, (provider["name"], service["name"])
 
+        # the seeded changes went through the stream into the audit archive, which verifies
+        wait_until(lambda: get_json(f"{base}/_local/status")[1]["stream"]["delivered"] > 0, 60, "the stream", process)
+        verified = subprocess.run(
+            ["make", "--no-print-directory", "audit-verify", f"PORT={port}"],
+            cwd=ROOT,
+            capture_output=True,
+            text=True,
+            timeout=120,
+        )
+        assert verified.returncode == 0 and " intact: " in verified.stdout, verified.stdout + verified.stderr
+
         children = descendants(process.pid)
         assert len(children) >= 4  # the stack, the emulator and three function environments
     finally:

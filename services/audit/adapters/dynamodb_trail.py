@@ -1,15 +1,25 @@
-"""The audit trail's history items in the shared table: one per event, written exactly once."""
+"""The audit trail's history items in the shared table: one per event, written exactly once, each
+the next link of its entity's hash chain (whose head is an item of its own)."""
 
 from __future__ import annotations
 
+from collections.abc import Iterator
 from dataclasses import dataclass
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, get_args
 
 from botocore.exceptions import ClientError
 
+from services.audit.domain.chain import GENESIS, ArchivedEvent, link
 from services.common import keys
-from services.common.audit import AuditEvent
-from services.common.dynamodb import decode_cursor, encode_cursor, error_code, from_item, to_item
+from services.common.audit import AuditEvent, EntityType
+from services.common.dynamodb import (
+    cancellation_codes,
+    decode_cursor,
+    encode_cursor,
+    error_code,
+    from_item,
+    to_item,
+)
 
 if TYPE_CHECKING:
     from mypy_boto3_dynamodb import DynamoDBClient
@@ -24,42 +34,103 @@ def entity_partition(event: AuditEvent) -> str:
     return keys.provider_pk(event.entityId.split("#", 1)[0] if event.entityType == "Override" else event.entityId)
 
 
+class ChainContentionError(Exception):
+    """Others kept appending to the same chain; the stream record fails and is delivered again."""
+
+
+CHAIN_ATTEMPTS = 10  # a concurrent append to the same chain is rare and short; beyond this, the record is retried
+
+
+def chain_key(event: AuditEvent) -> dict[str, Any]:
+    """The item that holds the head of an entity's chain: its length and last hash."""
+    return {"PK": {"S": entity_partition(event)}, "SK": {"S": f"CHAIN#{event.entityType}#{event.entityId}"}}
+
+
+def history_key(event: AuditEvent) -> dict[str, Any]:
+    return {"PK": {"S": entity_partition(event)}, "SK": {"S": f"HISTORY#{event.sequence.zfill(SEQUENCE_DIGITS)}"}}
+
+
 @dataclass
 class DynamoDBAuditTrail:
     client: DynamoDBClient
     table: str
 
-    def record(self, event: AuditEvent) -> bool:
-        """Store the event; False when it was already stored (a redelivered stream record)."""
-        item = {
-            "PK": {"S": entity_partition(event)},
-            "SK": {"S": f"HISTORY#{event.sequence.zfill(SEQUENCE_DIGITS)}"},
+    def record(self, event: AuditEvent) -> tuple[ArchivedEvent, bool]:
+        """Store the event as the next link of its entity's chain, once: (the stored event, whether this
+        call stored it). A redelivered stream record finds its history item and gets it back unchanged."""
+        for _ in range(CHAIN_ATTEMPTS):
+            head = self.client.get_item(TableName=self.table, Key=chain_key(event), ConsistentRead=True).get("Item")
+            length = int(head["chainLength"]["N"]) if head else 0
+            archived = link(event, length + 1, head["hash"]["S"] if head else GENESIS)
+            try:
+                self.client.transact_write_items(TransactItems=self._append(archived, length))
+                return archived, True
+            except ClientError as error:
+                if error_code(error) != "TransactionCanceledException":
+                    raise
+                history_taken, head_moved = (code == "ConditionalCheckFailed" for code in cancellation_codes(error))
+                if history_taken:
+                    return self._stored(event), False
+                if not head_moved:
+                    raise
+        raise ChainContentionError(f"{event.entityType} {event.entityId}: {CHAIN_ATTEMPTS} concurrent appends")
+
+    def _append(self, archived: ArchivedEvent, length: int) -> list[Any]:
+        """One transaction: the history item, only if the stream record is new (exactly once), and the
+        chain head, only if no one appended since we read it (one order per chain)."""
+        history_item = {
+            **history_key(archived),
             **to_item(
                 {
-                    "GSI1PK": f"AUDIT#{event.entityType}",
+                    "GSI1PK": f"AUDIT#{archived.entityType}",
                     # Within one second, the stream's order decides.
-                    "GSI1SK": f"{event.at}#{event.sequence.zfill(SEQUENCE_DIGITS)}",
-                    **event.model_dump(mode="json"),
+                    "GSI1SK": f"{archived.at}#{archived.sequence.zfill(SEQUENCE_DIGITS)}",
+                    **archived.model_dump(mode="json"),
                     # Last, so the event's own "entityType" cannot hide that this item is a record.
                     "entityType": "AuditRecord",
-                    "auditedType": event.entityType,
+                    "auditedType": archived.entityType,
                 }
             ),
         }
-        try:
-            # The key comes from the stream record, so a redelivery finds its own item: exactly once.
-            self.client.put_item(TableName=self.table, Item=item, ConditionExpression="attribute_not_exists(PK)")
-        except ClientError as error:
-            if error_code(error) == "ConditionalCheckFailedException":
-                return False
-            raise
-        return True
+        head_item = {
+            **chain_key(archived),
+            **to_item(
+                {
+                    "entityType": "AuditChain",
+                    "chainLength": archived.chainIndex,
+                    "hash": archived.hash,
+                    "lastEventId": archived.eventId,
+                }
+            ),
+        }
+        head_unchanged = (
+            {"ConditionExpression": "attribute_not_exists(PK)"}
+            if length == 0
+            else {
+                "ConditionExpression": "chainLength = :length",
+                "ExpressionAttributeValues": {":length": {"N": str(length)}},
+            }
+        )
+        return [
+            {"Put": {"TableName": self.table, "Item": history_item, "ConditionExpression": "attribute_not_exists(PK)"}},
+            {"Put": {"TableName": self.table, "Item": head_item, **head_unchanged}},
+        ]
+
+    def _stored(self, event: AuditEvent) -> ArchivedEvent:
+        item = self.client.get_item(TableName=self.table, Key=history_key(event), ConsistentRead=True)["Item"]
+        return archived_from(from_item(dict(item)))
 
 
 def event_from(values: dict[str, Any]) -> AuditEvent:
     """A history item back into the event it stores."""
     fields = {name: values[name] for name in AuditEvent.model_fields if name in values and name != "entityType"}
     return AuditEvent.model_validate({**fields, "entityType": values["auditedType"]})
+
+
+def archived_from(values: dict[str, Any]) -> ArchivedEvent:
+    """A history item back into the event it stores, with its place in the chain."""
+    fields = {name: values[name] for name in ArchivedEvent.model_fields if name in values and name != "entityType"}
+    return ArchivedEvent.model_validate({**fields, "entityType": values["auditedType"]})
 
 
 @dataclass
@@ -112,3 +183,19 @@ class DynamoDBAuditReader:
         return [event_from(from_item(dict(i))) for i in page["Items"]], encode_cursor(
             dict(page.get("LastEvaluatedKey") or {})
         )
+
+    def all_history(self) -> Iterator[ArchivedEvent]:
+        """Every history item, type by type in time order (GSI1): what the verifier compares the archive with."""
+        for entity_type in get_args(EntityType):
+            request: dict[str, Any] = {
+                "TableName": self.table,
+                "IndexName": "GSI1",
+                "KeyConditionExpression": "GSI1PK = :type",
+                "ExpressionAttributeValues": {":type": {"S": f"AUDIT#{entity_type}"}},
+            }
+            while True:
+                page = self.client.query(**request)
+                yield from (archived_from(from_item(dict(item))) for item in page["Items"])
+                if "LastEvaluatedKey" not in page:
+                    break
+                request["ExclusiveStartKey"] = page["LastEvaluatedKey"]

@@ -16,8 +16,9 @@ from services.common.dynamodb import from_item
 BOOKKEEPING = frozenset(
     {"PK", "SK", "GSI1PK", "GSI1SK", "GSI2PK", "GSI2SK", "actor", "requestId", "traceId", "updatedAt", "lastChange"}
 )
-# Items that exist for the system, not for people: busy time, idempotency records, the trail itself.
-INTERNAL = frozenset({"BusyDay", "IdempotencyRecord", "AuditRecord"})
+# Items that exist for the system, not for people: busy time, idempotency records, the trail itself
+# (history items and chain heads).
+INTERNAL = frozenset({"BusyDay", "IdempotencyRecord", "AuditRecord", "AuditChain"})
 
 
 def _changes(old: dict[str, Any], new: dict[str, Any]) -> dict[str, Change]:
@@ -96,3 +97,11 @@ def audit_event(record: dict[str, Any]) -> AuditEvent | None:
         at=at,
         changes=changes,
     )
+
+
+def record_age_ms(record: dict[str, Any], now: float) -> float | None:
+    """How long ago the change was made, when the record is processed (None if the record does not say)."""
+    created = record["dynamodb"].get("ApproximateCreationDateTime")
+    if created is None:
+        return None
+    return max(0.0, (now - float(created)) * 1000)
