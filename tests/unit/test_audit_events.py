@@ -60,3 +60,13 @@ def test_a_stored_event_without_attribution_reads_back() -> None:
         to_item({**event.model_dump(mode="json"), "entityType": "AuditRecord", "auditedType": "Booking"})
     )
     assert event_from(stored) == event
+
+
+def test_a_records_age_is_how_long_ago_the_change_was_made() -> None:
+    from services.audit.domain.events import record_age_ms
+
+    made = record("INSERT", None, BOOKING)  # ApproximateCreationDateTime 1_795_600_000.0
+    assert record_age_ms(made, now=1_795_600_002.5) == 2500.0
+    assert record_age_ms(made, now=1_795_599_999.0) == 0.0  # clocks disagree: never negative
+    del made["dynamodb"]["ApproximateCreationDateTime"]
+    assert record_age_ms(made, now=1_795_600_002.5) is None
