@@ -20,7 +20,7 @@ from pydantic import AwareDatetime, BeforeValidator
 
 from services.booking.adapters.dynamodb_store import DynamoDBBookingStore
 from services.booking.domain.models import Booking, BookingStatus
-from services.booking.domain.use_cases import BookingRequest, BookingService
+from services.booking.domain.use_cases import BookingRequest, BookingService, ContendedError
 from services.booking.http_models import BOOKING_ID, IDEMPOTENCY_KEY, PROVIDER_ID, BookingIn, CancelIn, RescheduleIn
 from services.common.aws import dynamodb_client
 from services.common.clock import utc_now
@@ -45,8 +45,16 @@ EARLIEST = datetime(1970, 1, 1, tzinfo=UTC)
 LATEST = datetime(9999, 1, 1, tzinfo=UTC)
 
 
+# What one more read, transaction and answer need at worst. With less time left, a lost race is
+# answered 503 CONTENDED (retry shortly) instead of being cut off by the timeout as a bare 502.
+RETRY_RESERVE_MS = 2500
+
+
 def jittered_pause(attempt: int) -> None:
     """Up to 20 ms, doubling per lost race to at most 200 ms, at random within it: racers spread out."""
+    context: LambdaContext | None = getattr(app, "lambda_context", None)  # set while a request is resolved
+    if context is not None and context.get_remaining_time_in_millis() < RETRY_RESERVE_MS:
+        raise ContendedError()
     time.sleep(random.uniform(0, min(0.2, 0.02 * 2**attempt)))
 
 

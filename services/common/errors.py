@@ -28,6 +28,10 @@ class DomainError(Exception):
         """Extra members of the problem document (RFC 9457 extension members)."""
         return {}
 
+    def headers(self) -> dict[str, str]:
+        """Extra response headers (e.g. `Retry-After`)."""
+        return {}
+
 
 class ValidationFailedError(DomainError):
     code = "VALIDATION_FAILED"

@@ -68,7 +68,7 @@ def build_resolver(logger: Logger) -> APIGatewayRestResolver:
             request_id=request_id(),
             extensions=error.extensions(),
         )
-        return problem_response(problem)
+        return problem_response(problem, error.headers() or None)
 
     @app.exception_handler(RequestValidationError)
     def handle_validation_error(error: RequestValidationError) -> Response[str]:

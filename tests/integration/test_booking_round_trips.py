@@ -13,6 +13,7 @@ from local.api import ApiDefinition
 from local.gateway import HttpRequest, build_event
 from services.availability import handler as availability
 from services.booking import handler as booking
+from services.booking.domain.ports import Stale
 from services.common.aws import dynamodb_client
 from tests.conftest import FakeLambdaContext
 from tests.integration.conftest import invoke_handler
@@ -131,3 +132,35 @@ def test_transient_errors_are_retried_with_bounded_backoff(inproc: Any) -> None:
     # read again (the 4th) before its transaction went through
     assert reads.count("Query") == 4
     assert invoke(booking, "GET", f"/bookings/{created['bookingId']}", sub="cust", groups="customers")[1] == created
+
+
+class _LittleTimeLeft(FakeLambdaContext):
+    def get_remaining_time_in_millis(self) -> int:
+        return booking.RETRY_RESERVE_MS - 1
+
+
+def test_a_booking_that_keeps_losing_races_answers_503_before_its_time_runs_out(
+    inproc: Any, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # Given a calendar that another booking changes between every read and write
+    pid, sid, (first, _, _) = a_bookable_slot()
+    store = booking.bookings().store
+    monkeypatch.setattr(type(store), "claim", lambda *_args, **_kwargs: Stale())
+    request = HttpRequest(
+        "POST",
+        "/bookings",
+        [("Content-Type", "application/json")],
+        json.dumps({"providerId": pid, "serviceId": sid, "start": first}).encode(),
+    )
+    route, parameters = API.find("POST", "/bookings") or pytest.fail("no route")
+    claims = {"sub": "cust", "cognito:groups": "customers"}
+    event = build_event(request, route, parameters, request_id="r", stage="i", claims=claims, trace="Root=1-a-b")
+
+    # When the request has lost a race with too little time left for another round
+    answer = booking.lambda_handler(event, _LittleTimeLeft())
+
+    # Then it is told to retry, plainly, instead of being cut off by the timeout (a bare 502)
+    assert answer["statusCode"] == 503
+    assert answer["multiValueHeaders"]["Retry-After"] == ["1"]
+    assert json.loads(answer["body"])["code"] == "CONTENDED"
+    assert invoke(booking, "GET", "/bookings", sub="cust", groups="customers")[1]["items"] == []

@@ -89,6 +89,9 @@ class ContendedError(DomainError):
     def __init__(self) -> None:
         super().__init__("The provider's calendar is very busy right now; retry shortly.")
 
+    def headers(self) -> dict[str, str]:
+        return {"Retry-After": "1"}
+
 
 class ProviderOrServiceNotFoundError(NotFoundError):
     pass
