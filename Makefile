@@ -9,6 +9,10 @@ PYTHON ?= python3
 VENV := .venv
 PY := $(VENV)/bin/python
 VENV_STAMP := $(VENV)/.installed
+# The dependency layer as it ships (requirements/lambda.lock, compiled bytecode): what the cold-start
+# benchmark imports, instead of the dev virtualenv.
+LAYER := .build/bench-layer
+LAYER_STAMP := $(LAYER)/.installed
 UV_VERSION := 0.13.8
 
 PORT ?= 3000
@@ -19,7 +23,7 @@ TTL ?= 3600
 
 export PYTHONDONTWRITEBYTECODE := 1
 
-.PHONY: help venv run test lint fmt typecheck unit integration smoke cfn-lint bench-smoke bench-transactions bench-slots token audit-verify clean
+.PHONY: help venv run test lint fmt typecheck unit integration smoke cfn-lint bench-smoke bench-transactions bench-slots bench-cold-start token audit-verify clean
 
 help: ## List the targets
 	@grep -E '^[a-zA-Z_-]+:.*?## ' $(MAKEFILE_LIST) | awk 'BEGIN {FS = ":.*?## "}; {printf "  \033[36m%-20s\033[0m %s\n", $$1, $$2}'
@@ -68,9 +72,18 @@ bench-transactions: $(VENV_STAMP) ## Measure a 10-item TransactWriteItems at 0 a
 bench-slots: $(VENV_STAMP) ## CPU cost of one slot search (62 days, 500 bookings; goal well under 10 ms)
 	$(PY) -m loadtests.bench_slots
 
-bench-smoke: $(VENV_STAMP) ## Run every benchmark at tiny sizes, without verdicts, so the scripts never rot
+bench-cold-start: $(VENV_STAMP) $(LAYER_STAMP) ## Init cost of each function vs import boto3 + a DynamoDB client (goal ≤ 1.5×)
+	$(PY) -m loadtests.bench_cold_start
+
+bench-smoke: $(VENV_STAMP) $(LAYER_STAMP) ## Run every benchmark at tiny sizes, without verdicts, so the scripts never rot
 	$(PY) -m loadtests.bench_transactions --quick
 	$(PY) -m loadtests.bench_slots --quick
+	$(PY) -m loadtests.bench_cold_start --quick
+
+$(LAYER_STAMP): requirements/lambda.lock $(VENV_STAMP)
+	@rm -rf $(LAYER)
+	@$(VENV)/bin/uv pip install --quiet --target $(LAYER) --python $(PY) --compile-bytecode --require-hashes -r requirements/lambda.lock
+	@touch $@
 
 token: $(VENV_STAMP) ## Mint a local development token: make token SUB=… GROUPS=customers,providers
 	@$(PY) -m local --state-dir $(STATE_DIR) token --sub "$(SUB)" --groups "$(GROUPS)" --ttl $(TTL)

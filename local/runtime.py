@@ -442,7 +442,7 @@ def new_trace_header() -> str:
     return f"Root={root};Parent={uuid.uuid4().hex[:16]};Sampled=1"
 
 
-def lambda_base_environment(endpoint_url: str, task_root: str) -> dict[str, str]:
+def lambda_base_environment(endpoint_url: str, task_root: str, xray_daemon: str = "127.0.0.1:2000") -> dict[str, str]:
     """The variables Lambda sets in every environment, plus the one local difference: the endpoint.
 
     botocore honours `AWS_ENDPOINT_URL`, so handler code reaches the emulator without knowing it.
@@ -460,7 +460,7 @@ def lambda_base_environment(endpoint_url: str, task_root: str) -> dict[str, str]
         "AWS_SESSION_TOKEN": "local-session-token",
         "AWS_CONFIG_FILE": os.devnull,
         "AWS_SHARED_CREDENTIALS_FILE": os.devnull,
-        "AWS_XRAY_DAEMON_ADDRESS": "127.0.0.1:2000",
+        "AWS_XRAY_DAEMON_ADDRESS": xray_daemon,  # Lambda's default; the local stack's daemon is elsewhere
         "AWS_XRAY_CONTEXT_MISSING": "LOG_ERROR",
         "AWS_ENDPOINT_URL": endpoint_url,
         "_LOCAL_ACCOUNT_ID": ACCOUNT_ID,
@@ -475,9 +475,14 @@ class LambdaService:
 
     @classmethod
     def create(
-        cls, specs: dict[str, FunctionSpec], endpoint_url: str, log_dir: Path, task_root: str | None = None
+        cls,
+        specs: dict[str, FunctionSpec],
+        endpoint_url: str,
+        log_dir: Path,
+        task_root: str | None = None,
+        xray_daemon: str = "127.0.0.1:2000",
     ) -> LambdaService:
-        base_env = lambda_base_environment(endpoint_url, task_root or processes.project_root())
+        base_env = lambda_base_environment(endpoint_url, task_root or processes.project_root(), xray_daemon)
         runtimes = {
             logical_id: FunctionRuntime(spec, base_env, LogStreams(log_dir / f"{spec.name}.log"))
             for logical_id, spec in specs.items()

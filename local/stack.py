@@ -12,6 +12,7 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
+from urllib.parse import parse_qs, urlsplit
 
 import boto3
 
@@ -23,6 +24,7 @@ from local.provision import REGION, DataStack, deploy_data_stack, deploy_queues
 from local.runtime import DEFAULT_CONCURRENCY, LambdaService, load_functions
 from local.seed import DEMO_PROVIDERS, seed_if_empty
 from local.stream_runner import MappingSettings, StreamRunner
+from local.xray_daemon import XRayDaemon
 
 if TYPE_CHECKING:
     from mypy_boto3_dynamodb import DynamoDBClient
@@ -62,6 +64,7 @@ class LocalStack:
     startup_seconds: float = 0.0
     key: auth.KeyPair | None = None
     stream_runner: StreamRunner | None = None
+    xray: XRayDaemon | None = None
 
     @property
     def logs_dir(self) -> Path:
@@ -85,7 +88,8 @@ class LocalStack:
             if self.config.seed:
                 self.seeded_providers = seed_if_empty(dynamodb, self.data.table_name)
             specs = load_functions(parameters, default_concurrency=self.config.concurrency)
-            self.lambdas = LambdaService.create(specs, endpoint, self.logs_dir)
+            self.xray = XRayDaemon(self.logs_dir / "traces.log").start()
+            self.lambdas = LambdaService.create(specs, endpoint, self.logs_dir, xray_daemon=self.xray.address)
             self.warm_results = self.lambdas.warm_all()
             self.stream_runner = StreamRunner(
                 aws_client("dynamodbstreams", endpoint),
@@ -106,6 +110,7 @@ class LocalStack:
                 echo=self.config.echo,
             )
             gateway.add_local_route("GET", "/_local/status", self._status)
+            gateway.add_local_route("GET", "/_local/traces", self._trace)
             self.server = GatewayServer(gateway, self.config.port)
             self.server.start()
         except BaseException:
@@ -137,11 +142,20 @@ class LocalStack:
             "emulator": self.emulator.endpoint if self.emulator else None,
             "table": self.data.table_name if self.data else None,
             "auditBucket": self.data.audit_bucket_name if self.data else None,
+            "xrayDaemon": self.xray.address if self.xray else None,
+            "spansReceived": self.xray.received if self.xray else 0,
             "functions": functions,
         }
 
     def _status(self, _request: HttpRequest) -> HttpResponse:
         return HttpResponse(200, {"Content-Type": "application/json"}, json.dumps(self.status()).encode())
+
+    def _trace(self, request: HttpRequest) -> HttpResponse:
+        """`GET /_local/traces?traceId=1-…-…`: the spans the daemon received for one trace."""
+        trace_id = parse_qs(urlsplit(request.target).query).get("traceId", [""])[0]
+        spans = self.xray.trace(trace_id) if self.xray else []
+        body = json.dumps({"traceId": trace_id, "spans": spans}).encode()
+        return HttpResponse(200 if spans else 404, {"Content-Type": "application/json"}, body)
 
     def banner(self) -> str:
         assert self.key is not None and self.data is not None
@@ -176,6 +190,7 @@ class LocalStack:
             f"  Demo data      {seeded}",
             "  Table stream   → audit consumer (batches, retries, bisection, DLQ: as cloudformation/audit.yaml)",
             f"  Logs           {self.logs_dir}/ (api-access.log, one <function>.log per function, emulator.log)",
+            f"  Traces         {self.logs_dir}/traces.log (X-Ray segment documents, one span a line)",
             "",
             "  Try it:",
             f"    curl -s {self.url}/health",
@@ -196,6 +211,9 @@ class LocalStack:
         if self.lambdas is not None:
             self.lambdas.shutdown()
             self.lambdas = None
+        if self.xray is not None:
+            self.xray.stop()
+            self.xray = None
         if self.emulator is not None:
             self.emulator.stop()
             self.emulator = None

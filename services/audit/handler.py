@@ -3,27 +3,34 @@ so one bad record never blocks or loses the others); API requests go to the reso
 
 from __future__ import annotations
 
+# isort: off
+# First, before anything imports pydantic: Powertools' batch module loads every parser model (~20 ms
+# of cold start) only if pydantic is already loaded, and this consumer uses none of them.
+from aws_lambda_powertools.utilities.batch import BatchProcessor, EventType, process_partial_response
+# isort: on
+
 import time
 from functools import cache
 from typing import Annotated, Any
 
 from aws_lambda_powertools.event_handler.openapi.params import Path, Query
 from aws_lambda_powertools.metrics import MetricUnit
-from aws_lambda_powertools.utilities.batch import BatchProcessor, EventType, process_partial_response
 from aws_lambda_powertools.utilities.data_classes.dynamo_db_stream_event import DynamoDBRecord
 from aws_lambda_powertools.utilities.typing import LambdaContext
+from opentelemetry.trace import SpanKind
 from pydantic import AwareDatetime, BeforeValidator
 
 from services.audit.adapters.dynamodb_trail import DynamoDBAuditReader, DynamoDBAuditTrail
 from services.audit.adapters.s3_archive import S3Archive
-from services.audit.domain.events import audit_event, record_age_ms
+from services.audit.domain.events import audit_event, change_origin, record_age_ms
 from services.audit.domain.queries import AuditQueries
 from services.common.audit import AuditEvent, EntityType
 from services.common.aws import dynamodb_client, s3_client
 from services.common.clock import iso_utc
 from services.common.http import build_resolver, current_principal, plus_restored, resolve
-from services.common.observability import logger, metrics
+from services.common.observability import identify, logger, metrics
 from services.common.settings import AuditSettings, load_settings
+from services.common.tracing import link_to, traced_handler, tracer
 
 app = build_resolver(logger)
 processor = BatchProcessor(event_type=EventType.DynamoDBStreams)
@@ -61,7 +68,7 @@ def get_booking_history(
     limit: Limit = 100,
     cursor: Cursor = None,
 ) -> dict[str, Any]:
-    logger.append_keys(bookingId=bookingId)
+    identify(bookingId=bookingId)
     return page_json(queries().booking_history(current_principal(app), bookingId, limit, cursor))
 
 
@@ -80,31 +87,40 @@ def list_audit_events(
 
 
 def record_handler(record: DynamoDBRecord) -> None:
-    """One stream record: its audit event, stored once in each home (a redelivery finds it there)."""
-    age_ms = record_age_ms(record.raw_event, time.time())
-    if age_ms is not None:
-        # What CloudWatch calls IteratorAge, per record: how far the trail is behind the table.
-        metrics.add_metric(name="AuditRecordAge", unit=MetricUnit.Milliseconds, value=age_ms)
-    event = audit_event(record.raw_event)
-    if event is None:
-        return
-    logger.append_keys(correlation_id=event.requestId, entityId=event.entityId)
-    archived, first_time = trail().record(event)
-    newly_archived = archive().store(archived)
-    if first_time:
-        metrics.add_metric(name="AuditEventRecorded", unit=MetricUnit.Count, value=1)
-    logger.info(
-        "audit event",
-        action=event.action,
-        entityType=event.entityType,
-        chainIndex=archived.chainIndex,
-        duplicate=not first_time and not newly_archived,
-        ageMs=age_ms,
-    )
+    """One stream record: its audit event, stored once in each home (a redelivery finds it there).
+
+    Its span belongs to this batch's trace and links to the request that made the change."""
+    raw = record.raw_event
+    links = link_to(*change_origin(raw))
+    sequence = raw["dynamodb"]["SequenceNumber"]
+    with tracer.start_as_current_span("audit record", kind=SpanKind.CONSUMER, links=links) as span:
+        span.set_attribute("aws.dynamodb.stream.sequence_number", sequence)
+        age_ms = record_age_ms(raw, time.time())
+        if age_ms is not None:
+            # What CloudWatch calls IteratorAge, per record: how far the trail is behind the table.
+            metrics.add_metric(name="AuditRecordAge", unit=MetricUnit.Milliseconds, value=age_ms)
+        event = audit_event(raw)
+        if event is None:
+            return
+        logger.append_keys(correlation_id=event.requestId, entityId=event.entityId)
+        span.set_attributes({"appointments.entity_type": event.entityType, "appointments.entity_id": event.entityId})
+        archived, first_time = trail().record(event)
+        newly_archived = archive().store(archived)
+        if first_time:
+            metrics.add_metric(name="AuditEventRecorded", unit=MetricUnit.Count, value=1)
+        logger.info(
+            "audit event",
+            action=event.action,
+            entityType=event.entityType,
+            chainIndex=archived.chainIndex,
+            duplicate=not first_time and not newly_archived,
+            ageMs=age_ms,
+        )
 
 
 @logger.inject_lambda_context(clear_state=True)
 @metrics.log_metrics(capture_cold_start_metric=True)
+@traced_handler
 def lambda_handler(event: dict[str, Any], context: LambdaContext) -> dict[str, Any]:
     if "Records" in event:
         response = process_partial_response(

@@ -33,9 +33,10 @@ from services.common.http import (
     plus_restored,
     resolve,
 )
-from services.common.observability import logger, metrics
+from services.common.observability import identify, logger, metrics
 from services.common.settings import ServiceSettings, load_settings
 from services.common.timezones import TZDATA_VERSION
+from services.common.tracing import traced_handler
 
 app = build_resolver(logger)
 
@@ -128,7 +129,7 @@ def create_provider(body: Annotated[ProviderIn, Body()]) -> Response[Any]:
     provider = availability().create_provider(
         principal, body.name, body.timeZone, body.ownerSub, attribution_for(app, principal)
     )
-    logger.append_keys(providerId=provider.provider_id)
+    identify(providerId=provider.provider_id)
     return _json(HTTPStatus.CREATED, provider_json(provider), {"Location": f"/providers/{provider.provider_id}"})
 
 
@@ -157,7 +158,7 @@ def get_schedule(providerId: ProviderId) -> Response[Any]:
 @app.put("/providers/<providerId>/schedule")
 def put_schedule(providerId: ProviderId, body: Annotated[ScheduleIn, Body()]) -> Response[Any]:
     principal = current_principal(app)
-    logger.append_keys(providerId=providerId)
+    identify(providerId=providerId)
     schedule = availability().set_schedule(
         principal, providerId, body.weekly.by_weekday(), expected_version(app), attribution_for(app, principal)
     )
@@ -169,7 +170,7 @@ def put_override(
     providerId: ProviderId, date: Annotated[date, Path()], body: Annotated[OverrideIn, Body()]
 ) -> Response[Any]:
     principal = current_principal(app)
-    logger.append_keys(providerId=providerId)
+    identify(providerId=providerId)
     override = availability().set_override(
         principal, providerId, date, body.local(), expected_version(app), attribution_for(app, principal)
     )
@@ -179,7 +180,7 @@ def put_override(
 @app.delete("/providers/<providerId>/overrides/<date>")
 def delete_override(providerId: ProviderId, date: Annotated[date, Path()]) -> Response[None]:
     principal = current_principal(app)
-    logger.append_keys(providerId=providerId)
+    identify(providerId=providerId)
     availability().remove_override(principal, providerId, date, expected_version(app), attribution_for(app, principal))
     return Response(status_code=HTTPStatus.NO_CONTENT)
 
@@ -187,7 +188,7 @@ def delete_override(providerId: ProviderId, date: Annotated[date, Path()]) -> Re
 @app.post("/providers/<providerId>/services")
 def create_service(providerId: ProviderId, body: Annotated[ServiceIn, Body()]) -> Response[Any]:
     principal = current_principal(app)
-    logger.append_keys(providerId=providerId)
+    identify(providerId=providerId)
     rules = ServiceRules(
         duration_minutes=body.durationMinutes,
         buffer_before_minutes=body.bufferBeforeMinutes,
@@ -215,7 +216,7 @@ def get_slots(
     window_start: Annotated[Instant, Query(alias="from")],
     window_end: Annotated[Instant, Query(alias="to")],
 ) -> dict[str, Any]:
-    logger.append_keys(providerId=providerId)
+    identify(providerId=providerId)
     search = availability().find_slots(current_principal(app), providerId, serviceId, window_start, window_end)
     return {
         "providerId": providerId,
@@ -232,5 +233,6 @@ def get_slots(
 
 @logger.inject_lambda_context(correlation_id_path=correlation_paths.API_GATEWAY_REST, clear_state=True)
 @metrics.log_metrics(capture_cold_start_metric=True)
+@traced_handler
 def lambda_handler(event: dict[str, Any], context: LambdaContext) -> dict[str, Any]:
     return resolve(app, event, context)

@@ -34,8 +34,9 @@ from services.common.http import (
     plus_restored,
     resolve,
 )
-from services.common.observability import logger, metrics
+from services.common.observability import identify, logger, metrics
 from services.common.settings import ServiceSettings, load_settings
+from services.common.tracing import traced_handler
 
 app = build_resolver(logger)
 
@@ -107,7 +108,7 @@ def _idempotency_key() -> str | None:
 @app.post("/bookings")
 def create_booking(body: Annotated[BookingIn, Body()]) -> Response[Any]:
     principal = current_principal(app)
-    logger.append_keys(providerId=body.providerId)
+    identify(providerId=body.providerId)
     request = BookingRequest(body.providerId, body.serviceId, body.start, body.customerId, body.notes)
     # The request's identity for idempotency: what was asked, not how it was spelt.
     request_hash = hashlib.sha256(json.dumps(body.model_dump(mode="json"), sort_keys=True).encode()).hexdigest()
@@ -115,14 +116,14 @@ def create_booking(body: Annotated[BookingIn, Body()]) -> Response[Any]:
         principal, request, _idempotency_key(), request_hash, booking_json, attribution_for(app, principal)
     )
     booking_id = str(answer.body["bookingId"])
-    logger.append_keys(bookingId=booking_id)
+    identify(bookingId=booking_id)
     headers = {"Location": f"/bookings/{booking_id}", **etag(int(str(answer.body["version"])))}
     return Response(status_code=answer.status, content_type="application/json", body=answer.body, headers=headers)
 
 
 @app.get("/bookings/<bookingId>")
 def get_booking(bookingId: Annotated[str, Path(pattern=BOOKING_ID)]) -> Response[Any]:
-    logger.append_keys(bookingId=bookingId)
+    identify(bookingId=bookingId)
     booking = bookings().get(current_principal(app), bookingId)
     return Response(
         status_code=HTTPStatus.OK,
@@ -150,7 +151,7 @@ def list_bookings(
 @app.post("/bookings/<bookingId>/cancel")
 def cancel_booking(bookingId: BookingId, body: Annotated[CancelIn, Body()]) -> Response[Any]:
     principal = current_principal(app)
-    logger.append_keys(bookingId=bookingId)
+    identify(bookingId=bookingId)
     booking = bookings().cancel(
         principal, bookingId, expected_version(app), body.reason, attribution_for(app, principal)
     )
@@ -160,7 +161,7 @@ def cancel_booking(bookingId: BookingId, body: Annotated[CancelIn, Body()]) -> R
 @app.post("/bookings/<bookingId>/reschedule")
 def reschedule_booking(bookingId: BookingId, body: Annotated[RescheduleIn, Body()]) -> Response[Any]:
     principal = current_principal(app)
-    logger.append_keys(bookingId=bookingId)
+    identify(bookingId=bookingId)
     booking = bookings().reschedule(
         principal, bookingId, body.start, expected_version(app), attribution_for(app, principal)
     )
@@ -170,12 +171,13 @@ def reschedule_booking(bookingId: BookingId, body: Annotated[RescheduleIn, Body(
 @app.post("/bookings/<bookingId>/no-show")
 def mark_no_show(bookingId: BookingId) -> Response[Any]:
     principal = current_principal(app)
-    logger.append_keys(bookingId=bookingId)
+    identify(bookingId=bookingId)
     booking = bookings().mark_no_show(principal, bookingId, expected_version(app), attribution_for(app, principal))
     return _booking_response(booking)
 
 
 @logger.inject_lambda_context(correlation_id_path=correlation_paths.API_GATEWAY_REST, clear_state=True)
 @metrics.log_metrics(capture_cold_start_metric=True)
+@traced_handler
 def lambda_handler(event: dict[str, Any], context: LambdaContext) -> dict[str, Any]:
     return resolve(app, event, context)

@@ -36,7 +36,8 @@ class Attribution:
 
     actor: str
     request_id: str
-    trace_id: str
+    trace_id: str  # the X-Ray trace of the request
+    span_id: str = ""  # the span that wrote: what the audit consumer's work links to
 
 
 @dataclass(frozen=True)

@@ -12,6 +12,8 @@ from typing import TYPE_CHECKING
 import boto3
 from botocore.config import Config
 
+from services.common.tracing import instrument
+
 if TYPE_CHECKING:
     from mypy_boto3_dynamodb import DynamoDBClient
     from mypy_boto3_s3 import S3Client
@@ -23,9 +25,13 @@ _CONFIG = Config(retries={"mode": "standard", "max_attempts": 3}, connect_timeou
 
 @cache
 def dynamodb_client() -> DynamoDBClient:
-    return boto3.client("dynamodb", config=_CONFIG)
+    client = boto3.client("dynamodb", config=_CONFIG)
+    instrument(client)
+    return client
 
 
 @cache
 def s3_client() -> S3Client:
-    return boto3.client("s3", config=_CONFIG)
+    client = boto3.client("s3", config=_CONFIG)
+    instrument(client)
+    return client

@@ -43,7 +43,13 @@ def _plain(value: Any) -> Any:
 
 def attribution(by: Attribution, updated_at: str) -> dict[str, str]:
     """The attributes that tell the audit trail who changed an item, in which request, in which trace."""
-    return {"actor": by.actor, "requestId": by.request_id, "traceId": by.trace_id, "updatedAt": updated_at}
+    return {
+        "actor": by.actor,
+        "requestId": by.request_id,
+        "traceId": by.trace_id,
+        "spanId": by.span_id,
+        "updatedAt": updated_at,
+    }
 
 
 def encode_cursor(last_evaluated_key: Item | None) -> str | None:

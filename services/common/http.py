@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import json
-import os
 import re
 from collections.abc import Sequence
 from http import HTTPStatus
@@ -15,6 +14,7 @@ from aws_lambda_powertools.event_handler.openapi.exceptions import RequestValida
 
 from services.common.auth import Attribution, Principal
 from services.common.errors import DomainError, FieldError, Problem, ValidationFailedError
+from services.common.tracing import current_trace
 
 PROBLEM_JSON = "application/problem+json"
 _JSON_TYPE = re.compile(r"application/([\w.+-]+\+)?json")
@@ -108,9 +108,8 @@ def current_principal(app: APIGatewayRestResolver) -> Principal:
 def attribution_for(app: APIGatewayRestResolver, principal: Principal) -> Attribution:
     """Who, in which request and which trace: stored on every item a request writes."""
     request_id = app.current_event.request_context.request_id or ""
-    trace_header = os.environ.get("_X_AMZN_TRACE_ID", "")
-    fields = dict(part.split("=", 1) for part in trace_header.split(";") if "=" in part)
-    return Attribution(principal.sub, request_id, fields.get("Root", ""))
+    trace_id, span_id = current_trace()
+    return Attribution(principal.sub, request_id, trace_id, span_id)
 
 
 def expected_version(app: APIGatewayRestResolver) -> int | None:

@@ -18,6 +18,8 @@ from local.emulator import EmulatorProcess
 from local.provision import TEMPLATES, DataStack, create_table, deploy_data_stack, resolver_for
 from local.stack import LocalStack, StackConfig, aws_client
 
+LAMBDA_TRACE = "1-5f84c7a1-0123456789abcdef01234567"  # the X-Ray trace an in-process invocation continues
+
 
 @pytest.fixture(scope="session")
 def emulator(tmp_path_factory: pytest.TempPathFactory) -> Iterator[EmulatorProcess]:
@@ -117,7 +119,7 @@ def inproc(moto_table: tuple[Any, str], monkeypatch: pytest.MonkeyPatch) -> Iter
         "STAGE": "inproc",
         "TABLE_NAME": moto_table[1],
         "POWERTOOLS_SERVICE_NAME": "inproc",
-        "_X_AMZN_TRACE_ID": "Root=1-a-b;Parent=0123456789abcdef;Sampled=1",  # what the Lambda runtime sets
+        "_X_AMZN_TRACE_ID": f"Root={LAMBDA_TRACE};Parent=0123456789abcdef;Sampled=1",  # what Lambda sets
         "POWERTOOLS_METRICS_NAMESPACE": "Appointments",
         "POWERTOOLS_LOG_LEVEL": "WARNING",
     }.items():

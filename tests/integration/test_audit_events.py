@@ -12,7 +12,7 @@ from local.streams import stream_event
 from services.audit.domain.events import audit_event
 from services.availability import handler as availability
 from services.booking import handler as booking
-from tests.integration.conftest import invoke_handler
+from tests.integration.conftest import LAMBDA_TRACE, invoke_handler
 
 
 def stream_records(client: Any, table: str) -> list[dict[str, Any]]:
@@ -80,7 +80,7 @@ def test_a_scripted_day_becomes_one_event_per_change_with_its_actor(inproc: Any)
         ("Booking", "BOOKING_CANCELLED"),
     ]
     assert [e.actor for e in events] == ["dr-a"] * 5 + ["cust-a", "cust-a", "dr-a"]
-    assert all(e.requestId == "r" and e.traceId == "1-a-b" for e in events)
+    assert all(e.requestId == "r" and e.traceId == LAMBDA_TRACE for e in events)  # the request continued it
     assert len({e.eventId for e in events}) == len(events)
     assert [int(e.sequence) for e in events] == sorted(int(e.sequence) for e in events)
     cancelled = events[-1]

@@ -25,6 +25,7 @@ from services.availability import handler as availability
 from services.booking import handler as booking
 from services.common.aws import dynamodb_client, s3_client
 from services.common.settings import load_settings
+from tests.integration.conftest import LAMBDA_TRACE
 from tests.integration.test_audit_events import a_monday_ahead, live_a_day
 
 # botocore tries a request 1 + 3 times (services/common/aws.py): four refusals fail the record.
@@ -92,7 +93,7 @@ def audit_pipeline(
             "POWERTOOLS_SERVICE_NAME": stage,
             "POWERTOOLS_METRICS_NAMESPACE": "Appointments",
             "POWERTOOLS_LOG_LEVEL": "WARNING",
-            "_X_AMZN_TRACE_ID": "Root=1-a-b;Parent=0123456789abcdef;Sampled=1",
+            "_X_AMZN_TRACE_ID": f"Root={LAMBDA_TRACE};Parent=0123456789abcdef;Sampled=1",
         }.items():
             monkeypatch.setenv(name, value)
         for factory in cached:

@@ -20,6 +20,7 @@ from services.common.dynamodb import (
     from_item,
     to_item,
 )
+from services.common.tracing import traced
 
 if TYPE_CHECKING:
     from mypy_boto3_dynamodb import DynamoDBClient
@@ -55,6 +56,7 @@ class DynamoDBAuditTrail:
     client: DynamoDBClient
     table: str
 
+    @traced("audit.trail.record")
     def record(self, event: AuditEvent) -> tuple[ArchivedEvent, bool]:
         """Store the event as the next link of its entity's chain, once: (the stored event, whether this
         call stored it). A redelivered stream record finds its history item and gets it back unchanged."""

@@ -17,6 +17,7 @@ from botocore.exceptions import ClientError
 
 from services.audit.domain.chain import ArchivedEvent, ArchiveObject, object_key
 from services.common.dynamodb import error_code
+from services.common.tracing import traced
 
 if TYPE_CHECKING:
     from mypy_boto3_s3 import S3Client
@@ -42,6 +43,7 @@ class S3Archive:
     client: S3Client
     bucket: str
 
+    @traced("audit.archive.store")
     def store(self, event: ArchivedEvent) -> bool:
         """Archive the event; False when an earlier delivery already did (the same record is there)."""
         key = object_key(event)

@@ -14,7 +14,20 @@ from services.common.dynamodb import from_item
 
 # Keys, index keys and attribution are how an item is stored, not what changed.
 BOOKKEEPING = frozenset(
-    {"PK", "SK", "GSI1PK", "GSI1SK", "GSI2PK", "GSI2SK", "actor", "requestId", "traceId", "updatedAt", "lastChange"}
+    {
+        "PK",
+        "SK",
+        "GSI1PK",
+        "GSI1SK",
+        "GSI2PK",
+        "GSI2SK",
+        "actor",
+        "requestId",
+        "traceId",
+        "spanId",
+        "updatedAt",
+        "lastChange",
+    }
 )
 # Items that exist for the system, not for people: busy time, idempotency records, the trail itself
 # (history items and chain heads).
@@ -105,3 +118,9 @@ def record_age_ms(record: dict[str, Any], now: float) -> float | None:
     if created is None:
         return None
     return max(0.0, (now - float(created)) * 1000)
+
+
+def change_origin(record: dict[str, Any]) -> tuple[str | None, str | None]:
+    """(X-Ray trace id, span id) of the request that made the change, as the item carries them."""
+    image = record["dynamodb"].get("NewImage") or record["dynamodb"].get("OldImage") or {}
+    return image.get("traceId", {}).get("S"), image.get("spanId", {}).get("S")

@@ -13,6 +13,7 @@ from services.common.calendar import Override, Provider, Service, WeeklySchedule
 from services.common.clock import Clock, iso_utc
 from services.common.errors import FieldError, ForbiddenError, NotFoundError, ValidationFailedError
 from services.common.timezones import zone
+from services.common.tracing import traced
 
 EVERYONE = (Group.CUSTOMERS, Group.PROVIDERS, Group.ADMINS, Group.OPS)
 OVERRIDE_DAYS_BACK = 1  # a provider's "today" may still be yesterday somewhere
@@ -49,6 +50,7 @@ class AvailabilityService:
 
     # Providers
 
+    @traced("availability.create_provider")
     def create_provider(
         self, principal: Principal, name: str, time_zone: str, owner_sub: str | None, by: Attribution
     ) -> Provider:
@@ -61,6 +63,7 @@ class AvailabilityService:
         self.store.create_provider(provider, by)
         return provider
 
+    @traced("availability.get_provider")
     def get_provider(self, principal: Principal, provider_id: str) -> Provider:
         principal.require(*EVERYONE)
         provider = self.store.get_provider(provider_id)
@@ -68,6 +71,7 @@ class AvailabilityService:
             raise ProviderNotFoundError(provider_id)
         return provider
 
+    @traced("availability.list_providers")
     def list_providers(self, principal: Principal, limit: int, cursor: str | None) -> tuple[list[Provider], str | None]:
         principal.require(*EVERYONE)
         return self.store.list_providers(limit, cursor)
@@ -83,6 +87,7 @@ class AvailabilityService:
 
     # Hours
 
+    @traced("availability.set_schedule")
     def set_schedule(
         self,
         principal: Principal,
@@ -94,6 +99,7 @@ class AvailabilityService:
         self._managed_provider(principal, provider_id)
         return self.store.save_schedule(provider_id, weekly, expected_version, by)
 
+    @traced("availability.get_schedule")
     def get_schedule(self, principal: Principal, provider_id: str) -> tuple[WeeklySchedule | None, list[Override]]:
         """The weekly hours and the overrides from yesterday on (in the provider's zone)."""
         principal.require(*EVERYONE)
@@ -104,6 +110,7 @@ class AvailabilityService:
         overrides = self.store.upcoming_overrides(provider_id, today - timedelta(days=OVERRIDE_DAYS_BACK))
         return calendar.schedule, sorted(overrides, key=lambda o: o.day)
 
+    @traced("availability.set_override")
     def set_override(
         self,
         principal: Principal,
@@ -118,6 +125,7 @@ class AvailabilityService:
         expires_at = datetime.combine(day, time(), zone(provider.time_zone)) + OVERRIDE_KEPT_AFTER
         return self.store.save_override(provider_id, day, intervals, expected_version, expires_at, by)
 
+    @traced("availability.remove_override")
     def remove_override(
         self, principal: Principal, provider_id: str, day: date, expected_version: int | None, by: Attribution
     ) -> None:
@@ -134,6 +142,7 @@ class AvailabilityService:
 
     # Services
 
+    @traced("availability.create_service")
     def create_service(
         self, principal: Principal, provider_id: str, name: str, rules: ServiceRules, by: Attribution
     ) -> Service:
@@ -142,12 +151,14 @@ class AvailabilityService:
         self.store.create_service(service, by)
         return service
 
+    @traced("availability.list_services")
     def list_services(self, principal: Principal, provider_id: str) -> list[Service]:
         self.get_provider(principal, provider_id)
         return self.store.list_services(provider_id)
 
     # Slots
 
+    @traced("availability.find_slots")
     def find_slots(
         self, principal: Principal, provider_id: str, service_id: str, window_start: datetime, window_end: datetime
     ) -> SlotSearch:

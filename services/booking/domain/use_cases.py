@@ -31,6 +31,7 @@ from services.common.errors import (
     ValidationFailedError,
 )
 from services.common.timezones import zone
+from services.common.tracing import traced
 
 # Each lost race means another booking of that provider's day committed, so attempts are bounded by
 # how many bookings race at once; between attempts, a short jittered pause spreads the retries.
@@ -134,6 +135,7 @@ class BookingService:
     clock: Clock
     pause: Callable[[int], None] = no_pause
 
+    @traced("booking.book")
     def book(
         self,
         principal: Principal,
@@ -242,6 +244,7 @@ class BookingService:
             created_at=iso_utc(now),
         )
 
+    @traced("booking.get")
     def get(self, principal: Principal, booking_id: str) -> Booking:
         """A booking its customer, its provider's owner, admins and ops may read; for anyone else it does not exist."""
         booking = self.store.get_booking(booking_id)
@@ -271,6 +274,7 @@ class BookingService:
         """True when the change committed; False when something moved underneath and it must read again."""
         return isinstance(outcome, Committed)
 
+    @traced("booking.cancel")
     def cancel(
         self, principal: Principal, booking_id: str, expected_version: int | None, reason: str | None, by: Attribution
     ) -> Booking:
@@ -286,6 +290,7 @@ class BookingService:
             self.pause(attempt)
         raise ContendedError()
 
+    @traced("booking.mark_no_show")
     def mark_no_show(
         self, principal: Principal, booking_id: str, expected_version: int | None, by: Attribution
     ) -> Booking:
@@ -303,6 +308,7 @@ class BookingService:
             self.pause(attempt)
         raise ContendedError()
 
+    @traced("booking.reschedule")
     def reschedule(
         self, principal: Principal, booking_id: str, new_start: datetime, expected_version: int | None, by: Attribution
     ) -> Booking:
@@ -378,6 +384,7 @@ class BookingService:
 
     # Lists
 
+    @traced("booking.list")
     def list(
         self,
         principal: Principal,
