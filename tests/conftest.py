@@ -3,12 +3,19 @@
 from __future__ import annotations
 
 import json
+import os
 from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 import pytest
+
+# Powertools' Logger and Metrics read these when the handler modules are imported, which in tests is at
+# collection, before any fixture runs; Lambda sets them before the import too (the functions'
+# CloudFormation resources).
+os.environ.setdefault("POWERTOOLS_METRICS_NAMESPACE", "Appointments")
+os.environ.setdefault("POWERTOOLS_SERVICE_NAME", "tests")
 
 EVENTS = Path(__file__).parent / "events"
 ROOT = Path(__file__).resolve().parent.parent

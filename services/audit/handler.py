@@ -14,7 +14,6 @@ from functools import cache
 from typing import Annotated, Any
 
 from aws_lambda_powertools.event_handler.openapi.params import Path, Query
-from aws_lambda_powertools.metrics import MetricUnit
 from aws_lambda_powertools.utilities.data_classes.dynamo_db_stream_event import DynamoDBRecord
 from aws_lambda_powertools.utilities.typing import LambdaContext
 from opentelemetry.trace import SpanKind
@@ -24,13 +23,14 @@ from services.audit.adapters.dynamodb_trail import DynamoDBAuditReader, DynamoDB
 from services.audit.adapters.s3_archive import S3Archive
 from services.audit.domain.events import audit_event, change_origin, record_age_ms
 from services.audit.domain.queries import AuditQueries
+from services.common import tracing
 from services.common.audit import AuditEvent, EntityType
 from services.common.aws import dynamodb_client, s3_client
 from services.common.clock import iso_utc
 from services.common.http import build_resolver, current_principal, plus_restored, resolve
-from services.common.observability import identify, logger, metrics
+from services.common.observability import Metric, count, identify, logger, milliseconds, observed
 from services.common.settings import AuditSettings, load_settings
-from services.common.tracing import link_to, traced_handler, tracer
+from services.common.tracing import link_to, tracer
 
 app = build_resolver(logger)
 processor = BatchProcessor(event_type=EventType.DynamoDBStreams)
@@ -98,29 +98,35 @@ def record_handler(record: DynamoDBRecord) -> None:
         age_ms = record_age_ms(raw, time.time())
         if age_ms is not None:
             # What CloudWatch calls IteratorAge, per record: how far the trail is behind the table.
-            metrics.add_metric(name="AuditRecordAge", unit=MetricUnit.Milliseconds, value=age_ms)
-        event = audit_event(raw)
-        if event is None:
-            return
-        logger.append_keys(correlation_id=event.requestId, entityId=event.entityId)
-        span.set_attributes({"appointments.entity_type": event.entityType, "appointments.entity_id": event.entityId})
-        archived, first_time = trail().record(event)
-        newly_archived = archive().store(archived)
-        if first_time:
-            metrics.add_metric(name="AuditEventRecorded", unit=MetricUnit.Count, value=1)
-        logger.info(
-            "audit event",
-            action=event.action,
-            entityType=event.entityType,
-            chainIndex=archived.chainIndex,
-            duplicate=not first_time and not newly_archived,
-            ageMs=age_ms,
-        )
+            milliseconds(Metric.AUDIT_RECORD_AGE, age_ms)
+        try:
+            _record(raw, age_ms)
+        except Exception:
+            count(Metric.AUDIT_RECORD_FAILED)  # the batch reports it; the mapping retries it
+            raise
 
 
-@logger.inject_lambda_context(clear_state=True)
-@metrics.log_metrics(capture_cold_start_metric=True)
-@traced_handler
+def _record(raw: dict[str, Any], age_ms: float | None) -> None:
+    event = audit_event(raw)
+    if event is None:
+        return
+    logger.append_keys(correlation_id=event.requestId, entityId=event.entityId)
+    tracing.set_attributes(entity_type=event.entityType, entity_id=event.entityId)
+    archived, first_time = trail().record(event)
+    newly_archived = archive().store(archived)
+    if newly_archived:
+        count(Metric.AUDIT_EVENT_ARCHIVED)
+    logger.info(
+        "audit event",
+        action=event.action,
+        entityType=event.entityType,
+        chainIndex=archived.chainIndex,
+        duplicate=not first_time and not newly_archived,
+        ageMs=age_ms,
+    )
+
+
+@observed()
 def lambda_handler(event: dict[str, Any], context: LambdaContext) -> dict[str, Any]:
     if "Records" in event:
         response = process_partial_response(

@@ -33,10 +33,9 @@ from services.common.http import (
     plus_restored,
     resolve,
 )
-from services.common.observability import identify, logger, metrics
+from services.common.observability import Metric, count, identify, logger, observed
 from services.common.settings import ServiceSettings, load_settings
 from services.common.timezones import TZDATA_VERSION
-from services.common.tracing import traced_handler
 
 app = build_resolver(logger)
 
@@ -218,6 +217,8 @@ def get_slots(
 ) -> dict[str, Any]:
     identify(providerId=providerId)
     search = availability().find_slots(current_principal(app), providerId, serviceId, window_start, window_end)
+    count(Metric.SLOT_SEARCH)
+    count(Metric.SLOTS_RETURNED, len(search.slots))
     return {
         "providerId": providerId,
         "serviceId": serviceId,
@@ -231,8 +232,6 @@ def get_slots(
     }
 
 
-@logger.inject_lambda_context(correlation_id_path=correlation_paths.API_GATEWAY_REST, clear_state=True)
-@metrics.log_metrics(capture_cold_start_metric=True)
-@traced_handler
+@observed(correlation_id_path=correlation_paths.API_GATEWAY_REST)
 def lambda_handler(event: dict[str, Any], context: LambdaContext) -> dict[str, Any]:
     return resolve(app, event, context)

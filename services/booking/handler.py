@@ -34,9 +34,8 @@ from services.common.http import (
     plus_restored,
     resolve,
 )
-from services.common.observability import identify, logger, metrics
+from services.common.observability import Metric, count, identify, logger, observed
 from services.common.settings import ServiceSettings, load_settings
-from services.common.tracing import traced_handler
 
 app = build_resolver(logger)
 
@@ -117,6 +116,7 @@ def create_booking(body: Annotated[BookingIn, Body()]) -> Response[Any]:
     )
     booking_id = str(answer.body["bookingId"])
     identify(bookingId=booking_id)
+    count(Metric.IDEMPOTENT_REPLAY if answer.replayed else Metric.BOOKING_CREATED)
     headers = {"Location": f"/bookings/{booking_id}", **etag(int(str(answer.body["version"])))}
     return Response(status_code=answer.status, content_type="application/json", body=answer.body, headers=headers)
 
@@ -155,6 +155,7 @@ def cancel_booking(bookingId: BookingId, body: Annotated[CancelIn, Body()]) -> R
     booking = bookings().cancel(
         principal, bookingId, expected_version(app), body.reason, attribution_for(app, principal)
     )
+    count(Metric.BOOKING_CANCELLED)
     return _booking_response(booking)
 
 
@@ -165,6 +166,7 @@ def reschedule_booking(bookingId: BookingId, body: Annotated[RescheduleIn, Body(
     booking = bookings().reschedule(
         principal, bookingId, body.start, expected_version(app), attribution_for(app, principal)
     )
+    count(Metric.BOOKING_RESCHEDULED)
     return _booking_response(booking)
 
 
@@ -173,11 +175,10 @@ def mark_no_show(bookingId: BookingId) -> Response[Any]:
     principal = current_principal(app)
     identify(bookingId=bookingId)
     booking = bookings().mark_no_show(principal, bookingId, expected_version(app), attribution_for(app, principal))
+    count(Metric.BOOKING_NO_SHOW)
     return _booking_response(booking)
 
 
-@logger.inject_lambda_context(correlation_id_path=correlation_paths.API_GATEWAY_REST, clear_state=True)
-@metrics.log_metrics(capture_cold_start_metric=True)
-@traced_handler
+@observed(correlation_id_path=correlation_paths.API_GATEWAY_REST)
 def lambda_handler(event: dict[str, Any], context: LambdaContext) -> dict[str, Any]:
     return resolve(app, event, context)

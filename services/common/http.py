@@ -14,6 +14,7 @@ from aws_lambda_powertools.event_handler.openapi.exceptions import RequestValida
 
 from services.common.auth import Attribution, Principal
 from services.common.errors import DomainError, FieldError, Problem, ValidationFailedError
+from services.common.observability import REFUSALS, Metric, count
 from services.common.tracing import current_trace
 
 PROBLEM_JSON = "application/problem+json"
@@ -60,6 +61,8 @@ def build_resolver(logger: Logger) -> APIGatewayRestResolver:
     def handle_domain_error(error: DomainError) -> Response[str]:
         errors = error.errors if isinstance(error, ValidationFailedError) else []
         logger.info("request refused", code=error.code, status=int(error.status))
+        if error.code in REFUSALS:
+            count(REFUSALS[error.code])
         problem = Problem(
             int(error.status),
             error.code,
@@ -74,6 +77,7 @@ def build_resolver(logger: Logger) -> APIGatewayRestResolver:
     def handle_validation_error(error: RequestValidationError) -> Response[str]:
         errors = field_errors(error.errors())
         logger.info("request invalid", fields=[e.field for e in errors])
+        count(Metric.VALIDATION_FAILED)
         problem = Problem(
             int(HTTPStatus.BAD_REQUEST),
             ValidationFailedError.code,

@@ -133,7 +133,13 @@ def inproc(moto_table: tuple[Any, str], monkeypatch: pytest.MonkeyPatch) -> Iter
 
 
 def invoke_handler(
-    module: Any, method: str, path: str, body: Any = None, sub: str = "owner", groups: str = "providers"
+    module: Any,
+    method: str,
+    path: str,
+    body: Any = None,
+    sub: str = "owner",
+    groups: str = "providers",
+    headers: dict[str, str] | None = None,
 ) -> tuple[int, Any]:
     """A handler, in-process, with the event the local gateway would build for this request."""
     from local.api import ApiDefinition
@@ -144,7 +150,7 @@ def invoke_handler(
         f"no route {method} {path}"
     )
     raw = json.dumps(body).encode() if body is not None else b""
-    request = HttpRequest(method, path, [("Content-Type", "application/json")], raw)
+    request = HttpRequest(method, path, [("Content-Type", "application/json"), *(headers or {}).items()], raw)
     claims = {"sub": sub, "cognito:groups": groups}
     event = build_event(request, route, parameters, request_id="r", stage="inproc", claims=claims, trace="Root=1-a-b")
     response = module.lambda_handler(event, FakeLambdaContext())

@@ -39,3 +39,4 @@ class StoredResponse:
     request_hash: str
     status: int
     body: dict[str, object]
+    replayed: bool = False  # this answer is a stored one, given again: nothing was booked now

@@ -211,7 +211,7 @@ class BookingService:
     def _checked_replay(stored: StoredResponse, request_hash: str) -> StoredResponse:
         if stored.request_hash != request_hash:
             raise IdempotencyKeyReusedError()
-        return stored
+        return replace(stored, replayed=True)
 
     @staticmethod
     def _alternatives(calendar: ProviderCalendar, service: Service, start: datetime, now: datetime) -> list[Slot]:
