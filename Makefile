@@ -64,7 +64,7 @@ typecheck: $(VENV_STAMP) ## mypy over services/, local/, tests/ and loadtests/
 	$(VENV)/bin/mypy
 
 cfn-lint: $(VENV_STAMP) ## Lint the CloudFormation templates
-	$(VENV)/bin/cfn-lint cloudformation/*.yaml
+	$(VENV)/bin/cfn-lint cloudformation/*.yaml cloudformation/alarms/*.yaml
 
 bench-transactions: $(VENV_STAMP) ## Measure a 10-item TransactWriteItems at 0 and 20,000 items (COMPARE=1 adds unpatched moto)
 	$(PY) -m loadtests.bench_transactions $(if $(COMPARE),--compare,)

@@ -36,6 +36,20 @@ def counted(capsys: pytest.CaptureFixture[str]) -> dict[str, list[float]]:
     return values
 
 
+def a_started_booking(client: Any, pid: str, sid: str) -> str:
+    """A booking that started an hour ago, written as the service wrote it then; answers its id."""
+    store = DynamoDBBookingStore(client, "appointments-inproc")
+    calendar = CalendarTable(client, "appointments-inproc").calendar(pid, datetime.now(UTC), consistent=True)
+    assert calendar is not None
+    start = datetime.now(UTC).replace(microsecond=0) - timedelta(hours=1)
+    past = Booking(
+        keys.new_booking_id(pid), pid, sid, "gina", "owner", "UTC", start, start + timedelta(minutes=30),
+        start, start + timedelta(minutes=30), BookingStatus.CONFIRMED, 1, None, "2026-01-01T00:00:00Z",
+    )  # fmt: skip
+    assert type(store.claim(past, calendar, None, Attribution("test", "test", ""))).__name__ == "Committed"
+    return past.booking_id
+
+
 def test_each_booking_outcome_is_counted_once(inproc: Any, capsys: pytest.CaptureFixture[str]) -> None:
     pid, sid, (first, second, _) = a_bookable_slot()
     capsys.readouterr()
@@ -74,16 +88,8 @@ def test_a_denied_request_and_a_no_show_are_counted(inproc: Any, capsys: pytest.
     )
     assert counted(capsys) == {Metric.AUTH_DENIED: [1.0]}
     # a booking that started an hour ago, marked as a no-show by its provider
-    store = DynamoDBBookingStore(inproc, "appointments-inproc")
-    calendar = CalendarTable(inproc, "appointments-inproc").calendar(pid, datetime.now(UTC), consistent=True)
-    assert calendar is not None
-    start = datetime.now(UTC).replace(microsecond=0) - timedelta(hours=1)
-    past = Booking(
-        keys.new_booking_id(pid), pid, sid, "gina", "owner", "UTC", start, start + timedelta(minutes=30),
-        start, start + timedelta(minutes=30), BookingStatus.CONFIRMED, 1, None, "2026-01-01T00:00:00Z",
-    )  # fmt: skip
-    assert type(store.claim(past, calendar, None, Attribution("test", "test", ""))).__name__ == "Committed"
-    assert invoke_handler(booking, "POST", f"/bookings/{past.booking_id}/no-show")[0] == 200
+    started = a_started_booking(inproc, pid, sid)
+    assert invoke_handler(booking, "POST", f"/bookings/{started}/no-show")[0] == 200
     assert counted(capsys) == {Metric.BOOKING_NO_SHOW: [1.0]}
 
 

@@ -1,0 +1,235 @@
+"""One vocabulary from code to dashboard, proven: the functions' code paths are run in-process and
+their EMF documents captured; then every metric in an alarm or on the dashboard is one the code
+emits (with the same dimensions) or an AWS service metric, every emitted metric is charted, every
+alarm has its runbook, and the dashboard is valid and inside CloudWatch's limits."""
+
+from __future__ import annotations
+
+import json
+import re
+from pathlib import Path
+from typing import Any
+
+import boto3
+import pytest
+from aws_lambda_powertools.metrics.provider import cold_start
+
+from local.cfn import load_template, resources_of_type
+from local.provision import TEMPLATES
+from local.streams import stream_event
+from local.templates import render_template
+from services.audit import handler as audit
+from services.availability import handler as availability
+from services.booking import handler as booking
+from services.booking.domain.ports import Stale
+from services.common.aws import s3_client
+from services.common.observability import Metric
+from tests import emf
+from tests.conftest import ROOT, FakeLambdaContext
+from tests.integration.conftest import invoke_handler
+from tests.integration.test_audit_events import a_monday_ahead, live_a_day, stream_records
+from tests.integration.test_booking_round_trips import _LittleTimeLeft, a_bookable_slot
+from tests.integration.test_metrics import a_started_booking
+
+DASHBOARD = ROOT / "dashboards" / "operations.json"
+RUNBOOKS = ROOT / "docs" / "runbooks"
+TEMPLATE_FILES = sorted([*TEMPLATES.glob("*.yaml"), *(TEMPLATES / "alarms").glob("*.yaml")])
+Signature = tuple[str, str, frozenset[str]]  # namespace, metric name, dimension names
+
+
+def alarms() -> dict[str, dict[str, Any]]:
+    """Every alarm (metric and composite) of every template, by logical id."""
+    found: dict[str, dict[str, Any]] = {}
+    for path in TEMPLATE_FILES:
+        template = load_template(path)
+        for kind in ("AWS::CloudWatch::Alarm", "AWS::CloudWatch::CompositeAlarm"):
+            for logical_id, resource in resources_of_type(template, kind).items():
+                found[f"{path.name}:{logical_id}"] = resource["Properties"]
+    return found
+
+
+def alarm_names() -> set[str]:
+    """Every alarm's name as deployed (`${Stage}` left in), the nested function alarms once per service."""
+    services = [
+        stack["Properties"]["Parameters"]["Service"]
+        for path in TEMPLATE_FILES
+        for stack in resources_of_type(load_template(path), "AWS::CloudFormation::Stack").values()
+        if stack["Properties"]["TemplateURL"] == "alarms/function.yaml"
+    ]
+    assert sorted(services) == ["audit", "availability", "booking"]
+    names: set[str] = set()
+    for properties in alarms().values():
+        name = str(properties["AlarmName"]["Fn::Sub"])
+        names |= {name.replace("${Service}", service) for service in services} if "${Service}" in name else {name}
+    return names
+
+
+def alarm_metrics() -> set[Signature]:
+    signatures: set[Signature] = set()
+    for properties in alarms().values():
+        stats = [properties] if "MetricName" in properties else []
+        stats += [m["MetricStat"]["Metric"] for m in properties.get("Metrics", []) if "MetricStat" in m]
+        for stat in stats:
+            names = frozenset(d["Name"] for d in stat.get("Dimensions", []))
+            signatures.add((stat["Namespace"], stat["MetricName"], names))
+    return signatures
+
+
+def dashboard_metrics(body: dict[str, Any]) -> set[Signature]:
+    """Metric arrays of the dashboard's widgets, with CloudWatch's "." shorthand resolved."""
+    signatures: set[Signature] = set()
+    for widget in body["widgets"]:
+        for row in widget.get("properties", {}).get("metrics", []):
+            if isinstance(row, dict):  # a metric-math expression
+                continue
+            fields = [field for field in row if not isinstance(field, dict)]
+            namespace, name, rest = fields[0], fields[1], fields[2:]
+            signatures.add((namespace, name, frozenset(rest[0::2])))
+    return signatures
+
+
+@pytest.fixture
+def emitted(inproc: Any, capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch) -> list[dict[str, Any]]:
+    """The EMF documents of one pass over every metric-emitting path, in-process."""
+    monkeypatch.setenv("AUDIT_BUCKET_NAME", "appointments-audit-inproc")
+    for cached in (s3_client, audit.trail, audit.archive):
+        cached.cache_clear()
+    boto3.client("s3", region_name="us-east-1").create_bucket(Bucket="appointments-audit-inproc")
+    cold_start.reset_cold_start_flag()  # the next invocation is this container's first
+
+    # availability: a slot search, a refusal (customers may not set hours), a validation failure
+    pid, sid, (first, second, _) = a_bookable_slot()
+    window = f"from={first.replace('+', '%2B')}&to={second.replace('+', '%2B')}"
+    assert (
+        invoke_handler(availability, "GET", f"/providers/{pid}/slots?serviceId={sid}&{window}", None, "c", "customers")[
+            0
+        ]
+        == 200
+    )
+    assert invoke_handler(availability, "PUT", f"/providers/{pid}/schedule", {"weekly": {}}, "c", "customers")[0] == 403
+    assert invoke_handler(availability, "POST", "/providers", {"name": ""})[0] == 400
+    # booking: every outcome
+    body = {"providerId": pid, "serviceId": sid, "start": first}
+    key = {"Idempotency-Key": "vocabulary-1"}
+    status, created = invoke_handler(booking, "POST", "/bookings", body, "cust", "customers", headers=key)
+    assert status == 201
+    assert invoke_handler(booking, "POST", "/bookings", body, "cust", "customers", headers=key)[0] == 201
+    assert invoke_handler(booking, "POST", "/bookings", body, "other", "customers")[0] == 409
+    assert (
+        invoke_handler(booking, "POST", "/bookings", {**body, "start": "2020-01-01T00:00:00Z"}, "c", "customers")[0]
+        == 422
+    )
+    path = f"/bookings/{created['bookingId']}"
+    assert invoke_handler(booking, "POST", f"{path}/reschedule", {"start": second}, "cust", "customers")[0] == 200
+    assert invoke_handler(booking, "POST", f"{path}/no-show")[0] == 422  # not yet started: refused, not counted
+    assert invoke_handler(booking, "POST", f"{path}/cancel", {}, "cust", "customers")[0] == 200
+    assert invoke_handler(booking, "POST", f"/bookings/{a_started_booking(inproc, pid, sid)}/no-show")[0] == 200
+    with monkeypatch.context() as patch:
+        patch.setattr(type(booking.bookings().store), "claim", lambda *_args, **_kwargs: Stale())
+        event = _booking_event({**body, "start": first})
+        assert booking.lambda_handler(event, _LittleTimeLeft())["statusCode"] == 503
+    # audit: the stream of all of that, plus a day with a no-show-free history and one poison record
+    live_a_day(a_monday_ahead())
+    records = stream_records(inproc, "appointments-inproc")
+    poison = {
+        **records[0],
+        "eventName": "INSERT",
+        "dynamodb": {**records[0]["dynamodb"], "NewImage": {"entityType": {"S": "Booking"}}},
+    }
+    answer = audit.lambda_handler(stream_event([*records, poison], "arn:stream"), FakeLambdaContext())
+    assert len(answer["batchItemFailures"]) == 1
+    return emf.documents(capsys.readouterr().out.splitlines())
+
+
+def _booking_event(body: dict[str, Any]) -> dict[str, Any]:
+    from local.api import ApiDefinition
+    from local.gateway import HttpRequest, build_event
+
+    route, parameters = ApiDefinition.load().find("POST", "/bookings") or pytest.fail("no route")
+    request = HttpRequest("POST", "/bookings", [("Content-Type", "application/json")], json.dumps(body).encode())
+    claims = {"sub": "cust", "cognito:groups": "customers"}
+    return build_event(request, route, parameters, request_id="r", stage="inproc", claims=claims, trace="Root=1-a-b")
+
+
+def test_every_metric_is_emitted_valid_charted_and_every_charted_or_alarmed_metric_exists(
+    emitted: list[dict[str, Any]],
+) -> None:
+    for document in emitted:
+        assert emf.problems(document) == [], document
+    emitted_signatures = {
+        (directive["Namespace"], metric["Name"], frozenset(names))
+        for document in emitted
+        for directive in document["_aws"]["CloudWatchMetrics"]
+        for metric in directive["Metrics"]
+        for names in directive["Dimensions"]
+    }
+    names = {name for _, name, _ in emitted_signatures}
+    # the code emits exactly its vocabulary (plus Powertools' ColdStart), in one namespace
+    assert names == {m.value for m in Metric} | {"ColdStart"}
+    assert {namespace for namespace, _, _ in emitted_signatures} == {"Appointments"}
+    body = json.loads(DASHBOARD.read_text())
+    charted = dashboard_metrics(body)
+    watched = charted | alarm_metrics()
+    # every metric of ours on the dashboard or in an alarm is emitted, with the same dimensions;
+    # the rest are AWS service metrics
+    for signature in watched:
+        namespace = signature[0]
+        assert namespace.startswith("AWS/") or signature in emitted_signatures, signature
+    # and everything emitted is on the dashboard
+    assert not {s for s in emitted_signatures if s not in charted}, "emitted but not charted"
+
+
+def test_every_alarm_says_impact_and_first_checks_and_links_its_runbook() -> None:
+    found = alarms()
+    assert len(found) == 17  # 4 per function (nested), 2 table, 3 audit, 2 API, 4 SLO windows, 2 composites
+    for name, properties in found.items():
+        description = properties["AlarmDescription"]
+        text = description["Fn::Sub"] if isinstance(description, dict) else description
+        assert len(text) <= 1024, name
+        match = re.search(r"Runbook: \$\{RunbookBaseUrl\}/([a-z0-9-]+\.md)$", text.strip())
+        assert match, f"{name} has no runbook link"
+        assert (RUNBOOKS / match.group(1)).is_file(), f"{name}: docs/runbooks/{match.group(1)} is missing"
+        if "notifies nothing itself" not in text:  # the single-window SLO alarms feed composites
+            assert "Impact:" in text and "First checks:" in text, name
+            assert "AlarmActions" in properties, f"{name} notifies no one"
+    # every runbook belongs to an alarm
+    linked = {re.findall(r"/([a-z0-9-]+\.md)", str(p["AlarmDescription"]))[0] for p in found.values()}
+    assert {p.name for p in RUNBOOKS.glob("*.md")} - {"README.md"} == linked
+
+
+def test_the_dashboard_is_valid_inside_limits_and_renders_into_its_template() -> None:
+    body = json.loads(DASHBOARD.read_text())
+    assert 0 < len(body["widgets"]) <= 500
+    for widget in body["widgets"]:
+        assert widget["type"] in {"metric", "text", "log", "alarm"}
+        assert 1 <= widget["width"] <= 24 and widget["x"] + widget["width"] <= 24
+        assert 1 <= widget["height"] <= 1000
+        properties = widget["properties"]
+        if widget["type"] == "metric":
+            assert 0 < len(properties["metrics"]) <= 500 and properties["region"] == "${AWS::Region}"
+            ids = [
+                row[-1].get("id")
+                for row in properties["metrics"]
+                if isinstance(row, list) and isinstance(row[-1], dict)
+            ]
+            ids += [row.get("id") for row in properties["metrics"] if isinstance(row, dict)]
+            for row in properties["metrics"]:
+                if isinstance(row, dict):  # every name an expression uses is defined in the widget
+                    assert set(re.findall(r"\b([a-z][A-Za-z0-9]*)\b(?!\()", row["expression"])) <= set(ids) | {
+                        "IF",
+                        "MAX",
+                    }
+        if widget["type"] == "alarm":  # every alarm that notifies is on the status widget
+            charted = {arn.rsplit(":alarm:", 1)[1] for arn in properties["alarms"]}
+            assert charted == {name for name in alarm_names() if "slo-burn-" not in name}
+    # the placeholder in monitoring.yaml becomes the body, as an Fn::Sub CloudFormation accepts
+    rendered = render_template(TEMPLATES / "monitoring.yaml")
+    assert "{{" not in rendered and len(rendered.encode()) < 1_000_000
+    path = Path(TEMPLATES / ".rendered-monitoring.yaml")
+    try:
+        path.write_text(rendered)
+        template = load_template(path)
+    finally:
+        path.unlink()
+    (dashboard,) = resources_of_type(template, "AWS::CloudWatch::Dashboard").values()
+    assert json.loads(dashboard["Properties"]["DashboardBody"]["Fn::Sub"]) == body
