@@ -219,6 +219,8 @@ def get_slots(
     search = availability().find_slots(current_principal(app), providerId, serviceId, window_start, window_end)
     count(Metric.SLOT_SEARCH)
     count(Metric.SLOTS_RETURNED, len(search.slots))
+    # Searches are the bulk of the traffic: logged at DEBUG, i.e. when sampled (LogDebugSampleRate).
+    logger.debug("slots searched", serviceId=serviceId, slots=len(search.slots))
     return {
         "providerId": providerId,
         "serviceId": serviceId,

@@ -117,6 +117,7 @@ def create_booking(body: Annotated[BookingIn, Body()]) -> Response[Any]:
     booking_id = str(answer.body["bookingId"])
     identify(bookingId=booking_id)
     count(Metric.IDEMPOTENT_REPLAY if answer.replayed else Metric.BOOKING_CREATED)
+    logger.info("booking created", replayed=answer.replayed, serviceId=body.serviceId, start=answer.body["start"])
     headers = {"Location": f"/bookings/{booking_id}", **etag(int(str(answer.body["version"])))}
     return Response(status_code=answer.status, content_type="application/json", body=answer.body, headers=headers)
 
@@ -156,6 +157,7 @@ def cancel_booking(bookingId: BookingId, body: Annotated[CancelIn, Body()]) -> R
         principal, bookingId, expected_version(app), body.reason, attribution_for(app, principal)
     )
     count(Metric.BOOKING_CANCELLED)
+    logger.info("booking cancelled", version=booking.version)
     return _booking_response(booking)
 
 
@@ -167,6 +169,7 @@ def reschedule_booking(bookingId: BookingId, body: Annotated[RescheduleIn, Body(
         principal, bookingId, body.start, expected_version(app), attribution_for(app, principal)
     )
     count(Metric.BOOKING_RESCHEDULED)
+    logger.info("booking rescheduled", start=booking.start.isoformat(), version=booking.version)
     return _booking_response(booking)
 
 
@@ -176,6 +179,7 @@ def mark_no_show(bookingId: BookingId) -> Response[Any]:
     identify(bookingId=bookingId)
     booking = bookings().mark_no_show(principal, bookingId, expected_version(app), attribution_for(app, principal))
     count(Metric.BOOKING_NO_SHOW)
+    logger.info("booking marked no-show", version=booking.version)
     return _booking_response(booking)
 
 
