@@ -233,3 +233,18 @@ def test_the_dashboard_is_valid_inside_limits_and_renders_into_its_template() ->
         path.unlink()
     (dashboard,) = resources_of_type(template, "AWS::CloudWatch::Dashboard").values()
     assert json.loads(dashboard["Properties"]["DashboardBody"]["Fn::Sub"]) == body
+
+
+def test_the_dashboards_per_route_signals_cover_exactly_the_apis_routes() -> None:
+    from local.api import ApiDefinition
+
+    body = json.loads(DASHBOARD.read_text())
+    charted = set()
+    for widget in body["widgets"]:
+        for row in widget.get("properties", {}).get("metrics", []):
+            fields = [field for field in row if not isinstance(field, dict)] if isinstance(row, list) else []
+            if fields[:1] == ["AWS/ApiGateway"] and "Resource" in fields:
+                dimensions = dict(zip(fields[2::2], fields[3::2], strict=True))
+                charted.add((dimensions["Method"], dimensions["Resource"]))
+    routes = {(route.method, route.resource) for route in ApiDefinition.load().routes if route.function}
+    assert charted == routes
