@@ -24,6 +24,19 @@ def stream_records(client: Any, table: str) -> list[dict[str, Any]]:
     return list(stream_event([dict(r) for r in records], arn)["Records"])
 
 
+# What `live_a_day` changes, as (entity type, action), in order.
+A_DAY = [
+    ("Provider", "PROVIDER_CREATED"),
+    ("Schedule", "SCHEDULE_UPDATED"),
+    ("Service", "SERVICE_CREATED"),
+    ("Override", "OVERRIDE_SET"),
+    ("Override", "OVERRIDE_REMOVED"),
+    ("Booking", "BOOKING_CREATED"),
+    ("Booking", "BOOKING_RESCHEDULED"),
+    ("Booking", "BOOKING_CANCELLED"),
+]
+
+
 def a_monday_ahead(weeks: int = 5) -> date:
     today = datetime.now(UTC).date()
     return today + timedelta(days=7 * weeks - today.weekday())
@@ -69,16 +82,7 @@ def test_a_scripted_day_becomes_one_event_per_change_with_its_actor(inproc: Any)
     events = [event for event in map(audit_event, records) if event is not None]
 
     # Then each business change is there once, in order, with who did it; internal items are not
-    assert [(e.entityType, e.action) for e in events] == [
-        ("Provider", "PROVIDER_CREATED"),
-        ("Schedule", "SCHEDULE_UPDATED"),
-        ("Service", "SERVICE_CREATED"),
-        ("Override", "OVERRIDE_SET"),
-        ("Override", "OVERRIDE_REMOVED"),
-        ("Booking", "BOOKING_CREATED"),
-        ("Booking", "BOOKING_RESCHEDULED"),
-        ("Booking", "BOOKING_CANCELLED"),
-    ]
+    assert [(e.entityType, e.action) for e in events] == A_DAY
     assert [e.actor for e in events] == ["dr-a"] * 5 + ["cust-a", "cust-a", "dr-a"]
     assert all(e.requestId == "r" and e.traceId == LAMBDA_TRACE for e in events)  # the request continued it
     assert len({e.eventId for e in events}) == len(events)

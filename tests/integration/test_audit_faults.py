@@ -26,20 +26,10 @@ from services.booking import handler as booking
 from services.common.aws import dynamodb_client, s3_client
 from services.common.settings import load_settings
 from tests.integration.conftest import LAMBDA_TRACE
-from tests.integration.test_audit_events import a_monday_ahead, live_a_day
+from tests.integration.test_audit_events import A_DAY, a_monday_ahead, live_a_day
 
 # botocore tries a request 1 + 3 times (services/common/aws.py): four refusals fail the record.
 FAULTS: dict[str, Any] = {"slowDownFor": "/Service/", "slowDownTimes": 4, "crashAfterPuts": 4}
-A_DAY = [
-    ("Provider", "PROVIDER_CREATED"),
-    ("Schedule", "SCHEDULE_UPDATED"),
-    ("Service", "SERVICE_CREATED"),
-    ("Override", "OVERRIDE_SET"),
-    ("Override", "OVERRIDE_REMOVED"),
-    ("Booking", "BOOKING_CREATED"),
-    ("Booking", "BOOKING_RESCHEDULED"),
-    ("Booking", "BOOKING_CANCELLED"),
-]
 
 
 @dataclass
