@@ -186,6 +186,7 @@ class Gateway:
         access_log: Path | None = None,
         echo: Callable[[str], None] | None = None,
         max_body_bytes: int = MAX_BODY_BYTES,
+        on_access: Callable[[dict[str, Any]], None] | None = None,
     ) -> None:
         self.api = api
         self.lambdas = lambdas
@@ -193,6 +194,7 @@ class Gateway:
         self.stage = stage
         self.max_body_bytes = max_body_bytes
         self._echo = echo
+        self._on_access = on_access  # e.g. the metric store: API Gateway's metrics from each request
         self._log_lock = threading.Lock()
         self._access_log: IO[str] | None = None
         if access_log is not None:
@@ -373,6 +375,8 @@ class Gateway:
         with self._log_lock:
             if self._access_log is not None:
                 self._access_log.write(line + "\n")
+        if self._on_access is not None:
+            self._on_access(record)
         if self._echo is not None:
             self._echo(line)
 

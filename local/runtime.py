@@ -150,6 +150,7 @@ class LogStreams:
     def __init__(self, path: Path, keep: int = 5000) -> None:
         self.path = path
         self.recent: deque[tuple[float, str, str]] = deque(maxlen=keep)
+        self.listeners: list[Callable[[str], None]] = []  # e.g. the metric store, reading EMF lines
         self._lock = threading.Lock()
         path.parent.mkdir(parents=True, exist_ok=True)
         self._file: IO[str] = open(path, "a", encoding="utf-8", buffering=1)  # noqa: SIM115
@@ -158,6 +159,8 @@ class LogStreams:
         with self._lock:
             self.recent.append((time.time(), stream, line))
             self._file.write(line + "\n")
+        for listener in self.listeners:
+            listener(line)
 
     def close(self) -> None:
         with self._lock:

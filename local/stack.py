@@ -20,6 +20,7 @@ from local import auth
 from local.api import ApiDefinition
 from local.emulator import EmulatorProcess
 from local.gateway import Gateway, GatewayServer, HttpRequest, HttpResponse
+from local.metric_store import MetricStore
 from local.provision import REGION, DataStack, deploy_data_stack, deploy_queues
 from local.runtime import DEFAULT_CONCURRENCY, LambdaService, load_functions
 from local.seed import DEMO_PROVIDERS, seed_if_empty
@@ -65,6 +66,7 @@ class LocalStack:
     key: auth.KeyPair | None = None
     stream_runner: StreamRunner | None = None
     xray: XRayDaemon | None = None
+    metrics: MetricStore | None = None
 
     @property
     def logs_dir(self) -> Path:
@@ -90,6 +92,10 @@ class LocalStack:
             specs = load_functions(parameters, default_concurrency=self.config.concurrency)
             self.xray = XRayDaemon(self.logs_dir / "traces.log").start()
             self.lambdas = LambdaService.create(specs, endpoint, self.logs_dir, xray_daemon=self.xray.address)
+            self.metrics = MetricStore(api_name=f"appointments-{self.config.stage}", stage=self.config.stage)
+            for runtime in self.lambdas.functions.values():
+                runtime.listeners.append(self.metrics.on_invocation)
+                runtime.logs.listeners.append(self.metrics.add_log_line)
             self.warm_results = self.lambdas.warm_all()
             self.stream_runner = StreamRunner(
                 aws_client("dynamodbstreams", endpoint),
@@ -108,6 +114,7 @@ class LocalStack:
                 stage=self.config.stage,
                 access_log=self.logs_dir / "api-access.log",
                 echo=self.config.echo,
+                on_access=self.metrics.on_request,
             )
             gateway.add_local_route("GET", "/_local/status", self._status)
             gateway.add_local_route("GET", "/_local/traces", self._trace)

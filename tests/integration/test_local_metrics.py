@@ -1,0 +1,45 @@
+"""The local stack records what CloudWatch would: the functions' EMF metrics and the emulated
+services' metrics, under AWS's names and dimensions, from real traffic through the gateway."""
+
+from __future__ import annotations
+
+import time
+
+from local.metric_store import MetricId
+from local.stack import LocalStack
+from tests.integration.conftest import call, token
+from tests.integration.test_audit_trail import eventually
+from tests.integration.test_booking_api import WEEKDAYS, book, future_day, make_provider, slots
+
+
+def test_traffic_becomes_cloudwatch_metrics(stack: LocalStack) -> None:
+    assert stack.metrics is not None
+    metrics = stack.metrics
+    weekly = {day: [{"start": "09:00", "end": "17:00"}] for day in WEEKDAYS}
+    pid, (sid,) = make_provider(
+        stack, "metered-owner", "Metered Clinic", weekly, [{"name": "V", "durationMinutes": 30}]
+    )
+    started = time.time()
+    who = token(stack, "metered-customer", ["customers"])
+    assert book(stack, who, pid, sid, slots(stack, pid, sid, future_day(6))[0]["start"])[0] == 201
+    assert call(stack, "GET", "/no/such/route", token=who)[0] == 404
+
+    def total(namespace: str, name: str, dimensions: dict[str, str], stat: str = "Sum") -> float:
+        values = metrics.datapoints(MetricId.of(namespace, name, dimensions), stat, 1, started, time.time() + 1)
+        present = [value for _, value in values if value is not None]
+        return sum(present) if stat in {"Sum", "SampleCount"} else max(present, default=0.0)
+
+    api = {"ApiName": "appointments-local", "Stage": "local"}
+    booking_route = {**api, "Resource": "/bookings", "Method": "POST"}
+    assert (total("AWS/ApiGateway", "Count", booking_route), total("AWS/ApiGateway", "5XXError", booking_route)) == (
+        1,
+        0,
+    )
+    assert total("AWS/ApiGateway", "4XXError", api) >= 1  # the unknown route
+    assert total("AWS/ApiGateway", "Latency", booking_route, "Maximum") > 0
+    function = {"FunctionName": "appointments-local-booking"}
+    assert total("AWS/Lambda", "Invocations", function) >= 1 and total("AWS/Lambda", "Errors", function) == 0
+    # the booking function's EMF line, read from its log stream as CloudWatch Logs would
+    created = {"service": "booking", "stage": "local"}
+    assert eventually(lambda: total("Appointments", "BookingCreated", created) == 1, 10)
+    assert total("Appointments", "SlotsReturned", {"service": "availability", "stage": "local"}, "Maximum") > 0
