@@ -78,12 +78,12 @@ def load_functions(
     for template_name in SERVICE_TEMPLATES:
         template = load_template(templates / template_name)
         own_parameters = {k: v for k, v in parameters.items() if k in template.get("Parameters", {})}
-        names = _physical_names(template, resolver_for(template, own_parameters))
+        names = physical_names(template, resolver_for(template, own_parameters))
         resolver = resolver_for(
             template,
             own_parameters,
             resources=names,
-            attributes={f"{logical_id}.Arn": _local_arn(name) for logical_id, name in names.items()},
+            attributes={f"{logical_id}.Arn": local_arn(name) for logical_id, name in names.items()},
         )
         for logical_id, resource in resources_of_type(template, "AWS::Lambda::Function").items():
             properties = resolver.resolve(resource["Properties"])
@@ -96,10 +96,14 @@ _NAME_PROPERTY = {
     "AWS::Logs::LogGroup": "LogGroupName",
     "AWS::SQS::Queue": "QueueName",
     "AWS::IAM::Role": "RoleName",
+    "AWS::DynamoDB::Table": "TableName",
+    "AWS::SNS::Topic": "TopicName",
+    "AWS::CloudWatch::Alarm": "AlarmName",
+    "AWS::CloudWatch::CompositeAlarm": "AlarmName",
 }
 
 
-def _physical_names(template: dict[str, Any], resolver: Resolver) -> dict[str, str]:
+def physical_names(template: dict[str, Any], resolver: Resolver) -> dict[str, str]:
     """What `Ref` answers for each resource locally: its declared name, else a stack-scoped one."""
     names: dict[str, str] = {}
     for logical_id, resource in template["Resources"].items():
@@ -109,7 +113,7 @@ def _physical_names(template: dict[str, Any], resolver: Resolver) -> dict[str, s
     return names
 
 
-def _local_arn(name: str) -> str:
+def local_arn(name: str) -> str:
     return f"arn:aws:local:{REGION}:{ACCOUNT_ID}:{name}"
 
 

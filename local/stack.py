@@ -17,6 +17,7 @@ from urllib.parse import parse_qs, urlsplit
 import boto3
 
 from local import auth
+from local.alarms import AlarmEvaluator, load_alarms
 from local.api import ApiDefinition
 from local.emulator import EmulatorProcess
 from local.gateway import Gateway, GatewayServer, HttpRequest, HttpResponse
@@ -67,6 +68,7 @@ class LocalStack:
     stream_runner: StreamRunner | None = None
     xray: XRayDaemon | None = None
     metrics: MetricStore | None = None
+    alarms: AlarmEvaluator | None = None
 
     @property
     def logs_dir(self) -> Path:
@@ -96,6 +98,7 @@ class LocalStack:
             for runtime in self.lambdas.functions.values():
                 runtime.listeners.append(self.metrics.on_invocation)
                 runtime.logs.listeners.append(self.metrics.add_log_line)
+            self.alarms = AlarmEvaluator(load_alarms(parameters), self.metrics, self.logs_dir / "alarms.log").start()
             self.warm_results = self.lambdas.warm_all()
             self.stream_runner = StreamRunner(
                 aws_client("dynamodbstreams", endpoint),
@@ -118,6 +121,7 @@ class LocalStack:
             )
             gateway.add_local_route("GET", "/_local/status", self._status)
             gateway.add_local_route("GET", "/_local/traces", self._trace)
+            gateway.add_local_route("GET", "/_local/alarms", self._alarms)
             self.server = GatewayServer(gateway, self.config.port)
             self.server.start()
         except BaseException:
@@ -164,6 +168,11 @@ class LocalStack:
         body = json.dumps({"traceId": trace_id, "spans": spans}).encode()
         return HttpResponse(200 if spans else 404, {"Content-Type": "application/json"}, body)
 
+    def _alarms(self, _request: HttpRequest) -> HttpResponse:
+        """`GET /_local/alarms`: every alarm of the templates, its state, reason and recent history."""
+        body = json.dumps({"alarms": self.alarms.status() if self.alarms else []}).encode()
+        return HttpResponse(200, {"Content-Type": "application/json"}, body)
+
     def banner(self) -> str:
         assert self.key is not None and self.data is not None
         token = auth.mint(self.key, "demo-customer", ["customers"])
@@ -198,6 +207,8 @@ class LocalStack:
             "  Table stream   → audit consumer (batches, retries, bisection, DLQ: as cloudformation/audit.yaml)",
             f"  Logs           {self.logs_dir}/ (api-access.log, one <function>.log per function, emulator.log)",
             f"  Traces         {self.logs_dir}/traces.log (X-Ray segment documents, one span a line)",
+            f"  Alarms         {self.url}/_local/alarms (the templates' alarms, evaluated every 10 s on local"
+            f" metrics; state changes in {self.logs_dir}/alarms.log)",
             "",
             "  Try it:",
             f"    curl -s {self.url}/health",
@@ -218,6 +229,9 @@ class LocalStack:
         if self.lambdas is not None:
             self.lambdas.shutdown()
             self.lambdas = None
+        if self.alarms is not None:
+            self.alarms.stop()
+            self.alarms = None
         if self.xray is not None:
             self.xray.stop()
             self.xray = None

@@ -43,3 +43,14 @@ def test_traffic_becomes_cloudwatch_metrics(stack: LocalStack) -> None:
     created = {"service": "booking", "stage": "local"}
     assert eventually(lambda: total("Appointments", "BookingCreated", created) == 1, 10)
     assert total("Appointments", "SlotsReturned", {"service": "availability", "stage": "local"}, "Maximum") > 0
+
+
+def test_the_templates_alarms_are_evaluated_on_the_local_metrics(stack: LocalStack) -> None:
+    assert stack.alarms is not None
+    states = stack.alarms.evaluate()  # what the background evaluation does every 10 s
+    assert len(states) == 25
+    assert states["appointments-local-table-throttles"] == "OK"  # no throttles: not breaching
+    status, _, body = call(stack, "GET", "/_local/alarms")
+    assert status == 200
+    assert {alarm["name"]: alarm["state"] for alarm in body["alarms"]} == states
+    assert (stack.logs_dir / "alarms.log").read_text().count('"NewStateValue"') >= 1
