@@ -14,7 +14,7 @@ from __future__ import annotations
 import json
 import threading
 import time
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from pathlib import Path
@@ -82,8 +82,16 @@ def _alarms_of(path: Path, parameters: dict[str, str], templates: Path) -> list[
 class AlarmEvaluator:
     """Evaluates every alarm each `interval` seconds on a background thread (and on demand)."""
 
-    def __init__(self, alarms: list[Alarm], metrics: MetricStore, log_path: Path, interval: float = 10.0) -> None:
+    def __init__(
+        self,
+        alarms: list[Alarm],
+        metrics: MetricStore,
+        log_path: Path,
+        interval: float = 10.0,
+        samplers: list[Callable[[], None]] | None = None,
+    ) -> None:
         self.alarms = {alarm.name: alarm for alarm in alarms}
+        self.samplers = samplers or []  # gauges read before each evaluation (e.g. the DLQ's depth)
         self.metrics, self.interval = metrics, interval
         self._log = log_path.open("a", encoding="utf-8")
         self._lock = threading.Lock()
@@ -106,6 +114,8 @@ class AlarmEvaluator:
     def evaluate(self, now: float | None = None) -> dict[str, State]:
         """Evaluate every alarm once, metric alarms first, then composites; answer the states."""
         now = time.time() if now is None else now
+        for sample in self.samplers:
+            sample()
         with self._lock:
             for alarm in self._ordered():
                 if alarm.composite:

@@ -7,6 +7,12 @@
 - The gateway's requests become AWS/ApiGateway `Count`, `4XXError`, `5XXError`, `Latency` and
   `IntegrationLatency`, by `ApiName` and `Stage` and, like detailed metrics, also by `Resource` and
   `Method`.
+- The functions' DynamoDB client spans (at the local X-Ray daemon) become AWS/DynamoDB
+  `SuccessfulRequestLatency` (by `TableName` and `Operation`), `ReadThrottleEvents` /
+  `WriteThrottleEvents`, `SystemErrors` and `ConditionalCheckFailedRequests` (by `TableName`): the
+  table as its clients saw it.
+- Throttled invocations, concurrency, the stream's iterator age and the DLQ's depth come from the
+  runtime, the stream runner and a sampler (`put`).
 
 `datapoints` answers a statistic per period, as GetMetricData would (`local/metric_math.py` computes
 the statistics).
@@ -30,6 +36,8 @@ if TYPE_CHECKING:
 Dimensions = tuple[tuple[str, str], ...]
 KEEP_SECONDS = 24 * 3600  # a laptop's day of datapoints
 MAX_DATAPOINTS = 100_800  # what one GetMetricData call returns at most
+THROTTLING = {"ProvisionedThroughputExceededException", "ThrottlingException", "RequestLimitExceeded"}
+READS = {"GetItem", "BatchGetItem", "Query", "Scan", "TransactGetItems", "GetRecords"}
 
 
 @dataclass(frozen=True)
@@ -112,6 +120,14 @@ class MetricStore:
             if report.init_duration_ms is not None:
                 self.put("LambdaInsights", "init_duration", {"function_name": spec.name}, report.init_duration_ms, now)
 
+    def on_start(self, spec: FunctionSpec, running: int) -> None:
+        """An invocation starting (`running` executions now) or throttled (`running` 0)."""
+        function = {"FunctionName": spec.name}
+        if running == 0:
+            self.put("AWS/Lambda", "Throttles", function, 1, time.time())
+        else:
+            self.put("AWS/Lambda", "ConcurrentExecutions", function, running, time.time())
+
     def on_request(self, record: Mapping[str, Any]) -> None:
         """The AWS/ApiGateway metrics of one request, from its access-log record."""
         now = time.time()
@@ -127,3 +143,24 @@ class MetricStore:
             self.put("AWS/ApiGateway", "Latency", dimensions, float(record["responseLatency"]), now)
             if record.get("integrationLatency") is not None:
                 self.put("AWS/ApiGateway", "IntegrationLatency", dimensions, float(record["integrationLatency"]), now)
+
+    def on_span(self, document: Mapping[str, Any]) -> None:
+        """The AWS/DynamoDB metrics of one DynamoDB call, from its client span."""
+        aws = document.get("aws") or {}
+        if document.get("namespace") != "aws" or document.get("name") != "DynamoDB" or not aws.get("table_name"):
+            return
+        at = float(document.get("end_time", time.time()))
+        table, operation = str(aws["table_name"]).split(",")[0], str(aws.get("operation", ""))
+        status = int(((document.get("http") or {}).get("response") or {}).get("status", 200))
+        code = str(((document.get("metadata") or {}).get("otel") or {}).get("attributes", {}).get("aws.error_code", ""))
+        by_table = {"TableName": table}
+        if status < 400:
+            latency = (at - float(document.get("start_time", at))) * 1000
+            self.put("AWS/DynamoDB", "SuccessfulRequestLatency", {**by_table, "Operation": operation}, latency, at)
+        elif code in THROTTLING:
+            kind = "ReadThrottleEvents" if operation in READS else "WriteThrottleEvents"
+            self.put("AWS/DynamoDB", kind, by_table, 1, at)
+        elif status >= 500:
+            self.put("AWS/DynamoDB", "SystemErrors", by_table, 1, at)
+        if code in {"ConditionalCheckFailedException", "TransactionCanceledException"}:
+            self.put("AWS/DynamoDB", "ConditionalCheckFailedRequests", by_table, 1, at)

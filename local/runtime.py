@@ -259,6 +259,8 @@ class FunctionRuntime:
     base_env: dict[str, str]
     logs: LogStreams
     listeners: list[ReportListener] = field(default_factory=list)
+    # (spec, executions running now including this one) at each start; (spec, 0) for a throttle
+    start_listeners: list[Callable[[FunctionSpec, int], None]] = field(default_factory=list)
 
     def __post_init__(self) -> None:
         self._idle: list[Environment] = []
@@ -314,9 +316,14 @@ class FunctionRuntime:
             if environment is None:
                 if self._active >= self.spec.concurrency:
                     self.throttles += 1
+                    for listener in self.start_listeners:
+                        listener(self.spec, 0)
                     raise Throttled(self.spec.name)
                 self._active += 1
             self.invocations += 1
+            running = self._active - len(self._idle)
+        for listener in self.start_listeners:
+            listener(self.spec, running)
         init_duration: float | None = None
         if environment is None:
             environment, init_error = self._start(provisioned=False)

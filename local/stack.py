@@ -92,13 +92,22 @@ class LocalStack:
             if self.config.seed:
                 self.seeded_providers = seed_if_empty(dynamodb, self.data.table_name)
             specs = load_functions(parameters, default_concurrency=self.config.concurrency)
-            self.xray = XRayDaemon(self.logs_dir / "traces.log").start()
-            self.lambdas = LambdaService.create(specs, endpoint, self.logs_dir, xray_daemon=self.xray.address)
             self.metrics = MetricStore(api_name=f"appointments-{self.config.stage}", stage=self.config.stage)
+            self.xray = XRayDaemon(self.logs_dir / "traces.log").start()
+            self.xray.listeners.append(self.metrics.on_span)
+            self.lambdas = LambdaService.create(specs, endpoint, self.logs_dir, xray_daemon=self.xray.address)
             for runtime in self.lambdas.functions.values():
                 runtime.listeners.append(self.metrics.on_invocation)
+                runtime.start_listeners.append(self.metrics.on_start)
                 runtime.logs.listeners.append(self.metrics.add_log_line)
-            self.alarms = AlarmEvaluator(load_alarms(parameters), self.metrics, self.logs_dir / "alarms.log").start()
+            sqs = aws_client("sqs", endpoint)
+            dead_letters = queues["AuditDeadLetterQueue"]
+            self.alarms = AlarmEvaluator(
+                load_alarms(parameters),
+                self.metrics,
+                self.logs_dir / "alarms.log",
+                samplers=[lambda: self._sample_queue(sqs, dead_letters)],
+            ).start()
             self.warm_results = self.lambdas.warm_all()
             self.stream_runner = StreamRunner(
                 aws_client("dynamodbstreams", endpoint),
@@ -107,6 +116,7 @@ class LocalStack:
                 self.lambdas.functions["AuditFunction"],
                 MappingSettings.from_template(),
                 queues["AuditDeadLetterQueue"],
+                on_batch_age=self._record_iterator_age,
             )
             self.stream_runner.start()
             self.key = auth.KeyPair.load_or_create(self.config.state_dir)
@@ -167,6 +177,19 @@ class LocalStack:
         spans = self.xray.trace(trace_id) if self.xray else []
         body = json.dumps({"traceId": trace_id, "spans": spans}).encode()
         return HttpResponse(200 if spans else 404, {"Content-Type": "application/json"}, body)
+
+    def _record_iterator_age(self, function_name: str, age_ms: float) -> None:
+        if self.metrics is not None:
+            self.metrics.put("AWS/Lambda", "IteratorAge", {"FunctionName": function_name}, age_ms, time.time())
+
+    def _sample_queue(self, sqs: Any, url: str) -> None:
+        """What CloudWatch samples for SQS: the queue's visible messages."""
+        if self.metrics is None:
+            return
+        attributes = sqs.get_queue_attributes(QueueUrl=url, AttributeNames=["ApproximateNumberOfMessages"])
+        visible = float(attributes["Attributes"]["ApproximateNumberOfMessages"])
+        name = url.rsplit("/", 1)[-1]
+        self.metrics.put("AWS/SQS", "ApproximateNumberOfMessagesVisible", {"QueueName": name}, visible, time.time())
 
     def _alarms(self, _request: HttpRequest) -> HttpResponse:
         """`GET /_local/alarms`: every alarm of the templates, its state, reason and recent history."""

@@ -14,6 +14,7 @@ import json
 import threading
 import time
 from collections import deque
+from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any
@@ -60,10 +61,12 @@ class StreamRunner:
         settings: MappingSettings,
         dead_letter_url: str,
         poll_seconds: float = 0.2,
+        on_batch_age: Callable[[str, float], None] | None = None,
     ) -> None:
         self.streams, self.sqs, self.stream_arn = streams, sqs, stream_arn
         self.runtime, self.settings, self.dead_letter_url = runtime, settings, dead_letter_url
         self.poll_seconds = poll_seconds
+        self._on_batch_age = on_batch_age  # (function name, IteratorAge ms) per delivered batch
         self.delivered = 0
         self.dead_lettered = 0
         self._shard = ""
@@ -132,6 +135,12 @@ class StreamRunner:
 
     def _invoke(self, batch: Batch) -> tuple[int | None, bool]:
         """(index of the first record to retry or None, whether the whole invocation failed)."""
+        if self._on_batch_age is not None:
+            # Lambda's IteratorAge: how old the batch's last record is when the function gets it.
+            created = batch[-1]["dynamodb"].get("ApproximateCreationDateTime")
+            if created is not None:
+                stamp = created.timestamp() if isinstance(created, datetime) else float(created)
+                self._on_batch_age(self.runtime.spec.name, max(0.0, (time.time() - stamp) * 1000))
         while True:
             try:
                 invocation = self.runtime.invoke(stream_event(batch, self.stream_arn))

@@ -12,6 +12,7 @@ import json
 import socket
 import threading
 from collections import defaultdict
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
@@ -26,6 +27,7 @@ class XRayDaemon:
         self._traces: dict[str, list[dict[str, Any]]] = defaultdict(list)
         self._lock = threading.Lock()
         self.received = 0
+        self.listeners: list[Callable[[dict[str, Any]], None]] = []  # e.g. the metric store
         self._thread = threading.Thread(target=self._receive, name="xray-daemon", daemon=True)
 
     @property
@@ -71,3 +73,5 @@ class XRayDaemon:
                 self.received += 1
                 self._log.write(json.dumps(document, separators=(",", ":")) + "\n")
                 self._log.flush()
+            for listener in self.listeners:
+                listener(document)

@@ -43,12 +43,25 @@ def test_traffic_becomes_cloudwatch_metrics(stack: LocalStack) -> None:
     created = {"service": "booking", "stage": "local"}
     assert eventually(lambda: total("Appointments", "BookingCreated", created) == 1, 10)
     assert total("Appointments", "SlotsReturned", {"service": "availability", "stage": "local"}, "Maximum") > 0
+    # the table as the functions saw it, from their DynamoDB client spans; the Lambda gauges
+    query = {"TableName": "appointments-local", "Operation": "Query"}
+    assert eventually(lambda: total("AWS/DynamoDB", "SuccessfulRequestLatency", query, "Maximum") > 0, 10)
+    assert total("AWS/Lambda", "ConcurrentExecutions", function, "Maximum") >= 1
+    # the audit consumer's iterator age, once the stream has delivered the booking
+    assert stack.stream_runner is not None and stack.stream_runner.wait_caught_up()
+    audit = {"FunctionName": "appointments-local-audit"}
+    assert total("AWS/Lambda", "IteratorAge", audit, "SampleCount") >= 1
 
 
 def test_the_templates_alarms_are_evaluated_on_the_local_metrics(stack: LocalStack) -> None:
     assert stack.alarms is not None
+    started = time.time()
     states = stack.alarms.evaluate()  # what the background evaluation does every 10 s
     assert len(states) == 25
+    # the DLQ's depth is sampled before each evaluation, as CloudWatch samples SQS
+    assert stack.metrics is not None
+    depth = MetricId.of("AWS/SQS", "ApproximateNumberOfMessagesVisible", {"QueueName": "appointments-local-audit-dlq"})
+    assert [v for _, v in stack.metrics.datapoints(depth, "SampleCount", 1, started, time.time() + 1) if v]
     assert states["appointments-local-table-throttles"] == "OK"  # no throttles: not breaching
     status, _, body = call(stack, "GET", "/_local/alarms")
     assert status == 200

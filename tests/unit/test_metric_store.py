@@ -87,3 +87,43 @@ def test_requests_and_invocations_become_api_gateway_and_lambda_metrics() -> Non
     too_many = MetricId.of("AWS/Lambda", "Duration", function)
     with pytest.raises(ValueError, match="at most"):
         store.datapoints(too_many, "Sum", 60, 0, hour)
+
+
+def test_dynamodb_client_spans_and_runtime_events_become_their_aws_metrics() -> None:
+    store = MetricStore("appointments-local", "local")
+    hour = time.time() // 3600 * 3600
+
+    def span(operation: str, status: int, code: str = "") -> dict[str, object]:
+        attributes = {"aws.error_code": code} if code else {}
+        return {
+            "namespace": "aws",
+            "name": "DynamoDB",
+            "start_time": hour + 10.0,
+            "end_time": hour + 10.025,
+            "aws": {"operation": operation, "table_name": "appointments-local"},
+            "http": {"response": {"status": status}},
+            "metadata": {"otel": {"attributes": attributes}},
+        }
+
+    store.on_span(span("Query", 200))
+    store.on_span(span("Query", 400, "ProvisionedThroughputExceededException"))
+    store.on_span(span("TransactWriteItems", 400, "TransactionCanceledException"))
+    store.on_span(span("PutItem", 500, "InternalServerError"))
+    store.on_span({"namespace": "aws", "name": "S3", "aws": {"operation": "PutObject"}})  # not DynamoDB
+    spec = FunctionSpec("BookingFunction", "appointments-local-booking", "h.h", "python3.13", 512, 10, {}, 10)
+    store.on_start(spec, 3)
+    store.on_start(spec, 0)  # throttled
+    table = {"TableName": "appointments-local"}
+
+    def one(namespace: str, name: str, dimensions: dict[str, str], stat: str) -> float | None:
+        return store.datapoints(MetricId.of(namespace, name, dimensions), stat, 3600, hour, hour + 3600)[0][1]
+
+    latency = one("AWS/DynamoDB", "SuccessfulRequestLatency", {**table, "Operation": "Query"}, "Average")
+    assert latency == pytest.approx(25.0, abs=0.01)
+    assert one("AWS/DynamoDB", "ReadThrottleEvents", table, "Sum") == 1.0
+    assert one("AWS/DynamoDB", "WriteThrottleEvents", table, "Sum") is None
+    assert one("AWS/DynamoDB", "ConditionalCheckFailedRequests", table, "Sum") == 1.0
+    assert one("AWS/DynamoDB", "SystemErrors", table, "Sum") == 1.0
+    function = {"FunctionName": "appointments-local-booking"}
+    assert one("AWS/Lambda", "ConcurrentExecutions", function, "Maximum") == 3.0
+    assert one("AWS/Lambda", "Throttles", function, "Sum") == 1.0
