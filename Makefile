@@ -23,7 +23,7 @@ TTL ?= 3600
 
 export PYTHONDONTWRITEBYTECODE := 1
 
-.PHONY: help venv run test lint fmt typecheck unit integration smoke cfn-lint bench-smoke bench-transactions bench-slots bench-cold-start token audit-verify clean
+.PHONY: help venv run test lint fmt typecheck unit integration smoke cfn-lint bench-smoke bench-transactions bench-slots bench-cold-start token audit-verify faults clean
 
 help: ## List the targets
 	@grep -E '^[a-zA-Z_-]+:.*?## ' $(MAKEFILE_LIST) | awk 'BEGIN {FS = ":.*?## "}; {printf "  \033[36m%-20s\033[0m %s\n", $$1, $$2}'
@@ -87,6 +87,9 @@ $(LAYER_STAMP): requirements/lambda.lock $(VENV_STAMP)
 
 token: $(VENV_STAMP) ## Mint a local development token: make token SUB=… GROUPS=customers,providers
 	@$(PY) -m local --state-dir $(STATE_DIR) token --sub "$(SUB)" --groups "$(GROUPS)" --ttl $(TTL)
+
+faults: $(VENV_STAMP) ## Inject faults into the running local stack (PORT): DYNAMODB_THROTTLE=0.5 DYNAMODB_ERROR= DYNAMODB_DELAY_MS= ARCHIVE_ERROR= (none: clear)
+	@$(PY) -m local faults --port $(PORT) --dynamodb-throttle $(or $(DYNAMODB_THROTTLE),0) --dynamodb-error $(or $(DYNAMODB_ERROR),0) --dynamodb-delay-ms $(or $(DYNAMODB_DELAY_MS),0) --archive-error $(or $(ARCHIVE_ERROR),0)
 
 audit-verify: $(VENV_STAMP) ## Verify the audit archive's hash chains against the history (the running local stack; or TABLE=… BUCKET=…)
 	$(PY) -m services.audit.verify $(if $(TABLE),--table $(TABLE) --bucket $(BUCKET),--local-stack http://127.0.0.1:$(PORT))

@@ -1,11 +1,15 @@
-"""`python -m local run` (what `make run` does) and `python -m local token` (what `make token` does)."""
+"""`python -m local run` (what `make run` does), `python -m local token` (what `make token` does) and
+`python -m local faults` (what `make faults` does)."""
 
 from __future__ import annotations
 
 import argparse
+import json
 import signal
 import sys
 import threading
+import urllib.error
+import urllib.request
 from pathlib import Path
 from types import FrameType
 
@@ -47,6 +51,32 @@ def token(args: argparse.Namespace) -> int:
     return 0
 
 
+def faults(args: argparse.Namespace) -> int:
+    """Set the running stack's faults (all of them: what is not given is switched off), then show them."""
+    plan = {
+        "dynamodbThrottle": args.dynamodb_throttle,
+        "dynamodbError": args.dynamodb_error,
+        "dynamodbDelayMs": args.dynamodb_delay_ms,
+        "archiveError": args.archive_error,
+    }
+    request = urllib.request.Request(
+        f"http://127.0.0.1:{args.port}/_local/faults",
+        method="PUT",
+        data=json.dumps(plan).encode(),
+        headers={"Content-Type": "application/json"},
+    )
+    try:
+        with urllib.request.urlopen(request, timeout=10) as answer:
+            print(answer.read().decode())
+    except urllib.error.HTTPError as error:
+        print(error.read().decode(), file=sys.stderr)
+        return 2
+    except urllib.error.URLError as error:
+        print(f"no local stack answers on port {args.port} ({error.reason}); start one with make run", file=sys.stderr)
+        return 2
+    return 0
+
+
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="python -m local", description="The Appointments local stack.")
     parser.add_argument("--state-dir", default=".local", help="keys and logs (default .local)")
@@ -61,6 +91,15 @@ def main(argv: list[str] | None = None) -> int:
     token_parser.add_argument("--groups", default="customers", help="comma-separated: customers,providers,admins,ops")
     token_parser.add_argument("--ttl", type=int, default=auth.DEFAULT_TTL_SECONDS)
     token_parser.set_defaults(handler=token)
+    faults_parser = commands.add_parser("faults", help="inject faults into the running stack (none given: clear them)")
+    faults_parser.add_argument("--port", type=int, default=3000)
+    faults_parser.add_argument(
+        "--dynamodb-throttle", type=float, default=0.0, help="share of DynamoDB requests throttled"
+    )
+    faults_parser.add_argument("--dynamodb-error", type=float, default=0.0, help="share answered 500")
+    faults_parser.add_argument("--dynamodb-delay-ms", type=int, default=0, help="delay before each DynamoDB request")
+    faults_parser.add_argument("--archive-error", type=float, default=0.0, help="share of audit archive writes failing")
+    faults_parser.set_defaults(handler=faults)
     args = parser.parse_args(argv)
     return int(args.handler(args))
 

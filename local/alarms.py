@@ -89,9 +89,13 @@ class AlarmEvaluator:
         log_path: Path,
         interval: float = 10.0,
         samplers: list[Callable[[], None]] | None = None,
+        time_scale: float = 1.0,
     ) -> None:
         self.alarms = {alarm.name: alarm for alarm in alarms}
+        # > 1 compresses time for drills: with 60, an alarm's one-minute period lasts one second here.
+        self.time_scale = time_scale
         self.samplers = samplers or []  # gauges read before each evaluation (e.g. the DLQ's depth)
+        self.errors: list[str] = []  # the last failures of the background evaluation, for the status
         self.metrics, self.interval = metrics, interval
         self._log = log_path.open("a", encoding="utf-8")
         self._lock = threading.Lock()
@@ -109,7 +113,11 @@ class AlarmEvaluator:
 
     def _run(self) -> None:
         while not self._stopping.wait(self.interval):
-            self.evaluate()
+            try:
+                self.evaluate()
+            except Exception as error:  # one bad evaluation must not stop the alarms for good
+                self.errors.append(f"{type(error).__name__}: {error}")
+                del self.errors[:-20]
 
     def evaluate(self, now: float | None = None) -> dict[str, State]:
         """Evaluate every alarm once, metric alarms first, then composites; answer the states."""
@@ -162,6 +170,7 @@ class AlarmEvaluator:
         return expression(result, series)
 
     def _series(self, metric: dict[str, Any], stat: str, period: int, count: int, now: float) -> list[Datapoint]:
+        period = max(1, round(period / self.time_scale))
         dimensions = {str(d["Name"]): str(d["Value"]) for d in metric.get("Dimensions", [])}
         metric_id = MetricId.of(str(metric["Namespace"]), str(metric["MetricName"]), dimensions)
         end = now // period * period  # only full periods count

@@ -25,6 +25,7 @@ from types import FrameType
 from typing import IO, Any
 
 from local import processes
+from local.faults import FaultInjector
 
 StartResponse = Callable[..., Any]
 WSGIApp = Callable[[dict[str, Any], StartResponse], Iterable[bytes]]
@@ -43,15 +44,15 @@ class SerializedApp:
             return [b"".join(self._app(environ, start_response))]
 
 
-def build_app(patched: bool = True) -> SerializedApp:
-    """moto's multi-service WSGI app, patched and serialized."""
+def build_app(patched: bool = True) -> FaultInjector:
+    """moto's multi-service WSGI app, patched and serialized, behind the fault injector."""
     from moto.moto_server.werkzeug_app import DomainDispatcherApplication, create_backend_app
 
     from local import moto_patches
 
     if patched:
         moto_patches.install()
-    return SerializedApp(DomainDispatcherApplication(create_backend_app))
+    return FaultInjector(SerializedApp(DomainDispatcherApplication(create_backend_app)))
 
 
 def serve(host: str, port: int, patched: bool = True) -> None:

@@ -8,6 +8,8 @@ from __future__ import annotations
 
 import json
 import time
+import urllib.error
+import urllib.request
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -21,7 +23,7 @@ from local.alarms import AlarmEvaluator, load_alarms
 from local.api import ApiDefinition
 from local.emulator import EmulatorProcess
 from local.gateway import Gateway, GatewayServer, HttpRequest, HttpResponse
-from local.metric_store import MetricStore
+from local.metric_store import READS, MetricStore
 from local.provision import REGION, DataStack, deploy_data_stack, deploy_queues
 from local.runtime import DEFAULT_CONCURRENCY, LambdaService, load_functions
 from local.seed import DEMO_PROVIDERS, seed_if_empty
@@ -39,6 +41,8 @@ class StackConfig:
     state_dir: Path = Path(".local")
     seed: bool = True
     concurrency: int = DEFAULT_CONCURRENCY
+    alarm_time_scale: float = 1.0  # > 1 for drills: alarm periods pass that many times faster
+    alarm_interval: float = 10.0
     echo: Callable[[str], None] | None = field(default=lambda line: print(line, flush=True))
 
 
@@ -67,6 +71,7 @@ class LocalStack:
     key: auth.KeyPair | None = None
     stream_runner: StreamRunner | None = None
     xray: XRayDaemon | None = None
+    _faults_seen: dict[str, int] = field(default_factory=dict)
     metrics: MetricStore | None = None
     alarms: AlarmEvaluator | None = None
 
@@ -106,7 +111,9 @@ class LocalStack:
                 load_alarms(parameters),
                 self.metrics,
                 self.logs_dir / "alarms.log",
-                samplers=[lambda: self._sample_queue(sqs, dead_letters)],
+                interval=self.config.alarm_interval,
+                samplers=[lambda: self._sample_queue(sqs, dead_letters), self._sample_faults],
+                time_scale=self.config.alarm_time_scale,
             ).start()
             self.warm_results = self.lambdas.warm_all()
             self.stream_runner = StreamRunner(
@@ -132,6 +139,8 @@ class LocalStack:
             gateway.add_local_route("GET", "/_local/status", self._status)
             gateway.add_local_route("GET", "/_local/traces", self._trace)
             gateway.add_local_route("GET", "/_local/alarms", self._alarms)
+            gateway.add_local_route("GET", "/_local/faults", self._faults)
+            gateway.add_local_route("PUT", "/_local/faults", self._faults)
             self.server = GatewayServer(gateway, self.config.port)
             self.server.start()
         except BaseException:
@@ -190,6 +199,40 @@ class LocalStack:
         visible = float(attributes["Attributes"]["ApproximateNumberOfMessages"])
         name = url.rsplit("/", 1)[-1]
         self.metrics.put("AWS/SQS", "ApproximateNumberOfMessagesVisible", {"QueueName": name}, visible, time.time())
+
+    def _faults(self, request: HttpRequest) -> HttpResponse:
+        """`GET`/`PUT /_local/faults`: the emulator's fault plan (local/faults.py), read or set."""
+        assert self.emulator is not None
+        forwarded = urllib.request.Request(
+            f"{self.emulator.endpoint}/_faults",
+            method=request.method,
+            data=request.body if request.method == "PUT" else None,
+            headers={"Content-Type": "application/json"},
+        )
+        try:
+            with urllib.request.urlopen(forwarded, timeout=10) as answer:
+                return HttpResponse(answer.status, {"Content-Type": "application/json"}, answer.read())
+        except urllib.error.HTTPError as error:
+            return HttpResponse(error.code, {"Content-Type": "application/json"}, error.read())
+
+    def _sample_faults(self) -> None:
+        """DynamoDB's own throttle and error metrics for the faults the emulator injected since the last look."""
+        if self.emulator is None or self.metrics is None:
+            return
+        with urllib.request.urlopen(f"{self.emulator.endpoint}/_faults", timeout=10) as answer:
+            injected: dict[str, int] = json.load(answer)["injected"]
+        now = time.time()
+        for key, total in injected.items():
+            kind, table, operation = key.split(" ", 2)
+            new = total - self._faults_seen.get(key, 0)
+            self._faults_seen[key] = total
+            if new <= 0 or kind not in {"Throttle", "SystemError"}:
+                continue
+            if kind == "Throttle":
+                name = "ReadThrottleEvents" if operation in READS else "WriteThrottleEvents"
+            else:
+                name = "SystemErrors"
+            self.metrics.put("AWS/DynamoDB", name, {"TableName": table}, new, now)
 
     def _alarms(self, _request: HttpRequest) -> HttpResponse:
         """`GET /_local/alarms`: every alarm of the templates, its state, reason and recent history."""
