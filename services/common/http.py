@@ -11,8 +11,10 @@ from typing import Any
 from aws_lambda_powertools import Logger
 from aws_lambda_powertools.event_handler import APIGatewayRestResolver, Response
 from aws_lambda_powertools.event_handler.openapi.exceptions import RequestValidationError
+from botocore.exceptions import ClientError
 
 from services.common.auth import Attribution, Principal
+from services.common.dynamodb import error_code
 from services.common.errors import DomainError, FieldError, Problem, ValidationFailedError
 from services.common.observability import REFUSALS, Metric, count
 from services.common.tracing import current_trace
@@ -47,6 +49,10 @@ def field_errors(validation_errors: Sequence[Any]) -> list[FieldError]:
                 parts.append(str(part))
         errors.append(FieldError(".".join(parts) or "body", str(error.get("msg", "is invalid"))))
     return errors
+
+
+# What AWS answers when a table or an API is over its capacity, after the SDK's own retries.
+THROTTLED = frozenset({"ProvisionedThroughputExceededException", "ThrottlingException", "RequestLimitExceeded"})
 
 
 def build_resolver(logger: Logger) -> APIGatewayRestResolver:
@@ -94,6 +100,16 @@ def build_resolver(logger: Logger) -> APIGatewayRestResolver:
 
     @app.exception_handler(Exception)
     def handle_unexpected(error: Exception) -> Response[str]:
+        if isinstance(error, ClientError) and error_code(error) in THROTTLED:
+            # The table refused even the SDK's retries: busy, not broken. Say when to come back.
+            logger.warning("dependency throttled", code=error_code(error))
+            busy = Problem(
+                int(HTTPStatus.SERVICE_UNAVAILABLE),
+                "SERVICE_UNAVAILABLE",
+                "The service is busy right now; retry shortly.",
+                request_id=request_id(),
+            )
+            return problem_response(busy, {"Retry-After": "1"})
         # Our fault, not the client's: log it whole, answer 500 without internals.
         logger.exception("unhandled error")
         problem = Problem(

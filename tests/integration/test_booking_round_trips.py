@@ -164,3 +164,31 @@ def test_a_booking_that_keeps_losing_races_answers_503_before_its_time_runs_out(
     assert answer["multiValueHeaders"]["Retry-After"] == ["1"]
     assert json.loads(answer["body"])["code"] == "CONTENDED"
     assert invoke(booking, "GET", "/bookings", sub="cust", groups="customers")[1]["items"] == []
+
+
+def test_a_table_that_throttles_through_every_retry_answers_503_with_retry_after(inproc: Any) -> None:
+    # Given a table that refuses every read for capacity (the SDK retries 3 times, then gives up)
+    pid, sid, (first, second, _) = a_bookable_slot()
+    handlers: Any = dynamodb_client().meta.events
+
+    def throttle(request: Any, **_: Any) -> AWSResponse | None:
+        if request.headers.get("X-Amz-Target", b"").decode().endswith(".Query"):
+            return _error_response("ProvisionedThroughputExceededException")
+        return None
+
+    handlers.register_first("before-send.dynamodb", throttle)
+    try:
+        # When a customer searches for slots
+        window = f"from={first.replace('+', '%2B')}&to={second.replace('+', '%2B')}"
+        route, parameters = API.find("GET", f"/providers/{pid}/slots") or pytest.fail("no route")
+        request = HttpRequest("GET", f"/providers/{pid}/slots?serviceId={sid}&{window}", [], b"")
+        claims = {"sub": "c", "cognito:groups": "customers"}
+        event = build_event(request, route, parameters, request_id="r", stage="i", claims=claims, trace="Root=1-a-b")
+        answer = availability.lambda_handler(event, FakeLambdaContext())
+    finally:
+        handlers.unregister("before-send.dynamodb", throttle)
+
+    # Then it is told the service is busy and when to retry, not that it broke
+    assert answer["statusCode"] == 503
+    assert answer["multiValueHeaders"]["Retry-After"] == ["1"]
+    assert json.loads(answer["body"])["code"] == "SERVICE_UNAVAILABLE"
