@@ -23,7 +23,7 @@ TTL ?= 3600
 
 export PYTHONDONTWRITEBYTECODE := 1
 
-.PHONY: help venv run test lint fmt typecheck unit integration smoke cfn-lint bench-smoke bench-transactions bench-slots bench-cold-start token audit-verify faults clean
+.PHONY: help venv run test lint fmt typecheck unit integration smoke browser browser-test cfn-lint bench-smoke bench-transactions bench-slots bench-cold-start token audit-verify faults clean
 
 help: ## List the targets
 	@grep -E '^[a-zA-Z_-]+:.*?## ' $(MAKEFILE_LIST) | awk 'BEGIN {FS = ":.*?## "}; {printf "  \033[36m%-20s\033[0m %s\n", $$1, $$2}'
@@ -40,14 +40,25 @@ venv: $(VENV_STAMP) ## Create or update the virtualenv from the lock file
 run: $(VENV_STAMP) ## Run the whole stack locally on emulated AWS (PORT=3000)
 	@exec $(PY) -m local --state-dir $(STATE_DIR) run --port $(PORT)
 
-test: lint typecheck cfn-lint bench-smoke $(VENV_STAMP) ## Every check: lint, types, templates, benchmarks' smoke runs, all tests
-	$(PY) -m pytest tests/unit tests/integration tests/smoke -q
+test: lint typecheck cfn-lint bench-smoke browser $(VENV_STAMP) ## Every check: lint, types, templates, benchmarks' smoke runs, all tests
+	$(PY) -m pytest tests/unit tests/integration tests/smoke tests/browser -q
 
 unit: $(VENV_STAMP) ## Unit tests (no network: sockets other than Unix pipes are refused)
 	$(PY) -m pytest tests/unit -q
 
 integration: $(VENV_STAMP) ## Integration tests against emulated AWS and the local stack
 	$(PY) -m pytest tests/integration -q
+
+browser-test: browser $(VENV_STAMP) ## The ops console in headless chromium (screenshot in .artifacts/)
+	$(PY) -m pytest tests/browser -q
+
+# Debian's chromium and its chromedriver (the same build) for the browser tests; installed only when missing.
+browser: ## Install chromium and chromium-driver from apt when missing (root, or sudo)
+	@if command -v chromium >/dev/null 2>&1 && command -v chromedriver >/dev/null 2>&1; then exit 0; fi; \
+	if [ "$$(id -u)" = 0 ]; then sudo=""; elif command -v sudo >/dev/null 2>&1; then sudo="sudo"; else \
+	  echo "The browser tests need Debian's chromium and chromium-driver: apt-get install chromium chromium-driver" >&2; exit 1; fi; \
+	echo "Installing chromium and chromium-driver (apt) for the browser tests…"; \
+	$$sudo apt-get update -qq && DEBIAN_FRONTEND=noninteractive $$sudo apt-get install -y -qq chromium chromium-driver >/dev/null
 
 smoke: $(VENV_STAMP) ## End-to-end: 'make run' as a subprocess, /health, warm functions, an authenticated call
 	$(PY) -m pytest tests/smoke -q
@@ -95,5 +106,5 @@ audit-verify: $(VENV_STAMP) ## Verify the audit archive's hash chains against th
 	$(PY) -m services.audit.verify $(if $(TABLE),--table $(TABLE) --bucket $(BUCKET),--local-stack http://127.0.0.1:$(PORT))
 
 clean: ## Remove the virtualenv, local state and caches
-	rm -rf $(VENV) .local .pytest_cache .mypy_cache .ruff_cache .hypothesis
+	rm -rf $(VENV) .local .artifacts .pytest_cache .mypy_cache .ruff_cache .hypothesis
 	find . -name __pycache__ -type d -prune -exec rm -rf {} +

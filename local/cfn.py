@@ -75,9 +75,14 @@ TemplateLoader.add_multi_constructor("!", _construct_intrinsic)
 def load_template(path: str | Path) -> dict[str, Any]:
     """Parse a CloudFormation template (YAML or JSON) into its long-form dictionary."""
     with open(path, encoding="utf-8") as handle:
-        template = yaml.load(handle, Loader=TemplateLoader)
+        return parse_template(handle.read(), str(path))
+
+
+def parse_template(text: str, source: str = "the template") -> dict[str, Any]:
+    """Parse a template's text (e.g. as packaging renders it) into its long-form dictionary."""
+    template = yaml.load(text, Loader=TemplateLoader)
     if not isinstance(template, dict) or "Resources" not in template:
-        raise ValueError(f"{path} is not a CloudFormation template (no Resources)")
+        raise ValueError(f"{source} is not a CloudFormation template (no Resources)")
     return template
 
 

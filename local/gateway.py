@@ -208,8 +208,16 @@ class Gateway:
         }
 
     def add_local_route(self, method: str, path: str, handler: Callable[[HttpRequest], HttpResponse]) -> None:
-        """A route of the local stack itself (status pages, tools); never part of the deployed API."""
+        """A route of the local stack itself (status pages, tools); never part of the deployed API, so
+        never in the access log or the API's metrics. A path ending in `/*` takes everything under it."""
         self._local_routes[(method, path)] = handler
+
+    def _local_route(self, method: str, path: str) -> Callable[[HttpRequest], HttpResponse] | None:
+        exact = self._local_routes.get((method, path))
+        if exact is not None:
+            return exact
+        prefixes = [p for m, p in self._local_routes if m == method and p.endswith("/*") and path.startswith(p[:-1])]
+        return self._local_routes[(method, max(prefixes, key=len))] if prefixes else None
 
     def handle(self, request: HttpRequest) -> HttpResponse:
         """Answer one request and write its access-log line."""
@@ -222,7 +230,8 @@ class Gateway:
             response = self._gateway_response("DEFAULT_5XX", f"Gateway error: {error}", request_id, 500)
         response.headers.setdefault("x-amzn-RequestId", request_id)
         response.headers["Content-Length"] = str(len(response.body))
-        self._log_access(request, response, request_id, resource, (time.perf_counter() - started) * 1000)
+        if self._local_route(request.method, urlsplit(request.target).path) is None:
+            self._log_access(request, response, request_id, resource, (time.perf_counter() - started) * 1000)
         return response
 
     def _dispatch(self, request: HttpRequest, request_id: str) -> tuple[HttpResponse, str]:
@@ -233,7 +242,7 @@ class Gateway:
         if length > self.max_body_bytes:
             message = f"Request body of {length} bytes exceeds the {self.max_body_bytes} byte limit"
             return self._gateway_response("REQUEST_TOO_LARGE", message, request_id), "-"
-        local = self._local_routes.get((request.method, path))
+        local = self._local_route(request.method, path)
         if local is not None:
             return local(request), path
         found = self.api.find(request.method, path)

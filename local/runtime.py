@@ -166,6 +166,11 @@ class LogStreams:
         for listener in self.listeners:
             listener(line)
 
+    def lines(self) -> list[tuple[float, str, str]]:
+        """The recent lines as (time, log stream, text), oldest first."""
+        with self._lock:
+            return list(self.recent)
+
     def close(self) -> None:
         with self._lock:
             self._file.close()

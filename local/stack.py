@@ -21,9 +21,11 @@ import boto3
 from local import auth
 from local.alarms import AlarmEvaluator, load_alarms
 from local.api import ApiDefinition
+from local.dashboard import Sources, dashboard_body, log_groups
 from local.emulator import EmulatorProcess
 from local.gateway import Gateway, GatewayServer, HttpRequest, HttpResponse
 from local.metric_store import READS, MetricStore
+from local.ops import OpsConsole
 from local.provision import REGION, DataStack, deploy_data_stack, deploy_queues
 from local.runtime import DEFAULT_CONCURRENCY, LambdaService, load_functions
 from local.seed import DEMO_PROVIDERS, seed_if_empty
@@ -141,6 +143,13 @@ class LocalStack:
             gateway.add_local_route("GET", "/_local/alarms", self._alarms)
             gateway.add_local_route("GET", "/_local/faults", self._faults)
             gateway.add_local_route("PUT", "/_local/faults", self._faults)
+            groups = [(r.spec.log_group, r.logs.lines) for r in self.lambdas.functions.values()]
+            OpsConsole(
+                # Locally the runbooks are served beside the dashboard, so its links work offline.
+                dashboard_body({**parameters, "RunbookBaseUrl": "/_ops/runbooks"}),
+                Sources(self.metrics, self.alarms, log_groups(groups)),
+                self.xray,
+            ).register(gateway)
             self.server = GatewayServer(gateway, self.config.port)
             self.server.start()
         except BaseException:
@@ -273,6 +282,7 @@ class LocalStack:
             "  Table stream   → audit consumer (batches, retries, bisection, DLQ: as cloudformation/audit.yaml)",
             f"  Logs           {self.logs_dir}/ (api-access.log, one <function>.log per function, emulator.log)",
             f"  Traces         {self.logs_dir}/traces.log (X-Ray segment documents, one span a line)",
+            f"  Operations     {self.url}/_ops (the CloudWatch dashboard, alarms, traces, logs and faults)",
             f"  Alarms         {self.url}/_local/alarms (the templates' alarms, evaluated every 10 s on local"
             f" metrics; state changes in {self.logs_dir}/alarms.log)",
             "",

@@ -49,6 +49,11 @@ class XRayDaemon:
         with self._lock:
             return list(self._traces.get(trace_id, []))
 
+    def traces(self) -> dict[str, list[dict[str, Any]]]:
+        """Every trace kept, oldest first, each with its documents in arrival order."""
+        with self._lock:
+            return {trace_id: list(documents) for trace_id, documents in self._traces.items()}
+
     def documents(self) -> list[dict[str, Any]]:
         with self._lock:
             return [document for documents in self._traces.values() for document in documents]

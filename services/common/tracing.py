@@ -28,6 +28,7 @@ from opentelemetry.sdk.trace import TracerProvider
 from opentelemetry.sdk.trace.export import SimpleSpanProcessor
 from opentelemetry.trace import Link, Span, SpanContext, SpanKind, Status, StatusCode, TraceFlags
 
+from services.common.errors import DomainError
 from services.common.xray_exporter import XRayUdpExporter, xray_trace_id
 
 if TYPE_CHECKING:
@@ -111,8 +112,18 @@ def traced(name: str) -> Callable[[Callable[P, R]], Callable[P, R]]:
     def decorate(function: Callable[P, R]) -> Callable[P, R]:
         @functools.wraps(function)
         def wrapper(*args: P.args, **kwargs: P.kwargs) -> R:
-            with tracer.start_as_current_span(name):
-                return function(*args, **kwargs)
+            # A domain refusal (a conflict, a validation failure) is an answer, not a fault: it is
+            # noted on the span, and only unexpected exceptions mark it as an error.
+            with tracer.start_as_current_span(name, record_exception=False, set_status_on_exception=False) as span:
+                try:
+                    return function(*args, **kwargs)
+                except DomainError as refusal:
+                    span.set_attribute("appointments.refusal", type(refusal).__name__)
+                    raise
+                except Exception as error:
+                    span.record_exception(error)
+                    span.set_status(Status(StatusCode.ERROR, f"{type(error).__name__}: {error}"))
+                    raise
 
         return wrapper
 

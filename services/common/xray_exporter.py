@@ -91,6 +91,12 @@ def segment_document(span: ReadableSpan) -> dict[str, Any]:
             ],
         }
     }
+    if span.parent is None or span.parent.is_remote:
+        # A function's first span says which service it is (the function's segment does, in AWS).
+        resource = span.resource.attributes
+        document["metadata"]["otel"]["resource"] = {
+            k: resource[k] for k in ("service.name", "faas.name") if k in resource
+        }
     return document
 
 

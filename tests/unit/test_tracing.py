@@ -5,6 +5,7 @@ from __future__ import annotations
 import re
 import time
 
+import pytest
 from opentelemetry.sdk.extension.aws.trace import AwsXRayIdGenerator
 from opentelemetry.sdk.trace import TracerProvider
 from opentelemetry.sdk.trace.export import SimpleSpanProcessor
@@ -68,3 +69,31 @@ def test_a_link_needs_a_whole_origin() -> None:
     assert link_to("1-5f84c7a1-0123456789abcdef01234567", None) == []
     assert link_to("not-a-trace", "0123456789abcdef") == []
     assert link_to("", "") == []
+
+
+def test_a_domain_refusal_is_noted_on_its_span_and_only_an_unexpected_exception_is_a_fault(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    from services.common import tracing
+    from services.common.errors import NotFoundError
+
+    exporter = InMemorySpanExporter()
+    provider = TracerProvider(id_generator=AwsXRayIdGenerator())
+    provider.add_span_processor(SimpleSpanProcessor(exporter))
+    monkeypatch.setattr(tracing, "tracer", provider.get_tracer("test"))
+
+    @tracing.traced("booking.book")
+    def refuse() -> None:
+        raise NotFoundError("no such booking")
+
+    @tracing.traced("booking.book")
+    def crash() -> None:
+        raise KeyError("bug")
+
+    for step in (refuse, crash):
+        with pytest.raises((NotFoundError, KeyError)):
+            step()
+    refused, crashed = (segment_document(span) for span in exporter.get_finished_spans())
+    assert "fault" not in refused and "cause" not in refused
+    assert refused["metadata"]["otel"]["attributes"] == {"appointments.refusal": "NotFoundError"}
+    assert crashed["fault"] is True and crashed["cause"] == {"exceptions": [{"type": "KeyError", "message": "'bug'"}]}
