@@ -14,16 +14,27 @@ VENV_STAMP := $(VENV)/.installed
 LAYER := .build/bench-layer
 LAYER_STAMP := $(LAYER)/.installed
 UV_VERSION := 0.13.8
+# checkov pins a boto3 the services cannot use, so it lives in a virtualenv of its own.
+CHECKOV_VENV := .build/tools/checkov
+CHECKOV_STAMP := $(CHECKOV_VENV)/.installed
 
 PORT ?= 3000
 STATE_DIR ?= .local
 SUB ?= demo-customer
 GROUPS ?= customers
 TTL ?= 3600
+STAGE ?=
+REGION ?=
+ARCH ?= arm64
+ALARM_EMAIL ?=
+PARAMS ?=
+DRY_RUN ?=
+URL ?=
+TOKEN ?=
 
 export PYTHONDONTWRITEBYTECODE := 1
 
-.PHONY: help venv run test lint fmt typecheck unit integration smoke browser browser-test cfn-lint bench-smoke bench-transactions bench-slots bench-cold-start token audit-verify faults clean
+.PHONY: help venv run test lint fmt typecheck unit integration smoke browser browser-test templates package checkov deploy destroy cfn-lint bench-smoke bench-transactions bench-slots bench-cold-start token audit-verify faults clean
 
 help: ## List the targets
 	@grep -E '^[a-zA-Z_-]+:.*?## ' $(MAKEFILE_LIST) | awk 'BEGIN {FS = ":.*?## "}; {printf "  \033[36m%-20s\033[0m %s\n", $$1, $$2}'
@@ -40,7 +51,7 @@ venv: $(VENV_STAMP) ## Create or update the virtualenv from the lock file
 run: $(VENV_STAMP) ## Run the whole stack locally on emulated AWS (PORT=3000)
 	@exec $(PY) -m local --state-dir $(STATE_DIR) run --port $(PORT)
 
-test: lint typecheck cfn-lint bench-smoke browser $(VENV_STAMP) ## Every check: lint, types, templates, benchmarks' smoke runs, all tests
+test: lint typecheck cfn-lint checkov bench-smoke browser $(VENV_STAMP) ## Every check: lint, types, templates, benchmarks' smoke runs, all tests
 	$(PY) -m pytest tests/unit tests/integration tests/smoke tests/browser -q
 
 unit: $(VENV_STAMP) ## Unit tests (no network: sockets other than Unix pipes are refused)
@@ -60,8 +71,13 @@ browser: ## Install chromium and chromium-driver from apt when missing (root, or
 	echo "Installing chromium and chromium-driver (apt) for the browser tests…"; \
 	$$sudo apt-get update -qq && DEBIAN_FRONTEND=noninteractive $$sudo apt-get install -y -qq chromium chromium-driver >/dev/null
 
-smoke: $(VENV_STAMP) ## End-to-end: 'make run' as a subprocess, /health, warm functions, an authenticated call
+smoke: $(VENV_STAMP) ## End-to-end: 'make run' as a subprocess; with URL=… TOKEN=…, an authenticated flow against a deployed stage
+ifeq ($(URL),)
 	$(PY) -m pytest tests/smoke -q
+else
+	@echo "pytest tests/e2e against $(URL)"
+	@APPOINTMENTS_URL="$(URL)" APPOINTMENTS_TOKEN="$(TOKEN)" $(PY) -m pytest tests/e2e -q -m e2e
+endif
 
 lint: $(VENV_STAMP) ## ruff lint and format check
 	$(VENV)/bin/ruff check .
@@ -74,8 +90,38 @@ fmt: $(VENV_STAMP) ## Format and auto-fix with ruff
 typecheck: $(VENV_STAMP) ## mypy over services/, local/, tests/ and loadtests/
 	$(VENV)/bin/mypy
 
-cfn-lint: $(VENV_STAMP) ## Lint the CloudFormation templates
+cfn-lint: templates ## Lint the CloudFormation templates, as written and as packaged
 	$(VENV)/bin/cfn-lint cloudformation/*.yaml cloudformation/alarms/*.yaml
+	$(VENV)/bin/cfn-lint .build/cloudformation/*.yaml .build/cloudformation/alarms/*.yaml
+
+checkov: templates $(CHECKOV_STAMP) ## Policy checks (checkov, offline) of the packaged templates; parse errors fail
+	CKV_PARSE_ERROR_FAIL=true $(CHECKOV_VENV)/bin/checkov --config-file .checkov.yaml --directory .build/cloudformation
+
+$(CHECKOV_STAMP): requirements/checkov.lock $(VENV_STAMP)
+	@rm -rf $(CHECKOV_VENV)
+	@$(VENV)/bin/uv venv --quiet --python $(PY) $(CHECKOV_VENV)
+	@$(VENV)/bin/uv pip sync --quiet --python $(CHECKOV_VENV)/bin/python requirements/checkov.lock
+	@touch $@
+
+templates: $(VENV_STAMP) ## Build the deployable templates and functions under .build/ (no dependency layer)
+	@$(PY) -m local package --no-layer --architecture $(ARCH)
+
+package: $(VENV_STAMP) ## Build everything make deploy ships under .build/: templates, functions, the layer (ARCH=arm64|x86_64)
+	$(PY) -m local package --architecture $(ARCH)
+
+deploy: $(VENV_STAMP) ## Deploy a stage: make deploy STAGE=dev [REGION=…] [ALARM_EMAIL=…] [ARCH=…] [PARAMS="K=V …"]; DRY_RUN=1 builds and checks only
+ifeq ($(DRY_RUN),1)
+	@$(MAKE) --no-print-directory package cfn-lint checkov ARCH=$(ARCH)
+	@echo "Dry run: built .build/ (templates, functions, layer for $(ARCH)) and checked the templates; nothing was deployed."
+else
+	@test -n "$(STAGE)" || { echo "STAGE is required: make deploy STAGE=dev" >&2; exit 2; }
+	@$(PY) -m local deploy --stage $(STAGE) --region "$(REGION)" --architecture $(ARCH) \
+	  $(if $(ALARM_EMAIL),--parameter AlarmEmail=$(ALARM_EMAIL)) $(foreach p,$(PARAMS),--parameter $(p))
+endif
+
+destroy: $(VENV_STAMP) ## Delete a stage's stack: make destroy STAGE=dev [REGION=…] (the table, bucket and user pool are kept)
+	@test -n "$(STAGE)" || { echo "STAGE is required: make destroy STAGE=dev" >&2; exit 2; }
+	@$(PY) -m local deploy --destroy --stage $(STAGE) --region "$(REGION)"
 
 bench-transactions: $(VENV_STAMP) ## Measure a 10-item TransactWriteItems at 0 and 20,000 items (COMPARE=1 adds unpatched moto)
 	$(PY) -m loadtests.bench_transactions $(if $(COMPARE),--compare,)

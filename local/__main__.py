@@ -1,5 +1,6 @@
-"""`python -m local run` (what `make run` does), `python -m local token` (what `make token` does) and
-`python -m local faults` (what `make faults` does)."""
+"""`python -m local run` (what `make run` does), `python -m local token` (`make token`),
+`python -m local faults` (`make faults`), `python -m local package` (the build `make deploy` ships) and
+`python -m local deploy` (`make deploy`, `make destroy`)."""
 
 from __future__ import annotations
 
@@ -77,6 +78,35 @@ def faults(args: argparse.Namespace) -> int:
     return 0
 
 
+def package(args: argparse.Namespace) -> int:
+    from local.package import PackagingError, build
+
+    try:
+        built = build(args.architecture, layer=not args.no_layer)
+    except PackagingError as error:
+        print(f"packaging failed: {error}", file=sys.stderr)
+        return 1
+    print(
+        f"built {built.templates}, {len(built.functions)} functions" + (f", layer {built.layer}" if built.layer else "")
+    )
+    return 0
+
+
+def deploy_stage(args: argparse.Namespace) -> int:
+    from local.deploy import AwsCli, DeployError, deploy, destroy, parse_parameters, print_outputs
+
+    aws = AwsCli(region=args.region or None)
+    try:
+        if args.destroy:
+            destroy(args.stage, aws)
+        else:
+            print_outputs(deploy(args.stage, aws, args.architecture, parse_parameters(args.parameter)))
+    except DeployError as error:
+        print(str(error), file=sys.stderr)
+        return 1
+    return 0
+
+
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="python -m local", description="The Appointments local stack.")
     parser.add_argument("--state-dir", default=".local", help="keys and logs (default .local)")
@@ -100,6 +130,17 @@ def main(argv: list[str] | None = None) -> int:
     faults_parser.add_argument("--dynamodb-delay-ms", type=int, default=0, help="delay before each DynamoDB request")
     faults_parser.add_argument("--archive-error", type=float, default=0.0, help="share of audit archive writes failing")
     faults_parser.set_defaults(handler=faults)
+    package_parser = commands.add_parser("package", help="build what make deploy ships, under .build/")
+    package_parser.add_argument("--architecture", default="arm64", choices=["arm64", "x86_64"])
+    package_parser.add_argument("--no-layer", action="store_true", help="skip the dependency layer")
+    package_parser.set_defaults(handler=package)
+    deploy_parser = commands.add_parser("deploy", help="build, package and deploy a stage with the AWS CLI")
+    deploy_parser.add_argument("--stage", required=True, help="e.g. dev; the stack is appointments-<stage>")
+    deploy_parser.add_argument("--region", default="", help="default: the AWS CLI's configured region")
+    deploy_parser.add_argument("--architecture", default="arm64", choices=["arm64", "x86_64"])
+    deploy_parser.add_argument("--parameter", action="append", default=[], help="Key=Value for the root stack")
+    deploy_parser.add_argument("--destroy", action="store_true", help="delete the stage's stack instead")
+    deploy_parser.set_defaults(handler=deploy_stage)
     args = parser.parse_args(argv)
     return int(args.handler(args))
 

@@ -57,6 +57,9 @@ class UnauthorizedError(DomainError):
     status = HTTPStatus.UNAUTHORIZED
 
 
+MAX_FIELD_ERRORS = 100
+
+
 @dataclass
 class Problem:
     """An RFC 9457 problem document."""
@@ -78,8 +81,8 @@ class Problem:
             "code": self.code,
             "detail": self.detail,
         }
-        if self.errors:
-            body["errors"] = [{"field": e.field, "message": e.message} for e in self.errors]
+        if self.errors:  # at most MAX_FIELD_ERRORS, as the API document promises
+            body["errors"] = [{"field": e.field, "message": e.message} for e in self.errors[:MAX_FIELD_ERRORS]]
         if self.request_id:
             body["requestId"] = self.request_id
         return {**body, **self.extensions}

@@ -106,3 +106,12 @@ def test_a_body_that_is_not_json_is_refused_with_415(service_environment, lambda
     response = handler.lambda_handler(event, lambda_context)
     assert response["statusCode"] == 415
     assert json.loads(response["body"])["code"] == "UNSUPPORTED_MEDIA_TYPE"
+
+
+def test_a_problem_lists_at_most_the_first_hundred_invalid_fields_as_the_api_document_promises() -> None:
+    from services.common.errors import MAX_FIELD_ERRORS, Problem
+
+    many = [FieldError(f"body.items[{i}]", "is invalid") for i in range(250)]
+    listed = Problem(422, "VALIDATION_FAILED", "invalid", errors=many).to_json()["errors"]
+    assert isinstance(listed, list) and len(listed) == MAX_FIELD_ERRORS == 100
+    assert listed[0] == {"field": "body.items[0]", "message": "is invalid"}

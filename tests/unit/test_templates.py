@@ -1,0 +1,139 @@
+"""The templates as `make deploy` ships them, checked without AWS: the root stack wires every child
+as it declares itself, every handler exists in the code its function ships, every environment
+variable is one the service's settings model (or Powertools) reads, every API operation is
+integrated with the function that serves it, and nothing from tests or the local stack ships."""
+
+from __future__ import annotations
+
+import json
+import re
+from pathlib import Path
+from typing import Any
+
+import pytest
+import yaml
+
+from local.api import ApiDefinition
+from local.cfn import load_template, resources_of_type
+from local.package import PackagingError, build, check_handlers, deployable_openapi
+from local.provision import TEMPLATES
+from services.common.settings import AuditSettings, ServiceSettings
+
+# Read by Powertools itself, not by our settings models.
+POWERTOOLS_OWN = {"POWERTOOLS_LOGGER_SAMPLE_RATE"}
+SETTINGS: dict[str, type[ServiceSettings]] = {
+    "AvailabilityFunction": ServiceSettings,
+    "BookingFunction": ServiceSettings,
+    "AuditFunction": AuditSettings,
+}
+HANDLERS = {
+    "AvailabilityFunction": "services.availability.handler",
+    "BookingFunction": "services.booking.handler",
+    "AuditFunction": "services.audit.handler",
+}
+
+
+@pytest.fixture(scope="module")
+def built(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    out = tmp_path_factory.mktemp("build")
+    build(layer=False, out=out)
+    return out
+
+
+def functions() -> dict[str, dict[str, Any]]:
+    found: dict[str, dict[str, Any]] = {}
+    for path in TEMPLATES.glob("*.yaml"):
+        found |= {
+            k: v["Properties"] for k, v in resources_of_type(load_template(path), "AWS::Lambda::Function").items()
+        }
+    return found
+
+
+def test_the_root_stack_passes_each_child_exactly_the_parameters_it_declares() -> None:
+    root = load_template(TEMPLATES / "root.yaml")
+    children = resources_of_type(root, "AWS::CloudFormation::Stack")
+    assert {c["Properties"]["TemplateURL"] for c in children.values()} == {
+        f"{name}.yaml" for name in ("monitoring", "data", "auth", "availability", "booking", "audit", "api", "budget")
+    }
+    for logical_id, child in children.items():
+        declared = load_template(TEMPLATES / child["Properties"]["TemplateURL"]).get("Parameters", {})
+        given = set(child["Properties"].get("Parameters", {}))
+        assert given <= set(declared), f"{logical_id} passes parameters its template does not declare"
+        required = {name for name, spec in declared.items() if "Default" not in spec}
+        assert required <= given, f"{logical_id} misses {required - given}"
+    # every child output the root reads (in parameters and outputs) is one the child declares
+    text = json.dumps(root)
+    read = re.findall(r'"Fn::GetAtt": \["(\w+)", "Outputs\.(\w+)"\]', text)
+    assert len(read) >= 20
+    for child_id, name in read:
+        assert name in load_template(TEMPLATES / children[child_id]["Properties"]["TemplateURL"])["Outputs"]
+
+
+def test_every_handler_exists_in_the_code_its_function_ships(built: Path) -> None:
+    check_handlers(built / "cloudformation", built)
+    shipped = {p.relative_to(built / "functions").as_posix() for p in (built / "functions").rglob("*.py")}
+    assert "booking/services/booking/handler.py" in shipped and "booking/services/common/http.py" in shipped
+    assert not [p for p in shipped if p.split("/")[2] not in {"common", p.split("/")[0]} and p.count("/") > 2]
+    assert not [p for p in shipped if "/tests/" in p or "/local/" in p]
+
+
+def test_a_handler_that_is_not_shipped_fails_the_build(built: Path, tmp_path: Path) -> None:
+    broken = tmp_path / "cloudformation"
+    broken.mkdir()
+    text = (built / "cloudformation" / "booking.yaml").read_text().replace("handler.lambda_handler", "handlers.main")
+    (broken / "booking.yaml").write_text(text)
+    with pytest.raises(PackagingError, match=re.escape("functions/booking/services/booking/handlers.py")):
+        check_handlers(broken, built)
+
+
+@pytest.mark.parametrize("logical_id", sorted(SETTINGS))
+def test_every_environment_variable_is_read_by_the_services_settings(logical_id: str) -> None:
+    variables = set(functions()[logical_id]["Environment"]["Variables"])
+    model = SETTINGS[logical_id]
+    aliases = {str(f.alias) for f in model.model_fields.values()}
+    required = {str(f.alias) for f in model.model_fields.values() if f.is_required()}
+    assert variables - POWERTOOLS_OWN <= aliases, f"set but never read: {variables - POWERTOOLS_OWN - aliases}"
+    assert required <= variables, f"read but never set: {required - variables}"
+
+
+def test_every_api_operation_is_integrated_with_the_function_that_serves_it() -> None:
+    import importlib
+
+    api = ApiDefinition.load()
+    served: dict[str, set[tuple[str, str]]] = {}
+    for logical_id, module in HANDLERS.items():
+        schema = importlib.import_module(module).app.get_openapi_schema()
+        served[logical_id] = {
+            (method.upper(), path)
+            for path, item in (schema.paths or {}).items()
+            for method in ("get", "put", "post", "delete", "patch")
+            if getattr(item, method, None) is not None
+        }
+    for route in api.routes:
+        if route.integration == "mock":
+            continue
+        assert route.function in served, f"{route.operation_id} integrates {route.function}"
+        assert (route.method, route.resource) in served[route.function], (
+            f"{route.method} {route.resource} goes to {route.function}, which does not serve it"
+        )
+    integrated = {(r.method, r.resource) for r in api.routes}
+    for logical_id, routes in served.items():
+        assert routes <= integrated, f"{logical_id} serves routes the API never sends it: {routes - integrated}"
+
+
+def test_the_deployed_openapi_answers_its_public_document_from_the_mock() -> None:
+    document = yaml.safe_load(deployable_openapi())
+    mock = document["paths"]["/openapi.json"]["get"]["x-amazon-apigateway-integration"]
+    public = json.loads(mock["responses"]["default"]["responseTemplates"]["application/json"])
+    assert public == ApiDefinition.load().public_document()
+    assert "x-amazon-apigateway-integration" not in json.dumps(public)
+
+
+def test_the_api_deployment_is_renamed_with_the_documents_hash(built: Path) -> None:
+    api = load_template(built / "cloudformation" / "api.yaml")
+    (deployment,) = resources_of_type(api, "AWS::ApiGateway::Deployment")
+    assert deployment.startswith("ApiDeployment") and "OPENAPIHASH" not in deployment
+    stage = next(iter(resources_of_type(api, "AWS::ApiGateway::Stage").values()))
+    assert stage["Properties"]["DeploymentId"] == {"Ref": deployment}
+    assert stage["Properties"]["TracingEnabled"] is True
+    assert stage["Properties"]["MethodSettings"][0]["MetricsEnabled"] is True
