@@ -52,7 +52,7 @@ run: $(VENV_STAMP) ## Run the whole stack locally on emulated AWS (PORT=3000)
 	@exec $(PY) -m local --state-dir $(STATE_DIR) run --port $(PORT)
 
 test: lint typecheck cfn-lint checkov bench-smoke browser $(VENV_STAMP) ## Every check: lint, types, templates, benchmarks' smoke runs, all tests
-	$(PY) -m pytest tests/unit tests/integration tests/smoke tests/browser -q
+	$(PY) -m pytest tests/unit tests/integration tests/smoke tests/browser tests/policy -q
 
 unit: $(VENV_STAMP) ## Unit tests (no network: sockets other than Unix pipes are refused)
 	$(PY) -m pytest tests/unit -q

@@ -17,7 +17,7 @@ from pathlib import Path
 
 from local.package import BUILD, TEMPLATES, build
 
-ARTIFACTS_STACK = "appointments-artifacts"
+ACCOUNT_STACK = "appointments-account"
 CAPABILITIES = ("CAPABILITY_IAM", "CAPABILITY_AUTO_EXPAND")
 NO_CREDENTIALS = (
     "No AWS credentials: set AWS_PROFILE (or run `aws configure`, or export AWS_ACCESS_KEY_ID and "
@@ -69,12 +69,12 @@ def stack_outputs(aws: AwsCli, stack: str) -> dict[str, str]:
 
 
 def artifacts_bucket(aws: AwsCli) -> str:
-    """The account's artifacts bucket, created (or updated) from cloudformation/artifacts.yaml."""
+    """The account's artifacts bucket, with the account stack (cloudformation/account.yaml) created or updated."""
     aws(
-        "cloudformation", "deploy", "--stack-name", ARTIFACTS_STACK,
-        "--template-file", str(TEMPLATES / "artifacts.yaml"), "--no-fail-on-empty-changeset", capture=False,
+        "cloudformation", "deploy", "--stack-name", ACCOUNT_STACK, "--template-file", str(TEMPLATES / "account.yaml"),
+        "--capabilities", "CAPABILITY_IAM", "--no-fail-on-empty-changeset", capture=False,
     )  # fmt: skip
-    return stack_outputs(aws, ARTIFACTS_STACK)["ArtifactsBucketName"]
+    return stack_outputs(aws, ACCOUNT_STACK)["ArtifactsBucketName"]
 
 
 def deploy(

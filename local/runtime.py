@@ -483,6 +483,8 @@ def lambda_base_environment(endpoint_url: str, task_root: str, xray_daemon: str 
         "AWS_XRAY_CONTEXT_MISSING": "LOG_ERROR",
         "AWS_ENDPOINT_URL": endpoint_url,
         "_LOCAL_ACCOUNT_ID": ACCOUNT_ID,
+        # the least-privilege test's record of AWS calls (local/aws_calls.py); the worker removes it
+        **({"_LOCAL_AWS_CALL_LOG": log} if (log := os.environ.get("APPOINTMENTS_AWS_CALL_LOG")) else {}),
     }
 
 

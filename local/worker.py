@@ -109,6 +109,7 @@ def main() -> None:
     channel = socket.socket(fileno=int(os.environ.pop("_LOCAL_RUNTIME_FD")))
     sys.stdout.reconfigure(line_buffering=True)  # type: ignore[union-attr]
     sys.path.insert(0, os.environ["LAMBDA_TASK_ROOT"])
+    call_log = os.environ.pop("_LOCAL_AWS_CALL_LOG", None)  # never part of the function's environment
     started = time.perf_counter()
     try:
         handler = _load_handler(os.environ["_HANDLER"])
@@ -118,6 +119,10 @@ def main() -> None:
         channel.sendall(json.dumps({"type": "init_error", "payload": payload}).encode() + b"\n")
         return
     init_ms = (time.perf_counter() - started) * 1000
+    if call_log:  # after the init timer: recording is the tests' cost, not the function's
+        from local.aws_calls import record_calls
+
+        record_calls(call_log)
     channel.sendall(json.dumps({"type": "ready", "initDurationMs": init_ms}).encode() + b"\n")
     serve(channel, handler)
 

@@ -243,19 +243,25 @@ async function setFaults(plan) {
 // --- refresh ------------------------------------------------------------------------------------
 
 async function refresh() {
+  document.body.dataset.refreshing = "1";
   const results = await Promise.allSettled([drawDashboard(), drawAlarms(), drawTraceList(), drawLogs(), drawFaults()]);
   const failed = results.filter((result) => result.status === "rejected").map((result) => result.reason.message);
   for (const result of results) if (result.status === "rejected") console.error(result.reason.stack);
   $("#updated").textContent = failed.length ? `refresh failed: ${failed.join("; ")}` : `updated ${time(Date.now()).slice(11, 19)} UTC`;
   document.body.dataset.loaded = String(Number(document.body.dataset.loaded || 0) + 1);
+  delete document.body.dataset.refreshing;
 }
+
+// ?refresh=N sets the period in seconds (at least 2; 10 by default)
+const REFRESH_SECONDS = Math.max(2, Number(new URLSearchParams(location.search).get("refresh")) || 10);
 
 function schedule() {
   clearInterval(timer);
-  if ($("#auto").checked) timer = setInterval(refresh, 10_000);
+  if ($("#auto").checked) timer = setInterval(refresh, REFRESH_SECONDS * 1000);
 }
 
 document.addEventListener("DOMContentLoaded", () => {
+  $("#refresh-period").textContent = String(REFRESH_SECONDS);
   $("#range").addEventListener("change", refresh);
   $("#refresh").addEventListener("click", refresh);
   $("#auto").addEventListener("change", schedule);
@@ -268,7 +274,7 @@ document.addEventListener("DOMContentLoaded", () => {
     setFaults(plan).catch((error) => { $("#fault-status").textContent = `Refused: ${error.message}`; });
   });
   $("#fault-clear").addEventListener("click", () => { $("#fault-form").reset(); setFaults({}); });
-  // Links into the console: /_ops?minutes=15&trace=1-…&bookingId=bkg_… (any log filter by name)
+  // Links into the console: /_ops?minutes=15&refresh=30&trace=1-…&bookingId=bkg_… (any log filter by name)
   const linked = new URLSearchParams(location.search);
   if (linked.get("minutes")) $("#range").value = linked.get("minutes");
   for (const name of ["correlationId", "bookingId", "traceId", "level"]) {

@@ -13,6 +13,7 @@ from collections.abc import Callable, Iterator
 from pathlib import Path
 
 import pytest
+from selenium.common.exceptions import StaleElementReferenceException
 from selenium.webdriver.common.by import By
 from selenium.webdriver.remote.webdriver import WebDriver
 from selenium.webdriver.remote.webelement import WebElement
@@ -68,7 +69,13 @@ def traffic(stack: LocalStack) -> tuple[str, str]:
 
 
 def wait(driver: WebDriver, check: Callable[[WebDriver], object], what: str, seconds: float = 20) -> None:
-    WebDriverWait(driver, seconds, poll_frequency=0.2).until(check, message=f"waited {seconds} s for {what}")
+    # a refresh may replace what `check` was reading: read again
+    waiting = WebDriverWait(driver, seconds, poll_frequency=0.2, ignored_exceptions=[StaleElementReferenceException])
+    waiting.until(check, message=f"waited {seconds} s for {what}")
+
+
+def refreshes(driver: WebDriver) -> int:
+    return int(driver.find_element(By.TAG_NAME, "body").get_attribute("data-loaded") or 0)
 
 
 def data(element: WebElement, name: str) -> str:
@@ -84,8 +91,12 @@ def test_the_ops_console_draws_the_dashboard_alarms_traces_logs_and_sets_faults(
     stack.alarms.evaluate()  # as the evaluator's next tick would
 
     with chromium.browser() as driver:
-        driver.get(f"{stack.url}/_ops?minutes=15")
-        wait(driver, lambda d: d.find_element(By.TAG_NAME, "body").get_attribute("data-loaded"), "the first refresh")
+        driver.get(f"{stack.url}/_ops?minutes=15&refresh=2")
+        # The page refreshes itself; then it is held still, so that what is read below stays put
+        wait(driver, lambda d: refreshes(d) >= 2, "the page to refresh itself")
+        driver.find_element(By.ID, "auto").click()
+        wait(driver, lambda d: d.find_element(By.TAG_NAME, "body").get_attribute("data-refreshing") is None, "quiet")
+        assert driver.find_element(By.ID, "refresh-period").text == "2"
         assert data(driver.find_element(By.TAG_NAME, "body"), "widget-errors") == "0"
         assert "updated" in driver.find_element(By.ID, "updated").text
 

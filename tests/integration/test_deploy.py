@@ -30,7 +30,7 @@ elif args[:2] == ["cloudformation", "package"]:
     pathlib.Path(option("--output-template-file")).write_text("packaged")
 elif args[:2] == ["cloudformation", "describe-stacks"]:
     outputs = {{
-        "appointments-artifacts": {{"ArtifactsBucketName": "appointments-artifacts-123456789012-eu-west-1"}},
+        "appointments-account": {{"ArtifactsBucketName": "appointments-artifacts-123456789012-eu-west-1"}},
         "appointments-qa": {{"ApiUrl": "https://abc.execute-api.eu-west-1.amazonaws.com/qa", "UserPoolId": "eu-x"}},
     }}
     print(json.dumps({{"Stacks": [{{"Outputs": [{{"OutputKey": k, "OutputValue": v}}
@@ -79,7 +79,7 @@ def test_a_stage_is_built_packaged_and_deployed_with_its_parameters(
     calls = [json.loads(line) for line in log.read_text().splitlines()]
     assert [call[:2] for call in calls] == [
         ["sts", "get-caller-identity"],
-        ["cloudformation", "deploy"],  # the artifacts bucket's stack
+        ["cloudformation", "deploy"],  # the account stack: artifacts bucket, API Gateway's logging role
         ["cloudformation", "describe-stacks"],
         ["cloudformation", "package"],
         ["cloudformation", "deploy"],
@@ -87,7 +87,8 @@ def test_a_stage_is_built_packaged_and_deployed_with_its_parameters(
     ]
     assert all(call[-2:] == ["--region", "eu-west-1"] for call in calls)
     artifacts, packaged, deployed = calls[1], calls[3], calls[4]
-    assert artifacts[artifacts.index("--template-file") + 1].endswith("cloudformation/artifacts.yaml")
+    assert artifacts[artifacts.index("--template-file") + 1].endswith("cloudformation/account.yaml")
+    assert artifacts[artifacts.index("--stack-name") + 1] == "appointments-account" and "CAPABILITY_IAM" in artifacts
     assert packaged[packaged.index("--template-file") + 1] == str(package.BUILD / "cloudformation" / "root.yaml")
     assert packaged[packaged.index("--s3-bucket") + 1] == "appointments-artifacts-123456789012-eu-west-1"
     assert deployed[deployed.index("--stack-name") + 1] == "appointments-qa"

@@ -1,0 +1,52 @@
+"""A record of every AWS API call a function makes, for the least-privilege test.
+
+When the local runtime is asked to (`APPOINTMENTS_AWS_CALL_LOG` in its environment), each worker
+registers a `before-parameter-build` hook (once per API call, before retries, with the call's own
+parameters) on boto3's default session, after the handler module is imported and
+before any client exists (the services create theirs lazily). Every call then appends one JSON line:
+the function, its stage, the service, the operation and the parameters that name resources (table,
+index, transaction items, bucket and key, queue). tests/policy/ maps these to IAM actions and
+resources and compares them with the function's role in its template.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+from typing import Any
+
+RESOURCE_PARAMETERS = ("TableName", "IndexName", "Bucket", "Key", "QueueUrl")
+
+
+def _resources(params: dict[str, Any]) -> dict[str, Any]:
+    named: dict[str, Any] = {key: params[key] for key in RESOURCE_PARAMETERS if key in params}
+    if "TransactItems" in params:  # a transaction is authorized item by item
+        named["TransactItems"] = [
+            {kind: {"TableName": item[kind].get("TableName")} for kind in item} for item in params["TransactItems"]
+        ]
+    if "RequestItems" in params:  # batch operations name their tables as keys
+        named["RequestItems"] = sorted(params["RequestItems"])
+    return named
+
+
+def record_calls(path: str) -> None:
+    """Append every later AWS call of this process to `path` (one JSON object per line)."""
+    import boto3  # only when recording: the function's own imports decide its cold start
+
+    function, stage = os.environ.get("AWS_LAMBDA_FUNCTION_NAME", ""), os.environ.get("STAGE", "")
+
+    def note(model: Any, params: dict[str, Any], **_: Any) -> None:
+        line = {
+            "function": function,
+            "stage": stage,
+            "service": model.service_model.service_id,
+            "operation": model.name,
+            "resources": _resources(params),
+        }
+        with open(path, "a", encoding="utf-8") as log:  # O_APPEND: whole lines from many workers
+            log.write(json.dumps(line) + "\n")
+
+    if boto3.DEFAULT_SESSION is None:
+        boto3.setup_default_session()
+    assert boto3.DEFAULT_SESSION is not None
+    boto3.DEFAULT_SESSION.events.register("before-parameter-build", note)

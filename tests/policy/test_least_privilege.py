@@ -1,0 +1,218 @@
+"""Least privilege, proven from what the functions actually do.
+
+While the suite runs, every Lambda worker of every local stack records each AWS API call its
+function makes (botocore's `before-parameter-build` hook, local/aws_calls.py). This module runs last
+(`make test` puts tests/policy/ at the end): it maps each call to the IAM action and resource ARN
+AWS would authorize, then holds each function's role in its template to two rules:
+
+- every call is allowed by a statement of the role (else the function would fail in AWS);
+- every (action, resource) a statement grants was used by some call, unless AWS itself uses it
+  with the function's role (logs, X-Ray, the stream mapping), listed below with the reason.
+
+And no statement grants `*` resources except for X-Ray, which has no resource-level permissions.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import re
+from collections import defaultdict
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from local.cfn import load_template, resources_of_type
+from local.provision import ACCOUNT_ID, REGION, TEMPLATES, resolver_for
+
+FUNCTIONS = {"availability": "AvailabilityFunction", "booking": "BookingFunction", "audit": "AuditFunction"}
+
+# (service id, operation) → the IAM action AWS checks. Transactions are checked item by item.
+ACTIONS = {
+    ("DynamoDB", "GetItem"): "dynamodb:GetItem",
+    ("DynamoDB", "PutItem"): "dynamodb:PutItem",
+    ("DynamoDB", "UpdateItem"): "dynamodb:UpdateItem",
+    ("DynamoDB", "DeleteItem"): "dynamodb:DeleteItem",
+    ("DynamoDB", "Query"): "dynamodb:Query",
+    ("DynamoDB", "Scan"): "dynamodb:Scan",
+    ("DynamoDB", "DescribeTable"): "dynamodb:DescribeTable",
+    ("DynamoDB", "BatchGetItem"): "dynamodb:BatchGetItem",
+    ("DynamoDB", "BatchWriteItem"): "dynamodb:BatchWriteItem",
+    ("S3", "PutObject"): "s3:PutObject",
+    ("S3", "GetObject"): "s3:GetObject",
+    ("S3", "HeadObject"): "s3:GetObject",
+    ("SQS", "SendMessage"): "sqs:SendMessage",
+}
+TRANSACTION_ITEMS = {
+    "Put": "dynamodb:PutItem",
+    "Update": "dynamodb:UpdateItem",
+    "Delete": "dynamodb:DeleteItem",
+    "ConditionCheck": "dynamodb:ConditionCheckItem",
+    "Get": "dynamodb:GetItem",
+}
+# Grants AWS uses on the function's behalf, with the function's role: never seen as the code's calls.
+USED_BY_AWS = {
+    "logs:CreateLogStream": "Lambda writes the function's log streams with its role",
+    "logs:PutLogEvents": "Lambda writes the function's log events with its role",
+    "xray:PutTraceSegments": "Lambda's X-Ray daemon sends the function's spans with its role (active tracing)",
+    "xray:PutTelemetryRecords": "Lambda's X-Ray daemon reports its telemetry with the function's role",
+    "dynamodb:DescribeStream": "the event source mapping reads the table's stream with the function's role",
+    "dynamodb:GetRecords": "the event source mapping reads the table's stream with the function's role",
+    "dynamodb:GetShardIterator": "the event source mapping reads the table's stream with the function's role",
+    "dynamodb:ListStreams": "the event source mapping reads the table's stream with the function's role",
+    "sqs:SendMessage": "the event source mapping's on-failure destination sends with the function's role",
+}
+# Actions without resource-level permissions: the only ones allowed on "*".
+RESOURCELESS = {"xray:PutTraceSegments", "xray:PutTelemetryRecords"}
+
+
+@dataclass(frozen=True)
+class Grant:
+    """One (action, resource) of one statement of a role: the unit that must be used. Its place in
+    the template identifies it whatever the stage; `resource` is resolved for one stage."""
+
+    template: str
+    policy: str
+    statement: int
+    action: str
+    place: int  # the resource's index in the statement
+    resource: str = ""
+
+    @property
+    def key(self) -> tuple[str, str, int, str, int]:
+        return (self.template, self.policy, self.statement, self.action, self.place)
+
+
+def arn_matches(pattern: str, value: str) -> bool:
+    """IAM's matching of resources: case-sensitive, `*` any run of characters, `?` any one."""
+    regex = "".join(".*" if c == "*" else "." if c == "?" else re.escape(c) for c in pattern)
+    return re.fullmatch(regex, value) is not None
+
+
+def required(call: dict[str, Any]) -> list[tuple[str, str]]:
+    """The (IAM action, resource ARN) pairs AWS authorizes for one recorded call."""
+    service, operation, named = call["service"], call["operation"], call["resources"]
+    table = f"arn:aws:dynamodb:{REGION}:{ACCOUNT_ID}:table/"
+    if operation in {"TransactWriteItems", "TransactGetItems"}:
+        return [
+            (TRANSACTION_ITEMS[kind], table + item[kind]["TableName"])
+            for item in named["TransactItems"]
+            for kind in item
+        ]
+    action = ACTIONS.get((service, operation))
+    assert action is not None, f"map {service} {operation} to its IAM action in ACTIONS"
+    if service == "DynamoDB" and "RequestItems" in named:
+        return [(action, table + name) for name in named["RequestItems"]]
+    if service == "DynamoDB":
+        index = f"/index/{named['IndexName']}" if "IndexName" in named else ""
+        return [(action, table + named["TableName"] + index)]
+    if service == "S3":
+        return [(action, f"arn:aws:s3:::{named['Bucket']}" + (f"/{named['Key']}" if "Key" in named else ""))]
+    if service == "SQS":
+        name = str(named["QueueUrl"]).rstrip("/").rsplit("/", 1)[-1]
+        return [(action, f"arn:aws:sqs:{REGION}:{ACCOUNT_ID}:{name}")]
+    raise AssertionError(f"no resource mapping for {service}")
+
+
+def role_grants(service: str, stage: str) -> list[Grant]:
+    """The function's role, resolved for `stage` as CloudFormation would: its grants with their statements."""
+    path = TEMPLATES / f"{service}.yaml"
+    template = load_template(path)
+    table = f"appointments-{stage}"
+    bucket = f"appointments-audit-{stage}-{ACCOUNT_ID}-{REGION}"
+    parameters = {
+        "Stage": stage,
+        "TableName": table,
+        "TableArn": f"arn:aws:dynamodb:{REGION}:{ACCOUNT_ID}:table/{table}",
+        "TableStreamArn": f"arn:aws:dynamodb:{REGION}:{ACCOUNT_ID}:table/{table}/stream/2026-01-01T00:00:00.000",
+        "AuditBucketName": bucket,
+        "AuditBucketArn": f"arn:aws:s3:::{bucket}",
+        "DependenciesLayerArn": "layer",
+    }
+    own = {k: v for k, v in parameters.items() if k in template.get("Parameters", {})}
+    names = {
+        logical_id: str(resolver_for(template, own).resolve(resource["Properties"].get(key)))
+        for logical_id, resource in template["Resources"].items()
+        for key in ("LogGroupName", "QueueName")
+        if key in resource.get("Properties", {})
+    }
+    attributes = {
+        f"{logical_id}.Arn": (
+            f"arn:aws:logs:{REGION}:{ACCOUNT_ID}:log-group:{name}"
+            if template["Resources"][logical_id]["Type"] == "AWS::Logs::LogGroup"
+            else f"arn:aws:sqs:{REGION}:{ACCOUNT_ID}:{name}"
+        )
+        for logical_id, name in names.items()
+    }
+    resolver = resolver_for(template, own, resources=names, attributes=attributes)
+    (role, *others) = resources_of_type(template, "AWS::IAM::Role").values()
+    assert not others, f"{path.name}: one role per function"
+    grants = []
+    for policy in resolver.resolve(role["Properties"]["Policies"]):
+        for number, statement in enumerate(policy["PolicyDocument"]["Statement"]):
+            assert statement["Effect"] == "Allow" and "NotAction" not in statement and "NotResource" not in statement
+            actions = statement["Action"] if isinstance(statement["Action"], list) else [statement["Action"]]
+            resources = statement["Resource"] if isinstance(statement["Resource"], list) else [statement["Resource"]]
+            for action in actions:
+                for place, resource in enumerate(resources):
+                    grants.append(Grant(path.name, policy["PolicyName"], number, action, place, resource))
+    return grants
+
+
+def allowed(action: str, arn: str, grants: list[Grant]) -> list[Grant]:
+    """The grants that allow `action` on `arn` (actions match case-insensitively, as IAM's do)."""
+    return [g for g in grants if g.action.lower() == action.lower() and arn_matches(g.resource, arn)]
+
+
+def recorded_calls() -> list[dict[str, Any]]:
+    path = Path(os.environ.get("APPOINTMENTS_AWS_CALL_LOG", ""))
+    if not path.is_file():
+        pytest.fail("no AWS calls were recorded: this test runs after the whole suite (make test)")
+    return [json.loads(line) for line in path.read_text().splitlines()]
+
+
+def test_arn_matching_follows_iam() -> None:
+    assert arn_matches("arn:aws:s3:::bucket/audit/*", "arn:aws:s3:::bucket/audit/dt=2026-11-25/a.gz")
+    assert not arn_matches("arn:aws:s3:::bucket/audit/*", "arn:aws:s3:::bucket/other/a")
+    assert not arn_matches("arn:aws:dynamodb:r:1:table/t", "arn:aws:dynamodb:r:1:table/t/index/GSI1")
+    assert arn_matches("arn:aws:dynamodb:r:1:table/t/index/GSI?", "arn:aws:dynamodb:r:1:table/t/index/GSI2")
+
+
+def test_every_call_is_granted_and_every_grant_is_used() -> None:
+    calls = recorded_calls()
+    by_function: dict[str, list[dict[str, Any]]] = defaultdict(list)
+    for call in calls:
+        by_function[call["function"].rsplit("-", 1)[1]].append(call)
+    assert set(by_function) == set(FUNCTIONS), f"calls recorded from {sorted(by_function)}"
+
+    denied: list[str] = []
+    used: set[tuple[str, str, int, str, int]] = set()
+    for service, service_calls in sorted(by_function.items()):
+        assert len(service_calls) >= 20, f"{service}: only {len(service_calls)} calls recorded"
+        for stage in sorted({call["stage"] for call in service_calls}):
+            grants = role_grants(service, stage)
+            for call in (c for c in service_calls if c["stage"] == stage):
+                for action, arn in required(call):
+                    granting = allowed(action, arn, grants)
+                    used.update(g.key for g in granting)
+                    if not granting:
+                        denied.append(f"{service} ({stage}): {action} on {arn}")
+    assert not denied, "calls the role does not allow:\n" + "\n".join(sorted(set(denied)))
+
+    unused = [
+        f"{grant.template} {grant.policy}: {grant.action} on {grant.resource}"
+        for service in FUNCTIONS
+        for grant in role_grants(service, "local")
+        if grant.key not in used and grant.action not in USED_BY_AWS
+    ]
+    assert not unused, "grants no call used (remove them, or say in USED_BY_AWS why AWS needs them):\n" + "\n".join(
+        unused
+    )
+
+
+@pytest.mark.parametrize("service", sorted(FUNCTIONS))
+def test_only_actions_without_resource_level_permissions_are_granted_on_every_resource(service: str) -> None:
+    everything = [g for g in role_grants(service, "local") if g.resource == "*"]
+    assert everything and all(g.action in RESOURCELESS for g in everything), everything
