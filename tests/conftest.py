@@ -17,6 +17,7 @@ import pytest
 os.environ.setdefault("POWERTOOLS_METRICS_NAMESPACE", "Appointments")
 os.environ.setdefault("POWERTOOLS_SERVICE_NAME", "tests")
 
+
 @pytest.fixture(scope="session", autouse=True)
 def aws_call_log(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Path]:
     """Where every local stack's functions record their AWS calls during this run (local/aws_calls.py),
