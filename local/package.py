@@ -36,9 +36,11 @@ SERVICES = ("availability", "booking", "audit")
 LAMBDA_PYTHON = "3.13"
 PLATFORMS = {"arm64": "manylinux2014_aarch64", "x86_64": "manylinux2014_x86_64"}
 HASH_TOKEN = "OPENAPIHASH"
-# Velocity (API Gateway's template language) would read these in the embedded document.
+VTL_DOLLAR = "#set($dollar = '$')\n"
+# Velocity (API Gateway's template language) would run these directives in the embedded document;
+# its `$`s are taken care of by VTL_DOLLAR.
 _VTL_DIRECTIVE = re.compile(
-    r"##|#\*|#(?:set|if|elseif|else|end|foreach|break|stop|macro|define|evaluate|parse|include)\b|\$[!{]"
+    r"##|#\*|#\{?(?:set|if|elseif|else|end|foreach|break|stop|macro|define|evaluate|parse|include)\b"
 )
 
 
@@ -131,7 +133,10 @@ def openapi_hash() -> str:
 
 
 def deployable_openapi() -> str:
-    """The OpenAPI document for API Gateway: `/openapi.json` (a mock) answers the public document."""
+    """The OpenAPI document for API Gateway: `/openapi.json` (a mock) answers the public document.
+
+    The answer is a Velocity template: every `$` of the document (its `$ref`s) is written as
+    `${dollar}`, a variable holding "$", so that nothing in it is read as a reference."""
     api = ApiDefinition.load()
     public = json.dumps(api.public_document(), separators=(",", ":"), ensure_ascii=False)
     found = _VTL_DIRECTIVE.search(public)
@@ -139,7 +144,8 @@ def deployable_openapi() -> str:
         raise PackagingError(f"the public document has {found.group(0)!r}, which API Gateway's templates would run")
     document = api.document
     mock = document["paths"]["/openapi.json"]["get"]["x-amazon-apigateway-integration"]
-    mock["responses"]["default"]["responseTemplates"] = {"application/json": public}
+    template = VTL_DOLLAR + public.replace("$", "${dollar}")
+    mock["responses"]["default"]["responseTemplates"] = {"application/json": template}
     return yaml.safe_dump(document, sort_keys=False, allow_unicode=True, width=10_000)
 
 

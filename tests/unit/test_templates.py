@@ -124,7 +124,10 @@ def test_every_api_operation_is_integrated_with_the_function_that_serves_it() ->
 def test_the_deployed_openapi_answers_its_public_document_from_the_mock() -> None:
     document = yaml.safe_load(deployable_openapi())
     mock = document["paths"]["/openapi.json"]["get"]["x-amazon-apigateway-integration"]
-    public = json.loads(mock["responses"]["default"]["responseTemplates"]["application/json"])
+    template = str(mock["responses"]["default"]["responseTemplates"]["application/json"])
+    # what Velocity answers: the #set line sets $dollar, each ${dollar} becomes "$"
+    assert template.startswith("#set($dollar = '$')\n") and "$ref" not in template
+    public = json.loads(template.split("\n", 1)[1].replace("${dollar}", "$"))
     assert public == ApiDefinition.load().public_document()
     assert "x-amazon-apigateway-integration" not in json.dumps(public)
 
@@ -137,3 +140,11 @@ def test_the_api_deployment_is_renamed_with_the_documents_hash(built: Path) -> N
     assert stage["Properties"]["DeploymentId"] == {"Ref": deployment}
     assert stage["Properties"]["TracingEnabled"] is True
     assert stage["Properties"]["MethodSettings"][0]["MetricsEnabled"] is True
+
+
+def test_a_document_that_velocity_would_run_is_refused(monkeypatch: pytest.MonkeyPatch) -> None:
+    api = ApiDefinition.load()
+    api.document["info"]["description"] = "## Bookings\nNotes #set them apart"
+    monkeypatch.setattr(ApiDefinition, "load", classmethod(lambda cls: api))
+    with pytest.raises(PackagingError, match="'##'"):
+        deployable_openapi()
