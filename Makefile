@@ -31,10 +31,14 @@ PARAMS ?=
 DRY_RUN ?=
 URL ?=
 TOKEN ?=
+HOST ?=
+USERS ?= 50
+DURATION ?= 2m
+SCENARIO ?= mixed
 
 export PYTHONDONTWRITEBYTECODE := 1
 
-.PHONY: help venv run test lint fmt typecheck unit integration smoke browser browser-test templates package checkov deploy destroy cfn-lint bench-smoke bench-transactions bench-slots bench-cold-start token audit-verify faults clean
+.PHONY: help venv run test lint fmt typecheck unit integration smoke browser browser-test templates package checkov deploy destroy load cfn-lint bench-smoke bench-transactions bench-slots bench-cold-start token audit-verify faults clean
 
 help: ## List the targets
 	@grep -E '^[a-zA-Z_-]+:.*?## ' $(MAKEFILE_LIST) | awk 'BEGIN {FS = ":.*?## "}; {printf "  \033[36m%-20s\033[0m %s\n", $$1, $$2}'
@@ -141,6 +145,9 @@ $(LAYER_STAMP): requirements/lambda.lock $(VENV_STAMP)
 	@rm -rf $(LAYER)
 	@$(VENV)/bin/uv pip install --quiet --target $(LAYER) --python $(PY) --compile-bytecode --require-hashes -r requirements/lambda.lock
 	@touch $@
+
+load: $(VENV_STAMP) ## Locust on the local stack, or HOST=…: USERS=50 DURATION=2m SCENARIO=mixed|contention; then the invariants
+	$(PY) -m loadtests.load --users $(USERS) --duration $(DURATION) --scenario $(SCENARIO) $(if $(HOST),--host $(HOST))
 
 token: $(VENV_STAMP) ## Mint a local development token: make token SUB=… GROUPS=customers,providers
 	@$(PY) -m local --state-dir $(STATE_DIR) token --sub "$(SUB)" --groups "$(GROUPS)" --ttl $(TTL)
