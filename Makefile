@@ -38,7 +38,7 @@ SCENARIO ?= mixed
 
 export PYTHONDONTWRITEBYTECODE := 1
 
-.PHONY: help venv run test lint fmt typecheck unit integration smoke browser browser-test templates package checkov deploy destroy load cfn-lint bench-smoke bench-transactions bench-slots bench-cold-start token audit-verify faults clean
+.PHONY: help venv run test lint fmt typecheck unit integration smoke browser browser-test templates package checkov deploy destroy load bench cfn-lint bench-smoke bench-transactions bench-slots bench-cold-start token audit-verify faults clean
 
 help: ## List the targets
 	@grep -E '^[a-zA-Z_-]+:.*?## ' $(MAKEFILE_LIST) | awk 'BEGIN {FS = ":.*?## "}; {printf "  \033[36m%-20s\033[0m %s\n", $$1, $$2}'
@@ -140,6 +140,10 @@ bench-smoke: $(VENV_STAMP) $(LAYER_STAMP) ## Run every benchmark at tiny sizes, 
 	$(PY) -m loadtests.bench_transactions --quick
 	$(PY) -m loadtests.bench_slots --quick
 	$(PY) -m loadtests.bench_cold_start --quick
+	$(PY) -m loadtests.bench --quick
+
+bench: $(VENV_STAMP) $(LAYER_STAMP) ## The performance goals as numbers: JSON, markdown and PNG plots in loadtests/reports/bench-<timestamp>/
+	$(PY) -m loadtests.bench
 
 $(LAYER_STAMP): requirements/lambda.lock $(VENV_STAMP)
 	@rm -rf $(LAYER)

@@ -1,0 +1,166 @@
+"""`make bench`: the performance goals as numbers, written to `loadtests/reports/bench-<timestamp>/`
+as `results.json`, `results.md` and PNG plots.
+
+- **Cold start**: each function's init in a fresh interpreter ÷ (`import boto3` + a DynamoDB client),
+  median of 7 (loadtests/bench_cold_start.py; goal ≤ 1.5).
+- **Slot search growth**: CPU per search as the provider's bookings grow (100 → 10,000, 62-day
+  window) and as the window grows (1 → 62 days, 500 bookings), plotted on log-log axes. It must grow
+  linearly or better: the fitted slope of log(cost) against log(size) stays ≤ 1.15 (a little over 1
+  for the timer's noise).
+
+`--quick` (part of `make test`) runs every part at tiny sizes, writes the same files, and gives no
+verdict, so the script never rots.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import math
+import statistics
+import sys
+from collections.abc import Sequence
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any
+
+import matplotlib
+
+matplotlib.use("Agg")  # files only: no display, nothing fetched
+
+from matplotlib import pyplot, ticker
+
+from loadtests import bench_cold_start, bench_slots
+from loadtests.bench_transactions import REPORTS
+
+MAX_SLOPE = 1.15
+BOOKINGS = [100, 300, 1_000, 3_000, 10_000]
+WINDOWS = [1, 7, 14, 31, 62]
+
+
+def slope(points: Sequence[tuple[float, float]]) -> float:
+    """Least-squares slope of log(y) on log(x): 1 is linear growth, below 1 better than linear."""
+    xs, ys = [math.log(x) for x, _ in points], [math.log(max(y, 1e-6)) for _, y in points]
+    mean_x, mean_y = statistics.fmean(xs), statistics.fmean(ys)
+    return sum((x - mean_x) * (y - mean_y) for x, y in zip(xs, ys, strict=True)) / sum((x - mean_x) ** 2 for x in xs)
+
+
+def cold_start(runs: int) -> dict[str, Any]:
+    measured = bench_cold_start.cases()
+    for code, extra_env in measured.values():  # compile the bytecode first, as a package ships it
+        bench_cold_start.run_once(code, extra_env)
+    timings: dict[str, list[float]] = {name: [] for name in measured}
+    for _ in range(runs):  # interleaved, so a busy moment hits every case alike
+        for name, (code, extra_env) in measured.items():
+            timings[name].append(bench_cold_start.run_once(code, extra_env))
+    medians = {name: statistics.median(values) for name, values in timings.items()}
+    baseline = medians["boto3 + DynamoDB client"]
+    rows = [{"case": name, "medianMs": round(ms, 1), "ratio": round(ms / baseline, 3)} for name, ms in medians.items()]
+    worst = round(max(medians.values()) / baseline, 3)
+    return {"runs": runs, "goalRatio": bench_cold_start.GOAL_RATIO, "worstRatio": worst, "rows": rows}
+
+
+def slot_growth(repetitions: int, bookings: list[int], windows: list[int]) -> dict[str, Any]:
+    bench_slots.cpu_ms(100, 7, 1)  # warm the caches (time zones, rules) so the first size is not penalized
+    by_bookings = [(b, bench_slots.cpu_ms(b, 62, repetitions)[0]) for b in bookings]
+    by_window = [(d, bench_slots.cpu_ms(500, d, repetitions)[0]) for d in windows]
+    return {
+        "maxSlope": MAX_SLOPE,
+        "byBookings": [{"bookings": b, "cpuMs": round(ms, 3)} for b, ms in by_bookings],
+        "byWindowDays": [{"days": d, "cpuMs": round(ms, 3)} for d, ms in by_window],
+        "slopeBookings": round(slope(by_bookings), 3),
+        "slopeWindow": round(slope(by_window), 3),
+    }
+
+
+def plot_growth(points: list[dict[str, Any]], key: str, label: str, fitted: float, path: Path) -> None:
+    figure, axes = pyplot.subplots(figsize=(6, 4), dpi=100)
+    xs, ys = [p[key] for p in points], [p["cpuMs"] for p in points]
+    axes.loglog(xs, ys, "o-", label=f"measured (slope {fitted:.2f})")
+    linear = [ys[0] * x / xs[0] for x in xs]
+    axes.loglog(xs, linear, "--", color="grey", label="linear growth from the first point")
+    for axis in (axes.xaxis, axes.yaxis):  # plain numbers on the log scales
+        axis.set_major_formatter(ticker.ScalarFormatter())
+    axes.set_xlabel(label)
+    axes.set_ylabel("CPU per slot search (ms, median)")
+    axes.set_title(f"Slot search cost by {label}")
+    axes.grid(True, which="both", alpha=0.3)
+    axes.legend()
+    figure.tight_layout()
+    figure.savefig(path)
+    pyplot.close(figure)
+
+
+def plot_cold_start(result: dict[str, Any], path: Path) -> None:
+    figure, axes = pyplot.subplots(figsize=(7, 3.5), dpi=100)
+    names = [row["case"].replace("appointments-bench-", "") for row in result["rows"]]
+    axes.barh(names, [row["ratio"] for row in result["rows"]], color="#0972d3")
+    axes.axvline(result["goalRatio"], color="#d13212", linestyle="--", label=f"goal {result['goalRatio']}x")
+    axes.set_xlabel("init ÷ (import boto3 + a DynamoDB client)")
+    axes.set_title(f"Cold start, median of {result['runs']}")
+    axes.legend()
+    figure.tight_layout()
+    figure.savefig(path)
+    pyplot.close(figure)
+
+
+def markdown(results: dict[str, Any]) -> str:
+    cold, slots = results["coldStart"], results["slotGrowth"]
+    lines = ["## Cold start", "", "| init | median ms | x baseline |", "|---|---:|---:|"]
+    lines += [f"| {row['case']} | {row['medianMs']} | {row['ratio']:.2f} |" for row in cold["rows"]]
+    lines += ["", f"Worst: {cold['worstRatio']:.2f}x (goal ≤ {cold['goalRatio']}).", "", "## Slot search growth", ""]
+    lines += ["| bookings (62 days) | CPU ms |", "|---:|---:|"]
+    lines += [f"| {row['bookings']:,} | {row['cpuMs']} |" for row in slots["byBookings"]]
+    lines += ["", "| window (days, 500 bookings) | CPU ms |", "|---:|---:|"]
+    lines += [f"| {row['days']} | {row['cpuMs']} |" for row in slots["byWindowDays"]]
+    lines += [
+        "",
+        f"Slopes of log(cost) on log(size): bookings {slots['slopeBookings']}, window {slots['slopeWindow']}"
+        f" (linear is 1; goal ≤ {slots['maxSlope']}).",
+        "",
+        "![cold start](cold-start.png) ![by bookings](slot-search-by-bookings.png)"
+        " ![by window](slot-search-by-window.png)",
+    ]
+    return "\n".join(lines) + "\n"
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--quick", action="store_true", help="tiny sizes, no verdict (for make test)")
+    parser.add_argument("--out", default="", help="default: loadtests/reports/bench-<timestamp>/")
+    args = parser.parse_args(argv)
+    if not (bench_cold_start.LAYER / "boto3").is_dir():
+        parser.error(f"no dependency layer at {bench_cold_start.LAYER}: `make bench` builds it")
+    stamp = datetime.now(UTC).strftime("%Y%m%dT%H%M%SZ")
+    out = Path(args.out or REPORTS / f"bench-{stamp}{'-quick' if args.quick else ''}")
+    out.mkdir(parents=True, exist_ok=True)
+
+    results: dict[str, Any] = {"measuredAt": stamp, "quick": args.quick}
+    results["coldStart"] = cold_start(1 if args.quick else 7)
+    if args.quick:
+        results["slotGrowth"] = slot_growth(1, [100, 300, 1_000], [1, 7, 14])
+    else:
+        results["slotGrowth"] = slot_growth(21, BOOKINGS, WINDOWS)
+    slots = results["slotGrowth"]
+    plot_cold_start(results["coldStart"], out / "cold-start.png")
+    plot_growth(
+        slots["byBookings"], "bookings", "bookings", slots["slopeBookings"], out / "slot-search-by-bookings.png"
+    )
+    plot_growth(slots["byWindowDays"], "days", "window (days)", slots["slopeWindow"], out / "slot-search-by-window.png")
+    failed = []
+    if results["coldStart"]["worstRatio"] > results["coldStart"]["goalRatio"]:
+        failed.append(f"cold start {results['coldStart']['worstRatio']:.2f}x > {results['coldStart']['goalRatio']}x")
+    for name in ("slopeBookings", "slopeWindow"):
+        if slots[name] > MAX_SLOPE:
+            failed.append(f"slot search grows faster than linearly ({name} {slots[name]})")
+    results["failedGoals"] = [] if args.quick else failed
+    (out / "results.json").write_text(json.dumps(results, indent=2))
+    (out / "results.md").write_text(markdown(results))
+    print(markdown(results))
+    print("goals: " + ("; ".join(results["failedGoals"]) or "all met" if not args.quick else "not judged (--quick)"))
+    print(f"written to {out}")
+    return 1 if results["failedGoals"] else 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
