@@ -163,5 +163,5 @@ audit-verify: $(VENV_STAMP) ## Verify the audit archive's hash chains against th
 	$(PY) -m services.audit.verify $(if $(TABLE),--table $(TABLE) --bucket $(BUCKET),--local-stack http://127.0.0.1:$(PORT))
 
 clean: ## Remove the virtualenv, local state and caches
-	rm -rf $(VENV) .local .artifacts .pytest_cache .mypy_cache .ruff_cache .hypothesis
+	rm -rf $(VENV) .local .artifacts .build .pytest_cache .mypy_cache .ruff_cache .hypothesis
 	find . -name __pycache__ -type d -prune -exec rm -rf {} +
