@@ -78,3 +78,17 @@ def unwrap(field: dict[str, Any]) -> dict[str, Any]:
     """pydantic writes an optional field as `anyOf: [<schema>, null]`; compare the schema itself."""
     variants = [v for v in field.get("anyOf", []) if v.get("type") != "null"]
     return {**variants[0], "default": field.get("default")} if len(variants) == 1 else field
+
+
+def test_every_operation_that_reads_or_writes_the_table_documents_its_503_with_retry_after() -> None:
+    # A table that throttles through the SDK's retries answers 503 SERVICE_UNAVAILABLE (services/common/http.py);
+    # /me only echoes the caller's claims and the mock touches nothing.
+    document = API.document
+    for route in API.routes:
+        if route.integration == "mock" or route.resource == "/me":
+            continue
+        answer = document["paths"][route.resource][route.method.lower()]["responses"].get("503")
+        assert answer is not None, f"{route.method} {route.resource} does not document its 503"
+        if "$ref" in answer:
+            answer = document["components"]["responses"][answer["$ref"].rsplit("/", 1)[1]]
+        assert "Retry-After" in answer.get("headers", {}) or route.resource == "/health", route.resource
