@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from datetime import UTC, datetime, timedelta
 from typing import Any
+from zoneinfo import ZoneInfo
 
 import pytest
 
@@ -32,8 +33,11 @@ def test_a_slot_search_is_one_query(inproc: Any, window_days: int) -> None:
     ]
     invoke("POST", f"/providers/{pid}/services", {"name": "Other", "durationMinutes": 60})
     start = datetime.now(UTC).replace(microsecond=0) + timedelta(hours=1)
+    # Overrides open the provider on the first three of its own days from `start`, so that even a
+    # one-day window holds open hours whatever the weekday and the hour (in Berlin) the test runs at.
+    first_day = start.astimezone(ZoneInfo("Europe/Berlin")).date()
     for n in range(3):
-        day = (start + timedelta(days=n + 1)).date().isoformat()
+        day = (first_day + timedelta(days=n)).isoformat()
         override = {"intervals": [{"start": "08:00", "end": "18:00"}]}
         assert invoke("PUT", f"/providers/{pid}/overrides/{day}", override)[0] == 200
     spans = [start + timedelta(minutes=62 * 1440 * n // 500) for n in range(500)]
