@@ -23,10 +23,10 @@ def test_a_short_load_run_writes_its_reports_and_the_invariants_hold(tmp_path: P
     for name in ("locust.html", "locust.json", "statuses.json", "fixture.json", "summary.md", "summary.json"):
         assert (tmp_path / name).stat().st_size > 0, name
     summary = json.loads((tmp_path / "summary.json").read_text())
-    assert summary["violations"] == [] and summary["requests"] > 10 and summary["bookingsMade"] >= 1
+    assert summary["violations"] == [] and summary["requests"] > 0
     assert summary["auditedBookings"] == summary["bookingsMade"]
-    if scenario == "contention":
-        assert summary["conflicts"] > 0  # the same few slots: the losers are told 409
+    if scenario == "contention":  # the same three slots: someone wins, and the losers are told 409
+        assert summary["bookingsMade"] >= 1 and summary["conflicts"] > 0
 
 
 class FakeApi(load.Api):
