@@ -18,13 +18,14 @@ import json
 import os
 import random
 import threading
-import urllib.request
 from collections import Counter
 from datetime import UTC, datetime, timedelta
 from typing import Any, ClassVar
 from urllib.parse import quote
 
 from locust import HttpUser, between, events, task
+
+from loadtests.load import stage_token
 
 FIXTURE: dict[str, Any] = json.loads(open(os.environ["LOAD_FIXTURE"], encoding="utf-8").read())  # noqa: SIM115
 EXPECTED_RACES = {409, 422}
@@ -48,18 +49,8 @@ def write_statuses(**_: Any) -> None:
 
 
 def token(host: str, sub: str, groups: list[str]) -> str:
-    """A token for `sub`: minted by the local stack, or the deployed stage's test user's (`LOAD_<GROUP>_TOKEN`)."""
-    given = os.environ.get(f"LOAD_{groups[0].upper()}_TOKEN")
-    if given:
-        return given
-    request = urllib.request.Request(
-        f"{host}/_local/token",
-        data=json.dumps({"sub": sub, "groups": groups}).encode(),
-        headers={"Content-Type": "application/json"},
-        method="POST",
-    )
-    with urllib.request.urlopen(request, timeout=10) as answer:
-        return str(json.load(answer)["token"])
+    """A token for `sub`: the deployed stage's test user's (`LOAD_<GROUP>_TOKEN`), or the local mint's."""
+    return stage_token(host, sub, groups[0])
 
 
 def window(days_ahead: int, days: int = 1) -> str:
