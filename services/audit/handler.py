@@ -4,6 +4,8 @@ so one bad record never blocks or loses the others); API requests go to the reso
 from __future__ import annotations
 
 # isort: off
+from services.common import init_gc  # first: no garbage collection while the imports below load
+
 # First, before anything imports pydantic: Powertools' batch module loads every parser model (~20 ms
 # of cold start) only if pydantic is already loaded, and this consumer uses none of them.
 from aws_lambda_powertools.utilities.batch import BatchProcessor, EventType, process_partial_response
@@ -135,3 +137,6 @@ def lambda_handler(event: dict[str, Any], context: LambdaContext) -> dict[str, A
         return dict(response)
     logger.set_correlation_id((event.get("requestContext") or {}).get("requestId"))
     return resolve(app, event, context)
+
+
+init_gc.done()

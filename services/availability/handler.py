@@ -2,6 +2,10 @@
 
 from __future__ import annotations
 
+# isort: off
+from services.common import init_gc  # first: no garbage collection while the imports below load
+# isort: on
+
 from datetime import date
 from functools import cache
 from http import HTTPStatus
@@ -237,3 +241,6 @@ def get_slots(
 @observed(correlation_id_path=correlation_paths.API_GATEWAY_REST)
 def lambda_handler(event: dict[str, Any], context: LambdaContext) -> dict[str, Any]:
     return resolve(app, event, context)
+
+
+init_gc.done()
