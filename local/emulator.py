@@ -45,14 +45,19 @@ class SerializedApp:
 
 
 def build_app(patched: bool = True) -> FaultInjector:
-    """moto's multi-service WSGI app, patched and serialized, behind the fault injector."""
+    """moto's multi-service WSGI app, patched, metered and serialized, behind the fault injector.
+
+    The capacity meter sits inside the lock: it reads the items a request touches just before and
+    just after moto runs it.
+    """
     from moto.moto_server.werkzeug_app import DomainDispatcherApplication, create_backend_app
 
     from local import moto_patches
+    from local.capacity import CapacityMeter
 
     if patched:
         moto_patches.install()
-    return FaultInjector(SerializedApp(DomainDispatcherApplication(create_backend_app)))
+    return FaultInjector(SerializedApp(CapacityMeter(DomainDispatcherApplication(create_backend_app))))
 
 
 def serve(host: str, port: int, patched: bool = True) -> None:

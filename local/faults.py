@@ -70,7 +70,7 @@ class FaultInjector:
         # Read the body to name the table; hand it on unchanged.
         length = int(environ.get("CONTENT_LENGTH") or 0)
         body = environ["wsgi.input"].read(length) if length else b""
-        environ["wsgi.input"] = _Replay(body)
+        environ["wsgi.input"] = Replay(body)
         table = _table_of(body)
         if self._roll(plan.dynamodbThrottle):
             self._count("Throttle", table, operation)
@@ -113,7 +113,7 @@ class FaultInjector:
         return [body]
 
 
-class _Replay:
+class Replay:
     """A request body, readable again by the wrapped application."""
 
     def __init__(self, body: bytes) -> None:

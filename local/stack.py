@@ -74,6 +74,7 @@ class LocalStack:
     stream_runner: StreamRunner | None = None
     xray: XRayDaemon | None = None
     _faults_seen: dict[str, int] = field(default_factory=dict)
+    _capacity_seen: dict[str, dict[str, float]] = field(default_factory=dict)
     metrics: MetricStore | None = None
     alarms: AlarmEvaluator | None = None
 
@@ -114,7 +115,7 @@ class LocalStack:
                 self.metrics,
                 self.logs_dir / "alarms.log",
                 interval=self.config.alarm_interval,
-                samplers=[lambda: self._sample_queue(sqs, dead_letters), self._sample_faults],
+                samplers=[lambda: self._sample_queue(sqs, dead_letters), self._sample_faults, self._sample_capacity],
                 time_scale=self.config.alarm_time_scale,
             ).start()
             self.warm_results = self.lambdas.warm_all()
@@ -143,6 +144,8 @@ class LocalStack:
             gateway.add_local_route("GET", "/_local/alarms", self._alarms)
             gateway.add_local_route("GET", "/_local/faults", self._faults)
             gateway.add_local_route("PUT", "/_local/faults", self._faults)
+            gateway.add_local_route("GET", "/_local/capacity", self._capacity)
+            gateway.add_local_route("DELETE", "/_local/capacity", self._capacity)
             groups = [(r.spec.log_group, r.logs.lines) for r in self.lambdas.functions.values()]
             OpsConsole(
                 # Locally the runbooks are served beside the dashboard, so its links work offline.
@@ -211,9 +214,16 @@ class LocalStack:
 
     def _faults(self, request: HttpRequest) -> HttpResponse:
         """`GET`/`PUT /_local/faults`: the emulator's fault plan (local/faults.py), read or set."""
+        return self._to_emulator(request, "/_faults")
+
+    def _capacity(self, request: HttpRequest) -> HttpResponse:
+        """`GET`/`DELETE /_local/capacity`: DynamoDB units per request (local/capacity.py), read or cleared."""
+        return self._to_emulator(request, "/_capacity")
+
+    def _to_emulator(self, request: HttpRequest, path: str) -> HttpResponse:
         assert self.emulator is not None
         forwarded = urllib.request.Request(
-            f"{self.emulator.endpoint}/_faults",
+            f"{self.emulator.endpoint}{path}",
             method=request.method,
             data=request.body if request.method == "PUT" else None,
             headers={"Content-Type": "application/json"},
@@ -242,6 +252,21 @@ class LocalStack:
             else:
                 name = "SystemErrors"
             self.metrics.put("AWS/DynamoDB", name, {"TableName": table}, new, now)
+
+    def _sample_capacity(self) -> None:
+        """DynamoDB's ConsumedRead/WriteCapacityUnits for what the tables served since the last look."""
+        if self.emulator is None or self.metrics is None:
+            return
+        with urllib.request.urlopen(f"{self.emulator.endpoint}/_capacity?totals", timeout=10) as answer:
+            totals: dict[str, dict[str, float]] = json.load(answer)["totals"]
+        now = time.time()
+        for table, units in totals.items():
+            seen = self._capacity_seen.setdefault(table, {"read": 0.0, "write": 0.0})
+            for kind, name in (("read", "ConsumedReadCapacityUnits"), ("write", "ConsumedWriteCapacityUnits")):
+                new = units[kind] - seen[kind]
+                seen[kind] = units[kind]
+                if new > 0:
+                    self.metrics.put("AWS/DynamoDB", name, {"TableName": table}, new, now)
 
     def _alarms(self, _request: HttpRequest) -> HttpResponse:
         """`GET /_local/alarms`: every alarm of the templates, its state, reason and recent history."""
