@@ -38,7 +38,7 @@ SCENARIO ?= mixed
 
 export PYTHONDONTWRITEBYTECODE := 1
 
-.PHONY: help venv run test lint fmt typecheck unit integration smoke browser browser-test templates package checkov deploy destroy load bench cfn-lint bench-smoke bench-transactions bench-slots bench-cold-start token audit-verify faults clean
+.PHONY: help venv run test lint fmt typecheck unit integration smoke browser browser-test templates package checkov deploy destroy load bench cfn-lint bench-smoke bench-transactions bench-slots bench-cold-start bench-capacity token audit-verify faults clean
 
 help: ## List the targets
 	@grep -E '^[a-zA-Z_-]+:.*?## ' $(MAKEFILE_LIST) | awk 'BEGIN {FS = ":.*?## "}; {printf "  \033[36m%-20s\033[0m %s\n", $$1, $$2}'
@@ -132,6 +132,9 @@ bench-transactions: $(VENV_STAMP) ## Measure a 10-item TransactWriteItems at 0 a
 
 bench-slots: $(VENV_STAMP) ## CPU cost of one slot search (62 days, 500 bookings; goal well under 10 ms)
 	$(PY) -m loadtests.bench_slots
+
+bench-capacity: $(VENV_STAMP) ## DynamoDB requests and capacity units per API operation, metered on a local stack of its own
+	$(PY) -m loadtests.bench_capacity
 
 bench-cold-start: $(VENV_STAMP) $(LAYER_STAMP) ## Init cost of each function vs import boto3 + a DynamoDB client (goal ≤ 1.5×)
 	$(PY) -m loadtests.bench_cold_start

@@ -3,6 +3,8 @@ as `results.json`, `results.md` and PNG plots.
 
 - **Cold start**: each function's init in a fresh interpreter ÷ (`import boto3` + a DynamoDB client),
   median of 7 (loadtests/bench_cold_start.py; goal ≤ 1.5).
+- **DynamoDB per API operation**: requests and capacity units per call of each operation, and per
+  audited change, metered by the emulator from item sizes (loadtests/bench_capacity.py).
 - **Slot search growth**: CPU per search as the provider's bookings grow (100 → 10,000, 62-day
   window) and as the window grows (1 → 62 days, 500 bookings), plotted on log-log axes. It must grow
   linearly or better: the fitted slope of log(cost) against log(size) stays ≤ 1.15 (a little over 1
@@ -30,7 +32,7 @@ matplotlib.use("Agg")  # files only: no display, nothing fetched
 
 from matplotlib import pyplot, ticker
 
-from loadtests import bench_cold_start, bench_slots
+from loadtests import bench_capacity, bench_cold_start, bench_slots
 from loadtests.bench_transactions import REPORTS
 
 MAX_SLOPE = 1.15
@@ -120,6 +122,10 @@ def markdown(results: dict[str, Any]) -> str:
         "",
         "![cold start](cold-start.png) ![by bookings](slot-search-by-bookings.png)"
         " ![by window](slot-search-by-window.png)",
+        "",
+        "## DynamoDB per API operation (mean per call)",
+        "",
+        bench_capacity.markdown(results["capacity"]),
     ]
     return "\n".join(lines) + "\n"
 
@@ -141,6 +147,7 @@ def main(argv: list[str] | None = None) -> int:
         results["slotGrowth"] = slot_growth(1, [100, 300, 1_000], [1, 7, 14])
     else:
         results["slotGrowth"] = slot_growth(21, BOOKINGS, WINDOWS)
+    results["capacity"] = bench_capacity.measure(1 if args.quick else 5)
     slots = results["slotGrowth"]
     plot_cold_start(results["coldStart"], out / "cold-start.png")
     plot_growth(

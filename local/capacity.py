@@ -18,12 +18,13 @@ at-a-time lock, so it sees the table as it was just before and just after each r
 Each request is recorded as a `Consumption` with its `X-Amzn-Trace-Id`, which botocore sends from
 `_X_AMZN_TRACE_ID` inside a function, so `GET /_capacity` (the stack's `/_local/capacity`) lets the
 benchmarks add the units up per API request. When a client asks for `ReturnConsumedCapacity`, the
-computed total replaces moto's constant. See docs/decisions/0015-capacity-and-cost.md.
+computed total replaces moto's constant. See docs/decisions/0015-dynamodb-capacity-metering.md.
 """
 
 from __future__ import annotations
 
 import base64
+import copy
 import json
 import math
 import re
@@ -133,7 +134,8 @@ class CapacityMeter:
         region_match = REGION.search(str(environ.get("HTTP_AUTHORIZATION", "")))
         backend = dynamodb_backends[DEFAULT_ACCOUNT_ID][region_match.group(1) if region_match else "us-east-1"]
         keys = _written_keys(operation, request)
-        before = {key: _stored(backend, *key) for key in keys}
+        # A copy: moto updates items in place, and the units depend on the item before and after.
+        before = {key: copy.deepcopy(_stored(backend, *key)) for key in keys}
         status, headers, answer = self._forward(environ, body)
         failed = not status.startswith("2")
         response = json.loads(answer or b"{}") if answer else {}

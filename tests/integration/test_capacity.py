@@ -57,6 +57,13 @@ def test_a_booking_costs_one_read_and_a_doubled_write_per_transaction_item(stack
     [read] = units_of(stack, headers["X-Amzn-Trace-Id"])
     assert (read["operation"], read["read_units"]) == ("GetItem", 0.5)  # eventually consistent, under 4 KB
 
+    status, headers, _ = call(stack, "POST", f"/bookings/{booking['bookingId']}/cancel", token=who, body={})
+    assert status == 200
+    _, cancel = units_of(stack, headers["X-Amzn-Trace-Id"])
+    # The status is projected into both indexes: each rewrites its entry (moto updates items in place,
+    # so the meter must keep a copy of the item as it was).
+    assert cancel["index_write_units"] == 2 * kb(keys.booking_key(booking["bookingId"]))
+
 
 def test_a_client_that_asks_gets_the_computed_units_not_motos_constant(stack: LocalStack) -> None:
     assert stack.emulator is not None

@@ -1,0 +1,165 @@
+"""Benchmark: DynamoDB requests and capacity units per API operation, and per audited change.
+
+A local stack of its own runs a scripted day: a provider's set-up, then for each of `repeat` rounds a
+slot search, a booking (with an Idempotency-Key, as clients send it), a read, the customer's list,
+a reschedule, a cancellation, the provider's day view and an override put and removed. Each API
+response carries its `X-Amzn-Trace-Id`; the emulator's meter (local/capacity.py) records every
+DynamoDB request with the trace it came from, so the units add up per API operation. Whatever the
+audit consumer's stream batches spent is divided by the events it recorded (one transaction each).
+
+    python -m loadtests.bench_capacity            # the table (part of `make bench`)
+    python -m loadtests.bench_capacity --repeat 1 # the small version (`make bench-smoke`)
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+import tempfile
+import urllib.error
+import urllib.request
+from collections import defaultdict
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+from typing import Any
+from urllib.parse import quote
+
+from loadtests.load import SERVICES, WEEKLY, stage_token
+
+
+class TracedApi:
+    """The stack's API with one token; remembers each operation's trace ids."""
+
+    def __init__(self, host: str, token: str, traces: dict[str, list[str]]) -> None:
+        self.host, self.token, self.traces = host, token, traces
+
+    def __call__(self, name: str, method: str, path: str, body: Any = None, ok: int = 200) -> Any:
+        request = urllib.request.Request(
+            f"{self.host}{path}", method=method, data=None if body is None else json.dumps(body).encode()
+        )
+        request.add_header("Content-Type", "application/json")
+        request.add_header("Authorization", f"Bearer {self.token}")
+        if name == "POST /bookings":
+            request.add_header("Idempotency-Key", f"bench-{len(self.traces[name])}-{datetime.now(UTC).timestamp()}")
+        try:
+            with urllib.request.urlopen(request, timeout=60) as answer:
+                status, headers, text = answer.status, answer.headers, answer.read()
+        except urllib.error.HTTPError as error:
+            status, headers, text = error.code, error.headers, error.read()
+        if status != ok:
+            raise RuntimeError(f"{name}: {status} {text[:300]!r}")
+        self.traces[name].append(headers["X-Amzn-Trace-Id"].split(";")[0].removeprefix("Root="))
+        return json.loads(text) if text else None
+
+
+def scripted_day(host: str, repeat: int) -> dict[str, list[str]]:
+    """Run the operations; answer the trace ids of each."""
+    traces: dict[str, list[str]] = defaultdict(list)
+    owner = TracedApi(host, stage_token(host, "bench-owner", "providers"), traces)
+    customer = TracedApi(host, stage_token(host, "bench-customer", "customers"), traces)
+    pid = owner("POST /providers", "POST", "/providers", {"name": "Bench clinic", "timeZone": "UTC"}, 201)["providerId"]
+    owner("PUT /providers/{id}/schedule", "PUT", f"/providers/{pid}/schedule", {"weekly": WEEKLY})
+    sid = owner("POST /providers/{id}/services", "POST", f"/providers/{pid}/services", SERVICES[0], 201)["serviceId"]
+    for round_number in range(repeat):
+        day = (datetime.now(UTC) + timedelta(days=2 + round_number)).replace(hour=0, minute=0, second=0, microsecond=0)
+        window = f"from={quote(day.isoformat())}&to={quote((day + timedelta(days=1)).isoformat())}"
+        found = customer("GET /providers/{id}/slots", "GET", f"/providers/{pid}/slots?serviceId={sid}&{window}")
+        first, later = found["slots"][0]["start"], found["slots"][-1]["start"]
+        booking = customer(
+            "POST /bookings", "POST", "/bookings", {"providerId": pid, "serviceId": sid, "start": first}, 201
+        )
+        path = f"/bookings/{booking['bookingId']}"
+        customer("GET /bookings/{id}", "GET", path)
+        customer("GET /bookings (own)", "GET", "/bookings?limit=20")
+        customer("POST /bookings/{id}/reschedule", "POST", f"{path}/reschedule", {"start": later})
+        customer("POST /bookings/{id}/cancel", "POST", f"{path}/cancel", {"reason": "bench"})
+        owner("GET /bookings?providerId", "GET", f"/bookings?providerId={pid}&{window}&limit=100")
+        far = (day + timedelta(days=60)).date().isoformat()
+        override = {"intervals": [{"start": "10:00", "end": "12:00"}]}
+        owner("PUT /providers/{id}/overrides/{date}", "PUT", f"/providers/{pid}/overrides/{far}", override)
+        owner("DELETE /providers/{id}/overrides/{date}", "DELETE", f"/providers/{pid}/overrides/{far}", ok=204)
+    return traces
+
+
+def per_operation(traces: dict[str, list[str]], ledger: list[dict[str, Any]]) -> list[dict[str, Any]]:
+    """Mean DynamoDB requests and units per call of each operation, and per audited change."""
+    by_trace: dict[str, list[dict[str, Any]]] = defaultdict(list)
+    for entry in ledger:
+        by_trace[entry["trace_id"]].append(entry)
+    rows = []
+    for name, ids in traces.items():
+        entries = [entry for trace in ids for entry in by_trace.pop(trace, [])]
+        rows.append(_row(name, len(ids), entries))
+    rest = [entry for entries in by_trace.values() for entry in entries]  # the audit consumer's batches
+    recorded = sum(entry["operation"] == "TransactWriteItems" for entry in rest)  # one per event recorded
+    rows.append(_row("audit consumer, per audited change", recorded, rest))
+    return rows
+
+
+def _row(name: str, calls: int, entries: list[dict[str, Any]]) -> dict[str, Any]:
+    def mean(value: float) -> float:
+        return round(value / max(calls, 1), 2)
+
+    return {
+        "operation": name,
+        "calls": calls,
+        "dynamodbRequests": mean(len(entries)),
+        "readUnits": mean(sum(e["read_units"] for e in entries)),
+        "writeUnits": mean(sum(e["write_units"] for e in entries)),
+        "indexWriteUnits": mean(sum(e["index_write_units"] for e in entries)),
+        "byOperation": dict(sorted(_count(e["operation"] for e in entries).items())),
+    }
+
+
+def _count(names: Any) -> dict[str, int]:
+    counted: dict[str, int] = defaultdict(int)
+    for name in names:
+        counted[name] += 1
+    return counted
+
+
+def measure(repeat: int) -> list[dict[str, Any]]:
+    """Start a stack of its own, run the day, answer the table."""
+    from local.stack import LocalStack, StackConfig
+
+    with tempfile.TemporaryDirectory(prefix="bench-capacity-") as state:
+        stack = LocalStack(StackConfig(port=0, state_dir=Path(state), echo=None, seed=False))
+        stack.start()
+        try:
+            request = urllib.request.Request(f"{stack.url}/_local/capacity", method="DELETE")
+            urllib.request.urlopen(request, timeout=10).close()  # provisioning's own requests are not the API's
+            traces = scripted_day(stack.url, repeat)
+            assert stack.stream_runner is not None
+            stack.stream_runner.wait_caught_up()
+            with urllib.request.urlopen(f"{stack.url}/_local/capacity", timeout=30) as answer:
+                ledger = json.load(answer)["requests"]
+        finally:
+            stack.stop()
+    return per_operation(traces, ledger)
+
+
+def markdown(rows: list[dict[str, Any]]) -> str:
+    lines = [
+        "| operation | DynamoDB requests | read units | write units | index write units | requests by kind |",
+        "|---|---:|---:|---:|---:|---|",
+    ]
+    for row in rows:
+        kinds = ", ".join(f"{name} {count / max(row['calls'], 1):g}" for name, count in row["byOperation"].items())
+        lines.append(
+            f"| {row['operation']} | {row['dynamodbRequests']:g} | {row['readUnits']:g} | {row['writeUnits']:g}"
+            f" | {row['indexWriteUnits']:g} | {kinds} |"
+        )
+    return "\n".join(lines) + "\n"
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--repeat", type=int, default=5, help="rounds of the scripted day (default 5)")
+    args = parser.parse_args(argv)
+    print(markdown(measure(args.repeat)))
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
