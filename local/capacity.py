@@ -41,7 +41,7 @@ from moto.dynamodb.models import dynamodb_backends
 from moto.dynamodb.models.dynamo_type import Item
 from moto.dynamodb.models.table import Table
 
-from local.faults import Replay
+from local.faults import Replay, table_of
 
 WSGIApp = Callable[[dict[str, Any], Callable[..., Any]], Iterable[bytes]]
 READ_UNIT_BYTES = 4096
@@ -130,7 +130,7 @@ class CapacityMeter:
         length = int(environ.get("CONTENT_LENGTH") or 0)
         body = environ["wsgi.input"].read(length) if length else b""
         request = json.loads(body or b"{}")
-        table = _table_of(request)
+        table = table_of(request)
         region_match = REGION.search(str(environ.get("HTTP_AUTHORIZATION", "")))
         backend = dynamodb_backends[DEFAULT_ACCOUNT_ID][region_match.group(1) if region_match else "us-east-1"]
         keys = _written_keys(operation, request)
@@ -141,7 +141,7 @@ class CapacityMeter:
         response = json.loads(answer or b"{}") if answer else {}
         if operation in WRITES:
             after = {key: _stored(backend, *key) for key in keys}
-            units = _write_consumption(backend, operation, request, before, after)
+            units = _write_consumption(backend, operation, keys, before, after)
             consumption = Consumption(operation, table, _trace(environ), 0.0, units[0], units[1], failed)
         else:
             scanned = self._scanned(environ, operation, request, response)
@@ -206,16 +206,6 @@ class CapacityMeter:
         return [body]
 
 
-def _table_of(request: dict[str, Any]) -> str:
-    """The request's table (the first one, for the multi-table operations)."""
-    if "TableName" in request:
-        return str(request["TableName"])
-    for entry in request.get("TransactItems", []):
-        for action in entry.values():
-            return str(action["TableName"])
-    return next(iter(request.get("RequestItems", {})), "-")
-
-
 def _trace(environ: dict[str, Any]) -> str:
     header = str(environ.get("HTTP_X_AMZN_TRACE_ID", ""))
     return next((part[5:] for part in header.split(";") if part.startswith("Root=")), "")
@@ -258,13 +248,13 @@ def _stored(backend: Any, table_name: str, key_json: str) -> Item | None:
 def _write_consumption(
     backend: Any,
     operation: str,
-    request: dict[str, Any],
+    keys: list[tuple[str, str]],
     before: dict[tuple[str, str], Item | None],
     after: dict[tuple[str, str], Item | None],
 ) -> tuple[float, float]:
     transactional = operation == "TransactWriteItems"
     table_units = index_units = 0.0
-    for key in _written_keys(operation, request):
+    for key in keys:
         old, new = before[key], after[key]
         size = max(_size(old), _size(new))
         table_units += write_units(size, transactional=transactional)

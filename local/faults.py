@@ -134,9 +134,14 @@ def _table_of(body: bytes) -> str:
         request = json.loads(body or b"{}")
     except ValueError:
         return "-"
+    return table_of(request)
+
+
+def table_of(request: dict[str, Any]) -> str:
+    """A DynamoDB request's table (the first one, for the multi-table operations)."""
     if "TableName" in request:
         return str(request["TableName"])
-    for item in request.get("TransactItems", []):
-        for action in item.values():
+    for entry in request.get("TransactItems", []):
+        for action in entry.values():
             return str(action.get("TableName", "-"))
-    return "-"
+    return next(iter(request.get("RequestItems", {})), "-")
