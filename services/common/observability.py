@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import functools
 import os
+import warnings
 from collections.abc import Callable
 from enum import StrEnum
 from typing import Any
@@ -17,6 +18,10 @@ from services.common import tracing
 
 logger = Logger()
 metrics = Metrics()
+# Many requests publish no metric of their own (a read, a search without results is still counted…);
+# Powertools then warns once per container on stderr, a non-JSON line in a JSON log group. Its docs
+# give this filter for functions where that is expected.
+warnings.filterwarnings("ignore", "No application metrics to publish*")
 Handler = Callable[[dict[str, Any], Any], dict[str, Any]]
 
 

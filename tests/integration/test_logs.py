@@ -65,3 +65,8 @@ def test_logs_are_structured_correlated_and_free_of_customer_text(stack: LocalSt
             continue
         text = path.read_text()
         assert NOTE not in text and REASON not in text, f"customer text in {path.name}"
+
+    # Requests without a metric of their own (creating the provider) do not make Powertools warn on
+    # stderr: a Python warning would be a non-JSON line in a JSON log group.
+    for path in stack.logs_dir.glob("appointments-local-*.log"):
+        assert "UserWarning" not in path.read_text(), f"a Python warning in {path.name}"
