@@ -176,6 +176,26 @@ class LogStreams:
             self._file.close()
 
 
+def function_environment(
+    spec: FunctionSpec, base_env: dict[str, str], log_stream: str, provisioned: bool = False
+) -> dict[str, str]:
+    """What Lambda puts in one function's environment: the base, the resource's variables, its own."""
+    return {
+        **base_env,
+        **spec.environment,
+        "AWS_LAMBDA_FUNCTION_NAME": spec.name,
+        "AWS_LAMBDA_FUNCTION_MEMORY_SIZE": str(spec.memory_mb),
+        "AWS_LAMBDA_FUNCTION_VERSION": "$LATEST",
+        "AWS_LAMBDA_LOG_GROUP_NAME": spec.log_group,
+        "AWS_LAMBDA_LOG_STREAM_NAME": log_stream,
+        "AWS_LAMBDA_INITIALIZATION_TYPE": "provisioned-concurrency" if provisioned else "on-demand",
+        "AWS_EXECUTION_ENV": f"AWS_Lambda_{spec.runtime}",
+        "AWS_LAMBDA_LOG_FORMAT": spec.log_format.upper() if spec.log_format == "JSON" else "TEXT",
+        "_HANDLER": spec.handler,
+        **({"AWS_LAMBDA_LOG_LEVEL": spec.application_log_level} if spec.application_log_level else {}),
+    }
+
+
 class Environment:
     """One execution environment: a worker process and its private channel."""
 
@@ -185,18 +205,7 @@ class Environment:
         self.log_stream = f"{today}/[$LATEST]{self.id}"
         parent_end, child_end = socket.socketpair()
         env = {
-            **base_env,
-            **spec.environment,
-            "AWS_LAMBDA_FUNCTION_NAME": spec.name,
-            "AWS_LAMBDA_FUNCTION_MEMORY_SIZE": str(spec.memory_mb),
-            "AWS_LAMBDA_FUNCTION_VERSION": "$LATEST",
-            "AWS_LAMBDA_LOG_GROUP_NAME": spec.log_group,
-            "AWS_LAMBDA_LOG_STREAM_NAME": self.log_stream,
-            "AWS_LAMBDA_INITIALIZATION_TYPE": "provisioned-concurrency" if provisioned else "on-demand",
-            "AWS_EXECUTION_ENV": f"AWS_Lambda_{spec.runtime}",
-            "AWS_LAMBDA_LOG_FORMAT": spec.log_format.upper() if spec.log_format == "JSON" else "TEXT",
-            "_HANDLER": spec.handler,
-            **({"AWS_LAMBDA_LOG_LEVEL": spec.application_log_level} if spec.application_log_level else {}),
+            **function_environment(spec, base_env, self.log_stream, provisioned),
             "_LOCAL_RUNTIME_FD": str(child_end.fileno()),
         }
         self.started = time.perf_counter()

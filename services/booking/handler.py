@@ -25,7 +25,15 @@ from pydantic import AwareDatetime, BeforeValidator
 from services.booking.adapters.dynamodb_store import DynamoDBBookingStore
 from services.booking.domain.models import Booking, BookingStatus
 from services.booking.domain.use_cases import BookingRequest, BookingService, ContendedError
-from services.booking.http_models import BOOKING_ID, IDEMPOTENCY_KEY, PROVIDER_ID, BookingIn, CancelIn, RescheduleIn
+from services.booking.http_models import (
+    BOOKING_ID,
+    IDEMPOTENCY_KEY,
+    PROVIDER_ID,
+    BookingIn,
+    CancelIn,
+    RescheduleIn,
+    booking_json,
+)
 from services.common.aws import dynamodb_client
 from services.common.clock import utc_now
 from services.common.errors import FieldError, ValidationFailedError
@@ -68,23 +76,6 @@ def bookings() -> BookingService:
     settings = load_settings(ServiceSettings)
     store = DynamoDBBookingStore(dynamodb_client(), settings.table_name)
     return BookingService(store, utc_now, jittered_pause)
-
-
-def booking_json(booking: Booking) -> dict[str, object]:
-    body: dict[str, object] = {
-        "bookingId": booking.booking_id,
-        "providerId": booking.provider_id,
-        "serviceId": booking.service_id,
-        "customerId": booking.customer_id,
-        "start": booking.start.isoformat(),
-        "end": booking.end.isoformat(),
-        "status": booking.status.value,
-        "version": booking.version,
-        "createdAt": booking.created_at,
-    }
-    if booking.notes is not None:
-        body["notes"] = booking.notes
-    return body
 
 
 def _booking_response(booking: Booking) -> Response[Any]:

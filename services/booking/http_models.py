@@ -1,11 +1,13 @@
-"""The booking API's request bodies as validated models (described the same way in
-cloudformation/api/openapi.yaml; tests/unit/test_openapi_contract.py holds them together)."""
+"""The booking API's request bodies as validated models, and a booking's JSON body (described the
+same way in cloudformation/api/openapi.yaml; tests/unit/test_openapi_contract.py holds them together)."""
 
 from __future__ import annotations
 
 from typing import Annotated
 
 from pydantic import AwareDatetime, BaseModel, ConfigDict, StringConstraints
+
+from services.booking.domain.models import Booking
 
 BOOKING_ID = r"^bkg_[0-9a-f]{48}$"
 PROVIDER_ID = r"^prv_[0-9a-f]{32}$"
@@ -32,3 +34,20 @@ class RescheduleIn(BaseModel):
     model_config = ConfigDict(extra="forbid")
 
     start: AwareDatetime
+
+
+def booking_json(booking: Booking) -> dict[str, object]:
+    body: dict[str, object] = {
+        "bookingId": booking.booking_id,
+        "providerId": booking.provider_id,
+        "serviceId": booking.service_id,
+        "customerId": booking.customer_id,
+        "start": booking.start.isoformat(),
+        "end": booking.end.isoformat(),
+        "status": booking.status.value,
+        "version": booking.version,
+        "createdAt": booking.created_at,
+    }
+    if booking.notes is not None:
+        body["notes"] = booking.notes
+    return body

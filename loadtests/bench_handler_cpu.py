@@ -1,0 +1,447 @@
+"""Benchmark: CPU per request of each function with storage faked, as a ratio to a trivial Powertools route.
+
+Each function runs in a fresh interpreter of its own, with the environment its CloudFormation resource
+gives it, and is invoked in-process with real API Gateway and DynamoDB stream events. Storage is
+faked by tape (decision 0016): each operation runs once for real against the emulator while a
+botocore `response-received` hook records every HTTP answer; then it is repeated with a
+`before-send` hook that hands botocore those recorded answers, so no request leaves the process and
+nothing waits. What is timed (`time.process_time`, so every thread's CPU) is exactly what the
+function's own CPU does per request: event parsing, validation, the domain, the adapters' request
+building and answer parsing (botocore included), logs, EMF metrics and the trace's spans (sampled,
+sent as UDP datagrams to a daemon address where nothing listens). A replay that asks for other
+calls than the recording, or answers another status, stops the benchmark.
+
+The baseline is a trivial route of Powertools' `APIGatewayRestResolver` answering `{"ok": true}`,
+invoked the same way in the same interpreter, interleaved with the cases so a busy moment hits both.
+Each case reports the median over rounds of the mean CPU per call, its ratio to the baseline, the
+log bytes it writes per call (for the cost model) and the AWS calls it makes.
+
+    python -m loadtests.bench_handler_cpu          # part of `make bench`
+    python -m loadtests.bench_handler_cpu --quick  # few calls, no verdict (part of `make test`)
+"""
+
+from __future__ import annotations
+
+import argparse
+import importlib
+import json
+import os
+import re
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+import uuid
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from datetime import UTC, datetime, timedelta
+from functools import cache
+from pathlib import Path
+from typing import Any
+from urllib.parse import urlencode
+
+ROOT = Path(__file__).resolve().parent.parent
+TRACE = "Root=1-5f84c7a1-0123456789abcdef01234567;Parent=0123456789abcdef;Sampled=1"
+BASELINE = "trivial Powertools route"
+FUNCTIONS = ("availability", "booking", "audit")  # in this order: each builds on what the last made
+
+
+@dataclass(frozen=True)
+class Exchange:
+    """One HTTP answer botocore received, as it received it."""
+
+    operation: str  # "dynamodb.GetItem"
+    status: int
+    headers: dict[str, str]
+    body: bytes
+    sent: int  # bytes of the request's body (an archived object's size, for the cost model)
+
+
+class _Body:
+    """The `raw` botocore reads a response body from."""
+
+    def __init__(self, body: bytes) -> None:
+        self._body = body
+
+    def stream(self, **_: Any) -> Any:
+        yield self._body
+
+
+class Tape:
+    """Records a function's AWS answers, then plays them back in order instead of sending anything."""
+
+    def __init__(self) -> None:
+        self.mode = "off"
+        self.exchanges: list[Exchange] = []
+        self._next = 0
+        self._sent = 0
+
+    def install(self, session: Any = None) -> None:
+        """On boto3's default session (unless given another), before the function makes its clients
+        (it does so lazily, on first use)."""
+        import boto3
+
+        if session is None:
+            if boto3.DEFAULT_SESSION is None:
+                boto3.setup_default_session()
+            session = boto3.DEFAULT_SESSION
+        session.events.register("response-received", self._received)
+        session.events.register("before-send", self._send)
+
+    def record(self) -> None:
+        self.mode, self.exchanges = "record", []
+
+    def replay(self) -> None:
+        self.mode, self._next = "replay", 0
+
+    def stop(self) -> None:
+        """Let calls through to AWS again (setting up, reading the stream)."""
+        self.mode = "off"
+
+    def rewind(self) -> None:
+        """Back to the first answer, checking the last call used every answer."""
+        if self._next != len(self.exchanges):
+            raise RuntimeError(f"the replay made {self._next} AWS calls; the recording {len(self.exchanges)}")
+        self._next = 0
+
+    @staticmethod
+    def _operation(event_name: str) -> str:
+        return ".".join(event_name.split(".")[-2:])
+
+    def _received(self, event_name: str, response_dict: dict[str, Any] | None, **_: Any) -> None:
+        if self.mode != "record" or response_dict is None:
+            return
+        body = response_dict.get("body", b"")
+        if not isinstance(body, bytes):
+            raise RuntimeError(f"{event_name}: a streamed answer cannot be replayed")
+        headers = {str(k): str(v) for k, v in response_dict["headers"].items()}
+        operation = self._operation(event_name)
+        self.exchanges.append(Exchange(operation, response_dict["status_code"], headers, body, self._sent))
+
+    def _send(self, event_name: str, request: Any, **_: Any) -> Any:
+        if self.mode == "record":
+            headers = request.headers
+            self._sent = int(headers.get("X-Amz-Decoded-Content-Length") or headers.get("Content-Length") or 0)
+        if self.mode != "replay":
+            return None
+        from botocore.awsrequest import AWSResponse
+        from botocore.compat import HTTPHeaders
+
+        operation = self._operation(event_name)
+        if self._next >= len(self.exchanges) or self.exchanges[self._next].operation != operation:
+            expected = self.exchanges[self._next].operation if self._next < len(self.exchanges) else "nothing"
+            raise RuntimeError(f"the replay asked for {operation}; the recording has {expected}")
+        answer = self.exchanges[self._next]
+        self._next += 1
+        return AWSResponse(request.url, answer.status, HTTPHeaders.from_dict(answer.headers), _Body(answer.body))
+
+
+@dataclass
+class Context:
+    """What the Python runtime passes a handler, for one invocation of `function_name`."""
+
+    function_name: str
+    memory_limit_in_mb: int
+    aws_request_id: str = "bench-0000-0000-0000-000000000000"
+    function_version: str = "$LATEST"
+    log_group_name: str = ""
+    log_stream_name: str = ""
+
+    @property
+    def invoked_function_arn(self) -> str:
+        return f"arn:aws:lambda:us-east-1:123456789012:function:{self.function_name}"
+
+    def get_remaining_time_in_millis(self) -> int:
+        return 9_000
+
+
+@dataclass
+class Case:
+    name: str
+    invoke: Callable[[], Any]
+    status: int | None  # the HTTP status each call must answer (None for stream batches)
+    exchanges: list[Exchange]
+    units: int = 1  # what the CPU is divided by: calls, or records of a stream batch
+    timings: list[float] = field(default_factory=list)
+    log_bytes: list[float] = field(default_factory=list)
+
+
+@cache
+def _api() -> Any:
+    from local.api import ApiDefinition
+
+    return ApiDefinition.load()
+
+
+def api_event(method: str, path: str, sub: str, groups: str, body: Any = None, **headers: str) -> dict[str, Any]:
+    """The event API Gateway sends for a request with a verified Cognito ID token (local/gateway.py's shape)."""
+    from local.auth import claims_for_event
+    from local.gateway import HttpRequest, build_event
+
+    bare = path.split("?")[0]
+    found = _api().find(method, bare)
+    if found is None:  # the baseline's /ping is not in the API
+        from local.api import Route
+
+        route, parameters = Route(method, bare, re.compile(re.escape(bare)), "aws_proxy", None, True, "ping"), {}
+    else:
+        route, parameters = found
+    now = int(time.time())
+    claims = claims_for_event(
+        {"sub": sub, "cognito:username": sub, "cognito:groups": groups.split(","), "token_use": "id"}
+        | {"iss": "https://cognito-idp.us-east-1.amazonaws.com/local", "auth_time": now, "iat": now}
+        | {"exp": now + 3600, "jti": uuid.uuid4().hex}
+    )
+    sent = [("Host", "api.example.com"), ("Content-Type", "application/json"), *headers.items()]
+    request = HttpRequest(method, path, sent, b"" if body is None else json.dumps(body).encode())
+    return build_event(
+        request, route, parameters, request_id=str(uuid.uuid4()), stage="bench", claims=claims, trace=TRACE
+    )
+
+
+class Bench:
+    """One function in this interpreter: its cases, recorded once, then timed on replay."""
+
+    def __init__(self, function: str, rounds: int, calls: int) -> None:
+        self.rounds, self.calls = rounds, calls
+        self.tape = Tape()
+        self.tape.install()
+        self.handler = importlib.import_module(f"services.{function}.handler").lambda_handler
+        memory = int(os.environ["AWS_LAMBDA_FUNCTION_MEMORY_SIZE"])
+        self.context: Any = Context(os.environ["AWS_LAMBDA_FUNCTION_NAME"], memory)  # duck-typed, as Lambda's is
+        self.cases: list[Case] = [self._baseline()]
+
+    def _baseline(self) -> Case:
+        from aws_lambda_powertools.event_handler import APIGatewayRestResolver
+
+        trivial = APIGatewayRestResolver()
+
+        @trivial.get("/ping")
+        def ping() -> dict[str, bool]:
+            return {"ok": True}
+
+        event = api_event("GET", "/ping", "bench-customer", "customers")
+        return Case(BASELINE, lambda: trivial.resolve(event, self.context), 200, [])
+
+    def api(self, name: str, event: dict[str, Any], status: int) -> Any:
+        """Run the request for real, recording; keep it as a case; answer its JSON body."""
+        self.tape.record()
+        answer = self.handler(event, self.context)
+        self.tape.stop()
+        if answer["statusCode"] != status:
+            raise RuntimeError(f"{name}: {answer['statusCode']} {answer.get('body', '')[:300]}")
+        self.cases.append(Case(name, lambda: self.handler(event, self.context), status, self.tape.exchanges))
+        return json.loads(answer["body"]) if answer.get("body") else None
+
+    def batch(self, name: str, event: dict[str, Any]) -> None:
+        """A stream batch, for real and recorded; every record must succeed."""
+        self.tape.record()
+        answer = self.handler(event, self.context)
+        self.tape.stop()
+        if answer.get("batchItemFailures"):
+            raise RuntimeError(f"{name}: {answer}")
+        units = len(event["Records"])
+        self.cases.append(Case(name, lambda: self.handler(event, self.context), None, self.tape.exchanges, units))
+
+    def measure(self) -> None:
+        for case in self.cases:  # one untimed call each: first-use caches, as a warm container has them
+            self._run(case, 1)
+        for _ in range(self.rounds):  # interleaved: a busy moment hits every case and the baseline alike
+            for case in self.cases:
+                sys.stdout.flush()
+                written = os.fstat(1).st_size
+                started = time.process_time()
+                self._run(case, self.calls)
+                case.timings.append((time.process_time() - started) * 1000 / (self.calls * case.units))
+                sys.stdout.flush()
+                case.log_bytes.append((os.fstat(1).st_size - written) / (self.calls * case.units))
+
+    def _run(self, case: Case, calls: int) -> None:
+        self.tape.exchanges = case.exchanges
+        self.tape.replay()
+        for _ in range(calls):
+            answer = case.invoke()
+            self.tape.rewind()
+            if case.status is not None and answer["statusCode"] != case.status:
+                raise RuntimeError(f"{case.name} on replay: {answer['statusCode']} {answer.get('body', '')[:300]}")
+        self.tape.stop()
+
+    def results(self, function: str) -> list[dict[str, Any]]:
+        baseline = statistics.median(self.cases[0].timings)
+        rows = []
+        for case in self.cases:
+            cpu = statistics.median(case.timings)
+            rows.append(
+                {
+                    "function": function,
+                    "case": case.name,
+                    "per": "record" if case.status is None else "request",
+                    "cpuMs": round(cpu, 4),
+                    "ratio": round(cpu / baseline, 2),
+                    "logBytes": round(statistics.median(case.log_bytes)),
+                    "awsCalls": [exchange.operation for exchange in case.exchanges],
+                    "s3PutBytes": sum(e.sent for e in case.exchanges if e.operation == "s3.PutObject"),
+                    "units": case.units,
+                }
+            )
+        return rows
+
+
+# -- the scenario, one function at a time ------------------------------------------------------------
+
+
+def availability(bench: Bench, state: dict[str, Any]) -> None:
+    owner = {"sub": "bench-owner", "groups": "providers"}
+    created = bench.api(
+        "POST /providers", api_event("POST", "/providers", body={"name": "Bench", "timeZone": "UTC"}, **owner), 201
+    )
+    pid = created["providerId"]
+    from loadtests.bench_capacity import SEARCH_DAYS
+    from loadtests.load import SERVICES, WEEKLY
+
+    schedule = api_event("PUT", f"/providers/{pid}/schedule", body={"weekly": WEEKLY}, **owner)
+    bench.api("PUT /providers/{id}/schedule", schedule, 200)
+    service = api_event("POST", f"/providers/{pid}/services", body=SERVICES[0], **owner)
+    sid = bench.api("POST /providers/{id}/services", service, 201)["serviceId"]
+    day = (datetime.now(UTC) + timedelta(days=2)).replace(hour=0, minute=0, second=0, microsecond=0)
+    until = day + timedelta(days=SEARCH_DAYS)
+    window = urlencode({"serviceId": sid, "from": day.isoformat(), "to": until.isoformat()})
+    customer = {"sub": "bench-customer", "groups": "customers"}
+    search = api_event("GET", f"/providers/{pid}/slots?{window}", **customer)
+    found = bench.api("GET /providers/{id}/slots", search, 200)["slots"]
+    state.update(providerId=pid, serviceId=sid, day=day.isoformat(), first=found[0]["start"], later=found[-1]["start"])
+
+
+def booking(bench: Bench, state: dict[str, Any]) -> None:
+    customer = {"sub": "bench-customer", "groups": "customers"}
+    body = {"providerId": state["providerId"], "serviceId": state["serviceId"], "start": state["first"]}
+    made = api_event("POST", "/bookings", body=body, **customer, **{"Idempotency-Key": uuid.uuid4().hex})
+    bid = bench.api("POST /bookings", made, 201)["bookingId"]
+    path = f"/bookings/{bid}"
+    bench.api("GET /bookings/{id}", api_event("GET", path, **customer), 200)
+    bench.api("GET /bookings (own)", api_event("GET", "/bookings?limit=20", **customer), 200)
+    moved = api_event("POST", f"{path}/reschedule", body={"start": state["later"]}, **customer, **{"If-Match": '"1"'})
+    bench.api("POST /bookings/{id}/reschedule", moved, 200)
+    cancelled = api_event("POST", f"{path}/cancel", body={"reason": "bench"}, **customer, **{"If-Match": '"2"'})
+    bench.api("POST /bookings/{id}/cancel", cancelled, 200)
+    owner = {"sub": "bench-owner", "groups": "providers"}
+    day = datetime.fromisoformat(state["day"])
+    one_day = urlencode(
+        {"providerId": state["providerId"], "from": day.isoformat(), "to": (day + timedelta(days=1)).isoformat()}
+    )
+    day_view = f"/bookings?{one_day}&limit=100"
+    bench.api("GET /bookings?providerId", api_event("GET", day_view, **owner), 200)
+    state["bookingId"] = bid
+
+
+def audit(bench: Bench, state: dict[str, Any]) -> None:
+    """The stream's records of everything above: the booking's creation alone, then the rest in one batch."""
+    from local.stack import aws_client
+    from local.streams import stream_event
+
+    streams = aws_client("dynamodbstreams", os.environ["AWS_ENDPOINT_URL"])
+    arn = state["streamArn"]
+    (shard,) = streams.describe_stream(StreamArn=arn)["StreamDescription"]["Shards"]
+    iterator = streams.get_shard_iterator(StreamArn=arn, ShardId=shard["ShardId"], ShardIteratorType="TRIM_HORIZON")
+    records = streams.get_records(ShardIterator=iterator["ShardIterator"], Limit=1000)["Records"]
+    created = next(
+        r for r in records if r["eventName"] == "INSERT" and r["dynamodb"]["Keys"]["PK"]["S"].startswith("BOOKING#")
+    )
+    bench.batch("stream batch of 1 record (a booking created)", stream_event([created], arn))
+    rest = [record for record in records if record is not created]
+    bench.batch(f"stream batch of {len(rest)} records (per record)", stream_event(rest, arn))
+    ops = {"sub": "bench-ops", "groups": "ops"}
+    history = api_event("GET", f"/bookings/{state['bookingId']}/history", **ops)
+    bench.api("GET /bookings/{id}/history", history, 200)
+
+
+SCENARIOS: dict[str, Callable[[Bench, dict[str, Any]], None]] = {
+    "availability": availability,
+    "booking": booking,
+    "audit": audit,
+}
+
+
+def child(function: str, state_path: Path, rounds: int, calls: int) -> None:
+    """In the function's own interpreter: run its part of the scenario, time it, write its rows."""
+    state = json.loads(state_path.read_text())
+    bench = Bench(function, rounds, calls)
+    SCENARIOS[function](bench, state)
+    bench.measure()
+    state.setdefault("rows", []).extend(bench.results(function))
+    state_path.write_text(json.dumps(state))
+
+
+# -- the parent: an emulator, then one interpreter per function ---------------------------------------
+
+
+def measure(rounds: int, calls: int) -> list[dict[str, Any]]:
+    """Rows for every case of every function (each with its own baseline row first)."""
+    from local.emulator import EmulatorProcess
+    from local.provision import deploy_data_stack
+    from local.runtime import function_environment, lambda_base_environment, load_functions
+    from local.stack import aws_client
+
+    emulator = EmulatorProcess.start()
+    try:
+        dynamodb, s3 = aws_client("dynamodb", emulator.endpoint), aws_client("s3", emulator.endpoint)
+        data = deploy_data_stack(dynamodb, s3, "bench")
+        parameters = {**data.as_parameters(), "Stage": "bench", "DependenciesLayerArn": "arn:aws:lambda:::layer:x:1"}
+        specs = {spec.handler.split(".")[1]: spec for spec in load_functions(parameters).values()}
+        base = lambda_base_environment(emulator.endpoint, str(ROOT))
+        with tempfile.TemporaryDirectory(prefix="bench-handler-cpu-") as scratch:
+            state_path = Path(scratch) / "state.json"
+            state_path.write_text(json.dumps({"streamArn": data.table_stream_arn}))
+            for function in FUNCTIONS:
+                env = function_environment(specs[function], base, "bench")
+                env |= {"PYTHONPATH": str(ROOT), "_X_AMZN_TRACE_ID": TRACE}
+                command = [sys.executable, "-m", "loadtests.bench_handler_cpu", "--child", function]
+                command += ["--state", str(state_path), "--rounds", str(rounds), "--calls", str(calls)]
+                with open(Path(scratch) / f"{function}.log", "wb") as logs:  # the function's stdout: its logs
+                    done = subprocess.run(command, env=env, cwd=ROOT, stdout=logs, stderr=subprocess.PIPE, check=False)
+                if done.returncode != 0:
+                    raise RuntimeError(f"{function}: {done.stderr.decode()[-3000:]}")
+            rows: list[dict[str, Any]] = json.loads(state_path.read_text())["rows"]
+            return rows
+    finally:
+        emulator.stop()
+
+
+def run(quick: bool, rounds: int = 7, calls: int = 50) -> list[dict[str, Any]]:
+    """Median of `rounds` rounds of `calls` calls per case; quick: one round of three."""
+    return measure(1, 3) if quick else measure(rounds, calls)
+
+
+def markdown(rows: list[dict[str, Any]]) -> str:
+    lines = [
+        "| function | case | CPU ms | x trivial route | log bytes | AWS calls |",
+        "|---|---|---:|---:|---:|---|",
+    ]
+    for row in rows:
+        calls = ", ".join(row["awsCalls"]) if row["per"] == "request" else f"{len(row['awsCalls'])} for the batch"
+        per = " (per record)" if row["per"] == "record" and "per record" not in row["case"] else ""
+        lines.append(
+            f"| {row['function']} | {row['case']}{per} | {row['cpuMs']:.3f} | {row['ratio']:.2f}"
+            f" | {row['logBytes']:,} | {calls or '-'} |"
+        )
+    return "\n".join(lines) + "\n"
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--quick", action="store_true", help="few calls (for make test)")
+    parser.add_argument("--child", choices=FUNCTIONS, help=argparse.SUPPRESS)
+    parser.add_argument("--state", type=Path, help=argparse.SUPPRESS)
+    parser.add_argument("--rounds", type=int, default=7)
+    parser.add_argument("--calls", type=int, default=50)
+    args = parser.parse_args(argv)
+    if args.child:
+        child(args.child, args.state, args.rounds, args.calls)
+        return 0
+    print(markdown(run(args.quick, args.rounds, args.calls)))
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
