@@ -1,0 +1,199 @@
+"""Benchmark: bookings per second through the local stack, as a ratio to the raw throughput of the same
+DynamoDB requests sent straight to the emulator.
+
+One local stack of its own, two sets of providers made through its API (open every day, UTC). Each
+booking goes to a provider-day of its own, so no two bookings race for a day's version and what is
+measured is throughput, not contention (the storm tests measure that).
+
+- **through the stack**: `POST /bookings` with an Idempotency-Key, as clients send it, through the
+  gateway, the authorizer's token check, a Lambda worker and the booking handler.
+- **straight to the emulator**: the same bookings' DynamoDB requests (the idempotency read, the
+  calendar query, the claim transaction) made by the booking service's own domain and store code
+  (`BookingService` over `DynamoDBBookingStore`) from this process, with the same number of client
+  threads, on the other set of providers. No gateway, no token check, no function, no handler.
+
+The two sides alternate in rounds, so the table's growth and the audit consumer, which follows the
+stream throughout, weigh on both alike. The ratio (stack ÷ raw) is what the local stack's own layers
+leave of the emulator's throughput.
+
+    python -m loadtests.bench_throughput          # part of `make bench`
+    python -m loadtests.bench_throughput --quick  # a few bookings (part of `make test`)
+"""
+
+from __future__ import annotations
+
+import argparse
+import hashlib
+import json
+import statistics
+import sys
+import tempfile
+import time
+import urllib.error
+import urllib.request
+import uuid
+from collections.abc import Callable
+from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+from typing import Any
+
+from loadtests.load import Api, create_fixture, stage_token
+
+Cell = tuple[str, str, str]  # provider id, service id, start
+
+
+@dataclass
+class Side:
+    name: str
+    seconds: float = 0.0
+    latencies_ms: list[float] | None = None
+
+    def row(self) -> dict[str, Any]:
+        latencies = sorted(self.latencies_ms or [])
+        count = len(latencies)
+        return {
+            "side": self.name,
+            "bookings": count,
+            "seconds": round(self.seconds, 2),
+            "bookingsPerSecond": round(count / self.seconds, 2) if self.seconds else 0.0,
+            "medianMs": round(statistics.median(latencies), 1) if latencies else None,
+            "p95Ms": round(latencies[int(0.95 * (count - 1))], 1) if latencies else None,
+        }
+
+
+def cells(fixture: dict[str, Any], days: int) -> list[Cell]:
+    """One 09:00 UTC booking per provider-day, days 2 … days+1 from now."""
+    today = datetime.now(UTC).replace(hour=9, minute=0, second=0, microsecond=0)
+    found = []
+    for offset in range(2, days + 2):
+        start = (today + timedelta(days=offset)).isoformat()
+        for provider in fixture["providers"]:
+            found.append((provider["providerId"], provider["services"][0]["serviceId"], start))
+    return found
+
+
+def through_stack(host: str, token: str) -> Callable[[Cell], None]:
+    def book(cell: Cell) -> None:
+        provider_id, service_id, start = cell
+        body = json.dumps({"providerId": provider_id, "serviceId": service_id, "start": start}).encode()
+        request = urllib.request.Request(f"{host}/bookings", data=body, method="POST")
+        request.add_header("Content-Type", "application/json")
+        request.add_header("Authorization", f"Bearer {token}")
+        request.add_header("Idempotency-Key", uuid.uuid4().hex)
+        try:
+            with urllib.request.urlopen(request, timeout=60) as answer:
+                status = answer.status
+        except urllib.error.HTTPError as error:
+            status = error.code
+        if status != 201:
+            raise RuntimeError(f"POST /bookings answered {status} for {cell}")
+
+    return book
+
+
+def straight_to_emulator(endpoint: str, table: str, customer: str) -> Callable[[Cell], None]:
+    """What the booking function asks of DynamoDB for one booking, and nothing else."""
+    from local.stack import aws_client
+    from services.booking.adapters.dynamodb_store import DynamoDBBookingStore
+    from services.booking.domain.use_cases import BookingRequest, BookingService
+    from services.booking.http_models import booking_json
+    from services.common.auth import Attribution, Group, Principal
+    from services.common.clock import utc_now
+
+    service = BookingService(DynamoDBBookingStore(aws_client("dynamodb", endpoint), table), utc_now)
+    principal = Principal(customer, frozenset({Group.CUSTOMERS}))
+
+    def book(cell: Cell) -> None:
+        provider_id, service_id, start = cell
+        request = BookingRequest(provider_id, service_id, datetime.fromisoformat(start), None, None)
+        asked = {"providerId": provider_id, "serviceId": service_id, "start": start}
+        request_hash = hashlib.sha256(json.dumps(asked, sort_keys=True).encode()).hexdigest()
+        # Attribution as a request carries it: a request id, an X-Ray trace id and span id.
+        trace = f"1-{int(time.time()):08x}-{uuid.uuid4().hex[:24]}"
+        by = Attribution(customer, str(uuid.uuid4()), trace, uuid.uuid4().hex[:16])
+        answer = service.book(principal, request, uuid.uuid4().hex, request_hash, booking_json, by)
+        if answer.status != 201:
+            raise RuntimeError(f"the booking service answered {answer.status} for {cell}")
+
+    return book
+
+
+def book_all(side: Side, book: Callable[[Cell], None], chunk: list[Cell], clients: int) -> None:
+    def timed(cell: Cell) -> float:
+        started = time.perf_counter()
+        book(cell)
+        return (time.perf_counter() - started) * 1000
+
+    started = time.perf_counter()
+    with ThreadPoolExecutor(clients) as pool:
+        latencies = list(pool.map(timed, chunk))
+    side.seconds += time.perf_counter() - started
+    side.latencies_ms = (side.latencies_ms or []) + latencies
+
+
+def measure(providers: int, days: int, rounds: int, clients: int) -> dict[str, Any]:
+    from local.stack import LocalStack, StackConfig
+
+    with tempfile.TemporaryDirectory(prefix="bench-throughput-") as state:
+        config = StackConfig(port=0, state_dir=Path(state), echo=None, seed=False, concurrency=clients)
+        stack = LocalStack(config)
+        stack.start()
+        try:
+            assert stack.emulator is not None and stack.data is not None and stack.stream_runner is not None
+            owner = Api(stack.url, stage_token(stack.url, "bench-owner", "providers"))
+            customer = "bench-customer"
+            token = stage_token(stack.url, customer, "customers")
+            stack_cells = cells(create_fixture(owner, providers), days)
+            raw_cells = cells(create_fixture(owner, providers), days)
+            sides = {"stack": Side("through the local stack"), "raw": Side("straight to the emulator")}
+            books = {
+                "stack": through_stack(stack.url, token),
+                "raw": straight_to_emulator(stack.emulator.endpoint, stack.data.table_name, customer),
+            }
+            for name, pending in (("stack", stack_cells), ("raw", raw_cells)):  # warm every worker; not timed
+                book_all(Side("warm-up"), books[name], [pending.pop() for _ in range(clients)], clients)
+            size = len(stack_cells) // rounds
+            for number in range(rounds):
+                for name, pending in (("raw", raw_cells), ("stack", stack_cells)):
+                    stack.stream_runner.wait_caught_up()
+                    book_all(sides[name], books[name], pending[number * size : (number + 1) * size], clients)
+            stack.stream_runner.wait_caught_up()
+        finally:
+            stack.stop()
+    rows = [sides["stack"].row(), sides["raw"].row()]
+    ratio = rows[0]["bookingsPerSecond"] / rows[1]["bookingsPerSecond"]
+    return {"clients": clients, "rounds": rounds, "rows": rows, "ratio": round(ratio, 3)}
+
+
+def run(quick: bool) -> dict[str, Any]:
+    """4 providers a side over 40 days, 8 clients, 4 rounds; quick: 2 providers over 3 days, 2 clients."""
+    return measure(2, 3, 1, 2) if quick else measure(4, 40, 4, 8)
+
+
+def markdown(result: dict[str, Any]) -> str:
+    lines = ["| bookings | side | seconds | bookings/s | median ms | p95 ms |", "|---:|---|---:|---:|---:|---:|"]
+    for row in result["rows"]:
+        lines.append(
+            f"| {row['bookings']} | {row['side']} | {row['seconds']} | {row['bookingsPerSecond']}"
+            f" | {row['medianMs']} | {row['p95Ms']} |"
+        )
+    lines += [
+        "",
+        f"{result['clients']} client threads, {result['rounds']} alternating rounds. Stack ÷ raw:"
+        f" **{result['ratio']:.2f}**.",
+    ]
+    return "\n".join(lines) + "\n"
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--quick", action="store_true", help="a few bookings (for make test)")
+    args = parser.parse_args(argv)
+    print(markdown(run(args.quick)))
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
