@@ -35,10 +35,14 @@ HOST ?=
 USERS ?= 50
 DURATION ?= 2m
 SCENARIO ?= mixed
+BOOKINGS ?= 100000
+MIX ?=
+FROM ?=
+TWELVE_MONTHS ?=
 
 export PYTHONDONTWRITEBYTECODE := 1
 
-.PHONY: help venv run test lint fmt typecheck unit integration smoke browser browser-test templates package checkov deploy destroy load bench cfn-lint bench-smoke bench-transactions bench-slots bench-cold-start bench-capacity token audit-verify faults clean
+.PHONY: help venv run test lint fmt typecheck unit integration smoke browser browser-test templates package checkov deploy destroy load bench cfn-lint bench-smoke bench-transactions bench-slots bench-cold-start bench-capacity bench-handler-cpu bench-throughput cost token audit-verify faults clean
 
 help: ## List the targets
 	@grep -E '^[a-zA-Z_-]+:.*?## ' $(MAKEFILE_LIST) | awk 'BEGIN {FS = ":.*?## "}; {printf "  \033[36m%-20s\033[0m %s\n", $$1, $$2}'
@@ -136,6 +140,16 @@ bench-slots: $(VENV_STAMP) ## CPU cost of one slot search (62 days, 500 bookings
 bench-capacity: $(VENV_STAMP) ## DynamoDB requests and capacity units per API operation, metered on a local stack of its own
 	$(PY) -m loadtests.bench_capacity
 
+bench-handler-cpu: $(VENV_STAMP) ## CPU per request of each function with storage faked, vs a trivial Powertools route
+	$(PY) -m loadtests.bench_handler_cpu
+
+bench-throughput: $(VENV_STAMP) ## Bookings/s through the local stack vs the same DynamoDB requests sent straight to the emulator
+	$(PY) -m loadtests.bench_throughput
+
+cost: $(VENV_STAMP) ## USD a month and per million bookings: BOOKINGS=100000 MIX="op=calls,…" ARCH=arm64 TWELVE_MONTHS=1 FROM=<bench results.json>
+	$(PY) -m loadtests.cost --bookings $(BOOKINGS) --architecture $(ARCH) $(if $(MIX),--mix "$(MIX)") \
+	  $(if $(TWELVE_MONTHS),--twelve-months) $(if $(FROM),--from $(FROM))
+
 bench-cold-start: $(VENV_STAMP) $(LAYER_STAMP) ## Init cost of each function vs import boto3 + a DynamoDB client (goal ≤ 1.5×)
 	$(PY) -m loadtests.bench_cold_start
 
@@ -143,7 +157,8 @@ bench-smoke: $(VENV_STAMP) $(LAYER_STAMP) ## Run every benchmark at tiny sizes, 
 	$(PY) -m loadtests.bench_transactions --quick
 	$(PY) -m loadtests.bench_slots --quick
 	$(PY) -m loadtests.bench_cold_start --quick
-	$(PY) -m loadtests.bench --quick
+	$(PY) -m loadtests.bench --quick --out .build/bench-smoke
+	$(PY) -m loadtests.cost --from .build/bench-smoke/results.json
 
 bench: $(VENV_STAMP) $(LAYER_STAMP) ## The performance goals as numbers: JSON, markdown and PNG plots in loadtests/reports/bench-<timestamp>/
 	$(PY) -m loadtests.bench

@@ -5,6 +5,12 @@ as `results.json`, `results.md` and PNG plots.
   median of 7 (loadtests/bench_cold_start.py; goal ≤ 1.5).
 - **DynamoDB per API operation**: requests and capacity units per call of each operation, and per
   audited change, metered by the emulator from item sizes (loadtests/bench_capacity.py).
+- **Handler CPU**: each function's CPU per request with storage faked by a recorded tape, as a ratio
+  to a trivial Powertools route (loadtests/bench_handler_cpu.py).
+- **Booking throughput**: bookings per second through the local stack ÷ the same bookings' DynamoDB
+  requests sent straight to the emulator (loadtests/bench_throughput.py).
+- **Cost**: the month's bill at 100,000 bookings, USD per million bookings, and a few volumes, priced
+  from the figures above and `loadtests/prices.toml` (loadtests/cost.py).
 - **Slot search growth**: CPU per search as the provider's bookings grow (100 → 10,000, 62-day
   window) and as the window grows (1 → 62 days, 500 bookings), plotted on log-log axes. It must grow
   linearly or better: the fitted slope of log(cost) against log(size) stays ≤ 1.15 (a little over 1
@@ -32,7 +38,7 @@ matplotlib.use("Agg")  # files only: no display, nothing fetched
 
 from matplotlib import pyplot, ticker
 
-from loadtests import bench_capacity, bench_cold_start, bench_slots
+from loadtests import bench_capacity, bench_cold_start, bench_handler_cpu, bench_slots, bench_throughput, cost
 from loadtests.bench_transactions import REPORTS
 
 MAX_SLOPE = 1.15
@@ -106,6 +112,36 @@ def plot_cold_start(result: dict[str, Any], path: Path) -> None:
     pyplot.close(figure)
 
 
+def plot_handler_cpu(rows: list[dict[str, Any]], path: Path) -> None:
+    measured = [row for row in rows if row["case"] != bench_handler_cpu.BASELINE]
+    figure, axes = pyplot.subplots(figsize=(9, 0.35 * len(measured) + 1.4), dpi=100)
+    colors = {"availability": "#0972d3", "booking": "#037f0c", "audit": "#8d6605"}
+    names = [f"{row['function']}: {row['case']}" for row in measured]
+    axes.barh(names, [row["ratio"] for row in measured], color=[colors[row["function"]] for row in measured])
+    axes.invert_yaxis()
+    axes.set_xlabel("CPU per request ÷ a trivial Powertools route's (stream batches: per record)")
+    axes.set_title("Handler CPU, storage faked by a recorded tape")
+    figure.tight_layout()
+    figure.savefig(path)
+    pyplot.close(figure)
+
+
+def plot_cost(result: dict[str, Any], path: Path) -> None:
+    figure, axes = pyplot.subplots(figsize=(6, 4), dpi=100)
+    volumes = result["volumes"]
+    xs = [row["bookingsPerMonth"] for row in volumes]
+    axes.loglog(xs, [row["usd"] for row in volumes], "o-", label="without the Free Tier")
+    axes.loglog(xs, [max(row["usdFreeTier"], 0.01) for row in volumes], "s--", label="with the always-free tier")
+    axes.set_xlabel("bookings a month")
+    axes.set_ylabel(f"USD a month ({result['region']})")
+    axes.set_title("What a month costs, by volume")
+    axes.grid(True, which="both", alpha=0.3)
+    axes.legend()
+    figure.tight_layout()
+    figure.savefig(path)
+    pyplot.close(figure)
+
+
 def markdown(results: dict[str, Any]) -> str:
     cold, slots = results["coldStart"], results["slotGrowth"]
     lines = ["## Cold start", "", "| init | median ms | x baseline |", "|---|---:|---:|"]
@@ -126,6 +162,18 @@ def markdown(results: dict[str, Any]) -> str:
         "## DynamoDB per API operation (mean per call)",
         "",
         bench_capacity.markdown(results["capacity"]),
+        "## Handler CPU per request, storage faked",
+        "",
+        bench_handler_cpu.markdown(results["handlerCpu"]),
+        "![handler CPU](handler-cpu.png)",
+        "",
+        "## Booking throughput: local stack ÷ straight to the emulator",
+        "",
+        bench_throughput.markdown(results["throughput"]),
+        "## Cost",
+        "",
+        cost.markdown(results["cost"]),
+        "![cost by volume](cost-by-volume.png)",
     ]
     return "\n".join(lines) + "\n"
 
@@ -148,12 +196,18 @@ def main(argv: list[str] | None = None) -> int:
     else:
         results["slotGrowth"] = slot_growth(21, BOOKINGS, WINDOWS)
     results["capacity"] = bench_capacity.measure(1 if args.quick else 5)
+    results["handlerCpu"] = bench_handler_cpu.run(args.quick)
+    results["throughput"] = bench_throughput.run(args.quick)
+    profile = cost.profile_from(results["capacity"], results["handlerCpu"], cost.template_facts())
+    results["cost"] = cost.report(profile, cost.Traffic())
     slots = results["slotGrowth"]
     plot_cold_start(results["coldStart"], out / "cold-start.png")
     plot_growth(
         slots["byBookings"], "bookings", "bookings", slots["slopeBookings"], out / "slot-search-by-bookings.png"
     )
     plot_growth(slots["byWindowDays"], "days", "window (days)", slots["slopeWindow"], out / "slot-search-by-window.png")
+    plot_handler_cpu(results["handlerCpu"], out / "handler-cpu.png")
+    plot_cost(results["cost"], out / "cost-by-volume.png")
     failed = []
     if results["coldStart"]["worstRatio"] > results["coldStart"]["goalRatio"]:
         failed.append(f"cold start {results['coldStart']['worstRatio']:.2f}x > {results['coldStart']['goalRatio']}x")

@@ -27,6 +27,8 @@ from urllib.parse import quote
 
 from loadtests.load import SERVICES, WEEKLY, stage_token
 
+SEARCH_DAYS = 7  # a customer's slot search looks a week ahead
+
 
 class TracedApi:
     """The stack's API with one token; remembers each operation's trace ids."""
@@ -63,8 +65,8 @@ def scripted_day(host: str, repeat: int) -> dict[str, list[str]]:
     sid = owner("POST /providers/{id}/services", "POST", f"/providers/{pid}/services", SERVICES[0], 201)["serviceId"]
     for round_number in range(repeat):
         day = (datetime.now(UTC) + timedelta(days=2 + round_number)).replace(hour=0, minute=0, second=0, microsecond=0)
-        window = f"from={quote(day.isoformat())}&to={quote((day + timedelta(days=1)).isoformat())}"
-        found = customer("GET /providers/{id}/slots", "GET", f"/providers/{pid}/slots?serviceId={sid}&{window}")
+        week = f"from={quote(day.isoformat())}&to={quote((day + timedelta(days=SEARCH_DAYS)).isoformat())}"
+        found = customer("GET /providers/{id}/slots", "GET", f"/providers/{pid}/slots?serviceId={sid}&{week}")
         first, later = found["slots"][0]["start"], found["slots"][-1]["start"]
         booking = customer(
             "POST /bookings", "POST", "/bookings", {"providerId": pid, "serviceId": sid, "start": first}, 201
@@ -74,7 +76,8 @@ def scripted_day(host: str, repeat: int) -> dict[str, list[str]]:
         customer("GET /bookings (own)", "GET", "/bookings?limit=20")
         customer("POST /bookings/{id}/reschedule", "POST", f"{path}/reschedule", {"start": later})
         customer("POST /bookings/{id}/cancel", "POST", f"{path}/cancel", {"reason": "bench"})
-        owner("GET /bookings?providerId", "GET", f"/bookings?providerId={pid}&{window}&limit=100")
+        one_day = f"from={quote(day.isoformat())}&to={quote((day + timedelta(days=1)).isoformat())}"
+        owner("GET /bookings?providerId", "GET", f"/bookings?providerId={pid}&{one_day}&limit=100")
         far = (day + timedelta(days=60)).date().isoformat()
         override = {"intervals": [{"start": "10:00", "end": "12:00"}]}
         owner("PUT /providers/{id}/overrides/{date}", "PUT", f"/providers/{pid}/overrides/{far}", override)
@@ -119,8 +122,21 @@ def _count(names: Any) -> dict[str, int]:
     return counted
 
 
-def measure(repeat: int) -> list[dict[str, Any]]:
-    """Start a stack of its own, run the day, answer the table."""
+def log_bytes(logs_dir: Path) -> dict[str, float]:
+    """What CloudWatch Logs would ingest: bytes per API request of the access log, and per invocation
+    of each function's log group (its own lines, EMF documents and the platform's lines)."""
+    access = (logs_dir / "api-access.log").read_bytes().splitlines()
+    measured = {"api access log, per request": len(access) and sum(map(len, access)) / len(access)}
+    for log in sorted(logs_dir.glob("appointments-*.log")):
+        lines = log.read_bytes().splitlines()
+        invocations = sum(b'"type": "platform.start"' in line for line in lines)
+        function = log.stem.rsplit("-", 1)[1]
+        measured[f"{function}, per invocation"] = sum(map(len, lines)) / max(invocations, 1)
+    return {name: round(value) for name, value in measured.items()}
+
+
+def measure(repeat: int) -> dict[str, Any]:
+    """Start a stack of its own, run the day: the table per operation, and the log volumes."""
     from local.stack import LocalStack, StackConfig
 
     with tempfile.TemporaryDirectory(prefix="bench-capacity-") as state:
@@ -136,10 +152,12 @@ def measure(repeat: int) -> list[dict[str, Any]]:
                 ledger = json.load(answer)["requests"]
         finally:
             stack.stop()
-    return per_operation(traces, ledger)
+        logs = log_bytes(stack.logs_dir)
+    return {"operations": per_operation(traces, ledger), "logBytes": logs}
 
 
-def markdown(rows: list[dict[str, Any]]) -> str:
+def markdown(result: dict[str, Any]) -> str:
+    rows = result["operations"]
     lines = [
         "| operation | DynamoDB requests | read units | write units | index write units | requests by kind |",
         "|---|---:|---:|---:|---:|---|",
@@ -150,6 +168,10 @@ def markdown(rows: list[dict[str, Any]]) -> str:
             f"| {row['operation']} | {row['dynamodbRequests']:g} | {row['readUnits']:g} | {row['writeUnits']:g}"
             f" | {row['indexWriteUnits']:g} | {kinds} |"
         )
+    lines += [
+        "",
+        "Log bytes CloudWatch Logs would ingest: " + "; ".join(f"{k} {v:,}" for k, v in result["logBytes"].items()),
+    ]
     return "\n".join(lines) + "\n"
 
 

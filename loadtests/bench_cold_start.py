@@ -36,10 +36,10 @@ BASELINE = "import boto3\nboto3.client('dynamodb', region_name='us-east-1')"
 TIMED = "import time\n_started = time.perf_counter()\n{code}\nprint((time.perf_counter() - _started) * 1000)"
 
 
-def cases() -> dict[str, tuple[str, dict[str, str]]]:
-    """name → (code, extra environment): the baseline, then one case per function."""
+def template_parameters() -> dict[str, str]:
+    """What the root stack passes the services' stacks, for a stage named `bench`."""
     table, bucket = "appointments-bench", "appointments-audit-bench"
-    parameters = {
+    return {
         "Stage": "bench",
         "TableName": table,
         "TableArn": f"arn:aws:dynamodb:us-east-1:123456789012:table/{table}",
@@ -48,8 +48,12 @@ def cases() -> dict[str, tuple[str, dict[str, str]]]:
         "AuditBucketArn": f"arn:aws:s3:::{bucket}",
         "DependenciesLayerArn": "arn:aws:lambda:us-east-1:123456789012:layer:bench:1",
     }
+
+
+def cases() -> dict[str, tuple[str, dict[str, str]]]:
+    """name → (code, extra environment): the baseline, then one case per function."""
     found: dict[str, tuple[str, dict[str, str]]] = {"boto3 + DynamoDB client": (BASELINE, {})}
-    for spec in load_functions(parameters).values():
+    for spec in load_functions(template_parameters()).values():
         module = spec.handler.rpartition(".")[0]
         found[spec.name] = (f"import {module}", spec.environment)
     return found

@@ -1,0 +1,528 @@
+"""`make cost`: what a month of Appointments costs on AWS, and what a million bookings cost.
+
+The model multiplies what this project measures by the public prices in `loadtests/prices.toml`:
+
+- **per API operation** (loadtests/bench_capacity.py, on a local stack): DynamoDB read and write
+  request units (index writes included), and the log bytes each function and the API's access log
+  write per call;
+- **per request** (loadtests/bench_handler_cpu.py): each handler's CPU milliseconds and the AWS calls
+  it makes; **per audited change**: the audit consumer's CPU, DynamoDB units, S3 PUTs and the
+  archived object's bytes;
+- **from the templates**: each function's memory, the alarms (and the metrics they evaluate), the one
+  dashboard, and the custom metrics the functions emit.
+
+A Lambda invocation is billed for its duration, which is modelled as the measured CPU stretched by
+the CPU share Lambda gives the function's memory (one vCPU at 1,769 MB, proportionally less below),
+plus the time each AWS call waits on the network (`LATENCY_MS`, DynamoDB's and S3's typical
+single-digit and tens of milliseconds), rounded up to the millisecond. The traffic mix says how many
+of each API call one booking brings with it; the default is the load test's customer mix (60 %
+searches, 25 % bookings, 10 % cancellations, 5 % reschedules) plus a customer reading the booking,
+their list, a provider's day view and a schedule edit now and then. Every figure is printed with
+its quantity, so a reader can check the arithmetic.
+
+    make cost                                  # measure, then price 100,000 bookings a month
+    make cost BOOKINGS=20000 MIX="GET /providers/{id}/slots=5"
+    make cost FROM=loadtests/reports/bench-<stamp>/results.json   # price a `make bench` run's figures
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import math
+import sys
+import tomllib
+from dataclasses import dataclass, field, replace
+from pathlib import Path
+from typing import Any
+
+PRICES = Path(__file__).resolve().with_name("prices.toml")
+FULL_VCPU_MB = 1769  # Lambda's documented memory size at which a function has one vCPU
+HOURS_PER_MONTH = 730  # how AWS prices a month of hourly resources
+SECONDS_PER_MONTH = HOURS_PER_MONTH * 3600
+
+# Calls per booking: what one booking brings with it.
+DEFAULT_MIX: dict[str, float] = {
+    "GET /providers/{id}/slots": 2.4,  # 60 % of customers' requests, against 25 % bookings
+    "POST /bookings": 1.0,
+    "POST /bookings/{id}/cancel": 0.4,  # 10 %
+    "POST /bookings/{id}/reschedule": 0.2,  # 5 %
+    "GET /bookings/{id}": 1.0,  # the customer looks at the booking once
+    "GET /bookings (own)": 0.5,
+    "GET /bookings?providerId": 0.2,  # the provider's day view
+    "PUT /providers/{id}/schedule": 0.01,  # a schedule edit per hundred bookings
+}
+# Operations whose change the audit consumer records (one stream event each).
+AUDITED = {
+    "POST /bookings",
+    "POST /bookings/{id}/cancel",
+    "POST /bookings/{id}/reschedule",
+    "PUT /providers/{id}/schedule",
+}
+AUDIT_CASE = "stream batch of 1 record (a booking created)"
+AUDIT_CAPACITY = "audit consumer, per audited change"
+
+# Milliseconds a call waits on AWS from inside a function: typical, not measured here (no AWS account).
+LATENCY_MS = {
+    "dynamodb.GetItem": 4.0,
+    "dynamodb.Query": 6.0,
+    "dynamodb.PutItem": 6.0,
+    "dynamodb.UpdateItem": 6.0,
+    "dynamodb.DeleteItem": 6.0,
+    "dynamodb.TransactWriteItems": 15.0,
+    "s3.PutObject": 30.0,
+    "s3.HeadObject": 10.0,
+}
+OTHER_CALL_MS = 10.0
+
+# Custom metrics (EMF): one per metric name and dimension set. The error mapping counts refusals in
+# every function, so these two exist once per function; Powertools adds ColdStart per function.
+METRICS_IN_EVERY_FUNCTION = {"ValidationFailed", "AuthDenied"}
+FUNCTIONS = ("availability", "booking", "audit")
+
+
+def load_prices(path: Path = PRICES) -> dict[str, Any]:
+    with path.open("rb") as file:
+        return tomllib.load(file)
+
+
+@dataclass(frozen=True)
+class Operation:
+    """One call of an API operation, or one audited change, as measured."""
+
+    name: str
+    function: str
+    read_units: float
+    write_units: float  # the table's and the indexes'
+    cpu_ms: float
+    aws_calls: tuple[str, ...]
+
+
+@dataclass(frozen=True)
+class Profile:
+    """Everything measured that the bill depends on."""
+
+    operations: dict[str, Operation]
+    audit: Operation  # per audited change, delivered in a batch of its own (low traffic's worst case)
+    archive_bytes_per_change: float
+    log_bytes_per_invocation: dict[str, float]  # by function
+    access_log_bytes_per_request: float
+    memory_mb: dict[str, int]
+    alarm_metrics: int
+    composite_alarms: int
+    custom_metrics: int
+    dashboards: int = 1
+
+
+@dataclass(frozen=True)
+class Traffic:
+    bookings_per_month: float = 100_000
+    mix: dict[str, float] = field(default_factory=lambda: dict(DEFAULT_MIX))
+    architecture: str = "arm64"  # the root stack's default
+    peak_to_average: float = 10.0  # what provisioned capacity must be sized for
+    xray_reservoir_per_second: float = 1.0  # X-Ray's default sampling rule: 1 a second, then 5 %
+    xray_rate: float = 0.05
+    twelve_month_free_tier: bool = False
+
+
+@dataclass
+class Line:
+    service: str
+    item: str
+    quantity: float
+    unit: str
+    usd: float
+    usd_free_tier: float
+    fixed: bool = False  # paid whatever the traffic (alarms, dashboard, metrics)
+
+
+def billed_ms(operation: Operation, memory_mb: int) -> int:
+    """Duration: the CPU at the memory's share of a vCPU, plus the waits on AWS, rounded up to 1 ms."""
+    cpu = operation.cpu_ms * max(1.0, FULL_VCPU_MB / memory_mb)
+    waits = sum(LATENCY_MS.get(call, OTHER_CALL_MS) for call in operation.aws_calls)
+    return max(1, math.ceil(cpu + waits))
+
+
+def sampled_traces(per_month: float, traffic: Traffic) -> float:
+    """Traces X-Ray records under its default rule, with the traffic spread evenly over the month."""
+    rate = per_month / SECONDS_PER_MONTH
+    reservoir = min(rate, traffic.xray_reservoir_per_second)
+    return (reservoir + traffic.xray_rate * max(0.0, rate - reservoir)) * SECONDS_PER_MONTH
+
+
+def _free(quantity: float, allowance: float) -> float:
+    return max(0.0, quantity - allowance)
+
+
+def estimate(profile: Profile, traffic: Traffic, prices: dict[str, Any]) -> list[Line]:
+    """The month's bill, line by line."""
+    unknown = sorted(set(traffic.mix) - set(profile.operations))
+    if unknown:
+        raise ValueError(f"the mix names operations that were not measured: {unknown}")
+    bookings = traffic.bookings_per_month
+    calls = {name: per_booking * bookings for name, per_booking in traffic.mix.items()}
+    changes = sum(count for name, count in calls.items() if name in AUDITED)
+    api_requests = sum(calls.values())
+    invocations = dict.fromkeys(FUNCTIONS, 0.0)
+    gb_seconds = 0.0
+    read_units, write_units = 0.0, 0.0
+    for name, count in [*calls.items(), (AUDIT_CAPACITY, changes)]:
+        operation = profile.audit if name == AUDIT_CAPACITY else profile.operations[name]
+        memory = profile.memory_mb[operation.function]
+        invocations[operation.function] += count
+        gb_seconds += count * billed_ms(operation, memory) / 1000 * memory / 1024
+        read_units += count * operation.read_units
+        write_units += count * operation.write_units
+    all_invocations = sum(invocations.values())
+
+    free, free12 = prices["free_tier"], prices["free_tier_first_12_months"]
+    if not traffic.twelve_month_free_tier:
+        free12 = dict.fromkeys(free12, 0)
+    lam, api, ddb, s3, cw, xray = (prices[k] for k in ("lambda", "api_gateway", "dynamodb", "s3", "cloudwatch", "xray"))
+    per_gb_second = lam[f"gb_second_{traffic.architecture}"]
+    lines = [
+        Line(
+            "Lambda",
+            "requests",
+            all_invocations,
+            "invocations",
+            all_invocations / 1e6 * lam["requests_per_million"],
+            _free(all_invocations, free["lambda_requests"]) / 1e6 * lam["requests_per_million"],
+        ),
+        Line(
+            "Lambda",
+            f"duration ({traffic.architecture})",
+            gb_seconds,
+            "GB-seconds",
+            gb_seconds * per_gb_second,
+            _free(gb_seconds, free["lambda_gb_seconds"]) * per_gb_second,
+        ),
+        Line(
+            "API Gateway",
+            "REST requests",
+            api_requests,
+            "requests",
+            api_requests / 1e6 * api["rest_requests_per_million"],
+            _free(api_requests, free12["api_gateway_rest_requests"]) / 1e6 * api["rest_requests_per_million"],
+        ),
+    ]
+    wru, rru = (
+        write_units / 1e6 * ddb["write_request_units_per_million"],
+        read_units / 1e6 * ddb["read_request_units_per_million"],
+    )
+    lines += [
+        Line("DynamoDB", "on-demand write request units", write_units, "WRU", wru, wru),  # no free tier on demand
+        Line("DynamoDB", "on-demand read request units", read_units, "RRU", rru, rru),
+    ]
+    # Storage at the month's end: each booking and its audit record, at most a KB per unit written
+    # (transactions bill twice per item, so half the units are bytes).
+    booking_kb = (profile.operations["POST /bookings"].write_units + profile.audit.write_units) / 2
+    table_gb = bookings * booking_kb / 1e6
+    lines.append(
+        Line(
+            "DynamoDB",
+            "storage added (month's end)",
+            table_gb,
+            "GB",
+            table_gb * ddb["storage_gb_month"],
+            _free(table_gb, free["dynamodb_storage_gb"]) * ddb["storage_gb_month"],
+        )
+    )
+    puts = changes * sum(call == "s3.PutObject" for call in profile.audit.aws_calls)
+    archive_gb = changes * profile.archive_bytes_per_change / 1e9
+    lines += [
+        Line(
+            "S3",
+            "audit archive PUTs",
+            puts,
+            "requests",
+            puts / 1000 * s3["put_requests_per_thousand"],
+            _free(puts, free12["s3_put_requests"]) / 1000 * s3["put_requests_per_thousand"],
+        ),
+        Line(
+            "S3",
+            "audit archive storage added",
+            archive_gb,
+            "GB",
+            archive_gb * s3["standard_storage_gb_month"],
+            _free(archive_gb, free12["s3_standard_storage_gb"]) * s3["standard_storage_gb_month"],
+        ),
+    ]
+    logs_gb = (
+        sum(count * profile.log_bytes_per_invocation[function] for function, count in invocations.items())
+        + api_requests * profile.access_log_bytes_per_request
+    ) / 1e9
+    free_logs = free["cloudwatch_logs_gb"]
+    lines += [
+        Line(
+            "CloudWatch",
+            "logs ingested",
+            logs_gb,
+            "GB",
+            logs_gb * cw["logs_ingested_gb"],
+            _free(logs_gb, free_logs) * cw["logs_ingested_gb"],
+        ),
+        Line(  # the Free Tier's 5 GB covers ingestion and storage together: what ingestion left
+            "CloudWatch",
+            "logs stored (a month's worth)",
+            logs_gb,
+            "GB",
+            logs_gb * cw["logs_stored_gb_month"],
+            _free(logs_gb, max(0.0, free_logs - logs_gb)) * cw["logs_stored_gb_month"],
+        ),
+        Line(
+            "CloudWatch",
+            "custom metrics (EMF)",
+            profile.custom_metrics,
+            "metrics",
+            profile.custom_metrics * cw["custom_metric_month"],
+            _free(profile.custom_metrics, free["cloudwatch_custom_metrics"]) * cw["custom_metric_month"],
+            fixed=True,
+        ),
+        Line(
+            "CloudWatch",
+            "alarms (metrics evaluated)",
+            profile.alarm_metrics,
+            "alarm metrics",
+            profile.alarm_metrics * cw["alarm_metric_month"],
+            _free(profile.alarm_metrics, free["cloudwatch_alarm_metrics"]) * cw["alarm_metric_month"],
+            fixed=True,
+        ),
+        Line(
+            "CloudWatch",
+            "composite alarms",
+            profile.composite_alarms,
+            "alarms",
+            profile.composite_alarms * cw["composite_alarm_month"],
+            profile.composite_alarms * cw["composite_alarm_month"],
+            fixed=True,
+        ),
+        Line(
+            "CloudWatch",
+            "dashboard",
+            profile.dashboards,
+            "dashboards",
+            profile.dashboards * cw["dashboard_month"],
+            _free(profile.dashboards, free["cloudwatch_dashboards"]) * cw["dashboard_month"],
+            fixed=True,
+        ),
+    ]
+    traces = sampled_traces(api_requests + invocations["audit"], traffic)
+    lines.append(
+        Line(
+            "X-Ray",
+            "traces recorded",
+            traces,
+            "traces",
+            traces / 1e6 * xray["traces_recorded_per_million"],
+            _free(traces, free["xray_traces_recorded"]) / 1e6 * xray["traces_recorded_per_million"],
+        )
+    )
+    return lines
+
+
+def provisioned_alternative(profile: Profile, traffic: Traffic, prices: dict[str, Any]) -> dict[str, Any]:
+    """TableBillingMode=PROVISIONED: capacity for the peak, and what the template's free-tier sizing sustains."""
+    per_booking_reads = sum(n * profile.operations[op].read_units for op, n in traffic.mix.items())
+    per_booking_writes = sum(n * profile.operations[op].write_units for op, n in traffic.mix.items())
+    audited = sum(n for op, n in traffic.mix.items() if op in AUDITED)
+    per_booking_reads += audited * profile.audit.read_units
+    per_booking_writes += audited * profile.audit.write_units
+    peak = traffic.bookings_per_month / SECONDS_PER_MONTH * traffic.peak_to_average
+    rcu, wcu = max(3, math.ceil(peak * per_booking_reads)), max(3, math.ceil(peak * per_booking_writes))
+    ddb, free = prices["dynamodb"], prices["free_tier"]
+    usd = HOURS_PER_MONTH * (rcu * ddb["rcu_hour"] + wcu * ddb["wcu_hour"])
+    usd_free = HOURS_PER_MONTH * (
+        _free(rcu, free["dynamodb_provisioned_rcu"]) * ddb["rcu_hour"]
+        + _free(wcu, free["dynamodb_provisioned_wcu"]) * ddb["wcu_hour"]
+    )
+    sustained = min(
+        free["dynamodb_provisioned_rcu"] / per_booking_reads, free["dynamodb_provisioned_wcu"] / per_booking_writes
+    )
+    return {
+        "peakBookingsPerSecond": round(peak, 4),
+        "rcu": rcu,
+        "wcu": wcu,
+        "usd": round(usd, 2),
+        "usdFreeTier": round(usd_free, 2),
+        "freeTierSustainsBookingsPerSecond": round(sustained, 2),
+    }
+
+
+def totals(lines: list[Line]) -> dict[str, float]:
+    return {
+        "usd": round(sum(line.usd for line in lines), 2),
+        "usdFreeTier": round(sum(line.usd_free_tier for line in lines), 2),
+        "usdTrafficOnly": round(sum(line.usd for line in lines if not line.fixed), 2),
+    }
+
+
+def report(profile: Profile, traffic: Traffic, prices: dict[str, Any] | None = None) -> dict[str, Any]:
+    """The month at the traffic's volume, a million bookings, and a few volumes side by side."""
+    prices = prices or load_prices()
+    lines = estimate(profile, traffic, prices)
+    million = totals(estimate(profile, replace(traffic, bookings_per_month=1_000_000), prices))
+    volumes = []
+    for bookings in (1_000, 10_000, 100_000, 1_000_000, 10_000_000):
+        month = totals(estimate(profile, replace(traffic, bookings_per_month=bookings), prices))
+        volumes.append({"bookingsPerMonth": bookings, **month, "usdPerBooking": month["usd"] / bookings})
+    return {
+        "region": prices["region"],
+        "pricesChecked": prices["checked"],
+        "bookingsPerMonth": traffic.bookings_per_month,
+        "architecture": traffic.architecture,
+        "mix": traffic.mix,
+        "lines": [line.__dict__ for line in lines],
+        "month": totals(lines),
+        "perMillionBookings": million["usdTrafficOnly"],
+        "volumes": volumes,
+        "provisioned": provisioned_alternative(profile, traffic, prices),
+        "billedMs": {
+            name: billed_ms(operation, profile.memory_mb[operation.function])
+            for name, operation in [*profile.operations.items(), (AUDIT_CAPACITY, profile.audit)]
+            if name in traffic.mix or name == AUDIT_CAPACITY
+        },
+    }
+
+
+# -- what the model is fed ----------------------------------------------------------------------------
+
+
+def template_facts() -> dict[str, Any]:
+    """Memory per function, alarms and the metrics they evaluate, and the custom metrics emitted."""
+    from loadtests.bench_cold_start import template_parameters
+    from local.alarms import load_alarms
+    from local.runtime import load_functions
+    from services.common.observability import Metric
+
+    parameters = template_parameters()
+    memory = {spec.handler.split(".")[1]: spec.memory_mb for spec in load_functions(parameters).values()}
+    alarms = load_alarms(parameters)
+    alarm_metrics = sum(
+        max(1, sum("MetricStat" in row for row in alarm.properties.get("Metrics", [])))
+        for alarm in alarms
+        if not alarm.composite
+    )
+    custom = sum(len(FUNCTIONS) if metric.value in METRICS_IN_EVERY_FUNCTION else 1 for metric in Metric)
+    return {
+        "memoryMb": memory,
+        "alarmMetrics": alarm_metrics,
+        "compositeAlarms": sum(alarm.composite for alarm in alarms),
+        "customMetrics": custom + len(FUNCTIONS),  # + ColdStart per function
+    }
+
+
+def profile_from(capacity: dict[str, Any], handler_cpu: list[dict[str, Any]], facts: dict[str, Any]) -> Profile:
+    """Join the two benchmarks' figures by operation name."""
+    units = {row["operation"]: row for row in capacity["operations"]}
+    cpu = {row["case"]: row for row in handler_cpu}
+
+    def operation(name: str, case: str) -> Operation:
+        if name not in units or case not in cpu:
+            raise ValueError(f"{name!r} was not measured by both benchmarks")
+        row = units[name]
+        return Operation(
+            name,
+            cpu[case]["function"],
+            row["readUnits"],
+            row["writeUnits"] + row["indexWriteUnits"],
+            cpu[case]["cpuMs"],
+            tuple(cpu[case]["awsCalls"]),
+        )
+
+    measured = {name: operation(name, name) for name in units if name in cpu}
+    logs = capacity["logBytes"]
+    return Profile(
+        operations=measured,
+        audit=operation(AUDIT_CAPACITY, AUDIT_CASE),
+        archive_bytes_per_change=float(cpu[AUDIT_CASE]["s3PutBytes"]),
+        log_bytes_per_invocation={function: float(logs[f"{function}, per invocation"]) for function in FUNCTIONS},
+        access_log_bytes_per_request=float(logs["api access log, per request"]),
+        memory_mb=facts["memoryMb"],
+        alarm_metrics=facts["alarmMetrics"],
+        composite_alarms=facts["compositeAlarms"],
+        custom_metrics=facts["customMetrics"],
+    )
+
+
+def markdown(result: dict[str, Any]) -> str:
+    bookings = result["bookingsPerMonth"]
+    lines = [
+        f"{bookings:,.0f} bookings a month, {result['region']}, Lambda on {result['architecture']}, prices of"
+        f" {result['pricesChecked']}. Calls per booking: "
+        + ", ".join(f"{name} {count:g}" for name, count in result["mix"].items())
+        + ".",
+        "",
+        "| service | item | quantity a month | USD | USD with the Free Tier |",
+        "|---|---|---:|---:|---:|",
+    ]
+    for line in result["lines"]:
+        lines.append(
+            f"| {line['service']} | {line['item']} | {line['quantity']:,.2f} {line['unit']}"
+            f" | {line['usd']:,.2f} | {line['usd_free_tier']:,.2f} |"
+        )
+    month = result["month"]
+    lines += [
+        f"| **total** | | | **{month['usd']:,.2f}** | **{month['usdFreeTier']:,.2f}** |",
+        "",
+        "**Per million bookings** (what the traffic itself costs, no Free Tier):"
+        f" **USD {result['perMillionBookings']:,.2f}**.",
+        "",
+        "| bookings a month | USD | USD with the Free Tier | USD per booking |",
+        "|---:|---:|---:|---:|",
+    ]
+    for row in result["volumes"]:
+        lines.append(
+            f"| {row['bookingsPerMonth']:,} | {row['usd']:,.2f} | {row['usdFreeTier']:,.2f}"
+            f" | {row['usdPerBooking']:.6f} |"
+        )
+    provisioned = result["provisioned"]
+    lines += [
+        "",
+        f"With TableBillingMode=PROVISIONED, sized for {provisioned['peakBookingsPerSecond']} bookings/s at peak"
+        f" ({provisioned['rcu']} RCU, {provisioned['wcu']} WCU across the table and its indexes), DynamoDB would"
+        f" cost USD {provisioned['usd']:,.2f} a month (USD {provisioned['usdFreeTier']:,.2f} with the Free Tier)"
+        " instead of the on-demand lines above. The template's free-tier sizing (25 RCU and 25 WCU in all)"
+        f" sustains at most {provisioned['freeTierSustainsBookingsPerSecond']} bookings/s of this mix.",
+        "",
+        "Billed milliseconds per invocation: "
+        + ", ".join(f"{name} {ms}" for name, ms in result["billedMs"].items())
+        + ".",
+    ]
+    return "\n".join(lines) + "\n"
+
+
+def parse_mix(text: str) -> dict[str, float]:
+    """`"GET /providers/{id}/slots=5, POST /bookings=1"` → the default mix with those calls per booking changed."""
+    mix = dict(DEFAULT_MIX)
+    for part in filter(None, (piece.strip() for piece in text.split(","))):
+        name, _, value = part.rpartition("=")
+        if not name or name not in DEFAULT_MIX:
+            raise argparse.ArgumentTypeError(f"unknown operation {name!r}; known: {', '.join(DEFAULT_MIX)}")
+        mix[name] = float(value)
+    return mix
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--bookings", type=float, default=100_000, help="bookings a month (default 100,000)")
+    parser.add_argument("--mix", type=parse_mix, default=dict(DEFAULT_MIX), help="calls per booking to change")
+    parser.add_argument("--architecture", choices=["arm64", "x86_64"], default="arm64")
+    parser.add_argument("--twelve-months", action="store_true", help="count the first-12-months Free Tier offers")
+    parser.add_argument("--from", dest="source", type=Path, help="a `make bench` results.json to price")
+    args = parser.parse_args(argv)
+    if args.source:
+        results = json.loads(args.source.read_text())
+        capacity, handler_cpu = results["capacity"], results["handlerCpu"]
+    else:
+        from loadtests import bench_capacity, bench_handler_cpu
+
+        capacity, handler_cpu = bench_capacity.measure(2), bench_handler_cpu.measure(3, 20)
+    profile = profile_from(capacity, handler_cpu, template_facts())
+    traffic = Traffic(args.bookings, args.mix, args.architecture, twelve_month_free_tier=args.twelve_months)
+    print(markdown(report(profile, traffic)))
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,142 @@
+"""The cost model's arithmetic (loadtests/cost.py) against hand-computed cases, and its inputs: the
+prices file and the facts it reads from the templates."""
+
+from __future__ import annotations
+
+import math
+from dataclasses import replace
+
+import pytest
+
+from loadtests import cost
+from loadtests.cost import AUDIT_CAPACITY, Line, Operation, Profile, Traffic
+
+PRICES = cost.load_prices()
+
+
+def profile() -> Profile:
+    book = Operation("POST /bookings", "booking", 1.0, 12.0, 2.0, ("dynamodb.Query", "dynamodb.TransactWriteItems"))
+    search = Operation("GET /providers/{id}/slots", "availability", 0.5, 0.0, 3.0, ("dynamodb.Query",))
+    audit = Operation(
+        AUDIT_CAPACITY, "audit", 1.0, 6.0, 3.0, ("dynamodb.GetItem", "dynamodb.TransactWriteItems", "s3.PutObject")
+    )
+    return Profile(
+        operations={book.name: book, search.name: search},
+        audit=audit,
+        archive_bytes_per_change=500,
+        log_bytes_per_invocation={"availability": 1000, "booking": 2000, "audit": 3000},
+        access_log_bytes_per_request=500,
+        memory_mb={"availability": 512, "booking": 512, "audit": 512},
+        alarm_metrics=30,
+        composite_alarms=2,
+        custom_metrics=22,
+    )
+
+
+def traffic(bookings: float) -> Traffic:
+    return Traffic(bookings, {"POST /bookings": 1.0, "GET /providers/{id}/slots": 2.0})
+
+
+def line(lines: list[Line], item: str) -> Line:
+    return next(found for found in lines if found.item.startswith(item))
+
+
+def test_a_function_is_billed_its_cpu_at_its_memorys_share_of_a_vcpu_plus_its_waits_on_aws() -> None:
+    book = profile().operations["POST /bookings"]
+    # 2 ms of CPU at 512 MB (1769/512 of a vCPU's time) + a Query (6) + a transaction (15), rounded up
+    assert cost.billed_ms(book, 512) == math.ceil(2.0 * 1769 / 512 + 6 + 15) == 28
+    assert cost.billed_ms(book, 3008) == math.ceil(2.0 + 21)  # above one vCPU a single thread gets no faster
+    assert cost.billed_ms(Operation("x", "booking", 0, 0, 0.01, ()), 1769) == 1  # never under a millisecond
+
+
+def test_the_months_lines_follow_from_the_measured_profile_and_the_prices() -> None:
+    lines = cost.estimate(profile(), traffic(100_000), PRICES)
+    api_requests, changes = 300_000, 100_000
+    assert line(lines, "REST requests").quantity == api_requests
+    assert line(lines, "REST requests").usd == pytest.approx(api_requests / 1e6 * 3.50)
+    assert line(lines, "requests").quantity == api_requests + changes  # the audit consumer: a batch per change
+    gb_seconds = (
+        100_000 * 28 + 200_000 * math.ceil(3 * 1769 / 512 + 6) + 100_000 * math.ceil(3 * 1769 / 512 + 49)
+    ) * 0.5
+    assert line(lines, "duration").quantity == pytest.approx(gb_seconds / 1000)
+    assert line(lines, "duration").usd == pytest.approx(gb_seconds / 1000 * 0.0000133334)
+    writes = line(lines, "on-demand write")
+    assert writes.quantity == 100_000 * 12 + 100_000 * 6
+    assert writes.usd == writes.usd_free_tier == pytest.approx(1.8 * 0.625)  # on demand has no free tier
+    assert line(lines, "audit archive PUTs").quantity == changes
+    logs = (100_000 * 2000 + 200_000 * 1000 + 100_000 * 3000 + api_requests * 500) / 1e9
+    assert line(lines, "logs ingested").quantity == pytest.approx(logs)
+    assert line(lines, "traces recorded").quantity == pytest.approx(api_requests + changes)  # under 1/s: all sampled
+
+
+def test_the_free_tier_takes_its_allowance_off_each_line_and_never_goes_below_zero() -> None:
+    lines = cost.estimate(profile(), traffic(1_000), PRICES)
+    assert line(lines, "requests").usd > 0 and line(lines, "requests").usd_free_tier == 0
+    assert line(lines, "custom metrics").usd_free_tier == pytest.approx((22 - 10) * 0.30)
+    assert line(lines, "alarms").usd_free_tier == pytest.approx((30 - 10) * 0.10)
+    assert line(lines, "dashboard").usd_free_tier == 0  # three are free
+    assert line(lines, "REST requests").usd_free_tier == line(lines, "REST requests").usd  # a 12-month offer
+    first_year = cost.estimate(profile(), replace(traffic(1_000), twelve_month_free_tier=True), PRICES)
+    assert line(first_year, "REST requests").usd_free_tier == 0
+    assert all(0 <= found.usd_free_tier <= found.usd for found in lines + first_year)
+
+
+def test_x_ray_records_the_reservoir_then_five_percent() -> None:
+    month = cost.SECONDS_PER_MONTH
+    assert cost.sampled_traces(0.5 * month, Traffic()) == pytest.approx(0.5 * month)
+    assert cost.sampled_traces(21 * month, Traffic()) == pytest.approx((1 + 0.05 * 20) * month)
+
+
+def test_a_million_bookings_price_only_what_the_traffic_costs() -> None:
+    result = cost.report(profile(), traffic(100_000), PRICES)
+    at_a_million = cost.estimate(profile(), traffic(1_000_000), PRICES)
+    assert result["perMillionBookings"] == pytest.approx(sum(x.usd for x in at_a_million if not x.fixed), abs=0.01)
+    fixed = sum(x.usd for x in at_a_million if x.fixed)
+    assert fixed == pytest.approx(22 * 0.30 + 30 * 0.10 + 2 * 0.50 + 3.00)
+    totals = [row["usd"] for row in result["volumes"]]
+    assert totals == sorted(totals)  # more bookings never cost less
+
+
+def test_provisioned_capacity_is_sized_for_the_peak_and_the_free_tier_sizing_has_a_ceiling() -> None:
+    result = cost.provisioned_alternative(profile(), traffic(2_628_000), PRICES)  # one booking a second
+    # per booking: reads 1 + 2 * 0.5 + audit 1 = 3; writes 12 + audit 6 = 18; peak is 10x the average
+    assert (result["rcu"], result["wcu"]) == (30, 180)
+    assert result["usd"] == pytest.approx(730 * (30 * 0.00013 + 180 * 0.00065), abs=0.01)
+    assert result["freeTierSustainsBookingsPerSecond"] == pytest.approx(25 / 18, abs=0.01)
+
+
+def test_a_mix_naming_an_operation_nobody_measured_is_refused() -> None:
+    with pytest.raises(ValueError, match="not measured"):
+        cost.estimate(profile(), Traffic(1, {"DELETE /everything": 1}), PRICES)
+    assert cost.parse_mix("GET /providers/{id}/slots=5")["GET /providers/{id}/slots"] == 5
+    with pytest.raises(Exception, match="unknown operation"):
+        cost.parse_mix("GET /nowhere=1")
+
+
+def test_every_price_names_its_public_source() -> None:
+    sections = {name: value for name, value in PRICES.items() if isinstance(value, dict)}
+    assert {"lambda", "api_gateway", "dynamodb", "s3", "cloudwatch", "xray", "free_tier"} <= set(sections)
+    for name, section in sections.items():
+        assert str(section["source"]).startswith("https://aws.amazon.com/"), name
+        assert all(value >= 0 for key, value in section.items() if key != "source"), name
+
+
+def test_the_templates_give_memory_alarms_and_metrics() -> None:
+    facts = cost.template_facts()
+    assert facts["memoryMb"] == {"availability": 512, "booking": 512, "audit": 512}
+    assert facts["compositeAlarms"] == 2
+    assert facts["alarmMetrics"] >= 23  # at least one metric per metric alarm; metric math evaluates more
+    assert facts["customMetrics"] == 22
+
+
+def test_log_volumes_are_bytes_per_request_and_per_invocation_counted_by_the_platform_start_lines(tmp_path) -> None:
+    from loadtests.bench_capacity import log_bytes
+
+    (tmp_path / "api-access.log").write_bytes(b"x" * 99 + b"\n" + b"y" * 199 + b"\n")
+    start = b'{"time": "t", "type": "platform.start", "record": {}}'
+    lines = [start, b"a" * 100, b"b" * 50, start, b"c" * 20]
+    (tmp_path / "appointments-local-booking.log").write_bytes(b"\n".join(lines) + b"\n")
+    assert log_bytes(tmp_path) == {
+        "api access log, per request": 149,
+        "booking, per invocation": round((2 * len(start) + 170) / 2),
+    }
