@@ -154,6 +154,13 @@ def _free(quantity: float, allowance: float) -> float:
     return max(0.0, quantity - allowance)
 
 
+def _line(
+    service: str, item: str, quantity: float, unit: str, price: float, allowance: float = 0.0, fixed: bool = False
+) -> Line:
+    """`quantity` at `price` per unit; with the Free Tier, its `allowance` comes off first."""
+    return Line(service, item, quantity, unit, quantity * price, _free(quantity, allowance) * price, fixed)
+
+
 def estimate(profile: Profile, traffic: Traffic, prices: dict[str, Any]) -> list[Line]:
     """The month's bill, line by line."""
     unknown = sorted(set(traffic.mix) - set(profile.operations))
@@ -164,8 +171,7 @@ def estimate(profile: Profile, traffic: Traffic, prices: dict[str, Any]) -> list
     changes = sum(count for name, count in calls.items() if name in AUDITED)
     api_requests = sum(calls.values())
     invocations = dict.fromkeys(FUNCTIONS, 0.0)
-    gb_seconds = 0.0
-    read_units, write_units = 0.0, 0.0
+    gb_seconds = read_units = write_units = 0.0
     for name, count in [*calls.items(), (AUDIT_CAPACITY, changes)]:
         operation = profile.audit if name == AUDIT_CAPACITY else profile.operations[name]
         memory = profile.memory_mb[operation.function]
@@ -173,152 +179,140 @@ def estimate(profile: Profile, traffic: Traffic, prices: dict[str, Any]) -> list
         gb_seconds += count * billed_ms(operation, memory) / 1000 * memory / 1024
         read_units += count * operation.read_units
         write_units += count * operation.write_units
-    all_invocations = sum(invocations.values())
-
-    free, free12 = prices["free_tier"], prices["free_tier_first_12_months"]
-    if not traffic.twelve_month_free_tier:
-        free12 = dict.fromkeys(free12, 0)
-    lam, api, ddb, s3, cw, xray = (prices[k] for k in ("lambda", "api_gateway", "dynamodb", "s3", "cloudwatch", "xray"))
-    per_gb_second = lam[f"gb_second_{traffic.architecture}"]
-    lines = [
-        Line(
-            "Lambda",
-            "requests",
-            all_invocations,
-            "invocations",
-            all_invocations / 1e6 * lam["requests_per_million"],
-            _free(all_invocations, free["lambda_requests"]) / 1e6 * lam["requests_per_million"],
-        ),
-        Line(
-            "Lambda",
-            f"duration ({traffic.architecture})",
-            gb_seconds,
-            "GB-seconds",
-            gb_seconds * per_gb_second,
-            _free(gb_seconds, free["lambda_gb_seconds"]) * per_gb_second,
-        ),
-        Line(
-            "API Gateway",
-            "REST requests",
-            api_requests,
-            "requests",
-            api_requests / 1e6 * api["rest_requests_per_million"],
-            _free(api_requests, free12["api_gateway_rest_requests"]) / 1e6 * api["rest_requests_per_million"],
-        ),
-    ]
-    wru, rru = (
-        write_units / 1e6 * ddb["write_request_units_per_million"],
-        read_units / 1e6 * ddb["read_request_units_per_million"],
-    )
-    lines += [
-        Line("DynamoDB", "on-demand write request units", write_units, "WRU", wru, wru),  # no free tier on demand
-        Line("DynamoDB", "on-demand read request units", read_units, "RRU", rru, rru),
-    ]
     # Storage at the month's end: each booking and its audit record, at most a KB per unit written
     # (transactions bill twice per item, so half the units are bytes).
-    booking_kb = (profile.operations["POST /bookings"].write_units + profile.audit.write_units) / 2
-    table_gb = bookings * booking_kb / 1e6
-    lines.append(
-        Line(
-            "DynamoDB",
-            "storage added (month's end)",
-            table_gb,
-            "GB",
-            table_gb * ddb["storage_gb_month"],
-            _free(table_gb, free["dynamodb_storage_gb"]) * ddb["storage_gb_month"],
-        )
-    )
-    puts = changes * sum(call == "s3.PutObject" for call in profile.audit.aws_calls)
+    table_gb = bookings * (profile.operations["POST /bookings"].write_units + profile.audit.write_units) / 2 / 1e6
+    archive_puts = changes * profile.audit.aws_calls.count("s3.PutObject")
     archive_gb = changes * profile.archive_bytes_per_change / 1e9
-    lines += [
-        Line(
-            "S3",
-            "audit archive PUTs",
-            puts,
-            "requests",
-            puts / 1000 * s3["put_requests_per_thousand"],
-            _free(puts, free12["s3_put_requests"]) / 1000 * s3["put_requests_per_thousand"],
-        ),
-        Line(
-            "S3",
-            "audit archive storage added",
-            archive_gb,
-            "GB",
-            archive_gb * s3["standard_storage_gb_month"],
-            _free(archive_gb, free12["s3_standard_storage_gb"]) * s3["standard_storage_gb_month"],
-        ),
-    ]
     logs_gb = (
         sum(count * profile.log_bytes_per_invocation[function] for function, count in invocations.items())
         + api_requests * profile.access_log_bytes_per_request
     ) / 1e9
-    free_logs = free["cloudwatch_logs_gb"]
-    lines += [
-        Line(
-            "CloudWatch",
-            "logs ingested",
-            logs_gb,
-            "GB",
-            logs_gb * cw["logs_ingested_gb"],
-            _free(logs_gb, free_logs) * cw["logs_ingested_gb"],
+    traces = sampled_traces(api_requests + invocations["audit"], traffic)
+
+    free, first_year = prices["free_tier"], prices["free_tier_first_12_months"]
+    if not traffic.twelve_month_free_tier:
+        first_year = dict.fromkeys(first_year, 0)
+    lam, api, ddb, s3, cw, xray = (prices[k] for k in ("lambda", "api_gateway", "dynamodb", "s3", "cloudwatch", "xray"))
+    million = 1e6
+    return [
+        _line(
+            "Lambda",
+            "requests",
+            sum(invocations.values()),
+            "invocations",
+            lam["requests_per_million"] / million,
+            free["lambda_requests"],
         ),
-        Line(  # the Free Tier's 5 GB covers ingestion and storage together: what ingestion left
+        _line(
+            "Lambda",
+            f"duration ({traffic.architecture})",
+            gb_seconds,
+            "GB-seconds",
+            lam[f"gb_second_{traffic.architecture}"],
+            free["lambda_gb_seconds"],
+        ),
+        _line(
+            "API Gateway",
+            "REST requests",
+            api_requests,
+            "requests",
+            api["rest_requests_per_million"] / million,
+            first_year["api_gateway_rest_requests"],
+        ),
+        # On-demand capacity has no Free Tier.
+        _line(
+            "DynamoDB",
+            "on-demand write request units",
+            write_units,
+            "WRU",
+            ddb["write_request_units_per_million"] / million,
+        ),
+        _line(
+            "DynamoDB",
+            "on-demand read request units",
+            read_units,
+            "RRU",
+            ddb["read_request_units_per_million"] / million,
+        ),
+        _line(
+            "DynamoDB",
+            "storage added (month's end)",
+            table_gb,
+            "GB",
+            ddb["storage_gb_month"],
+            free["dynamodb_storage_gb"],
+        ),
+        _line(
+            "S3",
+            "audit archive PUTs",
+            archive_puts,
+            "requests",
+            s3["put_requests_per_thousand"] / 1000,
+            first_year["s3_put_requests"],
+        ),
+        _line(
+            "S3",
+            "audit archive storage added",
+            archive_gb,
+            "GB",
+            s3["standard_storage_gb_month"],
+            first_year["s3_standard_storage_gb"],
+        ),
+        _line("CloudWatch", "logs ingested", logs_gb, "GB", cw["logs_ingested_gb"], free["cloudwatch_logs_gb"]),
+        # The Free Tier's 5 GB covers ingestion and storage together: storage gets what ingestion left.
+        _line(
             "CloudWatch",
             "logs stored (a month's worth)",
             logs_gb,
             "GB",
-            logs_gb * cw["logs_stored_gb_month"],
-            _free(logs_gb, max(0.0, free_logs - logs_gb)) * cw["logs_stored_gb_month"],
+            cw["logs_stored_gb_month"],
+            _free(free["cloudwatch_logs_gb"], logs_gb),
         ),
-        Line(
+        _line(
             "CloudWatch",
             "custom metrics (EMF)",
             profile.custom_metrics,
             "metrics",
-            profile.custom_metrics * cw["custom_metric_month"],
-            _free(profile.custom_metrics, free["cloudwatch_custom_metrics"]) * cw["custom_metric_month"],
+            cw["custom_metric_month"],
+            free["cloudwatch_custom_metrics"],
             fixed=True,
         ),
-        Line(
+        _line(
             "CloudWatch",
             "alarms (metrics evaluated)",
             profile.alarm_metrics,
             "alarm metrics",
-            profile.alarm_metrics * cw["alarm_metric_month"],
-            _free(profile.alarm_metrics, free["cloudwatch_alarm_metrics"]) * cw["alarm_metric_month"],
+            cw["alarm_metric_month"],
+            free["cloudwatch_alarm_metrics"],
             fixed=True,
         ),
-        Line(
+        _line(
             "CloudWatch",
             "composite alarms",
             profile.composite_alarms,
             "alarms",
-            profile.composite_alarms * cw["composite_alarm_month"],
-            profile.composite_alarms * cw["composite_alarm_month"],
+            cw["composite_alarm_month"],
             fixed=True,
         ),
-        Line(
+        _line(
             "CloudWatch",
             "dashboard",
             profile.dashboards,
             "dashboards",
-            profile.dashboards * cw["dashboard_month"],
-            _free(profile.dashboards, free["cloudwatch_dashboards"]) * cw["dashboard_month"],
+            cw["dashboard_month"],
+            free["cloudwatch_dashboards"],
             fixed=True,
         ),
-    ]
-    traces = sampled_traces(api_requests + invocations["audit"], traffic)
-    lines.append(
-        Line(
+        _line(
             "X-Ray",
             "traces recorded",
             traces,
             "traces",
-            traces / 1e6 * xray["traces_recorded_per_million"],
-            _free(traces, free["xray_traces_recorded"]) / 1e6 * xray["traces_recorded_per_million"],
-        )
-    )
-    return lines
+            xray["traces_recorded_per_million"] / million,
+            free["xray_traces_recorded"],
+        ),
+    ]
 
 
 def provisioned_alternative(profile: Profile, traffic: Traffic, prices: dict[str, Any]) -> dict[str, Any]:
@@ -445,6 +439,10 @@ def profile_from(capacity: dict[str, Any], handler_cpu: list[dict[str, Any]], fa
     )
 
 
+def _quantity(value: float) -> str:
+    return f"{value:,.0f}" if float(value).is_integer() else f"{value:,.2f}"
+
+
 def markdown(result: dict[str, Any]) -> str:
     bookings = result["bookingsPerMonth"]
     lines = [
@@ -458,7 +456,7 @@ def markdown(result: dict[str, Any]) -> str:
     ]
     for line in result["lines"]:
         lines.append(
-            f"| {line['service']} | {line['item']} | {line['quantity']:,.2f} {line['unit']}"
+            f"| {line['service']} | {line['item']} | {_quantity(line['quantity'])} {line['unit']}"
             f" | {line['usd']:,.2f} | {line['usd_free_tier']:,.2f} |"
         )
     month = result["month"]
