@@ -34,7 +34,7 @@ import urllib.request
 import uuid
 from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
@@ -48,10 +48,10 @@ Cell = tuple[str, str, str]  # provider id, service id, start
 class Side:
     name: str
     seconds: float = 0.0
-    latencies_ms: list[float] | None = None
+    latencies_ms: list[float] = field(default_factory=list)
 
     def row(self) -> dict[str, Any]:
-        latencies = sorted(self.latencies_ms or [])
+        latencies = sorted(self.latencies_ms)
         count = len(latencies)
         return {
             "side": self.name,
@@ -130,7 +130,7 @@ def book_all(side: Side, book: Callable[[Cell], None], chunk: list[Cell], client
     with ThreadPoolExecutor(clients) as pool:
         latencies = list(pool.map(timed, chunk))
     side.seconds += time.perf_counter() - started
-    side.latencies_ms = (side.latencies_ms or []) + latencies
+    side.latencies_ms += latencies
 
 
 def measure(providers: int, days: int, rounds: int, clients: int) -> dict[str, Any]:
