@@ -87,15 +87,16 @@ else
 	@APPOINTMENTS_URL="$(URL)" APPOINTMENTS_TOKEN="$(TOKEN)" $(PY) -m pytest tests/e2e -q -m e2e
 endif
 
-lint: $(VENV_STAMP) ## ruff lint and format check
+lint: $(VENV_STAMP) ## ruff lint and format check; the import layering (import-linter, contracts in pyproject.toml)
 	$(VENV)/bin/ruff check .
 	$(VENV)/bin/ruff format --check .
+	$(VENV)/bin/lint-imports --no-cache --no-logo
 
 fmt: $(VENV_STAMP) ## Format and auto-fix with ruff
 	$(VENV)/bin/ruff format .
 	$(VENV)/bin/ruff check --fix .
 
-typecheck: $(VENV_STAMP) ## mypy over services/, local/, tests/ and loadtests/
+typecheck: $(VENV_STAMP) ## mypy over services/, deploy/, local/, tests/ and loadtests/
 	$(VENV)/bin/mypy
 
 cfn-lint: templates ## Lint the CloudFormation templates, as written and as packaged
@@ -112,10 +113,10 @@ $(CHECKOV_STAMP): requirements/checkov.lock $(VENV_STAMP)
 	@touch $@
 
 templates: $(VENV_STAMP) ## Build the deployable templates and functions under .build/ (no dependency layer)
-	@$(PY) -m local package --no-layer --architecture $(ARCH)
+	@$(PY) -m deploy package --no-layer --architecture $(ARCH)
 
 package: $(VENV_STAMP) ## Build everything make deploy ships under .build/: templates, functions, the layer (ARCH=arm64|x86_64)
-	$(PY) -m local package --architecture $(ARCH)
+	$(PY) -m deploy package --architecture $(ARCH)
 
 deploy: $(VENV_STAMP) ## Deploy a stage: make deploy STAGE=dev [REGION=…] [ALARM_EMAIL=…] [ARCH=…] [PARAMS="K=V …"]; DRY_RUN=1 builds and checks only
 ifeq ($(DRY_RUN),1)
@@ -123,13 +124,13 @@ ifeq ($(DRY_RUN),1)
 	@echo "Dry run: built .build/ (templates, functions, layer for $(ARCH)) and checked the templates; nothing was deployed."
 else
 	@test -n "$(STAGE)" || { echo "STAGE is required: make deploy STAGE=dev" >&2; exit 2; }
-	@$(PY) -m local deploy --stage $(STAGE) --region "$(REGION)" --architecture $(ARCH) \
+	@$(PY) -m deploy deploy --stage $(STAGE) --region "$(REGION)" --architecture $(ARCH) \
 	  $(if $(ALARM_EMAIL),--parameter AlarmEmail=$(ALARM_EMAIL)) $(foreach p,$(PARAMS),--parameter $(p))
 endif
 
 destroy: $(VENV_STAMP) ## Delete a stage's stack: make destroy STAGE=dev [REGION=…] (the table, bucket and user pool are kept)
 	@test -n "$(STAGE)" || { echo "STAGE is required: make destroy STAGE=dev" >&2; exit 2; }
-	@$(PY) -m local deploy --destroy --stage $(STAGE) --region "$(REGION)"
+	@$(PY) -m deploy destroy --stage $(STAGE) --region "$(REGION)"
 
 bench-transactions: $(VENV_STAMP) ## Measure a 10-item TransactWriteItems at 0 and 20,000 items (COMPARE=1 adds unpatched moto)
 	$(PY) -m loadtests.bench_transactions $(if $(COMPARE),--compare,)

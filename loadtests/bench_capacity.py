@@ -3,7 +3,7 @@
 A local stack of its own runs a scripted day: a provider's set-up, then for each of `repeat` rounds a
 slot search, a booking (with an Idempotency-Key, as clients send it), a read, the customer's list,
 a reschedule, a cancellation, the provider's day view and an override put and removed. Each API
-response carries its `X-Amzn-Trace-Id`; the emulator's meter (local/capacity.py) records every
+response carries its `X-Amzn-Trace-Id`; the emulator's meter (local/emulator/capacity.py) records every
 DynamoDB request with the trace it came from, so the units add up per API operation. Whatever the
 audit consumer's stream batches spent is divided by the events it recorded (one transaction each).
 

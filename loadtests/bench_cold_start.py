@@ -27,7 +27,7 @@ from datetime import UTC, datetime
 from pathlib import Path
 
 from loadtests.bench_transactions import REPORTS
-from local.runtime import load_functions
+from local.lambda_runtime.functions import load_functions
 
 ROOT = Path(__file__).resolve().parent.parent
 LAYER = ROOT / ".build" / "bench-layer"  # `uv pip install --target` of requirements/lambda.lock (Makefile)

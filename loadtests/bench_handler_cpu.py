@@ -150,20 +150,21 @@ class Case:
 
 @cache
 def _api() -> Any:
-    from local.api import ApiDefinition
+    from local.apigateway.api import ApiDefinition
 
     return ApiDefinition.load()
 
 
 def api_event(method: str, path: str, sub: str, groups: str, body: Any = None, **headers: str) -> dict[str, Any]:
-    """The event API Gateway sends for a request with a verified Cognito ID token (local/gateway.py's shape)."""
-    from local.auth import claims_for_event
-    from local.gateway import HttpRequest, build_event
+    """The event API Gateway sends for a request with a verified Cognito ID token (as the local gateway builds it)."""
+    from local.apigateway.authorizer import claims_for_event
+    from local.apigateway.http_messages import HttpRequest
+    from local.apigateway.proxy_integration import build_event
 
     bare = path.split("?")[0]
     found = _api().find(method, bare)
     if found is None:  # the baseline's /ping is not in the API
-        from local.api import Route
+        from local.apigateway.api import Route
 
         route, parameters = Route(method, bare, re.compile(re.escape(bare)), "aws_proxy", None, True, "ping"), {}
     else:
@@ -189,7 +190,7 @@ class Bench:
         self.tape = Tape()
         self.tape.install()
         self.handler = importlib.import_module(f"services.{function}.handler").lambda_handler
-        from local.worker import LambdaContext
+        from local.lambda_runtime.worker import LambdaContext
 
         # The local runtime's context, from the function's environment; a deadline an hour away keeps
         # every call clear of the booking handler's time reserve.
@@ -321,8 +322,8 @@ def booking(bench: Bench, state: dict[str, Any]) -> None:
 
 def audit(bench: Bench, state: dict[str, Any]) -> None:
     """The stream's records of everything above: the booking's creation alone, then the rest in one batch."""
+    from local.lambda_runtime.stream_records import stream_event
     from local.stack import aws_client
-    from local.streams import stream_event
 
     streams = aws_client("dynamodbstreams", os.environ["AWS_ENDPOINT_URL"])
     arn = state["streamArn"]
@@ -362,9 +363,10 @@ def child(function: str, state_path: Path, rounds: int, calls: int) -> None:
 
 def measure(rounds: int, calls: int) -> list[dict[str, Any]]:
     """Rows for every case of every function (each with its own baseline row first)."""
-    from local.emulator import EmulatorProcess
-    from local.provision import deploy_data_stack
-    from local.runtime import function_environment, lambda_base_environment, load_functions
+    from local.cloudformation.provision import deploy_data_stack
+    from local.emulator.server import EmulatorProcess
+    from local.lambda_runtime.environment import function_environment, lambda_base_environment
+    from local.lambda_runtime.functions import load_functions
     from local.stack import aws_client
 
     emulator = EmulatorProcess.start()

@@ -3,7 +3,7 @@
 Measures the median latency of a 10-item conditional transaction (a booking, eight claims on time,
 an idempotency record) through the emulator over HTTP, with the table empty and with 20,000 items,
 and reports the ratio (goal: at most 1.5). With `--compare`, it measures moto's own transaction
-implementation the same way, to show what the rewrite in `local/moto_patches.py` buys.
+implementation the same way, to show what the rewrite in `local/emulator/transactions.py` buys.
 
     python -m loadtests.bench_transactions            # the full measurement (`make bench-transactions`)
     python -m loadtests.bench_transactions --compare  # plus unpatched moto (slow: ~15 s per transaction)
@@ -24,8 +24,8 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
-from local.emulator import EmulatorProcess
-from local.provision import deploy_data_stack
+from local.cloudformation.provision import deploy_data_stack
+from local.emulator.server import EmulatorProcess
 from local.stack import aws_client
 
 GOAL_RATIO = 1.5
@@ -105,7 +105,7 @@ def measure(patched: bool, sizes: list[int], repetitions: int) -> list[Measureme
             fill(dynamodb, table, size - filled)
             filled = size
             median_ms(dynamodb, table, 2)  # warm the connection and the code paths
-            implementation = "patched (local/moto_patches.py)" if patched else "moto 5.2.5 as released"
+            implementation = "patched (local/emulator/transactions.py)" if patched else "moto 5.2.5 as released"
             results.append(
                 Measurement(implementation, size, repetitions, round(median_ms(dynamodb, table, repetitions), 2))
             )

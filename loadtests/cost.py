@@ -385,8 +385,8 @@ def report(profile: Profile, traffic: Traffic, prices: dict[str, Any] | None = N
 def template_facts() -> dict[str, Any]:
     """Memory per function, alarms and the metrics they evaluate, and the custom metrics emitted."""
     from loadtests.bench_cold_start import template_parameters
-    from local.alarms import load_alarms
-    from local.runtime import load_functions
+    from local.cloudwatch.alarms import load_alarms
+    from local.lambda_runtime.functions import load_functions
     from services.common.observability import Metric
 
     parameters = template_parameters()

@@ -1,6 +1,5 @@
-"""`python -m local run` (what `make run` does), `python -m local token` (`make token`),
-`python -m local faults` (`make faults`), `python -m local package` (the build `make deploy` ships) and
-`python -m local deploy` (`make deploy`, `make destroy`)."""
+"""`python -m local run` (what `make run` does), `python -m local token` (`make token`) and
+`python -m local faults` (`make faults`). Building and deploying are `python -m deploy`'s."""
 
 from __future__ import annotations
 
@@ -14,7 +13,7 @@ import urllib.request
 from pathlib import Path
 from types import FrameType
 
-from local import auth
+from local.cognito import user_pool
 from local.stack import LocalStack, StackConfig
 
 
@@ -42,13 +41,13 @@ def run(args: argparse.Namespace) -> int:
 
 
 def token(args: argparse.Namespace) -> int:
-    key = auth.KeyPair.load_or_create(Path(args.state_dir))
+    key = user_pool.KeyPair.load_or_create(Path(args.state_dir))
     groups = [group for group in args.groups.split(",") if group]
-    unknown = sorted(set(groups) - set(auth.GROUPS))
+    unknown = sorted(set(groups) - set(user_pool.GROUPS))
     if unknown:
-        print(f"unknown group(s) {', '.join(unknown)}; known: {', '.join(auth.GROUPS)}", file=sys.stderr)
+        print(f"unknown group(s) {', '.join(unknown)}; known: {', '.join(user_pool.GROUPS)}", file=sys.stderr)
         return 2
-    print(auth.mint(key, args.sub, groups, args.ttl))
+    print(user_pool.mint(key, args.sub, groups, args.ttl))
     return 0
 
 
@@ -78,35 +77,6 @@ def faults(args: argparse.Namespace) -> int:
     return 0
 
 
-def package(args: argparse.Namespace) -> int:
-    from local.package import PackagingError, build
-
-    try:
-        built = build(args.architecture, layer=not args.no_layer)
-    except PackagingError as error:
-        print(f"packaging failed: {error}", file=sys.stderr)
-        return 1
-    print(
-        f"built {built.templates}, {len(built.functions)} functions" + (f", layer {built.layer}" if built.layer else "")
-    )
-    return 0
-
-
-def deploy_stage(args: argparse.Namespace) -> int:
-    from local.deploy import AwsCli, DeployError, deploy, destroy, parse_parameters, print_outputs
-
-    aws = AwsCli(region=args.region or None)
-    try:
-        if args.destroy:
-            destroy(args.stage, aws)
-        else:
-            print_outputs(deploy(args.stage, aws, args.architecture, parse_parameters(args.parameter)))
-    except DeployError as error:
-        print(str(error), file=sys.stderr)
-        return 1
-    return 0
-
-
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="python -m local", description="The Appointments local stack.")
     parser.add_argument("--state-dir", default=".local", help="keys and logs (default .local)")
@@ -119,7 +89,7 @@ def main(argv: list[str] | None = None) -> int:
     token_parser = commands.add_parser("token", help="mint a development token")
     token_parser.add_argument("--sub", required=True)
     token_parser.add_argument("--groups", default="customers", help="comma-separated: customers,providers,admins,ops")
-    token_parser.add_argument("--ttl", type=int, default=auth.DEFAULT_TTL_SECONDS)
+    token_parser.add_argument("--ttl", type=int, default=user_pool.DEFAULT_TTL_SECONDS)
     token_parser.set_defaults(handler=token)
     faults_parser = commands.add_parser("faults", help="inject faults into the running stack (none given: clear them)")
     faults_parser.add_argument("--port", type=int, default=3000)
@@ -130,17 +100,6 @@ def main(argv: list[str] | None = None) -> int:
     faults_parser.add_argument("--dynamodb-delay-ms", type=int, default=0, help="delay before each DynamoDB request")
     faults_parser.add_argument("--archive-error", type=float, default=0.0, help="share of audit archive writes failing")
     faults_parser.set_defaults(handler=faults)
-    package_parser = commands.add_parser("package", help="build what make deploy ships, under .build/")
-    package_parser.add_argument("--architecture", default="arm64", choices=["arm64", "x86_64"])
-    package_parser.add_argument("--no-layer", action="store_true", help="skip the dependency layer")
-    package_parser.set_defaults(handler=package)
-    deploy_parser = commands.add_parser("deploy", help="build, package and deploy a stage with the AWS CLI")
-    deploy_parser.add_argument("--stage", required=True, help="e.g. dev; the stack is appointments-<stage>")
-    deploy_parser.add_argument("--region", default="", help="default: the AWS CLI's configured region")
-    deploy_parser.add_argument("--architecture", default="arm64", choices=["arm64", "x86_64"])
-    deploy_parser.add_argument("--parameter", action="append", default=[], help="Key=Value for the root stack")
-    deploy_parser.add_argument("--destroy", action="store_true", help="delete the stage's stack instead")
-    deploy_parser.set_defaults(handler=deploy_stage)
     args = parser.parse_args(argv)
     return int(args.handler(args))
 

@@ -18,19 +18,24 @@ from urllib.parse import parse_qs, urlsplit
 
 import boto3
 
-from local import auth
-from local.alarms import AlarmEvaluator, load_alarms
-from local.api import ApiDefinition
-from local.dashboard import Sources, dashboard_body, log_groups
-from local.emulator import EmulatorProcess
-from local.gateway import Gateway, GatewayServer, HttpRequest, HttpResponse
-from local.metric_store import READS, MetricStore
-from local.ops import OpsConsole
-from local.provision import REGION, DataStack, deploy_data_stack, deploy_queues
-from local.runtime import DEFAULT_CONCURRENCY, LambdaService, load_functions
+from local.account import REGION
+from local.apigateway.api import ApiDefinition
+from local.apigateway.gateway import Gateway
+from local.apigateway.http_messages import HttpRequest, HttpResponse
+from local.apigateway.server import GatewayServer
+from local.cloudformation.provision import DataStack, deploy_data_stack, deploy_queues
+from local.cloudwatch.alarms import AlarmEvaluator, load_alarms
+from local.cloudwatch.dashboard import Sources, dashboard_body, log_groups
+from local.cloudwatch.metric_store import MetricStore
+from local.cloudwatch.samplers import ServiceSamplers
+from local.cognito import user_pool
+from local.console.routes import OpsConsole
+from local.emulator.server import EmulatorProcess
+from local.lambda_runtime.event_source_mapping import MappingSettings, StreamRunner
+from local.lambda_runtime.functions import DEFAULT_CONCURRENCY, load_functions
+from local.lambda_runtime.service import LambdaService
 from local.seed import DEMO_PROVIDERS, seed_if_empty
-from local.stream_runner import MappingSettings, StreamRunner
-from local.xray_daemon import XRayDaemon
+from local.xray.daemon import XRayDaemon
 
 if TYPE_CHECKING:
     from mypy_boto3_dynamodb import DynamoDBClient
@@ -70,11 +75,9 @@ class LocalStack:
     warm_results: dict[str, float | Exception] = field(default_factory=dict)
     seeded_providers: int = 0
     startup_seconds: float = 0.0
-    key: auth.KeyPair | None = None
+    key: user_pool.KeyPair | None = None
     stream_runner: StreamRunner | None = None
     xray: XRayDaemon | None = None
-    _faults_seen: dict[str, int] = field(default_factory=dict)
-    _capacity_seen: dict[str, dict[str, float]] = field(default_factory=dict)
     metrics: MetricStore | None = None
     alarms: AlarmEvaluator | None = None
 
@@ -110,12 +113,17 @@ class LocalStack:
                 runtime.logs.listeners.append(self.metrics.add_log_line)
             sqs = aws_client("sqs", endpoint)
             dead_letters = queues["AuditDeadLetterQueue"]
+            sampled = ServiceSamplers(self.metrics, endpoint)
             self.alarms = AlarmEvaluator(
                 load_alarms(parameters),
                 self.metrics,
                 self.logs_dir / "alarms.log",
                 interval=self.config.alarm_interval,
-                samplers=[lambda: self._sample_queue(sqs, dead_letters), self._sample_faults, self._sample_capacity],
+                samplers=[
+                    lambda: sampled.queue_depth(sqs, dead_letters),
+                    sampled.injected_faults,
+                    sampled.consumed_capacity,
+                ],
                 time_scale=self.config.alarm_time_scale,
             ).start()
             self.warm_results = self.lambdas.warm_all()
@@ -129,7 +137,7 @@ class LocalStack:
                 on_batch_age=self._record_iterator_age,
             )
             self.stream_runner.start()
-            self.key = auth.KeyPair.load_or_create(self.config.state_dir)
+            self.key = user_pool.KeyPair.load_or_create(self.config.state_dir)
             gateway = Gateway(
                 ApiDefinition.load(),
                 self.lambdas,
@@ -203,21 +211,12 @@ class LocalStack:
         if self.metrics is not None:
             self.metrics.put("AWS/Lambda", "IteratorAge", {"FunctionName": function_name}, age_ms, time.time())
 
-    def _sample_queue(self, sqs: Any, url: str) -> None:
-        """What CloudWatch samples for SQS: the queue's visible messages."""
-        if self.metrics is None:
-            return
-        attributes = sqs.get_queue_attributes(QueueUrl=url, AttributeNames=["ApproximateNumberOfMessages"])
-        visible = float(attributes["Attributes"]["ApproximateNumberOfMessages"])
-        name = url.rsplit("/", 1)[-1]
-        self.metrics.put("AWS/SQS", "ApproximateNumberOfMessagesVisible", {"QueueName": name}, visible, time.time())
-
     def _faults(self, request: HttpRequest) -> HttpResponse:
-        """`GET`/`PUT /_local/faults`: the emulator's fault plan (local/faults.py), read or set."""
+        """`GET`/`PUT /_local/faults`: the emulator's fault plan (local/emulator/faults.py), read or set."""
         return self._to_emulator(request, "/_faults")
 
     def _capacity(self, request: HttpRequest) -> HttpResponse:
-        """`GET`/`DELETE /_local/capacity`: DynamoDB units per request (local/capacity.py), read or cleared."""
+        """`GET`/`DELETE /_local/capacity`: DynamoDB units per request (local/emulator/capacity.py), read or cleared."""
         return self._to_emulator(request, "/_capacity")
 
     def _to_emulator(self, request: HttpRequest, path: str) -> HttpResponse:
@@ -234,40 +233,6 @@ class LocalStack:
         except urllib.error.HTTPError as error:
             return HttpResponse(error.code, {"Content-Type": "application/json"}, error.read())
 
-    def _sample_faults(self) -> None:
-        """DynamoDB's own throttle and error metrics for the faults the emulator injected since the last look."""
-        if self.emulator is None or self.metrics is None:
-            return
-        with urllib.request.urlopen(f"{self.emulator.endpoint}/_faults", timeout=10) as answer:
-            injected: dict[str, int] = json.load(answer)["injected"]
-        now = time.time()
-        for key, total in injected.items():
-            kind, table, operation = key.split(" ", 2)
-            new = total - self._faults_seen.get(key, 0)
-            self._faults_seen[key] = total
-            if new <= 0 or kind not in {"Throttle", "SystemError"}:
-                continue
-            if kind == "Throttle":
-                name = "ReadThrottleEvents" if operation in READS else "WriteThrottleEvents"
-            else:
-                name = "SystemErrors"
-            self.metrics.put("AWS/DynamoDB", name, {"TableName": table}, new, now)
-
-    def _sample_capacity(self) -> None:
-        """DynamoDB's ConsumedRead/WriteCapacityUnits for what the tables served since the last look."""
-        if self.emulator is None or self.metrics is None:
-            return
-        with urllib.request.urlopen(f"{self.emulator.endpoint}/_capacity?totals", timeout=10) as answer:
-            totals: dict[str, dict[str, float]] = json.load(answer)["totals"]
-        now = time.time()
-        for table, units in totals.items():
-            seen = self._capacity_seen.setdefault(table, {"read": 0.0, "write": 0.0})
-            for kind, name in (("read", "ConsumedReadCapacityUnits"), ("write", "ConsumedWriteCapacityUnits")):
-                new = units[kind] - seen[kind]
-                seen[kind] = units[kind]
-                if new > 0:
-                    self.metrics.put("AWS/DynamoDB", name, {"TableName": table}, new, now)
-
     def _alarms(self, _request: HttpRequest) -> HttpResponse:
         """`GET /_local/alarms`: every alarm of the templates, its state, reason and recent history."""
         body = json.dumps({"alarms": self.alarms.status() if self.alarms else []}).encode()
@@ -275,7 +240,7 @@ class LocalStack:
 
     def banner(self) -> str:
         assert self.key is not None and self.data is not None
-        token = auth.mint(self.key, "demo-customer", ["customers"])
+        token = user_pool.mint(self.key, "demo-customer", ["customers"])
         lines = [
             f"Appointments local stack ready in {self.startup_seconds:.1f} s (stage '{self.config.stage}')",
             "",

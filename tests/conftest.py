@@ -20,7 +20,7 @@ os.environ.setdefault("POWERTOOLS_SERVICE_NAME", "tests")
 
 @pytest.fixture(scope="session", autouse=True)
 def aws_call_log(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Path]:
-    """Where every local stack's functions record their AWS calls during this run (local/aws_calls.py),
+    """Where every local stack's functions record their AWS calls during this run (local/lambda_runtime/aws_calls.py),
     for tests/policy/, which runs last. Set before any stack starts; workers inherit it."""
     given = os.environ.get("APPOINTMENTS_AWS_CALL_LOG")  # e.g. to run tests/policy/ on an earlier run's record
     path = Path(given) if given else tmp_path_factory.getbasetemp() / "aws-calls.jsonl"

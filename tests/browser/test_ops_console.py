@@ -19,7 +19,7 @@ from selenium.webdriver.remote.webdriver import WebDriver
 from selenium.webdriver.remote.webelement import WebElement
 from selenium.webdriver.support.wait import WebDriverWait
 
-from local.dashboard import dashboard_body
+from local.cloudwatch.dashboard import dashboard_body
 from local.stack import LocalStack, StackConfig
 from tests.browser import chromium
 from tests.conftest import ROOT

@@ -12,10 +12,12 @@ import boto3
 import pytest
 from moto import mock_aws
 
-from local import auth, moto_patches
-from local.cfn import load_template, resources_of_type
-from local.emulator import EmulatorProcess
-from local.provision import TEMPLATES, DataStack, create_table, deploy_data_stack, resolver_for
+from deploy.templates import TEMPLATES, load_template, resources_of_type
+from local.cloudformation.provision import DataStack, create_table, deploy_data_stack
+from local.cloudformation.resolver import resolver_for
+from local.cognito import user_pool
+from local.emulator import transactions
+from local.emulator.server import EmulatorProcess
 from local.stack import LocalStack, StackConfig, aws_client
 
 LAMBDA_TRACE = "1-5f84c7a1-0123456789abcdef01234567"  # the X-Ray trace an in-process invocation continues
@@ -54,7 +56,7 @@ def moto_table(monkeypatch: pytest.MonkeyPatch) -> Iterator[tuple[Any, str]]:
         "AWS_ACCOUNT_ID_ENDPOINT_MODE": "disabled",  # see local-emulation.md, pitfall 3
     }.items():
         monkeypatch.setenv(name, value)
-    moto_patches.install()
+    transactions.install()
     with mock_aws():
         client = boto3.client("dynamodb", region_name="us-east-1")
         template = load_template(TEMPLATES / "data.yaml")
@@ -103,7 +105,7 @@ def call(
 
 def token(stack: LocalStack, sub: str, groups: list[str]) -> str:
     assert stack.key is not None
-    return auth.mint(stack.key, sub, groups)
+    return user_pool.mint(stack.key, sub, groups)
 
 
 @pytest.fixture
@@ -142,8 +144,9 @@ def invoke_handler(
     headers: dict[str, str] | None = None,
 ) -> tuple[int, Any]:
     """A handler, in-process, with the event the local gateway would build for this request."""
-    from local.api import ApiDefinition
-    from local.gateway import HttpRequest, build_event
+    from local.apigateway.api import ApiDefinition
+    from local.apigateway.http_messages import HttpRequest
+    from local.apigateway.proxy_integration import build_event
     from tests.conftest import FakeLambdaContext
 
     route, parameters = ApiDefinition.load().find(method, path.split("?")[0]) or pytest.fail(

@@ -8,7 +8,7 @@ from typing import Any
 
 import boto3
 
-from local.streams import stream_event
+from local.lambda_runtime.stream_records import stream_event
 from services.audit.domain.events import audit_event
 from services.availability import handler as availability
 from services.booking import handler as booking

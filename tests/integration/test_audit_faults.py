@@ -14,11 +14,12 @@ from typing import Any
 
 import pytest
 
-from local.emulator import EmulatorProcess
-from local.provision import DataStack, deploy_data_stack, deploy_queues
-from local.runtime import LambdaService, load_functions
+from local.cloudformation.provision import DataStack, deploy_data_stack, deploy_queues
+from local.emulator.server import EmulatorProcess
+from local.lambda_runtime.event_source_mapping import MappingSettings, StreamRunner
+from local.lambda_runtime.functions import load_functions
+from local.lambda_runtime.service import LambdaService
 from local.stack import aws_client
-from local.stream_runner import MappingSettings, StreamRunner
 from services.audit.adapters.dynamodb_trail import DynamoDBAuditReader
 from services.audit.verify import verify_trail
 from services.availability import handler as availability

@@ -8,8 +8,8 @@ from typing import Any
 
 import pytest
 
+from local.lambda_runtime.stream_records import stream_event
 from local.stack import LocalStack, aws_client
-from local.streams import stream_event
 from services.audit import verify
 from services.audit.verify import verify_trail
 from tests.integration.conftest import call, token

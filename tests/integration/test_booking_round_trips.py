@@ -9,8 +9,9 @@ from typing import Any
 import pytest
 from botocore.awsrequest import AWSResponse, HTTPHeaders
 
-from local.api import ApiDefinition
-from local.gateway import HttpRequest, build_event
+from local.apigateway.api import ApiDefinition
+from local.apigateway.http_messages import HttpRequest
+from local.apigateway.proxy_integration import build_event
 from services.availability import handler as availability
 from services.booking import handler as booking
 from services.booking.domain.ports import Stale

@@ -1,4 +1,4 @@
-"""DynamoDB capacity units per API request, as the emulator meters them (local/capacity.py)."""
+"""DynamoDB capacity units per API request, as the emulator meters them (local/emulator/capacity.py)."""
 
 from __future__ import annotations
 
@@ -6,7 +6,7 @@ import math
 from datetime import UTC, datetime
 from typing import Any
 
-from local.capacity import item_size
+from local.emulator.capacity import item_size
 from local.stack import LocalStack, aws_client
 from services.common import keys
 from tests.integration.conftest import call, token

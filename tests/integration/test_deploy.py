@@ -12,8 +12,7 @@ from pathlib import Path
 
 import pytest
 
-from local import deploy as deploying
-from local import package
+from deploy import package, stages
 from tests.conftest import ROOT
 
 FAKE_AWS = """#!{python}
@@ -70,11 +69,11 @@ def test_a_stage_is_built_packaged_and_deployed_with_its_parameters(
     fake.write_text(FAKE_AWS.format(python=sys.executable, log=str(log)))
     fake.chmod(0o755)
     # the dependency layer is pip's download for another platform: the deploy flow is what is tested here
-    monkeypatch.setattr(deploying, "build", lambda architecture: package.build(architecture, layer=False))
+    monkeypatch.setattr(stages, "build", lambda architecture: package.build(architecture, layer=False))
 
-    aws = deploying.AwsCli(executable=str(fake), region="eu-west-1", echo=False)
-    outputs = deploying.deploy("qa", aws, "x86_64", deploying.parse_parameters(["AlarmEmail=oncall@example.com"]))
-    deploying.print_outputs(outputs)
+    aws = stages.AwsCli(executable=str(fake), region="eu-west-1", echo=False)
+    outputs = stages.deploy("qa", aws, "x86_64", stages.parse_parameters(["AlarmEmail=oncall@example.com"]))
+    stages.print_outputs(outputs)
 
     calls = [json.loads(line) for line in log.read_text().splitlines()]
     assert [call[:2] for call in calls] == [
@@ -101,5 +100,5 @@ def test_a_stage_is_built_packaged_and_deployed_with_its_parameters(
 
 
 def test_parameters_must_be_key_value() -> None:
-    with pytest.raises(deploying.DeployError, match="'AlarmEmail' is not Key=Value"):
-        deploying.parse_parameters(["AlarmEmail"])
+    with pytest.raises(stages.DeployError, match="'AlarmEmail' is not Key=Value"):
+        stages.parse_parameters(["AlarmEmail"])

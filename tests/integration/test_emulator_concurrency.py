@@ -8,7 +8,7 @@ from typing import Any
 
 from botocore.exceptions import ClientError
 
-from local.provision import DataStack
+from local.cloudformation.provision import DataStack
 
 RACERS = 50
 ROUNDS = 20

@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import time
 
-from local.metric_store import MetricId
+from local.cloudwatch.metric_store import MetricId
 from local.stack import LocalStack
 from tests.integration.conftest import call, token
 from tests.integration.test_audit_trail import eventually

@@ -14,10 +14,8 @@ import boto3
 import pytest
 from aws_lambda_powertools.metrics.provider import cold_start
 
-from local.cfn import load_template, resources_of_type
-from local.provision import TEMPLATES
-from local.streams import stream_event
-from local.templates import render_template
+from deploy.templates import TEMPLATES, load_template, render_template, resources_of_type
+from local.lambda_runtime.stream_records import stream_event
 from services.audit import handler as audit
 from services.availability import handler as availability
 from services.booking import handler as booking
@@ -142,8 +140,9 @@ def emitted(inproc: Any, capsys: pytest.CaptureFixture[str], monkeypatch: pytest
 
 
 def _booking_event(body: dict[str, Any]) -> dict[str, Any]:
-    from local.api import ApiDefinition
-    from local.gateway import HttpRequest, build_event
+    from local.apigateway.api import ApiDefinition
+    from local.apigateway.http_messages import HttpRequest
+    from local.apigateway.proxy_integration import build_event
 
     route, parameters = ApiDefinition.load().find("POST", "/bookings") or pytest.fail("no route")
     request = HttpRequest("POST", "/bookings", [("Content-Type", "application/json")], json.dumps(body).encode())
@@ -236,7 +235,7 @@ def test_the_dashboard_is_valid_inside_limits_and_renders_into_its_template() ->
 
 
 def test_the_dashboards_per_route_signals_cover_exactly_the_apis_routes() -> None:
-    from local.api import ApiDefinition
+    from local.apigateway.api import ApiDefinition
 
     body = json.loads(DASHBOARD.read_text())
     charted = set()

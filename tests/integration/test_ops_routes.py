@@ -10,7 +10,7 @@ import urllib.request
 
 import pytest
 
-from local.metric_store import MetricId
+from local.cloudwatch.metric_store import MetricId
 from local.stack import LocalStack
 from tests.integration.conftest import call, token
 from tests.integration.test_booking_api import WEEKDAYS, book, future_day, make_provider, slots

@@ -4,8 +4,8 @@ from __future__ import annotations
 
 from typing import Any
 
-from local.cfn import load_template, resources_of_type
-from local.provision import TEMPLATES, DataStack
+from deploy.templates import TEMPLATES, load_template, resources_of_type
+from local.cloudformation.provision import DataStack
 
 
 def test_table_matches_the_template(dynamodb: Any, data_stack: DataStack) -> None:
@@ -39,6 +39,6 @@ def test_audit_bucket_is_versioned_locked_encrypted_and_private(s3: Any, data_st
 
 
 def test_deploying_twice_finds_the_existing_stack(dynamodb: Any, s3: Any, data_stack: DataStack) -> None:
-    from local.provision import deploy_data_stack
+    from local.cloudformation.provision import deploy_data_stack
 
     assert deploy_data_stack(dynamodb, s3, stage="it") == data_stack

@@ -1,7 +1,7 @@
 """Least privilege, proven from what the functions actually do.
 
 While the suite runs, every Lambda worker of every local stack records each AWS API call its
-function makes (botocore's `before-parameter-build` hook, local/aws_calls.py). This module runs last
+function makes (botocore's `before-parameter-build` hook, local/lambda_runtime/aws_calls.py). This module runs last
 (`make test` puts tests/policy/ at the end): it maps each call to the IAM action and resource ARN
 AWS would authorize, then holds each function's role in its template to two rules:
 
@@ -24,8 +24,9 @@ from typing import Any
 
 import pytest
 
-from local.cfn import load_template, resources_of_type
-from local.provision import ACCOUNT_ID, REGION, TEMPLATES, resolver_for
+from deploy.templates import TEMPLATES, load_template, resources_of_type
+from local.account import ACCOUNT_ID, REGION
+from local.cloudformation.resolver import resolver_for
 
 FUNCTIONS = {"availability": "AvailabilityFunction", "booking": "BookingFunction", "audit": "AuditFunction"}
 

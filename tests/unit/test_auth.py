@@ -5,11 +5,12 @@ from pathlib import Path
 
 import pytest
 
-from local import auth
+from local.apigateway.authorizer import AuthenticationError, claims_for_event, verify
+from local.cognito.user_pool import CLIENT_ID, KeyPair, mint
 from services.common.auth import Group, Principal, parse_groups
 from services.common.errors import ForbiddenError, UnauthorizedError
 
-KEY = auth.KeyPair.generate()
+KEY = KeyPair.generate()
 
 
 def bearer(token: str) -> str:
@@ -17,15 +18,15 @@ def bearer(token: str) -> str:
 
 
 def test_verify_accepts_a_fresh_id_token_and_returns_its_claims() -> None:
-    claims = auth.verify(KEY, bearer(auth.mint(KEY, "alice", ["customers", "ops"])))
+    claims = verify(KEY, bearer(mint(KEY, "alice", ["customers", "ops"])))
     assert claims["sub"] == "alice"
     assert claims["cognito:groups"] == ["customers", "ops"]
     assert claims["token_use"] == "id"
 
 
 def test_verify_accepts_an_access_token_for_our_client() -> None:
-    token = auth.mint(KEY, "alice", ["admins"], token_use="access")
-    assert auth.verify(KEY, token)["client_id"] == auth.CLIENT_ID  # the raw token, without "Bearer", works too
+    token = mint(KEY, "alice", ["admins"], token_use="access")
+    assert verify(KEY, token)["client_id"] == CLIENT_ID  # the raw token, without "Bearer", works too
 
 
 @pytest.mark.parametrize(
@@ -34,38 +35,38 @@ def test_verify_accepts_an_access_token_for_our_client() -> None:
         ("missing header", None, "Unauthorized"),
         ("empty header", "", "Unauthorized"),
         ("not a JWT", "Bearer not-a-token", "Unauthorized"),
-        ("expired", bearer(auth.mint(KEY, "alice", ["customers"], 60, now=time.time() - 3600)), "expired"),
+        ("expired", bearer(mint(KEY, "alice", ["customers"], 60, now=time.time() - 3600)), "expired"),
         (
             "wrong issuer",
-            bearer(auth.mint(KEY, "a", ["customers"], issuer="https://evil.example/pool")),
+            bearer(mint(KEY, "a", ["customers"], issuer="https://evil.example/pool")),
             "Unauthorized",
         ),
-        ("wrong audience", bearer(auth.mint(KEY, "a", ["customers"], audience="another-client")), "Unauthorized"),
-        ("wrong token use", bearer(auth.mint(KEY, "a", ["customers"], token_use="refresh")), "Unauthorized"),
+        ("wrong audience", bearer(mint(KEY, "a", ["customers"], audience="another-client")), "Unauthorized"),
+        ("wrong token use", bearer(mint(KEY, "a", ["customers"], token_use="refresh")), "Unauthorized"),
         # Signed by another key that claims our key id: the signature check must catch it.
         (
             "bad signature",
-            bearer(auth.mint(auth.KeyPair(auth.KeyPair.generate().private_key, KEY.kid), "a", ["admins"])),
+            bearer(mint(KeyPair(KeyPair.generate().private_key, KEY.kid), "a", ["admins"])),
             "Unauthorized",
         ),
-        ("unknown key id", bearer(auth.mint(auth.KeyPair.generate(), "a", ["admins"])), "Unauthorized"),
+        ("unknown key id", bearer(mint(KeyPair.generate(), "a", ["admins"])), "Unauthorized"),
     ],
 )
 def test_verify_refuses_bad_tokens_with_401(case: str, authorization: str | None, message: str) -> None:
-    with pytest.raises(auth.AuthenticationError, match=message):
-        auth.verify(KEY, authorization)
+    with pytest.raises(AuthenticationError, match=message):
+        verify(KEY, authorization)
 
 
 def test_verify_refuses_a_tampered_payload() -> None:
-    header, payload, signature = auth.mint(KEY, "alice", ["customers"]).split(".")
-    forged = auth.mint(KEY, "mallory", ["admins"]).split(".")[1]
-    with pytest.raises(auth.AuthenticationError):
-        auth.verify(KEY, f"{header}.{forged[:-2]}{payload[-2:]}.{signature}")
+    header, payload, signature = mint(KEY, "alice", ["customers"]).split(".")
+    forged = mint(KEY, "mallory", ["admins"]).split(".")[1]
+    with pytest.raises(AuthenticationError):
+        verify(KEY, f"{header}.{forged[:-2]}{payload[-2:]}.{signature}")
 
 
 def test_claims_for_event_are_strings_as_the_rest_authorizer_passes_them() -> None:
-    verified = auth.verify(KEY, auth.mint(KEY, "alice", ["customers", "ops"]))
-    claims = auth.claims_for_event({**verified, "iat": 0})
+    verified = verify(KEY, mint(KEY, "alice", ["customers", "ops"]))
+    claims = claims_for_event({**verified, "iat": 0})
     assert claims["cognito:groups"] == "customers,ops"
     assert claims["iat"] == "Thu Jan 01 00:00:00 UTC 1970"
     assert all(isinstance(value, str) for value in claims.values())
@@ -98,8 +99,8 @@ def test_principal_require_refuses_other_groups() -> None:
 
 
 def test_key_pair_persists_so_make_token_and_make_run_agree(tmp_path: Path) -> None:
-    first = auth.KeyPair.load_or_create(tmp_path)
-    second = auth.KeyPair.load_or_create(tmp_path)
+    first = KeyPair.load_or_create(tmp_path)
+    second = KeyPair.load_or_create(tmp_path)
     assert second.kid == first.kid
-    assert auth.verify(second, auth.mint(first, "alice", ["customers"]))["sub"] == "alice"
+    assert verify(second, mint(first, "alice", ["customers"]))["sub"] == "alice"
     assert (tmp_path / "jwt-signing-key.pem").stat().st_mode & 0o077 == 0

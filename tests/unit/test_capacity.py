@@ -1,8 +1,8 @@
-"""DynamoDB's capacity arithmetic (local/capacity.py), against hand-computed cases."""
+"""DynamoDB's capacity arithmetic (local/emulator/capacity.py), against hand-computed cases."""
 
 from __future__ import annotations
 
-from local.capacity import item_size, read_units, write_units
+from local.emulator.capacity import item_size, read_units, write_units
 
 
 def test_an_item_is_its_attribute_names_plus_their_values() -> None:

@@ -4,8 +4,9 @@ from pathlib import Path
 
 import pytest
 
-from local.cfn import Resolver, UnsupportedIntrinsicError, load_template, resources_of_type
-from local.provision import TEMPLATES, table_request
+from deploy.templates import TEMPLATES, load_template, resources_of_type
+from local.cloudformation.provision import table_request
+from local.cloudformation.resolver import Resolver, UnsupportedIntrinsicError
 
 
 def write(tmp_path: Path, text: str) -> Path:

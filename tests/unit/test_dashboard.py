@@ -8,9 +8,9 @@ import json
 import re
 from typing import Any
 
-from local.dashboard import Sources, dashboard_body, render
-from local.logs_insights import LogEvent
-from local.metric_store import MetricStore
+from local.cloudwatch.dashboard import Sources, dashboard_body, render
+from local.cloudwatch.logs import LogEvent
+from local.cloudwatch.metric_store import MetricStore
 from tests.conftest import ROOT
 
 START = 1_800_000_000.0  # a minute boundary

@@ -6,20 +6,18 @@ from typing import Any
 
 import pytest
 
-from local import auth
-from local.api import ApiDefinition
-from local.gateway import (
-    Gateway,
-    HttpRequest,
-    MalformedIntegrationResponse,
-    build_event,
-    proxy_response,
-    trace_header,
-)
-from local.runtime import Invocation, LambdaService, Throttled
+from local.apigateway import authorizer
+from local.apigateway.api import ApiDefinition
+from local.apigateway.gateway import Gateway
+from local.apigateway.http_messages import HttpRequest
+from local.apigateway.proxy_integration import MalformedIntegrationResponse, build_event, proxy_response
+from local.cognito import user_pool
+from local.lambda_runtime.runtime import Invocation, Throttled
+from local.lambda_runtime.service import LambdaService
+from local.xray.trace_header import trace_header
 
 API = ApiDefinition.load()
-KEY = auth.KeyPair.generate()
+KEY = user_pool.KeyPair.generate()
 
 
 class FakeFunction:
@@ -48,7 +46,7 @@ def request(method: str, target: str, headers: list[tuple[str, str]] | None = No
 
 
 def token_header(groups: list[str]) -> tuple[str, str]:
-    return ("Authorization", f"Bearer {auth.mint(KEY, 'alice', groups)}")
+    return ("Authorization", f"Bearer {user_pool.mint(KEY, 'alice', groups)}")
 
 
 def test_routes_come_from_the_openapi_document() -> None:
@@ -164,7 +162,7 @@ def test_handle_refuses_secured_routes_without_a_valid_token() -> None:
         assert response.status == 401
         assert response.headers["Content-Type"] == "application/problem+json"
         assert json.loads(response.body)["code"] == "UNAUTHORIZED"
-    expired = auth.mint(KEY, "alice", ["customers"], 60, now=0)
+    expired = user_pool.mint(KEY, "alice", ["customers"], 60, now=0)
     response = gateway.handle(request("GET", "/me", [("Authorization", f"Bearer {expired}")]))
     assert json.loads(response.body)["detail"] == "The incoming token has expired"
     assert function.events == []  # no function ran
@@ -223,7 +221,7 @@ def test_openapi_document_served_without_gateway_extensions() -> None:
 def test_token_mint_validates_its_input() -> None:
     gateway = gateway_with(FakeFunction())
     good = gateway.handle(request("POST", "/_local/token", body=b'{"sub": "alice", "groups": ["ops"]}'))
-    assert auth.verify(KEY, json.loads(good.body)["token"])["cognito:groups"] == ["ops"]
+    assert authorizer.verify(KEY, json.loads(good.body)["token"])["cognito:groups"] == ["ops"]
     bad = gateway.handle(request("POST", "/_local/token", body=b'{"groups": "ops"}'))
     assert bad.status == 400 and json.loads(bad.body)["code"] == "VALIDATION_FAILED"
 

@@ -7,8 +7,8 @@ from __future__ import annotations
 import json
 from pathlib import Path
 
-from local.alarms import AlarmEvaluator, load_alarms
-from local.metric_store import MetricStore
+from local.cloudwatch.alarms import AlarmEvaluator, load_alarms
+from local.cloudwatch.metric_store import MetricStore
 
 PARAMETERS = {
     "Stage": "local",

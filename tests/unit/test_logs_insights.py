@@ -9,9 +9,9 @@ from collections.abc import Callable, Iterable
 
 import pytest
 
-from local.cfn import load_template, resources_of_type
-from local.logs_insights import LogEvent, Query, QueryError, run_query
-from local.provision import TEMPLATES
+from deploy.templates import TEMPLATES, load_template, resources_of_type
+from local.cloudwatch.logs import LogEvent
+from local.cloudwatch.logs_insights import Query, QueryError, run_query
 from tests.conftest import ROOT
 
 BOOKING = "/aws/lambda/appointments-local-booking"

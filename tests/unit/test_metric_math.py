@@ -8,9 +8,8 @@ import re
 
 import pytest
 
-from local.cfn import load_template, resources_of_type
-from local.metric_math import alarm_state, composite_state, expression, statistic
-from local.provision import TEMPLATES
+from deploy.templates import TEMPLATES, load_template, resources_of_type
+from local.cloudwatch.metric_math import alarm_state, composite_state, expression, statistic
 from tests.conftest import ROOT
 
 VALUES = [4.0, 1.0, 3.0, 2.0, 10.0]

@@ -7,7 +7,7 @@ from typing import Any
 import pytest
 from pydantic import BaseModel
 
-from local.api import ApiDefinition
+from local.apigateway.api import ApiDefinition
 from services.audit import handler as audit
 from services.availability import handler as availability
 from services.availability.http_models import IntervalIn, OverrideIn, ProviderIn, ScheduleIn, ServiceIn, WeeklyIn

@@ -9,7 +9,10 @@ from pathlib import Path
 
 import pytest
 
-from local.runtime import FunctionRuntime, FunctionSpec, LogStreams, Throttled, lambda_base_environment, load_functions
+from local.cloudwatch.logs import LogStreams
+from local.lambda_runtime.environment import lambda_base_environment
+from local.lambda_runtime.functions import FunctionSpec, load_functions
+from local.lambda_runtime.runtime import FunctionRuntime, Throttled
 from tests.conftest import ROOT
 
 

@@ -4,8 +4,8 @@ from __future__ import annotations
 
 from typing import Any
 
-from local.runtime import Invocation
-from local.stream_runner import MappingSettings, StreamRunner
+from local.lambda_runtime.event_source_mapping import MappingSettings, StreamRunner
+from local.lambda_runtime.runtime import Invocation
 
 
 def record(sequence: int, poison: bool = False) -> dict[str, Any]:

@@ -13,10 +13,11 @@ from typing import Any
 import pytest
 import yaml
 
-from local.api import ApiDefinition
-from local.cfn import load_template, resources_of_type
-from local.package import PackagingError, build, check_handlers, deployable_openapi
-from local.provision import TEMPLATES
+from deploy import package
+from deploy.openapi import load_document
+from deploy.package import PackagingError, build, check_handlers, deployable_openapi
+from deploy.templates import TEMPLATES, load_template, resources_of_type
+from local.apigateway.api import ApiDefinition
 from services.common.settings import AuditSettings, ServiceSettings
 
 # Read by Powertools itself, not by our settings models.
@@ -143,8 +144,8 @@ def test_the_api_deployment_is_renamed_with_the_documents_hash(built: Path) -> N
 
 
 def test_a_document_that_velocity_would_run_is_refused(monkeypatch: pytest.MonkeyPatch) -> None:
-    api = ApiDefinition.load()
-    api.document["info"]["description"] = "## Bookings\nNotes #set them apart"
-    monkeypatch.setattr(ApiDefinition, "load", classmethod(lambda cls: api))
+    document = load_document()
+    document["info"]["description"] = "## Bookings\nNotes #set them apart"
+    monkeypatch.setattr(package, "load_document", lambda: document)
     with pytest.raises(PackagingError, match="'##'"):
         deployable_openapi()

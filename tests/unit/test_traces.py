@@ -5,7 +5,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from local.traces import summaries, waterfall
+from local.xray.traces import summaries, waterfall
 
 REQUEST, AUDIT, OTHER = "1-00000001-aaaaaaaaaaaaaaaaaaaaaaaa", "1-00000002-bbbbbbbbbbbbbbbbbbbbbbbb", "1-00000003-c"
 

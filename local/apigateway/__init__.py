@@ -1,0 +1,21 @@
+"""Stands in for API Gateway (REST API): the API of `cloudformation/api/openapi.yaml`, on loopback.
+
+- `api.py`: the document as the gateway reads it: routes (literal segments before parameters),
+  integrations by function, which operations are secured, the gateway responses it declares;
+- `gateway.py`: one request: route, authorizer, proxy event, invoke, answer or gateway response;
+- `authorizer.py`: the Cognito user-pool authorizer's checks of the bearer token, and its claims;
+- `proxy_integration.py`: the Lambda proxy event (payload 1.0) and the function's answer, read;
+- `access_log.py`: one JSON line per request, in the fields of the stage's access log format;
+- `http_messages.py` and `server.py`: HTTP/1.1 on a loopback port;
+- `developer_routes.py`: the local-only token mint and Swagger UI.
+
+Deliberately not emulated (or not yet):
+
+- the stage in the URL: `/health`, not `/local/health` (`requestContext.path` carries the stage);
+- a 10 MB request limit: the local limit is Lambda's 6 MB synchronous payload, the smaller of the two;
+- `GET /openapi.json` is a mock integration that the gateway answers itself, with the public document;
+- the request validator the document turns on (issue 16 adds it, with `jsonschema`);
+- gateway response headers exactly as configured: the local gateway adds a problem+json content type
+  where the template has a `code` (issue 16);
+- usage plans, API keys, caching, custom domains, WAF, and the account-level and stage throttles.
+"""

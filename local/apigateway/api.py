@@ -1,0 +1,146 @@
+"""The API as `cloudformation/api/openapi.yaml` defines it: routes, integrations, auth, gateway responses.
+
+The local gateway routes with the same document API Gateway imports (`deploy/openapi.py`), so a path
+or method that is not in it does not exist locally either.
+"""
+
+from __future__ import annotations
+
+import json
+import re
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from deploy.openapi import OPENAPI_PATH, load_document, public_document
+
+_METHODS = ("get", "put", "post", "delete", "patch", "head", "options")
+_FUNCTION_ARN = re.compile(r"\$\{(\w+?)Arn\}")
+_DEFAULT_STATUS = {
+    "UNAUTHORIZED": 401,
+    "ACCESS_DENIED": 403,
+    "MISSING_AUTHENTICATION_TOKEN": 403,
+    "REQUEST_TOO_LARGE": 413,
+    "THROTTLED": 429,
+    "INTEGRATION_FAILURE": 504,
+    "INTEGRATION_TIMEOUT": 504,
+    "DEFAULT_4XX": 400,
+    "DEFAULT_5XX": 502,
+}
+
+
+@dataclass(frozen=True)
+class Route:
+    """One API operation: the method, the resource path template and where it is integrated."""
+
+    method: str
+    resource: str
+    pattern: re.Pattern[str]
+    integration: str  # "aws_proxy" or "mock"
+    function: str | None  # logical id of the integrated function
+    secured: bool
+    operation_id: str
+
+    def match(self, path: str) -> dict[str, str] | None:
+        found = self.pattern.fullmatch(path)
+        return found.groupdict() if found else None
+
+
+def _path_pattern(resource: str) -> re.Pattern[str]:
+    pattern = ""
+    for part in re.split(r"(\{[^}]+\})", resource):
+        if part.startswith("{") and part.endswith("+}"):
+            pattern += f"(?P<{part[1:-2]}>.+)"
+        elif part.startswith("{"):
+            pattern += f"(?P<{part[1:-1]}>[^/]+)"
+        else:
+            pattern += re.escape(part)
+    return re.compile(pattern)
+
+
+def _integrated_function(integration: dict[str, Any]) -> str | None:
+    uri = integration.get("uri")
+    text = uri.get("Fn::Sub", "") if isinstance(uri, dict) else str(uri or "")
+    found = _FUNCTION_ARN.search(text if isinstance(text, str) else text[0])
+    return found.group(1) if found else None
+
+
+@dataclass(frozen=True)
+class GatewayResponse:
+    status: int
+    headers: dict[str, str]
+    body: bytes
+
+
+class ApiDefinition:
+    """The parsed OpenAPI document."""
+
+    def __init__(self, document: dict[str, Any]) -> None:
+        self.document = document
+        self.routes = self._routes()
+
+    @classmethod
+    def load(cls, path: Path = OPENAPI_PATH) -> ApiDefinition:
+        return cls(load_document(path))
+
+    def _routes(self) -> list[Route]:
+        default_security = self.document.get("security", [])
+        routes = []
+        for resource, item in self.document["paths"].items():
+            for method in _METHODS:
+                operation = item.get(method)
+                if operation is None:
+                    continue
+                integration = operation.get("x-amazon-apigateway-integration", {})
+                routes.append(
+                    Route(
+                        method=method.upper(),
+                        resource=resource,
+                        pattern=_path_pattern(resource),
+                        integration=integration.get("type", "aws_proxy"),
+                        function=_integrated_function(integration),
+                        secured=bool(operation.get("security", default_security)),
+                        operation_id=operation.get("operationId", f"{method} {resource}"),
+                    )
+                )
+        # API Gateway prefers literal segments over parameters: longest literal prefix first.
+        routes.sort(key=lambda r: (r.resource.count("{"), -len(r.resource)))
+        return routes
+
+    def find(self, method: str, path: str) -> tuple[Route, dict[str, str]] | None:
+        """The route for a request, with its path parameters; None when no resource/method matches."""
+        for route in self.routes:
+            if route.method != method:
+                continue
+            parameters = route.match(path)
+            if parameters is not None:
+                return route, parameters
+        return None
+
+    def public_document(self) -> dict[str, Any]:
+        """The document clients see: API Gateway's own extensions removed."""
+        return public_document(self.document)
+
+    def gateway_response(
+        self, response_type: str, message: str, request_id: str, status: int | None = None
+    ) -> GatewayResponse:
+        """Render a gateway response as API Gateway would from the document's templates."""
+        configured = self.document.get("x-amazon-apigateway-gateway-responses", {})
+        family = "DEFAULT_5XX" if (status or _DEFAULT_STATUS.get(response_type, 500)) >= 500 else "DEFAULT_4XX"
+        spec = configured.get(response_type) or configured.get(family) or {}
+        code = int(spec.get("statusCode", status or _DEFAULT_STATUS.get(response_type, 500)))
+        headers = {"Content-Type": "application/json"}
+        for name, value in spec.get("responseParameters", {}).items():
+            headers[name.removeprefix("gatewayresponse.header.")] = str(value).strip("'")
+        template = spec.get("responseTemplates", {}).get("application/json")
+        if template is None:
+            body = json.dumps({"message": message})
+        else:
+            body = (
+                template.replace("$context.error.messageString", json.dumps(message))
+                .replace("$context.error.message", message)
+                .replace("$context.requestId", request_id)
+            )
+            if '"code"' in body:
+                headers["Content-Type"] = "application/problem+json"
+        return GatewayResponse(code, headers, body.encode())

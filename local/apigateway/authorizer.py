@@ -1,0 +1,74 @@
+"""API Gateway's Cognito user-pool authorizer, as the local gateway applies it to secured routes.
+
+In AWS, the authorizer verifies the bearer token (signature against the pool's keys, issuer, audience
+or client id, expiry, token use) before any function runs, and hands the function the token's claims
+as strings under `requestContext.authorizer.claims`. `verify` does exactly those checks against the
+local user pool's key (`local/cognito/`), and `claims_for_event` shapes the claims the way the
+authorizer does.
+"""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime
+from typing import Any
+
+import jwt
+
+from local.cognito.user_pool import CLIENT_ID, ISSUER, KeyPair
+
+
+class AuthenticationError(Exception):
+    """The request carries no valid token: API Gateway answers 401."""
+
+
+def verify(key: KeyPair, authorization: str | None, *, leeway_seconds: int = 0) -> dict[str, Any]:
+    """Check a bearer token as the Cognito authorizer does; return its claims or raise."""
+    if not authorization:
+        raise AuthenticationError("Unauthorized")
+    token = authorization.removeprefix("Bearer ").strip()
+    try:
+        header = jwt.get_unverified_header(token)
+    except jwt.PyJWTError as error:
+        raise AuthenticationError("Unauthorized") from error
+    if header.get("kid") != key.kid or header.get("alg") != "RS256":
+        raise AuthenticationError("Unauthorized")
+    try:
+        claims: dict[str, Any] = jwt.decode(
+            token,
+            key.private_key.public_key(),
+            algorithms=["RS256"],
+            issuer=ISSUER,
+            leeway=leeway_seconds,
+            options={"require": ["exp", "iat", "iss", "sub", "token_use"], "verify_aud": False},
+        )
+    except jwt.ExpiredSignatureError as error:
+        raise AuthenticationError("The incoming token has expired") from error
+    except jwt.PyJWTError as error:
+        raise AuthenticationError("Unauthorized") from error
+    use = claims["token_use"]
+    if use == "id":
+        if claims.get("aud") != CLIENT_ID:
+            raise AuthenticationError("Unauthorized")
+    elif use == "access":
+        if claims.get("client_id") != CLIENT_ID:
+            raise AuthenticationError("Unauthorized")
+    else:
+        raise AuthenticationError("Unauthorized")
+    return claims
+
+
+def _cognito_time(epoch: int) -> str:
+    return datetime.fromtimestamp(epoch, UTC).strftime("%a %b %d %H:%M:%S UTC %Y")
+
+
+def claims_for_event(claims: dict[str, Any]) -> dict[str, str]:
+    """Claims as a REST API's Cognito authorizer passes them: every value a string, groups comma-joined."""
+    shaped: dict[str, str] = {}
+    for name, value in claims.items():
+        if name in {"exp", "iat", "auth_time"}:
+            shaped[name] = _cognito_time(int(value))
+        elif isinstance(value, list):
+            shaped[name] = ",".join(str(item) for item in value)
+        else:
+            shaped[name] = str(value)
+    return shaped

@@ -1,0 +1,24 @@
+"""Stands in for DynamoDB (with DynamoDB Streams), S3 and SQS: moto's server, on loopback.
+
+One process (`server.py`, `python -m local.emulator`) serves every data API the functions call,
+because moto keeps every service in one backend and its backends are not thread-safe: each request
+runs under one lock. Around moto, in the order a request meets them:
+
+- `faults.py`: throttles, errors and delays on demand, and failing archive writes (`make faults`);
+- `capacity.py`: DynamoDB's capacity units, computed from item sizes as DynamoDB bills them;
+- `transactions.py`: `TransactWriteItems` rewritten to cost O(transaction), not O(table), with
+  DynamoDB's all-or-nothing semantics (decision 0002).
+
+Resources are never described here: `local/cloudformation/` creates them from the templates.
+
+Deliberately not emulated:
+
+- durability: data lives in the process's memory and is gone when the stack stops;
+- DynamoDB's throttling and partitions: on-demand capacity never refuses locally, unless a fault says
+  so (`dynamodbThrottle`);
+- time to live: moto never deletes expired items (issue 16 adds expiry on the local clock);
+- eventual consistency: every read, GSI queries included, sees the latest write (issue 16 adds a
+  stale-reads fault);
+- validations moto skips, such as a query's `ExclusiveStartKey` outside its key condition (issue 16);
+- S3 and SQS beyond what moto does: no event notifications, no replication, no lifecycle transitions.
+"""

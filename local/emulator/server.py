@@ -1,0 +1,132 @@
+"""Emulated AWS for the local stack: moto in server mode on loopback, one request at a time.
+
+moto's backends are not thread-safe: racing conditional transactions from many threads produce
+phantom writes and lost updates. Every request therefore runs under one lock. The work is
+GIL-bound anyway, so serializing costs no measurable throughput (../shared/reference/
+local-emulation.md). With the lock held, the transaction rewrite in `transactions.py` is also safe.
+
+Run as `python -m local.emulator --port 0`; it prints `READY <port>` once it is listening.
+"""
+
+from __future__ import annotations
+
+import argparse
+import logging
+import os
+import select
+import signal
+import subprocess
+import sys
+import threading
+from collections.abc import Callable, Iterable
+from dataclasses import dataclass
+from pathlib import Path
+from types import FrameType
+from typing import IO, Any
+
+from local import processes
+from local.emulator.faults import FaultInjector
+
+StartResponse = Callable[..., Any]
+WSGIApp = Callable[[dict[str, Any], StartResponse], Iterable[bytes]]
+
+
+class SerializedApp:
+    """A WSGI wrapper that lets one request at a time into the wrapped application."""
+
+    def __init__(self, app: WSGIApp) -> None:
+        self._app = app
+        self._lock = threading.Lock()
+
+    def __call__(self, environ: dict[str, Any], start_response: StartResponse) -> list[bytes]:
+        with self._lock:
+            # The response body must be produced inside the lock too: moto builds it lazily.
+            return [b"".join(self._app(environ, start_response))]
+
+
+def build_app(patched: bool = True) -> FaultInjector:
+    """moto's multi-service WSGI app, patched, metered and serialized, behind the fault injector.
+
+    The capacity meter sits inside the lock: it reads the items a request touches just before and
+    just after moto runs it.
+    """
+    from moto.moto_server.werkzeug_app import DomainDispatcherApplication, create_backend_app
+
+    from local.emulator import transactions
+    from local.emulator.capacity import CapacityMeter
+
+    if patched:
+        transactions.install()
+    return FaultInjector(SerializedApp(CapacityMeter(DomainDispatcherApplication(create_backend_app))))
+
+
+def serve(host: str, port: int, patched: bool = True) -> None:
+    """Serve the emulator until SIGTERM or SIGINT."""
+    from moto.moto_server.werkzeug_app import MotoRequestHandler
+    from werkzeug.serving import make_server
+
+    processes.exit_with_parent()
+    logging.getLogger("werkzeug").setLevel(logging.ERROR)
+    server = make_server(host, port, build_app(patched), threaded=True, request_handler=MotoRequestHandler)
+
+    def shut_down(_signum: int, _frame: FrameType | None) -> None:
+        threading.Thread(target=server.shutdown, daemon=True).start()
+
+    signal.signal(signal.SIGTERM, shut_down)
+    signal.signal(signal.SIGINT, shut_down)
+    print(f"READY {server.server_port}", flush=True)
+    # Nobody reads stdout after READY: send anything printed later to the log, never to a full pipe.
+    os.dup2(sys.stderr.fileno(), sys.stdout.fileno())
+    server.serve_forever()
+
+
+@dataclass
+class EmulatorProcess:
+    """The emulator as a child process of the local stack (or of a test)."""
+
+    process: subprocess.Popen[bytes]
+    port: int
+
+    @property
+    def endpoint(self) -> str:
+        return f"http://127.0.0.1:{self.port}"
+
+    @classmethod
+    def start(
+        cls, log_path: Path | None = None, port: int = 0, timeout: float = 30.0, patched: bool = True
+    ) -> EmulatorProcess:
+        """Start the emulator on loopback and wait until it listens."""
+        log: IO[Any] | int = open(log_path, "ab") if log_path else subprocess.DEVNULL  # noqa: SIM115
+        options = [] if patched else ["--unpatched"]
+        process = processes.spawn(
+            processes.python_module_command("local.emulator", "--port", str(port), *options),
+            cwd=processes.project_root(),
+            stderr=log,
+        )
+        if not isinstance(log, int):
+            log.close()
+        assert process.stdout is not None
+        ready, _, _ = select.select([process.stdout], [], [], timeout)
+        line = process.stdout.readline().decode().strip() if ready else ""
+        if not line.startswith("READY "):
+            processes.stop(process)
+            raise RuntimeError(f"the AWS emulator did not start (said {line!r}); see {log_path}")
+        return cls(process=process, port=int(line.split()[1]))
+
+    def stop(self) -> None:
+        processes.stop(self.process)
+
+
+def main(argv: list[str] | None = None) -> None:
+    parser = argparse.ArgumentParser(description=__doc__)
+    parser.add_argument("--host", default="127.0.0.1")
+    parser.add_argument("--port", type=int, default=0)
+    parser.add_argument(
+        "--unpatched", action="store_true", help="keep moto's own TransactWriteItems (for benchmarks only)"
+    )
+    args = parser.parse_args(argv)
+    serve(args.host, args.port, patched=not args.unpatched)
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,32 @@
+"""Stands in for AWS Lambda: the stack's functions in worker processes, and the stream's event source
+mapping.
+
+- `functions.py`: each function as its `AWS::Lambda::Function` resource defines it (handler, memory,
+  timeout, environment, reserved concurrency, logging), resolved as CloudFormation would;
+- `environment.py` and `worker.py`: one execution environment, a process started with Lambda's
+  variables that imports the handler once (init) and then serves one invocation at a time over a
+  private socket, so its stdout and stderr stay its log stream;
+- `runtime.py`: a function's pool of environments: reuse, cold starts with their init duration,
+  the concurrency limit, timeouts that kill the environment; `platform_records.py` writes START,
+  END and REPORT (or their JSON events) around each invocation;
+- `service.py`: every function of the stack, warmed in parallel at start;
+- `event_source_mapping.py` and `stream_records.py`: the table's stream delivered to the audit
+  consumer as Lambda delivers it: batches, partial batch responses, bisection, retries, then the
+  on-failure destination;
+- `aws_calls.py`: a record of every AWS call a function makes, for the least-privilege test.
+
+Handler code never knows it runs locally: the one added variable is `AWS_ENDPOINT_URL`.
+
+Deliberately not emulated (or not yet):
+
+- the account's concurrency pool: a function without `ReservedConcurrentExecutions` gets a local
+  limit of 10 concurrent executions (issue 16 replaces it with the account's 1,000);
+- the deployment package: functions run from the working tree on this machine's Python with the
+  dev virtualenv, not from the packaged code and layer on the Lambda runtime (`make package` checks
+  every handler against the code it ships);
+- the memory limit: memory used is reported from the process's peak RSS, never enforced, and CPU
+  does not scale with memory;
+- the Runtime API, extensions, SnapStart and function URLs;
+- the stream mapping's `MaximumRecordAgeInSeconds` and batching window, and the failed batch's whole
+  range in the on-failure message (issue 16).
+"""

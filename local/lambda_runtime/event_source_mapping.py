@@ -1,0 +1,186 @@
+"""The local event source mapping: the table's stream delivered to the audit consumer as Lambda would.
+
+It polls the emulated stream, hands the function batches of real stream records (`stream_records.py`),
+honours partial batch responses (`batchItemFailures`: the records before the first failure are done,
+the rest are retried), bisects a batch whose invocation fails, retries up to the mapping's
+`MaximumRetryAttempts`, and then sends the failed records' coordinates to the on-failure destination
+(the SQS dead-letter queue) and moves on — with the settings of the `AWS::Lambda::EventSourceMapping`
+in `cloudformation/audit.yaml`.
+"""
+
+from __future__ import annotations
+
+import json
+import threading
+import time
+from collections import deque
+from collections.abc import Callable
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from typing import Any
+
+from deploy.templates import TEMPLATES, load_template, resources_of_type
+from local.account import ACCOUNT_ID, REGION
+from local.lambda_runtime.runtime import FunctionRuntime, Throttled
+from local.lambda_runtime.stream_records import stream_event
+
+Batch = list[dict[str, Any]]
+
+
+@dataclass(frozen=True)
+class MappingSettings:
+    batch_size: int
+    max_retries: int
+    bisect: bool
+    batching_window_seconds: float
+    partial_batch_responses: bool
+
+    @classmethod
+    def from_template(cls, template_name: str = "audit.yaml") -> MappingSettings:
+        template = load_template(TEMPLATES / template_name)
+        (mapping,) = resources_of_type(template, "AWS::Lambda::EventSourceMapping").values()
+        properties = mapping["Properties"]
+        return cls(
+            batch_size=int(properties.get("BatchSize", 100)),
+            max_retries=int(properties.get("MaximumRetryAttempts", -1)),
+            bisect=bool(properties.get("BisectBatchOnFunctionError", False)),
+            batching_window_seconds=float(properties.get("MaximumBatchingWindowInSeconds", 0)),
+            partial_batch_responses="ReportBatchItemFailures" in properties.get("FunctionResponseTypes", []),
+        )
+
+
+class StreamRunner:
+    """Polls one table stream on a background thread and feeds one function."""
+
+    def __init__(
+        self,
+        streams: Any,
+        sqs: Any,
+        stream_arn: str,
+        runtime: FunctionRuntime,
+        settings: MappingSettings,
+        dead_letter_url: str,
+        poll_seconds: float = 0.2,
+        on_batch_age: Callable[[str, float], None] | None = None,
+    ) -> None:
+        self.streams, self.sqs, self.stream_arn = streams, sqs, stream_arn
+        self.runtime, self.settings, self.dead_letter_url = runtime, settings, dead_letter_url
+        self.poll_seconds = poll_seconds
+        self._on_batch_age = on_batch_age  # (function name, IteratorAge ms) per delivered batch
+        self.delivered = 0
+        self.dead_lettered = 0
+        self._shard = ""
+        self._caught_up = threading.Condition()
+        self._caught_up_since = 0.0  # when the last poll that found nothing new started
+        self._stopping = threading.Event()
+        self._thread = threading.Thread(target=self._run, name="stream-runner", daemon=True)
+
+    def start(self) -> None:
+        self._thread.start()
+
+    def stop(self) -> None:
+        self._stopping.set()
+        self._thread.join(timeout=10)
+
+    def _run(self) -> None:
+        description = self.streams.describe_stream(StreamArn=self.stream_arn)["StreamDescription"]
+        self._shard = description["Shards"][0]["ShardId"]
+        iterator = self.streams.get_shard_iterator(
+            StreamArn=self.stream_arn, ShardId=self._shard, ShardIteratorType="TRIM_HORIZON"
+        )["ShardIterator"]
+        while not self._stopping.is_set():
+            polled_at = time.monotonic()
+            page = self.streams.get_records(ShardIterator=iterator, Limit=self.settings.batch_size)
+            iterator = page["NextShardIterator"]
+            if page["Records"]:
+                self._deliver([dict(record) for record in page["Records"]])
+            else:
+                with self._caught_up:
+                    self._caught_up_since = polled_at
+                    self._caught_up.notify_all()
+                self._stopping.wait(self.poll_seconds)
+
+    def wait_caught_up(self, timeout: float = 60.0) -> bool:
+        """Wait until every change made before this call has been delivered (or dead-lettered).
+
+        A write to the emulated table is in its stream when the write returns, so a poll that starts
+        after this call and finds nothing new means everything before it went through.
+        """
+        asked_at = time.monotonic()
+        with self._caught_up:
+            return self._caught_up.wait_for(lambda: self._caught_up_since >= asked_at, timeout)
+
+    def _deliver(self, records: Batch) -> None:
+        """Deliver one batch with Lambda's retry, bisection and on-failure rules; never give up silently."""
+        work: deque[tuple[Batch, int]] = deque([(records, 0)])
+        while work and not self._stopping.is_set():
+            batch, attempts = work.popleft()
+            failed_from, whole_batch_failed = self._invoke(batch)
+            if failed_from is None:
+                self.delivered += len(batch)
+                continue
+            self.delivered += failed_from
+            remaining = batch[failed_from:]
+            if whole_batch_failed and self.settings.bisect and len(remaining) > 1:
+                half = len(remaining) // 2
+                work.extendleft([(remaining[half:], attempts + 1), (remaining[:half], attempts + 1)])
+            elif attempts < self.settings.max_retries or self.settings.max_retries < 0:
+                time.sleep(min(1.0, 0.05 * 2**attempts))
+                work.appendleft((remaining, attempts + 1))
+            else:
+                # Retries exhausted: the first failing record goes to the destination; the rest go on.
+                self._dead_letter(remaining[:1], attempts + 1)
+                if len(remaining) > 1:
+                    work.appendleft((remaining[1:], 0))
+
+    def _invoke(self, batch: Batch) -> tuple[int | None, bool]:
+        """(index of the first record to retry or None, whether the whole invocation failed)."""
+        if self._on_batch_age is not None:
+            # Lambda's IteratorAge: how old the batch's last record is when the function gets it.
+            created = batch[-1]["dynamodb"].get("ApproximateCreationDateTime")
+            if created is not None:
+                stamp = created.timestamp() if isinstance(created, datetime) else float(created)
+                self._on_batch_age(self.runtime.spec.name, max(0.0, (time.time() - stamp) * 1000))
+        while True:
+            try:
+                invocation = self.runtime.invoke(stream_event(batch, self.stream_arn))
+                break
+            except Throttled:
+                self._stopping.wait(0.2)  # a throttled poll is retried without counting as an attempt
+                if self._stopping.is_set():
+                    return 0, True
+        if invocation.failed:
+            return 0, True
+        failures = (
+            (invocation.payload or {}).get("batchItemFailures", []) if self.settings.partial_batch_responses else []
+        )
+        if not failures:
+            return None, False
+        sequences = [record["dynamodb"]["SequenceNumber"] for record in batch]
+        first = min(sequences.index(f["itemIdentifier"]) for f in failures if f["itemIdentifier"] in sequences)
+        return first, False
+
+    def _dead_letter(self, batch: Batch, attempts: int) -> None:
+        """What Lambda's on-failure destination receives for a stream source: where, not what."""
+        now = datetime.now(UTC).isoformat().replace("+00:00", "Z")
+        created = [record["dynamodb"].get("ApproximateCreationDateTime") for record in batch]
+        message = {
+            "version": "1.0",
+            "timestamp": now,
+            "requestContext": {
+                "functionArn": f"arn:aws:lambda:{REGION}:{ACCOUNT_ID}:function:{self.runtime.spec.name}",
+                "condition": "RetryAttemptsExhausted",
+                "approximateInvokeCount": attempts,
+            },
+            "DDBStreamBatchInfo": {
+                "shardId": self._shard,
+                "startSequenceNumber": batch[0]["dynamodb"]["SequenceNumber"],
+                "endSequenceNumber": batch[-1]["dynamodb"]["SequenceNumber"],
+                "approximateArrivalOfFirstRecord": str(created[0]),
+                "approximateArrivalOfLastRecord": str(created[-1]),
+                "batchSize": len(batch),
+                "streamArn": self.stream_arn,
+            },
+        }
+        self.sqs.send_message(QueueUrl=self.dead_letter_url, MessageBody=json.dumps(message))
+        self.dead_lettered += len(batch)

@@ -1,0 +1,74 @@
+"""The stack's functions as their `AWS::Lambda::Function` resources define them.
+
+Each service's template (`cloudformation/<service>.yaml`) is resolved as CloudFormation would resolve
+it, with the stage's parameters, the resources' local names and ARNs, so handler, runtime, memory,
+timeout, environment, reserved concurrency and logging come from the template and nowhere else.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from deploy.templates import TEMPLATES, load_template, resources_of_type
+from local.cloudformation.resolver import local_arn, physical_names, resolver_for
+
+SERVICE_TEMPLATES = ("availability.yaml", "booking.yaml", "audit.yaml")
+DEFAULT_CONCURRENCY = 10  # per function, when its template reserves none (a laptop, not an account)
+
+
+@dataclass(frozen=True)
+class FunctionSpec:
+    """What the local runtime needs from an `AWS::Lambda::Function` resource."""
+
+    logical_id: str
+    name: str
+    handler: str
+    runtime: str
+    memory_mb: int
+    timeout_seconds: int
+    environment: dict[str, str]
+    concurrency: int
+    log_format: str = "Text"
+    log_group: str = ""
+    application_log_level: str | None = None
+
+    @classmethod
+    def from_resource(cls, logical_id: str, properties: dict[str, Any], default_concurrency: int) -> FunctionSpec:
+        logging_config = properties.get("LoggingConfig", {})
+        name = properties.get("FunctionName", logical_id)
+        return cls(
+            logical_id=logical_id,
+            name=name,
+            handler=properties["Handler"],
+            runtime=properties.get("Runtime", "python3.13"),
+            memory_mb=int(properties.get("MemorySize", 128)),
+            timeout_seconds=int(properties.get("Timeout", 3)),
+            environment={k: str(v) for k, v in properties.get("Environment", {}).get("Variables", {}).items()},
+            concurrency=int(properties.get("ReservedConcurrentExecutions", default_concurrency)),
+            log_format=logging_config.get("LogFormat", "Text"),
+            log_group=logging_config.get("LogGroup", f"/aws/lambda/{name}"),
+            application_log_level=logging_config.get("ApplicationLogLevel"),
+        )
+
+
+def load_functions(
+    parameters: dict[str, str], default_concurrency: int = DEFAULT_CONCURRENCY, templates: Path = TEMPLATES
+) -> dict[str, FunctionSpec]:
+    """Every function of the services' stacks, keyed by logical id, with resolved properties."""
+    functions: dict[str, FunctionSpec] = {}
+    for template_name in SERVICE_TEMPLATES:
+        template = load_template(templates / template_name)
+        own_parameters = {k: v for k, v in parameters.items() if k in template.get("Parameters", {})}
+        names = physical_names(template, resolver_for(template, own_parameters))
+        resolver = resolver_for(
+            template,
+            own_parameters,
+            resources=names,
+            attributes={f"{logical_id}.Arn": local_arn(name) for logical_id, name in names.items()},
+        )
+        for logical_id, resource in resources_of_type(template, "AWS::Lambda::Function").items():
+            properties = resolver.resolve(resource["Properties"])
+            functions[logical_id] = FunctionSpec.from_resource(logical_id, properties, default_concurrency)
+    return functions

@@ -1,0 +1,203 @@
+"""A function's runtime in the local Lambda service: its pool of execution environments.
+
+Invoking a function reuses an idle execution environment or starts a new one (a cold start, with its
+init duration), up to the function's concurrency limit; an invocation beyond that is throttled, as
+Lambda throttles. A request that outlives the function's timeout has its environment killed, as
+Lambda does. Every invocation writes START, END and REPORT records into the function's log stream,
+in the function's log format (`platform_records.py`), beside whatever the handler prints.
+"""
+
+from __future__ import annotations
+
+import json
+import math
+import threading
+import time
+import uuid
+from collections.abc import Callable
+from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass, field
+from typing import Any
+
+from local.cloudwatch.logs import LogStreams
+from local.lambda_runtime.environment import Environment
+from local.lambda_runtime.functions import FunctionSpec
+from local.lambda_runtime.platform_records import Report, report_lines, start_lines, timeout_line
+from local.xray.trace_header import new_trace_header
+
+
+class Throttled(Exception):
+    """The function is at its concurrency limit (Lambda's TooManyRequestsException)."""
+
+
+@dataclass
+class Invocation:
+    """The outcome of one invoke: the handler's JSON result, or the error Lambda would return."""
+
+    request_id: str
+    payload: Any = None
+    error: dict[str, Any] | None = None
+    report: Report | None = None
+
+    @property
+    def failed(self) -> bool:
+        return self.error is not None
+
+
+ReportListener = Callable[[FunctionSpec, Invocation], None]
+
+
+@dataclass
+class FunctionRuntime:
+    """Invokes one function: environment pool, concurrency limit, timeouts, platform log records."""
+
+    spec: FunctionSpec
+    base_env: dict[str, str]
+    logs: LogStreams
+    listeners: list[ReportListener] = field(default_factory=list)
+    # (spec, executions running now including this one) at each start; (spec, 0) for a throttle
+    start_listeners: list[Callable[[FunctionSpec, int], None]] = field(default_factory=list)
+
+    def __post_init__(self) -> None:
+        self._idle: list[Environment] = []
+        self._active = 0  # environments that exist or are being started
+        self._lock = threading.Lock()
+        self.throttles = 0
+        self.invocations = 0
+
+    @property
+    def environments(self) -> int:
+        return self._active
+
+    def warm(self) -> float:
+        """Start one environment ahead of traffic (like provisioned concurrency); return its init ms."""
+        with self._lock:
+            if self._active >= self.spec.concurrency:
+                raise Throttled(self.spec.name)
+            self._active += 1
+        environment, error = self._start(provisioned=True)
+        if environment is None:
+            raise RuntimeError(f"{self.spec.name} failed to initialize: {error}")
+        with self._lock:
+            self._idle.append(environment)
+        assert environment.init_duration_ms is not None
+        return environment.init_duration_ms
+
+    def provision(self, count: int, parallel: int = 2) -> None:
+        """Start environments until `count` exist, as provisioned concurrency would before traffic.
+
+        Many cold starts at once on a laptop's few cores can outlast Lambda's 10 s init limit; a load
+        test warms up first, as one would before a launch.
+        """
+        missing = max(0, min(count, self.spec.concurrency) - self.environments)
+        with ThreadPoolExecutor(parallel) as pool:
+            list(pool.map(lambda _: self.warm(), range(missing)))
+
+    def _start(self, provisioned: bool) -> tuple[Environment | None, dict[str, Any] | None]:
+        environment = Environment(self.spec, self.base_env, self.logs, provisioned)
+        message = environment.wait_ready()
+        if message is None or message["type"] != "ready":
+            environment.kill()
+            with self._lock:
+                self._active -= 1
+            error = message["payload"] if message else {"errorType": "Runtime.ExitError", "errorMessage": "init failed"}
+            return None, error
+        return environment, None
+
+    def invoke(self, event: Any, *, request_id: str | None = None, trace_id: str | None = None) -> Invocation:
+        """Run the handler on `event` synchronously (RequestResponse); raise `Throttled` at the limit."""
+        request_id = request_id or str(uuid.uuid4())
+        with self._lock:
+            environment = self._idle.pop() if self._idle else None
+            if environment is None:
+                if self._active >= self.spec.concurrency:
+                    self.throttles += 1
+                    for listener in self.start_listeners:
+                        listener(self.spec, 0)
+                    raise Throttled(self.spec.name)
+                self._active += 1
+            self.invocations += 1
+            running = self._active - len(self._idle)
+        for listener in self.start_listeners:
+            listener(self.spec, running)
+        init_duration: float | None = None
+        if environment is None:
+            environment, init_error = self._start(provisioned=False)
+            if environment is None:
+                return self._finish(Invocation(request_id, error=init_error), None, 0.0, 0, "error")
+            init_duration = environment.init_duration_ms
+        self._write(environment.log_stream, start_lines(self.spec.log_format, request_id))
+        deadline = time.time() + self.spec.timeout_seconds
+        request = {
+            "requestId": request_id,
+            "event": event,
+            "deadlineEpochMs": int(deadline * 1000),
+            "traceId": trace_id or new_trace_header(),
+        }
+        started = time.perf_counter()
+        try:
+            environment.channel.sendall(json.dumps(request).encode() + b"\n")
+            reply = environment.receive(deadline - time.time())
+        except OSError:
+            reply = None
+        elapsed_ms = (time.perf_counter() - started) * 1000
+        if reply is None:
+            timed_out = time.time() >= deadline
+            environment.kill()
+            with self._lock:
+                self._active -= 1
+            if timed_out:
+                message = f"Task timed out after {self.spec.timeout_seconds:.2f} seconds"
+                self.logs.write(environment.log_stream, timeout_line(request_id, message))
+                error = {"errorType": "Sandbox.Timedout", "errorMessage": message}
+                status = "timeout"
+            else:
+                error = {"errorType": "Runtime.ExitError", "errorMessage": "the runtime exited during the invoke"}
+                status = "error"
+            invocation = Invocation(request_id, error=error)
+            return self._finish(invocation, environment, elapsed_ms, 0, status, init_duration)
+        with self._lock:
+            self._idle.append(environment)
+        if reply["type"] == "result":
+            invocation = Invocation(request_id, payload=json.loads(reply["payload"]))
+        else:
+            invocation = Invocation(request_id, error=reply["payload"])
+        status = "error" if invocation.failed else "success"
+        return self._finish(
+            invocation, environment, reply["durationMs"], reply["maxMemoryUsedMb"], status, init_duration
+        )
+
+    def _finish(
+        self,
+        invocation: Invocation,
+        environment: Environment | None,
+        duration_ms: float,
+        max_memory_mb: int,
+        status: str,
+        init_duration: float | None = None,
+    ) -> Invocation:
+        invocation.report = Report(
+            request_id=invocation.request_id,
+            duration_ms=round(duration_ms, 2),
+            billed_duration_ms=max(1, math.ceil(duration_ms)),
+            memory_size_mb=self.spec.memory_mb,
+            max_memory_used_mb=max_memory_mb,
+            init_duration_ms=round(init_duration, 2) if init_duration is not None else None,
+            status=status,
+        )
+        stream = environment.log_stream if environment else "init"
+        self._write(stream, report_lines(self.spec.log_format, invocation.report))
+        for listener in self.listeners:
+            listener(self.spec, invocation)
+        return invocation
+
+    def _write(self, stream: str, lines: list[str]) -> None:
+        for line in lines:
+            self.logs.write(stream, line)
+
+    def shutdown(self) -> None:
+        with self._lock:
+            idle, self._idle = self._idle, []
+        for environment in idle:
+            environment.shutdown()
+        self.logs.close()

@@ -1,0 +1,35 @@
+"""DynamoDB stream records as Lambda delivers them to a function.
+
+The streams API (`GetRecords`) and a Lambda event source mapping speak almost the same shape; the
+mapping adds `eventSourceARN` and gives `ApproximateCreationDateTime` as epoch seconds. The local
+stream runner (audit issue) uses this to hand the audit consumer real events.
+"""
+
+from __future__ import annotations
+
+from datetime import datetime
+from typing import Any
+
+from local.account import REGION
+
+
+def lambda_record(record: dict[str, Any], stream_arn: str) -> dict[str, Any]:
+    """One `GetRecords` record in the form a Lambda event source mapping delivers it."""
+    stream = dict(record["dynamodb"])
+    created = stream.get("ApproximateCreationDateTime")
+    if isinstance(created, datetime):
+        stream["ApproximateCreationDateTime"] = created.timestamp()
+    return {
+        "eventID": record["eventID"],
+        "eventName": record["eventName"],
+        "eventVersion": record.get("eventVersion", "1.1"),
+        "eventSource": "aws:dynamodb",
+        "awsRegion": record.get("awsRegion", REGION),
+        "dynamodb": stream,
+        "eventSourceARN": stream_arn,
+    }
+
+
+def stream_event(records: list[dict[str, Any]], stream_arn: str) -> dict[str, Any]:
+    """A batch, as the function receives it."""
+    return {"Records": [lambda_record(record, stream_arn) for record in records]}
