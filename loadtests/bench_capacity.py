@@ -146,8 +146,8 @@ def measure(repeat: int) -> dict[str, Any]:
             request = urllib.request.Request(f"{stack.url}/_local/capacity", method="DELETE")
             urllib.request.urlopen(request, timeout=10).close()  # provisioning's own requests are not the API's
             traces = scripted_day(stack.url, repeat)
-            assert stack.stream_runner is not None
-            stack.stream_runner.wait_caught_up()
+            assert stack.event_source_mapping is not None
+            stack.event_source_mapping.wait_caught_up()
             with urllib.request.urlopen(f"{stack.url}/_local/capacity", timeout=30) as answer:
                 ledger = json.load(answer)["requests"]
         finally:

@@ -141,7 +141,7 @@ def measure(providers: int, days: int, rounds: int, clients: int) -> dict[str, A
         stack = LocalStack(config)
         stack.start()
         try:
-            assert stack.emulator is not None and stack.data is not None and stack.stream_runner is not None
+            assert stack.emulator is not None and stack.data is not None and stack.event_source_mapping is not None
             owner = Api(stack.url, stage_token(stack.url, "bench-owner", "providers"))
             customer = "bench-customer"
             token = stage_token(stack.url, customer, "customers")
@@ -157,9 +157,9 @@ def measure(providers: int, days: int, rounds: int, clients: int) -> dict[str, A
             size = len(stack_cells) // rounds
             for number in range(rounds):
                 for name, pending in (("raw", raw_cells), ("stack", stack_cells)):
-                    stack.stream_runner.wait_caught_up()
+                    stack.event_source_mapping.wait_caught_up()
                     book_all(sides[name], books[name], pending[number * size : (number + 1) * size], clients)
-            stack.stream_runner.wait_caught_up()
+            stack.event_source_mapping.wait_caught_up()
         finally:
             stack.stop()
     rows = [sides["stack"].row(), sides["raw"].row()]

@@ -255,8 +255,8 @@ def run(args: argparse.Namespace) -> int:
             "--exit-code-on-error", "0", "--stop-timeout", "10", *SCENARIOS[args.scenario],
         ]  # fmt: skip
         subprocess.run(command, env=environment, check=True, cwd=ROOT)
-        if stack is not None and stack.stream_runner is not None:
-            stack.stream_runner.wait_caught_up()
+        if stack is not None and stack.event_source_mapping is not None:
+            stack.event_source_mapping.wait_caught_up()
         verdict = Verdict()
         stats = json.loads((report / "locust.json").read_text())
         statuses = json.loads((report / "statuses.json").read_text())

@@ -1,8 +1,9 @@
 """The local stack: the whole product on one machine, on emulated AWS, for `make run` and the tests.
 
 Nothing here ships: `deploy/` builds what goes to AWS, and `services/` never imports this package.
-One subpackage per AWS service it stands in for, each saying in its docstring what it reproduces and
-what it deliberately does not (docs/decisions/0001-local-stack.md gathers the list):
+One subpackage per AWS service it stands in for (but `emulator/`, one process for the three data
+services moto serves), each saying in its docstring what it reproduces and what it deliberately does
+not (docs/decisions/0001-local-stack.md gathers the list):
 
 - `emulator/`: DynamoDB (with Streams), S3 and SQS: moto's server in a process of its own;
 - `cloudformation/`: the templates' intrinsic functions resolved and their resources created;

@@ -68,5 +68,7 @@ def python_module_command(module: str, *args: str) -> list[str]:
 
 
 def project_root() -> str:
-    """The repository root (the folder that holds `services/` and `local/`)."""
+    """The repository root (the folder that holds `services/` and `local/`).
+
+    `deploy.templates.ROOT` says the same; this one imports nothing, for every worker imports it."""
     return os.path.dirname(os.path.dirname(os.path.abspath(__file__)))

@@ -31,7 +31,7 @@ from local.cloudwatch.samplers import ServiceSamplers
 from local.cognito import user_pool
 from local.console.routes import OpsConsole
 from local.emulator.server import EmulatorProcess
-from local.lambda_runtime.event_source_mapping import MappingSettings, StreamRunner
+from local.lambda_runtime.event_source_mapping import EventSourceMapping, MappingSettings
 from local.lambda_runtime.functions import DEFAULT_CONCURRENCY, load_functions
 from local.lambda_runtime.service import LambdaService
 from local.seed import DEMO_PROVIDERS, seed_if_empty
@@ -76,7 +76,7 @@ class LocalStack:
     seeded_providers: int = 0
     startup_seconds: float = 0.0
     key: user_pool.KeyPair | None = None
-    stream_runner: StreamRunner | None = None
+    event_source_mapping: EventSourceMapping | None = None
     xray: XRayDaemon | None = None
     metrics: MetricStore | None = None
     alarms: AlarmEvaluator | None = None
@@ -127,7 +127,7 @@ class LocalStack:
                 time_scale=self.config.alarm_time_scale,
             ).start()
             self.warm_results = self.lambdas.warm_all()
-            self.stream_runner = StreamRunner(
+            self.event_source_mapping = EventSourceMapping(
                 aws_client("dynamodbstreams", endpoint),
                 aws_client("sqs", endpoint),
                 self.data.table_stream_arn,
@@ -136,7 +136,7 @@ class LocalStack:
                 queues["AuditDeadLetterQueue"],
                 on_batch_age=self._record_iterator_age,
             )
-            self.stream_runner.start()
+            self.event_source_mapping.start()
             self.key = user_pool.KeyPair.load_or_create(self.config.state_dir)
             gateway = Gateway(
                 ApiDefinition.load(),
@@ -185,7 +185,7 @@ class LocalStack:
                     "throttles": runtime.throttles,
                     "logFile": str(runtime.logs.path),
                 }
-        runner = self.stream_runner
+        runner = self.event_source_mapping
         return {
             "stream": {"delivered": runner.delivered, "deadLettered": runner.dead_lettered} if runner else None,
             "stage": self.config.stage,
@@ -289,9 +289,9 @@ class LocalStack:
         if self.server is not None:
             self.server.stop()
             self.server = None
-        if self.stream_runner is not None:
-            self.stream_runner.stop()
-            self.stream_runner = None
+        if self.event_source_mapping is not None:
+            self.event_source_mapping.stop()
+            self.event_source_mapping = None
         if self.lambdas is not None:
             self.lambdas.shutdown()
             self.lambdas = None

@@ -23,7 +23,7 @@ from local.apigateway.developer_routes import developer_routes
 from local.apigateway.http_messages import HttpRequest, HttpResponse, LocalRoute, json_response
 from local.apigateway.proxy_integration import MalformedIntegrationResponse, build_event, proxy_response
 from local.cognito.user_pool import KeyPair
-from local.lambda_runtime.runtime import Throttled
+from local.lambda_runtime.function_runtime import Throttled
 from local.lambda_runtime.service import LambdaService
 from local.xray.trace_header import trace_header
 

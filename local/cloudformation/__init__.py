@@ -9,11 +9,15 @@ API calls CloudFormation would make against the emulator. Templates are read as 
 
 Deliberately not emulated:
 
-- stacks, change sets, rollbacks and nested-stack wiring: the local stack passes the data stack's
-  outputs to the services' templates itself;
+- stacks, change sets and rollbacks; of the nesting, only the root's wiring of the data stack's
+  outputs into the services' stacks is reproduced (by `local/stack.py`), and the function alarms'
+  nested stack, which `local/cloudwatch/alarms.py` follows with its parameters;
 - intrinsic functions the templates do not use: the resolver raises rather than guess;
 - IAM: roles are not created or enforced locally; tests/policy/ holds every function's AWS calls
   against its role instead;
-- resources that only AWS runs (the API's deployment, alarms' SNS topics, the budget, Cognito's
-  pool): the other local packages read their definitions from the templates directly.
+- the other resources: functions and the event source mapping are read by `local/lambda_runtime/`,
+  alarms and the dashboard by `local/cloudwatch/`, the API by `local/apigateway/` from its document;
+  the user pool is stood in for by `local/cognito/` (its groups checked against `auth.yaml` by the
+  tests); the API's deployment and stage, SNS topics, the budget and the account stack exist only
+  in AWS.
 """

@@ -7,7 +7,9 @@
   DynamoDB's (from the functions' client spans and the emulator's counts) and SQS's;
 - `metric_math.py`: statistics, metric-math expressions and alarm rules;
 - `alarms.py`: every alarm of the templates, evaluated every 10 s, with state history;
-- `dashboard.py`: the dashboard body CloudFormation receives, each widget answered from local data.
+- `dashboard.py`: the dashboard body CloudFormation receives, each widget answered from local data;
+- `samplers.py`: what SQS and DynamoDB publish on their own (queue depth, throttles, consumed
+  capacity), sampled before each alarm evaluation.
 
 Deliberately not emulated (decision 0011):
 

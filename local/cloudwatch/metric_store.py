@@ -12,7 +12,7 @@
   `WriteThrottleEvents`, `SystemErrors` and `ConditionalCheckFailedRequests` (by `TableName`): the
   table as its clients saw it.
 - Throttled invocations, concurrency, the stream's iterator age and the DLQ's depth come from the
-  runtime, the stream runner and a sampler (`put`).
+  runtime, the event source mapping and a sampler (`put`).
 
 `datapoints` answers a statistic per period, as GetMetricData would (`metric_math.py` computes
 the statistics).
@@ -31,8 +31,8 @@ from typing import TYPE_CHECKING, Any
 from local.cloudwatch.metric_math import Datapoint, statistic
 
 if TYPE_CHECKING:
+    from local.lambda_runtime.function_runtime import Invocation
     from local.lambda_runtime.functions import FunctionSpec
-    from local.lambda_runtime.runtime import Invocation
 
 Dimensions = tuple[tuple[str, str], ...]
 KEEP_SECONDS = 24 * 3600  # a laptop's day of datapoints

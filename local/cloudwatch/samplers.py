@@ -18,6 +18,9 @@ from local.cloudwatch.metric_store import READS, MetricStore
 
 
 class ServiceSamplers:
+    """The samplers of one stack. The stack stops its alarm evaluator, which calls them, before the
+    emulator they read, and the evaluator records a sampler's failure rather than raise it."""
+
     def __init__(self, metrics: MetricStore, emulator_endpoint: str) -> None:
         self.metrics = metrics
         self.emulator_endpoint = emulator_endpoint

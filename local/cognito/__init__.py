@@ -2,8 +2,8 @@
 
 A persistent RSA key pair under the stack's state directory plays the pool's key, so `make token` and
 a running `make run` agree; `mint` issues ID (and, for tests, access) tokens with Cognito's claims
-and the four groups of `cloudformation/auth.yaml`. The gateway verifies them as the Cognito
-authorizer does (`local/apigateway/authorizer.py`, decision 0003).
+and the groups of `cloudformation/auth.yaml` (a test holds the two lists equal). The gateway
+verifies them as the Cognito authorizer does (`local/apigateway/authorizer.py`, decision 0003).
 
 Deliberately not emulated:
 

@@ -20,5 +20,6 @@ Deliberately not emulated:
 - eventual consistency: every read, GSI queries included, sees the latest write (issue 16 adds a
   stale-reads fault);
 - validations moto skips, such as a query's `ExclusiveStartKey` outside its key condition (issue 16);
-- S3 and SQS beyond what moto does: no event notifications, no replication, no lifecycle transitions.
+- S3 beyond the bucket settings `local/cloudformation/provision.py` applies (versioning, object lock,
+  encryption, public access block): lifecycle rules, replication and notifications are AWS's only.
 """

@@ -6,7 +6,7 @@ mapping.
 - `environment.py` and `worker.py`: one execution environment, a process started with Lambda's
   variables that imports the handler once (init) and then serves one invocation at a time over a
   private socket, so its stdout and stderr stay its log stream;
-- `runtime.py`: a function's pool of environments: reuse, cold starts with their init duration,
+- `function_runtime.py`: a function's pool of environments: reuse, cold starts with their init duration,
   the concurrency limit, timeouts that kill the environment; `platform_records.py` writes START,
   END and REPORT (or their JSON events) around each invocation;
 - `service.py`: every function of the stack, warmed in parallel at start;

@@ -17,7 +17,7 @@ from datetime import UTC, datetime
 from typing import IO, Any
 
 from local import processes
-from local.account import ACCOUNT_ID, REGION
+from local.account import REGION
 from local.cloudwatch.logs import LogStreams
 from local.lambda_runtime.functions import FunctionSpec
 
@@ -131,7 +131,6 @@ def lambda_base_environment(endpoint_url: str, task_root: str, xray_daemon: str 
         "AWS_XRAY_DAEMON_ADDRESS": xray_daemon,  # Lambda's default; the local stack's daemon is elsewhere
         "AWS_XRAY_CONTEXT_MISSING": "LOG_ERROR",
         "AWS_ENDPOINT_URL": endpoint_url,
-        "_LOCAL_ACCOUNT_ID": ACCOUNT_ID,
         # the least-privilege test's record of AWS calls (aws_calls.py); the worker removes it
         **({"_LOCAL_AWS_CALL_LOG": log} if (log := os.environ.get("APPOINTMENTS_AWS_CALL_LOG")) else {}),
     }

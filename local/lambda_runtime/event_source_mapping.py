@@ -21,7 +21,7 @@ from typing import Any
 
 from deploy.templates import TEMPLATES, load_template, resources_of_type
 from local.account import ACCOUNT_ID, REGION
-from local.lambda_runtime.runtime import FunctionRuntime, Throttled
+from local.lambda_runtime.function_runtime import FunctionRuntime, Throttled
 from local.lambda_runtime.stream_records import stream_event
 
 Batch = list[dict[str, Any]]
@@ -49,7 +49,7 @@ class MappingSettings:
         )
 
 
-class StreamRunner:
+class EventSourceMapping:
     """Polls one table stream on a background thread and feeds one function."""
 
     def __init__(

@@ -9,8 +9,8 @@ from pathlib import Path
 from local import processes
 from local.cloudwatch.logs import LogStreams
 from local.lambda_runtime.environment import lambda_base_environment
+from local.lambda_runtime.function_runtime import FunctionRuntime
 from local.lambda_runtime.functions import FunctionSpec
-from local.lambda_runtime.runtime import FunctionRuntime
 
 
 @dataclass

@@ -20,6 +20,7 @@ import traceback
 from collections.abc import Callable
 from typing import Any
 
+from local.account import ACCOUNT_ID
 from local.processes import exit_with_parent
 
 Handler = Callable[[Any, Any], Any]
@@ -35,8 +36,8 @@ class LambdaContext:
         self.memory_limit_in_mb = os.environ["AWS_LAMBDA_FUNCTION_MEMORY_SIZE"]
         self.log_group_name = os.environ["AWS_LAMBDA_LOG_GROUP_NAME"]
         self.log_stream_name = os.environ["AWS_LAMBDA_LOG_STREAM_NAME"]
-        region, account = os.environ["AWS_REGION"], os.environ["_LOCAL_ACCOUNT_ID"]
-        self.invoked_function_arn = f"arn:aws:lambda:{region}:{account}:function:{self.function_name}"
+        region = os.environ["AWS_REGION"]
+        self.invoked_function_arn = f"arn:aws:lambda:{region}:{ACCOUNT_ID}:function:{self.function_name}"
         self.identity = None
         self.client_context = None
         self._deadline_epoch_ms = deadline_epoch_ms

@@ -10,6 +10,7 @@ Deliberately not emulated (decision 0009):
 
 - the function's own segment, which Lambda writes in AWS: spans whose parent is not sent hang at
   the root of the waterfall;
-- sampling rules: every request is sampled, where API Gateway applies the account's rules;
+- sampling rules: every request is sampled (unless its caller's trace header says `Sampled=0`), where
+  API Gateway applies the account's rules;
 - the service map, groups, insights and trace retention beyond the newest 5,000 traces.
 """

@@ -86,7 +86,7 @@ def data(element: WebElement, name: str) -> str:
 
 def test_the_ops_console_draws_the_dashboard_alarms_traces_logs_and_sets_faults(stack: LocalStack) -> None:
     booking_id, trace_id = traffic(stack)
-    assert stack.stream_runner is not None and stack.stream_runner.wait_caught_up()
+    assert stack.event_source_mapping is not None and stack.event_source_mapping.wait_caught_up()
     assert stack.alarms is not None
     stack.alarms.evaluate()  # as the evaluator's next tick would
 

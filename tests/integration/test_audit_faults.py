@@ -16,7 +16,7 @@ import pytest
 
 from local.cloudformation.provision import DataStack, deploy_data_stack, deploy_queues
 from local.emulator.server import EmulatorProcess
-from local.lambda_runtime.event_source_mapping import MappingSettings, StreamRunner
+from local.lambda_runtime.event_source_mapping import EventSourceMapping, MappingSettings
 from local.lambda_runtime.functions import load_functions
 from local.lambda_runtime.service import LambdaService
 from local.stack import aws_client
@@ -35,10 +35,10 @@ FAULTS: dict[str, Any] = {"slowDownFor": "/Service/", "slowDownTimes": 4, "crash
 
 @dataclass
 class AuditPipeline:
-    """A data stack, its DLQ, and the stream runner feeding it to one audit consumer."""
+    """A data stack, its DLQ, and the event source mapping feeding it to one audit consumer."""
 
     data: DataStack
-    runner: StreamRunner
+    runner: EventSourceMapping
     dead_letters: str
     clients: dict[str, Any]
 
@@ -53,7 +53,7 @@ def audit_pipeline(
     emulator: EmulatorProcess, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> Iterator[Callable[..., AuditPipeline]]:
     """Makes a pipeline for a stage of its own, and points this process's handlers at its table."""
-    made: list[tuple[StreamRunner, LambdaService]] = []
+    made: list[tuple[EventSourceMapping, LambdaService]] = []
     cached = (load_settings, dynamodb_client, s3_client, availability.availability, booking.bookings)
 
     def make(stage: str, handler: str = "services.audit.handler.lambda_handler", **env: str) -> AuditPipeline:
@@ -64,7 +64,7 @@ def audit_pipeline(
         spec = load_functions(parameters)["AuditFunction"]
         spec = replace(spec, handler=handler, environment={**spec.environment, **env})
         lambdas = LambdaService.create({"AuditFunction": spec}, emulator.endpoint, tmp_path / "logs")
-        runner = StreamRunner(
+        runner = EventSourceMapping(
             clients["dynamodbstreams"],
             clients["sqs"],
             data.table_stream_arn,

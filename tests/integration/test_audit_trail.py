@@ -46,7 +46,7 @@ def audit_events(stack: LocalStack, query: str) -> list[tuple[str, str | None]]:
 def test_a_scripted_scenario_shows_every_change_once_in_order_with_its_actor(
     stack: LocalStack, capsys: pytest.CaptureFixture[str]
 ) -> None:
-    assert stack.stream_runner is not None
+    assert stack.event_source_mapping is not None
     # Given a provider whose owner changes the schedule and whose admin adds a service
     weekly = {day: [{"start": "09:00", "end": "17:00"}] for day in WEEKDAYS}
     pid, (sid,) = make_provider(stack, "audit-owner", "Audit Clinic", weekly, [{"name": "V", "durationMinutes": 30}])
@@ -66,7 +66,7 @@ def test_a_scripted_scenario_shows_every_change_once_in_order_with_its_actor(
     call(stack, "POST", f"{path}/cancel", token=who, body={"reason": "changed my mind"})
 
     # When the stream has been consumed
-    assert stack.stream_runner.wait_caught_up()
+    assert stack.event_source_mapping.wait_caught_up()
 
     # Then the booking's history shows each change once, in order, by whom
     status, _, page = call(stack, "GET", f"{path}/history", token=who)
@@ -112,7 +112,7 @@ def test_a_redelivered_record_makes_no_second_event(stack: LocalStack) -> None:
 
 
 def test_a_poison_record_goes_to_the_dlq_and_blocks_nothing(stack: LocalStack) -> None:
-    assert stack.emulator is not None and stack.stream_runner is not None
+    assert stack.emulator is not None and stack.event_source_mapping is not None
     dynamodb = aws_client("dynamodb", stack.emulator.endpoint)
     sqs = aws_client("sqs", stack.emulator.endpoint)
     queue = sqs.get_queue_url(QueueName="appointments-local-audit-dlq")["QueueUrl"]
@@ -191,7 +191,7 @@ def booking_changes_in_stream(stack: LocalStack, booking_ids: set[str]) -> int:
 
 
 def test_under_load_every_business_change_becomes_exactly_one_audit_event(stack: LocalStack) -> None:
-    assert stack.stream_runner is not None and stack.emulator is not None and stack.data is not None
+    assert stack.event_source_mapping is not None and stack.emulator is not None and stack.data is not None
     # Given six providers with plenty of slots (spread out so that the load is on the trail, not on
     # one provider's day: that contention is the booking service's, tested in test_booking_api)
     weekly = {day: [{"start": "08:00", "end": "20:00"}] for day in WEEKDAYS}
@@ -218,7 +218,7 @@ def test_under_load_every_business_change_becomes_exactly_one_audit_event(stack:
         for cancel in cancels:
             cancel.result()
     booked = set(first + second)
-    assert stack.stream_runner.wait_caught_up()
+    assert stack.event_source_mapping.wait_caught_up()
 
     # Then the trail has one event per business change in the stream: 60 created + 20 cancelled
     in_stream = booking_changes_in_stream(stack, booked)

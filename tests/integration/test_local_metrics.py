@@ -48,7 +48,7 @@ def test_traffic_becomes_cloudwatch_metrics(stack: LocalStack) -> None:
     assert eventually(lambda: total("AWS/DynamoDB", "SuccessfulRequestLatency", query, "Maximum") > 0, 10)
     assert total("AWS/Lambda", "ConcurrentExecutions", function, "Maximum") >= 1
     # the audit consumer's iterator age, once the stream has delivered the booking
-    assert stack.stream_runner is not None and stack.stream_runner.wait_caught_up()
+    assert stack.event_source_mapping is not None and stack.event_source_mapping.wait_caught_up()
     audit = {"FunctionName": "appointments-local-audit"}
     assert total("AWS/Lambda", "IteratorAge", audit, "SampleCount") >= 1
 

@@ -28,7 +28,7 @@ def json_lines(stack: LocalStack, file_name: str) -> list[dict[str, Any]]:
 
 
 def test_logs_are_structured_correlated_and_free_of_customer_text(stack: LocalStack) -> None:
-    assert stack.stream_runner is not None
+    assert stack.event_source_mapping is not None
     weekly = {day: [{"start": "09:00", "end": "17:00"}] for day in WEEKDAYS}
     pid, (sid,) = make_provider(stack, "logged-owner", "Logged Clinic", weekly, [{"name": "V", "durationMinutes": 30}])
     who = token(stack, "logged-customer", ["customers"])
@@ -36,7 +36,7 @@ def test_logs_are_structured_correlated_and_free_of_customer_text(stack: LocalSt
     assert status == 201, created
     cancel = call(stack, "POST", f"/bookings/{created['bookingId']}/cancel", token=who, body={"reason": REASON})
     assert cancel[0] == 200
-    assert stack.stream_runner.wait_caught_up()
+    assert stack.event_source_mapping.wait_caught_up()
     request_id = headers["x-amzn-RequestId"]
     trace_root = dict(p.split("=", 1) for p in headers["X-Amzn-Trace-Id"].split(";"))["Root"]
 

@@ -44,7 +44,7 @@ def test_dashboard_logs_and_traces_answer_from_the_traffic(stack: LocalStack) ->
     who = token(stack, "ops-customer", ["customers"])
     status, headers, booking = book(stack, who, pid, sid, slots(stack, pid, sid, future_day(7))[0]["start"])
     assert status == 201
-    assert stack.stream_runner is not None and stack.stream_runner.wait_caught_up()
+    assert stack.event_source_mapping is not None and stack.event_source_mapping.wait_caught_up()
 
     status, _, dashboard = call(stack, "GET", "/_ops/dashboard?minutes=15")
     assert status == 200 and not [w for w in dashboard["widgets"] if "error" in w]

@@ -23,7 +23,7 @@ def named(spans: list[dict[str, Any]], name: str) -> dict[str, Any]:
 
 
 def test_a_booking_is_one_trace_and_its_audit_links_back_to_it(stack: LocalStack) -> None:
-    assert stack.xray is not None and stack.stream_runner is not None and stack.data is not None
+    assert stack.xray is not None and stack.event_source_mapping is not None and stack.data is not None
     weekly = {day: [{"start": "09:00", "end": "17:00"}] for day in WEEKDAYS}
     pid, (sid,) = make_provider(stack, "traced-owner", "Traced Clinic", weekly, [{"name": "V", "durationMinutes": 30}])
     who = token(stack, "traced-customer", ["customers"])
@@ -51,7 +51,7 @@ def test_a_booking_is_one_trace_and_its_audit_links_back_to_it(stack: LocalStack
     assert all(span["end_time"] >= span["start_time"] for span in spans)
 
     # and the audit consumer's record span, in the batch's own trace, links to the request's span
-    assert stack.stream_runner.wait_caught_up()
+    assert stack.event_source_mapping.wait_caught_up()
 
     def audited() -> list[dict[str, Any]]:
         return [

@@ -9,9 +9,9 @@ import time
 import pytest
 
 from local.cloudwatch.metric_store import MetricId, MetricStore
+from local.lambda_runtime.function_runtime import Invocation
 from local.lambda_runtime.functions import FunctionSpec
 from local.lambda_runtime.platform_records import Report
-from local.lambda_runtime.runtime import Invocation
 
 T0 = 1_800_000_000.0  # aligned to a minute
 

@@ -11,8 +11,8 @@ import pytest
 
 from local.cloudwatch.logs import LogStreams
 from local.lambda_runtime.environment import lambda_base_environment
+from local.lambda_runtime.function_runtime import FunctionRuntime, Throttled
 from local.lambda_runtime.functions import FunctionSpec, load_functions
-from local.lambda_runtime.runtime import FunctionRuntime, Throttled
 from tests.conftest import ROOT
 
 

@@ -12,7 +12,7 @@ from local.apigateway.gateway import Gateway
 from local.apigateway.http_messages import HttpRequest
 from local.apigateway.proxy_integration import MalformedIntegrationResponse, build_event, proxy_response
 from local.cognito import user_pool
-from local.lambda_runtime.runtime import Invocation, Throttled
+from local.lambda_runtime.function_runtime import Invocation, Throttled
 from local.lambda_runtime.service import LambdaService
 from local.xray.trace_header import trace_header
 

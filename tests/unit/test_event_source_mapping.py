@@ -4,8 +4,8 @@ from __future__ import annotations
 
 from typing import Any
 
-from local.lambda_runtime.event_source_mapping import MappingSettings, StreamRunner
-from local.lambda_runtime.runtime import Invocation
+from local.lambda_runtime.event_source_mapping import EventSourceMapping, MappingSettings
+from local.lambda_runtime.function_runtime import Invocation
 
 
 def record(sequence: int, poison: bool = False) -> dict[str, Any]:
@@ -44,11 +44,11 @@ class FakeQueue:
         self.bodies.append(MessageBody)
 
 
-def runner(function: FakeFunction, queue: FakeQueue, bisect: bool) -> StreamRunner:
+def runner(function: FakeFunction, queue: FakeQueue, bisect: bool) -> EventSourceMapping:
     settings = MappingSettings(
         batch_size=100, max_retries=2, bisect=bisect, batching_window_seconds=0, partial_batch_responses=True
     )
-    return StreamRunner(None, queue, "arn:stream", function, settings, "queue-url")  # type: ignore[arg-type]
+    return EventSourceMapping(None, queue, "arn:stream", function, settings, "queue-url")  # type: ignore[arg-type]
 
 
 def test_bisection_isolates_the_poison_record_and_everything_else_is_delivered() -> None:

@@ -5,8 +5,9 @@ from pathlib import Path
 
 import pytest
 
+from deploy.templates import TEMPLATES, load_template, resources_of_type
 from local.apigateway.authorizer import AuthenticationError, claims_for_event, verify
-from local.cognito.user_pool import CLIENT_ID, KeyPair, mint
+from local.cognito.user_pool import CLIENT_ID, GROUPS, KeyPair, mint
 from services.common.auth import Group, Principal, parse_groups
 from services.common.errors import ForbiddenError, UnauthorizedError
 
@@ -104,3 +105,12 @@ def test_key_pair_persists_so_make_token_and_make_run_agree(tmp_path: Path) -> N
     assert second.kid == first.kid
     assert verify(second, mint(first, "alice", ["customers"]))["sub"] == "alice"
     assert (tmp_path / "jwt-signing-key.pem").stat().st_mode & 0o077 == 0
+
+
+def test_the_local_pool_the_template_and_the_services_know_the_same_groups() -> None:
+    template = load_template(TEMPLATES / "auth.yaml")
+    declared = {
+        str(group["Properties"]["GroupName"])
+        for group in resources_of_type(template, "AWS::Cognito::UserPoolGroup").values()
+    }
+    assert set(GROUPS) == declared == {group.value for group in Group}
