@@ -15,7 +15,5 @@ Deliberately not emulated (or not yet):
 - a 10 MB request limit: the local limit is Lambda's 6 MB synchronous payload, the smaller of the two;
 - `GET /openapi.json` is a mock integration that the gateway answers itself, with the public document;
 - the request validator the document turns on (issue 16 adds it, with `jsonschema`);
-- gateway response headers exactly as configured: the local gateway adds a problem+json content type
-  where the template has a `code` (issue 16);
 - usage plans, API keys, caching, custom domains, WAF, and the account-level and stage throttles.
 """

@@ -16,10 +16,13 @@ from deploy.openapi import OPENAPI_PATH, load_document, public_document
 
 _METHODS = ("get", "put", "post", "delete", "patch", "head", "options")
 _FUNCTION_ARN = re.compile(r"\$\{(\w+?)Arn\}")
+# API Gateway's own status for each response type the local gateway raises, when the document sets none.
 _DEFAULT_STATUS = {
     "UNAUTHORIZED": 401,
     "ACCESS_DENIED": 403,
     "MISSING_AUTHENTICATION_TOKEN": 403,
+    "BAD_REQUEST_PARAMETERS": 400,
+    "BAD_REQUEST_BODY": 400,
     "REQUEST_TOO_LARGE": 413,
     "THROTTLED": 429,
     "INTEGRATION_FAILURE": 504,
@@ -122,13 +125,24 @@ class ApiDefinition:
         return public_document(self.document)
 
     def gateway_response(
-        self, response_type: str, message: str, request_id: str, status: int | None = None
+        self,
+        response_type: str,
+        message: str,
+        request_id: str,
+        status: int | None = None,
+        validation_errors: str = "",
     ) -> GatewayResponse:
-        """Render a gateway response as API Gateway would from the document's templates."""
+        """Render a gateway response as API Gateway would from the document's configuration.
+
+        The type's own configuration, else its family's (DEFAULT_4XX or DEFAULT_5XX) without the
+        family's status code; headers only from `responseParameters` (API Gateway's default content
+        type is application/json); the template's `$context` variables substituted."""
         configured = self.document.get("x-amazon-apigateway-gateway-responses", {})
-        family = "DEFAULT_5XX" if (status or _DEFAULT_STATUS.get(response_type, 500)) >= 500 else "DEFAULT_4XX"
-        spec = configured.get(response_type) or configured.get(family) or {}
-        code = int(spec.get("statusCode", status or _DEFAULT_STATUS.get(response_type, 500)))
+        own_status = status or _DEFAULT_STATUS.get(response_type, 500)
+        family = "DEFAULT_5XX" if own_status >= 500 else "DEFAULT_4XX"
+        own = configured.get(response_type)
+        spec = own or configured.get(family) or {}
+        code = int(own["statusCode"]) if own and "statusCode" in own else own_status
         headers = {"Content-Type": "application/json"}
         for name, value in spec.get("responseParameters", {}).items():
             headers[name.removeprefix("gatewayresponse.header.")] = str(value).strip("'")
@@ -139,8 +153,8 @@ class ApiDefinition:
             body = (
                 template.replace("$context.error.messageString", json.dumps(message))
                 .replace("$context.error.message", message)
+                .replace("$context.error.responseType", response_type)
+                .replace("$context.error.validationErrorString", validation_errors)
                 .replace("$context.requestId", request_id)
             )
-            if '"code"' in body:
-                headers["Content-Type"] = "application/problem+json"
         return GatewayResponse(code, headers, body.encode())

@@ -1,10 +1,10 @@
 """API Gateway's Cognito user-pool authorizer, as the local gateway applies it to secured routes.
 
-In AWS, the authorizer verifies the bearer token (signature against the pool's keys, issuer, audience
-or client id, expiry, token use) before any function runs, and hands the function the token's claims
-as strings under `requestContext.authorizer.claims`. `verify` does exactly those checks against the
-local user pool's key (`local/cognito/`), and `claims_for_event` shapes the claims the way the
-authorizer does.
+In AWS, the authorizer verifies the bearer token before any function runs: signature against the
+pool's keys, issuer, expiry and, on a method that declares no OAuth scopes, an ID token for the app
+client. It hands the function the token's claims as strings under
+`requestContext.authorizer.claims`. `verify` does exactly those checks against the local user pool's
+key (`local/cognito/`), and `claims_for_event` shapes the claims the way the authorizer does.
 """
 
 from __future__ import annotations
@@ -45,14 +45,9 @@ def verify(key: KeyPair, authorization: str | None, *, leeway_seconds: int = 0) 
         raise AuthenticationError("The incoming token has expired") from error
     except jwt.PyJWTError as error:
         raise AuthenticationError("Unauthorized") from error
-    use = claims["token_use"]
-    if use == "id":
-        if claims.get("aud") != CLIENT_ID:
-            raise AuthenticationError("Unauthorized")
-    elif use == "access":
-        if claims.get("client_id") != CLIENT_ID:
-            raise AuthenticationError("Unauthorized")
-    else:
+    # A method without OAuth scopes (every one of ours) takes ID tokens only: an access token, whose
+    # use is to carry scopes, is refused as API Gateway refuses it.
+    if claims["token_use"] != "id" or claims.get("aud") != CLIENT_ID:
         raise AuthenticationError("Unauthorized")
     return claims
 

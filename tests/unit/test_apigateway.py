@@ -168,6 +168,20 @@ def test_handle_refuses_secured_routes_without_a_valid_token() -> None:
     assert function.events == []  # no function ran
 
 
+def test_handle_takes_id_tokens_and_refuses_access_tokens() -> None:
+    # Given the same user's ID token and access token from our own user pool and client
+    function = FakeFunction()
+    gateway = gateway_with(function)
+    access = user_pool.mint(KEY, "alice", ["customers"], token_use="access")
+    # When each calls a secured route that declares no OAuth scopes
+    refused = gateway.handle(request("GET", "/me", [("Authorization", f"Bearer {access}")]))
+    # Then the access token is a 401 that never reaches the function, and the ID token goes through
+    assert (refused.status, json.loads(refused.body)["code"]) == (401, "UNAUTHORIZED")
+    assert function.events == []
+    assert gateway.handle(request("GET", "/me", [token_header(["customers"])])).status == 200
+    assert function.events[0]["requestContext"]["authorizer"]["claims"]["token_use"] == "id"
+
+
 def test_handle_lets_public_routes_through_without_a_token() -> None:
     function = FakeFunction()
     assert gateway_with(function).handle(request("GET", "/health")).status == 200

@@ -25,9 +25,16 @@ def test_verify_accepts_a_fresh_id_token_and_returns_its_claims() -> None:
     assert claims["token_use"] == "id"
 
 
-def test_verify_accepts_an_access_token_for_our_client() -> None:
+def test_verify_accepts_the_raw_token_without_bearer() -> None:
+    assert verify(KEY, mint(KEY, "alice", ["admins"]))["aud"] == CLIENT_ID
+
+
+def test_verify_refuses_an_access_token_on_a_method_without_scopes() -> None:
+    """API Gateway's Cognito authorizer takes access tokens only where a method declares OAuth scopes;
+    none of ours does, so a valid access token of our own client is a 401."""
     token = mint(KEY, "alice", ["admins"], token_use="access")
-    assert verify(KEY, token)["client_id"] == CLIENT_ID  # the raw token, without "Bearer", works too
+    with pytest.raises(AuthenticationError, match="Unauthorized"):
+        verify(KEY, bearer(token))
 
 
 @pytest.mark.parametrize(
