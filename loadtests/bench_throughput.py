@@ -137,7 +137,7 @@ def measure(providers: int, days: int, rounds: int, clients: int) -> dict[str, A
     from local.stack import LocalStack, StackConfig
 
     with tempfile.TemporaryDirectory(prefix="bench-throughput-") as state:
-        config = StackConfig(port=0, state_dir=Path(state), echo=None, seed=False, concurrency=clients)
+        config = StackConfig(port=0, state_dir=Path(state), echo=None, seed=False, environments=clients)
         stack = LocalStack(config)
         stack.start()
         try:

@@ -233,9 +233,18 @@ def run(args: argparse.Namespace) -> int:
     stack = None
     host = args.host
     if not host:
+        from local.lambda_runtime.function_runtime import MAX_ENVIRONMENTS
         from local.stack import LocalStack, StackConfig
 
-        stack = LocalStack(StackConfig(port=0, state_dir=report / "local-stack", echo=None, seed=False, concurrency=20))
+        stack = LocalStack(
+            StackConfig(
+                port=0,
+                state_dir=report / "local-stack",
+                echo=None,
+                seed=False,
+                environments=args.environments or MAX_ENVIRONMENTS,
+            )
+        )
         stack.start()
         host = stack.url
         print(f"local stack at {host}", file=sys.stderr)
@@ -284,6 +293,9 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--duration", default="2m", help="locust's --run-time, e.g. 30s, 2m")
     parser.add_argument("--scenario", choices=sorted(SCENARIOS), default="mixed")
     parser.add_argument("--providers", type=int, default=4)
+    parser.add_argument(
+        "--environments", type=int, default=0, help="the local stack's worker processes per function (0: its default)"
+    )
     parser.add_argument("--settle-seconds", type=float, default=60, help="how long the audit trail may lag")
     parser.add_argument("--report-dir", default="", help="default: loadtests/reports/<timestamp>/")
     return run(parser.parse_args(argv))

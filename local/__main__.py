@@ -14,12 +14,20 @@ from pathlib import Path
 from types import FrameType
 
 from local.cognito import user_pool
+from local.lambda_runtime.concurrency import ACCOUNT_LIMIT
+from local.lambda_runtime.function_runtime import MAX_ENVIRONMENTS
 from local.stack import LocalStack, StackConfig
 
 
 def run(args: argparse.Namespace) -> int:
     stack = LocalStack(
-        StackConfig(port=args.port, state_dir=Path(args.state_dir), seed=not args.no_seed, concurrency=args.concurrency)
+        StackConfig(
+            port=args.port,
+            state_dir=Path(args.state_dir),
+            seed=not args.no_seed,
+            account_concurrency=args.account_concurrency,
+            environments=args.environments,
+        )
     )
     stopping = threading.Event()
 
@@ -84,7 +92,18 @@ def main(argv: list[str] | None = None) -> int:
     run_parser = commands.add_parser("run", help="run the whole stack on emulated AWS")
     run_parser.add_argument("--port", type=int, default=3000)
     run_parser.add_argument("--no-seed", action="store_true", help="do not seed demo data")
-    run_parser.add_argument("--concurrency", type=int, default=10, help="per-function concurrency limit")
+    run_parser.add_argument(
+        "--account-concurrency",
+        type=int,
+        default=ACCOUNT_LIMIT,
+        help="the account's concurrent executions, which functions without a reservation share (Lambda: 1000)",
+    )
+    run_parser.add_argument(
+        "--environments",
+        type=int,
+        default=MAX_ENVIRONMENTS,
+        help="worker processes per function; past them invocations wait instead of being throttled",
+    )
     run_parser.set_defaults(handler=run)
     token_parser = commands.add_parser("token", help="mint a development token")
     token_parser.add_argument("--sub", required=True)

@@ -31,8 +31,10 @@ from local.cloudwatch.samplers import ServiceSamplers
 from local.cognito import user_pool
 from local.console.routes import OpsConsole
 from local.emulator.server import EmulatorProcess
+from local.lambda_runtime.concurrency import ACCOUNT_LIMIT
 from local.lambda_runtime.event_source_mapping import EventSourceMapping, MappingSettings
-from local.lambda_runtime.functions import DEFAULT_CONCURRENCY, load_functions
+from local.lambda_runtime.function_runtime import MAX_ENVIRONMENTS
+from local.lambda_runtime.functions import load_functions
 from local.lambda_runtime.service import LambdaService
 from local.seed import DEMO_PROVIDERS, seed_if_empty
 from local.xray.daemon import XRayDaemon
@@ -47,7 +49,8 @@ class StackConfig:
     stage: str = "local"
     state_dir: Path = Path(".local")
     seed: bool = True
-    concurrency: int = DEFAULT_CONCURRENCY
+    account_concurrency: int = ACCOUNT_LIMIT  # Lambda's concurrent executions for the whole account
+    environments: int = MAX_ENVIRONMENTS  # worker processes per function; past them invocations wait
     alarm_time_scale: float = 1.0  # > 1 for drills: alarm periods pass that many times faster
     alarm_interval: float = 10.0
     echo: Callable[[str], None] | None = field(default=lambda line: print(line, flush=True))
@@ -102,11 +105,18 @@ class LocalStack:
             queues = deploy_queues(aws_client("sqs", endpoint), "audit.yaml", parameters)
             if self.config.seed:
                 self.seeded_providers = seed_if_empty(dynamodb, self.data.table_name)
-            specs = load_functions(parameters, default_concurrency=self.config.concurrency)
+            specs = load_functions(parameters)
             self.metrics = MetricStore(api_name=f"appointments-{self.config.stage}", stage=self.config.stage)
             self.xray = XRayDaemon(self.logs_dir / "traces.log").start()
             self.xray.listeners.append(self.metrics.on_span)
-            self.lambdas = LambdaService.create(specs, endpoint, self.logs_dir, xray_daemon=self.xray.address)
+            self.lambdas = LambdaService.create(
+                specs,
+                endpoint,
+                self.logs_dir,
+                xray_daemon=self.xray.address,
+                account_limit=self.config.account_concurrency,
+                max_environments=self.config.environments,
+            )
             for runtime in self.lambdas.functions.values():
                 runtime.listeners.append(self.metrics.on_invocation)
                 runtime.start_listeners.append(self.metrics.on_start)
@@ -178,7 +188,10 @@ class LocalStack:
                     "logicalId": logical_id,
                     "state": "warm" if runtime.environments > 0 else "cold",
                     "environments": runtime.environments,
-                    "concurrencyLimit": runtime.spec.concurrency,
+                    "reservedConcurrency": runtime.spec.reserved_concurrency,
+                    "concurrencyLimit": runtime.concurrency_limit,
+                    "environmentLimit": runtime.max_environments,
+                    "queued": runtime.queued,
                     "initDurationMs": round(warmed, 1) if isinstance(warmed, float) else None,
                     "initError": str(warmed) if isinstance(warmed, Exception) else None,
                     "invocations": runtime.invocations,
@@ -257,7 +270,11 @@ class LocalStack:
                 detail = f"FAILED to initialize: {state['initError']}"
             else:
                 init, limit = state["initDurationMs"], state["concurrencyLimit"]
-                detail = f"{state['state']} (init {init:.0f} ms, up to {limit} concurrent)"
+                pool = "reserved" if state["reservedConcurrency"] is not None else "the account's unreserved pool"
+                detail = (
+                    f"{state['state']} (init {init:.0f} ms; up to {limit} concurrent, {pool};"
+                    f" {state['environmentLimit']} local environments, then queued)"
+                )
             lines.append(f"    {name:<34} {detail}")
         assert self.emulator is not None
         seeded = (

@@ -1,10 +1,11 @@
 """The local API Gateway: the REST API that invokes the functions with real proxy events.
 
 For each request it finds the route in the OpenAPI document, enforces the Cognito authorizer on
-secured routes, builds an API Gateway REST (payload v1) proxy event, invokes the integrated function
-through the local Lambda service, and turns the function's answer into the HTTP response, or into
-the gateway response API Gateway would send (401, 404, 413, 502, 503, …). One access-log line per
-request of the deployed API; the local stack's own routes (`add_local_route`) stay out of it.
+secured routes, applies the document's request validator (`request_validator.py`), builds an API
+Gateway REST (payload v1) proxy event, invokes the integrated function through the local Lambda
+service, and turns the function's answer into the HTTP response, or into the gateway response API
+Gateway would send (400, 401, 404, 413, 502, 503, …). One access-log line per request of the deployed
+API; the local stack's own routes (`add_local_route`) stay out of it.
 """
 
 from __future__ import annotations
@@ -22,6 +23,7 @@ from local.apigateway.authorizer import AuthenticationError, claims_for_event, v
 from local.apigateway.developer_routes import developer_routes
 from local.apigateway.http_messages import HttpRequest, HttpResponse, LocalRoute, json_response
 from local.apigateway.proxy_integration import MalformedIntegrationResponse, build_event, proxy_response
+from local.apigateway.request_validator import RequestValidator
 from local.cognito.user_pool import KeyPair
 from local.lambda_runtime.function_runtime import Throttled
 from local.lambda_runtime.service import LambdaService
@@ -51,6 +53,7 @@ class Gateway:
         self.key = key
         self.stage = stage
         self.max_body_bytes = max_body_bytes
+        self.validator = RequestValidator(api.document)
         self._access_log = AccessLog(access_log, echo=echo, on_access=on_access)
         self._local_routes: dict[tuple[str, str], LocalRoute] = developer_routes(api, key)
 
@@ -106,6 +109,12 @@ class Gateway:
             except AuthenticationError as refusal:
                 return self._gateway_response("UNAUTHORIZED", str(refusal), request_id), route.resource
             claims = claims_for_event(verified)
+        invalid = self.validator.check(route.method, route.resource, request, parameters)
+        if invalid is not None:
+            response = self._gateway_response(invalid.response_type, invalid.message, request_id)
+            if invalid.details:  # API Gateway logs what the model said; the client reads only the message
+                response.error_message = f"{invalid.message}: {'; '.join(invalid.details)}"
+            return response, route.resource
         if route.integration == "mock":
             # The only mock integration is the API description itself.
             return json_response(200, self.api.public_document()), route.resource

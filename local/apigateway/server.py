@@ -38,12 +38,16 @@ class _RequestHandler(BaseHTTPRequestHandler):
             wire_length=length,
         )
         response = self.gateway.handle(request)
-        self.send_response(response.status)
-        for name, value in response.headers.items():
-            self.send_header(name, value)
-        self.end_headers()
-        if self.command != "HEAD":
-            self.wfile.write(response.body)
+        try:
+            self.send_response(response.status)
+            for name, value in response.headers.items():
+                self.send_header(name, value)
+            self.end_headers()
+            if self.command != "HEAD":
+                self.wfile.write(response.body)
+        except (BrokenPipeError, ConnectionResetError):
+            # The client left before its answer (a load test stopping, a closed tab): nothing to tell it.
+            self.close_connection = True
 
     def _read_body(self) -> tuple[bytes, int]:
         """The request body (fixed-length or chunked) and its length; an oversize body is read and dropped."""

@@ -7,7 +7,8 @@ mapping.
   variables that imports the handler once (init) and then serves one invocation at a time over a
   private socket, so its stdout and stderr stay its log stream;
 - `function_runtime.py`: a function's pool of environments: reuse, cold starts with their init duration,
-  the concurrency limit, timeouts that kill the environment; `platform_records.py` writes START,
+  concurrency as the account counts it (`concurrency.py`), queueing past the local environments,
+  timeouts that kill the environment; `platform_records.py` writes START,
   END and REPORT (or their JSON events) around each invocation;
 - `service.py`: every function of the stack, warmed in parallel at start;
 - `event_source_mapping.py` and `stream_records.py`: the table's stream delivered to the audit
@@ -19,8 +20,9 @@ Handler code never knows it runs locally: the one added variable is `AWS_ENDPOIN
 
 Deliberately not emulated (or not yet):
 
-- the account's concurrency pool: a function without `ReservedConcurrentExecutions` gets a local
-  limit of 10 concurrent executions (issue 16 replaces it with the account's 1,000);
+- an environment per concurrent execution: past `--environments` worker processes per function
+  (two per CPU core by default) an invocation waits for a free one and its log stream says so;
+  Lambda throttles only past the reservation or the account's pool, and so does the local runtime;
 - the deployment package: functions run from the working tree on this machine's Python with the
   dev virtualenv, not from the packaged code and layer on the Lambda runtime (`make package` checks
   every handler against the code it ships);

@@ -15,7 +15,6 @@ from deploy.templates import TEMPLATES, load_template, resources_of_type
 from local.cloudformation.resolver import local_arn, physical_names, resolver_for
 
 SERVICE_TEMPLATES = ("availability.yaml", "booking.yaml", "audit.yaml")
-DEFAULT_CONCURRENCY = 10  # per function, when its template reserves none (a laptop, not an account)
 
 
 @dataclass(frozen=True)
@@ -29,15 +28,16 @@ class FunctionSpec:
     memory_mb: int
     timeout_seconds: int
     environment: dict[str, str]
-    concurrency: int
+    reserved_concurrency: int | None = None  # ReservedConcurrentExecutions; None: the account's pool
     log_format: str = "Text"
     log_group: str = ""
     application_log_level: str | None = None
 
     @classmethod
-    def from_resource(cls, logical_id: str, properties: dict[str, Any], default_concurrency: int) -> FunctionSpec:
+    def from_resource(cls, logical_id: str, properties: dict[str, Any]) -> FunctionSpec:
         logging_config = properties.get("LoggingConfig", {})
         name = properties.get("FunctionName", logical_id)
+        reserved = properties.get("ReservedConcurrentExecutions")  # 0 is valid: the function never runs
         return cls(
             logical_id=logical_id,
             name=name,
@@ -46,7 +46,7 @@ class FunctionSpec:
             memory_mb=int(properties.get("MemorySize", 128)),
             timeout_seconds=int(properties.get("Timeout", 3)),
             environment={k: str(v) for k, v in properties.get("Environment", {}).get("Variables", {}).items()},
-            concurrency=int(properties.get("ReservedConcurrentExecutions", default_concurrency)),
+            reserved_concurrency=None if reserved is None else int(reserved),
             log_format=logging_config.get("LogFormat", "Text"),
             log_group=logging_config.get("LogGroup", f"/aws/lambda/{name}"),
             application_log_level=logging_config.get("ApplicationLogLevel"),
@@ -54,11 +54,11 @@ class FunctionSpec:
 
 
 def load_functions(
-    parameters: dict[str, str], default_concurrency: int = DEFAULT_CONCURRENCY, templates: Path = TEMPLATES
+    parameters: dict[str, str], templates: Path = TEMPLATES, service_templates: tuple[str, ...] = SERVICE_TEMPLATES
 ) -> dict[str, FunctionSpec]:
     """Every function of the services' stacks, keyed by logical id, with resolved properties."""
     functions: dict[str, FunctionSpec] = {}
-    for template_name in SERVICE_TEMPLATES:
+    for template_name in service_templates:
         template = load_template(templates / template_name)
         own_parameters = {k: v for k, v in parameters.items() if k in template.get("Parameters", {})}
         names = physical_names(template, resolver_for(template, own_parameters))
@@ -70,5 +70,5 @@ def load_functions(
         )
         for logical_id, resource in resources_of_type(template, "AWS::Lambda::Function").items():
             properties = resolver.resolve(resource["Properties"])
-            functions[logical_id] = FunctionSpec.from_resource(logical_id, properties, default_concurrency)
+            functions[logical_id] = FunctionSpec.from_resource(logical_id, properties)
     return functions

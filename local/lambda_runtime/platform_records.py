@@ -2,7 +2,8 @@
 
 In the function's log format: text (`START RequestId: …`, `END …`, `REPORT …` with its tab-separated
 figures) or, when `LoggingConfig.LogFormat` is JSON, the `platform.start`, `platform.runtimeDone` and
-`platform.report` events of the Telemetry API's shape.
+`platform.report` events of the Telemetry API's shape. One record is the local stack's own, and says
+so: an invocation that waited for a free environment (`LOCAL … Queued:`, or `local.queued`).
 """
 
 from __future__ import annotations
@@ -59,6 +60,18 @@ def report_lines(log_format: str, report: Report) -> list[str]:
     if report.status != "success":
         line += f"\tStatus: {report.status}"
     return [f"END RequestId: {report.request_id}", line]
+
+
+def queued_line(log_format: str, request_id: str, waited_ms: float, environments: int) -> str:
+    """A local record, before START, of an invocation that waited for a free environment: Lambda would
+    have started another one; this machine runs at most `environments` worker processes per function."""
+    if log_format == "JSON":
+        record = {"requestId": request_id, "queuedMs": round(waited_ms, 2), "localEnvironments": environments}
+        return json.dumps({"time": _iso_now(), "type": "local.queued", "record": record})
+    return (
+        f"LOCAL RequestId: {request_id}\tQueued: {waited_ms:.2f} ms\t"
+        f"(all {environments} local environments were busy; Lambda would have started another)"
+    )
 
 
 def timeout_line(request_id: str, message: str) -> str:

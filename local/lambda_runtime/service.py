@@ -8,8 +8,9 @@ from pathlib import Path
 
 from local import processes
 from local.cloudwatch.logs import LogStreams
+from local.lambda_runtime.concurrency import ACCOUNT_LIMIT, AccountConcurrency
 from local.lambda_runtime.environment import lambda_base_environment
-from local.lambda_runtime.function_runtime import FunctionRuntime
+from local.lambda_runtime.function_runtime import MAX_ENVIRONMENTS, FunctionRuntime
 from local.lambda_runtime.functions import FunctionSpec
 
 
@@ -27,10 +28,21 @@ class LambdaService:
         log_dir: Path,
         task_root: str | None = None,
         xray_daemon: str = "127.0.0.1:2000",
+        account_limit: int = ACCOUNT_LIMIT,
+        max_environments: int = MAX_ENVIRONMENTS,
     ) -> LambdaService:
+        """The functions, sharing one account's concurrency, each with up to `max_environments` workers."""
         base_env = lambda_base_environment(endpoint_url, task_root or processes.project_root(), xray_daemon)
+        reservations = {s.name: s.reserved_concurrency for s in specs.values() if s.reserved_concurrency is not None}
+        account = AccountConcurrency(account_limit, reservations)
         runtimes = {
-            logical_id: FunctionRuntime(spec, base_env, LogStreams(log_dir / f"{spec.name}.log"))
+            logical_id: FunctionRuntime(
+                spec,
+                base_env,
+                LogStreams(log_dir / f"{spec.name}.log"),
+                account=account,
+                max_environments=max_environments,
+            )
             for logical_id, spec in specs.items()
         }
         return cls(runtimes)

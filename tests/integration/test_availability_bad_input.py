@@ -1,5 +1,12 @@
-"""Bad requests to the availability API: each gets a 4xx problem naming what is wrong, never a 5xx,
-and changes nothing."""
+"""Bad requests to the availability API: each gets a 4xx problem, never a 5xx, and changes nothing.
+
+Two layers answer. API Gateway's request validator (the document turns it on; the local gateway
+emulates it) stops what breaks the schemas (a missing required parameter, a body its model refuses)
+before any function runs, with its own problem: `VALIDATION_FAILED` on `body`, or naming the missing
+parameters in `detail`. Everything else reaches the function, whose problem names the field. For each
+case the gateway stops, the test also sends the request straight to the function, to show that the
+function would have named the field too: the two layers agree on what is wrong, and only the gateway
+is vaguer about where."""
 
 from __future__ import annotations
 
@@ -8,7 +15,7 @@ from typing import Any
 import pytest
 
 from local.stack import LocalStack
-from tests.integration.conftest import call, token
+from tests.integration.conftest import call, call_function, token
 
 OWNER = "bad-input-owner"
 MISSING_PROVIDER = "prv_" + "0" * 32
@@ -89,6 +96,22 @@ CASES: list[tuple[str, str, str, Any, dict[str, str], int, str | None]] = [
 ]  # fmt: skip
 
 
+# The cases API Gateway's validator stops, and the gateway response it answers them with.
+STOPPED_AT_THE_GATEWAY = {
+    **dict.fromkeys(
+        [
+            "zone of wrong type", "missing name", "oversize name", "name of wrong type", "misspelt field",
+            "missing body", "malformed JSON", "body is a list", "25:00", "24:00 as a start", "time without two digits",
+            "unknown weekday", "missing weekly", "intervals of wrong type", "too many intervals",
+            "override without intervals", "duration 0", "capacity 0", "negative buffer", "duration as a string",
+            "step as a fraction", "booking window too long",
+        ],
+        "BAD_REQUEST_BODY",
+    ),
+    "missing serviceId": "BAD_REQUEST_PARAMETERS",
+}  # fmt: skip
+
+
 @pytest.mark.parametrize(
     ("case", "method", "path", "body", "headers", "status", "field"), CASES, ids=[c[0] for c in CASES]
 )
@@ -105,16 +128,36 @@ def test_bad_request_gets_a_problem_naming_the_field(
 ) -> None:
     owner = token(stack, OWNER, ["providers"])
     schedule_before = call(stack, "GET", f"/providers/{ids['provider']}/schedule", token=owner)[2]
+    assert stack.lambdas is not None
+    availability = stack.lambdas.functions["AvailabilityFunction"]
+    invoked_before = availability.invocations
     raw = body if isinstance(body, bytes) else None
-    answer_status, answer_headers, problem = call(
-        stack, method, path.format(**ids), token=owner, body=None if raw else body, raw=raw, headers=headers
-    )
+    sent: dict[str, Any] = {"token": owner, "body": None if raw else body, "raw": raw, "headers": headers}
+    answer_status, answer_headers, problem = call(stack, method, path.format(**ids), **sent)
     assert answer_status == status, problem
     assert answer_headers["Content-Type"] == "application/problem+json"
     assert problem["status"] == status and problem["code"] and problem["title"] and problem["detail"]
-    if field is not None:
+    stopped = STOPPED_AT_THE_GATEWAY.get(case)
+    if stopped is None:
+        assert availability.invocations == invoked_before + 1  # the function answered
+        if field is not None:
+            assert problem["code"] == "VALIDATION_FAILED"
+            assert field in [error["field"] for error in problem["errors"]], problem["errors"]
+    else:
+        assert availability.invocations == invoked_before  # the gateway answered; no function ran
         assert problem["code"] == "VALIDATION_FAILED"
-        assert field in [error["field"] for error in problem["errors"]], problem["errors"]
+        if stopped == "BAD_REQUEST_BODY":
+            assert (problem["detail"], problem["errors"]) == (
+                "Invalid request body",
+                [{"field": "body", "message": "Invalid request body"}],
+            )
+        else:
+            assert field is not None
+            assert problem["detail"] == f"Missing required request parameters: [{field.split('.')[-1]}]"
+        # and the function, asked directly, names the field
+        direct_status, _, direct = call_function(stack, method, path.format(**ids), **sent)
+        assert (direct_status, direct["code"]) == (400, "VALIDATION_FAILED")
+        assert field in [error["field"] for error in direct["errors"]], direct["errors"]
     # and nothing changed
     assert call(stack, "GET", f"/providers/{ids['provider']}/schedule", token=owner)[2] == schedule_before
 

@@ -7,9 +7,11 @@ import os
 import signal
 import socket
 import subprocess
+import threading
 import time
 import urllib.error
 import urllib.request
+from concurrent.futures import ThreadPoolExecutor
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
@@ -32,6 +34,8 @@ def free_port() -> int:
 
 def get_json(url: str, token: str | None = None, data: bytes | None = None) -> tuple[int, Any]:
     request = urllib.request.Request(url, data=data, method="POST" if data else "GET")
+    if data:
+        request.add_header("Content-Type", "application/json")
     if token:
         request.add_header("Authorization", f"Bearer {token}")
     try:
@@ -127,6 +131,34 @@ def test_make_run_serves_health_warms_functions_authenticates_and_stops_cleanly(
                 url = f"{base}/providers/{provider['providerId']}/slots?serviceId={service['serviceId']}&{window}"
                 status, found = get_json(url, token=customer["token"])
                 assert status == 200 and len(found["slots"]) > 100, (provider["name"], service["name"])
+
+        # 40 customers race for one slot: Lambda's account pool takes them all, the worker processes past
+        # the first 10 queue them, and exactly one books (no 503 for a limit AWS would not apply)
+        provider = demo[0]
+        service = get_json(f"{base}/providers/{provider['providerId']}/services", token=customer["token"])[1]
+        service_id = service["items"][0]["serviceId"]
+        url = f"{base}/providers/{provider['providerId']}/slots?serviceId={service_id}&{window}"
+        contested = get_json(url, token=customer["token"])[1]["slots"][0]["start"]
+        racers = [
+            get_json(f"{base}/_local/token", data=json.dumps({"sub": f"racer-{n}", "groups": ["customers"]}).encode())[
+                1
+            ]["token"]
+            for n in range(40)
+        ]
+        body = json.dumps({"providerId": provider["providerId"], "serviceId": service_id, "start": contested}).encode()
+        barrier = threading.Barrier(40)
+
+        def race(racer: str) -> int:
+            barrier.wait()
+            return get_json(f"{base}/bookings", token=racer, data=body)[0]
+
+        with ThreadPoolExecutor(40) as pool:
+            statuses = sorted(pool.map(race, racers))
+        assert (statuses.count(201), statuses.count(409)) == (1, 39), statuses
+        booking = get_json(f"{base}/_local/status")[1]["functions"]["appointments-local-booking"]
+        assert booking["throttles"] == 0 and booking["environments"] <= booking["environmentLimit"]
+        if booking["environmentLimit"] < 40:  # a machine with fewer workers than racers queued some
+            assert booking["queued"] > 0
 
         # the seeded changes went through the stream into the audit archive, which verifies
         wait_until(lambda: get_json(f"{base}/_local/status")[1]["stream"]["delivered"] > 0, 60, "the stream", process)

@@ -5,18 +5,21 @@ import os
 import threading
 import time
 from collections.abc import Iterator
+from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
+from typing import Any
 
 import pytest
 
 from local.cloudwatch.logs import LogStreams
+from local.lambda_runtime.concurrency import AccountConcurrency, ConcurrencyError
 from local.lambda_runtime.environment import lambda_base_environment
-from local.lambda_runtime.function_runtime import FunctionRuntime, Throttled
+from local.lambda_runtime.function_runtime import FunctionRuntime, Invocation, Throttled
 from local.lambda_runtime.functions import FunctionSpec, load_functions
 from tests.conftest import ROOT
 
 
-def spec(handler: str, *, timeout: int = 3, concurrency: int = 2, log_format: str = "Text") -> FunctionSpec:
+def spec(handler: str, *, timeout: int = 3, reserved: int | None = None, log_format: str = "Text") -> FunctionSpec:
     return FunctionSpec(
         logical_id="TestFunction",
         name="appointments-test-fn",
@@ -25,7 +28,7 @@ def spec(handler: str, *, timeout: int = 3, concurrency: int = 2, log_format: st
         memory_mb=256,
         timeout_seconds=timeout,
         environment={"TABLE_NAME": "appointments-test"},
-        concurrency=concurrency,
+        reserved_concurrency=reserved,
         log_format=log_format,
         log_group="/aws/lambda/appointments-test-fn",
     )
@@ -35,9 +38,9 @@ def spec(handler: str, *, timeout: int = 3, concurrency: int = 2, log_format: st
 def make_runtime(tmp_path: Path) -> Iterator[object]:
     runtimes: list[FunctionRuntime] = []
 
-    def make(function: FunctionSpec) -> FunctionRuntime:
+    def make(function: FunctionSpec, **options: Any) -> FunctionRuntime:
         base = lambda_base_environment("http://127.0.0.1:4566", str(ROOT))
-        runtime = FunctionRuntime(function, base, LogStreams(tmp_path / f"{function.name}.log"))
+        runtime = FunctionRuntime(function, base, LogStreams(tmp_path / f"{function.name}.log"), **options)
         runtimes.append(runtime)
         return runtime
 
@@ -115,17 +118,90 @@ def test_timeout_kills_the_environment_and_reports_it(make_runtime) -> None:
     assert not after.failed and after.report is not None and after.report.init_duration_ms is not None
 
 
-def test_invocations_over_the_concurrency_limit_are_throttled(make_runtime) -> None:
-    runtime = make_runtime(spec("tests.fixtures.handlers.sleep", concurrency=1, timeout=5))
-    runtime.warm()
-    busy = threading.Thread(target=runtime.invoke, args=({"seconds": 1.5},))
-    busy.start()
-    time.sleep(0.3)
+def burst(runtime: FunctionRuntime, count: int, seconds: float) -> list[Invocation | Throttled]:
+    """`count` invocations at once, each sleeping `seconds`; answers each outcome."""
+    barrier = threading.Barrier(count)
+
+    def one(_: int) -> Invocation | Throttled:
+        barrier.wait()
+        try:
+            return runtime.invoke({"seconds": seconds})
+        except Throttled as refused:
+            return refused
+
+    with ThreadPoolExecutor(count) as pool:
+        return list(pool.map(one, range(count)))
+
+
+RESERVED_TEMPLATE = """
+Resources:
+  ReservedFunction:
+    Type: AWS::Lambda::Function
+    Properties:
+      FunctionName: appointments-test-reserved
+      Handler: tests.fixtures.handlers.sleep
+      Runtime: python3.13
+      Timeout: 10
+      ReservedConcurrentExecutions: 5
+"""
+
+
+def test_a_function_with_reserved_concurrency_is_throttled_past_it_as_on_aws(make_runtime, tmp_path: Path) -> None:
+    # Given a template that reserves 5 concurrent executions for its function
+    (tmp_path / "reserved.yaml").write_text(RESERVED_TEMPLATE)
+    (reserved,) = load_functions({}, templates=tmp_path, service_templates=("reserved.yaml",)).values()
+    assert reserved.reserved_concurrency == 5
+    runtime = make_runtime(reserved, max_environments=8)  # enough workers: only the reservation limits
+    # When 8 invocations arrive at once, each running for a second
+    outcomes = burst(runtime, 8, 1.0)
+    # Then 5 run and 3 are throttled, as Lambda throttles past a reservation
+    assert sum(isinstance(o, Throttled) for o in outcomes) == 3
+    assert sum(isinstance(o, Invocation) and not o.failed for o in outcomes) == 5
+    assert runtime.throttles == 3 and runtime.queued == 0
+    assert not runtime.invoke({"seconds": 0}).failed  # capacity is back once they finished
+
+
+def test_past_the_local_environments_invocations_wait_instead_of_being_throttled(make_runtime) -> None:
+    # Given a function without a reservation, on a machine that affords it two worker processes
+    runtime = make_runtime(spec("tests.fixtures.handlers.sleep", timeout=10), max_environments=2)
+    # When six invocations arrive at once
+    outcomes = burst(runtime, 6, 0.5)
+    # Then all six run, on two environments, four of them after waiting, and the log says so
+    assert all(isinstance(o, Invocation) and not o.failed for o in outcomes)
+    assert runtime.throttles == 0 and runtime.environments == 2 and runtime.queued == 4
+    assert len({o.payload["pid"] for o in outcomes if isinstance(o, Invocation)}) == 2
+    queued = [line for line in log_lines(runtime) if line.startswith("LOCAL RequestId: ")]
+    assert len(queued) == 4
+    assert all("Queued: " in line and "all 2 local environments were busy" in line for line in queued)
+
+
+def test_functions_without_a_reservation_share_the_accounts_unreserved_pool(make_runtime) -> None:
+    account = AccountConcurrency(limit=3)
+    first = make_runtime(spec("tests.fixtures.handlers.sleep", timeout=10), account=account, max_environments=5)
+    other = FunctionSpec(**{**vars(spec("tests.fixtures.handlers.sleep", timeout=10)), "name": "appointments-other"})
+    second = make_runtime(other, account=account, max_environments=5)
+    busy = [threading.Thread(target=runtime.invoke, args=({"seconds": 1.0},)) for runtime in (first, first, second)]
+    for thread in busy:
+        thread.start()
+    time.sleep(0.5)
     with pytest.raises(Throttled):
-        runtime.invoke({"seconds": 0})
-    busy.join()
-    assert runtime.throttles == 1
-    assert not runtime.invoke({"seconds": 0}).failed  # capacity is back once the first finished
+        second.invoke({"seconds": 0})
+    for thread in busy:
+        thread.join()
+    assert (first.throttles, second.throttles) == (0, 1)
+    assert not second.invoke({"seconds": 0}).failed
+
+
+def test_the_account_keeps_reservations_apart_and_refuses_what_lambda_refuses() -> None:
+    account = AccountConcurrency(limit=1000, reservations={"reserved": 2})
+    assert (account.limit_of("reserved"), account.limit_of("other"), account.unreserved) == (2, 998, 998)
+    assert account.acquire("reserved") and account.acquire("reserved") and not account.acquire("reserved")
+    assert account.running("reserved") == 2
+    account.release("reserved")
+    assert account.acquire("reserved")
+    assert AccountConcurrency(limit=1000, reservations={"off": 0}).acquire("off") is False  # 0 disables it
+    with pytest.raises(ConcurrencyError, match="less than 100 unreserved"):
+        AccountConcurrency(limit=1000, reservations={"greedy": 901})
 
 
 def test_handler_errors_come_back_as_lambda_errors(make_runtime) -> None:
