@@ -173,7 +173,7 @@ load: $(VENV_STAMP) ## Locust on the local stack, or HOST=…: USERS=50 DURATION
 	$(PY) -m loadtests.load --users $(USERS) --duration $(DURATION) --scenario $(SCENARIO) $(if $(HOST),--host $(HOST))
 
 token: $(VENV_STAMP) ## Mint a local development token: make token SUB=… GROUPS=customers,providers
-	@$(PY) -m local --state-dir $(STATE_DIR) token --sub "$(SUB)" --groups "$(GROUPS)" --ttl $(TTL)
+	@$(PY) -m local --state-dir $(STATE_DIR) token --sub "$(SUB)" --groups "$(GROUPS)" --ttl $(TTL) --port $(PORT)
 
 faults: $(VENV_STAMP) ## Inject faults into the running local stack (PORT): DYNAMODB_THROTTLE=0.5 DYNAMODB_ERROR= DYNAMODB_DELAY_MS= ARCHIVE_ERROR= (none: clear)
 	@$(PY) -m local faults --port $(PORT) --dynamodb-throttle $(or $(DYNAMODB_THROTTLE),0) --dynamodb-error $(or $(DYNAMODB_ERROR),0) --dynamodb-delay-ms $(or $(DYNAMODB_DELAY_MS),0) --archive-error $(or $(ARCHIVE_ERROR),0)

@@ -16,5 +16,6 @@ not (docs/decisions/0001-local-stack.md gathers the list):
 
 The composition sits on top: `stack.py` starts them in dependency order, `__main__.py` is
 `make run`, `make token` and `make faults`, `seed.py` writes the demo data, `account.py` is the
-account and region it pretends to be, `processes.py` keeps every child process from outliving it.
+account and region it pretends to be, `clock.py` its time (`/_local/clock` moves it forward), and
+`processes.py` keeps every child process from outliving it.
 """

@@ -8,6 +8,7 @@ import json
 import signal
 import sys
 import threading
+import time
 import urllib.error
 import urllib.request
 from pathlib import Path
@@ -55,8 +56,18 @@ def token(args: argparse.Namespace) -> int:
     if unknown:
         print(f"unknown group(s) {', '.join(unknown)}; known: {', '.join(user_pool.GROUPS)}", file=sys.stderr)
         return 2
-    print(user_pool.mint(key, args.sub, groups, args.ttl))
+    print(user_pool.mint(key, args.sub, groups, args.ttl, now=stack_now(args.port)))
     return 0
+
+
+def stack_now(port: int) -> float:
+    """The running stack's now (its clock may have moved: a token must be valid at its time), else
+    the machine's, when no stack answers on `port`."""
+    try:
+        with urllib.request.urlopen(f"http://127.0.0.1:{port}/_local/clock", timeout=2) as answer:
+            return time.time() + float(json.load(answer)["offsetSeconds"])
+    except (OSError, ValueError, KeyError):
+        return time.time()
 
 
 def faults(args: argparse.Namespace) -> int:
@@ -85,6 +96,13 @@ def faults(args: argparse.Namespace) -> int:
     return 0
 
 
+def positive(text: str) -> int:
+    value = int(text)
+    if value < 1:
+        raise argparse.ArgumentTypeError(f"must be at least 1, not {value}")
+    return value
+
+
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="python -m local", description="The Appointments local stack.")
     parser.add_argument("--state-dir", default=".local", help="keys and logs (default .local)")
@@ -94,13 +112,13 @@ def main(argv: list[str] | None = None) -> int:
     run_parser.add_argument("--no-seed", action="store_true", help="do not seed demo data")
     run_parser.add_argument(
         "--account-concurrency",
-        type=int,
+        type=positive,
         default=ACCOUNT_LIMIT,
         help="the account's concurrent executions, which functions without a reservation share (Lambda: 1000)",
     )
     run_parser.add_argument(
         "--environments",
-        type=int,
+        type=positive,
         default=MAX_ENVIRONMENTS,
         help="worker processes per function; past them invocations wait instead of being throttled",
     )
@@ -109,6 +127,7 @@ def main(argv: list[str] | None = None) -> int:
     token_parser.add_argument("--sub", required=True)
     token_parser.add_argument("--groups", default="customers", help="comma-separated: customers,providers,admins,ops")
     token_parser.add_argument("--ttl", type=int, default=user_pool.DEFAULT_TTL_SECONDS)
+    token_parser.add_argument("--port", type=int, default=3000, help="a running stack's port, whose clock it follows")
     token_parser.set_defaults(handler=token)
     faults_parser = commands.add_parser("faults", help="inject faults into the running stack (none given: clear them)")
     faults_parser.add_argument("--port", type=int, default=3000)

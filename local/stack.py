@@ -23,6 +23,7 @@ from local.apigateway.api import ApiDefinition
 from local.apigateway.gateway import Gateway
 from local.apigateway.http_messages import HttpRequest, HttpResponse
 from local.apigateway.server import GatewayServer
+from local.clock import StackClock
 from local.cloudformation.provision import DataStack, deploy_data_stack, deploy_queues
 from local.cloudwatch.alarms import AlarmEvaluator, load_alarms
 from local.cloudwatch.dashboard import Sources, dashboard_body, log_groups
@@ -83,6 +84,7 @@ class LocalStack:
     xray: XRayDaemon | None = None
     metrics: MetricStore | None = None
     alarms: AlarmEvaluator | None = None
+    clock: StackClock = field(default_factory=StackClock)
 
     @property
     def logs_dir(self) -> Path:
@@ -106,7 +108,9 @@ class LocalStack:
             if self.config.seed:
                 self.seeded_providers = seed_if_empty(dynamodb, self.data.table_name)
             specs = load_functions(parameters)
-            self.metrics = MetricStore(api_name=f"appointments-{self.config.stage}", stage=self.config.stage)
+            self.clock.listeners.append(self._move_emulator_clock)
+            now = self.clock.now
+            self.metrics = MetricStore(f"appointments-{self.config.stage}", self.config.stage, now=now)
             self.xray = XRayDaemon(self.logs_dir / "traces.log").start()
             self.xray.listeners.append(self.metrics.on_span)
             self.lambdas = LambdaService.create(
@@ -116,6 +120,7 @@ class LocalStack:
                 xray_daemon=self.xray.address,
                 account_limit=self.config.account_concurrency,
                 max_environments=self.config.environments,
+                clock=self.clock,
             )
             for runtime in self.lambdas.functions.values():
                 runtime.listeners.append(self.metrics.on_invocation)
@@ -123,7 +128,7 @@ class LocalStack:
                 runtime.logs.listeners.append(self.metrics.add_log_line)
             sqs = aws_client("sqs", endpoint)
             dead_letters = queues["AuditDeadLetterQueue"]
-            sampled = ServiceSamplers(self.metrics, endpoint)
+            sampled = ServiceSamplers(self.metrics, endpoint, now=now)
             self.alarms = AlarmEvaluator(
                 load_alarms(parameters),
                 self.metrics,
@@ -135,6 +140,7 @@ class LocalStack:
                     sampled.consumed_capacity,
                 ],
                 time_scale=self.config.alarm_time_scale,
+                now=now,
             ).start()
             self.warm_results = self.lambdas.warm_all()
             self.event_source_mapping = EventSourceMapping(
@@ -145,6 +151,7 @@ class LocalStack:
                 MappingSettings.from_template(),
                 queues["AuditDeadLetterQueue"],
                 on_batch_age=self._record_iterator_age,
+                now=now,
             )
             self.event_source_mapping.start()
             self.key = user_pool.KeyPair.load_or_create(self.config.state_dir)
@@ -156,6 +163,7 @@ class LocalStack:
                 access_log=self.logs_dir / "api-access.log",
                 echo=self.config.echo,
                 on_access=self.metrics.on_request,
+                now=now,
             )
             gateway.add_local_route("GET", "/_local/status", self._status)
             gateway.add_local_route("GET", "/_local/traces", self._trace)
@@ -164,12 +172,15 @@ class LocalStack:
             gateway.add_local_route("PUT", "/_local/faults", self._faults)
             gateway.add_local_route("GET", "/_local/capacity", self._capacity)
             gateway.add_local_route("DELETE", "/_local/capacity", self._capacity)
+            gateway.add_local_route("GET", "/_local/clock", self._clock)
+            gateway.add_local_route("POST", "/_local/clock", self._clock)
             groups = [(r.spec.log_group, r.logs.lines) for r in self.lambdas.functions.values()]
             OpsConsole(
                 # Locally the runbooks are served beside the dashboard, so its links work offline.
                 dashboard_body({**parameters, "RunbookBaseUrl": "/_ops/runbooks"}),
                 Sources(self.metrics, self.alarms, log_groups(groups)),
                 self.xray,
+                now,
             ).register(gateway)
             self.server = GatewayServer(gateway, self.config.port)
             self.server.start()
@@ -222,7 +233,8 @@ class LocalStack:
 
     def _record_iterator_age(self, function_name: str, age_ms: float) -> None:
         if self.metrics is not None:
-            self.metrics.put("AWS/Lambda", "IteratorAge", {"FunctionName": function_name}, age_ms, time.time())
+            at = self.clock.now()
+            self.metrics.put("AWS/Lambda", "IteratorAge", {"FunctionName": function_name}, age_ms, at)
 
     def _faults(self, request: HttpRequest) -> HttpResponse:
         """`GET`/`PUT /_local/faults`: the emulator's fault plan (local/emulator/faults.py), read or set."""
@@ -245,6 +257,55 @@ class LocalStack:
                 return HttpResponse(answer.status, {"Content-Type": "application/json"}, answer.read())
         except urllib.error.HTTPError as error:
             return HttpResponse(error.code, {"Content-Type": "application/json"}, error.read())
+
+    def _clock(self, request: HttpRequest) -> HttpResponse:
+        """`GET /_local/clock` → `{now, offsetSeconds}`; `POST {"advanceSeconds": N}` moves the whole
+        stack's now forward by N > 0 seconds (local/clock.py) and answers the same."""
+        if request.method == "POST":
+            try:
+                body = json.loads(request.body or b"{}")
+                seconds = body["advanceSeconds"] if isinstance(body, dict) else None
+                if isinstance(seconds, bool) or not isinstance(seconds, int | float):
+                    raise ValueError("advanceSeconds must be a number greater than 0")
+                # What the stream holds now would have reached the audit consumer within a second on
+                # AWS: deliver it before the records look days old (MaximumRecordAgeInSeconds).
+                if self.event_source_mapping is not None:
+                    self.event_source_mapping.wait_caught_up(timeout=30)
+                self.clock.advance(float(seconds))
+            except OSError as error:  # the emulator did not take the new time: nothing moved
+                problem = {
+                    "type": "about:blank",
+                    "title": "Service Unavailable",
+                    "status": 503,
+                    "code": "SERVICE_UNAVAILABLE",
+                    "detail": f"the emulator did not move its clock: {error}",
+                }
+                return HttpResponse(503, {"Content-Type": "application/problem+json"}, json.dumps(problem).encode())
+            except (ValueError, KeyError) as error:
+                message = "advanceSeconds must be a number greater than 0, at most ten years ahead in all"
+                problem = {
+                    "type": "about:blank",
+                    "title": "Bad Request",
+                    "status": 400,
+                    "code": "VALIDATION_FAILED",
+                    "detail": f"{message} (the clock never goes back): {error}",
+                    "errors": [{"field": "body.advanceSeconds", "message": message}],
+                }
+                return HttpResponse(400, {"Content-Type": "application/problem+json"}, json.dumps(problem).encode())
+        return HttpResponse(200, {"Content-Type": "application/json"}, json.dumps(self.clock.state()).encode())
+
+    def _move_emulator_clock(self, offset: float) -> None:
+        """The emulator's time follows the stack's clock: stream records, TTL expiry."""
+        if self.emulator is None:
+            return
+        moved = urllib.request.Request(
+            f"{self.emulator.endpoint}/_clock",
+            method="PUT",
+            data=json.dumps({"offsetSeconds": offset}).encode(),
+            headers={"Content-Type": "application/json"},
+        )
+        with urllib.request.urlopen(moved, timeout=10) as answer:
+            answer.read()
 
     def _alarms(self, _request: HttpRequest) -> HttpResponse:
         """`GET /_local/alarms`: every alarm of the templates, its state, reason and recent history."""
@@ -290,6 +351,7 @@ class LocalStack:
             f"  Logs           {self.logs_dir}/ (api-access.log, one <function>.log per function, emulator.log)",
             f"  Traces         {self.logs_dir}/traces.log (X-Ray segment documents, one span a line)",
             f"  Operations     {self.url}/_ops (the CloudWatch dashboard, alarms, traces, logs and faults)",
+            f'  Clock          {self.url}/_local/clock (POST {{"advanceSeconds": N}} moves the whole stack\'s now)',
             f"  Alarms         {self.url}/_local/alarms (the templates' alarms, evaluated every 10 s on local"
             f" metrics; state changes in {self.logs_dir}/alarms.log)",
             "",

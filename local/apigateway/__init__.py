@@ -4,6 +4,8 @@
   integrations by function, which operations are secured, the gateway responses it declares;
 - `gateway.py`: one request: route, authorizer, proxy event, invoke, answer or gateway response;
 - `authorizer.py`: the Cognito user-pool authorizer's checks of the bearer token, and its claims;
+- `request_validator.py`: the request validator the document turns on (required parameters, the
+  body against its model, JSON Schema draft 4 with `jsonschema`);
 - `proxy_integration.py`: the Lambda proxy event (payload 1.0) and the function's answer, read;
 - `access_log.py`: one JSON line per request, in the fields of the stage's access log format;
 - `http_messages.py` and `server.py`: HTTP/1.1 on a loopback port;
@@ -14,6 +16,9 @@ Deliberately not emulated (or not yet):
 - the stage in the URL: `/health`, not `/local/health` (`requestContext.path` carries the stage);
 - a 10 MB request limit: the local limit is Lambda's 6 MB synchronous payload, the smaller of the two;
 - `GET /openapi.json` is a mock integration that the gateway answers itself, with the public document;
-- the request validator the document turns on (issue 16 adds it, with `jsonschema`);
-- usage plans, API keys, caching, custom domains, WAF, and the account-level and stage throttles.
+- usage plans, API keys, caching, custom domains, WAF, and the account-level and stage throttles;
+- the authorizer's audience: the REST Cognito authorizer accepts an ID token of any app client of
+  the pool; the local one wants our one client's (stricter, never looser);
+- headers API Gateway adds to every answer beside the configured ones (`x-amzn-ErrorType`,
+  `x-amz-apigw-id`): the local gateway adds only `x-amzn-RequestId` and `X-Amzn-Trace-Id`.
 """

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import json
 import threading
+import time
 from collections.abc import Callable
 from datetime import UTC, datetime
 from pathlib import Path
@@ -25,8 +26,10 @@ class AccessLog:
         *,
         echo: Callable[[str], None] | None = None,
         on_access: Callable[[dict[str, Any]], None] | None = None,
+        now: Callable[[], float] = time.time,
     ) -> None:
         self._echo = echo
+        self._now = now
         self._on_access = on_access  # e.g. the metric store: API Gateway's metrics from each request
         self._lock = threading.Lock()
         self._file: IO[str] | None = None
@@ -40,7 +43,7 @@ class AccessLog:
         record = {
             "requestId": request_id,
             "ip": request.source_ip,
-            "requestTime": datetime.now(UTC).strftime("%d/%b/%Y:%H:%M:%S +0000"),
+            "requestTime": datetime.fromtimestamp(self._now(), UTC).strftime("%d/%b/%Y:%H:%M:%S +0000"),
             "httpMethod": request.method,
             "resourcePath": resource,
             "path": urlsplit(request.target).path,

@@ -134,15 +134,18 @@ class ApiDefinition:
     ) -> GatewayResponse:
         """Render a gateway response as API Gateway would from the document's configuration.
 
-        The type's own configuration, else its family's (DEFAULT_4XX or DEFAULT_5XX) without the
-        family's status code; headers only from `responseParameters` (API Gateway's default content
-        type is application/json); the template's `$context` variables substituted."""
+        The type's own configuration, else its family's (DEFAULT_4XX or DEFAULT_5XX); the status code
+        the type's own, else the family's (API Gateway documents that a status set on DEFAULT_4XX or
+        DEFAULT_5XX applies to every other type of the family), else API Gateway's default for the
+        type; headers only from `responseParameters` (API Gateway's default content type is
+        application/json); the template's `$context` variables substituted."""
         configured = self.document.get("x-amazon-apigateway-gateway-responses", {})
         own_status = status or _DEFAULT_STATUS.get(response_type, 500)
         family = "DEFAULT_5XX" if own_status >= 500 else "DEFAULT_4XX"
-        own = configured.get(response_type)
-        spec = own or configured.get(family) or {}
-        code = int(own["statusCode"]) if own and "statusCode" in own else own_status
+        own = configured.get(response_type) or {}
+        inherited = configured.get(family) or {}
+        spec = own or inherited
+        code = int(own.get("statusCode", inherited.get("statusCode", own_status)))
         headers = {"Content-Type": "application/json"}
         for name, value in spec.get("responseParameters", {}).items():
             headers[name.removeprefix("gatewayresponse.header.")] = str(value).strip("'")

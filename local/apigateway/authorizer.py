@@ -9,6 +9,7 @@ key (`local/cognito/`), and `claims_for_event` shapes the claims the way the aut
 
 from __future__ import annotations
 
+import time
 from datetime import UTC, datetime
 from typing import Any
 
@@ -21,8 +22,14 @@ class AuthenticationError(Exception):
     """The request carries no valid token: API Gateway answers 401."""
 
 
-def verify(key: KeyPair, authorization: str | None, *, leeway_seconds: int = 0) -> dict[str, Any]:
-    """Check a bearer token as the Cognito authorizer does; return its claims or raise."""
+def verify(
+    key: KeyPair, authorization: str | None, *, leeway_seconds: int = 0, now: float | None = None
+) -> dict[str, Any]:
+    """Check a bearer token as the Cognito authorizer does; return its claims or raise.
+
+    `now` is the local stack's clock (`local/clock.py`): expiry is judged at its time, not the
+    machine's, so a token minted after the clock moved is valid and one minted before may expire."""
+    at = time.time() if now is None else now
     if not authorization:
         raise AuthenticationError("Unauthorized")
     token = authorization.removeprefix("Bearer ").strip()
@@ -38,13 +45,21 @@ def verify(key: KeyPair, authorization: str | None, *, leeway_seconds: int = 0) 
             key.private_key.public_key(),
             algorithms=["RS256"],
             issuer=ISSUER,
-            leeway=leeway_seconds,
-            options={"require": ["exp", "iat", "iss", "sub", "token_use"], "verify_aud": False},
+            options={
+                "require": ["exp", "iat", "iss", "sub", "token_use"],
+                "verify_aud": False,
+                "verify_exp": False,  # judged below, at the stack's time
+                "verify_iat": False,
+            },
         )
-    except jwt.ExpiredSignatureError as error:
-        raise AuthenticationError("The incoming token has expired") from error
     except jwt.PyJWTError as error:
         raise AuthenticationError("Unauthorized") from error
+    if not isinstance(claims["exp"], int | float) or not isinstance(claims["iat"], int | float):
+        raise AuthenticationError("Unauthorized")
+    if claims["exp"] <= at - leeway_seconds:
+        raise AuthenticationError("The incoming token has expired")
+    if claims["iat"] > at + leeway_seconds:
+        raise AuthenticationError("Unauthorized")
     # A method without OAuth scopes (every one of ours) takes ID tokens only: an access token, whose
     # use is to carry scopes, is refused as API Gateway refuses it.
     if claims["token_use"] != "id" or claims.get("aud") != CLIENT_ID:

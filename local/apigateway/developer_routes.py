@@ -9,6 +9,8 @@ the access log and the API's metrics.
 from __future__ import annotations
 
 import json
+import time
+from collections.abc import Callable
 from importlib import resources
 from urllib.parse import parse_qsl, urlsplit
 
@@ -19,11 +21,13 @@ from local.cognito.user_pool import DEFAULT_TTL_SECONDS, KeyPair, mint
 SWAGGER_UI = "aws_lambda_powertools.event_handler.openapi.swagger_ui"
 
 
-def developer_routes(api: ApiDefinition, key: KeyPair) -> dict[tuple[str, str], LocalRoute]:
-    """The routes by (method, path)."""
+def developer_routes(
+    api: ApiDefinition, key: KeyPair, now: Callable[[], float] = time.time
+) -> dict[tuple[str, str], LocalRoute]:
+    """The routes by (method, path); tokens are minted at the stack's time (`now`)."""
 
     def token(request: HttpRequest) -> HttpResponse:
-        return mint_token(key, request)
+        return mint_token(key, request, now())
 
     def docs(request: HttpRequest) -> HttpResponse:
         return swagger_page(api, request)
@@ -36,7 +40,7 @@ def developer_routes(api: ApiDefinition, key: KeyPair) -> dict[tuple[str, str], 
     }
 
 
-def mint_token(key: KeyPair, request: HttpRequest) -> HttpResponse:
+def mint_token(key: KeyPair, request: HttpRequest, now: float | None = None) -> HttpResponse:
     try:
         body = json.loads(request.body or b"{}")
         sub = body["sub"]
@@ -54,7 +58,7 @@ def mint_token(key: KeyPair, request: HttpRequest) -> HttpResponse:
             "errors": [{"field": "body", "message": str(error)}],
         }
         return HttpResponse(400, {"Content-Type": "application/problem+json"}, json.dumps(problem).encode())
-    token = mint(key, sub, [str(g) for g in groups], ttl)
+    token = mint(key, sub, [str(g) for g in groups], ttl, now=now)
     return json_response(200, {"token": token, "expiresIn": ttl, "tokenType": "Bearer"})
 
 

@@ -47,6 +47,7 @@ class Gateway:
         echo: Callable[[str], None] | None = None,
         max_body_bytes: int = MAX_BODY_BYTES,
         on_access: Callable[[dict[str, Any]], None] | None = None,
+        now: Callable[[], float] = time.time,
     ) -> None:
         self.api = api
         self.lambdas = lambdas
@@ -54,8 +55,9 @@ class Gateway:
         self.stage = stage
         self.max_body_bytes = max_body_bytes
         self.validator = RequestValidator(api.document)
-        self._access_log = AccessLog(access_log, echo=echo, on_access=on_access)
-        self._local_routes: dict[tuple[str, str], LocalRoute] = developer_routes(api, key)
+        self._now = now  # the stack's clock: token expiry and request times are judged in its time
+        self._access_log = AccessLog(access_log, echo=echo, on_access=on_access, now=now)
+        self._local_routes: dict[tuple[str, str], LocalRoute] = developer_routes(api, key, now)
 
     def add_local_route(self, method: str, path: str, handler: LocalRoute) -> None:
         """A route of the local stack itself (status pages, tools); never part of the deployed API, so
@@ -105,7 +107,7 @@ class Gateway:
         claims: dict[str, str] | None = None
         if route.secured:
             try:
-                verified = verify(self.key, request.header("authorization"))
+                verified = verify(self.key, request.header("authorization"), now=self._now())
             except AuthenticationError as refusal:
                 return self._gateway_response("UNAUTHORIZED", str(refusal), request_id), route.resource
             claims = claims_for_event(verified)
@@ -120,7 +122,14 @@ class Gateway:
             return json_response(200, self.api.public_document()), route.resource
         trace = trace_header(request.header("x-amzn-trace-id"))
         event = build_event(
-            request, route, parameters, request_id=request_id, stage=self.stage, claims=claims, trace=trace
+            request,
+            route,
+            parameters,
+            request_id=request_id,
+            stage=self.stage,
+            claims=claims,
+            trace=trace,
+            now=self._now(),
         )
         response = self._invoke(route, event, request_id, trace)
         response.headers.setdefault("X-Amzn-Trace-Id", trace)

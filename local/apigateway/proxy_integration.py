@@ -10,6 +10,7 @@ anything that is not a proxy response is a `MalformedIntegrationResponse` (API G
 from __future__ import annotations
 
 import base64
+import time
 import uuid
 from datetime import UTC, datetime
 from typing import Any
@@ -32,6 +33,7 @@ def build_event(
     stage: str,
     claims: dict[str, str] | None,
     trace: str,
+    now: float | None = None,
 ) -> dict[str, Any]:
     """An API Gateway REST proxy event (payload format 1.0) for `request`."""
     split = urlsplit(request.target)
@@ -58,7 +60,7 @@ def build_event(
         body = request.body.decode("utf-8", "replace")
     else:
         body, encoded = base64.b64encode(request.body).decode(), True
-    now = datetime.now(UTC)
+    received = datetime.fromtimestamp(time.time() if now is None else now, UTC)
     request_context: dict[str, Any] = {
         "accountId": ACCOUNT_ID,
         "apiId": API_ID,
@@ -69,8 +71,8 @@ def build_event(
         "path": f"/{stage}{split.path}",
         "protocol": request.protocol,
         "requestId": request_id,
-        "requestTime": now.strftime("%d/%b/%Y:%H:%M:%S +0000"),
-        "requestTimeEpoch": int(now.timestamp() * 1000),
+        "requestTime": received.strftime("%d/%b/%Y:%H:%M:%S +0000"),
+        "requestTimeEpoch": int(received.timestamp() * 1000),
         "resourceId": uuid.uuid5(uuid.NAMESPACE_URL, route.resource).hex[:6],
         "resourcePath": route.resource,
         "stage": stage,

@@ -8,7 +8,8 @@ before any function runs:
   presence, never type, pattern or format;
 - the body: against the model of the request's content type (JSON Schema draft 4, built from
   `components.schemas` as the importer builds models, `deploy/openapi.py: draft4_schema`); a content
-  type without a model is not validated.
+  type without a model is not validated, and an empty body is validated as `{}`, as API Gateway
+  reads it.
 
 A refusal is the `BAD_REQUEST_PARAMETERS` or `BAD_REQUEST_BODY` gateway response, with API Gateway's
 messages. The schemas are checked with the `jsonschema` package's draft 4 validator, not by hand.
@@ -96,7 +97,7 @@ class RequestValidator:
         if model is None:
             return None
         try:
-            instance = json.loads(request.body)
+            instance = json.loads(request.body) if request.body.strip() else {}  # API Gateway's reading of none
         except ValueError:
             return Refusal("BAD_REQUEST_BODY", "Invalid request body", ("the body is not JSON",))
         errors = sorted(model.iter_errors(instance), key=lambda error: list(error.absolute_path))

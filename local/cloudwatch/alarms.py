@@ -90,8 +90,10 @@ class AlarmEvaluator:
         interval: float = 10.0,
         samplers: list[Callable[[], None]] | None = None,
         time_scale: float = 1.0,
+        now: Callable[[], float] = time.time,
     ) -> None:
         self.alarms = {alarm.name: alarm for alarm in alarms}
+        self._now = now  # the stack's clock: evaluation windows end at its now
         # > 1 compresses time for drills: with 60, an alarm's one-minute period lasts one second here.
         self.time_scale = time_scale
         self.samplers = samplers or []  # gauges read before each evaluation (e.g. the DLQ's depth)
@@ -121,7 +123,7 @@ class AlarmEvaluator:
 
     def evaluate(self, now: float | None = None) -> dict[str, State]:
         """Evaluate every alarm once, metric alarms first, then composites; answer the states."""
-        now = time.time() if now is None else now
+        now = self._now() if now is None else now
         for sample in self.samplers:
             sample()
         with self._lock:
@@ -149,6 +151,11 @@ class AlarmEvaluator:
     def _ordered(self) -> Iterator[Alarm]:
         yield from (alarm for alarm in self.alarms.values() if not alarm.composite)
         yield from (alarm for alarm in self.alarms.values() if alarm.composite)
+
+    def window(self, name: str, now: float | None = None) -> list[Datapoint]:
+        """The datapoints (or metric-math values) the alarm's evaluation at `now` reads, oldest first:
+        its last `EvaluationPeriods` full periods before the stack's now."""
+        return self._datapoints(self.alarms[name].properties, self._now() if now is None else now)
 
     def _datapoints(self, properties: dict[str, Any], now: float) -> list[Datapoint]:
         """The alarm's last `EvaluationPeriods` full periods, oldest first."""

@@ -25,8 +25,9 @@ Value = str | float | int | bool | None
 class LogStreams:
     """A function's log group: lines from every environment, in one file and a recent-lines buffer."""
 
-    def __init__(self, path: Path, keep: int = 5000) -> None:
+    def __init__(self, path: Path, keep: int = 5000, now: Callable[[], float] = time.time) -> None:
         self.path = path
+        self._now = now  # the stack's clock: Logs Insights windows are in its time
         self.recent: deque[tuple[float, str, str]] = deque(maxlen=keep)
         self.listeners: list[Callable[[str], None]] = []  # e.g. the metric store, reading EMF lines
         self._lock = threading.Lock()
@@ -35,7 +36,9 @@ class LogStreams:
 
     def write(self, stream: str, line: str) -> None:
         with self._lock:
-            self.recent.append((time.time(), stream, line))
+            if self._file.closed:  # an invocation that outlived its function's shutdown: nobody reads it
+                return
+            self.recent.append((self._now(), stream, line))
             self._file.write(line + "\n")
         for listener in self.listeners:
             listener(line)

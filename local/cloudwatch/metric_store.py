@@ -24,7 +24,7 @@ import json
 import threading
 import time
 from collections import defaultdict
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
@@ -53,8 +53,9 @@ class MetricId:
 
 
 class MetricStore:
-    def __init__(self, api_name: str, stage: str) -> None:
+    def __init__(self, api_name: str, stage: str, now: Callable[[], float] = time.time) -> None:
         self.api_name, self.stage = api_name, stage
+        self._now = now  # the stack's clock: what the stack itself records is stamped in its time
         self._values: dict[MetricId, list[tuple[float, float]]] = defaultdict(list)
         self._lock = threading.Lock()
 
@@ -99,7 +100,7 @@ class MetricStore:
 
     def add_emf(self, document: Mapping[str, Any]) -> None:
         metadata = document["_aws"]
-        at = float(metadata.get("Timestamp", time.time() * 1000)) / 1000
+        at = float(metadata.get("Timestamp", self._now() * 1000)) / 1000
         for directive in metadata.get("CloudWatchMetrics", []):
             for dimension_set in directive.get("Dimensions", [[]]):
                 dimensions = {name: str(document[name]) for name in dimension_set if name in document}
@@ -111,7 +112,7 @@ class MetricStore:
 
     def on_invocation(self, spec: FunctionSpec, invocation: Invocation) -> None:
         """The AWS/Lambda metrics of one invocation."""
-        now = time.time()
+        now = self._now()
         function = {"FunctionName": spec.name}
         self.put("AWS/Lambda", "Invocations", function, 1, now)
         self.put("AWS/Lambda", "Errors", function, 1 if invocation.failed else 0, now)
@@ -125,13 +126,13 @@ class MetricStore:
         """An invocation starting (`running` executions now) or throttled (`running` 0)."""
         function = {"FunctionName": spec.name}
         if running == 0:
-            self.put("AWS/Lambda", "Throttles", function, 1, time.time())
+            self.put("AWS/Lambda", "Throttles", function, 1, self._now())
         else:
-            self.put("AWS/Lambda", "ConcurrentExecutions", function, running, time.time())
+            self.put("AWS/Lambda", "ConcurrentExecutions", function, running, self._now())
 
     def on_request(self, record: Mapping[str, Any]) -> None:
         """The AWS/ApiGateway metrics of one request, from its access-log record."""
-        now = time.time()
+        now = self._now()
         stage = {"ApiName": self.api_name, "Stage": self.stage}
         scopes = [stage]
         if record.get("resourcePath", "-") != "-":
@@ -150,7 +151,7 @@ class MetricStore:
         aws = document.get("aws") or {}
         if document.get("namespace") != "aws" or document.get("name") != "DynamoDB" or not aws.get("table_name"):
             return
-        at = float(document.get("end_time", time.time()))
+        at = float(document.get("end_time", self._now()))
         table, operation = str(aws["table_name"]).split(",")[0], str(aws.get("operation", ""))
         status = int(((document.get("http") or {}).get("response") or {}).get("status", 200))
         code = str(((document.get("metadata") or {}).get("otel") or {}).get("attributes", {}).get("aws.error_code", ""))

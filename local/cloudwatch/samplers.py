@@ -12,6 +12,7 @@ from __future__ import annotations
 import json
 import time
 import urllib.request
+from collections.abc import Callable
 from typing import Any
 
 from local.cloudwatch.metric_store import READS, MetricStore
@@ -21,8 +22,9 @@ class ServiceSamplers:
     """The samplers of one stack. The stack stops its alarm evaluator, which calls them, before the
     emulator they read, and the evaluator records a sampler's failure rather than raise it."""
 
-    def __init__(self, metrics: MetricStore, emulator_endpoint: str) -> None:
+    def __init__(self, metrics: MetricStore, emulator_endpoint: str, now: Callable[[], float] = time.time) -> None:
         self.metrics = metrics
+        self._now = now
         self.emulator_endpoint = emulator_endpoint
         self._faults_seen: dict[str, int] = {}
         self._capacity_seen: dict[str, dict[str, float]] = {}
@@ -32,13 +34,13 @@ class ServiceSamplers:
         attributes = sqs.get_queue_attributes(QueueUrl=url, AttributeNames=["ApproximateNumberOfMessages"])
         visible = float(attributes["Attributes"]["ApproximateNumberOfMessages"])
         name = url.rsplit("/", 1)[-1]
-        self.metrics.put("AWS/SQS", "ApproximateNumberOfMessagesVisible", {"QueueName": name}, visible, time.time())
+        self.metrics.put("AWS/SQS", "ApproximateNumberOfMessagesVisible", {"QueueName": name}, visible, self._now())
 
     def injected_faults(self) -> None:
         """DynamoDB's own throttle and error metrics for the faults the emulator injected since the last look."""
         with urllib.request.urlopen(f"{self.emulator_endpoint}/_faults", timeout=10) as answer:
             injected: dict[str, int] = json.load(answer)["injected"]
-        now = time.time()
+        now = self._now()
         for key, total in injected.items():
             kind, table, operation = key.split(" ", 2)
             new = total - self._faults_seen.get(key, 0)
@@ -55,7 +57,7 @@ class ServiceSamplers:
         """DynamoDB's ConsumedRead/WriteCapacityUnits for what the tables served since the last look."""
         with urllib.request.urlopen(f"{self.emulator_endpoint}/_capacity?totals", timeout=10) as answer:
             totals: dict[str, dict[str, float]] = json.load(answer)["totals"]
-        now = time.time()
+        now = self._now()
         for table, units in totals.items():
             seen = self._capacity_seen.setdefault(table, {"read": 0.0, "write": 0.0})
             for kind, name in (("read", "ConsumedReadCapacityUnits"), ("write", "ConsumedWriteCapacityUnits")):

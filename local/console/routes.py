@@ -19,7 +19,7 @@ import importlib.util
 import json
 import mimetypes
 import time
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -54,6 +54,7 @@ class OpsConsole:
     body: dict[str, Any]
     sources: Sources
     xray: XRayDaemon | None
+    now: Callable[[], float] = time.time  # the stack's clock: the dashboard's ranges end at its now
 
     def register(self, gateway: Gateway) -> None:
         gateway.add_local_route("GET", "/_ops", self._page)
@@ -93,7 +94,7 @@ class OpsConsole:
         minutes = _int(request, "minutes", 60)
         if minutes not in RANGES_MINUTES:
             return _json(400, {"message": f"minutes must be one of {list(RANGES_MINUTES)}", "field": "minutes"})
-        end = time.time()
+        end = self.now()
         widgets = render(self.body, self.sources, end - minutes * 60, end)
         return _json(200, {"start": (end - minutes * 60) * 1000, "end": end * 1000, "widgets": widgets})
 

@@ -7,7 +7,12 @@ runs under one lock. Around moto, in the order a request meets them:
 - `faults.py`: throttles, errors and delays on demand, and failing archive writes (`make faults`);
 - `capacity.py`: DynamoDB's capacity units, computed from item sizes as DynamoDB bills them;
 - `transactions.py`: `TransactWriteItems` rewritten to cost O(transaction), not O(table), with
-  DynamoDB's all-or-nothing semantics (decision 0002).
+  DynamoDB's all-or-nothing semantics (decision 0002);
+- `refusals.py`: what DynamoDB refuses and moto does not (a query's start key outside its key
+  condition);
+- `time_to_live.py`: DynamoDB's TTL, which moto never runs: expired items deleted within 10 s, with
+  DynamoDB's own `REMOVE` stream records;
+- `clock.py`: the process's time, moved with the local stack's clock (`local/clock.py`).
 
 Resources are never described here: `local/cloudformation/` creates them from the templates.
 
@@ -16,10 +21,10 @@ Deliberately not emulated:
 - durability: data lives in the process's memory and is gone when the stack stops;
 - DynamoDB's throttling and partitions: on-demand capacity never refuses locally, unless a fault says
   so (`dynamodbThrottle`);
-- time to live: moto never deletes expired items (issue 16 adds expiry on the local clock);
+- time to live's timing: DynamoDB deletes an expired item within days, the emulator within 10 s;
+  code must read an item's expiry itself, as the idempotency records do, and not the deletion;
 - eventual consistency: every read, GSI queries included, sees the latest write (issue 16 adds a
   stale-reads fault);
-- validations moto skips, such as a query's `ExclusiveStartKey` outside its key condition (issue 16);
 - S3 beyond the bucket settings `local/cloudformation/provision.py` applies (versioning, object lock,
   encryption, public access block): lifecycle rules, replication and notifications are AWS's only.
 """

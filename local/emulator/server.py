@@ -25,6 +25,7 @@ from types import FrameType
 from typing import IO, Any
 
 from local import processes
+from local.emulator.clock import ClockControl
 from local.emulator.faults import FaultInjector
 
 StartResponse = Callable[..., Any]
@@ -36,28 +37,31 @@ class SerializedApp:
 
     def __init__(self, app: WSGIApp) -> None:
         self._app = app
-        self._lock = threading.Lock()
+        self.lock = threading.Lock()  # also the TTL sweeper's: it changes tables between requests
 
     def __call__(self, environ: dict[str, Any], start_response: StartResponse) -> list[bytes]:
-        with self._lock:
+        with self.lock:
             # The response body must be produced inside the lock too: moto builds it lazily.
             return [b"".join(self._app(environ, start_response))]
 
 
-def build_app(patched: bool = True) -> FaultInjector:
-    """moto's multi-service WSGI app, patched, metered and serialized, behind the fault injector.
+def build_app(patched: bool = True) -> tuple[ClockControl, SerializedApp]:
+    """moto's multi-service WSGI app, patched, metered and serialized, behind the fault injector and
+    the clock; answers the app and its serialized core (whose lock the TTL sweeper takes).
 
     The capacity meter sits inside the lock: it reads the items a request touches just before and
     just after moto runs it.
     """
     from moto.moto_server.werkzeug_app import DomainDispatcherApplication, create_backend_app
 
-    from local.emulator import transactions
+    from local.emulator import refusals, transactions
     from local.emulator.capacity import CapacityMeter
 
+    refusals.install()
     if patched:
         transactions.install()
-    return FaultInjector(SerializedApp(CapacityMeter(DomainDispatcherApplication(create_backend_app))))
+    serialized = SerializedApp(CapacityMeter(DomainDispatcherApplication(create_backend_app)))
+    return ClockControl(FaultInjector(serialized)), serialized
 
 
 def serve(host: str, port: int, patched: bool = True) -> None:
@@ -65,9 +69,13 @@ def serve(host: str, port: int, patched: bool = True) -> None:
     from moto.moto_server.werkzeug_app import MotoRequestHandler
     from werkzeug.serving import make_server
 
+    from local.emulator.time_to_live import Sweeper
+
     processes.exit_with_parent()
     logging.getLogger("werkzeug").setLevel(logging.ERROR)
-    server = make_server(host, port, build_app(patched), threaded=True, request_handler=MotoRequestHandler)
+    app, serialized = build_app(patched)
+    server = make_server(host, port, app, threaded=True, request_handler=MotoRequestHandler)
+    sweeper = Sweeper(serialized.lock).start()
 
     def shut_down(_signum: int, _frame: FrameType | None) -> None:
         threading.Thread(target=server.shutdown, daemon=True).start()
@@ -78,6 +86,7 @@ def serve(host: str, port: int, patched: bool = True) -> None:
     # Nobody reads stdout after READY: send anything printed later to the log, never to a full pipe.
     os.dup2(sys.stderr.fileno(), sys.stdout.fileno())
     server.serve_forever()
+    sweeper.stop()
 
 
 @dataclass

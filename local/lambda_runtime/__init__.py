@@ -12,8 +12,9 @@ mapping.
   END and REPORT (or their JSON events) around each invocation;
 - `service.py`: every function of the stack, warmed in parallel at start;
 - `event_source_mapping.py` and `stream_records.py`: the table's stream delivered to the audit
-  consumer as Lambda delivers it: batches, partial batch responses, bisection, retries, then the
-  on-failure destination;
+  consumer as Lambda delivers it: batches gathered over the batching window, partial batch
+  responses, bisection, retries, the maximum record age, then the failed range to the on-failure
+  destination;
 - `aws_calls.py`: a record of every AWS call a function makes, for the least-privilege test.
 
 Handler code never knows it runs locally: the one added variable is `AWS_ENDPOINT_URL`.
@@ -29,6 +30,8 @@ Deliberately not emulated (or not yet):
 - the memory limit: memory used is reported from the process's peak RSS, never enforced, and CPU
   does not scale with memory;
 - the Runtime API, extensions, SnapStart and function URLs;
-- the stream mapping's `MaximumRecordAgeInSeconds` and batching window, and the failed batch's whole
-  range in the on-failure message (issue 16).
+- more than one shard, `ParallelizationFactor`, tumbling windows and filter criteria: the audit
+  mapping uses none of them;
+- the stream's 24-hour retention (moto keeps every record) and the 6 MB limit on a batch's payload
+  (100 audit records are far below it).
 """

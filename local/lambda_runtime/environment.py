@@ -47,14 +47,22 @@ def function_environment(
 class Environment:
     """One execution environment: a worker process and its private channel."""
 
-    def __init__(self, spec: FunctionSpec, base_env: dict[str, str], logs: LogStreams, provisioned: bool) -> None:
+    def __init__(
+        self,
+        spec: FunctionSpec,
+        base_env: dict[str, str],
+        logs: LogStreams,
+        provisioned: bool,
+        clock_offset: float = 0.0,
+    ) -> None:
         self.id = uuid.uuid4().hex
-        today = datetime.now(UTC).strftime("%Y/%m/%d")
+        today = datetime.fromtimestamp(time.time() + clock_offset, UTC).strftime("%Y/%m/%d")
         self.log_stream = f"{today}/[$LATEST]{self.id}"
         parent_end, child_end = socket.socketpair()
         env = {
             **function_environment(spec, base_env, self.log_stream, provisioned),
             "_LOCAL_RUNTIME_FD": str(child_end.fileno()),
+            "_LOCAL_CLOCK_OFFSET": str(clock_offset),  # the stack's clock (local/clock.py); the worker removes it
         }
         self.started = time.perf_counter()
         self.process = processes.spawn(

@@ -1,11 +1,13 @@
 """The local event source mapping: the table's stream delivered to the audit consumer as Lambda would.
 
-It polls the emulated stream, hands the function batches of real stream records (`stream_records.py`),
-honours partial batch responses (`batchItemFailures`: the records before the first failure are done,
-the rest are retried), bisects a batch whose invocation fails, retries up to the mapping's
-`MaximumRetryAttempts`, and then sends the failed records' coordinates to the on-failure destination
-(the SQS dead-letter queue) and moves on — with the settings of the `AWS::Lambda::EventSourceMapping`
-in `cloudformation/audit.yaml`.
+It polls the emulated stream and gathers records into a batch until `BatchSize` is reached or
+`MaximumBatchingWindowInSeconds` has passed since the first of them, then hands the function the batch
+as real stream records (`stream_records.py`). It honours partial batch responses (`batchItemFailures`:
+the records before the first failure are done, the rest are retried), bisects a batch whose
+invocation fails, retries up to `MaximumRetryAttempts`, and then sends the failed batch's whole range
+to the on-failure destination (the SQS dead-letter queue) and moves on. Records older than
+`MaximumRecordAgeInSeconds` are not delivered: their range goes to the destination too. All with the
+settings of the `AWS::Lambda::EventSourceMapping` in `cloudformation/audit.yaml`.
 """
 
 from __future__ import annotations
@@ -13,6 +15,7 @@ from __future__ import annotations
 import json
 import threading
 import time
+import uuid
 from collections import deque
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -34,6 +37,7 @@ class MappingSettings:
     bisect: bool
     batching_window_seconds: float
     partial_batch_responses: bool
+    max_record_age_seconds: int = -1  # -1: records never expire (Lambda's default)
 
     @classmethod
     def from_template(cls, template_name: str = "audit.yaml") -> MappingSettings:
@@ -46,6 +50,7 @@ class MappingSettings:
             bisect=bool(properties.get("BisectBatchOnFunctionError", False)),
             batching_window_seconds=float(properties.get("MaximumBatchingWindowInSeconds", 0)),
             partial_batch_responses="ReportBatchItemFailures" in properties.get("FunctionResponseTypes", []),
+            max_record_age_seconds=int(properties.get("MaximumRecordAgeInSeconds", -1)),
         )
 
 
@@ -62,11 +67,13 @@ class EventSourceMapping:
         dead_letter_url: str,
         poll_seconds: float = 0.2,
         on_batch_age: Callable[[str, float], None] | None = None,
+        now: Callable[[], float] = time.time,
     ) -> None:
         self.streams, self.sqs, self.stream_arn = streams, sqs, stream_arn
         self.runtime, self.settings, self.dead_letter_url = runtime, settings, dead_letter_url
         self.poll_seconds = poll_seconds
         self._on_batch_age = on_batch_age  # (function name, IteratorAge ms) per delivered batch
+        self._now = now  # the stack's clock: record ages and the destination's timestamps follow it
         self.delivered = 0
         self.dead_lettered = 0
         self._shard = ""
@@ -88,23 +95,33 @@ class EventSourceMapping:
         iterator = self.streams.get_shard_iterator(
             StreamArn=self.stream_arn, ShardId=self._shard, ShardIteratorType="TRIM_HORIZON"
         )["ShardIterator"]
+        pending: Batch = []
+        window_ends = 0.0
         while not self._stopping.is_set():
             polled_at = time.monotonic()
-            page = self.streams.get_records(ShardIterator=iterator, Limit=self.settings.batch_size)
+            room = self.settings.batch_size - len(pending)
+            page = self.streams.get_records(ShardIterator=iterator, Limit=room)
             iterator = page["NextShardIterator"]
-            if page["Records"]:
-                self._deliver([dict(record) for record in page["Records"]])
-            else:
+            if page["Records"] and not pending:
+                window_ends = polled_at + self.settings.batching_window_seconds
+            pending += [dict(record) for record in page["Records"]]
+            if pending and (len(pending) >= self.settings.batch_size or time.monotonic() >= window_ends):
+                batch, pending = pending, []
+                self._deliver(batch)
+            elif not pending:
                 with self._caught_up:
                     self._caught_up_since = polled_at
                     self._caught_up.notify_all()
                 self._stopping.wait(self.poll_seconds)
+            else:  # gathering: wait for more records, at most until the window closes
+                self._stopping.wait(max(0.0, min(self.poll_seconds, window_ends - time.monotonic())))
 
     def wait_caught_up(self, timeout: float = 60.0) -> bool:
         """Wait until every change made before this call has been delivered (or dead-lettered).
 
         A write to the emulated table is in its stream when the write returns, so a poll that starts
-        after this call and finds nothing new means everything before it went through.
+        after this call and finds nothing new, with no batch still gathering, means everything before
+        it went through.
         """
         asked_at = time.monotonic()
         with self._caught_up:
@@ -115,6 +132,9 @@ class EventSourceMapping:
         work: deque[tuple[Batch, int]] = deque([(records, 0)])
         while work and not self._stopping.is_set():
             batch, attempts = work.popleft()
+            batch = self._without_expired(batch, attempts)
+            if not batch:
+                continue
             failed_from, whole_batch_failed = self._invoke(batch)
             if failed_from is None:
                 self.delivered += len(batch)
@@ -122,25 +142,37 @@ class EventSourceMapping:
             self.delivered += failed_from
             remaining = batch[failed_from:]
             if whole_batch_failed and self.settings.bisect and len(remaining) > 1:
-                half = len(remaining) // 2
-                work.extendleft([(remaining[half:], attempts + 1), (remaining[:half], attempts + 1)])
+                half = len(remaining) // 2  # splitting does not consume the retry quota (Lambda)
+                work.extendleft([(remaining[half:], attempts), (remaining[:half], attempts)])
             elif attempts < self.settings.max_retries or self.settings.max_retries < 0:
                 time.sleep(min(1.0, 0.05 * 2**attempts))
                 work.appendleft((remaining, attempts + 1))
             else:
-                # Retries exhausted: the first failing record goes to the destination; the rest go on.
-                self._dead_letter(remaining[:1], attempts + 1)
-                if len(remaining) > 1:
-                    work.appendleft((remaining[1:], 0))
+                # Retries exhausted: the failed batch's whole range goes to the destination, and the
+                # mapping moves past it, as Lambda does.
+                self._dead_letter(remaining, attempts + 1, "RetryAttemptsExhausted")
+
+    def _without_expired(self, batch: Batch, attempts: int) -> Batch:
+        """The batch less its records older than `MaximumRecordAgeInSeconds`, whose range goes to the
+        destination instead (Lambda discards them before invoking, oldest first)."""
+        limit = self.settings.max_record_age_seconds
+        if limit < 0:
+            return batch
+        now = self._now()
+        expired = 0
+        while expired < len(batch) and (created := _created_at(batch[expired])) is not None and now - created > limit:
+            expired += 1
+        if expired:
+            self._dead_letter(batch[:expired], attempts, "RecordAgeExceeded")
+        return batch[expired:]
 
     def _invoke(self, batch: Batch) -> tuple[int | None, bool]:
         """(index of the first record to retry or None, whether the whole invocation failed)."""
         if self._on_batch_age is not None:
             # Lambda's IteratorAge: how old the batch's last record is when the function gets it.
-            created = batch[-1]["dynamodb"].get("ApproximateCreationDateTime")
+            created = _created_at(batch[-1])
             if created is not None:
-                stamp = created.timestamp() if isinstance(created, datetime) else float(created)
-                self._on_batch_age(self.runtime.spec.name, max(0.0, (time.time() - stamp) * 1000))
+                self._on_batch_age(self.runtime.spec.name, max(0.0, (self._now() - created) * 1000))
         while True:
             try:
                 invocation = self.runtime.invoke(stream_event(batch, self.stream_arn))
@@ -157,30 +189,47 @@ class EventSourceMapping:
         if not failures:
             return None, False
         sequences = [record["dynamodb"]["SequenceNumber"] for record in batch]
-        first = min(sequences.index(f["itemIdentifier"]) for f in failures if f["itemIdentifier"] in sequences)
-        return first, False
+        reported = [f.get("itemIdentifier") if isinstance(f, dict) else None for f in failures]
+        if any(identifier not in sequences for identifier in reported):
+            return 0, True  # a response Lambda cannot read is the whole batch failing
+        return min(sequences.index(identifier) for identifier in reported), False
 
-    def _dead_letter(self, batch: Batch, attempts: int) -> None:
+    def _dead_letter(self, batch: Batch, attempts: int, condition: str) -> None:
         """What Lambda's on-failure destination receives for a stream source: where, not what."""
-        now = datetime.now(UTC).isoformat().replace("+00:00", "Z")
-        created = [record["dynamodb"].get("ApproximateCreationDateTime") for record in batch]
-        message = {
+        now = _iso(self._now())
+        created = [_created_at(record) for record in batch]
+        message: dict[str, Any] = {
             "version": "1.0",
             "timestamp": now,
             "requestContext": {
+                "requestId": str(uuid.uuid4()),
                 "functionArn": f"arn:aws:lambda:{REGION}:{ACCOUNT_ID}:function:{self.runtime.spec.name}",
-                "condition": "RetryAttemptsExhausted",
+                "condition": condition,
                 "approximateInvokeCount": attempts,
             },
             "DDBStreamBatchInfo": {
                 "shardId": self._shard,
                 "startSequenceNumber": batch[0]["dynamodb"]["SequenceNumber"],
                 "endSequenceNumber": batch[-1]["dynamodb"]["SequenceNumber"],
-                "approximateArrivalOfFirstRecord": str(created[0]),
-                "approximateArrivalOfLastRecord": str(created[-1]),
+                "approximateArrivalOfFirstRecord": _iso(created[0]) if created[0] is not None else None,
+                "approximateArrivalOfLastRecord": _iso(created[-1]) if created[-1] is not None else None,
                 "batchSize": len(batch),
                 "streamArn": self.stream_arn,
             },
         }
+        if condition == "RetryAttemptsExhausted":  # there were invocations, and the last one failed
+            message["responseContext"] = {"statusCode": 200, "executedVersion": "$LATEST", "functionError": "Unhandled"}
         self.sqs.send_message(QueueUrl=self.dead_letter_url, MessageBody=json.dumps(message))
         self.dead_lettered += len(batch)
+
+
+def _created_at(record: dict[str, Any]) -> float | None:
+    """When the change was made (the record's ApproximateCreationDateTime), as epoch seconds."""
+    created = record["dynamodb"].get("ApproximateCreationDateTime")
+    if created is None:
+        return None
+    return created.timestamp() if isinstance(created, datetime) else float(created)
+
+
+def _iso(epoch: float) -> str:
+    return datetime.fromtimestamp(epoch, UTC).isoformat(timespec="milliseconds").replace("+00:00", "Z")

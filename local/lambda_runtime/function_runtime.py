@@ -24,6 +24,7 @@ from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from typing import Any
 
+from local.clock import StackClock
 from local.cloudwatch.logs import LogStreams
 from local.lambda_runtime.concurrency import AccountConcurrency
 from local.lambda_runtime.environment import Environment
@@ -70,6 +71,7 @@ class FunctionRuntime:
     start_listeners: list[Callable[[FunctionSpec, int], None]] = field(default_factory=list)
     account: AccountConcurrency | None = None  # shared by the stack's functions; else an account of its own
     max_environments: int = MAX_ENVIRONMENTS
+    clock: StackClock | None = None  # the stack's; its offset is the workers' time
 
     def __post_init__(self) -> None:
         if self.account is None:
@@ -82,6 +84,7 @@ class FunctionRuntime:
         self.throttles = 0
         self.invocations = 0
         self.queued = 0  # invocations that waited for an environment
+        self._closed = False
 
     @property
     def environments(self) -> int:
@@ -115,8 +118,20 @@ class FunctionRuntime:
         with ThreadPoolExecutor(parallel) as pool:
             list(pool.map(lambda _: self.warm(), range(missing)))
 
+    @property
+    def _clock_offset(self) -> float:
+        return self.clock.offset if self.clock is not None else 0.0
+
+    def _now(self) -> float:
+        """The stack's now: Lambda's own records carry the same time as the function's lines."""
+        return time.time() + self._clock_offset
+
     def _start(self, provisioned: bool) -> tuple[Environment | None, dict[str, Any] | None]:
-        environment = Environment(self.spec, self.base_env, self.logs, provisioned)
+        try:
+            environment = Environment(self.spec, self.base_env, self.logs, provisioned, self._clock_offset)
+        except BaseException:  # could not even spawn it (e.g. out of file descriptors): free its slot
+            self._discard()
+            raise
         message = environment.wait_ready()
         if message is None or message["type"] != "ready":
             environment.kill()
@@ -126,10 +141,14 @@ class FunctionRuntime:
         return environment, None
 
     def _release(self, environment: Environment) -> None:
-        """An environment is idle again: the next waiting invocation takes it."""
+        """An environment is idle again: the next waiting invocation takes it (unless shutting down)."""
         with self._environment_free:
-            self._idle.append(environment)
-            self._environment_free.notify()
+            if not self._closed:
+                self._idle.append(environment)
+                self._environment_free.notify()
+                return
+            self._active -= 1
+        environment.shutdown()
 
     def _discard(self) -> None:
         """An environment is gone (killed, or its init failed): a waiting invocation may start another."""
@@ -144,10 +163,14 @@ class FunctionRuntime:
         with self._environment_free:
             waited_since: float | None = None
             while not self._idle and self._active >= self.max_environments:
+                if self._closed:
+                    raise RuntimeError(f"{self.spec.name} is shutting down")
                 if waited_since is None:
                     waited_since = time.perf_counter()
                     self.queued += 1
                 self._environment_free.wait()
+            if self._closed:
+                raise RuntimeError(f"{self.spec.name} is shutting down")
             waited = None if waited_since is None else (time.perf_counter() - waited_since) * 1000
             if self._idle:
                 return self._idle.pop(), waited
@@ -182,24 +205,30 @@ class FunctionRuntime:
             if environment is None:
                 return self._finish(Invocation(request_id, error=init_error), None, 0.0, 0, "error")
             init_duration = environment.init_duration_ms
-        if waited_ms is not None:
-            self.logs.write(
-                environment.log_stream, queued_line(self.spec.log_format, request_id, waited_ms, self.max_environments)
-            )
-        self._write(environment.log_stream, start_lines(self.spec.log_format, request_id))
         deadline = time.time() + self.spec.timeout_seconds
-        request = {
-            "requestId": request_id,
-            "event": event,
-            "deadlineEpochMs": int(deadline * 1000),
-            "traceId": trace_id or new_trace_header(),
-        }
         started = time.perf_counter()
         try:
-            environment.channel.sendall(json.dumps(request).encode() + b"\n")
-            reply = environment.receive(deadline - time.time())
-        except OSError:
-            reply = None
+            if waited_ms is not None:
+                queued = queued_line(self.spec.log_format, request_id, waited_ms, self.max_environments, self._now())
+                self.logs.write(environment.log_stream, queued)
+            self._write(environment.log_stream, start_lines(self.spec.log_format, request_id, self._now()))
+            offset = self._clock_offset
+            request = {
+                "requestId": request_id,
+                "event": event,
+                "deadlineEpochMs": int((deadline + offset) * 1000),  # in the worker's time, which the clock moved
+                "clockOffsetSeconds": offset,
+                "traceId": trace_id or new_trace_header(),
+            }
+            try:
+                environment.channel.sendall(json.dumps(request).encode() + b"\n")
+                reply = environment.receive(deadline - time.time())
+            except OSError:
+                reply = None
+        except BaseException:  # whatever went wrong, the environment is no longer trusted: free its slot
+            environment.kill()
+            self._discard()
+            raise
         elapsed_ms = (time.perf_counter() - started) * 1000
         if reply is None:
             timed_out = time.time() >= deadline
@@ -207,7 +236,7 @@ class FunctionRuntime:
             self._discard()
             if timed_out:
                 message = f"Task timed out after {self.spec.timeout_seconds:.2f} seconds"
-                self.logs.write(environment.log_stream, timeout_line(request_id, message))
+                self.logs.write(environment.log_stream, timeout_line(request_id, message, self._now()))
                 error = {"errorType": "Sandbox.Timedout", "errorMessage": message}
                 status = "timeout"
             else:
@@ -244,7 +273,7 @@ class FunctionRuntime:
             status=status,
         )
         stream = environment.log_stream if environment else "init"
-        self._write(stream, report_lines(self.spec.log_format, invocation.report))
+        self._write(stream, report_lines(self.spec.log_format, invocation.report, self._now()))
         for listener in self.listeners:
             listener(self.spec, invocation)
         return invocation
@@ -254,8 +283,11 @@ class FunctionRuntime:
             self.logs.write(stream, line)
 
     def shutdown(self) -> None:
-        with self._lock:
+        with self._environment_free:
+            self._closed = True
             idle, self._idle = self._idle, []
+            self._active -= len(idle)
+            self._environment_free.notify_all()  # waiting invocations give up
         for environment in idle:
             environment.shutdown()
         self.logs.close()

@@ -27,14 +27,14 @@ class Report:
     status: str = "success"
 
 
-def start_lines(log_format: str, request_id: str) -> list[str]:
+def start_lines(log_format: str, request_id: str, now: float | None = None) -> list[str]:
     if log_format == "JSON":
         record = {"requestId": request_id, "version": "$LATEST"}
-        return [json.dumps({"time": _iso_now(), "type": "platform.start", "record": record})]
+        return [json.dumps({"time": _iso_now(now), "type": "platform.start", "record": record})]
     return [f"START RequestId: {request_id} Version: $LATEST"]
 
 
-def report_lines(log_format: str, report: Report) -> list[str]:
+def report_lines(log_format: str, report: Report, now: float | None = None) -> list[str]:
     if log_format == "JSON":
         metrics: dict[str, Any] = {
             "durationMs": report.duration_ms,
@@ -47,8 +47,8 @@ def report_lines(log_format: str, report: Report) -> list[str]:
         runtime_done = {"requestId": report.request_id, "status": report.status}
         record = {"requestId": report.request_id, "metrics": metrics, "status": report.status}
         return [
-            json.dumps({"time": _iso_now(), "type": "platform.runtimeDone", "record": runtime_done}),
-            json.dumps({"time": _iso_now(), "type": "platform.report", "record": record}),
+            json.dumps({"time": _iso_now(now), "type": "platform.runtimeDone", "record": runtime_done}),
+            json.dumps({"time": _iso_now(now), "type": "platform.report", "record": record}),
         ]
     line = (
         f"REPORT RequestId: {report.request_id}\tDuration: {report.duration_ms:.2f} ms\t"
@@ -62,22 +62,24 @@ def report_lines(log_format: str, report: Report) -> list[str]:
     return [f"END RequestId: {report.request_id}", line]
 
 
-def queued_line(log_format: str, request_id: str, waited_ms: float, environments: int) -> str:
+def queued_line(log_format: str, request_id: str, waited_ms: float, environments: int, now: float | None = None) -> str:
     """A local record, before START, of an invocation that waited for a free environment: Lambda would
     have started another one; this machine runs at most `environments` worker processes per function."""
     if log_format == "JSON":
         record = {"requestId": request_id, "queuedMs": round(waited_ms, 2), "localEnvironments": environments}
-        return json.dumps({"time": _iso_now(), "type": "local.queued", "record": record})
+        return json.dumps({"time": _iso_now(now), "type": "local.queued", "record": record})
     return (
         f"LOCAL RequestId: {request_id}\tQueued: {waited_ms:.2f} ms\t"
         f"(all {environments} local environments were busy; Lambda would have started another)"
     )
 
 
-def timeout_line(request_id: str, message: str) -> str:
+def timeout_line(request_id: str, message: str, now: float | None = None) -> str:
     """The line Lambda writes when an invocation outlives the function's timeout."""
-    return f"{_iso_now()} {request_id} {message}"
+    return f"{_iso_now(now)} {request_id} {message}"
 
 
-def _iso_now() -> str:
-    return datetime.now(UTC).isoformat(timespec="milliseconds").replace("+00:00", "Z")
+def _iso_now(now: float | None = None) -> str:
+    """`now` is the local stack's clock (`local/clock.py`), else the machine's time."""
+    moment = datetime.now(UTC) if now is None else datetime.fromtimestamp(now, UTC)
+    return moment.isoformat(timespec="milliseconds").replace("+00:00", "Z")

@@ -3,10 +3,12 @@
 from __future__ import annotations
 
 import threading
+import time
 from dataclasses import dataclass
 from pathlib import Path
 
 from local import processes
+from local.clock import StackClock
 from local.cloudwatch.logs import LogStreams
 from local.lambda_runtime.concurrency import ACCOUNT_LIMIT, AccountConcurrency
 from local.lambda_runtime.environment import lambda_base_environment
@@ -30,6 +32,7 @@ class LambdaService:
         xray_daemon: str = "127.0.0.1:2000",
         account_limit: int = ACCOUNT_LIMIT,
         max_environments: int = MAX_ENVIRONMENTS,
+        clock: StackClock | None = None,
     ) -> LambdaService:
         """The functions, sharing one account's concurrency, each with up to `max_environments` workers."""
         base_env = lambda_base_environment(endpoint_url, task_root or processes.project_root(), xray_daemon)
@@ -39,9 +42,10 @@ class LambdaService:
             logical_id: FunctionRuntime(
                 spec,
                 base_env,
-                LogStreams(log_dir / f"{spec.name}.log"),
+                LogStreams(log_dir / f"{spec.name}.log", now=clock.now if clock else time.time),
                 account=account,
                 max_environments=max_environments,
+                clock=clock,
             )
             for logical_id, spec in specs.items()
         }

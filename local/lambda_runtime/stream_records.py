@@ -27,9 +27,15 @@ def lambda_record(record: dict[str, Any], stream_arn: str) -> dict[str, Any]:
         "awsRegion": record.get("awsRegion", REGION),
         "dynamodb": stream,
         "eventSourceARN": stream_arn,
+        # Only on a delete DynamoDB made itself (time to live), in Lambda's spelling of GetRecords' Identity
+        **({"userIdentity": _identity(record["userIdentity"])} if "userIdentity" in record else {}),
     }
 
 
 def stream_event(records: list[dict[str, Any]], stream_arn: str) -> dict[str, Any]:
     """A batch, as the function receives it."""
     return {"Records": [lambda_record(record, stream_arn) for record in records]}
+
+
+def _identity(identity: dict[str, Any]) -> dict[str, Any]:
+    return {"type": identity.get("Type"), "principalId": identity.get("PrincipalId")}

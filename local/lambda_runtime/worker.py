@@ -4,7 +4,8 @@ It does what the Lambda Python runtime does: imports the handler named by `_HAND
 phase), then serves invocations one at a time, giving each a context object and setting
 `_X_AMZN_TRACE_ID`. Requests and results travel over a private socket (its descriptor in
 `_LOCAL_RUNTIME_FD`, removed from the environment before the handler is imported), so the function's
-stdout and stderr stay free to be its log stream, as in Lambda.
+stdout and stderr stay free to be its log stream, as in Lambda. The process's time is the local
+stack's clock (`local/clock.py`): its offset arrives with the environment and with each invocation.
 """
 
 from __future__ import annotations
@@ -21,6 +22,7 @@ from collections.abc import Callable
 from typing import Any
 
 from local.account import ACCOUNT_ID
+from local.clock import ProcessTime
 from local.processes import exit_with_parent
 
 Handler = Callable[[Any, Any], Any]
@@ -81,11 +83,12 @@ def _max_memory_mb() -> int:
     return int(resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024)  # ru_maxrss is in KiB on Linux
 
 
-def serve(channel: socket.socket, handler: Handler) -> None:
+def serve(channel: socket.socket, handler: Handler, process_time: ProcessTime) -> None:
     """Answer invocation requests until the parent closes the channel."""
     reader = channel.makefile("rb")
     for line in reader:
         request = json.loads(line)
+        process_time.move_to(float(request.get("clockOffsetSeconds", 0.0)))
         request_id = request["requestId"]
         os.environ["_X_AMZN_TRACE_ID"] = request["traceId"]
         context = LambdaContext(request_id, request["deadlineEpochMs"])
@@ -111,6 +114,8 @@ def main() -> None:
     sys.stdout.reconfigure(line_buffering=True)  # type: ignore[union-attr]
     sys.path.insert(0, os.environ["LAMBDA_TASK_ROOT"])
     call_log = os.environ.pop("_LOCAL_AWS_CALL_LOG", None)  # never part of the function's environment
+    process_time = ProcessTime()
+    process_time.move_to(float(os.environ.pop("_LOCAL_CLOCK_OFFSET", "0")))  # before init, which may read it
     started = time.perf_counter()
     try:
         handler = _load_handler(os.environ["_HANDLER"])
@@ -125,7 +130,7 @@ def main() -> None:
 
         record_calls(call_log)
     channel.sendall(json.dumps({"type": "ready", "initDurationMs": init_ms}).encode() + b"\n")
-    serve(channel, handler)
+    serve(channel, handler, process_time)
 
 
 if __name__ == "__main__":

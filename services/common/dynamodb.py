@@ -58,10 +58,19 @@ def encode_cursor(last_evaluated_key: Item | None) -> str | None:
     return base64.urlsafe_b64encode(json.dumps(last_evaluated_key, separators=(",", ":")).encode()).decode()
 
 
-def decode_cursor(cursor: str, expected: Mapping[str, str | None]) -> Item:
+def decode_cursor(
+    cursor: str,
+    expected: Mapping[str, str | None],
+    *,
+    sort_between: tuple[str, str, str] | None = None,
+    sort_prefix: tuple[str, str] | None = None,
+) -> Item:
     """A cursor back into a start key; refuses anything this API did not hand out for this query.
 
     `expected` names the key attributes; a non-None value pins it (e.g. the index's partition key).
+    `sort_between` (attribute, low, high) and `sort_prefix` (attribute, prefix) are the query's sort
+    key condition: DynamoDB refuses a start key outside it (ValidationException, a 500 if it got that
+    far), so a cursor from another window of the same list is refused here, as the client's mistake.
     """
     invalid = ValidationFailedError(
         "The cursor is invalid.", [FieldError("query.cursor", "is not a cursor from this list")]
@@ -78,6 +87,10 @@ def decode_cursor(cursor: str, expected: Mapping[str, str | None]) -> Item:
             raise invalid
         if pinned is not None and value["S"] != pinned:
             raise invalid
+    if sort_between is not None and not sort_between[1] <= key[sort_between[0]]["S"] <= sort_between[2]:
+        raise invalid
+    if sort_prefix is not None and not key[sort_prefix[0]]["S"].startswith(sort_prefix[1]):
+        raise invalid
     return key
 
 

@@ -20,7 +20,7 @@ from local.apigateway.proxy_integration import build_event, proxy_response
 from local.cloudformation.provision import DataStack, create_table, deploy_data_stack
 from local.cloudformation.resolver import resolver_for
 from local.cognito import user_pool
-from local.emulator import transactions
+from local.emulator import refusals, transactions
 from local.emulator.server import EmulatorProcess
 from local.stack import LocalStack, StackConfig, aws_client
 
@@ -61,6 +61,7 @@ def moto_table(monkeypatch: pytest.MonkeyPatch) -> Iterator[tuple[Any, str]]:
     }.items():
         monkeypatch.setenv(name, value)
     transactions.install()
+    refusals.install()
     with mock_aws():
         client = boto3.client("dynamodb", region_name="us-east-1")
         template = load_template(TEMPLATES / "data.yaml")

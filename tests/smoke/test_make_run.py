@@ -132,8 +132,8 @@ def test_make_run_serves_health_warms_functions_authenticates_and_stops_cleanly(
                 status, found = get_json(url, token=customer["token"])
                 assert status == 200 and len(found["slots"]) > 100, (provider["name"], service["name"])
 
-        # 40 customers race for one slot: Lambda's account pool takes them all, the worker processes past
-        # the first 10 queue them, and exactly one books (no 503 for a limit AWS would not apply)
+        # 40 customers race for one slot: Lambda's account pool takes them all, past the local worker
+        # processes (two per core) they queue, and exactly one books (no 503 for a limit AWS would not apply)
         provider = demo[0]
         service = get_json(f"{base}/providers/{provider['providerId']}/services", token=customer["token"])[1]
         service_id = service["items"][0]["serviceId"]

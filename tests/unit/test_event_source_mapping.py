@@ -2,7 +2,11 @@
 
 from __future__ import annotations
 
+import json
+import time
 from typing import Any
+
+import pytest
 
 from local.lambda_runtime.event_source_mapping import EventSourceMapping, MappingSettings
 from local.lambda_runtime.function_runtime import Invocation
@@ -59,6 +63,8 @@ def test_bisection_isolates_the_poison_record_and_everything_else_is_delivered()
     assert len(queue.bodies) == 1 and '"startSequenceNumber": "5"' in queue.bodies[0]
     assert feeder.delivered == 7 and feeder.dead_lettered == 1
     assert ["5"] in function.seen  # bisected down to the record itself
+    # splitting did not consume the retry quota: the record itself was tried 1 + 2 times
+    assert function.seen.count(["5"]) == 3 and '"approximateInvokeCount": 3' in queue.bodies[0]
 
 
 def test_partial_batch_responses_retry_from_the_first_failure_only() -> None:
@@ -66,7 +72,114 @@ def test_partial_batch_responses_retry_from_the_first_failure_only() -> None:
     feeder = runner(function, queue, bisect=False)
     feeder._deliver([record(1), record(2), record(3, poison=True), record(4)])
     assert function.seen[0] == ["1", "2", "3", "4"]
-    assert function.seen[1] == ["3", "4"]  # 1 and 2 were done; they are not delivered again
-    assert function.seen[-1] == ["4"]  # after the retries, the poison record left for the queue and 4 went on
-    assert feeder.delivered == 3 and feeder.dead_lettered == 1
-    assert '"approximateInvokeCount": 3' in queue.bodies[0]
+    assert function.seen[1:] == [["3", "4"]] * 2  # 1 and 2 were done; 3 and 4 are retried together, twice
+    assert feeder.delivered == 2 and feeder.dead_lettered == 2
+
+
+def test_an_exhausted_batch_sends_its_whole_range_to_the_destination_and_the_mapping_moves_on() -> None:
+    # Given a batch whose third record keeps failing, without bisection
+    function, queue = FakeFunction(partial=True), FakeQueue()
+    feeder = runner(function, queue, bisect=False)
+    # When its retries run out
+    feeder._deliver([record(1), record(2), record(3, poison=True), record(4), record(5)])
+    # Then one message names the failed batch's whole range, 3 to 5, as Lambda's does
+    (message,) = [json.loads(body) for body in queue.bodies]
+    info = message["DDBStreamBatchInfo"]
+    assert (info["startSequenceNumber"], info["endSequenceNumber"], info["batchSize"]) == ("3", "5", 3)
+    assert message["requestContext"]["condition"] == "RetryAttemptsExhausted"
+    assert message["requestContext"]["approximateInvokeCount"] == 3
+    # and 4 and 5 were never delivered on their own with a fresh retry count
+    assert ["4", "5"] not in function.seen and ["5"] not in function.seen
+    assert feeder.delivered == 2 and feeder.dead_lettered == 3
+
+
+def test_records_older_than_the_maximum_age_go_to_the_destination_without_an_invocation() -> None:
+    function, queue = FakeFunction(partial=True), FakeQueue()
+    now = 1_800_000_000.0
+    settings = MappingSettings(
+        batch_size=100,
+        max_retries=2,
+        bisect=False,
+        batching_window_seconds=0,
+        partial_batch_responses=True,
+        max_record_age_seconds=3600,
+    )
+    feeder = EventSourceMapping(None, queue, "arn:stream", function, settings, "q", now=lambda: now)  # type: ignore[arg-type]
+    aged = [record(n) for n in range(1, 5)]
+    for sequence, item in enumerate(aged, start=1):
+        item["dynamodb"]["ApproximateCreationDateTime"] = now - (7200 if sequence <= 2 else 60)
+    feeder._deliver(aged)
+    assert function.seen == [["3", "4"]]
+    (message,) = [json.loads(body) for body in queue.bodies]
+    assert message["requestContext"]["condition"] == "RecordAgeExceeded"
+    assert (message["DDBStreamBatchInfo"]["startSequenceNumber"], message["DDBStreamBatchInfo"]["batchSize"]) == (
+        "1",
+        2,
+    )
+
+
+class FakeStream:
+    """A shard whose records arrive over time: `arrivals` is [(seconds after start, sequence), …]."""
+
+    def __init__(self, arrivals: list[tuple[float, int]]) -> None:
+        self.started = time.monotonic()
+        self.arrivals = arrivals
+        self.taken = 0
+
+    def describe_stream(self, StreamArn: str) -> dict[str, Any]:
+        return {"StreamDescription": {"Shards": [{"ShardId": "shard-0"}]}}
+
+    def get_shard_iterator(self, **_: Any) -> dict[str, Any]:
+        return {"ShardIterator": "it"}
+
+    def get_records(self, ShardIterator: str, Limit: int) -> dict[str, Any]:
+        elapsed = time.monotonic() - self.started
+        ready = [sequence for at, sequence in self.arrivals[self.taken :] if at <= elapsed][:Limit]
+        self.taken += len(ready)
+        return {"Records": [record(sequence) for sequence in ready], "NextShardIterator": "it"}
+
+
+class TimedFunction(FakeFunction):
+    def __init__(self, started: float) -> None:
+        super().__init__(partial=True)
+        self.started = started
+        self.at: list[float] = []
+
+    def invoke(self, event: dict[str, Any]) -> Invocation:
+        self.at.append(time.monotonic() - self.started)
+        return super().invoke(event)
+
+
+@pytest.mark.parametrize("window", [0.0, 1.0])
+def test_the_batching_window_gathers_records_before_invoking(window: float) -> None:
+    # Given three records written 0.1 s apart, and a fourth 1.6 s later
+    stream = FakeStream([(0.0, 1), (0.1, 2), (0.2, 3), (1.6, 4)])
+    function = TimedFunction(stream.started)
+    settings = MappingSettings(
+        batch_size=100, max_retries=0, bisect=False, batching_window_seconds=window, partial_batch_responses=True
+    )
+    feeder = EventSourceMapping(stream, FakeQueue(), "arn:s", function, settings, "q", poll_seconds=0.05)  # type: ignore[arg-type]
+    feeder.start()
+    deadline = time.monotonic() + 5
+    while sum(len(batch) for batch in function.seen) < 4 and time.monotonic() < deadline:
+        time.sleep(0.05)
+    feeder.stop()
+    if window:
+        # Then with a 1 s window the first three arrive together, a window after the first of them
+        assert function.seen == [["1", "2", "3"], ["4"]]
+        assert 0.9 <= function.at[0] < 1.5
+    else:
+        # and without one, each poll's records go at once
+        assert len(function.seen) >= 3 and function.at[0] < 0.5
+    assert [s for batch in function.seen for s in batch] == ["1", "2", "3", "4"]
+
+
+def test_a_response_naming_a_record_not_in_the_batch_is_a_whole_batch_failure() -> None:
+    class Confused(FakeFunction):
+        def invoke(self, event: dict[str, Any]) -> Invocation:
+            self.seen.append([r["dynamodb"]["SequenceNumber"] for r in event["Records"]])
+            return Invocation("r", payload={"batchItemFailures": [{"itemIdentifier": "not-in-this-batch"}]})
+
+    function, queue = Confused(partial=True), FakeQueue()
+    feeder = runner(function, queue, bisect=False)
+    assert feeder._invoke([record(1), record(2)]) == (0, True)  # not a crash of the mapping's thread

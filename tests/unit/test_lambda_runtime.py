@@ -11,11 +11,16 @@ from typing import Any
 
 import pytest
 
+from local.apigateway.api import ApiDefinition
+from local.apigateway.gateway import Gateway
+from local.apigateway.http_messages import HttpRequest
 from local.cloudwatch.logs import LogStreams
+from local.cognito.user_pool import KeyPair
 from local.lambda_runtime.concurrency import AccountConcurrency, ConcurrencyError
 from local.lambda_runtime.environment import lambda_base_environment
 from local.lambda_runtime.function_runtime import FunctionRuntime, Invocation, Throttled
 from local.lambda_runtime.functions import FunctionSpec, load_functions
+from local.lambda_runtime.service import LambdaService
 from tests.conftest import ROOT
 
 
@@ -247,3 +252,65 @@ def test_functions_come_from_the_service_templates() -> None:
     for function in functions.values():
         module = function.handler.rpartition(".")[0]
         assert (ROOT / (module.replace(".", "/") + ".py")).exists(), f"{function.handler} has no module"
+
+
+def test_an_environment_that_fails_to_spawn_frees_its_slot(make_runtime, monkeypatch: pytest.MonkeyPatch) -> None:
+    from local.lambda_runtime import function_runtime
+
+    runtime = make_runtime(spec("tests.fixtures.handlers.echo"), max_environments=1)
+    real = function_runtime.Environment
+
+    def exhausted(*args: Any, **kwargs: Any) -> Any:
+        monkeypatch.setattr(function_runtime, "Environment", real)  # only the first spawn fails
+        raise OSError(24, "Too many open files")
+
+    monkeypatch.setattr(function_runtime, "Environment", exhausted)
+    with pytest.raises(OSError):
+        runtime.invoke({})
+    assert runtime.environments == 0
+    assert not runtime.invoke({}).failed  # the slot was freed: no hang, no leak
+
+
+def test_invocations_waiting_when_the_function_shuts_down_give_up(make_runtime) -> None:
+    runtime = make_runtime(spec("tests.fixtures.handlers.sleep", timeout=10), max_environments=1)
+    outcomes: list[object] = []
+
+    def call(seconds: float) -> None:
+        try:
+            outcomes.append(runtime.invoke({"seconds": seconds}))
+        except RuntimeError as error:
+            outcomes.append(error)
+
+    busy = threading.Thread(target=call, args=(1.0,))
+    busy.start()
+    time.sleep(0.5)
+    waiting = threading.Thread(target=call, args=(0,))
+    waiting.start()
+    time.sleep(0.3)
+    runtime.shutdown()
+    waiting.join(timeout=5)
+    busy.join(timeout=5)
+    assert not waiting.is_alive() and not busy.is_alive()
+    assert any(isinstance(o, RuntimeError) and "shutting down" in str(o) for o in outcomes)
+    assert runtime.environments == 0
+
+
+def test_a_throttle_reaches_the_client_as_the_documents_503_with_retry_after(make_runtime) -> None:
+    """Reserved concurrency 1, three clients at once, through the gateway: one answer, two throttles,
+    each the INTEGRATION_FAILURE response the API document configures."""
+    runtime = make_runtime(spec("tests.fixtures.handlers.slow_ok", timeout=10, reserved=1))
+    runtime.warm()
+    gateway = Gateway(ApiDefinition.load(), LambdaService({"AvailabilityFunction": runtime}), KeyPair.generate())
+    barrier = threading.Barrier(3)
+
+    def health(_: int) -> Any:
+        barrier.wait()
+        return gateway.handle(HttpRequest("GET", "/health", [], b""))
+
+    with ThreadPoolExecutor(3) as pool:
+        answers = list(pool.map(health, range(3)))
+    assert sorted(a.status for a in answers) == [200, 503, 503]
+    for refused in (a for a in answers if a.status == 503):
+        assert (refused.headers["Content-Type"], refused.headers["Retry-After"]) == ("application/problem+json", "1")
+        assert json.loads(refused.body)["code"] == "SERVICE_UNAVAILABLE"
+    assert runtime.throttles == 2

@@ -156,7 +156,9 @@ class DynamoDBAuditReader:
             "Limit": limit,
         }
         if cursor:
-            request["ExclusiveStartKey"] = decode_cursor(cursor, {"PK": partition, "SK": None})
+            request["ExclusiveStartKey"] = decode_cursor(
+                cursor, {"PK": partition, "SK": None}, sort_prefix=("SK", "HISTORY#")
+            )
         page = self.client.query(**request)
         return [event_from(from_item(dict(i))) for i in page["Items"]], encode_cursor(
             dict(page.get("LastEvaluatedKey") or {})
@@ -179,7 +181,9 @@ class DynamoDBAuditReader:
         request["ExpressionAttributeValues"] = to_item(values)
         if cursor:
             request["ExclusiveStartKey"] = decode_cursor(
-                cursor, {"GSI1PK": f"AUDIT#{entity_type}", "GSI1SK": None, "PK": None, "SK": None}
+                cursor,
+                {"GSI1PK": f"AUDIT#{entity_type}", "GSI1SK": None, "PK": None, "SK": None},
+                sort_between=("GSI1SK", start, end + "~"),
             )
         page = self.client.query(**request)
         return [event_from(from_item(dict(i))) for i in page["Items"]], encode_cursor(

@@ -158,7 +158,9 @@ class DynamoDBBookingStore:
         request["ExpressionAttributeValues"] = to_item(values)
         if query.cursor:
             request["ExclusiveStartKey"] = decode_cursor(
-                query.cursor, {f"{index}PK": partition, f"{index}SK": None, "PK": None, "SK": "BOOKING"}
+                query.cursor,
+                {f"{index}PK": partition, f"{index}SK": None, "PK": None, "SK": "BOOKING"},
+                sort_between=(f"{index}SK", values[":lo"], values[":hi"]),
             )
         page = self.client.query(**request)
         items = [booking_from(from_item(dict(item))) for item in page["Items"]]

@@ -1,0 +1,126 @@
+"""What DynamoDB refuses, the emulator refuses: each validation the code relies on, shown failing.
+
+Some are moto's own, one is ours (`local/emulator/refusals.py`); all are held here against the
+emulator process the local stack runs, with the data stack's table, so that a request AWS would
+refuse can never pass locally unnoticed. The last test shows the services' side: a cursor from
+another window of a list is the client's mistake (400), refused before DynamoDB would refuse it.
+"""
+
+from __future__ import annotations
+
+import base64
+import json
+import uuid
+from typing import Any
+
+import pytest
+from botocore.exceptions import ClientError
+
+from local.cloudformation.provision import DataStack
+from local.stack import LocalStack
+from tests.integration.conftest import call, token
+
+
+def refused(operation: Any, **request: Any) -> str:
+    """The ValidationException message DynamoDB (here: the emulator) answers `request` with."""
+    with pytest.raises(ClientError) as caught:
+        operation(**request)
+    assert caught.value.response["Error"]["Code"] == "ValidationException", caught.value.response
+    return str(caught.value.response["Error"]["Message"])
+
+
+@pytest.fixture
+def partition(dynamodb: Any, data_stack: DataStack) -> str:
+    """Three items in a fresh partition, also indexed by GSI1 under the same partition name."""
+    name = f"REFUSALS#{uuid.uuid4().hex}"
+    for sort in ("A#1", "A#2", "B#1"):
+        item = {"PK": {"S": name}, "SK": {"S": sort}, "GSI1PK": {"S": name}, "GSI1SK": {"S": sort}}
+        dynamodb.put_item(TableName=data_stack.table_name, Item=item)
+    return name
+
+
+OUTSIDE = "The provided starting key is outside query boundaries based on provided conditions"
+NOT_IN_RANGE = "The provided starting key does not match the range key predicate"
+
+
+@pytest.mark.parametrize("index", [None, "GSI1"])
+def test_a_start_key_outside_the_key_condition_is_refused_and_one_inside_is_not(
+    dynamodb: Any, data_stack: DataStack, partition: str, index: str | None
+) -> None:
+    pk, sk = ("GSI1PK", "GSI1SK") if index else ("PK", "SK")
+    request: dict[str, Any] = {
+        "TableName": data_stack.table_name,
+        "KeyConditionExpression": f"{pk} = :p AND begins_with({sk}, :a)",
+        "ExpressionAttributeValues": {":p": {"S": partition}, ":a": {"S": "A#"}},
+        **({"IndexName": index} if index else {}),
+    }
+
+    def start(partition_value: str, sort: str) -> dict[str, Any]:
+        key = {"PK": {"S": partition_value}, "SK": {"S": sort}}
+        return {**key, "GSI1PK": {"S": partition_value}, "GSI1SK": {"S": sort}} if index else key
+
+    # another partition's key, as a reused cursor of another provider's list would be
+    assert refused(dynamodb.query, **request, ExclusiveStartKey=start("OTHER", "A#1")) == OUTSIDE
+    # this partition, outside the sort key condition, as a cursor of another window would be
+    assert refused(dynamodb.query, **request, ExclusiveStartKey=start(partition, "B#1")) == NOT_IN_RANGE
+    # inside: the next page
+    page = dynamodb.query(**request, ExclusiveStartKey=start(partition, "A#1"))
+    assert [item["SK"]["S"] for item in page["Items"]] == ["A#2"]
+
+
+def test_an_item_over_400_kb_is_refused(dynamodb: Any, data_stack: DataStack) -> None:
+    item = {"PK": {"S": "BIG"}, "SK": {"S": "BIG"}, "blob": {"S": "x" * (400 * 1024)}}
+    assert "size" in refused(dynamodb.put_item, TableName=data_stack.table_name, Item=item).lower()
+
+
+def test_a_transaction_over_100_items_is_refused(dynamodb: Any, data_stack: DataStack) -> None:
+    puts = [
+        {"Put": {"TableName": data_stack.table_name, "Item": {"PK": {"S": f"TX#{n}"}, "SK": {"S": "TX"}}}}
+        for n in range(101)
+    ]
+    assert "100" in refused(dynamodb.transact_write_items, TransactItems=puts)
+
+
+def test_a_transaction_naming_one_item_twice_is_refused(dynamodb: Any, data_stack: DataStack) -> None:
+    key = {"PK": {"S": "TWICE"}, "SK": {"S": "TWICE"}}
+    twice = [
+        {"Put": {"TableName": data_stack.table_name, "Item": key}},
+        {
+            "ConditionCheck": {
+                "TableName": data_stack.table_name,
+                "Key": key,
+                "ConditionExpression": "attribute_not_exists(PK)",
+            }
+        },
+    ]
+    message = refused(dynamodb.transact_write_items, TransactItems=twice)
+    assert "multiple operations on one item" in message.lower()
+
+
+def test_unused_expression_values_and_names_are_refused(dynamodb: Any, data_stack: DataStack) -> None:
+    key = {"PK": {"S": "EXPR"}, "SK": {"S": "EXPR"}}
+    common = {"TableName": data_stack.table_name, "Key": key, "UpdateExpression": "SET a = :a"}
+    unused_value = refused(
+        dynamodb.update_item, **common, ExpressionAttributeValues={":a": {"S": "1"}, ":b": {"S": "2"}}
+    )
+    assert ":b" in unused_value
+    unused_name = refused(
+        dynamodb.update_item,
+        **common,
+        ExpressionAttributeValues={":a": {"S": "1"}},
+        ExpressionAttributeNames={"#n": "never"},
+    )
+    assert "#n" in unused_name
+
+
+def test_a_cursor_from_another_window_of_a_list_is_the_clients_mistake(stack: LocalStack) -> None:
+    """The booking list's cursor carries its window's sort key; used with another window, DynamoDB
+    would refuse the start key (a 500 had it got that far): the service answers 400 first."""
+    customer = token(stack, "cursor-reuser", ["customers"])
+    forged = {"GSI2PK": {"S": "CUSTOMER#cursor-reuser"}, "GSI2SK": {"S": "2030-01-01T00:00:00Z#x"}}
+    forged |= {"PK": {"S": "BOOKING#bkg_" + "0" * 48}, "SK": {"S": "BOOKING"}}
+    cursor = base64.urlsafe_b64encode(json.dumps(forged, separators=(",", ":")).encode()).decode().rstrip("=")
+    window = "from=2026-12-01T00:00:00Z&to=2026-12-31T00:00:00Z"
+    status, _, problem = call(stack, "GET", f"/bookings?{window}&cursor={cursor}", token=customer)
+    assert (status, problem["code"]) == (400, "VALIDATION_FAILED"), problem
+    assert [error["field"] for error in problem["errors"]] == ["query.cursor"]
