@@ -175,8 +175,8 @@ load: $(VENV_STAMP) ## Locust on the local stack, or HOST=…: USERS=50 DURATION
 token: $(VENV_STAMP) ## Mint a local development token: make token SUB=… GROUPS=customers,providers
 	@$(PY) -m local --state-dir $(STATE_DIR) token --sub "$(SUB)" --groups "$(GROUPS)" --ttl $(TTL) --port $(PORT)
 
-faults: $(VENV_STAMP) ## Inject faults into the running local stack (PORT): DYNAMODB_THROTTLE=0.5 DYNAMODB_ERROR= DYNAMODB_DELAY_MS= ARCHIVE_ERROR= (none: clear)
-	@$(PY) -m local faults --port $(PORT) --dynamodb-throttle $(or $(DYNAMODB_THROTTLE),0) --dynamodb-error $(or $(DYNAMODB_ERROR),0) --dynamodb-delay-ms $(or $(DYNAMODB_DELAY_MS),0) --archive-error $(or $(ARCHIVE_ERROR),0)
+faults: $(VENV_STAMP) ## Inject faults into the running local stack (PORT): DYNAMODB_THROTTLE=0.5 DYNAMODB_ERROR= DYNAMODB_DELAY_MS= ARCHIVE_ERROR= STALE_READS_MS= (none: clear)
+	@$(PY) -m local faults --port $(PORT) --dynamodb-throttle $(or $(DYNAMODB_THROTTLE),0) --dynamodb-error $(or $(DYNAMODB_ERROR),0) --dynamodb-delay-ms $(or $(DYNAMODB_DELAY_MS),0) --archive-error $(or $(ARCHIVE_ERROR),0) --stale-reads-ms $(or $(STALE_READS_MS),0)
 
 audit-verify: $(VENV_STAMP) ## Verify the audit archive's hash chains against the history (the running local stack; or TABLE=… BUCKET=…)
 	$(PY) -m services.audit.verify $(if $(TABLE),--table $(TABLE) --bucket $(BUCKET),--local-stack http://127.0.0.1:$(PORT))

@@ -77,6 +77,7 @@ def faults(args: argparse.Namespace) -> int:
         "dynamodbError": args.dynamodb_error,
         "dynamodbDelayMs": args.dynamodb_delay_ms,
         "archiveError": args.archive_error,
+        "staleReadsMs": args.stale_reads_ms,
     }
     request = urllib.request.Request(
         f"http://127.0.0.1:{args.port}/_local/faults",
@@ -137,6 +138,9 @@ def main(argv: list[str] | None = None) -> int:
     faults_parser.add_argument("--dynamodb-error", type=float, default=0.0, help="share answered 500")
     faults_parser.add_argument("--dynamodb-delay-ms", type=int, default=0, help="delay before each DynamoDB request")
     faults_parser.add_argument("--archive-error", type=float, default=0.0, help="share of audit archive writes failing")
+    faults_parser.add_argument(
+        "--stale-reads-ms", type=int, default=0, help="eventually consistent reads answer data up to this old"
+    )
     faults_parser.set_defaults(handler=faults)
     args = parser.parse_args(argv)
     return int(args.handler(args))

@@ -21,7 +21,7 @@ import boto3
 from local.account import REGION
 from local.apigateway.api import ApiDefinition
 from local.apigateway.gateway import Gateway
-from local.apigateway.http_messages import HttpRequest, HttpResponse
+from local.apigateway.http_messages import HttpRequest, HttpResponse, problem_response
 from local.apigateway.server import GatewayServer
 from local.clock import StackClock
 from local.cloudformation.provision import DataStack, deploy_data_stack, deploy_queues
@@ -273,25 +273,13 @@ class LocalStack:
                     self.event_source_mapping.wait_caught_up(timeout=30)
                 self.clock.advance(float(seconds))
             except OSError as error:  # the emulator did not take the new time: nothing moved
-                problem = {
-                    "type": "about:blank",
-                    "title": "Service Unavailable",
-                    "status": 503,
-                    "code": "SERVICE_UNAVAILABLE",
-                    "detail": f"the emulator did not move its clock: {error}",
-                }
-                return HttpResponse(503, {"Content-Type": "application/problem+json"}, json.dumps(problem).encode())
+                detail = f"the emulator did not move its clock: {error}"
+                return problem_response(503, "Service Unavailable", "SERVICE_UNAVAILABLE", detail)
             except (ValueError, KeyError) as error:
                 message = "advanceSeconds must be a number greater than 0, at most ten years ahead in all"
-                problem = {
-                    "type": "about:blank",
-                    "title": "Bad Request",
-                    "status": 400,
-                    "code": "VALIDATION_FAILED",
-                    "detail": f"{message} (the clock never goes back): {error}",
-                    "errors": [{"field": "body.advanceSeconds", "message": message}],
-                }
-                return HttpResponse(400, {"Content-Type": "application/problem+json"}, json.dumps(problem).encode())
+                detail = f"{message} (the clock never goes back): {error}"
+                errors = [{"field": "body.advanceSeconds", "message": message}]
+                return problem_response(400, "Bad Request", "VALIDATION_FAILED", detail, errors)
         return HttpResponse(200, {"Content-Type": "application/json"}, json.dumps(self.clock.state()).encode())
 
     def _move_emulator_clock(self, offset: float) -> None:

@@ -15,7 +15,7 @@ from importlib import resources
 from urllib.parse import parse_qsl, urlsplit
 
 from local.apigateway.api import ApiDefinition
-from local.apigateway.http_messages import HttpRequest, HttpResponse, LocalRoute, json_response
+from local.apigateway.http_messages import HttpRequest, HttpResponse, LocalRoute, json_response, problem_response
 from local.cognito.user_pool import DEFAULT_TTL_SECONDS, KeyPair, mint
 
 SWAGGER_UI = "aws_lambda_powertools.event_handler.openapi.swagger_ui"
@@ -49,15 +49,10 @@ def mint_token(key: KeyPair, request: HttpRequest, now: float | None = None) -> 
         if not isinstance(sub, str) or not sub or not isinstance(groups, list) or ttl <= 0:
             raise ValueError("sub must be a non-empty string, groups a list, ttlSeconds positive")
     except (ValueError, KeyError, TypeError) as error:
-        problem = {
-            "type": "about:blank",
-            "title": "Bad Request",
-            "status": 400,
-            "code": "VALIDATION_FAILED",
-            "detail": f"Expected {{sub, groups}}: {error}",
-            "errors": [{"field": "body", "message": str(error)}],
-        }
-        return HttpResponse(400, {"Content-Type": "application/problem+json"}, json.dumps(problem).encode())
+        detail = f"Expected {{sub, groups}}: {error}"
+        return problem_response(
+            400, "Bad Request", "VALIDATION_FAILED", detail, [{"field": "body", "message": str(error)}]
+        )
     token = mint(key, sub, [str(g) for g in groups], ttl, now=now)
     return json_response(200, {"token": token, "expiresIn": ttl, "tokenType": "Bearer"})
 

@@ -40,5 +40,15 @@ def json_response(status: int, body: Any, headers: dict[str, str] | None = None)
     return HttpResponse(status, {"Content-Type": "application/json", **(headers or {})}, json.dumps(body).encode())
 
 
+def problem_response(
+    status: int, title: str, code: str, detail: str, errors: list[dict[str, str]] | None = None
+) -> HttpResponse:
+    """An RFC 9457 problem, as the functions answer them, for the local stack's own routes."""
+    problem: dict[str, Any] = {"type": "about:blank", "title": title, "status": status, "code": code, "detail": detail}
+    if errors is not None:
+        problem["errors"] = errors
+    return HttpResponse(status, {"Content-Type": "application/problem+json"}, json.dumps(problem).encode())
+
+
 # A route the local stack serves itself, beside the deployed API (`Gateway.add_local_route`).
 LocalRoute = Callable[[HttpRequest], HttpResponse]

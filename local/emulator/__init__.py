@@ -4,7 +4,8 @@ One process (`server.py`, `python -m local.emulator`) serves every data API the 
 because moto keeps every service in one backend and its backends are not thread-safe: each request
 runs under one lock. Around moto, in the order a request meets them:
 
-- `faults.py`: throttles, errors and delays on demand, and failing archive writes (`make faults`);
+- `faults.py`: throttles, errors and delays on demand, failing archive writes, stale reads (`make faults`);
+- `consistency.py`: eventually consistent reads that answer data up to `staleReadsMs` old;
 - `capacity.py`: DynamoDB's capacity units, computed from item sizes as DynamoDB bills them;
 - `transactions.py`: `TransactWriteItems` rewritten to cost O(transaction), not O(table), with
   DynamoDB's all-or-nothing semantics (decision 0002);
@@ -23,8 +24,8 @@ Deliberately not emulated:
   so (`dynamodbThrottle`);
 - time to live's timing: DynamoDB deletes an expired item within days, the emulator within 10 s;
   code must read an item's expiry itself, as the idempotency records do, and not the deletion;
-- eventual consistency: every read, GSI queries included, sees the latest write (issue 16 adds a
-  stale-reads fault);
+- eventual consistency, unless asked: every read sees the latest write, but with the `staleReadsMs`
+  fault on (`consistency.py`) eventually consistent reads answer the oldest data DynamoDB allows;
 - S3 beyond the bucket settings `local/cloudformation/provision.py` applies (versioning, object lock,
   encryption, public access block): lifecycle rules, replication and notifications are AWS's only.
 """

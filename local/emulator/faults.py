@@ -9,7 +9,8 @@ slow dependency does not slow the others). `PUT /_faults` with a `FaultPlan` as 
   `ProvisionedThroughputExceededException` (botocore retries them, as against the real table);
 - `dynamodbError`: the share answered `InternalServerError` (HTTP 500);
 - `dynamodbDelayMs`: a delay before every DynamoDB request (a slow dependency);
-- `archiveError`: the share of S3 writes under `audit/` answered `503 SlowDown` (a failing archive).
+- `archiveError`: the share of S3 writes under `audit/` answered `503 SlowDown` (a failing archive);
+- `staleReadsMs`: eventually consistent reads answer with data up to that old (`consistency.py`).
 
 Injected throttles and errors are counted per table and operation. The stack turns those counts into
 AWS/DynamoDB `ReadThrottleEvents`, `WriteThrottleEvents` and `SystemErrors`, the metrics DynamoDB
@@ -38,6 +39,7 @@ class FaultPlan(BaseModel):
     dynamodbError: float = Field(0.0, ge=0, le=1)
     dynamodbDelayMs: int = Field(0, ge=0, le=30_000)
     archiveError: float = Field(0.0, ge=0, le=1)
+    staleReadsMs: int = Field(0, ge=0, le=30_000)
 
 
 class FaultInjector:
@@ -46,6 +48,7 @@ class FaultInjector:
         self._random = random.Random(seed)
         self._lock = threading.Lock()
         self.plan = FaultPlan()
+        self.plan_listeners: list[Callable[[FaultPlan], None]] = []  # e.g. the read consistency layer
         self.injected: Counter[str] = Counter()  # "<kind> <table> <operation>" → count
 
     def __call__(self, environ: dict[str, Any], start_response: Callable[..., Any]) -> Iterable[bytes]:
@@ -95,6 +98,8 @@ class FaultInjector:
                 )
             with self._lock:
                 self.plan = plan
+            for listener in self.plan_listeners:
+                listener(plan)
         with self._lock:
             state = {"plan": self.plan.model_dump(), "injected": dict(self.injected)}
         return self._answer(start_response, "200 OK", "application/json", json.dumps(state).encode())

@@ -50,18 +50,25 @@ def build_app(patched: bool = True) -> tuple[ClockControl, SerializedApp]:
     the clock; answers the app and its serialized core (whose lock the TTL sweeper takes).
 
     The capacity meter sits inside the lock: it reads the items a request touches just before and
-    just after moto runs it.
+    just after moto runs it, and tells the read consistency layer (the `staleReadsMs` fault) what each
+    write changed.
     """
     from moto.moto_server.werkzeug_app import DomainDispatcherApplication, create_backend_app
 
     from local.emulator import refusals, transactions
     from local.emulator.capacity import CapacityMeter
+    from local.emulator.consistency import ReadConsistency
 
     refusals.install()
     if patched:
         transactions.install()
-    serialized = SerializedApp(CapacityMeter(DomainDispatcherApplication(create_backend_app)))
-    return ClockControl(FaultInjector(serialized)), serialized
+    meter = CapacityMeter(DomainDispatcherApplication(create_backend_app))
+    consistency = ReadConsistency(meter)
+    meter.write_listeners.append(consistency.written)
+    serialized = SerializedApp(consistency)
+    faults = FaultInjector(serialized)
+    faults.plan_listeners.append(lambda plan: setattr(consistency, "staleness_ms", plan.staleReadsMs))
+    return ClockControl(faults), serialized
 
 
 def serve(host: str, port: int, patched: bool = True) -> None:

@@ -88,6 +88,19 @@ class Problem:
         return {**body, **self.extensions}
 
 
+class BusyError(DomainError):
+    """Other writers kept changing the same item faster than this request could: retry shortly."""
+
+    code = "SERVICE_UNAVAILABLE"
+    status = HTTPStatus.SERVICE_UNAVAILABLE
+
+    def __init__(self) -> None:
+        super().__init__("Other changes to this item kept winning; retry shortly.")
+
+    def headers(self) -> dict[str, str]:
+        return {"Retry-After": "1"}
+
+
 class PreconditionFailedError(DomainError):
     """The client's `If-Match` names a version that is no longer current."""
 

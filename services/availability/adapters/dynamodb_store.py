@@ -18,7 +18,6 @@ from services.common.calendar_table import (
     intervals_out,
     override_from,
     provider_from,
-    schedule_from,
     service_from,
 )
 from services.common.clock import Clock, iso_utc
@@ -32,10 +31,13 @@ from services.common.dynamodb import (
     from_item,
     to_item,
 )
-from services.common.errors import PreconditionFailedError
+from services.common.errors import BusyError, PreconditionFailedError
 
 if TYPE_CHECKING:
     from mypy_boto3_dynamodb import DynamoDBClient
+
+
+BLIND_WRITE_ATTEMPTS = 10  # a write without If-Match retries this often while another keeps winning
 
 
 @dataclass
@@ -137,9 +139,10 @@ class DynamoDBProviderStore:
             raise
 
     def _upsert(
-        self, key: Item, values: dict[str, Any], expected_version: int | None, by: Attribution
+        self, key: Item, values: dict[str, Any], expected_version: int | None, by: Attribution, absent: bool = False
     ) -> dict[str, Any]:
-        """A conditional update: `version` moves by one; with `expected_version`, only from that version."""
+        """A conditional update: `version` moves by one; with `expected_version`, only from that version;
+        `absent`, only if there is no such item yet."""
         now = iso_utc(self.clock())
         fields = {**values, **attribution(by, now)}
         names = {f"#f{i}": name for i, name in enumerate(fields)}
@@ -155,7 +158,30 @@ class DynamoDBProviderStore:
         if expected_version is not None:
             update["ConditionExpression"] = "#version = :expected"
             update["ExpressionAttributeValues"][":expected"] = {"N": str(expected_version)}
+        elif absent:
+            update["ConditionExpression"] = "attribute_not_exists(PK)"
         return {"Update": update}
+
+    def _blind_write(self, provider_id: str, key: Item, values: dict[str, Any], by: Attribution, change: str) -> int:
+        """A write without If-Match, made at the version it finds, so it knows the version it made;
+        answers it. Reading it back instead raced a concurrent delete (a 500 under `make load`); a
+        writer in between means read again and retry."""
+        for _ in range(BLIND_WRITE_ATTEMPTS):
+            found = self.client.get_item(
+                TableName=self.table,
+                Key=key,
+                ConsistentRead=True,
+                ProjectionExpression="#version",
+                ExpressionAttributeNames={"#version": "version"},
+            ).get("Item")
+            current = int(found["version"]["N"]) if found else None
+            write = self._upsert(key, values, current, by, absent=current is None)
+            try:
+                self._versioned_write(provider_id, write, current, by, change)
+            except PreconditionFailedError:
+                continue
+            return (current or 0) + 1
+        raise BusyError
 
     def save_schedule(
         self,
@@ -167,15 +193,12 @@ class DynamoDBProviderStore:
         stored = {WEEKDAYS[day]: intervals_out(intervals) for day, intervals in sorted(weekly.items())}
         values = {"entityType": "Schedule", "providerId": provider_id, "weekly": stored}
         key = keys.schedule_key(provider_id)
+        if expected_version is None:
+            return WeeklySchedule(weekly, self._blind_write(provider_id, key, values, by, "SCHEDULE_UPDATED"))
         self._versioned_write(
             provider_id, self._upsert(key, values, expected_version, by), expected_version, by, "SCHEDULE_UPDATED"
         )
-        if expected_version is not None:
-            return WeeklySchedule(weekly, expected_version + 1)
-        return schedule_from(from_item(self._read(key)))  # a blind write learns its version by reading it back
-
-    def _read(self, key: Item) -> Item:
-        return dict(self.client.get_item(TableName=self.table, Key=key, ConsistentRead=True)["Item"])
+        return WeeklySchedule(weekly, expected_version + 1)
 
     def save_override(
         self,
@@ -194,11 +217,12 @@ class DynamoDBProviderStore:
             "expiresAt": int(expires_at.timestamp()),
         }
         key = keys.override_key(provider_id, day)
+        change = f"OVERRIDE_SET {day.isoformat()}"
+        if expected_version is None:
+            return Override(day, intervals, self._blind_write(provider_id, key, values, by, change))
         write = self._upsert(key, values, expected_version, by)
-        self._versioned_write(provider_id, write, expected_version, by, f"OVERRIDE_SET {day.isoformat()}")
-        if expected_version is not None:
-            return Override(day, intervals, expected_version + 1)
-        return override_from(from_item(self._read(key)))
+        self._versioned_write(provider_id, write, expected_version, by, change)
+        return Override(day, intervals, expected_version + 1)
 
     def delete_override(self, provider_id: str, day: date, expected_version: int | None, by: Attribution) -> None:
         delete: dict[str, Any] = {
