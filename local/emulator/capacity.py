@@ -119,8 +119,8 @@ class CapacityMeter:
         self._lock = threading.Lock()
         self.ledger: deque[Consumption] = deque(maxlen=LEDGER_SIZE)  # the latest requests, for the benchmarks
         self.totals: dict[str, dict[str, float]] = {}  # table → units since start, for the local metrics
-        # (table, its key attributes, the written item's key, the item before) after each successful write
-        self.write_listeners: list[Callable[[str, tuple[str, ...], dict[str, Any], Any], None]] = []
+        # (moto's backend, the written (table, key JSON) pairs, the items before) after each successful write
+        self.write_listeners: list[Callable[[Any, list[tuple[str, str]], dict[tuple[str, str], Any]], None]] = []
 
     def __call__(self, environ: dict[str, Any], start_response: Callable[..., Any]) -> Iterable[bytes]:
         if environ.get("PATH_INFO") == "/_capacity":  # `?totals` leaves the requests out
@@ -145,7 +145,8 @@ class CapacityMeter:
             after = {key: _stored(backend, *key) for key in keys}
             units = _write_consumption(backend, operation, keys, before, after)
             if not failed:
-                self._tell_writes(backend, keys, before)
+                for listener in self.write_listeners:
+                    listener(backend, keys, before)
             consumption = Consumption(operation, table, _trace(environ), 0.0, units[0], units[1], failed)
         else:
             scanned = self._scanned(environ, operation, request, response)
@@ -165,16 +166,6 @@ class CapacityMeter:
             headers += [("Content-Length", str(len(answer))), ("x-amz-crc32", str(zlib.crc32(answer)))]
         start_response(status, headers)
         return [answer]
-
-    def _tell_writes(self, backend: Any, keys: list[tuple[str, str]], before: dict[tuple[str, str], Any]) -> None:
-        for table_name, key_json in keys:
-            try:
-                table = backend.get_table(table_name)
-            except (JsonRESTError, KeyError):
-                continue
-            attributes = tuple(name for name in (table.hash_key_attr, table.range_key_attr) if name)
-            for listener in self.write_listeners:
-                listener(table_name, attributes, json.loads(key_json), before[(table_name, key_json)])
 
     def _forward(self, environ: dict[str, Any], body: bytes) -> tuple[str, list[tuple[str, str]], bytes]:
         """Run the request through moto; answer its status, headers and whole body."""

@@ -7,8 +7,8 @@ and then, on AWS. With the fault on, such a read answers with the worst DynamoDB
 as it was `staleReadsMs` ago, and no item that did not exist then. Strongly consistent reads and
 transactions are untouched.
 
-A journal of every write's before-image (the capacity meter sees them, inside the emulator's lock)
-is what makes the past answerable. One thing it does not do: re-add to a query or scan an item
+A journal of the writes' before-images while the fault is on (the capacity meter sees them, inside
+the emulator's lock) is what makes the past answerable. One thing it does not do: re-add to a query or scan an item
 deleted within the window. Answering without it is answering with the current state, which DynamoDB
 may do too, so the emulation never says what AWS could not.
 """
@@ -40,12 +40,22 @@ class ReadConsistency:
         self._keys: dict[str, tuple[str, ...]] = {}  # table → its key attributes, learnt from the writes
         self._lock = threading.Lock()
 
-    def written(self, table: str, key_attributes: tuple[str, ...], key: dict[str, Any], before: Any) -> None:
-        """The capacity meter's report of one written item and what it was before (an Item or None)."""
+    def written(self, backend: Any, keys: list[tuple[str, str]], before: dict[tuple[str, str], Any]) -> None:
+        """The capacity meter's report of a write: the (table, key JSON) pairs it wrote and each item
+        before (a moto Item or None). Journaled only while the fault is on: writes cost nothing more
+        otherwise, and a write from before the fault is answered as it is now, which DynamoDB may too."""
+        if not self.staleness_ms:
+            return
         now = time.time()
         with self._lock:
-            self._keys[table] = key_attributes
-            self._journal.append((now, table, _key_json(key, key_attributes), _attributes(before)))
+            for table_name, key_json in keys:
+                table = backend.tables.get(table_name)
+                if table is None:
+                    continue
+                attributes = tuple(name for name in (table.hash_key_attr, table.range_key_attr) if name)
+                self._keys[table_name] = attributes
+                key = _key_json(json.loads(key_json), attributes)
+                self._journal.append((now, table_name, key, _attributes(before[(table_name, key_json)])))
             while self._journal and self._journal[0][0] < now - KEEP_SECONDS:
                 self._journal.popleft()
 

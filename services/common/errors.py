@@ -94,8 +94,8 @@ class BusyError(DomainError):
     code = "SERVICE_UNAVAILABLE"
     status = HTTPStatus.SERVICE_UNAVAILABLE
 
-    def __init__(self) -> None:
-        super().__init__("Other changes to this item kept winning; retry shortly.")
+    def __init__(self, detail: str = "Other changes to this item kept winning; retry shortly.") -> None:
+        super().__init__(detail)
 
     def headers(self) -> dict[str, str]:
         return {"Retry-After": "1"}

@@ -23,6 +23,7 @@ from services.common.availability import UNAVAILABLE_REASONS, Slot, free_slots, 
 from services.common.calendar import BookedSpan, ProviderCalendar, Service
 from services.common.clock import Clock, iso_utc
 from services.common.errors import (
+    BusyError,
     DomainError,
     FieldError,
     ForbiddenError,
@@ -81,17 +82,13 @@ class IdempotencyKeyReusedError(DomainError):
         super().__init__("This Idempotency-Key was used with a different request.")
 
 
-class ContendedError(DomainError):
+class ContendedError(BusyError):
     """Other bookings kept changing the provider's day faster than this one could commit."""
 
     code = "CONTENDED"
-    status = HTTPStatus.SERVICE_UNAVAILABLE
 
     def __init__(self) -> None:
         super().__init__("The provider's calendar is very busy right now; retry shortly.")
-
-    def headers(self) -> dict[str, str]:
-        return {"Retry-After": "1"}
 
 
 class ProviderOrServiceNotFoundError(NotFoundError):
