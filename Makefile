@@ -42,7 +42,7 @@ TWELVE_MONTHS ?=
 
 export PYTHONDONTWRITEBYTECODE := 1
 
-.PHONY: help venv run test lint fmt typecheck unit integration smoke browser browser-test templates package checkov deploy destroy load bench cfn-lint bench-smoke bench-transactions bench-slots bench-cold-start bench-capacity bench-handler-cpu bench-throughput cost token audit-verify faults clean
+.PHONY: help venv run test lint fmt typecheck unit integration integration-stale smoke browser browser-test templates package checkov deploy destroy load bench cfn-lint bench-smoke bench-transactions bench-slots bench-cold-start bench-capacity bench-handler-cpu bench-throughput cost token audit-verify faults clean
 
 help: ## List the targets
 	@grep -E '^[a-zA-Z_-]+:.*?## ' $(MAKEFILE_LIST) | awk 'BEGIN {FS = ":.*?## "}; {printf "  \033[36m%-20s\033[0m %s\n", $$1, $$2}'
@@ -59,14 +59,23 @@ venv: $(VENV_STAMP) ## Create or update the virtualenv from the lock file
 run: $(VENV_STAMP) ## Run the whole stack locally on emulated AWS (PORT=3000)
 	@exec $(PY) -m local --state-dir $(STATE_DIR) run --port $(PORT)
 
-test: lint typecheck cfn-lint checkov bench-smoke browser $(VENV_STAMP) ## Every check: lint, types, templates, benchmarks' smoke runs, all tests
+test: lint typecheck cfn-lint checkov bench-smoke browser $(VENV_STAMP) ## Every check: lint, types, templates, benchmarks' smoke runs, all tests (the services' again with stale reads)
 	$(PY) -m pytest tests/unit tests/integration tests/smoke tests/browser tests/policy -q
+	@$(MAKE) --no-print-directory integration-stale
 
 unit: $(VENV_STAMP) ## Unit tests (no network: sockets other than Unix pipes are refused)
 	$(PY) -m pytest tests/unit -q
 
 integration: $(VENV_STAMP) ## Integration tests against emulated AWS and the local stack
 	$(PY) -m pytest tests/integration -q
+
+# The services' own integration tests, whose emulators answer every eventually consistent read with
+# data STALE_READS_MS old (1000 unless given): what a read that does not ask for consistency may see
+# on AWS, where DynamoDB promises no bound and an index usually lags by a fraction of a second.
+SERVICE_TESTS = $(foreach t,booking_api booking_lifecycle booking_round_trips availability_api \
+  availability_bad_input audit_events audit_trail audit_faults,tests/integration/test_$(t).py)
+integration-stale: $(VENV_STAMP) ## The booking, availability and audit integration tests with eventually consistent reads STALE_READS_MS (1000) old
+	APPOINTMENTS_STALE_READS_MS=$(or $(STALE_READS_MS),1000) $(PY) -m pytest $(SERVICE_TESTS) -q
 
 browser-test: browser $(VENV_STAMP) ## The ops console in headless chromium (screenshot in .artifacts/)
 	$(PY) -m pytest tests/browser -q

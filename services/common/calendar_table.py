@@ -101,10 +101,10 @@ class CalendarTable:
     client: DynamoDBClient
     table: str
 
-    def calendar(self, provider_id: str, until: datetime, consistent: bool = False) -> ProviderCalendar | None:
+    def calendar(self, provider_id: str, until: datetime) -> ProviderCalendar | None:
         """Profile, schedule, services, overrides and busy time up to `until`: one Query."""
         low, high = keys.slot_query_range(until)
-        items = self.query_partition(provider_id, "SK BETWEEN :lo AND :hi", {":lo": low, ":hi": high}, consistent)
+        items = self.query_partition(provider_id, "SK BETWEEN :lo AND :hi", {":lo": low, ":hi": high})
         by_type: dict[str, list[dict[str, Any]]] = {}
         for values in map(from_item, items):
             by_type.setdefault(values["entityType"], []).append(values)
@@ -126,15 +126,18 @@ class CalendarTable:
             busy_versions={day["day"]: day["version"] for day in days},
         )
 
-    def query_partition(
-        self, provider_id: str, sk_condition: str, values: dict[str, str], consistent: bool = False
-    ) -> list[Item]:
-        """One Query over a provider's partition; it pages only past DynamoDB's 1 MB per response."""
+    def query_partition(self, provider_id: str, sk_condition: str, values: dict[str, str]) -> list[Item]:
+        """One strongly consistent Query over a provider's partition; it pages only past DynamoDB's 1 MB.
+
+        Strongly consistent because a slot search must not offer a time booked a moment ago (promise
+        2: every slot listed is accepted by `POST /bookings`), and an edit must be seen by the next
+        read of its author. It costs twice the read units of an eventually consistent read.
+        """
         request: dict[str, Any] = {
             "TableName": self.table,
             "KeyConditionExpression": f"PK = :pk AND {sk_condition}",
             "ExpressionAttributeValues": to_item({":pk": keys.provider_pk(provider_id), **values}),
-            "ConsistentRead": consistent,
+            "ConsistentRead": True,
         }
         items: list[Item] = []
         while True:

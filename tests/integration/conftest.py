@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import os
+import time
 import urllib.error
 import urllib.request
 from collections.abc import Iterator
@@ -149,6 +150,17 @@ def call_function(
     invocation = stack.lambdas.functions[route.function or ""].invoke(event)
     answer = proxy_response(invocation.payload)
     return answer.status, answer.headers, json.loads(answer.body or b"null")
+
+
+def eventually(check: Any, seconds: float = 20.0) -> Any:
+    """`check()` once it answers truthy, or its last answer after `seconds`: for what DynamoDB documents
+    as eventually visible (an index, the stream's consumers), which a client, too, reads again."""
+    deadline = time.monotonic() + seconds
+    while True:
+        result = check()
+        if result or time.monotonic() > deadline:
+            return result
+        time.sleep(0.2)
 
 
 def token(stack: LocalStack, sub: str, groups: list[str]) -> str:

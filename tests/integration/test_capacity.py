@@ -55,7 +55,7 @@ def test_a_booking_costs_one_read_and_a_doubled_write_per_transaction_item(stack
     status, headers, _ = call(stack, "GET", f"/bookings/{booking['bookingId']}", token=who)
     assert status == 200
     [read] = units_of(stack, headers["X-Amzn-Trace-Id"])
-    assert (read["operation"], read["read_units"]) == ("GetItem", 0.5)  # eventually consistent, under 4 KB
+    assert (read["operation"], read["read_units"]) == ("GetItem", 1)  # strongly consistent, under 4 KB
 
     status, headers, _ = call(stack, "POST", f"/bookings/{booking['bookingId']}/cancel", token=who, body={})
     assert status == 200

@@ -113,6 +113,21 @@ def test_unused_expression_values_and_names_are_refused(dynamodb: Any, data_stac
     assert "#n" in unused_name
 
 
+def test_a_strongly_consistent_read_of_a_global_index_is_refused(
+    dynamodb: Any, data_stack: DataStack, partition: str
+) -> None:
+    # Why the lists that read GSI1 and GSI2 are eventually consistent, and their tests read again.
+    message = refused(
+        dynamodb.query,
+        TableName=data_stack.table_name,
+        IndexName="GSI1",
+        KeyConditionExpression="GSI1PK = :p",
+        ExpressionAttributeValues={":p": {"S": partition}},
+        ConsistentRead=True,
+    )
+    assert "not supported on global secondary indexes" in message
+
+
 def test_a_cursor_from_another_window_of_a_list_is_the_clients_mistake(stack: LocalStack) -> None:
     """The booking list's cursor carries its window's sort key; used with another window, DynamoDB
     would refuse the start key (a 500 had it got that far): the service answers 400 first."""

@@ -7,8 +7,7 @@ import time
 
 from local.cloudwatch.metric_store import MetricId
 from local.stack import LocalStack
-from tests.integration.conftest import call, token
-from tests.integration.test_audit_trail import eventually
+from tests.integration.conftest import call, eventually, token
 from tests.integration.test_booking_api import WEEKDAYS, book, future_day, make_provider, slots
 
 

@@ -39,7 +39,7 @@ def counted(capsys: pytest.CaptureFixture[str]) -> dict[str, list[float]]:
 def a_started_booking(client: Any, pid: str, sid: str) -> str:
     """A booking that started an hour ago, written as the service wrote it then; answers its id."""
     store = DynamoDBBookingStore(client, "appointments-inproc")
-    calendar = CalendarTable(client, "appointments-inproc").calendar(pid, datetime.now(UTC), consistent=True)
+    calendar = CalendarTable(client, "appointments-inproc").calendar(pid, datetime.now(UTC))
     assert calendar is not None
     start = datetime.now(UTC).replace(microsecond=0) - timedelta(hours=1)
     past = Booking(

@@ -7,8 +7,7 @@ from __future__ import annotations
 from typing import Any
 
 from local.stack import LocalStack
-from tests.integration.conftest import token
-from tests.integration.test_audit_trail import eventually
+from tests.integration.conftest import eventually, token
 from tests.integration.test_booking_api import WEEKDAYS, book, future_day, make_provider, slots
 
 

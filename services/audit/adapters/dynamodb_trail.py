@@ -142,7 +142,9 @@ class DynamoDBAuditReader:
 
     def booking_people(self, booking_id: str) -> tuple[str, str | None] | None:
         """(customer, provider owner) of a booking, or None if there is none."""
-        found = self.client.get_item(TableName=self.table, Key=keys.booking_key(booking_id)).get("Item")
+        # Strongly consistent, like the booking service's own read: a booking just made has its people.
+        read = self.client.get_item(TableName=self.table, Key=keys.booking_key(booking_id), ConsistentRead=True)
+        found = read.get("Item")
         if not found:
             return None
         values = from_item(dict(found))
@@ -154,6 +156,8 @@ class DynamoDBAuditReader:
             "KeyConditionExpression": "PK = :pk AND begins_with(SK, :history)",
             "ExpressionAttributeValues": {":pk": {"S": partition}, ":history": {"S": "HISTORY#"}},
             "Limit": limit,
+            # Strongly consistent: an entity's history, once recorded, is whole in every read of it.
+            "ConsistentRead": True,
         }
         if cursor:
             request["ExclusiveStartKey"] = decode_cursor(

@@ -71,7 +71,9 @@ class DynamoDBProviderStore:
         self.client.put_item(TableName=self.table, Item=item, ConditionExpression="attribute_not_exists(PK)")
 
     def get_provider(self, provider_id: str) -> Provider | None:
-        found = self.client.get_item(TableName=self.table, Key=keys.provider_key(provider_id)).get("Item")
+        # Strongly consistent: a provider just created is found by its creator's next request.
+        read = self.client.get_item(TableName=self.table, Key=keys.provider_key(provider_id), ConsistentRead=True)
+        found = read.get("Item")
         return provider_from(from_item(dict(found))) if found else None
 
     def list_providers(self, limit: int, cursor: str | None) -> tuple[list[Provider], str | None]:

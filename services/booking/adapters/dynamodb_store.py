@@ -117,10 +117,12 @@ class DynamoDBBookingStore:
     # Reads
 
     def calendar(self, provider_id: str, until: datetime) -> ProviderCalendar | None:
-        return self.calendars.calendar(provider_id, until, consistent=True)
+        return self.calendars.calendar(provider_id, until)
 
     def get_booking(self, booking_id: str) -> Booking | None:
-        found = self.client.get_item(TableName=self.table, Key=keys.booking_key(booking_id)).get("Item")
+        # Strongly consistent: a client that was just answered 201 or 200 with an ETag reads that version.
+        read = self.client.get_item(TableName=self.table, Key=keys.booking_key(booking_id), ConsistentRead=True)
+        found = read.get("Item")
         return booking_from(from_item(dict(found))) if found else None
 
     def stored_response(self, caller: str, key: str, now: datetime) -> StoredResponse | None:
