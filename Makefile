@@ -42,7 +42,7 @@ TWELVE_MONTHS ?=
 
 export PYTHONDONTWRITEBYTECODE := 1
 
-.PHONY: help venv run test lint fmt typecheck unit integration integration-stale smoke browser browser-test templates package checkov deploy destroy load bench cfn-lint bench-smoke bench-transactions bench-slots bench-cold-start bench-capacity bench-handler-cpu bench-throughput cost token audit-verify faults clean
+.PHONY: help venv run test lint fmt typecheck unit integration integration-stale smoke browser browser-test templates package checkov deploy-check deploy destroy load bench cfn-lint bench-smoke bench-transactions bench-slots bench-cold-start bench-capacity bench-handler-cpu bench-throughput cost token audit-verify faults clean
 
 help: ## List the targets
 	@grep -E '^[a-zA-Z_-]+:.*?## ' $(MAKEFILE_LIST) | awk 'BEGIN {FS = ":.*?## "}; {printf "  \033[36m%-20s\033[0m %s\n", $$1, $$2}'
@@ -127,9 +127,13 @@ templates: $(VENV_STAMP) ## Build the deployable templates and functions under .
 package: $(VENV_STAMP) ## Build everything make deploy ships under .build/: templates, functions, the layer (ARCH=arm64|x86_64)
 	$(PY) -m deploy package --architecture $(ARCH)
 
+deploy-check: $(VENV_STAMP) ## AWS's deploy-time rules on the packaged templates (deploy/checks.py), each shown failing on a template that breaks it
+	$(PY) -m pytest tests/unit/test_deploy_check.py -q
+
 deploy: $(VENV_STAMP) ## Deploy a stage: make deploy STAGE=dev [REGION=…] [ALARM_EMAIL=…] [ARCH=…] [PARAMS="K=V …"]; DRY_RUN=1 builds and checks only
 ifeq ($(DRY_RUN),1)
 	@$(MAKE) --no-print-directory package cfn-lint checkov ARCH=$(ARCH)
+	@$(PY) -m deploy check
 	@echo "Dry run: built .build/ (templates, functions, layer for $(ARCH)) and checked the templates; nothing was deployed."
 else
 	@test -n "$(STAGE)" || { echo "STAGE is required: make deploy STAGE=dev" >&2; exit 2; }

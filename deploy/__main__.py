@@ -1,25 +1,41 @@
-"""`python -m deploy package` (`make package`), `python -m deploy deploy` (`make deploy`) and
-`python -m deploy destroy` (`make destroy`)."""
+"""`python -m deploy package` (`make package`), `python -m deploy check` (`make deploy-check`),
+`python -m deploy deploy` (`make deploy`) and `python -m deploy destroy` (`make destroy`)."""
 
 from __future__ import annotations
 
 import argparse
 import sys
 
-from deploy.package import PackagingError, build
+from deploy.checks import Packaged, findings
+from deploy.openapi import DocumentError
+from deploy.package import BUILD, PackagingError, build
 from deploy.stages import AwsCli, DeployError, deploy, destroy, parse_parameters, print_outputs
 
 
 def package(args: argparse.Namespace) -> int:
     try:
         built = build(args.architecture, layer=not args.no_layer)
-    except PackagingError as error:
+    except (PackagingError, DocumentError) as error:
         print(f"packaging failed: {error}", file=sys.stderr)
         return 1
     print(
         f"built {built.templates}, {len(built.functions)} functions" + (f", layer {built.layer}" if built.layer else "")
     )
     return 0
+
+
+def check(args: argparse.Namespace) -> int:
+    """Build the templates (no layer), then apply AWS's deploy-time rules to them."""
+    try:
+        built = build(layer=False)
+    except (PackagingError, DocumentError) as error:
+        print(f"packaging failed: {error}", file=sys.stderr)
+        return 1
+    found = list(findings(Packaged.read(built.templates)))
+    for rule, finding in found:
+        print(f"{rule.name}: {finding}  ({rule.source})", file=sys.stderr)
+    print(f"deploy check: {len(found)} finding(s) in {built.templates.relative_to(BUILD.parent)}")
+    return 1 if found else 0
 
 
 def deploy_stage(args: argparse.Namespace) -> int:
@@ -49,6 +65,7 @@ def main(argv: list[str] | None = None) -> int:
     package_parser.add_argument("--architecture", default="arm64", choices=["arm64", "x86_64"])
     package_parser.add_argument("--no-layer", action="store_true", help="skip the dependency layer")
     package_parser.set_defaults(handler=package)
+    commands.add_parser("check", help="AWS's deploy-time rules, on the packaged templates").set_defaults(handler=check)
     deploy_parser = commands.add_parser("deploy", help="build, package and deploy a stage with the AWS CLI")
     destroy_parser = commands.add_parser("destroy", help="delete a stage's stack")
     for stage_parser in (deploy_parser, destroy_parser):

@@ -1,13 +1,16 @@
 """The API document, `cloudformation/api/openapi.yaml`: what API Gateway imports and what clients read.
 
-One document serves both: API Gateway imports it with its `x-amazon-apigateway-*` extensions
-(integrations, authorizer, validators, gateway responses), the local gateway routes with it
-(`local/apigateway/`), and clients get it without those extensions at `/openapi.json` and `/docs`.
+One document serves both. Clients get it whole, without API Gateway's `x-amazon-apigateway-*`
+extensions, at `/openapi.json` and `/docs` (`public_document`). API Gateway imports it with those
+extensions (integrations, authorizer, validators, gateway responses), as its importer takes it
+(`deployed_document`), and the local gateway routes with exactly that (`local/apigateway/`).
 """
 
 from __future__ import annotations
 
 import copy
+import json
+import re
 from pathlib import Path
 from typing import Any
 
@@ -16,6 +19,16 @@ import yaml
 from deploy.templates import TEMPLATES
 
 OPENAPI_PATH = TEMPLATES / "api" / "openapi.yaml"
+VTL_DOLLAR = "#set($dollar = '$')\n"
+# Velocity (API Gateway's template language) would run these directives in the embedded document;
+# its `$`s are taken care of by VTL_DOLLAR.
+_VTL_DIRECTIVE = re.compile(
+    r"##|#\*|#\{?(?:set|if|elseif|else|end|foreach|break|stop|macro|define|evaluate|parse|include)\b"
+)
+
+
+class DocumentError(ValueError):
+    """The document cannot be shipped as it is."""
 
 
 def load_document(path: Path = OPENAPI_PATH) -> dict[str, Any]:
@@ -33,29 +46,123 @@ def public_document(document: dict[str, Any]) -> dict[str, Any]:
 
 _SCHEMA_MAPS = {"properties", "patternProperties", "definitions"}  # name → schema, names are data
 
+# What API Gateway's importer does not support in a model, from "Amazon API Gateway important notes
+# for REST APIs" (https://docs.aws.amazon.com/apigateway/latest/developerguide/api-gateway-known-issues.html):
+# "The additionalProperties and anyOf fields are not supported in Models", "The discriminator
+# parameter is not supported in any schema object", "The example tag is not supported",
+# "exclusiveMinimum is not supported", "oneOf is not supported", "The readOnly field is not
+# supported". `nullable` and `deprecated` are OpenAPI's, not JSON Schema draft 4's. With the
+# RestApi's `FailOnWarnings`, any of them would roll the first deploy back.
+UNSUPPORTED_IN_MODELS = frozenset(
+    {"additionalProperties", "anyOf", "discriminator", "example", "exclusiveMinimum", "oneOf", "readOnly",
+     "nullable", "deprecated"}
+)  # fmt: skip
+# "Numbers of the Int32 or Int64 type are not supported", nor `"format": "decimal"` (same page).
+UNSUPPORTED_FORMATS = frozenset({"int32", "int64", "decimal"})
+# "For input parameters, only the following attributes are supported: name, in, required, type,
+# description. Other attributes are ignored" (same page): OpenAPI 3 gives the type in `schema`.
+PARAMETER_ATTRIBUTES = ("name", "in", "required", "description")
+# Gateway responses API Gateway answers its own way whatever the document says: "Customizing the
+# default gateway response for 413 REQUEST_TOO_LARGE isn't currently supported" (same page).
+NOT_CUSTOMIZABLE = {"REQUEST_TOO_LARGE": (413, "Request Too Long")}
 
-def draft4_schema(schema: Any) -> Any:
-    """An OpenAPI 3.0 schema as the JSON Schema draft 4 model API Gateway builds from it.
 
-    API Gateway validates with draft 4, which has no `nullable`: `{type: t, nullable: true}` becomes
-    `{type: [t, "null"]}` (and a schema that is only `nullable` accepts anything, as it did). `example`
-    is OpenAPI's, not draft 4's, and goes."""
+def model_schema(schema: Any) -> Any:
+    """An OpenAPI 3.0 schema as the JSON Schema draft 4 model API Gateway's importer accepts.
+
+    `{type: t, nullable: true}` becomes `{type: [t, "null"]}` (a schema that is only `nullable`
+    accepts anything, as it did); what the importer does not support goes (`UNSUPPORTED_IN_MODELS`),
+    so the gateway checks less than the document says and the functions check the rest."""
     if isinstance(schema, list):
-        return [draft4_schema(item) for item in schema]
+        return [model_schema(item) for item in schema]
     if not isinstance(schema, dict):
         return schema
     converted: dict[str, Any] = {}
     for key, value in schema.items():
-        if key in {"nullable", "example"}:
+        if key in UNSUPPORTED_IN_MODELS or (key == "format" and value in UNSUPPORTED_FORMATS):
             continue
         if key in _SCHEMA_MAPS and isinstance(value, dict):
-            converted[key] = {name: draft4_schema(item) for name, item in value.items()}
+            converted[key] = {name: model_schema(item) for name, item in value.items()}
         else:
-            converted[key] = draft4_schema(value)
+            converted[key] = model_schema(value)
     if schema.get("nullable") is True and "type" in converted:
         types = converted["type"] if isinstance(converted["type"], list) else [converted["type"]]
         converted["type"] = types if "null" in types else [*types, "null"]
     return converted
+
+
+def deployed_document(document: dict[str, Any]) -> dict[str, Any]:
+    """The document as API Gateway's importer takes it, and as the local gateway serves it.
+
+    Models (`components.schemas` and the bodies' inline schemas) become draft 4 models the importer
+    supports; parameters keep only the attributes it reads (presence is all its validator checks:
+    the functions validate patterns and ranges). Security is left where the document puts it: API
+    Gateway reads it per operation only (the deploy check, `deploy/checks.py`, holds that)."""
+    deployed: dict[str, Any] = copy.deepcopy(document)
+    components = deployed.get("components", {})
+    if "schemas" in components:
+        components["schemas"] = {name: model_schema(schema) for name, schema in components["schemas"].items()}
+    for shared in components.get("parameters", {}).values():
+        _importable_parameter(shared)
+    for item in deployed.get("paths", {}).values():
+        for parameter in item.get("parameters", []):
+            _importable_parameter(parameter)
+        for operation in item.values():
+            if not isinstance(operation, dict):
+                continue
+            for parameter in operation.get("parameters", []):
+                _importable_parameter(parameter)
+            for media in operation.get("requestBody", {}).get("content", {}).values():
+                if "schema" in media:
+                    media["schema"] = model_schema(media["schema"])
+            for response in operation.get("responses", {}).values():
+                for media in response.get("content", {}).values():
+                    if "schema" in media:
+                        media["schema"] = model_schema(media["schema"])
+    return deployed
+
+
+def shipped_document(path: Path = OPENAPI_PATH) -> dict[str, Any]:
+    """What packaging ships for API Gateway to import, and what the local gateway serves: the deployed
+    document, with `/openapi.json` (a mock) answering the public document.
+
+    The answer is a Velocity template: every `$` of the document (its `$ref`s) is written as
+    `${dollar}`, a variable holding "$", so that nothing in it is read as a reference."""
+    document = load_document(path)
+    public = json.dumps(public_document(document), separators=(",", ":"), ensure_ascii=False)
+    found = _VTL_DIRECTIVE.search(public)
+    if found:
+        raise DocumentError(f"the public document has {found.group(0)!r}, which API Gateway's templates would run")
+    shipped = deployed_document(document)
+    mock = shipped["paths"]["/openapi.json"]["get"]["x-amazon-apigateway-integration"]
+    mock["responses"]["default"]["responseTemplates"] = {
+        "application/json": VTL_DOLLAR + public.replace("$", "${dollar}")
+    }
+    return shipped
+
+
+class _NoAliases(yaml.SafeDumper):
+    """CloudFormation refuses YAML aliases ("AWS CloudFormation doesn't support the following features:
+    … Aliases", https://docs.aws.amazon.com/AWSCloudFormation/latest/UserGuide/template-formats.html);
+    the source document's anchors (one integration shared by a service's routes) are written out."""
+
+    def ignore_aliases(self, data: Any) -> bool:
+        return True
+
+
+def shipped_openapi_text(path: Path = OPENAPI_PATH) -> str:
+    """The shipped document as packaging writes it: YAML without aliases."""
+    return yaml.dump(shipped_document(path), Dumper=_NoAliases, sort_keys=False, allow_unicode=True, width=10_000)
+
+
+def _importable_parameter(parameter: dict[str, Any]) -> None:
+    if "$ref" in parameter:
+        return
+    schema = parameter.get("schema", {})
+    for key in [key for key in parameter if key not in (*PARAMETER_ATTRIBUTES, "schema")]:
+        del parameter[key]
+    if "schema" in parameter:
+        parameter["schema"] = {"type": schema["type"]} if "type" in schema else {}
 
 
 def _without_gateway_extensions(value: Any) -> Any:

@@ -15,7 +15,6 @@ rather than the first invocation.
 from __future__ import annotations
 
 import hashlib
-import json
 import os
 import re
 import shutil
@@ -24,9 +23,7 @@ import sys
 from dataclasses import dataclass
 from pathlib import Path
 
-import yaml
-
-from deploy.openapi import OPENAPI_PATH, load_document, public_document
+from deploy.openapi import shipped_openapi_text
 from deploy.templates import ROOT, TEMPLATES, load_template, render_template, resources_of_type
 
 BUILD = ROOT / ".build"
@@ -34,12 +31,6 @@ SERVICES = ("availability", "booking", "audit")
 LAMBDA_PYTHON = "3.13"
 PLATFORMS = {"arm64": "manylinux2014_aarch64", "x86_64": "manylinux2014_x86_64"}
 HASH_TOKEN = "OPENAPIHASH"
-VTL_DOLLAR = "#set($dollar = '$')\n"
-# Velocity (API Gateway's template language) would run these directives in the embedded document;
-# its `$`s are taken care of by VTL_DOLLAR.
-_VTL_DIRECTIVE = re.compile(
-    r"##|#\*|#\{?(?:set|if|elseif|else|end|foreach|break|stop|macro|define|evaluate|parse|include)\b"
-)
 
 
 class PackagingError(RuntimeError):
@@ -122,28 +113,12 @@ def build_templates(target: Path) -> Path:
         if path.name == "api.yaml":
             text = text.replace(HASH_TOKEN, openapi_hash())
         (target / path.relative_to(TEMPLATES)).write_text(text, encoding="utf-8")
-    (target / "api" / "openapi.yaml").write_text(deployable_openapi(), encoding="utf-8")
+    (target / "api" / "openapi.yaml").write_text(shipped_openapi_text(), encoding="utf-8")
     return target
 
 
 def openapi_hash() -> str:
-    return hashlib.sha256(OPENAPI_PATH.read_bytes()).hexdigest()[:12]
-
-
-def deployable_openapi() -> str:
-    """The OpenAPI document for API Gateway: `/openapi.json` (a mock) answers the public document.
-
-    The answer is a Velocity template: every `$` of the document (its `$ref`s) is written as
-    `${dollar}`, a variable holding "$", so that nothing in it is read as a reference."""
-    document = load_document()
-    public = json.dumps(public_document(document), separators=(",", ":"), ensure_ascii=False)
-    found = _VTL_DIRECTIVE.search(public)
-    if found:
-        raise PackagingError(f"the public document has {found.group(0)!r}, which API Gateway's templates would run")
-    mock = document["paths"]["/openapi.json"]["get"]["x-amazon-apigateway-integration"]
-    template = VTL_DOLLAR + public.replace("$", "${dollar}")
-    mock["responses"]["default"]["responseTemplates"] = {"application/json": template}
-    return yaml.safe_dump(document, sort_keys=False, allow_unicode=True, width=10_000)
+    return hashlib.sha256(shipped_openapi_text().encode()).hexdigest()[:12]
 
 
 def check_handlers(templates: Path, out: Path) -> None:

@@ -1,9 +1,15 @@
-"""`make deploy` and `make destroy`: the build of `deploy/package.py`, then the AWS CLI's own
-`cloudformation package` (uploads the templates, the layer and the code) and `cloudformation deploy`.
+"""`make deploy` and `make destroy`: the build of `deploy/package.py` and its deploy check
+(`deploy/checks.py`), then the AWS CLI's own `cloudformation package` (uploads the templates, the
+layer and the code) and `cloudformation deploy`.
 
 Nothing here talks to AWS but the `aws` command, so what runs is what a deployer could type by hand;
 each command is echoed before it runs. Credentials are checked first, so a machine without them
 stops at once with the way out (`DRY_RUN=1` builds and checks everything without AWS).
+
+A deploy survives what a first deploy leaves behind: a root stack in `ROLLBACK_COMPLETE` (a failed
+first create, which CloudFormation can only delete) is deleted, after saying so, before deploying
+again; a deploy with nothing new is a no-op; an account whose API Gateway already names a logging
+role keeps it. The concurrency alarms' threshold is 90 % of the account's own limit.
 """
 
 from __future__ import annotations
@@ -15,6 +21,7 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 
+from deploy.checks import Packaged, findings
 from deploy.package import BUILD, build
 from deploy.templates import TEMPLATES
 
@@ -69,13 +76,102 @@ def stack_outputs(aws: AwsCli, stack: str) -> dict[str, str]:
     return {str(o["OutputKey"]): str(o["OutputValue"]) for o in outputs}
 
 
+def stack_status(aws: AwsCli, stack: str) -> str | None:
+    """The stack's status, or None when there is no such stack."""
+    try:
+        described = json.loads(aws("cloudformation", "describe-stacks", "--stack-name", stack, "--output", "json"))
+    except DeployError as error:
+        if "does not exist" in str(error):
+            return None
+        raise
+    return str(described["Stacks"][0]["StackStatus"])
+
+
 def artifacts_bucket(aws: AwsCli) -> str:
-    """The account's artifacts bucket, with the account stack (cloudformation/account.yaml) created or updated."""
+    """The account's artifacts bucket, with the account stack (cloudformation/account.yaml) created or updated.
+
+    API Gateway's logging role is one setting per account and region ("you should only have one
+    AWS::ApiGateway::Account resource per region per account", its CloudFormation reference): a role
+    the account already names, and that this stack did not make, is kept rather than replaced."""
+    current = json.loads(aws("apigateway", "get-account", "--output", "json")).get("cloudwatchRoleArn") or ""
+    ours = (
+        stack_outputs(aws, ACCOUNT_STACK).get("ApiGatewayLogsRoleArn", "") if stack_status(aws, ACCOUNT_STACK) else ""
+    )
+    keep = current if current and current != ours else ""
+    if keep:
+        print(f"API Gateway already logs with {keep}: keeping it (the account stack makes no role)", file=sys.stderr)
     aws(
         "cloudformation", "deploy", "--stack-name", ACCOUNT_STACK, "--template-file", str(TEMPLATES / "account.yaml"),
-        "--capabilities", "CAPABILITY_IAM", "--no-fail-on-empty-changeset", capture=False,
+        "--capabilities", "CAPABILITY_IAM", "--no-fail-on-empty-changeset",
+        "--parameter-overrides", f"ExistingApiGatewayLogsRoleArn={keep}", capture=False,
     )  # fmt: skip
     return stack_outputs(aws, ACCOUNT_STACK)["ArtifactsBucketName"]
+
+
+def concurrency_threshold(aws: AwsCli) -> int:
+    """90 % of the account's concurrent executions: 1,000 by default, far fewer on a new account."""
+    settings = json.loads(aws("lambda", "get-account-settings", "--output", "json"))
+    return max(1, int(settings["AccountLimit"]["ConcurrentExecutions"]) * 9 // 10)
+
+
+def existing_services_monitor(aws: AwsCli) -> str:
+    """The account's AWS services anomaly monitor, if it has one: an account may have only one (Cost
+    Anomaly Detection FAQ), and AWS makes a default one for many accounts; the budget stack subscribes
+    to it rather than failing to make a second."""
+    monitors = json.loads(aws("ce", "get-anomaly-monitors", "--output", "json")).get("AnomalyMonitors", [])
+    services = [m for m in monitors if m.get("MonitorType") == "DIMENSIONAL" and m.get("MonitorDimension") == "SERVICE"]
+    return str(services[0]["MonitorArn"]) if services else ""
+
+
+def clear_failed_first_deploy(aws: AwsCli, stack: str) -> None:
+    """A stack whose first create rolled back can only be deleted ("When in this state, only a delete
+    operation can be performed", CloudFormation's stack status codes): delete it, saying so."""
+    status = stack_status(aws, stack)
+    if status == "ROLLBACK_COMPLETE":
+        print(
+            f"{stack} is in ROLLBACK_COMPLETE: its first deploy failed and rolled back (why: aws cloudformation "
+            f"describe-stack-events --stack-name {stack}). Deleting it, then deploying again.",
+            file=sys.stderr,
+        )
+        aws("cloudformation", "delete-stack", "--stack-name", stack)
+        aws("cloudformation", "wait", "stack-delete-complete", "--stack-name", stack, capture=False)
+    elif status is not None and status.endswith("_IN_PROGRESS"):
+        raise DeployError(f"{stack} is {status}: wait for it to finish, then run make deploy again")
+
+
+def kept_by_a_destroyed_stage(aws: AwsCli, stage: str, account_id: str) -> dict[str, str]:
+    """The root stack's parameters that adopt what `make destroy` kept of this stage (its table, audit
+    bucket and user pool, by their names), so that deploying the stage again does not fail on them."""
+    adopted: dict[str, str] = {}
+    try:
+        table = json.loads(
+            aws("dynamodb", "describe-table", "--table-name", f"appointments-{stage}", "--output", "json")
+        )
+        adopted["ExistingTableStreamArn"] = str(table["Table"]["LatestStreamArn"])
+    except DeployError as error:
+        if "ResourceNotFoundException" not in str(error):
+            raise
+    region = aws.region or aws("configure", "get", "region").strip()
+    try:
+        aws("s3api", "head-bucket", "--bucket", f"appointments-audit-{stage}-{account_id}-{region}")
+        adopted["AdoptAuditBucket"] = "true"
+    except DeployError as error:
+        if "404" not in str(error) and "Not Found" not in str(error):
+            raise
+    pools = json.loads(aws("cognito-idp", "list-user-pools", "--max-results", "60", "--output", "json"))["UserPools"]
+    named = [str(pool["Id"]) for pool in pools if pool["Name"] == f"appointments-{stage}"]
+    if len(named) > 1:
+        raise DeployError(
+            f"{len(named)} user pools are named appointments-{stage} ({', '.join(named)}): give the one to keep "
+            f"with PARAMS=ExistingUserPoolId=<id>"
+        )
+    if named:
+        adopted["ExistingUserPoolId"] = named[0]
+    if adopted:
+        print(
+            f"Stage {stage!r} was destroyed and kept its data; adopting {', '.join(sorted(adopted))}", file=sys.stderr
+        )
+    return adopted
 
 
 def deploy(
@@ -85,13 +181,27 @@ def deploy(
     who = account(aws)
     print(f"Deploying stage {stage!r} to account {who}{' in ' + aws.region if aws.region else ''}", file=sys.stderr)
     built = build(architecture)
+    problems = [
+        f"  {rule.name}: {finding} ({rule.source})" for rule, finding in findings(Packaged.read(built.templates))
+    ]
+    if problems:
+        raise DeployError("The deploy check found what AWS would refuse; nothing was deployed:\n" + "\n".join(problems))
     bucket = artifacts_bucket(aws)
     packaged = BUILD / f"packaged-{stage}.yaml"
     aws(
         "cloudformation", "package", "--template-file", str(built.templates / "root.yaml"),
         "--s3-bucket", bucket, "--s3-prefix", f"appointments/{stage}", "--output-template-file", str(packaged),
     )  # fmt: skip
-    overrides = {"Stage": stage, "Architecture": architecture, **(parameters or {})}
+    clear_failed_first_deploy(aws, f"appointments-{stage}")
+    first = stack_status(aws, f"appointments-{stage}") is None
+    overrides = {
+        "Stage": stage,
+        "Architecture": architecture,
+        "ConcurrencyAlarmThreshold": str(concurrency_threshold(aws)),
+        "ExistingAnomalyMonitorArn": existing_services_monitor(aws),
+        **(kept_by_a_destroyed_stage(aws, stage, who) if first else {}),
+        **(parameters or {}),
+    }
     aws(
         "cloudformation", "deploy", "--stack-name", f"appointments-{stage}", "--template-file", str(packaged),
         "--capabilities", *CAPABILITIES, "--no-fail-on-empty-changeset",
@@ -106,8 +216,9 @@ def destroy(stage: str, aws: AwsCli) -> None:
     aws("cloudformation", "delete-stack", "--stack-name", f"appointments-{stage}")
     aws("cloudformation", "wait", "stack-delete-complete", "--stack-name", f"appointments-{stage}", capture=False)
     print(
-        f"Stage {stage!r} deleted. Kept on purpose (DeletionPolicy Retain): the table appointments-{stage}, "
-        f"its audit bucket and its user pool; delete them by hand once nothing needs them.",
+        f"Stage {stage!r} deleted. Kept on purpose (DeletionPolicy RetainExceptOnCreate): the table "
+        f"appointments-{stage}, its audit bucket and its user pool. make deploy STAGE={stage} adopts them again; "
+        f"delete them by hand once nothing needs them.",
         file=sys.stderr,
     )
 

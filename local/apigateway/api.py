@@ -1,7 +1,9 @@
 """The API as `cloudformation/api/openapi.yaml` defines it: routes, integrations, auth, gateway responses.
 
-The local gateway routes with the same document API Gateway imports (`deploy/openapi.py`), so a path
-or method that is not in it does not exist locally either.
+The local gateway serves exactly the document packaging ships for API Gateway to import
+(`deploy/openapi.py: shipped_document`), read by API Gateway's rules: a path or method that is not in
+it does not exist locally either, and only an operation's own `security` secures it (API Gateway
+ignores a root-level one). Clients read the whole document, as written, at `/openapi.json`.
 """
 
 from __future__ import annotations
@@ -12,7 +14,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from deploy.openapi import OPENAPI_PATH, load_document, public_document
+from deploy.openapi import NOT_CUSTOMIZABLE, OPENAPI_PATH, load_document, public_document, shipped_document
 
 _METHODS = ("get", "put", "post", "delete", "patch", "head", "options")
 _FUNCTION_ARN = re.compile(r"\$\{(\w+?)Arn\}")
@@ -78,16 +80,17 @@ class GatewayResponse:
 class ApiDefinition:
     """The parsed OpenAPI document."""
 
-    def __init__(self, document: dict[str, Any]) -> None:
+    def __init__(self, document: dict[str, Any], public: dict[str, Any] | None = None) -> None:
         self.document = document
+        self.public = public if public is not None else public_document(document)
         self.routes = self._routes()
 
     @classmethod
     def load(cls, path: Path = OPENAPI_PATH) -> ApiDefinition:
-        return cls(load_document(path))
+        """The shipped document, and the public view of the document as written."""
+        return cls(shipped_document(path), public_document(load_document(path)))
 
     def _routes(self) -> list[Route]:
-        default_security = self.document.get("security", [])
         routes = []
         for resource, item in self.document["paths"].items():
             for method in _METHODS:
@@ -102,7 +105,10 @@ class ApiDefinition:
                         pattern=_path_pattern(resource),
                         integration=integration.get("type", "aws_proxy"),
                         function=_integrated_function(integration),
-                        secured=bool(operation.get("security", default_security)),
+                        # "API Gateway doesn't use root level security defined in the OpenAPI
+                        # specification" (api-gateway-known-issues.html): an operation without its
+                        # own `security` has no authorizer.
+                        secured=bool(operation.get("security")),
                         operation_id=operation.get("operationId", f"{method} {resource}"),
                     )
                 )
@@ -121,8 +127,8 @@ class ApiDefinition:
         return None
 
     def public_document(self) -> dict[str, Any]:
-        """The document clients see: API Gateway's own extensions removed."""
-        return public_document(self.document)
+        """The document clients see: as written, API Gateway's own extensions removed."""
+        return self.public
 
     def gateway_response(
         self,
@@ -139,6 +145,10 @@ class ApiDefinition:
         DEFAULT_5XX applies to every other type of the family), else API Gateway's default for the
         type; headers only from `responseParameters` (API Gateway's default content type is
         application/json); the template's `$context` variables substituted."""
+        if response_type in NOT_CUSTOMIZABLE:
+            fixed_status, fixed_message = NOT_CUSTOMIZABLE[response_type]
+            fixed = json.dumps({"message": fixed_message}).encode()
+            return GatewayResponse(fixed_status, {"Content-Type": "application/json"}, fixed)
         configured = self.document.get("x-amazon-apigateway-gateway-responses", {})
         own_status = status or _DEFAULT_STATUS.get(response_type, 500)
         family = "DEFAULT_5XX" if own_status >= 500 else "DEFAULT_4XX"

@@ -7,9 +7,10 @@ before any function runs:
 - parameters: every required path, query string and header parameter is present and not blank; only
   presence, never type, pattern or format;
 - the body: against the model of the request's content type (JSON Schema draft 4, built from
-  `components.schemas` as the importer builds models, `deploy/openapi.py: draft4_schema`); a content
-  type without a model is not validated, and an empty body is validated as `{}`, as API Gateway
-  reads it.
+  `components.schemas` as the importer builds models, `deploy/openapi.py: model_schema`, without
+  what it does not support, such as `additionalProperties`: an unknown field passes the gateway and
+  the function refuses it); a content type without a model is not validated, and an empty body is
+  validated as `{}`, as API Gateway reads it.
 
 A refusal is the `BAD_REQUEST_PARAMETERS` or `BAD_REQUEST_BODY` gateway response, with API Gateway's
 messages. The schemas are checked with the `jsonschema` package's draft 4 validator, not by hand.
@@ -24,7 +25,7 @@ from urllib.parse import parse_qsl, urlsplit
 
 from jsonschema import Draft4Validator
 
-from deploy.openapi import draft4_schema
+from deploy.openapi import model_schema
 from local.apigateway.http_messages import HttpRequest
 
 _METHODS = ("get", "put", "post", "delete", "patch", "head", "options")
@@ -47,7 +48,7 @@ class _Checks:
 class RequestValidator:
     def __init__(self, document: dict[str, Any]) -> None:
         self._document = document
-        models = {"components": {"schemas": draft4_schema(document.get("components", {}).get("schemas", {}))}}
+        models = {"components": {"schemas": model_schema(document.get("components", {}).get("schemas", {}))}}
         validators = document.get("x-amazon-apigateway-request-validators", {})
         default = document.get("x-amazon-apigateway-request-validator")
         self._checks: dict[tuple[str, str], _Checks] = {}
@@ -64,7 +65,7 @@ class RequestValidator:
                 if chosen.get("validateRequestBody"):
                     for content_type, media in operation.get("requestBody", {}).get("content", {}).items():
                         if "schema" in media:
-                            schema = {"allOf": [draft4_schema(media["schema"])], **models}
+                            schema = {"allOf": [model_schema(media["schema"])], **models}
                             bodies[content_type.lower()] = Draft4Validator(schema)
                 self._checks[(method.upper(), resource)] = _Checks(required, bodies)
 

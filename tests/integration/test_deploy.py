@@ -8,33 +8,131 @@ import json
 import os
 import subprocess
 import sys
+from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 import pytest
 
 from deploy import package, stages
 from tests.conftest import ROOT
 
+# A stand-in for the `aws` command: it keeps a small world (stacks and their status, the account's
+# settings, what a destroyed stage kept) in a JSON file, answers as the AWS CLI does, exit status
+# and error text included, and logs every call.
 FAKE_AWS = """#!{python}
 import json, sys, pathlib
 args = sys.argv[1:]
+if "--region" in args:
+    args = args[: args.index("--region")]
+world_path = pathlib.Path({world!r})
+world = json.loads(world_path.read_text())
 with open({log!r}, "a") as log:
     log.write(json.dumps(args) + "\\n")
 def option(name):
     return args[args.index(name) + 1]
-if args[:2] == ["sts", "get-caller-identity"]:
+def fail(operation, code, message):
+    print(f"An error occurred ({{code}}) when calling the {{operation}} operation: {{message}}", file=sys.stderr)
+    sys.exit(254)
+def save():
+    world_path.write_text(json.dumps(world))
+stacks = world.setdefault("stacks", {{}})
+command = args[:2]
+if command == ["sts", "get-caller-identity"]:
     print(json.dumps({{"Account": "123456789012", "Arn": "arn:aws:iam::123456789012:user/deployer"}}))
-elif args[:2] == ["cloudformation", "package"]:
+elif command == ["cloudformation", "package"]:
     assert pathlib.Path(option("--template-file")).is_file()
     pathlib.Path(option("--output-template-file")).write_text("packaged")
-elif args[:2] == ["cloudformation", "describe-stacks"]:
-    outputs = {{
-        "appointments-account": {{"ArtifactsBucketName": "appointments-artifacts-123456789012-eu-west-1"}},
-        "appointments-qa": {{"ApiUrl": "https://abc.execute-api.eu-west-1.amazonaws.com/qa", "UserPoolId": "eu-x"}},
-    }}
-    print(json.dumps({{"Stacks": [{{"Outputs": [{{"OutputKey": k, "OutputValue": v}}
-                                               for k, v in outputs[option("--stack-name")].items()]}}]}}))
+elif command == ["cloudformation", "describe-stacks"]:
+    name = option("--stack-name")
+    if name not in stacks:
+        fail("DescribeStacks", "ValidationError", f"Stack with id {{name}} does not exist")
+    stack = stacks[name]
+    print(json.dumps({{"Stacks": [{{"StackStatus": stack["status"], "Outputs": [
+        {{"OutputKey": k, "OutputValue": v}} for k, v in stack.get("outputs", {{}}).items()]}}]}}))
+elif command == ["cloudformation", "deploy"]:
+    name = option("--stack-name")
+    if stacks.get(name, {{}}).get("status") == "ROLLBACK_COMPLETE":
+        fail("CreateChangeSet", "ValidationError",
+             f"Stack:{{name}} is in ROLLBACK_COMPLETE state and can not be updated.")
+    overrides = args[args.index("--parameter-overrides") + 1:] if "--parameter-overrides" in args else []
+    parameters = dict(item.split("=", 1) for item in overrides)
+    previous = stacks.get(name, {{}}).get("parameters")
+    if previous == parameters and "--no-fail-on-empty-changeset" in args:
+        print("No changes to deploy. Stack " + name + " is up to date")
+    stacks[name] = {{"status": "UPDATE_COMPLETE" if name in stacks else "CREATE_COMPLETE", "parameters": parameters,
+                     "outputs": world["outputs"].get(name, {{}})}}
+    save()
+elif command == ["cloudformation", "delete-stack"]:
+    stacks.pop(option("--stack-name"), None)
+    save()
+elif command == ["cloudformation", "wait"]:
+    pass
+elif command == ["apigateway", "get-account"]:
+    print(json.dumps({{"cloudwatchRoleArn": world.get("apiGatewayRole", "")}}))
+elif command == ["lambda", "get-account-settings"]:
+    print(json.dumps({{"AccountLimit": {{"ConcurrentExecutions": world.get("concurrency", 1000)}}}}))
+elif command == ["dynamodb", "describe-table"]:
+    table = world.get("kept", {{}}).get("table")
+    if option("--table-name") != table:
+        fail("DescribeTable", "ResourceNotFoundException", "Requested resource not found")
+    print(json.dumps({{"Table": {{"TableName": table, "LatestStreamArn": world["kept"]["stream"]}}}}))
+elif command == ["s3api", "head-bucket"]:
+    if option("--bucket") != world.get("kept", {{}}).get("bucket"):
+        fail("HeadBucket", "404", "Not Found")
+elif command == ["cognito-idp", "list-user-pools"]:
+    pools = world.get("kept", {{}}).get("pools", [])
+    print(json.dumps({{"UserPools": pools}}))
+elif command == ["ce", "get-anomaly-monitors"]:
+    print(json.dumps({{"AnomalyMonitors": world.get("monitors", [])}}))
+elif command == ["configure", "get"]:
+    print("eu-west-1")
+else:
+    fail("Fake", "Unknown", "the fake aws does not know " + " ".join(args))
 """
+OUTPUTS = {
+    "appointments-account": {"ArtifactsBucketName": "appointments-artifacts-123456789012-eu-west-1"},
+    "appointments-qa": {"ApiUrl": "https://abc.execute-api.eu-west-1.amazonaws.com/qa", "UserPoolId": "eu-x"},
+}
+
+
+@dataclass
+class FakeAws:
+    """The fake `aws`, its world and its call log."""
+
+    aws: stages.AwsCli
+    world: Path
+    log: Path
+
+    def set(self, **values: Any) -> None:
+        self.world.write_text(json.dumps(json.loads(self.world.read_text()) | values))
+
+    def state(self) -> dict[str, Any]:
+        return dict(json.loads(self.world.read_text()))
+
+    def calls(self) -> list[list[str]]:
+        return [json.loads(line) for line in self.log.read_text().splitlines()] if self.log.exists() else []
+
+    def forget_calls(self) -> None:
+        self.log.unlink(missing_ok=True)
+
+    def deploys_of(self, stack: str) -> list[dict[str, str]]:
+        return [
+            dict(item.split("=", 1) for item in call[call.index("--parameter-overrides") + 1 :])
+            for call in self.calls()
+            if call[:2] == ["cloudformation", "deploy"] and call[call.index("--stack-name") + 1] == stack
+        ]
+
+
+@pytest.fixture
+def fake_aws(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> FakeAws:
+    world, log, fake = tmp_path / "world.json", tmp_path / "calls.jsonl", tmp_path / "aws"
+    world.write_text(json.dumps({"outputs": OUTPUTS, "stacks": {}}))
+    fake.write_text(FAKE_AWS.format(python=sys.executable, log=str(log), world=str(world)))
+    fake.chmod(0o755)
+    # the dependency layer is pip's download for another platform: the deploy flow is what is tested here
+    monkeypatch.setattr(stages, "build", lambda architecture: package.build(architecture, layer=False))
+    return FakeAws(stages.AwsCli(executable=str(fake), region="eu-west-1", echo=False), world, log)
 
 
 def test_without_credentials_make_deploy_stops_at_once_with_the_way_out(tmp_path: Path) -> None:
@@ -61,42 +159,139 @@ def test_without_credentials_make_deploy_stops_at_once_with_the_way_out(tmp_path
     assert "No AWS credentials" in done.stderr and "make deploy DRY_RUN=1" in done.stderr, done.stderr
 
 
-def test_a_stage_is_built_packaged_and_deployed_with_its_parameters(
-    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+def test_a_stage_is_built_checked_packaged_and_deployed_with_its_parameters(
+    fake_aws: FakeAws, capsys: pytest.CaptureFixture[str]
 ) -> None:
-    log = tmp_path / "calls.jsonl"
-    fake = tmp_path / "aws"
-    fake.write_text(FAKE_AWS.format(python=sys.executable, log=str(log)))
-    fake.chmod(0o755)
-    # the dependency layer is pip's download for another platform: the deploy flow is what is tested here
-    monkeypatch.setattr(stages, "build", lambda architecture: package.build(architecture, layer=False))
-
-    aws = stages.AwsCli(executable=str(fake), region="eu-west-1", echo=False)
-    outputs = stages.deploy("qa", aws, "x86_64", stages.parse_parameters(["AlarmEmail=oncall@example.com"]))
+    outputs = stages.deploy("qa", fake_aws.aws, "x86_64", stages.parse_parameters(["AlarmEmail=oncall@example.com"]))
     stages.print_outputs(outputs)
 
-    calls = [json.loads(line) for line in log.read_text().splitlines()]
+    calls = fake_aws.calls()
     assert [call[:2] for call in calls] == [
         ["sts", "get-caller-identity"],
+        ["apigateway", "get-account"],  # does the account already name a logging role?
+        ["cloudformation", "describe-stacks"],  # the account stack: not there yet
         ["cloudformation", "deploy"],  # the account stack: artifacts bucket, API Gateway's logging role
         ["cloudformation", "describe-stacks"],
         ["cloudformation", "package"],
+        ["cloudformation", "describe-stacks"],  # the stage: no failed first deploy in the way
+        ["cloudformation", "describe-stacks"],  # the stage: a first deploy, so look for what a destroy kept
+        ["lambda", "get-account-settings"],
+        ["ce", "get-anomaly-monitors"],
+        ["dynamodb", "describe-table"],
+        ["s3api", "head-bucket"],
+        ["cognito-idp", "list-user-pools"],
         ["cloudformation", "deploy"],
         ["cloudformation", "describe-stacks"],
     ]
-    assert all(call[-2:] == ["--region", "eu-west-1"] for call in calls)
-    artifacts, packaged, deployed = calls[1], calls[3], calls[4]
+    artifacts, packaged, deployed = calls[3], calls[5], calls[13]
     assert artifacts[artifacts.index("--template-file") + 1].endswith("cloudformation/account.yaml")
     assert artifacts[artifacts.index("--stack-name") + 1] == "appointments-account" and "CAPABILITY_IAM" in artifacts
+    assert fake_aws.deploys_of("appointments-account") == [{"ExistingApiGatewayLogsRoleArn": ""}]
     assert packaged[packaged.index("--template-file") + 1] == str(package.BUILD / "cloudformation" / "root.yaml")
     assert packaged[packaged.index("--s3-bucket") + 1] == "appointments-artifacts-123456789012-eu-west-1"
     assert deployed[deployed.index("--stack-name") + 1] == "appointments-qa"
     capabilities = deployed[deployed.index("--capabilities") + 1 : deployed.index("--capabilities") + 3]
     assert capabilities == ["CAPABILITY_IAM", "CAPABILITY_AUTO_EXPAND"]
-    overrides = deployed[deployed.index("--parameter-overrides") + 1 : -2]
-    assert overrides == ["Stage=qa", "Architecture=x86_64", "AlarmEmail=oncall@example.com"]
+    assert "--no-fail-on-empty-changeset" in deployed
+    assert fake_aws.deploys_of("appointments-qa") == [
+        {
+            "Stage": "qa",
+            "Architecture": "x86_64",
+            "ConcurrencyAlarmThreshold": "900",  # 90 % of the account's 1,000
+            "ExistingAnomalyMonitorArn": "",  # the account has no services monitor yet: the stack makes one
+            "AlarmEmail": "oncall@example.com",
+        }
+    ]
     printed = [line.split() for line in capsys.readouterr().out.splitlines()]
     assert printed == [["ApiUrl", "https://abc.execute-api.eu-west-1.amazonaws.com/qa"], ["UserPoolId", "eu-x"]]
+
+
+def test_a_second_deploy_of_the_same_stage_changes_nothing(
+    fake_aws: FakeAws, capsys: pytest.CaptureFixture[str]
+) -> None:
+    stages.deploy("qa", fake_aws.aws, "arm64")
+    fake_aws.forget_calls()
+    stages.deploy("qa", fake_aws.aws, "arm64")
+    assert fake_aws.deploys_of("appointments-qa") == [
+        {"Stage": "qa", "Architecture": "arm64", "ConcurrencyAlarmThreshold": "900", "ExistingAnomalyMonitorArn": ""}
+    ]
+    assert fake_aws.state()["stacks"]["appointments-qa"]["status"] == "UPDATE_COMPLETE"
+    assert ["dynamodb", "describe-table"] not in [call[:2] for call in fake_aws.calls()]  # not a first deploy
+    assert ["cloudformation", "delete-stack"] not in [call[:2] for call in fake_aws.calls()]
+
+
+def test_a_failed_first_deploy_is_deleted_with_a_word_then_deployed_again(
+    fake_aws: FakeAws, capsys: pytest.CaptureFixture[str]
+) -> None:
+    # Given a first deploy that rolled back (CloudFormation allows only its deletion)
+    fake_aws.set(stacks={"appointments-qa": {"status": "ROLLBACK_COMPLETE"}})
+    stages.deploy("qa", fake_aws.aws, "arm64")
+    calls = [call[:3] for call in fake_aws.calls()]
+    deleted = calls.index(["cloudformation", "delete-stack", "--stack-name"])
+    assert calls[deleted + 1] == ["cloudformation", "wait", "stack-delete-complete"]
+    assert calls.index(["cloudformation", "deploy", "--stack-name"]) < deleted  # the account stack first
+    assert calls[-2][:2] == ["cloudformation", "deploy"] and fake_aws.state()["stacks"]["appointments-qa"][
+        "status"
+    ] == ("CREATE_COMPLETE")
+    assert "appointments-qa is in ROLLBACK_COMPLETE" in capsys.readouterr().err
+
+
+def test_destroy_then_deploy_adopts_the_kept_table_bucket_and_user_pool(
+    fake_aws: FakeAws, capsys: pytest.CaptureFixture[str]
+) -> None:
+    stages.deploy("qa", fake_aws.aws, "arm64")
+    stages.destroy("qa", fake_aws.aws)
+    assert "make deploy STAGE=qa adopts them again" in capsys.readouterr().err
+    # What DeletionPolicy kept, under its names
+    stream = "arn:aws:dynamodb:eu-west-1:123456789012:table/appointments-qa/stream/2026-11-29T00:00:00.000"
+    pools = [{"Id": "eu-west-1_kept", "Name": "appointments-qa"}, {"Id": "eu-west-1_x", "Name": "other"}]
+    kept = {"table": "appointments-qa", "stream": stream, "bucket": "appointments-audit-qa-123456789012-eu-west-1"}
+    fake_aws.set(kept=kept | {"pools": pools})
+    fake_aws.forget_calls()
+    stages.deploy("qa", fake_aws.aws, "arm64")
+    (parameters,) = fake_aws.deploys_of("appointments-qa")
+    assert {key: parameters[key] for key in ("ExistingTableStreamArn", "AdoptAuditBucket", "ExistingUserPoolId")} == {
+        "ExistingTableStreamArn": stream,
+        "AdoptAuditBucket": "true",
+        "ExistingUserPoolId": "eu-west-1_kept",
+    }
+    assert "adopting AdoptAuditBucket, ExistingTableStreamArn, ExistingUserPoolId" in capsys.readouterr().err
+
+
+def test_what_the_account_already_has_is_kept_and_a_small_account_alarms_on_its_own_limit(
+    fake_aws: FakeAws, capsys: pytest.CaptureFixture[str]
+) -> None:
+    theirs = "arn:aws:iam::123456789012:role/someone-elses-apigateway-logs"
+    monitor = "arn:aws:ce::123456789012:anomalymonitor/default-services"
+    services = {"MonitorArn": monitor, "MonitorType": "DIMENSIONAL", "MonitorDimension": "SERVICE"}
+    fake_aws.set(apiGatewayRole=theirs, concurrency=10, monitors=[services])
+    stages.deploy("qa", fake_aws.aws, "arm64")
+    assert fake_aws.deploys_of("appointments-account") == [{"ExistingApiGatewayLogsRoleArn": theirs}]
+    assert fake_aws.deploys_of("appointments-qa")[0]["ConcurrencyAlarmThreshold"] == "9"
+    assert fake_aws.deploys_of("appointments-qa")[0]["ExistingAnomalyMonitorArn"] == monitor  # one per account
+    assert f"API Gateway already logs with {theirs}: keeping it" in capsys.readouterr().err
+    # once the account stack made the role, it is its own, and kept being made
+    ours = "arn:aws:iam::123456789012:role/appointments-account-ApiGatewayLogsRole"
+    fake_aws.set(apiGatewayRole=ours, outputs=OUTPUTS | {"appointments-account": {
+        **OUTPUTS["appointments-account"], "ApiGatewayLogsRoleArn": ours}})  # fmt: skip
+    stages.deploy("qa", fake_aws.aws, "arm64")  # the account stack now reports the role as its own output
+    stages.deploy("qa", fake_aws.aws, "arm64")
+    assert fake_aws.deploys_of("appointments-account")[-1] == {"ExistingApiGatewayLogsRoleArn": ""}
+
+
+def test_a_template_the_deploy_check_refuses_is_never_deployed(
+    fake_aws: FakeAws, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    def broken_build(architecture: str) -> package.Built:
+        built = package.build(architecture, layer=False)
+        data = built.templates / "data.yaml"
+        data.write_text(data.read_text().replace("DeletionPolicy: RetainExceptOnCreate", "DeletionPolicy: Retain"))
+        return built
+
+    monkeypatch.setattr(stages, "build", broken_build)
+    with pytest.raises(stages.DeployError, match=r"RetainExceptOnCreate: data\.yaml Table: DeletionPolicy Retain"):
+        stages.deploy("qa", fake_aws.aws, "arm64")
+    assert [call[:2] for call in fake_aws.calls()] == [["sts", "get-caller-identity"]]
 
 
 def test_parameters_must_be_key_value() -> None:

@@ -5,7 +5,10 @@ import json
 from typing import Any
 
 import pytest
+import yaml
 
+from deploy.checks import Packaged, operation_security
+from deploy.openapi import load_document, shipped_document
 from local.apigateway import authorizer
 from local.apigateway.api import ApiDefinition
 from local.apigateway.gateway import Gateway
@@ -201,7 +204,11 @@ def test_handle_refuses_oversize_bodies_before_invoking() -> None:
     assert response.status == 413
     dropped = HttpRequest("POST", "/health", [], b"", wire_length=11)  # read off the wire, not kept
     assert gateway.handle(dropped).status == 413
-    assert json.loads(response.body)["code"] == "PAYLOAD_TOO_LARGE"
+    # API Gateway's own answer: the 413 cannot be customized (important notes for REST APIs)
+    assert (response.headers["Content-Type"], json.loads(response.body)) == (
+        "application/json",
+        {"message": "Request Too Long"},
+    )
     assert function.events == []
 
 
@@ -251,3 +258,28 @@ def test_access_log_has_one_json_line_per_request(tmp_path: Any) -> None:
     assert records[0]["resourcePath"] == "/health" and records[0]["userAgent"] == "pytest"
     assert records[0]["integrationStatus"] == 200 and records[0]["integrationLatency"] is not None
     assert len(lines) == 2
+
+
+def test_an_operation_without_its_own_security_is_open_locally_as_on_aws_and_the_deploy_check_fails(
+    tmp_path: Any,
+) -> None:
+    # Given the document with a root-level requirement and GET /me's own one removed
+    document = load_document()
+    document["security"] = [{"CognitoUserPool": []}]
+    del document["paths"]["/me"]["get"]["security"]
+    shipped = tmp_path / "openapi.yaml"
+    shipped.write_text(yaml.safe_dump(document))
+    api = ApiDefinition.load(shipped)
+    function = FakeFunction({"statusCode": 200, "headers": {}, "body": "{}"})
+    gateway = Gateway(api, LambdaService({"AvailabilityFunction": function}), KEY)  # type: ignore[dict-item]
+    # When it is called without a token, the local gateway lets it through: API Gateway ignores the
+    # root-level requirement, so on AWS it has no authorizer either
+    response = gateway.handle(request("GET", "/me"))
+    assert response.status == 200 and len(function.events) == 1
+    assert function.events[0]["requestContext"].get("authorizer") in (None, {})
+    # and the deploy check refuses the document before it could be deployed
+    packaged = Packaged({}, {}, shipped_document(shipped))
+    assert operation_security(packaged) == [
+        "root-level security is ignored by API Gateway",
+        "GET /me: no security of its own",
+    ]

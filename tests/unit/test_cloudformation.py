@@ -1,12 +1,18 @@
 from __future__ import annotations
 
 from pathlib import Path
+from typing import Any
 
 import pytest
 
 from deploy.templates import TEMPLATES, load_template, resources_of_type
+from local.account import ACCOUNT_ID, REGION
 from local.cloudformation.provision import table_request
 from local.cloudformation.resolver import Resolver, UnsupportedIntrinsicError
+
+
+def local_resolver(template: Any, **given: Any) -> Resolver:
+    return Resolver(template, region=REGION, account_id=ACCOUNT_ID, **given)
 
 
 def write(tmp_path: Path, text: str) -> Path:
@@ -62,7 +68,7 @@ def test_resolver_evaluates_refs_subs_getatts_and_conditions() -> None:
         "Conditions": {"Provisioned": {"Fn::Equals": [{"Ref": "Mode"}, "PROVISIONED"]}},
         "Resources": {},
     }
-    resolver = Resolver(
+    resolver = local_resolver(
         template,
         parameters={"Stage": "prod"},
         resources={"Bucket": "my-bucket"},
@@ -83,7 +89,7 @@ def test_resolver_evaluates_refs_subs_getatts_and_conditions() -> None:
 
 
 def test_resolver_refuses_what_it_does_not_understand() -> None:
-    resolver = Resolver({"Resources": {}})
+    resolver = local_resolver({"Resources": {}})
     with pytest.raises(UnsupportedIntrinsicError):
         resolver.resolve({"Fn::GetAZs": ""})
     with pytest.raises(KeyError, match="Missing"):
@@ -92,14 +98,14 @@ def test_resolver_refuses_what_it_does_not_understand() -> None:
 
 def test_resolver_requires_parameters_without_defaults() -> None:
     with pytest.raises(ValueError, match="TableName"):
-        Resolver({"Parameters": {"TableName": {"Type": "String"}}, "Resources": {}})
+        local_resolver({"Parameters": {"TableName": {"Type": "String"}}, "Resources": {}})
 
 
 def test_data_template_table_becomes_the_create_table_request() -> None:
     # Given the data stack as deployed
     template = load_template(TEMPLATES / "data.yaml")
     (table,) = resources_of_type(template, "AWS::DynamoDB::Table").values()
-    properties = Resolver(template, parameters={"Stage": "test"}).resolve(table["Properties"])
+    properties = local_resolver(template, parameters={"Stage": "test"}).resolve(table["Properties"])
     # When it is turned into a CreateTable request
     request = table_request(properties)
     # Then the request carries the schema, indexes and stream the services rely on
@@ -118,7 +124,7 @@ def test_data_template_table_becomes_the_create_table_request() -> None:
 def test_data_template_provisioned_mode_sets_capacity_everywhere() -> None:
     template = load_template(TEMPLATES / "data.yaml")
     (table,) = resources_of_type(template, "AWS::DynamoDB::Table").values()
-    resolver = Resolver(template, parameters={"Stage": "test", "TableBillingMode": "PROVISIONED"})
+    resolver = local_resolver(template, parameters={"Stage": "test", "TableBillingMode": "PROVISIONED"})
     request = table_request(resolver.resolve(table["Properties"]))
     assert request["ProvisionedThroughput"]["ReadCapacityUnits"] > 0
     assert all(index["ProvisionedThroughput"]["WriteCapacityUnits"] > 0 for index in request["GlobalSecondaryIndexes"])

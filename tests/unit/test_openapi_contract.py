@@ -15,7 +15,7 @@ from services.booking import handler as booking
 from services.booking.http_models import BookingIn, CancelIn, RescheduleIn
 
 API = ApiDefinition.load()
-SCHEMAS = API.document["components"]["schemas"]
+SCHEMAS = API.public_document()["components"]["schemas"]  # as written, for clients
 
 
 def operations_of(function: str) -> set[tuple[str, str]]:

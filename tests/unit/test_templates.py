@@ -13,9 +13,9 @@ from typing import Any
 import pytest
 import yaml
 
-from deploy import package
+from deploy import openapi
 from deploy.openapi import load_document
-from deploy.package import PackagingError, build, check_handlers, deployable_openapi
+from deploy.package import PackagingError, build, check_handlers
 from deploy.templates import TEMPLATES, load_template, resources_of_type
 from local.apigateway.api import ApiDefinition
 from services.common.settings import AuditSettings, ServiceSettings
@@ -123,7 +123,7 @@ def test_every_api_operation_is_integrated_with_the_function_that_serves_it() ->
 
 
 def test_the_deployed_openapi_answers_its_public_document_from_the_mock() -> None:
-    document = yaml.safe_load(deployable_openapi())
+    document = yaml.safe_load(openapi.shipped_openapi_text())
     mock = document["paths"]["/openapi.json"]["get"]["x-amazon-apigateway-integration"]
     template = str(mock["responses"]["default"]["responseTemplates"]["application/json"])
     # what Velocity answers: the #set line sets $dollar, each ${dollar} becomes "$"
@@ -146,6 +146,22 @@ def test_the_api_deployment_is_renamed_with_the_documents_hash(built: Path) -> N
 def test_a_document_that_velocity_would_run_is_refused(monkeypatch: pytest.MonkeyPatch) -> None:
     document = load_document()
     document["info"]["description"] = "## Bookings\nNotes #set them apart"
-    monkeypatch.setattr(package, "load_document", lambda: document)
-    with pytest.raises(PackagingError, match="'##'"):
-        deployable_openapi()
+    monkeypatch.setattr(openapi, "load_document", lambda path: document)
+    with pytest.raises(openapi.DocumentError, match="'##'"):
+        openapi.shipped_openapi_text()
+
+
+def test_the_budget_counts_gross_spend_and_anomalies_reach_the_alarm_email() -> None:
+    budget = load_template(TEMPLATES / "budget.yaml")
+    (properties,) = [r["Properties"] for r in resources_of_type(budget, "AWS::Budgets::Budget").values()]
+    # credits and refunds are deducted unless told otherwise (CostTypes' defaults are true)
+    assert properties["Budget"]["CostTypes"] == {"IncludeCredit": False, "IncludeRefund": False}
+    (monitor,) = resources_of_type(budget, "AWS::CE::AnomalyMonitor").values()
+    assert (monitor["Properties"]["MonitorType"], monitor["Properties"]["MonitorDimension"]) == (
+        "DIMENSIONAL",
+        "SERVICE",
+    )
+    assert monitor["Condition"] == "MakesMonitor"  # one services monitor per account: reused when it exists
+    (subscription,) = resources_of_type(budget, "AWS::CE::AnomalySubscription").values()
+    assert subscription["Properties"]["Frequency"] == "DAILY"  # e-mail subscribers need DAILY or WEEKLY
+    assert subscription["Properties"]["Subscribers"] == [{"Type": "EMAIL", "Address": {"Ref": "AlarmEmail"}}]
