@@ -93,6 +93,13 @@ def importer_keywords(packaged: Packaged) -> list[str]:
             found += [f"{where} {content_type}: {problem}" for problem in _schema_problems(content.get("schema", {}))]
     for shared in document.get("components", {}).get("parameters", {}).values():
         found += [f"parameter {shared.get('name')}: {problem}" for problem in _parameter_problems(shared)]
+    for path, item in document.get("paths", {}).items():
+        for parameter in item.get("parameters", []):
+            found += [f"{path} parameter {parameter.get('name')}: {p}" for p in _parameter_problems(parameter)]
+    for name, response in document.get("components", {}).get("responses", {}).items():
+        for content_type, content in response.get("content", {}).items():
+            schema = content.get("schema", {})
+            found += [f"response {name} {content_type}: {problem}" for problem in _schema_problems(schema)]
     responses = document.get("x-amazon-apigateway-gateway-responses", {})
     found += [f"gateway response {kind}: cannot be customized" for kind in responses if kind in NOT_CUSTOMIZABLE]
     return found
@@ -144,15 +151,26 @@ def name_lengths(packaged: Packaged) -> list[str]:
     return found
 
 
+# What holds the stage's data, kept when its stack is deleted: the table, the audit archive (the
+# object-locked bucket), the user pool and its groups.
+_KEPT = {"AWS::DynamoDB::Table", "AWS::Cognito::UserPool", "AWS::Cognito::UserPoolGroup"}
+
+
 def retain_except_on_create(packaged: Packaged) -> list[str]:
     """Retained resources are `RetainExceptOnCreate`: a failed first create otherwise leaves a table or
-    a bucket behind whose name blocks every retry."""
-    return [
-        f"{name} {logical_id}: DeletionPolicy Retain"
-        for name, template in packaged.templates.items()
-        for logical_id, resource in template.get("Resources", {}).items()
-        if resource.get("DeletionPolicy") == "Retain"
-    ]
+    a bucket behind whose name blocks every retry. And what holds data is retained at all."""
+    found = []
+    for name, template in packaged.templates.items():
+        for logical_id, resource in template.get("Resources", {}).items():
+            policy = resource.get("DeletionPolicy")
+            if policy == "Retain":
+                found.append(f"{name} {logical_id}: DeletionPolicy Retain")
+            holds_data = resource["Type"] in _KEPT or (
+                resource["Type"] == "AWS::S3::Bucket" and resource.get("Properties", {}).get("ObjectLockEnabled")
+            )
+            if holds_data and policy is None:
+                found.append(f"{name} {logical_id}: holds data and has no DeletionPolicy (deleted with its stack)")
+    return found
 
 
 def alarm_topics(packaged: Packaged) -> list[str]:
@@ -163,10 +181,17 @@ def alarm_topics(packaged: Packaged) -> list[str]:
         keys = resources_of_type(template, "AWS::KMS::Key")
         for logical_id, topic in resources_of_type(template, "AWS::SNS::Topic").items():
             key = topic["Properties"].get("KmsMasterKeyId")
+            key_id = _key_id(key) if isinstance(key, dict) else None
+            if key is None:
+                continue  # unencrypted: CloudWatch publishes
             if isinstance(key, str) and key.startswith("alias/aws/"):
                 found.append(f"{name} {logical_id}: under the AWS managed key {key}")
-            elif isinstance(key, dict) and key.get("Ref") in keys:
-                statements = keys[key["Ref"]]["Properties"]["KeyPolicy"]["Statement"]
+            elif key_id is None or key_id not in keys:
+                found.append(
+                    f"{name} {logical_id}: key {key} is not a key of this template, so its policy is unchecked"
+                )
+            else:
+                statements = keys[key_id]["Properties"]["KeyPolicy"]["Statement"]
                 granted = {
                     action
                     for statement in statements
@@ -176,7 +201,7 @@ def alarm_topics(packaged: Packaged) -> list[str]:
                 }
                 if not {"kms:Decrypt", "kms:GenerateDataKey*"} <= granted:
                     found.append(
-                        f"{name} {logical_id}: key {key['Ref']} does not let CloudWatch decrypt and generate data keys"
+                        f"{name} {logical_id}: key {key_id} does not let CloudWatch decrypt and generate data keys"
                     )
     return found
 
@@ -310,6 +335,16 @@ def _parameter_problems(parameter: dict[str, Any]) -> list[str]:
 
 def _undefaulted(template: dict[str, Any]) -> dict[str, str]:
     return {key: "p" for key, spec in template.get("Parameters", {}).items() if "Default" not in spec}
+
+
+def _key_id(reference: dict[str, Any]) -> str | None:
+    """The logical id a `Ref` or `Fn::GetAtt` names."""
+    if "Ref" in reference:
+        return str(reference["Ref"])
+    attribute = reference.get("Fn::GetAtt")
+    if isinstance(attribute, list) and attribute:
+        return str(attribute[0])
+    return str(attribute).split(".", 1)[0] if isinstance(attribute, str) else None
 
 
 def _as_list(value: Any) -> list[Any]:

@@ -15,6 +15,7 @@ role keeps it. The concurrency alarms' threshold is 90 % of the account's own li
 from __future__ import annotations
 
 import json
+import os
 import subprocess
 import sys
 from collections.abc import Mapping, Sequence
@@ -94,10 +95,8 @@ def artifacts_bucket(aws: AwsCli) -> str:
     AWS::ApiGateway::Account resource per region per account", its CloudFormation reference): a role
     the account already names, and that this stack did not make, is kept rather than replaced."""
     current = json.loads(aws("apigateway", "get-account", "--output", "json")).get("cloudwatchRoleArn") or ""
-    ours = (
-        stack_outputs(aws, ACCOUNT_STACK).get("ApiGatewayLogsRoleArn", "") if stack_status(aws, ACCOUNT_STACK) else ""
-    )
-    keep = current if current and current != ours else ""
+    clear_failed_first_deploy(aws, ACCOUNT_STACK)
+    keep = current if current and not _made_by_account_stack(aws, current) else ""
     if keep:
         print(f"API Gateway already logs with {keep}: keeping it (the account stack makes no role)", file=sys.stderr)
     aws(
@@ -108,18 +107,57 @@ def artifacts_bucket(aws: AwsCli) -> str:
     return stack_outputs(aws, ACCOUNT_STACK)["ArtifactsBucketName"]
 
 
+def deploy_region(aws: AwsCli) -> str:
+    """The region the `aws` commands go to: REGION, else the CLI's own choice (its environment
+    variables first, as the CLI reads them, then the profile's configuration)."""
+    region = aws.region or os.environ.get("AWS_REGION") or os.environ.get("AWS_DEFAULT_REGION")
+    if not region:
+        try:
+            region = aws("configure", "get", "region").strip()
+        except DeployError:
+            region = ""
+    if not region:
+        raise DeployError("No AWS region: give REGION=… (or set AWS_REGION / a profile's region)")
+    return region
+
+
+def _made_by_account_stack(aws: AwsCli, role_arn: str) -> bool:
+    """Whether the account stack made this role: by its output, or by its resource for a stack made
+    before that output existed."""
+    if stack_status(aws, ACCOUNT_STACK) is None:
+        return False
+    if stack_outputs(aws, ACCOUNT_STACK).get("ApiGatewayLogsRoleArn") == role_arn:
+        return True
+    try:
+        described = aws(
+            "cloudformation", "describe-stack-resource", "--stack-name", ACCOUNT_STACK,
+            "--logical-resource-id", "ApiGatewayLogsRole", "--output", "json",
+        )  # fmt: skip
+    except DeployError:
+        return False
+    role_name = json.loads(described)["StackResourceDetail"]["PhysicalResourceId"]
+    return role_arn.endswith(f":role/{role_name}")
+
+
 def concurrency_threshold(aws: AwsCli) -> int:
     """90 % of the account's concurrent executions: 1,000 by default, far fewer on a new account."""
     settings = json.loads(aws("lambda", "get-account-settings", "--output", "json"))
     return max(1, int(settings["AccountLimit"]["ConcurrentExecutions"]) * 9 // 10)
 
 
-def existing_services_monitor(aws: AwsCli) -> str:
-    """The account's AWS services anomaly monitor, if it has one: an account may have only one (Cost
-    Anomaly Detection FAQ), and AWS makes a default one for many accounts; the budget stack subscribes
-    to it rather than failing to make a second."""
+def existing_services_monitor(aws: AwsCli, stage: str) -> str:
+    """The account's AWS services anomaly monitor, if it has one that this stage did not make: an
+    account may have only one (Cost Anomaly Detection FAQ), and AWS makes a default one for many
+    accounts; the budget stack subscribes to it rather than failing to make a second. The stage's own
+    (`appointments-<stage>-services`) is not "existing": the stack keeps making it."""
     monitors = json.loads(aws("ce", "get-anomaly-monitors", "--output", "json")).get("AnomalyMonitors", [])
-    services = [m for m in monitors if m.get("MonitorType") == "DIMENSIONAL" and m.get("MonitorDimension") == "SERVICE"]
+    services = [
+        m
+        for m in monitors
+        if m.get("MonitorType") == "DIMENSIONAL"
+        and m.get("MonitorDimension") == "SERVICE"
+        and m.get("MonitorName") != f"appointments-{stage}-services"
+    ]
     return str(services[0]["MonitorArn"]) if services else ""
 
 
@@ -135,7 +173,9 @@ def clear_failed_first_deploy(aws: AwsCli, stack: str) -> None:
         )
         aws("cloudformation", "delete-stack", "--stack-name", stack)
         aws("cloudformation", "wait", "stack-delete-complete", "--stack-name", stack, capture=False)
-    elif status is not None and status.endswith("_IN_PROGRESS"):
+    elif status is not None and status.endswith("_IN_PROGRESS") and status != "REVIEW_IN_PROGRESS":
+        # REVIEW_IN_PROGRESS is a stack whose first change set was never executed: it never finishes
+        # by itself, and `cloudformation deploy` creates the stack from it as if it were not there.
         raise DeployError(f"{stack} is {status}: wait for it to finish, then run make deploy again")
 
 
@@ -151,7 +191,7 @@ def kept_by_a_destroyed_stage(aws: AwsCli, stage: str, account_id: str) -> dict[
     except DeployError as error:
         if "ResourceNotFoundException" not in str(error):
             raise
-    region = aws.region or aws("configure", "get", "region").strip()
+    region = deploy_region(aws)
     try:
         aws("s3api", "head-bucket", "--bucket", f"appointments-audit-{stage}-{account_id}-{region}")
         adopted["AdoptAuditBucket"] = "true"
@@ -193,12 +233,12 @@ def deploy(
         "--s3-bucket", bucket, "--s3-prefix", f"appointments/{stage}", "--output-template-file", str(packaged),
     )  # fmt: skip
     clear_failed_first_deploy(aws, f"appointments-{stage}")
-    first = stack_status(aws, f"appointments-{stage}") is None
+    first = stack_status(aws, f"appointments-{stage}") in (None, "REVIEW_IN_PROGRESS")
     overrides = {
         "Stage": stage,
         "Architecture": architecture,
         "ConcurrencyAlarmThreshold": str(concurrency_threshold(aws)),
-        "ExistingAnomalyMonitorArn": existing_services_monitor(aws),
+        "ExistingAnomalyMonitorArn": existing_services_monitor(aws, stage),
         **(kept_by_a_destroyed_stage(aws, stage, who) if first else {}),
         **(parameters or {}),
     }

@@ -57,11 +57,16 @@ elif command == ["cloudformation", "deploy"]:
              f"Stack:{{name}} is in ROLLBACK_COMPLETE state and can not be updated.")
     overrides = args[args.index("--parameter-overrides") + 1:] if "--parameter-overrides" in args else []
     parameters = dict(item.split("=", 1) for item in overrides)
-    previous = stacks.get(name, {{}}).get("parameters")
-    if previous == parameters and "--no-fail-on-empty-changeset" in args:
+    known = stacks.get(name, {{}})
+    if known.get("status") not in (None, "REVIEW_IN_PROGRESS") and known.get("parameters") == parameters:
+        if "--no-fail-on-empty-changeset" not in args:
+            fail("CreateChangeSet", "ValidationError", "No changes to deploy. Stack " + name + " is up to date")
         print("No changes to deploy. Stack " + name + " is up to date")
-    stacks[name] = {{"status": "UPDATE_COMPLETE" if name in stacks else "CREATE_COMPLETE", "parameters": parameters,
-                     "outputs": world["outputs"].get(name, {{}})}}
+    else:
+        world.setdefault("executed", []).append(name)
+        created = known.get("status") in (None, "REVIEW_IN_PROGRESS")
+        stacks[name] = {{"status": "CREATE_COMPLETE" if created else "UPDATE_COMPLETE", "parameters": parameters,
+                         "outputs": world["outputs"].get(name, {{}})}}
     save()
 elif command == ["cloudformation", "delete-stack"]:
     stacks.pop(option("--stack-name"), None)
@@ -83,10 +88,17 @@ elif command == ["s3api", "head-bucket"]:
 elif command == ["cognito-idp", "list-user-pools"]:
     pools = world.get("kept", {{}}).get("pools", [])
     print(json.dumps({{"UserPools": pools}}))
+elif command == ["cloudformation", "describe-stack-resource"]:
+    role = world.get("accountStackRole")
+    if not role:
+        fail("DescribeStackResource", "ValidationError", "Resource ApiGatewayLogsRole does not exist for stack")
+    print(json.dumps({{"StackResourceDetail": {{"PhysicalResourceId": role}}}}))
 elif command == ["ce", "get-anomaly-monitors"]:
     print(json.dumps({{"AnomalyMonitors": world.get("monitors", [])}}))
 elif command == ["configure", "get"]:
-    print("eu-west-1")
+    if not world.get("profileRegion"):
+        sys.exit(1)  # what the CLI does for a setting it does not have: no output, status 1
+    print(world["profileRegion"])
 else:
     fail("Fake", "Unknown", "the fake aws does not know " + " ".join(args))
 """
@@ -209,13 +221,17 @@ def test_a_stage_is_built_checked_packaged_and_deployed_with_its_parameters(
 def test_a_second_deploy_of_the_same_stage_changes_nothing(
     fake_aws: FakeAws, capsys: pytest.CaptureFixture[str]
 ) -> None:
-    stages.deploy("qa", fake_aws.aws, "arm64")
+    parameters = stages.parse_parameters(["AlarmEmail=oncall@example.com"])  # the budget's monitor included
+    stages.deploy("qa", fake_aws.aws, "arm64", parameters)
+    own = {"MonitorArn": "arn:aws:ce::123456789012:anomalymonitor/qa", "MonitorName": "appointments-qa-services",
+           "MonitorType": "DIMENSIONAL", "MonitorDimension": "SERVICE"}  # fmt: skip
+    fake_aws.set(monitors=[own])  # what the first deploy's budget stack made
+    assert fake_aws.state()["executed"] == ["appointments-account", "appointments-qa"]
     fake_aws.forget_calls()
-    stages.deploy("qa", fake_aws.aws, "arm64")
-    assert fake_aws.deploys_of("appointments-qa") == [
-        {"Stage": "qa", "Architecture": "arm64", "ConcurrencyAlarmThreshold": "900", "ExistingAnomalyMonitorArn": ""}
-    ]
-    assert fake_aws.state()["stacks"]["appointments-qa"]["status"] == "UPDATE_COMPLETE"
+    stages.deploy("qa", fake_aws.aws, "arm64", parameters)
+    assert fake_aws.state()["executed"] == ["appointments-account", "appointments-qa"]  # no change set ran again
+    (again,) = fake_aws.deploys_of("appointments-qa")
+    assert again["ExistingAnomalyMonitorArn"] == ""  # its own monitor is not someone else's: it stays made
     assert ["dynamodb", "describe-table"] not in [call[:2] for call in fake_aws.calls()]  # not a first deploy
     assert ["cloudformation", "delete-stack"] not in [call[:2] for call in fake_aws.calls()]
 
@@ -297,3 +313,33 @@ def test_a_template_the_deploy_check_refuses_is_never_deployed(
 def test_parameters_must_be_key_value() -> None:
     with pytest.raises(stages.DeployError, match="'AlarmEmail' is not Key=Value"):
         stages.parse_parameters(["AlarmEmail"])
+
+
+def test_a_first_change_set_never_executed_is_deployed_over_and_the_region_comes_from_the_environment(
+    fake_aws: FakeAws, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # REVIEW_IN_PROGRESS never ends by itself; `cloudformation deploy` creates the stack from it
+    fake_aws.set(stacks={"appointments-qa": {"status": "REVIEW_IN_PROGRESS"}})
+    monkeypatch.setenv("AWS_REGION", "ap-southeast-2")
+    aws = stages.AwsCli(executable=fake_aws.aws.executable, region=None, echo=False)  # no REGION given
+    stages.deploy("qa", aws, "arm64")
+    assert fake_aws.state()["stacks"]["appointments-qa"]["status"] == "CREATE_COMPLETE"
+    heads = [call for call in fake_aws.calls() if call[:2] == ["s3api", "head-bucket"]]
+    assert heads[0][heads[0].index("--bucket") + 1] == "appointments-audit-qa-123456789012-ap-southeast-2"
+    # and with no region anywhere, the deploy says so instead of guessing
+    monkeypatch.delenv("AWS_REGION")
+    monkeypatch.delenv("AWS_DEFAULT_REGION", raising=False)
+    fake_aws.set(stacks={})
+    with pytest.raises(stages.DeployError, match="No AWS region"):
+        stages.deploy("qa", aws, "arm64")
+
+
+def test_an_account_stack_made_before_its_role_output_keeps_its_own_role(fake_aws: FakeAws) -> None:
+    ours = "arn:aws:iam::123456789012:role/appointments-account-ApiGatewayLogsRole-AB12"
+    fake_aws.set(
+        apiGatewayRole=ours,
+        accountStackRole="appointments-account-ApiGatewayLogsRole-AB12",
+        stacks={"appointments-account": {"status": "CREATE_COMPLETE", "parameters": {}, "outputs": {}}},
+    )
+    stages.deploy("qa", fake_aws.aws, "arm64")
+    assert fake_aws.deploys_of("appointments-account") == [{"ExistingApiGatewayLogsRoleArn": ""}]  # still made here

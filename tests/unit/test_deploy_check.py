@@ -45,6 +45,11 @@ def test_importer_keywords(packaged: Packaged) -> None:
         schemas["Snake_Case"] = {"type": "object"}
         openapi["components"]["parameters"]["ProviderId"]["schema"]["pattern"] = "^prv_"
         openapi["x-amazon-apigateway-gateway-responses"]["REQUEST_TOO_LARGE"] = {"statusCode": 413}
+        openapi["paths"]["/bookings/{bookingId}"]["parameters"] = [
+            {"name": "bookingId", "in": "path", "required": True, "schema": {"type": "string", "pattern": "^bkg_"}}
+        ]
+        problem = openapi["components"]["responses"]["Problem"]["content"]["application/problem+json"]
+        problem["schema"] = {"type": "object", "oneOf": [{"type": "object"}]}
 
     found = checks.importer_keywords(broken(packaged, change))
     assert "model Interval: /: additionalProperties is not supported" in found
@@ -53,6 +58,8 @@ def test_importer_keywords(packaged: Packaged) -> None:
     assert "model 'Snake_Case': model names can only contain alphanumeric characters" in found
     assert "parameter providerId: schema.pattern ignored by the importer" in found
     assert "gateway response REQUEST_TOO_LARGE: cannot be customized" in found
+    assert "/bookings/{bookingId} parameter bookingId: schema.pattern ignored by the importer" in found
+    assert "response Problem application/problem+json: /: oneOf is not supported" in found
 
 
 def test_operation_level_security(packaged: Packaged) -> None:
@@ -101,6 +108,15 @@ def test_retained_resources_are_retain_except_on_create(packaged: Packaged) -> N
 
     assert checks.retain_except_on_create(broken(packaged, change)) == ["data.yaml Table: DeletionPolicy Retain"]
 
+    def dropped(templates: dict[str, Any], _: dict[str, Any], __: dict[str, str]) -> None:
+        del templates["auth.yaml"]["Resources"]["AdminsGroup"]["DeletionPolicy"]
+        del templates["data.yaml"]["Resources"]["AuditBucket"]["DeletionPolicy"]
+
+    assert checks.retain_except_on_create(broken(packaged, dropped)) == [
+        "auth.yaml AdminsGroup: holds data and has no DeletionPolicy (deleted with its stack)",
+        "data.yaml AuditBucket: holds data and has no DeletionPolicy (deleted with its stack)",
+    ]
+
 
 def test_alarm_topics_cloudwatch_can_publish_to(packaged: Packaged) -> None:
     # repost.aws/knowledge-center/cloudwatch-configure-alarm-sns: "CloudWatch Alarms does not have
@@ -114,6 +130,21 @@ def test_alarm_topics_cloudwatch_can_publish_to(packaged: Packaged) -> None:
 
     assert checks.alarm_topics(broken(packaged, managed)) == [
         "monitoring.yaml AlarmTopic: under the AWS managed key alias/aws/sns"
+    ]
+
+    def by_attribute(templates: dict[str, Any], _: dict[str, Any], __: dict[str, str]) -> None:
+        ungranted(templates, _, __)
+        topic = templates["monitoring.yaml"]["Resources"]["AlarmTopic"]["Properties"]
+        topic["KmsMasterKeyId"] = {"Fn::GetAtt": ["AlarmTopicKey", "Arn"]}
+
+    def elsewhere(templates: dict[str, Any], _: dict[str, Any], __: dict[str, str]) -> None:
+        templates["monitoring.yaml"]["Resources"]["AlarmTopic"]["Properties"]["KmsMasterKeyId"] = "alias/someone"
+
+    assert checks.alarm_topics(broken(packaged, by_attribute)) == [
+        "monitoring.yaml AlarmTopic: key AlarmTopicKey does not let CloudWatch decrypt and generate data keys"
+    ]
+    assert checks.alarm_topics(broken(packaged, elsewhere)) == [
+        "monitoring.yaml AlarmTopic: key alias/someone is not a key of this template, so its policy is unchecked"
     ]
     assert checks.alarm_topics(broken(packaged, ungranted)) == [
         "monitoring.yaml AlarmTopic: key AlarmTopicKey does not let CloudWatch decrypt and generate data keys"
