@@ -19,7 +19,7 @@ from aws_lambda_powertools.event_handler.openapi.params import Path, Query
 from aws_lambda_powertools.utilities.data_classes.dynamo_db_stream_event import DynamoDBRecord
 from aws_lambda_powertools.utilities.typing import LambdaContext
 from opentelemetry.trace import SpanKind
-from pydantic import AwareDatetime, BeforeValidator
+from pydantic import BeforeValidator
 
 from services.audit.adapters.dynamodb_trail import DynamoDBAuditReader, DynamoDBAuditTrail
 from services.audit.adapters.s3_archive import S3Archive
@@ -28,7 +28,7 @@ from services.audit.domain.queries import AuditQueries
 from services.common import tracing
 from services.common.audit import AuditEvent, EntityType
 from services.common.aws import dynamodb_client, s3_client
-from services.common.clock import iso_utc
+from services.common.clock import SupportedInstant, iso_utc
 from services.common.http import build_resolver, current_principal, plus_restored, resolve
 from services.common.observability import Metric, count, identify, logger, milliseconds, observed
 from services.common.settings import AuditSettings, load_settings
@@ -61,7 +61,7 @@ def page_json(page: tuple[list[AuditEvent], str | None]) -> dict[str, Any]:
 
 Limit = Annotated[int, Query(ge=1, le=100)]
 Cursor = Annotated[str | None, Query(max_length=2048)]
-Instant = Annotated[AwareDatetime | None, BeforeValidator(plus_restored)]
+Instant = Annotated[SupportedInstant | None, BeforeValidator(plus_restored)]
 
 
 @app.get("/bookings/<bookingId>/history")

@@ -15,7 +15,7 @@ from aws_lambda_powertools.event_handler import Response
 from aws_lambda_powertools.event_handler.openapi.params import Body, Path, Query
 from aws_lambda_powertools.logging import correlation_paths
 from aws_lambda_powertools.utilities.typing import LambdaContext
-from pydantic import AwareDatetime, BeforeValidator
+from pydantic import BeforeValidator
 
 from services.availability.adapters.dynamodb_store import DynamoDBProviderStore
 from services.availability.adapters.table_probe import DynamoDBTableProbe
@@ -23,11 +23,12 @@ from services.availability.domain.health import check_health
 from services.availability.domain.use_cases import AvailabilityService
 from services.availability.http_models import PROVIDER_ID, SERVICE_ID, OverrideIn, ProviderIn, ScheduleIn, ServiceIn
 from services.common import __version__
+from services.common.auth import Group, Principal
 from services.common.availability import WEEKDAYS, ServiceRules
 from services.common.aws import dynamodb_client
 from services.common.calendar import Override, Provider, Service, WeeklySchedule
 from services.common.calendar_table import hhmm
-from services.common.clock import utc_now
+from services.common.clock import SupportedInstant, utc_now
 from services.common.http import (
     attribution_for,
     build_resolver,
@@ -46,7 +47,7 @@ app = build_resolver(logger)
 ProviderId = Annotated[str, Path(pattern=PROVIDER_ID)]
 
 
-Instant = Annotated[AwareDatetime, BeforeValidator(plus_restored)]
+Instant = Annotated[SupportedInstant, BeforeValidator(plus_restored)]
 
 
 @cache
@@ -56,15 +57,18 @@ def availability() -> AvailabilityService:
     return AvailabilityService(DynamoDBProviderStore(dynamodb_client(), settings.table_name, utc_now), utc_now)
 
 
-def provider_json(provider: Provider) -> dict[str, Any]:
-    return {
+def provider_json(provider: Provider, reader: Principal) -> dict[str, Any]:
+    """The provider as `reader` may see it: the owner's subject only for admins, ops and the owner."""
+    shown: dict[str, Any] = {
         "providerId": provider.provider_id,
         "name": provider.name,
         "timeZone": provider.time_zone,
-        "ownerSub": provider.owner_sub,
         "version": provider.version,
         "createdAt": provider.created_at,
     }
+    if reader.is_in(Group.ADMINS, Group.OPS) or reader.sub == provider.owner_sub:
+        shown["ownerSub"] = provider.owner_sub
+    return shown
 
 
 def service_json(service: Service) -> dict[str, Any]:
@@ -133,7 +137,9 @@ def create_provider(body: Annotated[ProviderIn, Body()]) -> Response[Any]:
         principal, body.name, body.timeZone, body.ownerSub, attribution_for(app, principal)
     )
     identify(providerId=provider.provider_id)
-    return _json(HTTPStatus.CREATED, provider_json(provider), {"Location": f"/providers/{provider.provider_id}"})
+    return _json(
+        HTTPStatus.CREATED, provider_json(provider, principal), {"Location": f"/providers/{provider.provider_id}"}
+    )
 
 
 @app.get("/providers")
@@ -141,14 +147,16 @@ def list_providers(
     limit: Annotated[int, Query(ge=1, le=100)] = 20,
     cursor: Annotated[str | None, Query(max_length=2048)] = None,
 ) -> dict[str, Any]:
-    providers, next_cursor = availability().list_providers(current_principal(app), limit, cursor)
-    return {"items": [provider_json(p) for p in providers], "nextCursor": next_cursor}
+    principal = current_principal(app)
+    providers, next_cursor = availability().list_providers(principal, limit, cursor)
+    return {"items": [provider_json(p, principal) for p in providers], "nextCursor": next_cursor}
 
 
 @app.get("/providers/<providerId>")
 def get_provider(providerId: ProviderId) -> Response[Any]:
-    provider = availability().get_provider(current_principal(app), providerId)
-    return _json(HTTPStatus.OK, provider_json(provider), etag(provider.version))
+    principal = current_principal(app)
+    provider = availability().get_provider(principal, providerId)
+    return _json(HTTPStatus.OK, provider_json(provider, principal), etag(provider.version))
 
 
 @app.get("/providers/<providerId>/schedule")

@@ -20,7 +20,7 @@ from aws_lambda_powertools.event_handler import Response
 from aws_lambda_powertools.event_handler.openapi.params import Body, Path, Query
 from aws_lambda_powertools.logging import correlation_paths
 from aws_lambda_powertools.utilities.typing import LambdaContext
-from pydantic import AwareDatetime, BeforeValidator
+from pydantic import BeforeValidator
 
 from services.booking.adapters.dynamodb_store import DynamoDBBookingStore
 from services.booking.domain.models import Booking, BookingStatus
@@ -35,7 +35,7 @@ from services.booking.http_models import (
     booking_json,
 )
 from services.common.aws import dynamodb_client
-from services.common.clock import utc_now
+from services.common.clock import SupportedInstant, utc_now
 from services.common.errors import FieldError, ValidationFailedError
 from services.common.http import (
     attribution_for,
@@ -52,7 +52,7 @@ from services.common.settings import ServiceSettings, load_settings
 app = build_resolver(logger)
 
 BookingId = Annotated[str, Path(pattern=BOOKING_ID)]
-Instant = Annotated[AwareDatetime, BeforeValidator(plus_restored)]
+Instant = Annotated[SupportedInstant, BeforeValidator(plus_restored)]
 EARLIEST = datetime(1970, 1, 1, tzinfo=UTC)
 LATEST = datetime(9999, 1, 1, tzinfo=UTC)
 

@@ -5,9 +5,10 @@ from __future__ import annotations
 
 from typing import Annotated
 
-from pydantic import AwareDatetime, BaseModel, ConfigDict, StringConstraints
+from pydantic import BaseModel, ConfigDict, StringConstraints
 
 from services.booking.domain.models import Booking
+from services.common.clock import SupportedInstant
 
 BOOKING_ID = r"^bkg_[0-9a-f]{48}$"
 PROVIDER_ID = r"^prv_[0-9a-f]{32}$"
@@ -19,7 +20,7 @@ class BookingIn(BaseModel):
 
     providerId: Annotated[str, StringConstraints(strict=True, pattern=r"^prv_[0-9a-f]{32}$")]
     serviceId: Annotated[str, StringConstraints(strict=True, pattern=r"^svc_[0-9a-f]{32}$")]
-    start: AwareDatetime
+    start: SupportedInstant
     customerId: Annotated[str, StringConstraints(strict=True, min_length=1, max_length=128)] | None = None
     notes: Annotated[str, StringConstraints(strict=True, max_length=1000)] | None = None
 
@@ -33,7 +34,7 @@ class CancelIn(BaseModel):
 class RescheduleIn(BaseModel):
     model_config = ConfigDict(extra="forbid")
 
-    start: AwareDatetime
+    start: SupportedInstant
 
 
 def booking_json(booking: Booking) -> dict[str, object]:

@@ -132,17 +132,22 @@ def attribution_for(app: APIGatewayRestResolver, principal: Principal) -> Attrib
     return Attribution(principal.sub, request_id, trace_id, span_id)
 
 
+_ETAG = re.compile(r'(?:W/)?"([0-9]{1,15})"', re.ASCII)  # 15 digits: more than any version reaches
+
+
 def expected_version(app: APIGatewayRestResolver) -> int | None:
-    """The version an `If-Match` header names (`"3"`, `W/"3"` or `3`); None without the header."""
+    """The version an `If-Match` header names, in the form the API's ETags have (`"3"`, or `W/"3"` as a
+    cache may weaken it); None without the header. Anything else is the client's mistake (400): not
+    `3` unquoted, not `"²"` (a digit to Python, not to the API), not more digits than a version has."""
     raw = app.current_event.headers.get("If-Match") or app.current_event.headers.get("if-match")
     if raw is None:
         return None
-    text = raw.strip().removeprefix("W/").strip('"')
-    if not text.isdigit():
+    found = _ETAG.fullmatch(raw.strip())
+    if found is None:
         raise ValidationFailedError(
             "If-Match must name a version.", [FieldError("header.If-Match", 'must be an ETag such as "3"')]
         )
-    return int(text)
+    return int(found.group(1))
 
 
 def etag(version: int) -> dict[str, str]:

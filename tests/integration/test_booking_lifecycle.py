@@ -226,3 +226,26 @@ def test_no_booking_request_gets_a_5xx(stack: LocalStack, salon: tuple[str, list
         call(stack, "POST", "/bookings", token=who, body={}, headers={"Idempotency-Key": "no spaces allowed"})[0] == 400
     )
     assert call(stack, "GET", "/bookings/bkg_nope", token=who)[0] == 400
+
+
+@pytest.mark.parametrize(
+    ("method", "path", "body", "field"),
+    [
+        ("POST", "/bookings", {"start": "0001-01-01T00:00:00+14:00"}, "body.start"),
+        ("POST", "/bookings", {"start": "9999-12-31T23:59:59-12:00"}, "body.start"),
+        ("GET", "/bookings?from=0001-01-01T00:00:00Z&to=2026-01-01T00:00:00Z", None, "query.from"),
+        ("GET", "/bookings?from=2026-01-01T00:00:00Z&to=9999-12-31T23:59:59Z", None, "query.to"),
+        ("GET", "/audit/events?entityType=Booking&from=0001-01-01T00:00:00Z", None, "query.from"),
+        ("GET", "/audit/events?entityType=Booking&to=9999-12-31T23:59:59Z", None, "query.to"),
+    ],
+)
+def test_instants_outside_the_supported_years_are_the_clients_mistake(
+    stack: LocalStack, salon: tuple[str, list[str]], method: str, path: str, body: Any, field: str
+) -> None:
+    pid, (cut, _, _) = salon
+    if body is not None:
+        body = {"providerId": pid, "serviceId": cut, **body}
+    who = token(stack, "year-tester", ["customers", "admins"])
+    status, headers, problem = call(stack, method, path, token=who, body=body)
+    assert (status, headers["Content-Type"], problem["code"]) == (400, "application/problem+json", "VALIDATION_FAILED")
+    assert problem["errors"][0]["field"] == field and "2000 to 2099" in problem["errors"][0]["message"], problem

@@ -165,3 +165,61 @@ def stream_record(stack: LocalStack, key: dict[str, Any]) -> dict[str, Any]:
         iterator = page["NextShardIterator"]
     assert found, f"no stream record of {key}"
     return dict(found[-1])
+
+
+def stack_token(stack: LocalStack, sub: str, groups: list[str]) -> str:
+    """A token valid at the stack's time (the local mint), whatever the clock has done."""
+    return str(call(stack, "POST", "/_local/token", body={"sub": sub, "groups": groups})[2]["token"])
+
+
+def test_six_days_on_the_provider_and_admins_change_past_bookings_and_the_customer_may_not(
+    stack: LocalStack,
+) -> None:
+    assert stack.data is not None and stack.emulator is not None
+    owner, admin = stack_token(stack, "late-owner", ["providers"]), stack_token(stack, "late-admin", ["admins"])
+    customer = stack_token(stack, "late-customer", ["customers"])
+    pid = call(stack, "POST", "/providers", token=owner, body={"name": "Late Life", "timeZone": "UTC"})[2]["providerId"]
+    every_day = {day: [{"start": "00:00", "end": "24:00"}] for day in ("mon", "tue", "wed", "thu", "fri", "sat", "sun")}
+    assert call(stack, "PUT", f"/providers/{pid}/schedule", token=owner, body={"weekly": every_day})[0] == 200
+    visit = {"name": "Visit", "durationMinutes": 30, "slotStepMinutes": 30, "minNoticeMinutes": 0}
+    sid = call(stack, "POST", f"/providers/{pid}/services", token=owner, body=visit)[2]["serviceId"]
+    # Given three bookings of today, and the clock moved six days on: their busy-day items expire
+    # (TTL) two days after their day, so by now they are gone from the table
+    now = datetime.fromtimestamp(stack.clock.now(), UTC)
+    starts = [s["start"] for s in slots(stack, customer, pid, sid, now, days=1)[:3]]  # 30 apart: no overlap
+    made = []
+    for start in starts:
+        status, _, booking = call(stack, "POST", "/bookings", token=customer,
+                                  body={"providerId": pid, "serviceId": sid, "start": start})  # fmt: skip
+        assert status == 201, booking
+        made.append(booking["bookingId"])
+    day = datetime.fromisoformat(starts[0]).astimezone(UTC).date()
+    dynamodb = aws_client("dynamodb", stack.emulator.endpoint)
+    busy_day = {"PK": {"S": f"PROVIDER#{pid}"}, "SK": {"S": f"DAY#{day.isoformat()}#BUSY"}}
+    assert "Item" in dynamodb.get_item(TableName=stack.data.table_name, Key=busy_day, ConsistentRead=True)
+    advance(stack, 6 * DAY)
+    deadline = time.monotonic() + 15
+    while "Item" in dynamodb.get_item(TableName=stack.data.table_name, Key=busy_day, ConsistentRead=True):
+        assert time.monotonic() < deadline, "the past day's busy item outlived its TTL"
+        time.sleep(0.25)
+    owner, admin = stack_token(stack, "late-owner", ["providers"]), stack_token(stack, "late-admin", ["admins"])
+    customer = stack_token(stack, "late-customer", ["customers"])
+    no_show, cancelled, moved = made
+
+    # Then the owner marks a no-show, the customer may no longer cancel (422 with the reason), an
+    # admin may, and the owner moves the third to next week: no 503 anywhere
+    status, _, body = call(stack, "POST", f"/bookings/{no_show}/no-show", token=owner)
+    assert (status, body.get("status")) == (200, "NO_SHOW"), body
+    status, _, problem = call(stack, "POST", f"/bookings/{cancelled}/cancel", token=customer, body={})
+    assert (status, problem["code"], problem["reason"]) == (422, "ALREADY_STARTED", "ALREADY_STARTED"), problem
+    status, _, problem = call(stack, "POST", f"/bookings/{moved}/reschedule", token=customer,
+                              body={"start": starts[2]})  # fmt: skip
+    assert (status, problem["code"]) == (422, "ALREADY_STARTED"), problem
+    status, _, body = call(stack, "POST", f"/bookings/{cancelled}/cancel", token=admin, body={"reason": "cleanup"})
+    assert (status, body.get("status")) == (200, "CANCELLED"), body
+    later = datetime.fromtimestamp(stack.clock.now(), UTC) + timedelta(days=1)
+    new_start = slots(stack, owner, pid, sid, later, days=1)[0]["start"]
+    status, _, body = call(stack, "POST", f"/bookings/{moved}/reschedule", token=owner, body={"start": new_start})
+    assert (status, body.get("start")) == (200, new_start), body
+    # and no change wrote the expired day again (an item without its time to live would never go)
+    assert "Item" not in dynamodb.get_item(TableName=stack.data.table_name, Key=busy_day, ConsistentRead=True)

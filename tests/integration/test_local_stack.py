@@ -19,7 +19,7 @@ def test_health_travels_the_whole_path(stack: LocalStack) -> None:
     status, headers, body = call(stack, "GET", "/health")
     assert status == 200
     assert body["status"] == "ok"
-    assert body["table"] == {"name": "appointments-local", "reachable": True, "latencyMs": body["table"]["latencyMs"]}
+    assert body["table"] == {"reachable": True, "latencyMs": body["table"]["latencyMs"]}  # no name: it answers anyone
     assert body["tzdataVersion"][:4].isdigit()
     assert headers["X-Amzn-Trace-Id"].startswith("Root=1-")
 

@@ -10,6 +10,9 @@ from services.common.auth import Group, Principal
 from services.common.errors import NotFoundError
 
 Page = tuple[list[AuditEvent], str | None]
+# The actor shown in place of the subject of an admin (or anyone else neither party knows) to the
+# booking's customer and provider: staff ids are for admins and ops only.
+STAFF = "staff"
 
 
 class AuditReader(Protocol):
@@ -39,7 +42,12 @@ class AuditQueries:
         )
         if not allowed:
             raise NotFoundError(f"Booking {booking_id} does not exist.")
-        return self.reader.history(f"BOOKING#{booking_id}", limit, cursor)
+        events, next_cursor = self.reader.history(f"BOOKING#{booking_id}", limit, cursor)
+        if principal.is_in(Group.ADMINS, Group.OPS):
+            return events, next_cursor
+        # Customers and providers see who they are, and each other; staff they do not know by id.
+        known = {principal.sub, customer, provider_owner}
+        return [e if e.actor in known else e.model_copy(update={"actor": STAFF}) for e in events], next_cursor
 
     def events(
         self,

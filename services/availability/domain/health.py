@@ -31,7 +31,8 @@ class HealthReport:
         return self.table.reachable
 
     def to_json(self) -> dict[str, object]:
-        table: dict[str, object] = {"name": self.table.name, "reachable": self.table.reachable}
+        # Not the table's name: /health answers anyone, and names are for those who hold a role.
+        table: dict[str, object] = {"reachable": self.table.reachable}
         if self.table.latency_ms is not None:
             table["latencyMs"] = round(self.table.latency_ms, 2)
         return {

@@ -56,6 +56,17 @@ def utc_days(start: datetime, end: datetime) -> list[date]:
     return [first + timedelta(days=n) for n in range((last - first).days + 1)]
 
 
+def days_not_over(start: datetime, end: datetime, now: datetime) -> list[date]:
+    """The UTC days of a span that have not ended: the only ones whose busy time matters to anyone.
+
+    A past day's busy-day item expires (TTL) two days after it, and may be gone at any moment from
+    then on; changing a past booking must neither condition on it (it would fail for ever) nor write it
+    (an update would make a new, never-expiring item)."""
+    return [
+        day for day in utc_days(start, end) if datetime.combine(day, datetime.min.time(), UTC) + timedelta(days=1) > now
+    ]
+
+
 def booked_span(booking: Booking) -> BookedSpan:
     return BookedSpan(
         booking.booking_id,
@@ -225,7 +236,8 @@ class DynamoDBBookingStore:
         return self._commit([self._update_booking(booking, fields, "NO_SHOW"), *self._release(booking)], False)
 
     def _release(self, booking: Booking) -> list[dict[str, Any]]:
-        """Take the booking's span out of its days: a span exists exactly while its booking is confirmed.
+        """Take the booking's span out of its days that have not ended: in those, a span exists exactly
+        while its booking is confirmed (`days_not_over` says why the past ones are left alone).
 
         No day-version check: removing our own span cannot overlap anything.
         """
@@ -240,7 +252,7 @@ class DynamoDBBookingStore:
                     "ExpressionAttributeValues": {":one": {"N": "1"}},
                 }
             }
-            for day in utc_days(booking.busy_start, booking.busy_end)
+            for day in days_not_over(booking.busy_start, booking.busy_end, datetime.now(UTC))
         ]
 
     def _update_booking(self, booking: Booking, fields: dict[str, Any], change: str) -> dict[str, Any]:
@@ -276,7 +288,7 @@ class DynamoDBBookingStore:
         """Busy-day updates that put `booking`'s span in (and `previous`'s out), plus the calendar checks."""
         span = span_of(booked_span(booking))
         new_days = utc_days(booking.busy_start, booking.busy_end)
-        old_days = utc_days(previous.busy_start, previous.busy_end) if previous else []
+        old_days = days_not_over(previous.busy_start, previous.busy_end, datetime.now(UTC)) if previous else []
         writes = []
         for day in sorted(set(new_days) | set(old_days)):
             seen = calendar.busy_versions.get(day.isoformat())

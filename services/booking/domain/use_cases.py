@@ -113,6 +113,20 @@ class NotYetPastError(DomainError):
         super().__init__("Only a booking that has started can be marked as a no-show.")
 
 
+class AlreadyStartedError(DomainError):
+    code = "ALREADY_STARTED"
+    status = HTTPStatus.UNPROCESSABLE_ENTITY
+
+    def __init__(self, change: str) -> None:
+        super().__init__(
+            f"The booking has started: only the provider or an admin can {change} it now. "
+            "Ask the provider if you cannot come."
+        )
+
+    def extensions(self) -> dict[str, object]:
+        return {"reason": "ALREADY_STARTED"}
+
+
 @dataclass(frozen=True)
 class BookingRequest:
     provider_id: str
@@ -148,13 +162,12 @@ class BookingService:
         free of HTTP. One strongly consistent read and one transaction, unless another booking changes
         the provider's day in between: then it reads and decides again.
         """
-        customer = self._customer(principal, request)
         for attempt in range(MAX_ATTEMPTS):
             now = self.clock()
             calendar = self.store.calendar(request.provider_id, max(request.start, now) + ALTERNATIVES_AROUND)
             if calendar is None:
                 raise ProviderOrServiceNotFoundError(f"Provider {request.provider_id} does not exist.")
-            self._authorize_for_provider(principal, calendar)
+            customer = self._customer(principal, request, calendar)
             service = calendar.services.get(request.service_id)
             if service is None:
                 raise ProviderOrServiceNotFoundError(f"Service {request.service_id} does not exist for this provider.")
@@ -181,21 +194,21 @@ class BookingService:
             self.pause(attempt)  # Stale: the calendar moved under us; read it again and decide again
         raise ContendedError()
 
-    def _customer(self, principal: Principal, request: BookingRequest) -> str:
-        """Customers book for themselves; providers and admins name the customer."""
-        if principal.is_in(Group.ADMINS, Group.PROVIDERS):
-            return request.customer_id or principal.sub
-        principal.require(Group.CUSTOMERS)
-        if request.customer_id not in (None, principal.sub):
-            raise ForbiddenError("Customers book for themselves: customerId must be your own id or left out.")
-        return principal.sub
-
     @staticmethod
-    def _authorize_for_provider(principal: Principal, calendar: ProviderCalendar) -> None:
-        if principal.is_in(Group.ADMINS, Group.CUSTOMERS):
-            return
-        if calendar.provider.owner_sub != principal.sub:
+    def _customer(principal: Principal, request: BookingRequest, calendar: ProviderCalendar) -> str:
+        """Whom the booking is for. Customers book for themselves into any calendar; naming someone
+        else takes an admin, or the owner of this calendar (a provider booking a client in). Whatever
+        other groups a caller has, a provider's own group never reaches another provider's calendar."""
+        owner = principal.is_in(Group.PROVIDERS) and calendar.provider.owner_sub == principal.sub
+        if request.customer_id not in (None, principal.sub):
+            if not (principal.is_in(Group.ADMINS) or owner):
+                raise ForbiddenError(
+                    "Only an admin or the owner of this provider books for someone else: leave customerId out."
+                )
+            return request.customer_id
+        if not (principal.is_in(Group.ADMINS, Group.CUSTOMERS) or owner):
             raise ForbiddenError("Providers book only into calendars they own.")
+        return principal.sub
 
     def _replay(self, principal: Principal, key: str | None, request_hash: str, now: datetime) -> StoredResponse | None:
         """A refused request may be the retry of one that succeeded: then its first answer is the answer."""
@@ -250,6 +263,22 @@ class BookingService:
         return booking
 
     @staticmethod
+    def _staff_of(principal: Principal, booking: Booking) -> bool:
+        """Admins, and the owner of the booking's provider: who may change a booking at any time."""
+        return principal.is_in(Group.ADMINS) or (
+            principal.is_in(Group.PROVIDERS) and booking.provider_owner == principal.sub
+        )
+
+    def _may_change(self, principal: Principal, booking: Booking, change: str) -> None:
+        """Its customer until it starts, its provider's owner and admins always; ops read only (403)."""
+        if self._staff_of(principal, booking):
+            return
+        if not (principal.is_in(Group.CUSTOMERS) and booking.customer_id == principal.sub):
+            raise ForbiddenError(f"Ops and support read bookings; they cannot {change} them.")
+        if booking.start <= self.clock():
+            raise AlreadyStartedError(change)
+
+    @staticmethod
     def _may_see(principal: Principal, booking: Booking) -> bool:
         if principal.is_in(Group.ADMINS, Group.OPS):
             return True
@@ -259,12 +288,18 @@ class BookingService:
 
     # Changes to an existing booking
 
-    def _changeable(self, principal: Principal, booking_id: str, expected_version: int | None) -> Booking:
+    def _changeable(self, principal: Principal, booking_id: str, expected_version: int | None, change: str) -> Booking:
         """The booking, if the caller may change it and names its current version (when it names one)."""
         booking = self.get(principal, booking_id)
+        self._may_change(principal, booking, change)
+        self._check_version(booking, expected_version)
+        return booking
+
+    @staticmethod
+    def _check_version(booking: Booking, expected_version: int | None) -> None:
+        """A change that names the version it is based on (If-Match) applies only to that version."""
         if expected_version is not None and expected_version != booking.version:
             raise PreconditionFailedError(f"Version {expected_version} is not the current version {booking.version}.")
-        return booking
 
     @staticmethod
     def _settle(outcome: ClaimOutcome) -> bool:
@@ -277,7 +312,7 @@ class BookingService:
     ) -> Booking:
         """Cancel and free the time, in one transaction."""
         for attempt in range(MAX_ATTEMPTS):
-            booking = self._changeable(principal, booking_id, expected_version)
+            booking = self._changeable(principal, booking_id, expected_version, "cancel")
             if booking.status is not BookingStatus.CONFIRMED:
                 raise BookingStateError(booking, "cancelled")
             if self._settle(self.store.cancel(booking, reason, by)):
@@ -293,9 +328,10 @@ class BookingService:
     ) -> Booking:
         """The provider (or an admin) records that the customer did not come."""
         for attempt in range(MAX_ATTEMPTS):
-            booking = self._changeable(principal, booking_id, expected_version)
-            if not (principal.is_in(Group.ADMINS) or booking.provider_owner == principal.sub):
+            booking = self.get(principal, booking_id)
+            if not self._staff_of(principal, booking):
                 raise ForbiddenError("Only the provider or an admin marks no-shows.")
+            self._check_version(booking, expected_version)
             if booking.status is not BookingStatus.CONFIRMED:
                 raise BookingStateError(booking, "marked as a no-show")
             if booking.start > self.clock():
@@ -319,25 +355,31 @@ class BookingService:
             now = self.clock()
             calendar = self.store.calendar(provider_id, max(new_start, now) + ALTERNATIVES_AROUND)
             span = calendar.booked.get(booking_id) if calendar else None
-            if calendar is None or span is None:
-                # Not confirmed, not there, or beyond the window just read: the booking itself says which.
-                booking = self._changeable(principal, booking_id, expected_version)
+            if calendar is not None and span is not None:
+                service = calendar.services.get(span.service_id)
+                if service is None:
+                    raise ProviderOrServiceNotFoundError("The booking's service no longer exists.")
+                booking = self._from_span(calendar, service, span)
+                if not self._may_see(principal, booking):
+                    raise BookingNotFoundError(booking_id)
+                self._may_change(principal, booking, "reschedule")
+                self._check_version(booking, expected_version)
+            else:
+                # Not confirmed, not there, in the past (its days are not read), or beyond the window
+                # just read: the booking itself says which.
+                booking = self._changeable(principal, booking_id, expected_version, "reschedule")
                 if booking.status is not BookingStatus.CONFIRMED:
                     raise BookingStateError(booking, "rescheduled")
-                calendar = self.store.calendar(provider_id, max(new_start, now, booking.busy_end) + ALTERNATIVES_AROUND)
-                span = calendar.booked.get(booking_id) if calendar else None
-                if calendar is None or span is None:
-                    continue  # it changed while we looked: read again
-            service = calendar.services.get(span.service_id)
-            if service is None:
-                raise ProviderOrServiceNotFoundError("The booking's service no longer exists.")
-            booking = self._from_span(calendar, service, span)
-            if not self._may_see(principal, booking):
-                raise BookingNotFoundError(booking_id)
-            if expected_version is not None and expected_version != booking.version:
-                raise PreconditionFailedError(
-                    f"Version {expected_version} is not the current version {booking.version}."
-                )
+                if booking.busy_end > now:  # its span is in days still kept: read far enough to see it
+                    calendar = self.store.calendar(provider_id, max(new_start, booking.busy_end) + ALTERNATIVES_AROUND)
+                    if calendar is None or booking_id not in calendar.booked:
+                        self.pause(attempt)  # it changed while we looked: read again
+                        continue
+                elif calendar is None:
+                    raise ProviderOrServiceNotFoundError(f"Provider {provider_id} does not exist.")
+                service = calendar.services.get(booking.service_id)
+                if service is None:
+                    raise ProviderOrServiceNotFoundError("The booking's service no longer exists.")
             busy = calendar.busy_except(booking_id)
             reason = why_not(calendar.hours(), service.rules, busy, new_start, now, service.service_id)
             if reason == "TAKEN":
