@@ -42,7 +42,7 @@ TWELVE_MONTHS ?=
 
 export PYTHONDONTWRITEBYTECODE := 1
 
-.PHONY: help venv run test lint fmt typecheck unit integration integration-stale smoke browser browser-test templates package checkov deploy-check deploy destroy load bench cfn-lint bench-smoke bench-transactions bench-slots bench-cold-start bench-capacity bench-handler-cpu bench-throughput cost token audit-verify faults clean
+.PHONY: help venv run test lint fmt typecheck unit integration integration-stale smoke browser browser-test templates package checkov deploy-check deploy destroy load bench cfn-lint bench-smoke bench-transactions bench-slots bench-cold-start bench-capacity bench-handler-cpu bench-throughput cost token audit-verify audit-redrive faults clean
 
 help: ## List the targets
 	@grep -E '^[a-zA-Z_-]+:.*?## ' $(MAKEFILE_LIST) | awk 'BEGIN {FS = ":.*?## "}; {printf "  \033[36m%-20s\033[0m %s\n", $$1, $$2}'
@@ -193,6 +193,9 @@ faults: $(VENV_STAMP) ## Inject faults into the running local stack (PORT): DYNA
 
 audit-verify: $(VENV_STAMP) ## Verify the audit archive's hash chains against the history (the running local stack; or TABLE=… BUCKET=…)
 	$(PY) -m services.audit.verify $(if $(TABLE),--table $(TABLE) --bucket $(BUCKET),--local-stack http://127.0.0.1:$(PORT))
+
+audit-redrive: $(VENV_STAMP) ## Give the audit consumer's dead-lettered stream ranges to it again, while the stream has them (the running local stack; or QUEUE_URL=… FUNCTION=…)
+	$(PY) -m services.audit.redrive $(if $(QUEUE_URL),--queue-url $(QUEUE_URL) --function $(FUNCTION),--local-stack http://127.0.0.1:$(PORT))
 
 clean: ## Remove the virtualenv, local state and caches
 	rm -rf $(VENV) .local .artifacts .build .pytest_cache .mypy_cache .ruff_cache .hypothesis

@@ -174,9 +174,12 @@ def retain_except_on_create(packaged: Packaged) -> list[str]:
 
 
 def alarm_topics(packaged: Packaged) -> list[str]:
-    """Topics that CloudWatch alarms can publish to: not under an AWS managed key, and under a customer
-    managed key only if its policy lets cloudwatch.amazonaws.com decrypt and generate data keys."""
-    found = []
+    """Alarms that reach people: every alarm action is a topic CloudWatch can publish to. Not under an
+    AWS managed key, under a customer managed key only if its policy lets cloudwatch.amazonaws.com
+    decrypt and generate data keys, with a topic policy that lets it publish; and every action names
+    that topic, in its own template or through the `AlarmTopicArn` the root takes from the monitoring
+    stack."""
+    found = _alarm_actions(packaged)
     for name, template in packaged.templates.items():
         keys = resources_of_type(template, "AWS::KMS::Key")
         for logical_id, topic in resources_of_type(template, "AWS::SNS::Topic").items():
@@ -199,11 +202,58 @@ def alarm_topics(packaged: Packaged) -> list[str]:
                     and "cloudwatch.amazonaws.com" in _as_list(statement.get("Principal", {}).get("Service"))
                     for action in _as_list(statement.get("Action"))
                 }
+                if not _allows(template, logical_id, "sns:Publish"):
+                    found.append(f"{name} {logical_id}: no topic policy lets cloudwatch.amazonaws.com publish")
                 if not {"kms:Decrypt", "kms:GenerateDataKey*"} <= granted:
                     found.append(
                         f"{name} {logical_id}: key {key_id} does not let CloudWatch decrypt and generate data keys"
                     )
     return found
+
+
+def _allows(template: dict[str, Any], topic: str, action: str) -> bool:
+    """Whether a topic policy of the template grants CloudWatch `action` on `topic`."""
+    return any(
+        {"Ref": topic} in _as_list(policy["Properties"].get("Topics"))
+        and statement.get("Effect") == "Allow"
+        and "cloudwatch.amazonaws.com" in _as_list(statement.get("Principal", {}).get("Service"))
+        and action in _as_list(statement.get("Action"))
+        for policy in resources_of_type(template, "AWS::SNS::TopicPolicy").values()
+        for statement in policy["Properties"]["PolicyDocument"]["Statement"]
+    )
+
+
+def _alarm_actions(packaged: Packaged) -> list[str]:
+    """Every alarm action a topic of its template or the `AlarmTopicArn` parameter, which every stack
+    passes on unchanged from the monitoring stack's `AlarmTopicArn`, its topic."""
+    found = []
+    from_monitoring = {"Fn::GetAtt": ["Monitoring", "Outputs.AlarmTopicArn"]}
+    monitoring = packaged.templates.get("monitoring.yaml", {})
+    if monitoring.get("Outputs", {}).get("AlarmTopicArn", {}).get("Value") != {"Ref": "AlarmTopic"}:
+        found.append("monitoring.yaml: the AlarmTopicArn output is not its AlarmTopic")
+    for name, template in packaged.templates.items():
+        topics = resources_of_type(template, "AWS::SNS::Topic")
+        kinds = ("AWS::CloudWatch::Alarm", "AWS::CloudWatch::CompositeAlarm")
+        alarms = {k: v for kind in kinds for k, v in resources_of_type(template, kind).items()}
+        for logical_id, alarm in alarms.items():
+            for field in ("AlarmActions", "OKActions", "InsufficientDataActions"):
+                for action in _actions(alarm["Properties"].get(field)):
+                    if action not in [{"Ref": topic} for topic in topics] and action != {"Ref": "AlarmTopicArn"}:
+                        found.append(f"{name} {logical_id}.{field}: {action} is not the alarm topic")
+        for logical_id, stack in resources_of_type(template, "AWS::CloudFormation::Stack").items():
+            passed = stack["Properties"].get("Parameters", {}).get("AlarmTopicArn")
+            if passed is not None and passed not in ({"Ref": "AlarmTopicArn"}, from_monitoring):
+                found.append(f"{name} {logical_id}: passes {passed} as AlarmTopicArn")
+    return found
+
+
+def _actions(value: Any) -> list[Any]:
+    """The actions a property names, through `Fn::If` branches (`AWS::NoValue` names none)."""
+    if isinstance(value, dict) and "Fn::If" in value:
+        return [action for branch in value["Fn::If"][1:] for action in _actions(branch)]
+    if value == {"Ref": "AWS::NoValue"} or value is None:
+        return []
+    return [action for item in _as_list(value) for action in _actions(item)] if isinstance(value, list) else [value]
 
 
 def log_levels(packaged: Packaged) -> list[str]:

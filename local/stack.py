@@ -32,6 +32,7 @@ from local.cloudwatch.samplers import ServiceSamplers
 from local.cognito import user_pool
 from local.console.routes import OpsConsole
 from local.emulator.server import EmulatorProcess
+from local.lambda_runtime import invoke_api
 from local.lambda_runtime.concurrency import ACCOUNT_LIMIT
 from local.lambda_runtime.event_source_mapping import EventSourceMapping, MappingSettings
 from local.lambda_runtime.function_runtime import MAX_ENVIRONMENTS
@@ -174,6 +175,8 @@ class LocalStack:
             gateway.add_local_route("DELETE", "/_local/capacity", self._capacity)
             gateway.add_local_route("GET", "/_local/clock", self._clock)
             gateway.add_local_route("POST", "/_local/clock", self._clock)
+            # Lambda's Invoke API, for an SDK pointed at the stack (make audit-redrive)
+            gateway.add_local_route("POST", invoke_api.PATH, invoke_api.invoke_route(self.lambdas))
             groups = [(r.spec.log_group, r.logs.lines) for r in self.lambdas.functions.values()]
             OpsConsole(
                 # Locally the runbooks are served beside the dashboard, so its links work offline.
@@ -216,6 +219,8 @@ class LocalStack:
             "emulator": self.emulator.endpoint if self.emulator else None,
             "table": self.data.table_name if self.data else None,
             "auditBucket": self.data.audit_bucket_name if self.data else None,
+            "auditDeadLetterQueue": runner.dead_letter_url if runner else None,
+            "auditFunction": runner.runtime.spec.name if runner else None,
             "xrayDaemon": self.xray.address if self.xray else None,
             "spansReceived": self.xray.received if self.xray else 0,
             "functions": functions,

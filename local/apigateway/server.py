@@ -1,5 +1,10 @@
 """The local gateway on a loopback port: HTTP/1.1 in, `Gateway.handle`, HTTP out.
 
+Only for this machine: a request whose `Host` is not `127.0.0.1:<port>` or `localhost:<port>` is
+refused (403) before anything runs. Listening on loopback is not enough: a web page the developer
+opens can point a name it controls at 127.0.0.1 (DNS rebinding) and have the browser send it requests
+here, which could mint an admin token or change the faults; its requests carry that name as `Host`.
+
 Every method reaches the gateway (it answers what API Gateway would, `TRACE` and inventions
 included). Bodies are read fixed-length or chunked; an oversize body is read and dropped so the client
 reads the 413 rather than a broken pipe; a body whose framing cannot be read is marked malformed.
@@ -12,11 +17,12 @@ from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any
 
 from local.apigateway.gateway import Gateway
-from local.apigateway.http_messages import HttpRequest
+from local.apigateway.http_messages import HttpRequest, HttpResponse, problem_response
 
 
 class _RequestHandler(BaseHTTPRequestHandler):
     gateway: Gateway
+    port: int  # the port it listens on, known once bound
     protocol_version = "HTTP/1.1"
     server_version = "appointments-local-gateway"
 
@@ -37,7 +43,7 @@ class _RequestHandler(BaseHTTPRequestHandler):
             malformed=malformed,
             wire_length=length,
         )
-        response = self.gateway.handle(request)
+        response = self._foreign_host() or self.gateway.handle(request)
         try:
             self.send_response(response.status)
             for name, value in response.headers.items():
@@ -48,6 +54,18 @@ class _RequestHandler(BaseHTTPRequestHandler):
         except (BrokenPipeError, ConnectionResetError):
             # The client left before its answer (a load test stopping, a closed tab): nothing to tell it.
             self.close_connection = True
+
+    def _foreign_host(self) -> HttpResponse | None:
+        """A 403 for a request addressed to any name but this machine's loopback (see above)."""
+        host = (self.headers.get("Host") or "").strip().lower()
+        port = self.port
+        if host in {f"127.0.0.1:{port}", f"localhost:{port}"}:
+            return None
+        self.close_connection = True
+        return problem_response(
+            403, "Forbidden", "FORBIDDEN_HOST",
+            f"The local stack answers only requests to 127.0.0.1:{port} or localhost:{port}, not {host or 'no Host'}.",
+        )  # fmt: skip
 
     def _read_body(self) -> tuple[bytes, int]:
         """The request body (fixed-length or chunked) and its length; an oversize body is read and dropped."""
@@ -97,10 +115,11 @@ class GatewayServer:
     """The gateway on a loopback port, serving on a background thread."""
 
     def __init__(self, gateway: Gateway, port: int, host: str = "127.0.0.1") -> None:
-        handler = type("Handler", (_RequestHandler,), {"gateway": gateway})
+        handler: type[_RequestHandler] = type("Handler", (_RequestHandler,), {"gateway": gateway})
         self.server = _Server((host, port), handler)
         self.server.daemon_threads = True
-        self.port = self.server.server_address[1]
+        self.port = int(self.server.server_address[1])
+        handler.port = self.port
         self._thread = threading.Thread(target=self.server.serve_forever, name="gateway", daemon=True)
 
     def start(self) -> None:

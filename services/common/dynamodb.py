@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import base64
 import binascii
+import hashlib
 import json
 from collections.abc import Mapping
 from decimal import Decimal
@@ -52,45 +53,73 @@ def attribution(by: Attribution, updated_at: str) -> dict[str, str]:
     }
 
 
-def encode_cursor(last_evaluated_key: Item | None) -> str | None:
+# What a cursor is bound to: the query that made it, whatever page size is asked for next.
+_QUERY_FIELDS = (
+    "TableName", "IndexName", "KeyConditionExpression", "FilterExpression",
+    "ExpressionAttributeNames", "ExpressionAttributeValues",
+)  # fmt: skip
+
+
+class InvalidCursorError(ValidationFailedError):
+    """A cursor this API did not hand out for this very query (another window, filter or list, or altered)."""
+
+    code = "INVALID_CURSOR"
+
+    def __init__(self) -> None:
+        super().__init__("The cursor is invalid.", [FieldError("query.cursor", "is not a cursor from this query")])
+
+
+def _binding(request: Mapping[str, Any]) -> str:
+    bound = {name: request[name] for name in _QUERY_FIELDS if name in request}
+    return hashlib.sha256(json.dumps(bound, sort_keys=True, separators=(",", ":")).encode()).hexdigest()[:16]
+
+
+def encode_cursor(last_evaluated_key: Item | None, request: Mapping[str, Any]) -> str | None:
+    """The next page's cursor: opaque to clients, carrying the start key and the query it belongs to."""
     if not last_evaluated_key:
         return None
-    return base64.urlsafe_b64encode(json.dumps(last_evaluated_key, separators=(",", ":")).encode()).decode()
+    token = {"k": last_evaluated_key, "q": _binding(request)}
+    return base64.urlsafe_b64encode(json.dumps(token, separators=(",", ":")).encode()).decode().rstrip("=")
 
 
 def decode_cursor(
     cursor: str,
+    request: Mapping[str, Any],
     expected: Mapping[str, str | None],
     *,
     sort_between: tuple[str, str, str] | None = None,
     sort_prefix: tuple[str, str] | None = None,
 ) -> Item:
-    """A cursor back into a start key; refuses anything this API did not hand out for this query.
+    """A cursor back into a start key; refuses (400 INVALID_CURSOR) anything this API did not hand out
+    for this query.
 
-    `expected` names the key attributes; a non-None value pins it (e.g. the index's partition key).
-    `sort_between` (attribute, low, high) and `sort_prefix` (attribute, prefix) are the query's sort
-    key condition: DynamoDB refuses a start key outside it (ValidationException, a 500 if it got that
-    far), so a cursor from another window of the same list is refused here, as the client's mistake.
+    The cursor must name `request` (its table, index, key condition, filter and values: another
+    window or filter of the same list is another query). Its key must then have exactly the
+    attributes `expected` names, a non-None value pinning one (e.g. the index's partition key), and
+    lie within `sort_between` (attribute, low, high) or `sort_prefix` (attribute, prefix): DynamoDB
+    refuses a start key outside the key condition (ValidationException, a 500 if it got that far). A
+    client who rewrites a cursor by hand can at most start this same query, over its own results,
+    elsewhere.
     """
-    invalid = ValidationFailedError(
-        "The cursor is invalid.", [FieldError("query.cursor", "is not a cursor from this list")]
-    )
     try:
-        key = json.loads(base64.urlsafe_b64decode(cursor.encode() + b"=" * (-len(cursor) % 4)))
+        token = json.loads(base64.urlsafe_b64decode(cursor.encode() + b"=" * (-len(cursor) % 4)))
     except (ValueError, binascii.Error, UnicodeDecodeError) as error:
-        raise invalid from error
+        raise InvalidCursorError() from error
+    if not isinstance(token, dict) or set(token) != {"k", "q"} or token["q"] != _binding(request):
+        raise InvalidCursorError()
+    key = token["k"]
     if not isinstance(key, dict) or set(key) != set(expected):
-        raise invalid
+        raise InvalidCursorError()
     for name, pinned in expected.items():
         value = key[name]
         if not isinstance(value, dict) or set(value) != {"S"} or not isinstance(value["S"], str):
-            raise invalid
+            raise InvalidCursorError()
         if pinned is not None and value["S"] != pinned:
-            raise invalid
+            raise InvalidCursorError()
     if sort_between is not None and not sort_between[1] <= key[sort_between[0]]["S"] <= sort_between[2]:
-        raise invalid
+        raise InvalidCursorError()
     if sort_prefix is not None and not key[sort_prefix[0]]["S"].startswith(sort_prefix[1]):
-        raise invalid
+        raise InvalidCursorError()
     return key
 
 

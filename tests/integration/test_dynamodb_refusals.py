@@ -8,8 +8,6 @@ another window of a list is the client's mistake (400), refused before DynamoDB 
 
 from __future__ import annotations
 
-import base64
-import json
 import uuid
 from typing import Any
 
@@ -18,7 +16,8 @@ from botocore.exceptions import ClientError
 
 from local.cloudformation.provision import DataStack
 from local.stack import LocalStack
-from tests.integration.conftest import call, token
+from tests.integration.conftest import call, eventually, token
+from tests.integration.test_booking_api import WEEKDAYS, book, future_day, make_provider, slots
 
 
 def refused(operation: Any, **request: Any) -> str:
@@ -128,14 +127,30 @@ def test_a_strongly_consistent_read_of_a_global_index_is_refused(
     assert "not supported on global secondary indexes" in message
 
 
-def test_a_cursor_from_another_window_of_a_list_is_the_clients_mistake(stack: LocalStack) -> None:
-    """The booking list's cursor carries its window's sort key; used with another window, DynamoDB
-    would refuse the start key (a 500 had it got that far): the service answers 400 first."""
+def test_a_cursor_is_good_only_for_the_query_that_made_it(stack: LocalStack) -> None:
+    """A cursor names its query: used with another window or filter, or altered, it is the client's
+    mistake (400 INVALID_CURSOR). Reused with another window, DynamoDB would have refused its start
+    key (a 500 had it got that far)."""
+    weekly = {day: [{"start": "09:00", "end": "17:00"}] for day in WEEKDAYS}
+    pid, (sid,) = make_provider(
+        stack, "cursor-owner", "Cursors", weekly, [{"name": "V", "durationMinutes": 30, "slotStepMinutes": 30}]
+    )
     customer = token(stack, "cursor-reuser", ["customers"])
-    forged = {"GSI2PK": {"S": "CUSTOMER#cursor-reuser"}, "GSI2SK": {"S": "2030-01-01T00:00:00Z#x"}}
-    forged |= {"PK": {"S": "BOOKING#bkg_" + "0" * 48}, "SK": {"S": "BOOKING"}}
-    cursor = base64.urlsafe_b64encode(json.dumps(forged, separators=(",", ":")).encode()).decode().rstrip("=")
-    window = "from=2026-12-01T00:00:00Z&to=2026-12-31T00:00:00Z"
-    status, _, problem = call(stack, "GET", f"/bookings?{window}&cursor={cursor}", token=customer)
-    assert (status, problem["code"]) == (400, "VALIDATION_FAILED"), problem
-    assert [error["field"] for error in problem["errors"]] == ["query.cursor"]
+    for start in [s["start"] for s in slots(stack, pid, sid, future_day(2))[:2]]:
+        assert book(stack, customer, pid, sid, start)[0] == 201
+    window = "from=2026-01-01T00:00:00Z&to=2099-01-01T00:00:00Z"
+
+    def first_page() -> str | None:  # the list reads an index: eventually consistent
+        page = call(stack, "GET", f"/bookings?{window}&limit=1", token=customer)[2]
+        return page.get("nextCursor") if page["items"] else None
+
+    cursor = eventually(first_page)
+    assert cursor
+    assert call(stack, "GET", f"/bookings?{window}&limit=1&cursor={cursor}", token=customer)[0] == 200
+    other_window = "from=2026-01-01T00:00:00Z&to=2098-01-01T00:00:00Z"
+    altered = cursor[:10] + ("A" if cursor[10] != "A" else "B") + cursor[11:]
+    for query in (f"{other_window}&cursor={cursor}", f"{window}&status=CANCELLED&cursor={cursor}",
+                  f"{window}&cursor={altered}", f"{window}&cursor=bm90IGEgY3Vyc29y"):  # fmt: skip
+        status, _, problem = call(stack, "GET", f"/bookings?{query}", token=customer)
+        assert (status, problem["code"]) == (400, "INVALID_CURSOR"), (query, problem)
+        assert [error["field"] for error in problem["errors"]] == ["query.cursor"]

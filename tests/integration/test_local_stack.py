@@ -94,6 +94,32 @@ def test_chunked_bodies_are_read_and_broken_framing_is_a_400(stack: LocalStack) 
     assert response.status == 200 and json.loads(response.read())["token"]
     connection.close()
     with socket.create_connection(("127.0.0.1", stack.server.port), timeout=10) as raw:
-        raw.sendall(b"POST /health HTTP/1.1\r\nHost: local\r\nContent-Length: lots\r\n\r\n")
+        host = f"127.0.0.1:{stack.server.port}".encode()
+        raw.sendall(b"POST /health HTTP/1.1\r\nHost: " + host + b"\r\nContent-Length: lots\r\n\r\n")
         status_line = raw.makefile("rb").readline()
     assert status_line.split()[1] == b"400"
+
+
+def test_a_request_for_another_name_is_refused_before_anything_runs(stack: LocalStack) -> None:
+    # A page using DNS rebinding reaches 127.0.0.1 under a name of its own, and its requests say so
+    assert stack.server is not None
+    port = stack.server.port
+    for host in (f"rebind.attacker.example:{port}", "127.0.0.1", f"localhost.attacker.example:{port}"):
+        connection = http.client.HTTPConnection("127.0.0.1", port, timeout=10)
+        connection.request("POST", "/_local/token", body=b'{"sub": "x", "groups": ["admins"]}',
+                           headers={"Host": host, "Content-Type": "application/json"})  # fmt: skip
+        answer = connection.getresponse()
+        problem = json.loads(answer.read())
+        connection.close()
+        assert (answer.status, answer.getheader("Content-Type"), problem["code"]) == (
+            403,
+            "application/problem+json",
+            "FORBIDDEN_HOST",
+        )
+        assert "token" not in problem
+    # while the machine's own names are answered
+    for host in (f"127.0.0.1:{port}", f"localhost:{port}", f"LOCALHOST:{port}"):
+        connection = http.client.HTTPConnection("127.0.0.1", port, timeout=10)
+        connection.request("GET", "/health", headers={"Host": host})
+        assert connection.getresponse().status == 200
+        connection.close()

@@ -191,3 +191,21 @@ def test_make_deploy_check_runs_the_rules(tmp_path: Path, capsys: pytest.Capture
 
     assert main(["check"]) == 0
     assert "deploy check: 0 finding(s)" in capsys.readouterr().out
+
+
+def test_every_alarm_action_is_the_topic_cloudwatch_can_publish_to(packaged: Packaged) -> None:
+    # repost.aws/knowledge-center/cloudwatch-receive-sns-for-alarm-trigger: without a topic policy for
+    # cloudwatch.amazonaws.com, "… is not authorized to perform: SNS:Publish"
+    def change(templates: dict[str, Any], _: dict[str, Any], __: dict[str, str]) -> None:
+        monitoring = templates["monitoring.yaml"]["Resources"]
+        del monitoring["AlarmTopicPolicy"]
+        monitoring["ApiServerErrorsAlarm"]["Properties"]["AlarmActions"] = ["arn:aws:sns:us-east-1:1:elsewhere"]
+        booking = templates["root.yaml"]["Resources"]["Booking"]["Properties"]["Parameters"]
+        booking["AlarmTopicArn"] = "arn:aws:sns:us-east-1:1:elsewhere"
+
+    found = checks.alarm_topics(broken(packaged, change))
+    assert found == [
+        "monitoring.yaml ApiServerErrorsAlarm.AlarmActions: arn:aws:sns:us-east-1:1:elsewhere is not the alarm topic",
+        "root.yaml Booking: passes arn:aws:sns:us-east-1:1:elsewhere as AlarmTopicArn",
+        "monitoring.yaml AlarmTopic: no topic policy lets cloudwatch.amazonaws.com publish",
+    ]

@@ -165,3 +165,12 @@ def test_the_budget_counts_gross_spend_and_anomalies_reach_the_alarm_email() -> 
     (subscription,) = resources_of_type(budget, "AWS::CE::AnomalySubscription").values()
     assert subscription["Properties"]["Frequency"] == "DAILY"  # e-mail subscribers need DAILY or WEEKLY
     assert subscription["Properties"]["Subscribers"] == [{"Type": "EMAIL", "Address": {"Ref": "AlarmEmail"}}]
+
+
+def test_the_audit_consumer_never_ages_a_record_out() -> None:
+    # Records older than MaximumRecordAgeInSeconds go to the DLQ unprocessed: -1 keeps them until
+    # they are delivered (the stream keeps them 24 hours, which the iterator-age alarm watches)
+    audit = load_template(TEMPLATES / "audit.yaml")
+    (mapping,) = resources_of_type(audit, "AWS::Lambda::EventSourceMapping").values()
+    assert mapping["Properties"]["MaximumRecordAgeInSeconds"] == -1
+    assert mapping["Properties"]["DestinationConfig"]["OnFailure"]["Destination"]  # what retries cannot cure

@@ -161,11 +161,11 @@ class DynamoDBAuditReader:
         }
         if cursor:
             request["ExclusiveStartKey"] = decode_cursor(
-                cursor, {"PK": partition, "SK": None}, sort_prefix=("SK", "HISTORY#")
+                cursor, request, {"PK": partition, "SK": None}, sort_prefix=("SK", "HISTORY#")
             )
         page = self.client.query(**request)
         return [event_from(from_item(dict(i))) for i in page["Items"]], encode_cursor(
-            dict(page.get("LastEvaluatedKey") or {})
+            dict(page.get("LastEvaluatedKey") or {}), request
         )
 
     def events(
@@ -186,12 +186,13 @@ class DynamoDBAuditReader:
         if cursor:
             request["ExclusiveStartKey"] = decode_cursor(
                 cursor,
+                request,
                 {"GSI1PK": f"AUDIT#{entity_type}", "GSI1SK": None, "PK": None, "SK": None},
                 sort_between=("GSI1SK", start, end + "~"),
             )
         page = self.client.query(**request)
         return [event_from(from_item(dict(i))) for i in page["Items"]], encode_cursor(
-            dict(page.get("LastEvaluatedKey") or {})
+            dict(page.get("LastEvaluatedKey") or {}), request
         )
 
     def all_history(self) -> Iterator[ArchivedEvent]:

@@ -86,11 +86,11 @@ class DynamoDBProviderStore:
         }
         if cursor:
             request["ExclusiveStartKey"] = decode_cursor(
-                cursor, {"GSI1PK": keys.ALL_PROVIDERS, "GSI1SK": None, "PK": None, "SK": keys.PROFILE_SK}
+                cursor, request, {"GSI1PK": keys.ALL_PROVIDERS, "GSI1SK": None, "PK": None, "SK": keys.PROFILE_SK}
             )
         page = self.client.query(**request)
         providers = [provider_from(from_item(dict(item))) for item in page["Items"]]
-        return providers, encode_cursor(dict(page.get("LastEvaluatedKey") or {}))
+        return providers, encode_cursor(dict(page.get("LastEvaluatedKey") or {}), request)
 
     def _bump_availability(self, provider_id: str, by: Attribution, change: str, now: str) -> dict[str, Any]:
         """The transaction item that moves the provider's availability version on every change of hours.

@@ -172,12 +172,13 @@ class DynamoDBBookingStore:
         if query.cursor:
             request["ExclusiveStartKey"] = decode_cursor(
                 query.cursor,
+                request,
                 {f"{index}PK": partition, f"{index}SK": None, "PK": None, "SK": "BOOKING"},
                 sort_between=(f"{index}SK", values[":lo"], values[":hi"]),
             )
         page = self.client.query(**request)
         items = [booking_from(from_item(dict(item))) for item in page["Items"]]
-        return BookingPage(items, encode_cursor(dict(page.get("LastEvaluatedKey") or {})))
+        return BookingPage(items, encode_cursor(dict(page.get("LastEvaluatedKey") or {}), request))
 
     # Writes
 
