@@ -21,6 +21,7 @@ import sys
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Any
 
 from deploy.checks import Packaged, findings
 from deploy.package import BUILD, build
@@ -198,7 +199,14 @@ def kept_by_a_destroyed_stage(aws: AwsCli, stage: str, account_id: str) -> dict[
     except DeployError as error:
         if "404" not in str(error) and "Not Found" not in str(error):
             raise
-    pools = json.loads(aws("cognito-idp", "list-user-pools", "--max-results", "60", "--output", "json"))["UserPools"]
+    pools: list[dict[str, Any]] = []
+    token: list[str] = []
+    while True:  # the CLI requires --max-results here, and then leaves paging to the caller
+        page = json.loads(aws("cognito-idp", "list-user-pools", "--max-results", "60", *token, "--output", "json"))
+        pools += page["UserPools"]
+        if not page.get("NextToken"):
+            break
+        token = ["--next-token", page["NextToken"]]
     named = [str(pool["Id"]) for pool in pools if pool["Name"] == f"appointments-{stage}"]
     if len(named) > 1:
         raise DeployError(

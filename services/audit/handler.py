@@ -36,6 +36,14 @@ from services.common.tracing import link_to, tracer
 
 app = build_resolver(logger)
 processor = BatchProcessor(event_type=EventType.DynamoDBStreams)
+# Entities of this batch with a failed record: their later records fail too, unread, so that no
+# record takes a place in its entity's chain before one the stream put ahead of it (Lambda retries
+# the batch from its first failed record, in stream order).
+_blocked: set[tuple[str, str]] = set()
+
+
+class EntityBlockedError(RuntimeError):
+    """An earlier record of the same entity failed in this batch: this one waits for it."""
 
 
 @cache
@@ -112,6 +120,17 @@ def _record(raw: dict[str, Any], age_ms: float | None) -> None:
     event = audit_event(raw)
     if event is None:
         return
+    entity = (event.entityType, event.entityId)
+    if entity in _blocked:
+        raise EntityBlockedError(f"{event.entityType} {event.entityId}: an earlier record of it failed in this batch")
+    try:
+        _store(event, age_ms)
+    except Exception:
+        _blocked.add(entity)
+        raise
+
+
+def _store(event: AuditEvent, age_ms: float | None) -> None:
     logger.append_keys(correlation_id=event.requestId, entityId=event.entityId)
     tracing.set_attributes(entity_type=event.entityType, entity_id=event.entityId)
     archived, first_time = trail().record(event)
@@ -131,6 +150,7 @@ def _record(raw: dict[str, Any], age_ms: float | None) -> None:
 @observed()
 def lambda_handler(event: dict[str, Any], context: LambdaContext) -> dict[str, Any]:
     if "Records" in event:
+        _blocked.clear()
         response = process_partial_response(
             event=event, record_handler=record_handler, processor=processor, context=context
         )

@@ -35,8 +35,8 @@ def verify_trail(
     """The whole archive against the whole history: what `make audit-verify` and the tests run.
     History items younger than `settle_seconds` may still be on their way to the archive."""
     recent_since = iso_utc(datetime.now(UTC) - timedelta(seconds=settle_seconds)) if settle_seconds else None
-    history = DynamoDBAuditReader(dynamodb, table).all_history()
-    return verify(S3Archive(s3, bucket).objects(), history, recent_since)
+    reader = DynamoDBAuditReader(dynamodb, table)
+    return verify(S3Archive(s3, bucket).objects(), reader.all_history(), recent_since, reader.chain_heads())
 
 
 def _local_stack(url: str) -> dict[str, Any]:

@@ -179,6 +179,26 @@ def test_tampering_with_the_archive_is_caught_and_pointed_at(audit_pipeline: Cal
     assert f"Booking ? #0 ({booking_keys[3]}): the object was deleted (its latest version is a delete marker)" in breaks
     assert any(b.startswith(f"Booking {bid} #3 (history): ") and "not in the archive" in b for b in breaks)
 
+    # and so is removing it from both homes, every version of the object and the history item alike:
+    # only the chain's head still counts it
+    versions = s3.list_object_versions(Bucket=bucket, Prefix=booking_keys[3])
+    for version in [*versions.get("Versions", []), *versions.get("DeleteMarkers", [])]:
+        s3.delete_object(
+            Bucket=bucket, Key=booking_keys[3], VersionId=version["VersionId"], BypassGovernanceRetention=True
+        )
+    dynamodb = pipeline.clients["dynamodb"]
+    history = dynamodb.query(TableName=pipeline.data.table_name, KeyConditionExpression="PK = :pk AND begins_with(SK, :h)",
+                             ExpressionAttributeValues={":pk": {"S": f"BOOKING#{bid}"}, ":h": {"S": "HISTORY#"}},
+                             ConsistentRead=True)["Items"]  # fmt: skip
+    last = max(history, key=lambda item: int(item["chainIndex"]["N"]))
+    dynamodb.delete_item(TableName=pipeline.data.table_name, Key={"PK": last["PK"], "SK": last["SK"]})
+    breaks = [str(b) for b in pipeline.verify().breaks]
+    removed = [b for b in breaks if b.startswith(f"Booking {bid} #3 ") or "#0 (" in b]
+    assert removed == [
+        f"Booking {bid} #3 (chain head): the chain's head counts 3 links (the history ends at #2): "
+        "its last events were removed"
+    ], breaks
+
 
 def read(s3: Any, bucket: str, key: str) -> bytes:
     return gzip.decompress(s3.get_object(Bucket=bucket, Key=key)["Body"].read())

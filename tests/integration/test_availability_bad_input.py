@@ -55,6 +55,7 @@ CASES: list[tuple[str, str, str, Any, dict[str, str], int, str | None]] = [
     ("empty name", "POST", "/providers", {"name": "   ", "timeZone": "UTC"}, {}, 400, "body.name"),
     ("oversize name", "POST", "/providers", {"name": "x" * 500, "timeZone": "UTC"}, {}, 400, "body.name"),
     ("name of wrong type", "POST", "/providers", {"name": 123, "timeZone": "UTC"}, {}, 400, "body.name"),
+    ("ownerSub null", "POST", "/providers", {"name": "A", "timeZone": "UTC", "ownerSub": None}, {}, 400, "body.ownerSub"),
     ("misspelt field", "POST", "/providers", {"name": "A", "timezone": "UTC"}, {}, 400, "body.timezone"),
     ("missing body", "POST", "/providers", None, {}, 400, "body"),
     ("malformed JSON", "POST", "/providers", b'{"name": ', {}, 400, "body"),
@@ -108,7 +109,7 @@ CASES: list[tuple[str, str, str, Any, dict[str, str], int, str | None]] = [
 STOPPED_AT_THE_GATEWAY = {
     **dict.fromkeys(
         [
-            "zone of wrong type", "missing name", "oversize name", "name of wrong type", "misspelt field",
+            "ownerSub null", "zone of wrong type", "missing name", "oversize name", "name of wrong type", "misspelt field",
             "missing body", "malformed JSON", "body is a list", "25:00", "24:00 as a start", "time without two digits",
             "missing weekly", "intervals of wrong type", "too many intervals",
             "override without intervals", "duration 0", "capacity 0", "negative buffer", "duration as a string",

@@ -87,7 +87,12 @@ elif command == ["s3api", "head-bucket"]:
         fail("HeadBucket", "404", "Not Found")
 elif command == ["cognito-idp", "list-user-pools"]:
     pools = world.get("kept", {{}}).get("pools", [])
-    print(json.dumps({{"UserPools": pools}}))
+    start = int(option("--next-token")) if "--next-token" in args else 0
+    size = int(option("--max-results"))
+    page = {{"UserPools": pools[start:start + size]}}
+    if start + size < len(pools):
+        page["NextToken"] = str(start + size)
+    print(json.dumps(page))
 elif command == ["cloudformation", "describe-stack-resource"]:
     role = world.get("accountStackRole")
     if not role:
@@ -260,7 +265,8 @@ def test_destroy_then_deploy_adopts_the_kept_table_bucket_and_user_pool(
     assert "make deploy STAGE=qa adopts them again" in capsys.readouterr().err
     # What DeletionPolicy kept, under its names
     stream = "arn:aws:dynamodb:eu-west-1:123456789012:table/appointments-qa/stream/2026-11-29T00:00:00.000"
-    pools = [{"Id": "eu-west-1_kept", "Name": "appointments-qa"}, {"Id": "eu-west-1_x", "Name": "other"}]
+    others = [{"Id": f"eu-west-1_{n}", "Name": f"other-{n}"} for n in range(70)]
+    pools = [*others, {"Id": "eu-west-1_kept", "Name": "appointments-qa"}]  # on the second page
     kept = {"table": "appointments-qa", "stream": stream, "bucket": "appointments-audit-qa-123456789012-eu-west-1"}
     fake_aws.set(kept=kept | {"pools": pools})
     fake_aws.forget_calls()

@@ -9,7 +9,7 @@ from hypothesis import given
 from hypothesis import strategies as st
 
 from services.audit.adapters.s3_archive import decode, encode
-from services.audit.domain.chain import GENESIS, ArchivedEvent, ArchiveObject, link, object_key, verify
+from services.audit.domain.chain import GENESIS, ArchivedEvent, ArchiveObject, ChainHead, link, object_key, verify
 from services.common.audit import AuditEvent, Change
 
 
@@ -93,6 +93,30 @@ def test_a_removed_tail_is_caught_by_the_history() -> None:
     assert [str(b) for b in result.breaks] == [
         "Booking bkg_a #3 (history): event bkg_a-e3 is in the history but not in the archive"
     ]
+
+
+def head_of(records: list[ArchivedEvent]) -> ChainHead:
+    last = records[-1]
+    return ChainHead(last.entityType, last.entityId, last.chainIndex, last.hash, last.at)
+
+
+def test_a_tail_removed_from_both_homes_is_caught_by_the_chain_head() -> None:
+    records = chain("bkg_a", 3)
+    intact = verify(archive_of(*records), records, heads=[head_of(records)])
+    assert intact.intact
+    # the last event deleted from the archive (its versions too) and from the history alike
+    result = verify(archive_of(*records[:2]), records[:2], heads=[head_of(records)])
+    assert [str(b) for b in result.breaks] == [
+        "Booking bkg_a #3 (chain head): the chain's head counts 3 links (the history ends at #2): "
+        "its last events were removed"
+    ]
+    # unless that last link is younger than the settling time (the index may not show it yet)
+    pending = verify(archive_of(*records[:2]), records[:2], recent_since=records[2].at, heads=[head_of(records)])
+    assert pending.intact and pending.pending == 1
+    # and a chain whose head is gone is a break too
+    others = chain("bkg_b", 1)
+    headless = verify(archive_of(*records, *others), [*records, *others], heads=[head_of(records)])
+    assert [str(b) for b in headless.breaks] == ["Booking bkg_b #1 (chain head): the chain has no head"]
 
 
 def test_an_event_only_in_the_archive_and_a_doubled_place_are_breaks() -> None:

@@ -9,7 +9,7 @@ from typing import TYPE_CHECKING, Any, get_args
 
 from botocore.exceptions import ClientError
 
-from services.audit.domain.chain import GENESIS, ArchivedEvent, link
+from services.audit.domain.chain import GENESIS, ArchivedEvent, ChainHead, link
 from services.common import keys
 from services.common.audit import AuditEvent, EntityType
 from services.common.dynamodb import (
@@ -102,6 +102,7 @@ class DynamoDBAuditTrail:
                     "chainLength": archived.chainIndex,
                     "hash": archived.hash,
                     "lastEventId": archived.eventId,
+                    "lastAt": archived.at,
                 }
             ),
         }
@@ -194,6 +195,24 @@ class DynamoDBAuditReader:
         return [event_from(from_item(dict(i))) for i in page["Items"]], encode_cursor(
             dict(page.get("LastEvaluatedKey") or {}), request
         )
+
+    def chain_heads(self) -> Iterator[ChainHead]:
+        """Every chain head: a strongly consistent Scan of the table for them, as the verifier needs
+        them all and they sit in their entities' partitions (an operator's occasional full read)."""
+        request: dict[str, Any] = {
+            "TableName": self.table,
+            "FilterExpression": "entityType = :chain",
+            "ExpressionAttributeValues": {":chain": {"S": "AuditChain"}},
+            "ConsistentRead": True,
+        }
+        while True:
+            page = self.client.scan(**request)
+            for item in map(from_item, page["Items"]):
+                _, entity_type, entity_id = str(item["SK"]).split("#", 2)
+                yield ChainHead(entity_type, entity_id, item["chainLength"], item["hash"], item.get("lastAt"))
+            if "LastEvaluatedKey" not in page:
+                return
+            request["ExclusiveStartKey"] = page["LastEvaluatedKey"]
 
     def all_history(self) -> Iterator[ArchivedEvent]:
         """Every history item, type by type in time order (GSI1): what the verifier compares the archive with."""

@@ -82,6 +82,17 @@ class ArchiveObject:
     deleted: bool = False
 
 
+@dataclass(frozen=True)
+class ChainHead:
+    """An entity's chain head as the table keeps it: how many links, the last one's hash and time."""
+
+    entityType: str
+    entityId: str
+    length: int
+    hash: str
+    last_at: str | None  # absent on heads written before it was kept
+
+
 @dataclass
 class Verification:
     records: int = 0
@@ -131,9 +142,14 @@ def _parse(archive_object: ArchiveObject, breaks: list[Break]) -> list[ArchivedE
 
 
 def verify(
-    archive: Iterable[ArchiveObject], history: Iterable[ArchivedEvent], recent_since: str | None = None
+    archive: Iterable[ArchiveObject],
+    history: Iterable[ArchivedEvent],
+    recent_since: str | None = None,
+    heads: Iterable[ChainHead] = (),
 ) -> Verification:
-    """Check every chain of the archive and compare the archive with the history items.
+    """Check every chain of the archive, compare the archive with the history items, and each chain
+    with its head: the one item that says how long the chain is, so that its last events removed from
+    both homes alike are missed too.
 
     On a live system the newest events may be in the history and not yet in the archive (the consumer
     writes the table first, and may be behind); history items missing from the archive whose `at` is
@@ -169,9 +185,13 @@ def verify(
                 breaks.append(Break(*here, "the content does not match its hash: the record was altered"))
             previous = record
     seen: set[str] = set()
+    last_in_history: dict[tuple[str, str], ArchivedEvent] = {}
     for item in history:
         result.history_items += 1
         seen.add(item.eventId)
+        known = last_in_history.get(item.entity)
+        if known is None or item.chainIndex > known.chainIndex:
+            last_in_history[item.entity] = item
         where = (item.entityType, item.entityId, item.chainIndex, "history")
         twin = archived.get(item.eventId)
         if twin is None and recent_since is not None and item.at >= recent_since:
@@ -186,4 +206,18 @@ def verify(
         if event_id not in seen:
             here = (record.entityType, record.entityId, record.chainIndex, object_key(record))
             breaks.append(Break(*here, f"event {event_id} is in the archive but not in the history"))
+    heads = list(heads)
+    for head in heads:
+        last = last_in_history.pop((head.entityType, head.entityId), None)
+        if last is not None and (last.chainIndex, last.hash) == (head.length, head.hash):
+            continue
+        if recent_since is not None and head.last_at is not None and head.last_at >= recent_since:
+            result.pending += 1  # the index the history is read from may not show the newest link yet
+            continue
+        ends = f"the history ends at #{last.chainIndex}" if last else "the history has none of it"
+        problem = f"the chain's head counts {head.length} links ({ends}): its last events were removed"
+        breaks.append(Break(head.entityType, head.entityId, head.length, "chain head", problem))
+    if heads:  # read: every chain in the history has one
+        for (entity_type, entity_id), last in last_in_history.items():
+            breaks.append(Break(entity_type, entity_id, last.chainIndex, "chain head", "the chain has no head"))
     return result

@@ -58,7 +58,7 @@ class AvailabilityService:
         principal.require(Group.PROVIDERS, Group.ADMINS)
         if owner_sub is not None and not principal.is_in(Group.ADMINS):
             raise ForbiddenError("Only admins may create a provider for someone else.")
-        owner = owner_sub if principal.is_in(Group.ADMINS) else principal.sub
+        owner = owner_sub if principal.is_in(Group.ADMINS) and owner_sub is not None else principal.sub
         provider = Provider(keys.new_id("prv"), name, time_zone, owner, 1, iso_utc(self.clock()))
         self.store.create_provider(provider, by)
         return provider
