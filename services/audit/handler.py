@@ -29,7 +29,7 @@ from services.common import tracing
 from services.common.audit import AuditEvent, EntityType
 from services.common.aws import dynamodb_client, s3_client
 from services.common.clock import SupportedInstant, iso_utc
-from services.common.http import build_resolver, current_principal, plus_restored, resolve
+from services.common.http import build_resolver, current_principal, plus_restored, require_ordered, resolve
 from services.common.observability import Metric, count, identify, logger, milliseconds, observed
 from services.common.settings import AuditSettings, load_settings
 from services.common.tracing import link_to, tracer
@@ -91,6 +91,7 @@ def list_audit_events(
     limit: Limit = 100,
     cursor: Cursor = None,
 ) -> dict[str, Any]:
+    require_ordered(window_start, window_end)
     start = iso_utc(window_start) if window_start else "0"  # below every timestamp; a key value cannot be empty
     end = iso_utc(window_end) if window_end else "~"
     return page_json(queries().events(current_principal(app), entityType, entityId, start, end, limit, cursor))

@@ -23,6 +23,7 @@ from datetime import datetime
 from typing import TYPE_CHECKING, Any
 
 import boto3
+from botocore.config import Config
 from botocore.exceptions import ClientError
 
 if TYPE_CHECKING:
@@ -55,7 +56,10 @@ def redrive(
     done = Redrive()
     seen: set[str] = set()
     while True:
-        messages = sqs.receive_message(QueueUrl=queue, MaxNumberOfMessages=10, VisibilityTimeout=60).get("Messages", [])
+        # A long poll: a short one samples only some of the queue's servers and may answer none.
+        messages = sqs.receive_message(
+            QueueUrl=queue, MaxNumberOfMessages=10, VisibilityTimeout=60, WaitTimeSeconds=2
+        ).get("Messages", [])
         fresh = [message for message in messages if message["MessageId"] not in seen]
         if not fresh:
             return done
@@ -144,10 +148,13 @@ def main(argv: list[str] | None = None) -> int:
         queue, function = arguments.queue_url, arguments.function
     else:
         parser.error("--queue-url needs --function")
+    # The function may run up to its 60 s timeout: wait longer than that, and never send a range twice
+    # because an answer was slow (the SDK's default read timeout is 60 s, with retries).
+    patient = Config(read_timeout=90, retries={"max_attempts": 1})
     result = redrive(
         boto3.client("sqs", **options),
         boto3.client("dynamodbstreams", **options),
-        boto3.client("lambda", **(lambda_options or options)),
+        boto3.client("lambda", config=patient, **(lambda_options or options)),
         queue,
         function,
     )

@@ -36,6 +36,8 @@ def verify_trail(
     History items younger than `settle_seconds` may still be on their way to the archive."""
     recent_since = iso_utc(datetime.now(UTC) - timedelta(seconds=settle_seconds)) if settle_seconds else None
     reader = DynamoDBAuditReader(dynamodb, table)
+    # The heads are read after the history (verify consumes them last): a link appended in between
+    # makes its head run ahead of the history, which its recent `lastAt` marks as pending.
     return verify(S3Archive(s3, bucket).objects(), reader.all_history(), recent_since, reader.chain_heads())
 
 

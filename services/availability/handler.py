@@ -6,6 +6,7 @@ from __future__ import annotations
 from services.common import init_gc  # first: no garbage collection while the imports below load
 # isort: on
 
+import time
 from datetime import date
 from functools import cache
 from http import HTTPStatus
@@ -19,7 +20,7 @@ from pydantic import BeforeValidator
 
 from services.availability.adapters.dynamodb_store import DynamoDBProviderStore
 from services.availability.adapters.table_probe import DynamoDBTableProbe
-from services.availability.domain.health import check_health
+from services.availability.domain.health import CachedProbe, check_health
 from services.availability.domain.use_cases import AvailabilityService
 from services.availability.http_models import PROVIDER_ID, SERVICE_ID, OverrideIn, ProviderIn, ScheduleIn, ServiceIn
 from services.common import __version__
@@ -115,12 +116,19 @@ def _json(status: HTTPStatus, body: Any, headers: dict[str, str] | None = None) 
     return Response(status_code=status, content_type="application/json", body=body, headers=headers)
 
 
+HEALTH_PROBE_SECONDS = 5  # how long a container answers /health from its last look at the table
+
+
+@cache
+def table_probe() -> CachedProbe:
+    settings = load_settings(ServiceSettings)
+    return CachedProbe(DynamoDBTableProbe(dynamodb_client(), settings.table_name), HEALTH_PROBE_SECONDS, time.monotonic)
+
+
 @app.get("/health")
 def get_health() -> Response[Any]:
     settings = load_settings(ServiceSettings)
-    report = check_health(
-        __version__, settings.stage, TZDATA_VERSION, DynamoDBTableProbe(dynamodb_client(), settings.table_name)
-    )
+    report = check_health(__version__, settings.stage, TZDATA_VERSION, table_probe())
     return _json(HTTPStatus.OK if report.healthy else HTTPStatus.SERVICE_UNAVAILABLE, report.to_json())
 
 

@@ -44,6 +44,7 @@ from services.common.http import (
     etag,
     expected_version,
     plus_restored,
+    require_ordered,
     resolve,
 )
 from services.common.observability import Metric, count, identify, logger, observed
@@ -140,6 +141,7 @@ def list_bookings(
     cursor: Annotated[str | None, Query(max_length=2048)] = None,
 ) -> dict[str, Any]:
     window = (window_start or EARLIEST, window_end or LATEST)
+    require_ordered(*window)
     page = bookings().list(current_principal(app), providerId, customerId, window, status, limit, cursor)
     return {"items": [booking_json(b) for b in page.items], "nextCursor": page.next_cursor}
 

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from dataclasses import dataclass
-from datetime import date, datetime
+from datetime import UTC, date, datetime
 from typing import TYPE_CHECKING, Any
 
 from services.common import keys
@@ -115,7 +115,11 @@ class CalendarTable:
         overrides = [override_from(values) for values in by_type.get("Override", [])]
         days = by_type.get("BusyDay", [])
         # A span crossing midnight sits in two days' items (a map by booking id): keep one per booking.
-        spans = {booking_id: span for day in days for booking_id, span in day.get("spans", {}).items()}
+        # Only days not yet over count: a change to a past booking leaves its ended days alone (they
+        # expire, and may be gone already), so what they hold may no longer be the booking.
+        today = datetime.now(UTC).date().isoformat()
+        live = [day for day in days if day["day"] >= today]
+        spans = {booking_id: span for day in live for booking_id, span in day.get("spans", {}).items()}
         return ProviderCalendar(
             provider=provider_from(profiles[0]),
             schedule=schedule_from(schedules[0]) if schedules else None,

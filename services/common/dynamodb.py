@@ -103,7 +103,7 @@ def decode_cursor(
     """
     try:
         token = json.loads(base64.urlsafe_b64decode(cursor.encode() + b"=" * (-len(cursor) % 4)))
-    except (ValueError, binascii.Error, UnicodeDecodeError) as error:
+    except (ValueError, binascii.Error, UnicodeDecodeError, RecursionError) as error:  # deep nesting too
         raise InvalidCursorError() from error
     if not isinstance(token, dict) or set(token) != {"k", "q"} or token["q"] != _binding(request):
         raise InvalidCursorError()

@@ -132,6 +132,15 @@ def attribution_for(app: APIGatewayRestResolver, principal: Principal) -> Attrib
     return Attribution(principal.sub, request_id, trace_id, span_id)
 
 
+def require_ordered(start: Any, end: Any) -> None:
+    """A window `from` … `to` whose end is not before its start: DynamoDB refuses a BETWEEN whose
+    bounds are reversed (a 500 had it got there), so it is the client's mistake, named."""
+    if start is not None and end is not None and end < start:
+        raise ValidationFailedError(
+            "The window ends before it starts.", [FieldError("query.to", "must not be before from")]
+        )
+
+
 _ETAG = re.compile(r'(?:W/)?"([0-9]{1,15})"', re.ASCII)  # 15 digits: more than any version reaches
 
 

@@ -137,6 +137,10 @@ def test_history_and_the_audit_query_show_each_caller_what_it_may_see(stack: Loc
     items = eventually(lenas_history)
     assert [(i["action"], i["actor"]) for i in items] == [("BOOKING_CREATED", "lena"), ("BOOKING_CANCELLED", "lena")]
     assert items[1]["changes"]["status"] == {"before": "CONFIRMED", "after": "CANCELLED"}
+    # the provider owner's subject is for admins and ops, as on GET /providers
+    assert all("providerOwner" not in item["changes"] for item in items)
+    as_ops = call(stack, "GET", path, token=token(stack, "oncall", ["ops"]))[2]["items"]
+    assert as_ops[0]["changes"]["providerOwner"]["after"] == "history-owner"
     assert items[1]["traceId"].startswith("1-") and items[1]["requestId"]
     assert call(stack, "GET", path, token=max_)[0] == 404  # another customer: no such booking
     assert call(stack, "GET", path, token=token(stack, "history-owner", ["providers"]))[0] == 200

@@ -10,6 +10,7 @@ is vaguer about where."""
 
 from __future__ import annotations
 
+import base64
 from typing import Any
 
 import pytest
@@ -100,6 +101,7 @@ CASES: list[tuple[str, str, str, Any, dict[str, str], int, str | None]] = [
     ("limit not a number", "GET", "/providers?limit=ten", None, {}, 400, "query.limit"),
     ("forged cursor", "GET", "/providers?cursor=eyJQSyI6IDF9", None, {}, 400, "query.cursor"),
     ("cursor that is not base64", "GET", "/providers?cursor=%%%", None, {}, 400, "query.cursor"),
+    ("cursor nested past any parser", "GET", "/providers?cursor=" + base64.urlsafe_b64encode(b"[" * 1200).decode(), None, {}, 400, "query.cursor"),
 ]  # fmt: skip
 
 

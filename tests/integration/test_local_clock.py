@@ -223,3 +223,28 @@ def test_six_days_on_the_provider_and_admins_change_past_bookings_and_the_custom
     assert (status, body.get("start")) == (200, new_start), body
     # and no change wrote the expired day again (an item without its time to live would never go)
     assert "Item" not in dynamodb.get_item(TableName=stack.data.table_name, Key=busy_day, ConsistentRead=True)
+
+
+def test_a_day_on_a_past_bookings_ended_day_no_longer_speaks_for_it(stack: LocalStack) -> None:
+    # A day after its day, a booking's busy-day item has ended but not yet expired: a change to the
+    # booking leaves it alone, so it must no longer be read as the booking (a no-show is not moved)
+    owner, admin = stack_token(stack, "ended-owner", ["providers"]), stack_token(stack, "ended-admin", ["admins"])
+    customer = stack_token(stack, "ended-customer", ["customers"])
+    pid = call(stack, "POST", "/providers", token=owner, body={"name": "Ended", "timeZone": "UTC"})[2]["providerId"]
+    every_day = {day: [{"start": "00:00", "end": "24:00"}] for day in ("mon", "tue", "wed", "thu", "fri", "sat", "sun")}
+    assert call(stack, "PUT", f"/providers/{pid}/schedule", token=owner, body={"weekly": every_day})[0] == 200
+    visit = {"name": "Visit", "durationMinutes": 30, "slotStepMinutes": 30, "minNoticeMinutes": 0}
+    sid = call(stack, "POST", f"/providers/{pid}/services", token=owner, body=visit)[2]["serviceId"]
+    start = slots(stack, customer, pid, sid, datetime.fromtimestamp(stack.clock.now(), UTC), days=1)[0]["start"]
+    booking = call(
+        stack, "POST", "/bookings", token=customer, body={"providerId": pid, "serviceId": sid, "start": start}
+    )
+    assert booking[0] == 201, booking
+    bid = booking[2]["bookingId"]
+    advance(stack, DAY + 3600)
+    owner, admin = stack_token(stack, "ended-owner", ["providers"]), stack_token(stack, "ended-admin", ["admins"])
+    assert call(stack, "POST", f"/bookings/{bid}/no-show", token=owner)[0] == 200
+    later = datetime.fromtimestamp(stack.clock.now(), UTC) + timedelta(days=1)
+    new_start = slots(stack, admin, pid, sid, later, days=1)[0]["start"]
+    status, _, problem = call(stack, "POST", f"/bookings/{bid}/reschedule", token=admin, body={"start": new_start})
+    assert (status, problem["code"]) == (409, "INVALID_STATE"), problem  # not 503: the span is not the booking

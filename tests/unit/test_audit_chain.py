@@ -117,6 +117,10 @@ def test_a_tail_removed_from_both_homes_is_caught_by_the_chain_head() -> None:
     others = chain("bkg_b", 1)
     headless = verify(archive_of(*records, *others), [*records, *others], heads=[head_of(records)])
     assert [str(b) for b in headless.breaks] == ["Booking bkg_b #1 (chain head): the chain has no head"]
+    # and no heads at all is no pass: every chain lacks one (unless heads are not asked about)
+    none_read = verify(archive_of(*others), others, heads=[])
+    assert [str(b) for b in none_read.breaks] == ["Booking bkg_b #1 (chain head): the chain has no head"]
+    assert verify(archive_of(*others), others).intact
 
 
 def test_an_event_only_in_the_archive_and_a_doubled_place_are_breaks() -> None:

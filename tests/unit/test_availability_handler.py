@@ -7,7 +7,7 @@ import pytest
 from pydantic import ValidationError
 
 from services.availability import handler
-from services.availability.domain.health import TableStatus, check_health
+from services.availability.domain.health import CachedProbe, TableStatus, check_health
 from services.common.errors import FieldError
 from services.common.http import field_errors
 from services.common.settings import AuditSettings, ServiceSettings, load_settings
@@ -115,3 +115,20 @@ def test_a_problem_lists_at_most_the_first_hundred_invalid_fields_as_the_api_doc
     listed = Problem(422, "VALIDATION_FAILED", "invalid", errors=many).to_json()["errors"]
     assert isinstance(listed, list) and len(listed) == MAX_FIELD_ERRORS == 100
     assert listed[0] == {"field": "body.items[0]", "message": "is invalid"}
+
+
+def test_health_looks_at_the_table_at_most_once_per_cache_period() -> None:
+    class CountingProbe:
+        calls = 0
+
+        def probe(self) -> TableStatus:
+            self.calls += 1
+            return TableStatus("t", reachable=self.calls == 1)
+
+    now = [100.0]
+    counting = CountingProbe()
+    cached = CachedProbe(counting, 5, lambda: now[0])
+    assert [check_health("1", "s", "z", cached).healthy for _ in range(50)] == [True] * 50
+    assert counting.calls == 1  # fifty requests, one DescribeTable
+    now[0] += 5
+    assert check_health("1", "s", "z", cached).healthy is False and counting.calls == 2

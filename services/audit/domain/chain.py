@@ -145,7 +145,7 @@ def verify(
     archive: Iterable[ArchiveObject],
     history: Iterable[ArchivedEvent],
     recent_since: str | None = None,
-    heads: Iterable[ChainHead] = (),
+    heads: Iterable[ChainHead] | None = None,
 ) -> Verification:
     """Check every chain of the archive, compare the archive with the history items, and each chain
     with its head: the one item that says how long the chain is, so that its last events removed from
@@ -206,8 +206,7 @@ def verify(
         if event_id not in seen:
             here = (record.entityType, record.entityId, record.chainIndex, object_key(record))
             breaks.append(Break(*here, f"event {event_id} is in the archive but not in the history"))
-    heads = list(heads)
-    for head in heads:
+    for head in heads or []:
         last = last_in_history.pop((head.entityType, head.entityId), None)
         if last is not None and (last.chainIndex, last.hash) == (head.length, head.hash):
             continue
@@ -217,7 +216,7 @@ def verify(
         ends = f"the history ends at #{last.chainIndex}" if last else "the history has none of it"
         problem = f"the chain's head counts {head.length} links ({ends}): its last events were removed"
         breaks.append(Break(head.entityType, head.entityId, head.length, "chain head", problem))
-    if heads:  # read: every chain in the history has one
+    if heads is not None:  # read (even if none came back): every chain in the history has one
         for (entity_type, entity_id), last in last_in_history.items():
             breaks.append(Break(entity_type, entity_id, last.chainIndex, "chain head", "the chain has no head"))
     return result

@@ -25,6 +25,14 @@ class AuditReader(Protocol):
     ) -> Page: ...
 
 
+def _as_seen_by_a_party(event: AuditEvent, known: set[str | None]) -> AuditEvent:
+    """An event as the booking's customer or provider reads it: staff by role, not by subject, and
+    without the provider owner's subject, which only admins and ops see (as on `GET /providers`)."""
+    changes = {name: change for name, change in (event.changes or {}).items() if name != "providerOwner"}
+    actor = event.actor if event.actor in known else STAFF
+    return event.model_copy(update={"actor": actor, "changes": changes})
+
+
 @dataclass
 class AuditQueries:
     reader: AuditReader
@@ -47,7 +55,7 @@ class AuditQueries:
             return events, next_cursor
         # Customers and providers see who they are, and each other; staff they do not know by id.
         known = {principal.sub, customer, provider_owner}
-        return [e if e.actor in known else e.model_copy(update={"actor": STAFF}) for e in events], next_cursor
+        return [_as_seen_by_a_party(e, known) for e in events], next_cursor
 
     def events(
         self,

@@ -2,7 +2,8 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from collections.abc import Callable
+from dataclasses import dataclass, field
 from typing import Protocol
 
 
@@ -17,6 +18,24 @@ class TableProbe(Protocol):
     def probe(self) -> TableStatus:
         """Check that the table answers."""
         ...
+
+
+@dataclass
+class CachedProbe:
+    """A probe answered from its last result for `seconds`: `/health` answers anyone, as often as they
+    like, and must not turn that into as many DynamoDB requests (a load balancer or a curious crowd
+    polling it would be billed, and could throttle the table)."""
+
+    probe: TableProbe
+    seconds: float
+    clock: Callable[[], float]
+    _last: tuple[float, TableStatus] | None = field(default=None, init=False)
+
+    def __call__(self) -> TableStatus:
+        now = self.clock()
+        if self._last is None or now - self._last[0] >= self.seconds:
+            self._last = (now, self.probe.probe())
+        return self._last[1]
 
 
 @dataclass(frozen=True)
@@ -44,5 +63,8 @@ class HealthReport:
         }
 
 
-def check_health(version: str, stage: str, tzdata_version: str, probe: TableProbe) -> HealthReport:
-    return HealthReport(version, stage, tzdata_version, probe.probe())
+def check_health(
+    version: str, stage: str, tzdata_version: str, probe: TableProbe | Callable[[], TableStatus]
+) -> HealthReport:
+    status = probe() if callable(probe) else probe.probe()
+    return HealthReport(version, stage, tzdata_version, status)

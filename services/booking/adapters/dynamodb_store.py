@@ -146,10 +146,10 @@ class DynamoDBBookingStore:
         return StoredResponse(stored["requestHash"], stored["statusCode"], json.loads(stored["body"]))
 
     def list_bookings(self, query: ListQuery) -> BookingPage:
-        if query.provider_id is not None:
-            index, partition = "GSI1", f"{keys.provider_pk(query.provider_id)}#BOOKINGS"
-        else:
+        if query.by_customer or query.provider_id is None:
             index, partition = "GSI2", f"CUSTOMER#{query.customer_id}"
+        else:
+            index, partition = "GSI1", f"{keys.provider_pk(query.provider_id)}#BOOKINGS"
         values: dict[str, Any] = {":p": partition, ":lo": iso_utc(query.start), ":hi": iso_utc(query.end) + "~"}
         request: dict[str, Any] = {
             "TableName": self.table,
@@ -161,9 +161,12 @@ class DynamoDBBookingStore:
         if query.status is not None:
             filters.append("#status = :status")
             values[":status"] = query.status.value
-        if query.provider_id is not None and query.customer_id is not None:
+        if index == "GSI1" and query.customer_id is not None:
             filters.append("customerId = :customer")
             values[":customer"] = query.customer_id
+        if index == "GSI2" and query.provider_id is not None:
+            filters.append("providerId = :provider")
+            values[":provider"] = query.provider_id
         if filters:
             request["FilterExpression"] = " AND ".join(filters)
             if query.status is not None:

@@ -46,7 +46,9 @@ ClaimOutcome = Committed | Stale | AlreadyAnswered | Refused
 
 @dataclass(frozen=True)
 class ListQuery:
-    """Exactly one of the two indexes is used: the provider's when `provider_id` is set, else the customer's."""
+    """Exactly one of the two indexes is read: the customer's when `by_customer`, else the provider's;
+    the other id, if given, filters. The index read is the one whose whole partition the caller may
+    see, since a page's cursor names the last item read, filtered out or not."""
 
     provider_id: str | None
     customer_id: str | None
@@ -55,6 +57,7 @@ class ListQuery:
     status: BookingStatus | None
     limit: int
     cursor: str | None
+    by_customer: bool = False
 
 
 @dataclass(frozen=True)

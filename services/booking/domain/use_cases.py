@@ -423,6 +423,11 @@ class BookingService:
 
     # Lists
 
+    @staticmethod
+    def _lists_by_provider(principal: Principal) -> bool:
+        """Admins, ops and providers may read a provider's whole index; customers only their own."""
+        return principal.is_in(Group.ADMINS, Group.OPS, Group.PROVIDERS)
+
     @traced("booking.list")
     def list(
         self,
@@ -451,5 +456,8 @@ class BookingService:
             customer_id = principal.sub
         else:
             raise ForbiddenError("Providers must name one of their providers (providerId).")
-        query = ListQuery(provider_id, customer_id, window[0], window[1], status, limit, cursor)
+        # A customer reads their own index even when naming a provider: a page's cursor names the last
+        # item read, and in the provider's index that may be another customer's booking.
+        by_customer = customer_id is not None and (provider_id is None or not self._lists_by_provider(principal))
+        query = ListQuery(provider_id, customer_id, window[0], window[1], status, limit, cursor, by_customer)
         return self.store.list_bookings(query)
