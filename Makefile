@@ -81,7 +81,7 @@ integration: $(VENV_STAMP) ## Integration tests against emulated AWS and the loc
 # on AWS, where DynamoDB promises no bound and an index usually lags by a fraction of a second.
 SERVICE_TESTS = $(foreach t,booking_api booking_lifecycle booking_round_trips availability_api \
   availability_bad_input audit_events audit_trail audit_faults,tests/integration/test_$(t).py)
-integration-stale: $(VENV_STAMP) ## The booking, availability and audit integration tests with eventually consistent reads STALE_READS_MS (1000) old
+integration-stale: $(VENV_STAMP) ## The booking, availability and audit integration tests with eventually consistent reads STALE_READS_MS (1000) old, as make test runs them
 	APPOINTMENTS_STALE_READS_MS=$(or $(STALE_READS_MS),1000) $(PY) -m pytest $(SERVICE_TESTS) -q
 
 browser-test: browser $(VENV_STAMP) ## The ops console in headless chromium (screenshot in .artifacts/)
