@@ -45,6 +45,22 @@ class SerializedApp:
             return [b"".join(self._app(environ, start_response))]
 
 
+class LoopbackOnly:
+    """Only requests addressed to this machine's loopback, as the local gateway does (DNS rebinding):
+    the emulator holds the data and takes `/_faults` and `/_clock`, so a web page that points a name
+    of its own at 127.0.0.1 must not reach it either. Its requests carry that name as `Host`."""
+
+    def __init__(self, app: WSGIApp) -> None:
+        self.app = app
+
+    def __call__(self, environ: dict[str, Any], start_response: StartResponse) -> Iterable[bytes]:
+        host, port = str(environ.get("HTTP_HOST", "")).lower(), environ.get("SERVER_PORT")
+        if host in {f"127.0.0.1:{port}", f"localhost:{port}"}:
+            return self.app(environ, start_response)
+        start_response("403 Forbidden", [("Content-Type", "text/plain")])
+        return [f"The emulator answers only 127.0.0.1:{port} or localhost:{port}.".encode()]
+
+
 def build_app(patched: bool = True) -> tuple[ClockControl, SerializedApp]:
     """moto's multi-service WSGI app, patched, metered and serialized, behind the fault injector and
     the clock; answers the app and its serialized core (whose lock the TTL sweeper takes).
@@ -81,7 +97,7 @@ def serve(host: str, port: int, patched: bool = True) -> None:
     processes.exit_with_parent()
     logging.getLogger("werkzeug").setLevel(logging.ERROR)
     app, serialized = build_app(patched)
-    server = make_server(host, port, app, threaded=True, request_handler=MotoRequestHandler)
+    server = make_server(host, port, LoopbackOnly(app), threaded=True, request_handler=MotoRequestHandler)
     sweeper = Sweeper(serialized.lock).start()
 
     def shut_down(_signum: int, _frame: FrameType | None) -> None:

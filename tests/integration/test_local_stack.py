@@ -123,3 +123,14 @@ def test_a_request_for_another_name_is_refused_before_anything_runs(stack: Local
         connection.request("GET", "/health", headers={"Host": host})
         assert connection.getresponse().status == 200
         connection.close()
+
+
+def test_the_emulator_too_answers_only_its_loopback_names(stack: LocalStack) -> None:
+    # it holds the data and takes the faults: a rebinding page must not reach it under another name
+    assert stack.emulator is not None
+    port = stack.emulator.port
+    for host, expected in ((f"rebind.attacker.example:{port}", 403), (f"127.0.0.1:{port}", 200)):
+        connection = http.client.HTTPConnection("127.0.0.1", port, timeout=10)
+        connection.request("GET", "/_faults", headers={"Host": host})
+        assert connection.getresponse().status == expected, host
+        connection.close()
