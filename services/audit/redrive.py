@@ -17,7 +17,6 @@ from __future__ import annotations
 import argparse
 import json
 import sys
-import urllib.request
 from dataclasses import dataclass, field
 from datetime import datetime
 from typing import TYPE_CHECKING, Any
@@ -25,6 +24,8 @@ from typing import TYPE_CHECKING, Any
 import boto3
 from botocore.config import Config
 from botocore.exceptions import ClientError
+
+from services.audit.verify import local_stack_status
 
 if TYPE_CHECKING:
     from mypy_boto3_dynamodbstreams import DynamoDBStreamsClient
@@ -138,8 +139,7 @@ def main(argv: list[str] | None = None) -> int:
     options: dict[str, Any] = {}
     lambda_options: dict[str, Any] = {}
     if arguments.local_stack:
-        with urllib.request.urlopen(f"{arguments.local_stack.rstrip('/')}/_local/status", timeout=10) as response:
-            status = json.load(response)
+        status = local_stack_status(arguments.local_stack)
         queue, function = status["auditDeadLetterQueue"], status["auditFunction"]
         local = {"region_name": "us-east-1", "aws_access_key_id": "local", "aws_secret_access_key": "local"}
         options = {"endpoint_url": status["emulator"], **local}

@@ -41,8 +41,8 @@ def verify_trail(
     return verify(S3Archive(s3, bucket).objects(), reader.all_history(), recent_since, reader.chain_heads())
 
 
-def _local_stack(url: str) -> dict[str, Any]:
-    """Where the running local stack keeps its table and bucket (`GET /_local/status`)."""
+def local_stack_status(url: str) -> dict[str, Any]:
+    """Where the running local stack keeps its table, bucket, queues and functions (`GET /_local/status`)."""
     with urllib.request.urlopen(f"{url.rstrip('/')}/_local/status", timeout=10) as response:
         status: dict[str, Any] = json.load(response)
     return status
@@ -63,7 +63,7 @@ def main(argv: list[str] | None = None) -> int:
     arguments = parser.parse_args(argv)
     options: dict[str, Any] = {}
     if arguments.local_stack:
-        status = _local_stack(arguments.local_stack)
+        status = local_stack_status(arguments.local_stack)
         table, bucket = status["table"], status["auditBucket"]
         options = {
             "endpoint_url": status["emulator"],

@@ -172,17 +172,22 @@ def stack_token(stack: LocalStack, sub: str, groups: list[str]) -> str:
     return str(call(stack, "POST", "/_local/token", body={"sub": sub, "groups": groups})[2]["token"])
 
 
+def always_open(stack: LocalStack, owner: str, name: str) -> tuple[str, str]:
+    """A provider open all day every day in UTC, with a 30-minute visit bookable at once: (its id, the visit's)."""
+    pid = call(stack, "POST", "/providers", token=owner, body={"name": name, "timeZone": "UTC"})[2]["providerId"]
+    every_day = {day: [{"start": "00:00", "end": "24:00"}] for day in ("mon", "tue", "wed", "thu", "fri", "sat", "sun")}
+    assert call(stack, "PUT", f"/providers/{pid}/schedule", token=owner, body={"weekly": every_day})[0] == 200
+    visit = {"name": "Visit", "durationMinutes": 30, "slotStepMinutes": 30, "minNoticeMinutes": 0}
+    return pid, str(call(stack, "POST", f"/providers/{pid}/services", token=owner, body=visit)[2]["serviceId"])
+
+
 def test_six_days_on_the_provider_and_admins_change_past_bookings_and_the_customer_may_not(
     stack: LocalStack,
 ) -> None:
     assert stack.data is not None and stack.emulator is not None
     owner, admin = stack_token(stack, "late-owner", ["providers"]), stack_token(stack, "late-admin", ["admins"])
     customer = stack_token(stack, "late-customer", ["customers"])
-    pid = call(stack, "POST", "/providers", token=owner, body={"name": "Late Life", "timeZone": "UTC"})[2]["providerId"]
-    every_day = {day: [{"start": "00:00", "end": "24:00"}] for day in ("mon", "tue", "wed", "thu", "fri", "sat", "sun")}
-    assert call(stack, "PUT", f"/providers/{pid}/schedule", token=owner, body={"weekly": every_day})[0] == 200
-    visit = {"name": "Visit", "durationMinutes": 30, "slotStepMinutes": 30, "minNoticeMinutes": 0}
-    sid = call(stack, "POST", f"/providers/{pid}/services", token=owner, body=visit)[2]["serviceId"]
+    pid, sid = always_open(stack, owner, "Late Life")
     # Given three bookings of today, and the clock moved six days on: their busy-day items expire
     # (TTL) two days after their day, so by now they are gone from the table
     now = datetime.fromtimestamp(stack.clock.now(), UTC)
@@ -230,11 +235,7 @@ def test_a_day_on_a_past_bookings_ended_day_no_longer_speaks_for_it(stack: Local
     # booking leaves it alone, so it must no longer be read as the booking (a no-show is not moved)
     owner, admin = stack_token(stack, "ended-owner", ["providers"]), stack_token(stack, "ended-admin", ["admins"])
     customer = stack_token(stack, "ended-customer", ["customers"])
-    pid = call(stack, "POST", "/providers", token=owner, body={"name": "Ended", "timeZone": "UTC"})[2]["providerId"]
-    every_day = {day: [{"start": "00:00", "end": "24:00"}] for day in ("mon", "tue", "wed", "thu", "fri", "sat", "sun")}
-    assert call(stack, "PUT", f"/providers/{pid}/schedule", token=owner, body={"weekly": every_day})[0] == 200
-    visit = {"name": "Visit", "durationMinutes": 30, "slotStepMinutes": 30, "minNoticeMinutes": 0}
-    sid = call(stack, "POST", f"/providers/{pid}/services", token=owner, body=visit)[2]["serviceId"]
+    pid, sid = always_open(stack, owner, "Ended")
     start = slots(stack, customer, pid, sid, datetime.fromtimestamp(stack.clock.now(), UTC), days=1)[0]["start"]
     booking = call(
         stack, "POST", "/bookings", token=customer, body={"providerId": pid, "serviceId": sid, "start": start}
