@@ -80,7 +80,7 @@ class LocalStack:
     warm_results: dict[str, float | Exception] = field(default_factory=dict)
     seeded_providers: int = 0
     startup_seconds: float = 0.0
-    key: user_pool.KeyPair | None = None
+    user_pools: user_pool.UserPools | None = None
     event_source_mapping: EventSourceMapping | None = None
     xray: XRayDaemon | None = None
     metrics: MetricStore | None = None
@@ -104,7 +104,12 @@ class LocalStack:
             endpoint = self.emulator.endpoint
             dynamodb: DynamoDBClient = aws_client("dynamodb", endpoint)
             self.data = deploy_data_stack(dynamodb, aws_client("s3", endpoint), self.config.stage)
-            parameters = {"Stage": self.config.stage, **self.data.as_parameters(), "DependenciesLayerArn": "local"}
+            parameters = {
+                "Stage": self.config.stage,
+                **self.data.as_parameters(),
+                **user_pool.auth_parameters(),
+                "DependenciesLayerArn": "local",
+            }
             queues = deploy_queues(aws_client("sqs", endpoint), "audit.yaml", parameters)
             if self.config.seed:
                 self.seeded_providers = seed_if_empty(dynamodb, self.data.table_name)
@@ -155,11 +160,11 @@ class LocalStack:
                 now=now,
             )
             self.event_source_mapping.start()
-            self.key = user_pool.KeyPair.load_or_create(self.config.state_dir)
+            self.user_pools = user_pool.UserPools.load_or_create(self.config.state_dir)
             gateway = Gateway(
                 ApiDefinition.load(),
                 self.lambdas,
-                self.key,
+                self.user_pools,
                 stage=self.config.stage,
                 access_log=self.logs_dir / "api-access.log",
                 echo=self.config.echo,
@@ -306,8 +311,8 @@ class LocalStack:
         return HttpResponse(200, {"Content-Type": "application/json"}, body)
 
     def banner(self) -> str:
-        assert self.key is not None and self.data is not None
-        token = user_pool.mint(self.key, "demo-customer", ["customers"])
+        assert self.user_pools is not None and self.data is not None
+        token = self.user_pools.mint("demo-customer", ["customers"])
         lines = [
             f"Appointments local stack ready in {self.startup_seconds:.1f} s (stage '{self.config.stage}')",
             "",
