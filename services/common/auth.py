@@ -66,8 +66,11 @@ class Principal:
             raise UnauthorizedError("The request carries no authenticated identity.")
         named = parse_groups(claims.get("cognito:groups"))
         # The authorizer has checked the signature against the pool `iss` names, so `iss` is proven.
-        groups = named & STAFF_GROUPS if claims.get("iss") == staff_issuer else named - STAFF_GROUPS
+        staff = claims.get("iss") == staff_issuer
+        groups = named & STAFF_GROUPS if staff else named - STAFF_GROUPS
         if not groups:
+            if staff and named:
+                raise ForbiddenError("customers and providers are granted only by the customer user pool.")
             if named:
                 raise ForbiddenError("admins and ops are granted only by the staff user pool, which requires MFA.")
             raise ForbiddenError("The caller belongs to no group (customers, providers, admins or ops).")

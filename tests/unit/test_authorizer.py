@@ -144,6 +144,8 @@ def test_principal_takes_admins_and_ops_only_from_the_staff_pool() -> None:
     # and the staff pool grants only staff groups, should a customers group ever be made there
     mixed = Principal.from_request_context(context("providers,ops", STAFF_POOL.issuer), STAFF_POOL.issuer)
     assert mixed.groups == {Group.OPS}
+    with pytest.raises(ForbiddenError, match="only by the customer user pool"):
+        Principal.from_request_context(context("customers", STAFF_POOL.issuer), STAFF_POOL.issuer)
 
 
 def test_principal_require_refuses_other_groups() -> None:
