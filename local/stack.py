@@ -218,6 +218,7 @@ class LocalStack:
             "stage": self.config.stage,
             "emulator": self.emulator.endpoint if self.emulator else None,
             "table": self.data.table_name if self.data else None,
+            "auditTable": self.data.audit_table_name if self.data else None,
             "auditBucket": self.data.audit_bucket_name if self.data else None,
             "auditDeadLetterQueue": runner.dead_letter_url if runner else None,
             "auditFunction": runner.runtime.spec.name if runner else None,
@@ -337,8 +338,8 @@ class LocalStack:
             else "table already had data; nothing seeded"
         )
         lines += [
-            f"  Emulated AWS   {self.emulator.endpoint} (moto: table {self.data.table_name}, "
-            f"bucket {self.data.audit_bucket_name}; data in memory, gone on exit)",
+            f"  Emulated AWS   {self.emulator.endpoint} (moto: tables {self.data.table_name} and "
+            f"{self.data.audit_table_name}, bucket {self.data.audit_bucket_name}; data in memory, gone on exit)",
             f"  Demo data      {seeded}",
             "  Table stream   → audit consumer (batches, retries, bisection, DLQ: as cloudformation/audit.yaml)",
             f"  Logs           {self.logs_dir}/ (api-access.log, one <function>.log per function, emulator.log)",

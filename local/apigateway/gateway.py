@@ -120,7 +120,7 @@ class Gateway:
         if route.integration == "mock":
             # The only mock integration is the API description itself.
             return json_response(200, self.api.public_document()), route.resource
-        trace = trace_header(request.header("x-amzn-trace-id"))
+        trace = trace_header(request.header("x-amzn-trace-id"), now=self._now())
         event = build_event(
             request,
             route,

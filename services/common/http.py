@@ -126,10 +126,34 @@ def current_principal(app: APIGatewayRestResolver) -> Principal:
 
 
 def attribution_for(app: APIGatewayRestResolver, principal: Principal) -> Attribution:
-    """Who, in which request and which trace: stored on every item a request writes."""
-    request_id = app.current_event.request_context.request_id or ""
+    """Who, in which request and which trace: stored on every item a request writes. API Gateway's
+    request id is the key; the trace id is a lead, marked when the client started the trace."""
+    context = app.current_event.request_context
     trace_id, span_id = current_trace()
-    return Attribution(principal.sub, request_id, trace_id, span_id)
+    from_client = trace_started_before(trace_id, context.get("requestTimeEpoch"))
+    return Attribution(principal.sub, context.request_id or "", trace_id, span_id, from_client)
+
+
+# API Gateway starts a trace at the second it receives the request; a trace begun more than this
+# before it was begun by the caller, who sent its X-Amzn-Trace-Id (API Gateway continues it).
+CLIENT_TRACE_LEAD_SECONDS = 2
+
+
+def trace_started_before(trace_id: str, received_ms: Any) -> bool:
+    """Whether an X-Ray trace (`1-<start, epoch seconds in hex>-<random>`) began before the request
+    reached API Gateway, or cannot be read: then a client chose it. The Lambda event does not say who
+    started the trace, so its own start time does. A client can still name a fresh-looking root, but
+    not one that ties its request to an older trace without being marked."""
+    if not isinstance(received_ms, int | float):
+        return False
+    parts = trace_id.split("-")
+    if len(parts) != 3 or parts[0] != "1":
+        return bool(trace_id)
+    try:
+        started = int(parts[1], 16)
+    except ValueError:
+        return True
+    return abs(received_ms / 1000 - started) > CLIENT_TRACE_LEAD_SECONDS
 
 
 def require_ordered(start: Any, end: Any) -> None:

@@ -24,8 +24,9 @@ class ServiceSettings(BaseModel):
 
 
 class AuditSettings(ServiceSettings):
-    """The audit function also writes the archive."""
+    """The audit function also writes the trail's own table and the archive."""
 
+    audit_table_name: str = Field(alias="AUDIT_TABLE_NAME", min_length=3)
     audit_bucket_name: str = Field(alias="AUDIT_BUCKET_NAME", min_length=3)
 
 

@@ -78,10 +78,12 @@ elif command == ["apigateway", "get-account"]:
 elif command == ["lambda", "get-account-settings"]:
     print(json.dumps({{"AccountLimit": {{"ConcurrentExecutions": world.get("concurrency", 1000)}}}}))
 elif command == ["dynamodb", "describe-table"]:
-    table = world.get("kept", {{}}).get("table")
-    if option("--table-name") != table:
+    tables = world.get("kept", {{}}).get("tables", {{}})
+    name = option("--table-name")
+    if name not in tables:
         fail("DescribeTable", "ResourceNotFoundException", "Requested resource not found")
-    print(json.dumps({{"Table": {{"TableName": table, "LatestStreamArn": world["kept"]["stream"]}}}}))
+    stream = {{"LatestStreamArn": tables[name]}} if tables[name] else {{}}  # a table without a stream has none
+    print(json.dumps({{"Table": {{"TableName": name, **stream}}}}))
 elif command == ["s3api", "head-bucket"]:
     if option("--bucket") != world.get("kept", {{}}).get("bucket"):
         fail("HeadBucket", "404", "Not Found")
@@ -194,13 +196,14 @@ def test_a_stage_is_built_checked_packaged_and_deployed_with_its_parameters(
         ["cloudformation", "describe-stacks"],  # the stage: a first deploy, so look for what a destroy kept
         ["lambda", "get-account-settings"],
         ["ce", "get-anomaly-monitors"],
-        ["dynamodb", "describe-table"],
+        ["dynamodb", "describe-table"],  # the table
+        ["dynamodb", "describe-table"],  # the audit table
         ["s3api", "head-bucket"],
         ["cognito-idp", "list-user-pools"],
         ["cloudformation", "deploy"],
         ["cloudformation", "describe-stacks"],
     ]
-    artifacts, packaged, deployed = calls[3], calls[5], calls[13]
+    artifacts, packaged, deployed = calls[3], calls[5], calls[14]
     assert artifacts[artifacts.index("--template-file") + 1].endswith("cloudformation/account.yaml")
     assert artifacts[artifacts.index("--stack-name") + 1] == "appointments-account" and "CAPABILITY_IAM" in artifacts
     assert fake_aws.deploys_of("appointments-account") == [{"ExistingApiGatewayLogsRoleArn": ""}]
@@ -257,7 +260,7 @@ def test_a_failed_first_deploy_is_deleted_with_a_word_then_deployed_again(
     assert "appointments-qa is in ROLLBACK_COMPLETE" in capsys.readouterr().err
 
 
-def test_destroy_then_deploy_adopts_the_kept_table_bucket_and_user_pool(
+def test_destroy_then_deploy_adopts_the_kept_tables_bucket_and_user_pool(
     fake_aws: FakeAws, capsys: pytest.CaptureFixture[str]
 ) -> None:
     stages.deploy("qa", fake_aws.aws, "arm64")
@@ -267,17 +270,23 @@ def test_destroy_then_deploy_adopts_the_kept_table_bucket_and_user_pool(
     stream = "arn:aws:dynamodb:eu-west-1:123456789012:table/appointments-qa/stream/2026-11-29T00:00:00.000"
     others = [{"Id": f"eu-west-1_{n}", "Name": f"other-{n}"} for n in range(70)]
     pools = [*others, {"Id": "eu-west-1_kept", "Name": "appointments-qa"}]  # on the second page
-    kept = {"table": "appointments-qa", "stream": stream, "bucket": "appointments-audit-qa-123456789012-eu-west-1"}
+    tables = {"appointments-qa": stream, "appointments-qa-audit": None}
+    kept = {"tables": tables, "bucket": "appointments-audit-qa-123456789012-eu-west-1"}
     fake_aws.set(kept=kept | {"pools": pools})
     fake_aws.forget_calls()
     stages.deploy("qa", fake_aws.aws, "arm64")
     (parameters,) = fake_aws.deploys_of("appointments-qa")
-    assert {key: parameters[key] for key in ("ExistingTableStreamArn", "AdoptAuditBucket", "ExistingUserPoolId")} == {
+    adopting = ("ExistingTableStreamArn", "AdoptAuditTable", "AdoptAuditBucket", "ExistingUserPoolId")
+    assert {key: parameters[key] for key in adopting} == {
         "ExistingTableStreamArn": stream,
+        "AdoptAuditTable": "true",
         "AdoptAuditBucket": "true",
         "ExistingUserPoolId": "eu-west-1_kept",
     }
-    assert "adopting AdoptAuditBucket, ExistingTableStreamArn, ExistingUserPoolId" in capsys.readouterr().err
+    assert (
+        "adopting AdoptAuditBucket, AdoptAuditTable, ExistingTableStreamArn, ExistingUserPoolId"
+        in capsys.readouterr().err
+    )
 
 
 def test_what_the_account_already_has_is_kept_and_a_small_account_alarms_on_its_own_limit(
