@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import json
 import re
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
@@ -47,7 +47,8 @@ class Route:
     function: str | None  # logical id of the integrated function
     secured: bool
     operation_id: str
-    integration_spec: dict[str, Any]  # the operation's x-amazon-apigateway-integration, as the stage resolves it
+    # The operation's x-amazon-apigateway-integration, as the stage resolves it (the mock's templates).
+    integration_spec: dict[str, Any] = field(default_factory=dict, hash=False, compare=False)
 
     def match(self, path: str) -> dict[str, str] | None:
         found = self.pattern.fullmatch(path)

@@ -133,3 +133,20 @@ def test_an_address_over_the_limit_is_blocked_until_its_window_has_room_again() 
     rule = {"WebACL": "appointments-s", "Region": "us-east-1", "Rule": "RateLimitPerIp"}
     assert metrics.count(("AWS/WAFV2", "BlockedRequests", rule)) == 2
     assert ("AWS/WAFV2", "AllowedRequests", {**rule, "Rule": "ALL"}) in metrics
+
+
+def test_the_dashboard_charts_what_each_rule_blocks_under_the_web_acls_own_name() -> None:
+    from local.cloudwatch.dashboard import dashboard_body
+
+    body = dashboard_body({"Stage": "s"})
+    charted = {
+        (row[1], tuple(row[2:8]))
+        for widget in body["widgets"]
+        if widget["type"] == "metric"
+        for row in widget["properties"]["metrics"]
+        if isinstance(row, list) and row[0] == "AWS/WAFV2"
+    }
+    name, _ = rate_rule_from_template({"Stage": "s"})
+    for rule in [*rules(), "ALL"]:
+        assert ("BlockedRequests", ("WebACL", name, "Region", "us-east-1", "Rule", rule)) in charted, rule
+    assert ("AllowedRequests", ("WebACL", name, "Region", "us-east-1", "Rule", "ALL")) in charted
