@@ -105,6 +105,7 @@ class LocalStack:
     metrics: MetricStore | None = None
     alarms: AlarmEvaluator | None = None
     clock: StackClock = field(default_factory=StackClock)
+    web_acl: WebAcl | None = None
 
     @property
     def logs_dir(self) -> Path:
@@ -180,7 +181,7 @@ class LocalStack:
             )
             self.event_source_mapping.start()
             self.key = user_pool.KeyPair.load_or_create(self.config.state_dir)
-            web_acl = WebAcl.from_template(parameters, now, self.metrics.put) if self.config.waf else None
+            self.web_acl = WebAcl.from_template(parameters, now, self.metrics.put) if self.config.waf else None
             gateway = Gateway(
                 ApiDefinition.load(allowed_origins=self.config.allowed_origins),
                 self.lambdas,
@@ -190,7 +191,7 @@ class LocalStack:
                 echo=self.config.echo,
                 on_access=self.metrics.on_request,
                 now=now,
-                web_acl=web_acl,
+                web_acl=self.web_acl,
             )
             gateway.add_local_route("GET", "/_local/status", self._status)
             gateway.add_local_route("GET", "/_local/traces", self._trace)
@@ -371,6 +372,8 @@ class LocalStack:
             f"  Traces         {self.logs_dir}/traces.log (X-Ray segment documents, one span a line)",
             f"  Operations     {self.url}/_ops (the CloudWatch dashboard, alarms, traces, logs and faults)",
             f'  Clock          {self.url}/_local/clock (POST {{"advanceSeconds": N}} moves the whole stack\'s now)',
+            f"  CORS           {self._cors_line()}",
+            f"  WAF            {self._waf_line()}",
             f"  Alarms         {self.url}/_local/alarms (the templates' alarms, evaluated every 10 s on local"
             f" metrics; state changes in {self.logs_dir}/alarms.log)",
             "",
@@ -381,6 +384,16 @@ class LocalStack:
             "Access log follows. Ctrl-C stops everything.",
         ]
         return "\n".join(lines)
+
+    def _cors_line(self) -> str:
+        origins = self.config.allowed_origins
+        return f"pages of {origins.replace(',', ', ')} may call the API" if origins else "off (ALLOWED_ORIGINS=…)"
+
+    def _waf_line(self) -> str:
+        if self.web_acl is None:
+            return "off: no rate limit per client IP"
+        rule = self.web_acl.rule
+        return f"{rule.limit} requests per client IP within {rule.window_seconds} s, then {rule.status} (WAF=off: none)"
 
     def stop(self) -> None:
         """Stop in reverse order; safe to call on a partly started stack, and twice."""
