@@ -20,6 +20,7 @@ CHECKOV_STAMP := $(CHECKOV_VENV)/.installed
 
 PORT ?= 3000
 STATE_DIR ?= .local
+ALLOWED_ORIGINS ?=
 SUB ?= demo-customer
 GROUPS ?= customers
 TTL ?= 3600
@@ -56,8 +57,8 @@ $(VENV_STAMP): requirements/dev.lock
 
 venv: $(VENV_STAMP) ## Create or update the virtualenv from the lock file
 
-run: $(VENV_STAMP) ## Run the whole stack locally on emulated AWS (PORT=3000)
-	@exec $(PY) -m local --state-dir $(STATE_DIR) run --port $(PORT)
+run: $(VENV_STAMP) ## Run the whole stack locally on emulated AWS (PORT=3000; ALLOWED_ORIGINS=https://…,… for CORS; WAF=off)
+	@exec $(PY) -m local --state-dir $(STATE_DIR) run --port $(PORT) --allowed-origins "$(ALLOWED_ORIGINS)" $(if $(filter off,$(WAF)),--no-waf)
 
 # The AWS calls every local function makes during `make test`, for tests/policy/ (which runs last).
 CALL_LOG := .build/aws-calls.jsonl

@@ -67,6 +67,7 @@ def service_environment(monkeypatch: pytest.MonkeyPatch) -> Iterator[None]:
         "POWERTOOLS_SERVICE_NAME": "availability",
         "POWERTOOLS_METRICS_NAMESPACE": "Appointments",
         "POWERTOOLS_LOG_LEVEL": "INFO",
+        "ALLOWED_ORIGINS": "",
     }.items():
         monkeypatch.setenv(name, value)
     load_settings.cache_clear()

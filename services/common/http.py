@@ -14,9 +14,11 @@ from aws_lambda_powertools.event_handler.openapi.exceptions import RequestValida
 from botocore.exceptions import ClientError
 
 from services.common.auth import Attribution, Principal
+from services.common.cors import CorsPolicy, header
 from services.common.dynamodb import error_code
 from services.common.errors import DomainError, FieldError, Problem, ValidationFailedError
 from services.common.observability import REFUSALS, Metric, count
+from services.common.settings import ServiceSettings, load_settings
 from services.common.tracing import current_trace
 
 PROBLEM_JSON = "application/problem+json"
@@ -193,10 +195,37 @@ def plus_restored(value: Any) -> Any:
 
 
 def resolve(app: APIGatewayRestResolver, event: dict[str, Any], context: Any) -> dict[str, Any]:
-    """`app.resolve`, after refusing a body declared as anything but JSON with 415 (none declared reads as JSON).
+    """`app.resolve`, after refusing a body declared as anything but JSON with 415 (none declared reads as
+    JSON); every answer, refusals included, carries the stage's CORS headers (`services/common/cors.py`).
 
     Powertools would parse form and multipart bodies (and fail on some with a 500); this API takes JSON only.
     """
+    return with_cors(_resolve(app, event, context), event, cors_policy())
+
+
+def cors_policy() -> CorsPolicy:
+    """The stage's CORS policy, from the function's `ALLOWED_ORIGINS` (the stack's `AllowedOrigins`)."""
+    return CorsPolicy.from_text(load_settings(ServiceSettings).allowed_origins)
+
+
+def with_cors(answer: dict[str, Any], event: dict[str, Any], policy: CorsPolicy) -> dict[str, Any]:
+    """`answer` with the CORS headers for the request's `Origin`.
+
+    By hand rather than Powertools' `CORSConfig`: that one adds no `Vary: Origin`, and reaches neither
+    the 415 above nor the not-found answer, which a page must be able to read as well."""
+    added = policy.response_headers(header(event.get("headers"), "Origin"))
+    if not added:
+        return answer
+    multi = answer.get("multiValueHeaders")
+    if isinstance(multi, dict):
+        for name, value in added.items():
+            multi[name] = [value]
+    else:
+        answer["headers"] = {**(answer.get("headers") or {}), **added}
+    return answer
+
+
+def _resolve(app: APIGatewayRestResolver, event: dict[str, Any], context: Any) -> dict[str, Any]:
     headers = {name.lower(): value for name, value in (event.get("headers") or {}).items()}
     content_type = str(headers.get("content-type") or "").split(";")[0].strip().lower()
     if event.get("body") and content_type and not _JSON_TYPE.fullmatch(content_type):

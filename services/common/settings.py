@@ -8,6 +8,8 @@ from typing import Literal, TypeVar
 
 from pydantic import BaseModel, ConfigDict, Field
 
+from services.common.cors import ALLOWED_ORIGINS_PATTERN
+
 LogLevel = Literal["DEBUG", "INFO", "WARN", "WARNING", "ERROR", "CRITICAL"]
 
 
@@ -21,6 +23,8 @@ class ServiceSettings(BaseModel):
     service_name: str = Field(alias="POWERTOOLS_SERVICE_NAME", min_length=1)
     metrics_namespace: str = Field(alias="POWERTOOLS_METRICS_NAMESPACE", min_length=1)
     log_level: LogLevel = Field(alias="POWERTOOLS_LOG_LEVEL")
+    # The stage's AllowedOrigins, comma-separated; empty for CORS off (services/common/cors.py).
+    allowed_origins: str = Field(alias="ALLOWED_ORIGINS", pattern=ALLOWED_ORIGINS_PATTERN)
 
 
 class AuditSettings(ServiceSettings):

@@ -188,6 +188,7 @@ def inproc(moto_table: tuple[Any, str], monkeypatch: pytest.MonkeyPatch) -> Iter
         "_X_AMZN_TRACE_ID": f"Root={LAMBDA_TRACE};Parent=0123456789abcdef;Sampled=1",  # what Lambda sets
         "POWERTOOLS_METRICS_NAMESPACE": "Appointments",
         "POWERTOOLS_LOG_LEVEL": "WARNING",
+        "ALLOWED_ORIGINS": "",
     }.items():
         monkeypatch.setenv(name, value)
     cached = (load_settings, dynamodb_client, availability.availability, booking.bookings, booking.eraser)

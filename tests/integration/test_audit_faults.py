@@ -85,6 +85,7 @@ def audit_pipeline(
             "POWERTOOLS_SERVICE_NAME": stage,
             "POWERTOOLS_METRICS_NAMESPACE": "Appointments",
             "POWERTOOLS_LOG_LEVEL": "WARNING",
+            "ALLOWED_ORIGINS": "",
             "_X_AMZN_TRACE_ID": f"Root={LAMBDA_TRACE};Parent=0123456789abcdef;Sampled=1",
         }.items():
             monkeypatch.setenv(name, value)
