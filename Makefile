@@ -20,6 +20,7 @@ CHECKOV_STAMP := $(CHECKOV_VENV)/.installed
 
 PORT ?= 3000
 STATE_DIR ?= .local
+ALLOWED_ORIGINS ?=
 SUB ?= demo-customer
 GROUPS ?= customers
 TTL ?= 3600
@@ -56,8 +57,8 @@ $(VENV_STAMP): requirements/dev.lock
 
 venv: $(VENV_STAMP) ## Create or update the virtualenv from the lock file
 
-run: $(VENV_STAMP) ## Run the whole stack locally on emulated AWS (PORT=3000)
-	@exec $(PY) -m local --state-dir $(STATE_DIR) run --port $(PORT)
+run: $(VENV_STAMP) ## Run the whole stack locally on emulated AWS (PORT=3000; ALLOWED_ORIGINS=https://…,… for CORS; WAF=off)
+	@exec $(PY) -m local --state-dir $(STATE_DIR) run --port $(PORT) --allowed-origins "$(ALLOWED_ORIGINS)" $(if $(filter off,$(WAF)),--no-waf)
 
 # The AWS calls every local function makes during `make test`, for tests/policy/ (which runs last).
 CALL_LOG := .build/aws-calls.jsonl
@@ -80,7 +81,7 @@ integration: $(VENV_STAMP) ## Integration tests against emulated AWS and the loc
 # data STALE_READS_MS old (1000 unless given): what a read that does not ask for consistency may see
 # on AWS, where DynamoDB promises no bound and an index usually lags by a fraction of a second.
 SERVICE_TESTS = $(foreach t,booking_api booking_lifecycle booking_round_trips availability_api \
-  availability_bad_input audit_events audit_trail audit_faults,tests/integration/test_$(t).py)
+  availability_bad_input audit_events audit_trail audit_faults personal_data,tests/integration/test_$(t).py)
 integration-stale: $(VENV_STAMP) ## The booking, availability and audit integration tests with eventually consistent reads STALE_READS_MS (1000) old, as make test runs them
 	APPOINTMENTS_STALE_READS_MS=$(or $(STALE_READS_MS),1000) $(PY) -m pytest $(SERVICE_TESTS) -q
 
@@ -198,7 +199,7 @@ token: $(VENV_STAMP) ## Mint a local development token: make token SUB=… GROUP
 faults: $(VENV_STAMP) ## Inject faults into the running local stack (PORT): DYNAMODB_THROTTLE=0.5 DYNAMODB_ERROR= DYNAMODB_DELAY_MS= ARCHIVE_ERROR= STALE_READS_MS= (none: clear)
 	@$(PY) -m local faults --port $(PORT) --dynamodb-throttle $(or $(DYNAMODB_THROTTLE),0) --dynamodb-error $(or $(DYNAMODB_ERROR),0) --dynamodb-delay-ms $(or $(DYNAMODB_DELAY_MS),0) --archive-error $(or $(ARCHIVE_ERROR),0) --stale-reads-ms $(or $(STALE_READS_MS),0)
 
-audit-verify: $(VENV_STAMP) ## Verify the audit archive's hash chains against the history (the running local stack; or TABLE=… BUCKET=…)
+audit-verify: $(VENV_STAMP) ## Verify the audit archive's hash chains against the history (the running local stack; or TABLE=<stage's audit table> BUCKET=…)
 	$(PY) -m services.audit.verify $(if $(TABLE),--table $(TABLE) --bucket $(BUCKET),--local-stack http://127.0.0.1:$(PORT))
 
 audit-redrive: $(VENV_STAMP) ## Give the audit consumer's dead-lettered stream ranges to it again, while the stream has them (the running local stack; or QUEUE_URL=… FUNCTION=…)

@@ -17,6 +17,7 @@ from typing import Any
 import yaml
 
 from deploy.templates import TEMPLATES
+from services.common.cors import ALLOWED_HEADERS, MAX_AGE_SECONDS
 
 OPENAPI_PATH = TEMPLATES / "api" / "openapi.yaml"
 VTL_DOLLAR = "#set($dollar = '$')\n"
@@ -133,12 +134,125 @@ def shipped_document(path: Path = OPENAPI_PATH) -> dict[str, Any]:
     found = _VTL_DIRECTIVE.search(public)
     if found:
         raise DocumentError(f"the public document has {found.group(0)!r}, which API Gateway's templates would run")
-    shipped = deployed_document(document)
+    shipped = with_cors(deployed_document(document))
     mock = shipped["paths"]["/openapi.json"]["get"]["x-amazon-apigateway-integration"]
     mock["responses"]["default"]["responseTemplates"] = {
         "application/json": VTL_DOLLAR + public.replace("$", "${dollar}")
     }
     return shipped
+
+
+# The api stack's condition "AllowedOrigins is not empty" (cloudformation/api.yaml): CORS on.
+CORS_CONDITION = "CorsEnabled"
+_NO_VALUE = {"Ref": "AWS::NoValue"}
+# What a gateway response carries when CORS is on. API Gateway renders gateway responses without
+# Velocity ("A GatewayResponse mapping template isn't processed by the VTL engine"), so no answer of
+# its own can compare the request's Origin with the list: it allows any origin to read these errors,
+# which hold nothing but the error, and never with credentials (decision 0019).
+GATEWAY_RESPONSE_CORS = {
+    "gatewayresponse.header.Access-Control-Allow-Origin": "'*'",
+    "gatewayresponse.header.Access-Control-Expose-Headers": "'Retry-After,x-amzn-RequestId'",
+}
+# The preflight's decision, in API Gateway's Velocity: the mock integration's request template names
+# a status, and that status picks the integration response. 404 when CORS is off (as if there were
+# no OPTIONS method at all), 204 for an allowed origin asking for a method the resource has, 403 for
+# anything else. `${AllowedOrigins}` is the api stack's parameter (CloudFormation's Fn::Sub); every
+# other `$` is Velocity's. The header is looked up in both cases: HTTP/2 clients send it lower case.
+PREFLIGHT_REQUEST_TEMPLATE = """\
+#set($allowed = ",${AllowedOrigins},")
+#set($methods = "METHODS")
+#set($origin = $input.params().header.get('Origin'))
+#if("$!origin" == "")#set($origin = $input.params().header.get('origin'))#end
+#set($method = $input.params().header.get('Access-Control-Request-Method'))
+#if("$!method" == "")#set($method = $input.params().header.get('access-control-request-method'))#end
+#set($granted = false)
+#if("$!origin" != "" && !$origin.contains(",") && $allowed.contains(",$origin,"))
+#if("$!method" != "" && $methods.contains(",$method,"))#set($granted = true)#end
+#end
+#if($allowed == ",,")
+{"statusCode": 404}
+#elseif($granted)
+{"statusCode": 204}
+#else
+{"statusCode": 403}
+#end
+"""
+# The bodies API Gateway's own answers have (x-amazon-apigateway-gateway-responses): problem+json.
+_PREFLIGHT_REFUSED = (
+    '{"type": "about:blank", "title": "Forbidden", "status": 403, "code": "CORS_NOT_ALLOWED", '
+    '"detail": "This origin may not call this resource with that method from a browser.", '
+    '"requestId": "$context.requestId"}'
+)
+_PREFLIGHT_NOT_FOUND = (
+    '{"type": "about:blank", "title": "Not Found", "status": 404, "code": "NOT_FOUND", '
+    '"detail": "No such resource or method", "requestId": "$context.requestId"}'
+)
+
+
+def preflight_operation(resource: str, methods: list[str]) -> dict[str, Any]:
+    """The OPTIONS method of `resource`, which offers `methods`: a mock integration, so no function runs."""
+    allowed = ",".join([*methods, "OPTIONS"])
+    granted = {
+        "method.response.header.Access-Control-Allow-Origin": "method.request.header.Origin",
+        "method.response.header.Access-Control-Allow-Methods": f"'{allowed}'",
+        "method.response.header.Access-Control-Allow-Headers": f"'{','.join(ALLOWED_HEADERS)}'",
+        "method.response.header.Access-Control-Max-Age": f"'{MAX_AGE_SECONDS}'",
+        "method.response.header.Vary": "'Origin'",
+    }
+    problem = {"method.response.header.Content-Type": "'application/problem+json'"}
+    template = PREFLIGHT_REQUEST_TEMPLATE.replace("METHODS", f",{','.join(methods)},")
+
+    def headers(names: dict[str, str]) -> dict[str, Any]:
+        return {name.removeprefix("method.response.header."): {"schema": {"type": "string"}} for name in names}
+
+    return {
+        # Unique, as OpenAPI wants operation ids: "/providers/{providerId}" → "preflightProvidersProviderId".
+        "operationId": "preflight" + "".join(word[:1].upper() + word[1:] for word in re.findall(r"\w+", resource)),
+        "summary": "CORS preflight, answered by API Gateway itself",
+        "security": [],
+        "parameters": [{"name": "Origin", "in": "header", "required": False}],
+        "responses": {
+            "204": {"description": "Allowed", "headers": headers(granted)},
+            "403": {"description": "Not allowed", "headers": headers(problem)},
+            "404": {"description": "CORS is off", "headers": headers(problem)},
+        },
+        "x-amazon-apigateway-integration": {
+            "type": "mock",
+            "requestTemplates": {"application/json": {"Fn::Sub": template}},
+            "responses": {
+                "204": {"statusCode": "204", "responseParameters": granted},
+                "403": {
+                    "statusCode": "403",
+                    "responseParameters": {**problem, "method.response.header.Vary": "'Origin'"},
+                    "responseTemplates": {"application/json": _PREFLIGHT_REFUSED},
+                },
+                "default": {
+                    "statusCode": "404",
+                    "responseParameters": problem,
+                    "responseTemplates": {"application/json": _PREFLIGHT_NOT_FOUND},
+                },
+            },
+        },
+    }
+
+
+def with_cors(document: dict[str, Any]) -> dict[str, Any]:
+    """The deployed document with CORS as the api stack's `AllowedOrigins` sets it: an OPTIONS method on
+    every resource (the preflight; when CORS is off it answers 404, as a missing method would) and the
+    CORS headers on every gateway response, present only when CORS is on (`Fn::If`)."""
+    document = copy.deepcopy(document)
+    for resource, item in document.get("paths", {}).items():
+        methods = [method.upper() for method in _HTTP_METHODS if method in item]
+        if "options" not in item:
+            item["options"] = preflight_operation(resource, methods)
+    for response in document.get("x-amazon-apigateway-gateway-responses", {}).values():
+        parameters = response.setdefault("responseParameters", {})
+        for name, value in GATEWAY_RESPONSE_CORS.items():
+            parameters[name] = {"Fn::If": [CORS_CONDITION, value, _NO_VALUE]}
+    return document
+
+
+_HTTP_METHODS = ("get", "put", "post", "delete", "patch", "head")
 
 
 class _NoAliases(yaml.SafeDumper):

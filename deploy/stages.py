@@ -181,17 +181,14 @@ def clear_failed_first_deploy(aws: AwsCli, stack: str) -> None:
 
 
 def kept_by_a_destroyed_stage(aws: AwsCli, stage: str, account_id: str) -> dict[str, str]:
-    """The root stack's parameters that adopt what `make destroy` kept of this stage (its table, audit
+    """The root stack's parameters that adopt what `make destroy` kept of this stage (its tables, audit
     bucket and user pools, by their names), so that deploying the stage again does not fail on them."""
     adopted: dict[str, str] = {}
-    try:
-        table = json.loads(
-            aws("dynamodb", "describe-table", "--table-name", f"appointments-{stage}", "--output", "json")
-        )
-        adopted["ExistingTableStreamArn"] = str(table["Table"]["LatestStreamArn"])
-    except DeployError as error:
-        if "ResourceNotFoundException" not in str(error):
-            raise
+    table = _kept_table(aws, f"appointments-{stage}")
+    if table is not None:
+        adopted["ExistingTableStreamArn"] = str(table["LatestStreamArn"])
+    if _kept_table(aws, f"appointments-{stage}-audit") is not None:
+        adopted["AdoptAuditTable"] = "true"
     region = deploy_region(aws)
     try:
         aws("s3api", "head-bucket", "--bucket", f"appointments-audit-{stage}-{account_id}-{region}")
@@ -225,6 +222,18 @@ def kept_by_a_destroyed_stage(aws: AwsCli, stage: str, account_id: str) -> dict[
             f"Stage {stage!r} was destroyed and kept its data; adopting {', '.join(sorted(adopted))}", file=sys.stderr
         )
     return adopted
+
+
+def _kept_table(aws: AwsCli, name: str) -> dict[str, Any] | None:
+    try:
+        described: dict[str, Any] = json.loads(
+            aws("dynamodb", "describe-table", "--table-name", name, "--output", "json")
+        )
+    except DeployError as error:
+        if "ResourceNotFoundException" not in str(error):
+            raise
+        return None
+    return dict(described["Table"])
 
 
 def deploy(
@@ -269,8 +278,9 @@ def destroy(stage: str, aws: AwsCli) -> None:
     aws("cloudformation", "delete-stack", "--stack-name", f"appointments-{stage}")
     aws("cloudformation", "wait", "stack-delete-complete", "--stack-name", f"appointments-{stage}", capture=False)
     print(
-        f"Stage {stage!r} deleted. Kept on purpose (DeletionPolicy RetainExceptOnCreate): the table "
-        f"appointments-{stage}, its audit bucket and its user pools (customers and staff). "
+        f"Stage {stage!r} deleted. Kept on purpose (DeletionPolicy RetainExceptOnCreate): the tables "
+        f"appointments-{stage} and appointments-{stage}-audit, its audit bucket and its user pools (customers "
+        f"and staff). "
         f"make deploy STAGE={stage} adopts them again; delete them by hand once nothing needs them.",
         file=sys.stderr,
     )

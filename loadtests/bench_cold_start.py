@@ -44,6 +44,8 @@ def template_parameters() -> dict[str, str]:
         "TableName": table,
         "TableArn": f"arn:aws:dynamodb:us-east-1:123456789012:table/{table}",
         "TableStreamArn": f"arn:aws:dynamodb:us-east-1:123456789012:table/{table}/stream/2026-01-01T00:00:00.000",
+        "AuditTableName": f"{table}-audit",
+        "AuditTableArn": f"arn:aws:dynamodb:us-east-1:123456789012:table/{table}-audit",
         "AuditBucketName": bucket,
         "AuditBucketArn": f"arn:aws:s3:::{bucket}",
         "DependenciesLayerArn": "arn:aws:lambda:us-east-1:123456789012:layer:bench:1",

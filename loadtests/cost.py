@@ -112,6 +112,8 @@ class Profile:
     composite_alarms: int
     custom_metrics: int
     dashboards: int = 1
+    waf_web_acls: int = 1  # the API stage's (cloudformation/api.yaml)
+    waf_rules: int = 3  # its rules: the rate limit and two AWS managed rule groups
 
 
 @dataclass(frozen=True)
@@ -194,6 +196,7 @@ def estimate(profile: Profile, traffic: Traffic, prices: dict[str, Any]) -> list
     if not traffic.twelve_month_free_tier:
         first_year = dict.fromkeys(first_year, 0)
     lam, api, ddb, s3, cw, xray = (prices[k] for k in ("lambda", "api_gateway", "dynamodb", "s3", "cloudwatch", "xray"))
+    waf = prices["waf"]
     million = 1e6
     return [
         _line(
@@ -220,6 +223,10 @@ def estimate(profile: Profile, traffic: Traffic, prices: dict[str, Any]) -> list
             api["rest_requests_per_million"] / million,
             first_year["api_gateway_rest_requests"],
         ),
+        # WAF has no Free Tier; it inspects every request before API Gateway does.
+        _line("WAF", "web ACL", profile.waf_web_acls, "web ACLs", waf["web_acl_month"], fixed=True),
+        _line("WAF", "rules", profile.waf_rules, "rules", waf["rule_month"], fixed=True),
+        _line("WAF", "requests inspected", api_requests, "requests", waf["requests_per_million"] / million),
         # On-demand capacity has no Free Tier.
         _line(
             "DynamoDB",
@@ -384,6 +391,7 @@ def report(profile: Profile, traffic: Traffic, prices: dict[str, Any] | None = N
 
 def template_facts() -> dict[str, Any]:
     """Memory per function, alarms and the metrics they evaluate, and the custom metrics emitted."""
+    from deploy.templates import TEMPLATES, load_template, resources_of_type
     from loadtests.bench_cold_start import template_parameters
     from local.cloudwatch.alarms import load_alarms
     from local.lambda_runtime.functions import load_functions
@@ -398,7 +406,11 @@ def template_facts() -> dict[str, Any]:
         if not alarm.composite
     )
     custom = sum(len(FUNCTIONS) if metric.value in METRICS_IN_EVERY_FUNCTION else 1 for metric in Metric)
+    api = load_template(TEMPLATES / "api.yaml")
+    web_acls = resources_of_type(api, "AWS::WAFv2::WebACL").values()
     return {
+        "wafWebAcls": len(web_acls),
+        "wafRules": sum(len(acl["Properties"]["Rules"]) for acl in web_acls),
         "memoryMb": memory,
         "alarmMetrics": alarm_metrics,
         "compositeAlarms": sum(alarm.composite for alarm in alarms),
@@ -436,6 +448,8 @@ def profile_from(capacity: dict[str, Any], handler_cpu: list[dict[str, Any]], fa
         alarm_metrics=facts["alarmMetrics"],
         composite_alarms=facts["compositeAlarms"],
         custom_metrics=facts["customMetrics"],
+        waf_web_acls=facts["wafWebAcls"],
+        waf_rules=facts["wafRules"],
     )
 
 

@@ -28,6 +28,10 @@ def run(args: argparse.Namespace) -> int:
             seed=not args.no_seed,
             account_concurrency=args.account_concurrency,
             environments=args.environments,
+            allowed_origins=args.allowed_origins,
+            waf=not args.no_waf,
+            waf_rate_limit=args.waf_rate_limit,
+            waf_rate_window_seconds=args.waf_rate_window,
         )
     )
     stopping = threading.Event()
@@ -127,6 +131,16 @@ def main(argv: list[str] | None = None) -> int:
         type=positive,
         default=MAX_ENVIRONMENTS,
         help="worker processes per function; past them invocations wait instead of being throttled",
+    )
+    run_parser.add_argument(
+        "--allowed-origins",
+        default="",
+        help="the stage's AllowedOrigins: origins whose pages may call the API (CORS), comma-separated; none: off",
+    )
+    run_parser.add_argument("--no-waf", action="store_true", help="do not emulate the WAF's rate rule per client IP")
+    run_parser.add_argument("--waf-rate-limit", type=positive, help="WafRateLimit (default: the template's)")
+    run_parser.add_argument(
+        "--waf-rate-window", type=int, choices=(60, 120, 300, 600), help="WafRateWindowSeconds (default: template's)"
     )
     run_parser.set_defaults(handler=run)
     token_parser = commands.add_parser("token", help="mint a development token")

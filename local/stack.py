@@ -39,7 +39,9 @@ from local.lambda_runtime.function_runtime import MAX_ENVIRONMENTS
 from local.lambda_runtime.functions import load_functions
 from local.lambda_runtime.service import LambdaService
 from local.seed import DEMO_PROVIDERS, seed_if_empty
+from local.wafv2.web_acl import WebAcl
 from local.xray.daemon import XRayDaemon
+from services.common.cors import parse_origins
 
 if TYPE_CHECKING:
     from mypy_boto3_dynamodb import DynamoDBClient
@@ -55,7 +57,24 @@ class StackConfig:
     environments: int = MAX_ENVIRONMENTS  # worker processes per function; past them invocations wait
     alarm_time_scale: float = 1.0  # > 1 for drills: alarm periods pass that many times faster
     alarm_interval: float = 10.0
+    # The stage's AllowedOrigins (services/common/cors.py): empty, CORS off, as a stage deploys by default.
+    allowed_origins: str = ""
+    # The web ACL's rate rule per client IP (local/wafv2/); off unless asked for, since tests and
+    # benchmarks send far more from 127.0.0.1 than one client may. `make run` turns it on.
+    waf: bool = False
+    waf_rate_limit: int | None = None  # the WafRateLimit parameter; None: the template's default
+    waf_rate_window_seconds: int | None = None  # the WafRateWindowSeconds parameter
     echo: Callable[[str], None] | None = field(default=lambda line: print(line, flush=True))
+
+    def stack_parameters(self) -> dict[str, str]:
+        """The stack parameters these settings stand for: CORS and the WAF rate rule."""
+        parse_origins(self.allowed_origins)  # refused here as CloudFormation refuses it (AllowedPattern)
+        parameters = {"AllowedOrigins": self.allowed_origins}
+        if self.waf_rate_limit is not None:
+            parameters["WafRateLimit"] = str(self.waf_rate_limit)
+        if self.waf_rate_window_seconds is not None:
+            parameters["WafRateWindowSeconds"] = str(self.waf_rate_window_seconds)
+        return parameters
 
 
 def aws_client(service: str, endpoint: str) -> Any:
@@ -86,6 +105,7 @@ class LocalStack:
     metrics: MetricStore | None = None
     alarms: AlarmEvaluator | None = None
     clock: StackClock = field(default_factory=StackClock)
+    web_acl: WebAcl | None = None
 
     @property
     def logs_dir(self) -> Path:
@@ -109,6 +129,7 @@ class LocalStack:
                 **self.data.as_parameters(),
                 **user_pool.auth_parameters(),
                 "DependenciesLayerArn": "local",
+                **self.config.stack_parameters(),
             }
             queues = deploy_queues(aws_client("sqs", endpoint), "audit.yaml", parameters)
             if self.config.seed:
@@ -161,8 +182,9 @@ class LocalStack:
             )
             self.event_source_mapping.start()
             self.user_pools = user_pool.UserPools.load_or_create(self.config.state_dir)
+            self.web_acl = WebAcl.from_template(parameters, now, self.metrics.put) if self.config.waf else None
             gateway = Gateway(
-                ApiDefinition.load(),
+                ApiDefinition.load(allowed_origins=self.config.allowed_origins),
                 self.lambdas,
                 self.user_pools,
                 stage=self.config.stage,
@@ -170,6 +192,7 @@ class LocalStack:
                 echo=self.config.echo,
                 on_access=self.metrics.on_request,
                 now=now,
+                web_acl=self.web_acl,
             )
             gateway.add_local_route("GET", "/_local/status", self._status)
             gateway.add_local_route("GET", "/_local/traces", self._trace)
@@ -223,6 +246,7 @@ class LocalStack:
             "stage": self.config.stage,
             "emulator": self.emulator.endpoint if self.emulator else None,
             "table": self.data.table_name if self.data else None,
+            "auditTable": self.data.audit_table_name if self.data else None,
             "auditBucket": self.data.audit_bucket_name if self.data else None,
             "auditDeadLetterQueue": runner.dead_letter_url if runner else None,
             "auditFunction": runner.runtime.spec.name if runner else None,
@@ -342,14 +366,16 @@ class LocalStack:
             else "table already had data; nothing seeded"
         )
         lines += [
-            f"  Emulated AWS   {self.emulator.endpoint} (moto: table {self.data.table_name}, "
-            f"bucket {self.data.audit_bucket_name}; data in memory, gone on exit)",
+            f"  Emulated AWS   {self.emulator.endpoint} (moto: tables {self.data.table_name} and "
+            f"{self.data.audit_table_name}, bucket {self.data.audit_bucket_name}; data in memory, gone on exit)",
             f"  Demo data      {seeded}",
             "  Table stream   → audit consumer (batches, retries, bisection, DLQ: as cloudformation/audit.yaml)",
             f"  Logs           {self.logs_dir}/ (api-access.log, one <function>.log per function, emulator.log)",
             f"  Traces         {self.logs_dir}/traces.log (X-Ray segment documents, one span a line)",
             f"  Operations     {self.url}/_ops (the CloudWatch dashboard, alarms, traces, logs and faults)",
             f'  Clock          {self.url}/_local/clock (POST {{"advanceSeconds": N}} moves the whole stack\'s now)',
+            f"  CORS           {self._cors_line()}",
+            f"  WAF            {self._waf_line()}",
             f"  Alarms         {self.url}/_local/alarms (the templates' alarms, evaluated every 10 s on local"
             f" metrics; state changes in {self.logs_dir}/alarms.log)",
             "",
@@ -360,6 +386,16 @@ class LocalStack:
             "Access log follows. Ctrl-C stops everything.",
         ]
         return "\n".join(lines)
+
+    def _cors_line(self) -> str:
+        origins = self.config.allowed_origins
+        return f"pages of {origins.replace(',', ', ')} may call the API" if origins else "off (ALLOWED_ORIGINS=…)"
+
+    def _waf_line(self) -> str:
+        if self.web_acl is None:
+            return "off: no rate limit per client IP"
+        rule = self.web_acl.rule
+        return f"{rule.limit} requests per client IP within {rule.window_seconds} s, then {rule.status} (WAF=off: none)"
 
     def stop(self) -> None:
         """Stop in reverse order; safe to call on a partly started stack, and twice."""

@@ -72,6 +72,7 @@ def service_environment(monkeypatch: pytest.MonkeyPatch) -> Iterator[None]:
         "POWERTOOLS_METRICS_NAMESPACE": "Appointments",
         "POWERTOOLS_LOG_LEVEL": "INFO",
         "STAFF_ISSUER": STAFF_ISSUER,
+        "ALLOWED_ORIGINS": "",
     }.items():
         monkeypatch.setenv(name, value)
     load_settings.cache_clear()

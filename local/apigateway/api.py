@@ -10,11 +10,13 @@ from __future__ import annotations
 
 import json
 import re
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
 from deploy.openapi import NOT_CUSTOMIZABLE, OPENAPI_PATH, load_document, public_document, shipped_document
+from deploy.templates import TEMPLATES, load_template
+from local.cloudformation.resolver import resolver_for
 
 _METHODS = ("get", "put", "post", "delete", "patch", "head", "options")
 _FUNCTION_ARN = re.compile(r"\$\{(\w+?)Arn\}")
@@ -45,6 +47,8 @@ class Route:
     function: str | None  # logical id of the integrated function
     secured: bool
     operation_id: str
+    # The operation's x-amazon-apigateway-integration, as the stage resolves it (the mock's templates).
+    integration_spec: dict[str, Any] = field(default_factory=dict, hash=False, compare=False)
 
     def match(self, path: str) -> dict[str, str] | None:
         found = self.pattern.fullmatch(path)
@@ -77,18 +81,50 @@ class GatewayResponse:
     body: bytes
 
 
-class ApiDefinition:
-    """The parsed OpenAPI document."""
+def for_stage(document: dict[str, Any], allowed_origins: str) -> dict[str, Any]:
+    """The shipped document with what the api stack's parameters decide filled in, as CloudFormation
+    fills it in: the CORS headers of the gateway responses (`Fn::If` on its CorsEnabled condition) and
+    the preflight templates (`Fn::Sub` of AllowedOrigins), resolved with the stack's own conditions."""
+    template = load_template(TEMPLATES / "api.yaml")
+    # Parameters the fragments never read (function ARNs, the user pool) only need a value.
+    unread = {name: "local" for name, spec in template["Parameters"].items() if "Default" not in spec}
+    resolver = resolver_for(template, {**unread, "AllowedOrigins": allowed_origins})
+    staged = dict(document)
+    if "x-amazon-apigateway-gateway-responses" in document:
+        staged["x-amazon-apigateway-gateway-responses"] = resolver.resolve(
+            document["x-amazon-apigateway-gateway-responses"]
+        )
+    staged["paths"] = {
+        resource: {
+            method: (
+                {**operation, "x-amazon-apigateway-integration": resolver.resolve(operation[_INTEGRATION])}
+                if method == "options" and isinstance(operation, dict) and _INTEGRATION in operation
+                else operation
+            )
+            for method, operation in item.items()
+        }
+        for resource, item in document.get("paths", {}).items()
+    }
+    return staged
 
-    def __init__(self, document: dict[str, Any], public: dict[str, Any] | None = None) -> None:
-        self.document = document
+
+_INTEGRATION = "x-amazon-apigateway-integration"
+
+
+class ApiDefinition:
+    """The parsed OpenAPI document, as one stage's parameters resolve it (`for_stage`)."""
+
+    def __init__(
+        self, document: dict[str, Any], public: dict[str, Any] | None = None, *, allowed_origins: str = ""
+    ) -> None:
+        self.document = for_stage(document, allowed_origins)
         self.public = public if public is not None else public_document(document)
         self.routes = self._routes()
 
     @classmethod
-    def load(cls, path: Path = OPENAPI_PATH) -> ApiDefinition:
+    def load(cls, path: Path = OPENAPI_PATH, *, allowed_origins: str = "") -> ApiDefinition:
         """The shipped document, and the public view of the document as written."""
-        return cls(shipped_document(path), public_document(load_document(path)))
+        return cls(shipped_document(path), public_document(load_document(path)), allowed_origins=allowed_origins)
 
     def _routes(self) -> list[Route]:
         routes = []
@@ -97,7 +133,7 @@ class ApiDefinition:
                 operation = item.get(method)
                 if operation is None:
                     continue
-                integration = operation.get("x-amazon-apigateway-integration", {})
+                integration = operation.get(_INTEGRATION, {})
                 routes.append(
                     Route(
                         method=method.upper(),
@@ -110,6 +146,7 @@ class ApiDefinition:
                         # own `security` has no authorizer.
                         secured=bool(operation.get("security")),
                         operation_id=operation.get("operationId", f"{method} {resource}"),
+                        integration_spec=integration,
                     )
                 )
         # API Gateway prefers literal segments over parameters: longest literal prefix first.

@@ -4,8 +4,11 @@ For each request it finds the route in the OpenAPI document, enforces the Cognit
 secured routes, applies the document's request validator (`request_validator.py`), builds an API
 Gateway REST (payload v1) proxy event, invokes the integrated function through the local Lambda
 service, and turns the function's answer into the HTTP response, or into the gateway response API
-Gateway would send (400, 401, 404, 413, 502, 503, …). One access-log line per request of the deployed
-API; the local stack's own routes (`add_local_route`) stay out of it.
+Gateway would send (400, 401, 404, 413, 502, 503, …). The CORS preflight (`OPTIONS`) is a mock
+integration it answers from the document's templates without a function (`mock_integration.py`).
+Before all that, the stage's web ACL (`local/wafv2/`) may block the request, as WAF does before API
+Gateway sees it. One access-log line per request API Gateway handles; the local stack's own routes
+(`add_local_route`) and requests the WAF blocked stay out of it.
 """
 
 from __future__ import annotations
@@ -22,11 +25,13 @@ from local.apigateway.api import ApiDefinition, GatewayResponse, Route
 from local.apigateway.authorizer import AuthenticationError, claims_for_event, verify
 from local.apigateway.developer_routes import developer_routes
 from local.apigateway.http_messages import HttpRequest, HttpResponse, LocalRoute, json_response
+from local.apigateway.mock_integration import mock_response
 from local.apigateway.proxy_integration import MalformedIntegrationResponse, build_event, proxy_response
 from local.apigateway.request_validator import RequestValidator
 from local.cognito.user_pool import UserPools
 from local.lambda_runtime.function_runtime import Throttled
 from local.lambda_runtime.service import LambdaService
+from local.wafv2.web_acl import WebAcl
 from local.xray.trace_header import trace_header
 
 MAX_BODY_BYTES = 6 * 1024 * 1024  # the smaller of API Gateway's 10 MB and Lambda's 6 MB request payload
@@ -48,8 +53,10 @@ class Gateway:
         max_body_bytes: int = MAX_BODY_BYTES,
         on_access: Callable[[dict[str, Any]], None] | None = None,
         now: Callable[[], float] = time.time,
+        web_acl: WebAcl | None = None,
     ) -> None:
         self.api = api
+        self.web_acl = web_acl
         self.lambdas = lambdas
         self.user_pools = user_pools
         self.stage = stage
@@ -73,6 +80,12 @@ class Gateway:
 
     def handle(self, request: HttpRequest) -> HttpResponse:
         """Answer one request and write its access-log line."""
+        is_api = self._local_route(request.method, urlsplit(request.target).path) is None
+        blocked = self.web_acl.evaluate(request.source_ip) if is_api and self.web_acl is not None else None
+        if blocked is not None:
+            # WAF answered: API Gateway never saw the request (no request id, no log line, no API metric).
+            blocked.headers["Content-Length"] = str(len(blocked.body))
+            return blocked
         request_id = str(uuid.uuid4())
         started = time.perf_counter()
         resource = "-"
@@ -82,7 +95,7 @@ class Gateway:
             response = self._gateway_response("DEFAULT_5XX", f"Gateway error: {error}", request_id, 500)
         response.headers.setdefault("x-amzn-RequestId", request_id)
         response.headers["Content-Length"] = str(len(response.body))
-        if self._local_route(request.method, urlsplit(request.target).path) is None:
+        if is_api:
             latency_ms = (time.perf_counter() - started) * 1000
             self._access_log.write(request, response, request_id, resource, latency_ms)
         return response
@@ -117,10 +130,12 @@ class Gateway:
             if invalid.details:  # API Gateway logs what the model said; the client reads only the message
                 response.error_message = f"{invalid.message}: {'; '.join(invalid.details)}"
             return response, route.resource
+        if route.integration == "mock" and route.method == "OPTIONS":
+            return mock_response(route.integration_spec, request, request_id, parameters), route.resource
         if route.integration == "mock":
-            # The only mock integration is the API description itself.
+            # The other mock integration is the API description itself.
             return json_response(200, self.api.public_document()), route.resource
-        trace = trace_header(request.header("x-amzn-trace-id"))
+        trace = trace_header(request.header("x-amzn-trace-id"), now=self._now())
         event = build_event(
             request,
             route,

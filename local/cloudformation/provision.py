@@ -55,6 +55,8 @@ class DataStack:
     table_name: str
     table_arn: str
     table_stream_arn: str
+    audit_table_name: str
+    audit_table_arn: str
     audit_bucket_name: str
     audit_bucket_arn: str
 
@@ -63,6 +65,8 @@ class DataStack:
             "TableName": self.table_name,
             "TableArn": self.table_arn,
             "TableStreamArn": self.table_stream_arn,
+            "AuditTableName": self.audit_table_name,
+            "AuditTableArn": self.audit_table_arn,
             "AuditBucketName": self.audit_bucket_name,
             "AuditBucketArn": self.audit_bucket_arn,
         }
@@ -119,25 +123,31 @@ def create_bucket(s3: S3Client, properties: dict[str, Any]) -> None:
 
 
 def deploy_data_stack(dynamodb: DynamoDBClient, s3: S3Client, stage: str) -> DataStack:
-    """Create the data stack's table and bucket in the emulator (or find them already there)."""
+    """Create the data stack's tables and bucket in the emulator (or find them already there)."""
     template = load_template(TEMPLATES / "data.yaml")
     resolver = resolver_for(template, {"Stage": stage})
-    (table_resource,) = resources_of_type(template, "AWS::DynamoDB::Table").values()
+    tables = resources_of_type(template, "AWS::DynamoDB::Table")
     (bucket_resource,) = resources_of_type(template, "AWS::S3::Bucket").values()
-    table_properties = resolver.resolve(table_resource["Properties"])
     bucket_properties = resolver.resolve(bucket_resource["Properties"])
 
-    table: dict[str, Any]
-    if table_properties["TableName"] in dynamodb.list_tables()["TableNames"]:
-        table = dict(dynamodb.describe_table(TableName=table_properties["TableName"])["Table"])
-    else:
-        table = create_table(dynamodb, table_properties)
+    existing = set(dynamodb.list_tables()["TableNames"])
+    made: dict[str, dict[str, Any]] = {}
+    for logical_id, resource in tables.items():
+        properties = resolver.resolve(resource["Properties"])
+        if properties["TableName"] in existing:
+            made[logical_id] = dict(dynamodb.describe_table(TableName=properties["TableName"])["Table"])
+        else:
+            made[logical_id] = create_table(dynamodb, properties)
+    if bucket_properties["BucketName"] not in {b["Name"] for b in s3.list_buckets().get("Buckets", [])}:
         create_bucket(s3, bucket_properties)
     bucket = bucket_properties["BucketName"]
+    table, audit_table = made["Table"], made["AuditTable"]
     return DataStack(
         table_name=table["TableName"],
         table_arn=table["TableArn"],
         table_stream_arn=table["LatestStreamArn"],
+        audit_table_name=audit_table["TableName"],
+        audit_table_arn=audit_table["TableArn"],
         audit_bucket_name=bucket,
         audit_bucket_arn=f"arn:aws:s3:::{bucket}",
     )

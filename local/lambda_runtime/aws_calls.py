@@ -7,13 +7,21 @@ before any client exists (the services create theirs lazily). Every call then ap
 the function, its stage, the service, the operation and the parameters that name resources (table,
 index, transaction items, bucket and key, queue). tests/policy/ maps these to IAM actions and
 resources and compares them with the function's role in its template.
+
+Tests also call handlers in their own process (`invoke_handler` in tests/integration/conftest.py).
+Those calls are recorded the same way, as the function whose handler runs, inside `calling(…)`;
+the test's own calls around them (seeding, reading back) are not the function's and are left out.
 """
 
 from __future__ import annotations
 
 import json
 import os
+from collections.abc import Iterator
+from contextlib import contextmanager
+from contextvars import ContextVar
 from typing import Any
+from weakref import WeakSet
 
 RESOURCE_PARAMETERS = ("TableName", "IndexName", "Bucket", "Key", "QueueUrl")
 
@@ -29,13 +37,23 @@ def _resources(params: dict[str, Any]) -> dict[str, Any]:
     return named
 
 
-def record_calls(path: str) -> None:
-    """Append every later AWS call of this process to `path` (one JSON object per line)."""
+# (function, stage) while a handler runs in a test's own process: see `calling`.
+_calling: ContextVar[tuple[str, str] | None] = ContextVar("calling", default=None)
+_recording_sessions: WeakSet[Any] = WeakSet()  # the sessions already recorded, each hooked once
+
+
+def record_calls(path: str, *, in_process: bool = False) -> None:
+    """Append every later AWS call of this process to `path` (one JSON object per line): a worker's
+    as its function's; with `in_process`, only those made inside `calling(…)`, as that function's."""
     import boto3  # only when recording: the function's own imports decide its cold start
 
-    function, stage = os.environ.get("AWS_LAMBDA_FUNCTION_NAME", ""), os.environ.get("STAGE", "")
+    worker = os.environ.get("AWS_LAMBDA_FUNCTION_NAME", ""), os.environ.get("STAGE", "")
 
     def note(model: Any, params: dict[str, Any], **_: Any) -> None:
+        who = _calling.get() if in_process else worker
+        if who is None:
+            return
+        function, stage = who
         line = {
             "function": function,
             "stage": stage,
@@ -49,4 +67,21 @@ def record_calls(path: str) -> None:
     if boto3.DEFAULT_SESSION is None:
         boto3.setup_default_session()
     assert boto3.DEFAULT_SESSION is not None
+    if boto3.DEFAULT_SESSION in _recording_sessions:
+        return
+    _recording_sessions.add(boto3.DEFAULT_SESSION)
     boto3.DEFAULT_SESSION.events.register("before-parameter-build", note)
+
+
+@contextmanager
+def calling(function: str, stage: str) -> Iterator[None]:
+    """Record the AWS calls made in this block as `function`'s (a handler run in a test's process),
+    when the run records calls at all (`APPOINTMENTS_AWS_CALL_LOG`)."""
+    path = os.environ.get("APPOINTMENTS_AWS_CALL_LOG")
+    if path:
+        record_calls(path, in_process=True)
+    token = _calling.set((function, stage))
+    try:
+        yield
+    finally:
+        _calling.reset(token)

@@ -21,9 +21,11 @@ from aws_lambda_powertools.utilities.typing import LambdaContext
 from opentelemetry.trace import SpanKind
 from pydantic import BeforeValidator
 
-from services.audit.adapters.dynamodb_trail import DynamoDBAuditReader, DynamoDBAuditTrail
+from services.audit.adapters.dynamodb_customer_keys import DynamoDBCustomerKeys
+from services.audit.adapters.dynamodb_trail import DynamoDBAuditReader, DynamoDBAuditTrail, DynamoDBBookingPeople
 from services.audit.adapters.s3_archive import S3Archive
-from services.audit.domain.events import audit_event, change_origin, record_age_ms
+from services.audit.domain.events import audit_event, change_origin, data_subject, record_age_ms
+from services.audit.domain.personal_data import has_free_text, sealed
 from services.audit.domain.queries import AuditQueries
 from services.common import tracing
 from services.common.audit import AuditEvent, EntityType
@@ -49,7 +51,12 @@ class EntityBlockedError(RuntimeError):
 @cache
 def trail() -> DynamoDBAuditTrail:
     """The composition root: built once per container, on first use."""
-    return DynamoDBAuditTrail(dynamodb_client(), load_settings(AuditSettings).table_name)
+    return DynamoDBAuditTrail(dynamodb_client(), load_settings(AuditSettings).audit_table_name)
+
+
+@cache
+def customer_keys() -> DynamoDBCustomerKeys:
+    return DynamoDBCustomerKeys(dynamodb_client(), load_settings(AuditSettings).audit_table_name)
 
 
 @cache
@@ -59,7 +66,11 @@ def archive() -> S3Archive:
 
 @cache
 def queries() -> AuditQueries:
-    return AuditQueries(DynamoDBAuditReader(dynamodb_client(), load_settings(AuditSettings).table_name))
+    settings = load_settings(AuditSettings)
+    client = dynamodb_client()
+    return AuditQueries(
+        DynamoDBBookingPeople(client, settings.table_name), DynamoDBAuditReader(client, settings.audit_table_name)
+    )
 
 
 def page_json(page: tuple[list[AuditEvent], str | None]) -> dict[str, Any]:
@@ -125,15 +136,20 @@ def _record(raw: dict[str, Any], age_ms: float | None) -> None:
     if entity in _blocked:
         raise EntityBlockedError(f"{event.entityType} {event.entityId}: an earlier record of it failed in this batch")
     try:
-        _store(event, age_ms)
+        _store(event, data_subject(raw), age_ms)
     except Exception:
         _blocked.add(entity)
         raise
 
 
-def _store(event: AuditEvent, age_ms: float | None) -> None:
+def _store(event: AuditEvent, customer_id: str | None, age_ms: float | None) -> None:
     logger.append_keys(correlation_id=event.requestId, entityId=event.entityId)
     tracing.set_attributes(entity_type=event.entityType, entity_id=event.entityId)
+    if event.action == "PERSONAL_DATA_ERASED":
+        customer_keys().erase(event.entityId, event.at)  # before it is recorded: a retry erases again
+    if customer_id is not None and has_free_text(event):
+        # The customer's words never reach the trail in clear (domain/personal_data.py).
+        event = sealed(event, customer_keys().key_for(customer_id, event.at))
     archived, first_time = trail().record(event)
     newly_archived = archive().store(archived)
     if newly_archived:

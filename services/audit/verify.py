@@ -1,11 +1,11 @@
 """Verify the audit archive: `make audit-verify`, or `python -m services.audit.verify`.
 
 Walks every object of the archive, checks each entity's hash chain and compares the archive with the
-table's history items; prints the first break precisely and exits 1 when there is one. Runs with the
-caller's credentials (it lists object versions, which the audit function may not).
+audit table's history items and chain heads; prints the first break precisely and exits 1 when there
+is one. Runs with the caller's credentials (it lists object versions, which the audit function may not).
 
     python -m services.audit.verify --local-stack http://127.0.0.1:3000   # the stack `make run` runs
-    python -m services.audit.verify --table T --bucket B                  # a deployed stage
+    python -m services.audit.verify --table appointments-dev-audit --bucket B   # a deployed stage
 """
 
 from __future__ import annotations
@@ -42,7 +42,7 @@ def verify_trail(
 
 
 def local_stack_status(url: str) -> dict[str, Any]:
-    """Where the running local stack keeps its table, bucket, queues and functions (`GET /_local/status`)."""
+    """Where the running local stack keeps its tables, bucket, queues and functions (`GET /_local/status`)."""
     with urllib.request.urlopen(f"{url.rstrip('/')}/_local/status", timeout=10) as response:
         status: dict[str, Any] = json.load(response)
     return status
@@ -52,7 +52,7 @@ def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="audit-verify", description=__doc__.split("\n\n")[0])
     target = parser.add_mutually_exclusive_group(required=True)
     target.add_argument("--local-stack", metavar="URL", help="the local stack's URL (make run)")
-    target.add_argument("--table", help="the table's name (a deployed stage)")
+    target.add_argument("--table", help="the audit trail table's name, appointments-<stage>-audit (a deployed stage)")
     parser.add_argument("--bucket", help="the audit bucket's name (with --table)")
     parser.add_argument(
         "--settle-seconds",
@@ -64,7 +64,7 @@ def main(argv: list[str] | None = None) -> int:
     options: dict[str, Any] = {}
     if arguments.local_stack:
         status = local_stack_status(arguments.local_stack)
-        table, bucket = status["table"], status["auditBucket"]
+        table, bucket = status["auditTable"], status["auditBucket"]
         options = {
             "endpoint_url": status["emulator"],
             "region_name": "us-east-1",
@@ -77,7 +77,7 @@ def main(argv: list[str] | None = None) -> int:
         parser.error("--table needs --bucket")
     dynamodb, s3 = boto3.client("dynamodb", **options), boto3.client("s3", **options)
     result = verify_trail(dynamodb, s3, table, bucket, arguments.settle_seconds)
-    print(f"s3://{bucket} against table {table}: {result.summary()}")
+    print(f"s3://{bucket} against audit table {table}: {result.summary()}")
     for extra in sorted(result.breaks)[1:20]:
         print(f"  also: {extra}")
     return 0 if result.intact else 1

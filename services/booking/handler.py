@@ -24,6 +24,7 @@ from pydantic import BeforeValidator
 
 from services.booking.adapters.dynamodb_store import DynamoDBBookingStore
 from services.booking.domain.models import Booking, BookingStatus
+from services.booking.domain.personal_data import PersonalDataEraser
 from services.booking.domain.use_cases import BookingRequest, BookingService, ContendedError
 from services.booking.http_models import (
     BOOKING_ID,
@@ -35,7 +36,7 @@ from services.booking.http_models import (
     booking_json,
 )
 from services.common.aws import dynamodb_client
-from services.common.clock import SupportedInstant, utc_now
+from services.common.clock import SupportedInstant, iso_utc, utc_now
 from services.common.errors import FieldError, ValidationFailedError
 from services.common.http import (
     attribution_for,
@@ -77,6 +78,12 @@ def bookings() -> BookingService:
     settings = load_settings(ServiceSettings)
     store = DynamoDBBookingStore(dynamodb_client(), settings.table_name)
     return BookingService(store, utc_now, jittered_pause)
+
+
+@cache
+def eraser() -> PersonalDataEraser:
+    settings = load_settings(ServiceSettings)
+    return PersonalDataEraser(DynamoDBBookingStore(dynamodb_client(), settings.table_name), utc_now)
 
 
 def _booking_response(booking: Booking) -> Response[Any]:
@@ -178,6 +185,19 @@ def mark_no_show(bookingId: BookingId) -> Response[Any]:
     count(Metric.BOOKING_NO_SHOW)
     logger.info("booking marked no-show", version=booking.version)
     return _booking_response(booking)
+
+
+@app.delete("/customers/<customerId>/personal-data")
+def erase_personal_data(customerId: Annotated[str, Path(min_length=1, max_length=128)]) -> Response[Any]:
+    principal = current_principal(app)
+    erasure = eraser().erase(principal, customerId, attribution_for(app, principal))
+    logger.info("personal data erased", bookings=erasure.bookings)  # the customer's id is in the trail, not the log
+    # 202: the bookings are clean now; the audit service deletes the customer's sealing key moments later.
+    return Response(
+        status_code=HTTPStatus.ACCEPTED,
+        content_type="application/json",
+        body={"customerId": erasure.customer_id, "bookings": erasure.bookings, "erasedAt": iso_utc(erasure.erased_at)},
+    )
 
 
 @observed(correlation_id_path=correlation_paths.API_GATEWAY_REST)

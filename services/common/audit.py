@@ -1,6 +1,7 @@
 """The audit event contract (version 1): what every change to a booking, schedule, override,
-service or provider becomes in the audit trail. The audit service writes it; clients read it from
-`GET /bookings/{id}/history` and `GET /audit/events`; the archive stores it."""
+service or provider, and every erasure of a customer's personal data, becomes in the audit trail.
+The audit service writes it; clients read it from `GET /bookings/{id}/history` and
+`GET /audit/events`; the archive stores it."""
 
 from __future__ import annotations
 
@@ -8,7 +9,7 @@ from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict
 
-EntityType = Literal["Provider", "Schedule", "Override", "Service", "Booking"]
+EntityType = Literal["Provider", "Schedule", "Override", "Service", "Booking", "Customer"]
 Action = Literal[
     "PROVIDER_CREATED",
     "SCHEDULE_UPDATED",
@@ -19,6 +20,7 @@ Action = Literal[
     "BOOKING_RESCHEDULED",
     "BOOKING_CANCELLED",
     "BOOKING_NO_SHOW",
+    "PERSONAL_DATA_ERASED",
 ]
 
 
@@ -43,5 +45,7 @@ class AuditEvent(BaseModel):
     actor: str | None = None
     requestId: str | None = None
     traceId: str | None = None
+    # True when the client started that trace (a lead, not proof; `requestId` is API Gateway's own).
+    traceFromClient: bool | None = None
     at: str
     changes: dict[str, Change]

@@ -42,12 +42,14 @@ def _plain(value: Any) -> Any:
     return value
 
 
-def attribution(by: Attribution, updated_at: str) -> dict[str, str]:
-    """The attributes that tell the audit trail who changed an item, in which request, in which trace."""
+def attribution(by: Attribution, updated_at: str) -> dict[str, str | bool]:
+    """The attributes that tell the audit trail who changed an item, in which request, in which trace
+    (and whether the client chose that trace: then it is a lead, not proof)."""
     return {
         "actor": by.actor,
         "requestId": by.request_id,
         "traceId": by.trace_id,
+        "traceFromClient": by.trace_from_client,
         "spanId": by.span_id,
         "updatedAt": updated_at,
     }

@@ -14,6 +14,7 @@ from aws_lambda_powertools.event_handler.openapi.exceptions import RequestValida
 from botocore.exceptions import ClientError
 
 from services.common.auth import Attribution, Principal
+from services.common.cors import CorsPolicy, header
 from services.common.dynamodb import error_code
 from services.common.errors import DomainError, FieldError, Problem, ValidationFailedError
 from services.common.observability import REFUSALS, Metric, count
@@ -128,10 +129,34 @@ def current_principal(app: APIGatewayRestResolver) -> Principal:
 
 
 def attribution_for(app: APIGatewayRestResolver, principal: Principal) -> Attribution:
-    """Who, in which request and which trace: stored on every item a request writes."""
-    request_id = app.current_event.request_context.request_id or ""
+    """Who, in which request and which trace: stored on every item a request writes. API Gateway's
+    request id is the key; the trace id is a lead, marked when the client started the trace."""
+    context = app.current_event.request_context
     trace_id, span_id = current_trace()
-    return Attribution(principal.sub, request_id, trace_id, span_id)
+    from_client = trace_started_before(trace_id, context.get("requestTimeEpoch"))
+    return Attribution(principal.sub, context.request_id or "", trace_id, span_id, from_client)
+
+
+# API Gateway starts a trace at the second it receives the request; a trace begun more than this
+# before it was begun by the caller, who sent its X-Amzn-Trace-Id (API Gateway continues it).
+CLIENT_TRACE_LEAD_SECONDS = 2
+
+
+def trace_started_before(trace_id: str, received_ms: Any) -> bool:
+    """Whether an X-Ray trace (`1-<start, epoch seconds in hex>-<random>`) began before the request
+    reached API Gateway, or cannot be read: then a client chose it. The Lambda event does not say who
+    started the trace, so its own start time does. A client can still name a fresh-looking root, but
+    not one that ties its request to an older trace without being marked."""
+    if not isinstance(received_ms, int | float):
+        return False
+    parts = trace_id.split("-")
+    if len(parts) != 3 or parts[0] != "1":
+        return bool(trace_id)
+    try:
+        started = int(parts[1], 16)
+    except ValueError:
+        return True
+    return abs(received_ms / 1000 - started) > CLIENT_TRACE_LEAD_SECONDS
 
 
 def require_ordered(start: Any, end: Any) -> None:
@@ -171,10 +196,37 @@ def plus_restored(value: Any) -> Any:
 
 
 def resolve(app: APIGatewayRestResolver, event: dict[str, Any], context: Any) -> dict[str, Any]:
-    """`app.resolve`, after refusing a body declared as anything but JSON with 415 (none declared reads as JSON).
+    """`app.resolve`, after refusing a body declared as anything but JSON with 415 (none declared reads as
+    JSON); every answer, refusals included, carries the stage's CORS headers (`services/common/cors.py`).
 
     Powertools would parse form and multipart bodies (and fail on some with a 500); this API takes JSON only.
     """
+    return with_cors(_resolve(app, event, context), event, cors_policy())
+
+
+def cors_policy() -> CorsPolicy:
+    """The stage's CORS policy, from the function's `ALLOWED_ORIGINS` (the stack's `AllowedOrigins`)."""
+    return CorsPolicy.from_text(load_settings(ServiceSettings).allowed_origins)
+
+
+def with_cors(answer: dict[str, Any], event: dict[str, Any], policy: CorsPolicy) -> dict[str, Any]:
+    """`answer` with the CORS headers for the request's `Origin`.
+
+    By hand rather than Powertools' `CORSConfig`: that one adds no `Vary: Origin`, and reaches neither
+    the 415 above nor the not-found answer, which a page must be able to read as well."""
+    added = policy.response_headers(header(event.get("headers"), "Origin"))
+    if not added:
+        return answer
+    multi = answer.get("multiValueHeaders")
+    if isinstance(multi, dict):
+        for name, value in added.items():
+            multi[name] = [value]
+    else:
+        answer["headers"] = {**(answer.get("headers") or {}), **added}
+    return answer
+
+
+def _resolve(app: APIGatewayRestResolver, event: dict[str, Any], context: Any) -> dict[str, Any]:
     headers = {name.lower(): value for name, value in (event.get("headers") or {}).items()}
     content_type = str(headers.get("content-type") or "").split(";")[0].strip().lower()
     if event.get("body") and content_type and not _JSON_TYPE.fullmatch(content_type):

@@ -8,6 +8,8 @@ from typing import Literal, TypeVar
 
 from pydantic import BaseModel, ConfigDict, Field
 
+from services.common.cors import ALLOWED_ORIGINS_PATTERN
+
 LogLevel = Literal["DEBUG", "INFO", "WARN", "WARNING", "ERROR", "CRITICAL"]
 
 
@@ -23,11 +25,14 @@ class ServiceSettings(BaseModel):
     log_level: LogLevel = Field(alias="POWERTOOLS_LOG_LEVEL")
     # The staff user pool's `iss`: admins and ops are honoured only in its tokens (services/common/auth.py).
     staff_issuer: str = Field(alias="STAFF_ISSUER", pattern=r"^https://cognito-idp\.[a-z0-9-]+\.amazonaws\.com/\S+$")
+    # The stage's AllowedOrigins, comma-separated; empty for CORS off (services/common/cors.py).
+    allowed_origins: str = Field(alias="ALLOWED_ORIGINS", pattern=ALLOWED_ORIGINS_PATTERN)
 
 
 class AuditSettings(ServiceSettings):
-    """The audit function also writes the archive."""
+    """The audit function also writes the trail's own table and the archive."""
 
+    audit_table_name: str = Field(alias="AUDIT_TABLE_NAME", min_length=3)
     audit_bucket_name: str = Field(alias="AUDIT_BUCKET_NAME", min_length=3)
 
 

@@ -24,6 +24,7 @@ from local.cloudformation.resolver import resolver_for
 from local.cognito import user_pool
 from local.emulator import refusals, transactions
 from local.emulator.server import EmulatorProcess
+from local.lambda_runtime.aws_calls import calling
 from local.stack import LocalStack, StackConfig, aws_client
 
 LAMBDA_TRACE = "1-5f84c7a1-0123456789abcdef01234567"  # the X-Ray trace an in-process invocation continues
@@ -83,10 +84,12 @@ def moto_table(monkeypatch: pytest.MonkeyPatch) -> Iterator[tuple[Any, str]]:
     with mock_aws():
         client = boto3.client("dynamodb", region_name="us-east-1")
         template = load_template(TEMPLATES / "data.yaml")
-        (resource,) = resources_of_type(template, "AWS::DynamoDB::Table").values()
-        properties = resolver_for(template, {"Stage": "inproc"}).resolve(resource["Properties"])
-        create_table(client, properties)
-        yield client, properties["TableName"]
+        tables = resources_of_type(template, "AWS::DynamoDB::Table")
+        made = {
+            logical_id: create_table(client, resolver_for(template, {"Stage": "inproc"}).resolve(table["Properties"]))
+            for logical_id, table in tables.items()
+        }  # the shared table and the audit table, for an audit handler run in-process
+        yield client, made["Table"]["TableName"]
 
 
 @pytest.fixture(scope="session")
@@ -185,14 +188,16 @@ def inproc(moto_table: tuple[Any, str], monkeypatch: pytest.MonkeyPatch) -> Iter
     for name, value in {
         "STAGE": "inproc",
         "TABLE_NAME": moto_table[1],
+        "AUDIT_TABLE_NAME": f"{moto_table[1]}-audit",
         "POWERTOOLS_SERVICE_NAME": "inproc",
         "_X_AMZN_TRACE_ID": f"Root={LAMBDA_TRACE};Parent=0123456789abcdef;Sampled=1",  # what Lambda sets
         "POWERTOOLS_METRICS_NAMESPACE": "Appointments",
         "POWERTOOLS_LOG_LEVEL": "WARNING",
         "STAFF_ISSUER": user_pool.STAFF_POOL.issuer,
+        "ALLOWED_ORIGINS": "",
     }.items():
         monkeypatch.setenv(name, value)
-    cached = (load_settings, dynamodb_client, availability.availability, booking.bookings)
+    cached = (load_settings, dynamodb_client, availability.availability, booking.bookings, booking.eraser)
     for factory in cached:
         factory.cache_clear()
     yield moto_table[0]
@@ -224,5 +229,8 @@ def invoke_handler(
     issuer = (user_pool.STAFF_POOL if staff else user_pool.CUSTOMER_POOL).issuer
     claims = {"sub": sub, "cognito:groups": groups, "iss": issuer}
     event = build_event(request, route, parameters, request_id="r", stage="inproc", claims=claims, trace="Root=1-a-b")
-    response = module.lambda_handler(event, FakeLambdaContext())
+    service = module.__name__.split(".")[1]  # services.<service>.handler
+    stage = os.environ.get("STAGE", "inproc")
+    with calling(f"appointments-{stage}-{service}", stage):  # for tests/policy/, as a worker's calls are
+        response = module.lambda_handler(event, FakeLambdaContext())
     return response["statusCode"], json.loads(response["body"] or "null")

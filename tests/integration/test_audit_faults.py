@@ -45,7 +45,7 @@ class AuditPipeline:
 
     def verify(self) -> Any:
         return verify_trail(
-            self.clients["dynamodb"], self.clients["s3"], self.data.table_name, self.data.audit_bucket_name
+            self.clients["dynamodb"], self.clients["s3"], self.data.audit_table_name, self.data.audit_bucket_name
         )
 
 
@@ -82,10 +82,12 @@ def audit_pipeline(
             "AWS_DEFAULT_REGION": "us-east-1",
             "STAGE": stage,
             "TABLE_NAME": data.table_name,
+            "AUDIT_TABLE_NAME": data.audit_table_name,
             "POWERTOOLS_SERVICE_NAME": stage,
             "POWERTOOLS_METRICS_NAMESPACE": "Appointments",
             "POWERTOOLS_LOG_LEVEL": "WARNING",
             "STAFF_ISSUER": auth_parameters()["StaffIssuer"],
+            "ALLOWED_ORIGINS": "",
             "_X_AMZN_TRACE_ID": f"Root={LAMBDA_TRACE};Parent=0123456789abcdef;Sampled=1",
         }.items():
             monkeypatch.setenv(name, value)
@@ -127,7 +129,9 @@ def test_after_faults_and_retries_the_trail_is_complete_once_and_verifies(
     refused = [int(p.read_text()) for p in faults.glob("refused-*")]
     assert refused and all(count > FAULTS["slowDownTimes"] for count in refused), "S3 refused, then accepted"
     # and every change is in the history once, in stream order
-    history = sorted(DynamoDBAuditReader(dynamodb, table).all_history(), key=lambda e: int(e.sequence))
+    history = sorted(
+        DynamoDBAuditReader(dynamodb, pipeline.data.audit_table_name).all_history(), key=lambda e: int(e.sequence)
+    )
     assert [(e.entityType, e.action) for e in history] == A_DAY
     assert len({e.eventId for e in history}) == len(history)
     # and the archive holds the same events, once each, with every chain intact
@@ -189,11 +193,11 @@ def test_tampering_with_the_archive_is_caught_and_pointed_at(audit_pipeline: Cal
             Bucket=bucket, Key=booking_keys[3], VersionId=version["VersionId"], BypassGovernanceRetention=True
         )
     dynamodb = pipeline.clients["dynamodb"]
-    history = dynamodb.query(TableName=pipeline.data.table_name, KeyConditionExpression="PK = :pk AND begins_with(SK, :h)",
+    history = dynamodb.query(TableName=pipeline.data.audit_table_name, KeyConditionExpression="PK = :pk AND begins_with(SK, :h)",
                              ExpressionAttributeValues={":pk": {"S": f"BOOKING#{bid}"}, ":h": {"S": "HISTORY#"}},
                              ConsistentRead=True)["Items"]  # fmt: skip
     last = max(history, key=lambda item: int(item["chainIndex"]["N"]))
-    dynamodb.delete_item(TableName=pipeline.data.table_name, Key={"PK": last["PK"], "SK": last["SK"]})
+    dynamodb.delete_item(TableName=pipeline.data.audit_table_name, Key={"PK": last["PK"], "SK": last["SK"]})
     breaks = [str(b) for b in pipeline.verify().breaks]
     removed = [b for b in breaks if b.startswith(f"Booking {bid} #3 ") or "#0 (" in b]
     assert removed == [

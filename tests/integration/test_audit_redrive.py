@@ -10,7 +10,7 @@ from local.stack import LocalStack, aws_client
 from services.audit import redrive
 from services.audit.verify import verify_trail
 from tests.integration.conftest import call, eventually, token
-from tests.integration.test_audit_trail import TABLE, history
+from tests.integration.test_audit_trail import AUDIT_TABLE, history
 
 
 def faults(stack: LocalStack, plan: dict[str, Any]) -> None:
@@ -55,7 +55,9 @@ def test_a_dead_lettered_change_is_redriven_into_the_trail_once(stack: LocalStac
     infos = [json.loads(message["Body"])["DDBStreamBatchInfo"] for message in left]
     ranges = {f"{i['shardId']} {i['startSequenceNumber']}..{i['endSequenceNumber']}" for i in infos}
     assert not ranges & set(result.redriven)
-    assert verify_trail(dynamodb, aws_client("s3", stack.emulator.endpoint), TABLE, stack.data.audit_bucket_name).intact
+    assert verify_trail(
+        dynamodb, aws_client("s3", stack.emulator.endpoint), AUDIT_TABLE, stack.data.audit_bucket_name
+    ).intact
     # and a second redrive finds nothing of it to do
     again = redrive.redrive(sqs, streams, functions, queue, status["auditFunction"])
     assert not again.redriven

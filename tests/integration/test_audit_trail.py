@@ -14,12 +14,12 @@ from services.audit.verify import verify_trail
 from tests.integration.conftest import call, eventually, token
 from tests.integration.test_booking_api import WEEKDAYS, book, future_day, make_provider, slots
 
-TABLE = "appointments-local"
+AUDIT_TABLE = "appointments-local-audit"  # where the audit function alone keeps the trail
 
 
 def history(dynamodb: Any, partition: str) -> list[dict[str, Any]]:
     items = dynamodb.query(
-        TableName=TABLE,
+        TableName=AUDIT_TABLE,
         KeyConditionExpression="PK = :pk AND begins_with(SK, :history)",
         ExpressionAttributeValues={":pk": {"S": partition}, ":history": {"S": "HISTORY#"}},
         ConsistentRead=True,
@@ -108,7 +108,8 @@ def test_a_poison_record_goes_to_the_dlq_and_blocks_nothing(stack: LocalStack) -
     queue = sqs.get_queue_url(QueueName="appointments-local-audit-dlq")["QueueUrl"]
     # A "booking" no service would write (no bookingId): the consumer cannot map it, every time.
     dynamodb.put_item(
-        TableName=TABLE, Item={"PK": {"S": "BOOKING#poison"}, "SK": {"S": "BOOKING"}, "entityType": {"S": "Booking"}}
+        TableName="appointments-local",
+        Item={"PK": {"S": "BOOKING#poison"}, "SK": {"S": "BOOKING"}, "entityType": {"S": "Booking"}},
     )
     # and a real change right behind it
     weekly = {day: [{"start": "09:00", "end": "17:00"}] for day in WEEKDAYS}
@@ -230,7 +231,7 @@ def test_under_load_every_business_change_becomes_exactly_one_audit_event(stack:
     assert sorted(item["action"]["S"] for item in events).count("BOOKING_CANCELLED") == 20
     # and the archive agrees, every chain intact
     result = verify_trail(
-        dynamodb, aws_client("s3", stack.emulator.endpoint), stack.data.table_name, stack.data.audit_bucket_name
+        dynamodb, aws_client("s3", stack.emulator.endpoint), stack.data.audit_table_name, stack.data.audit_bucket_name
     )
     assert result.intact, result.summary()
     assert result.records >= in_stream

@@ -3,9 +3,9 @@
 The lanes (issue 18): a customer reads and changes their own bookings (not once they have started);
 the provider's owner and admins read and change any booking of that calendar, and mark no-shows; ops
 read everything and change nothing; naming another customer takes an admin or the calendar's owner,
-whatever other groups the caller has. Anyone who may not see a booking is told it does not exist.
-Admins and ops count only from the staff user pool, which requires MFA (decision 0018): the same
-group names in a customer-pool token grant nothing.
+whatever other groups the caller has; only admins erase a customer's words. Anyone who may not see a
+booking is told it does not exist. Admins and ops count only from the staff user pool, which requires
+MFA (decision 0018): the same group names in a customer-pool token grant nothing.
 """
 
 from __future__ import annotations
@@ -54,6 +54,7 @@ EXPECTED: dict[str, list[int]] = {
     "no-show": [403, 404, 422, 404, 404, 422, 403, 404, 403],
     "book for oneself": [201, 201, 201, 403, 201, 201, 403, 201, 403],
     "book for someone else": [403, 403, 201, 403, 403, 201, 403, 403, 403],
+    "erase the customer's words": [403, 403, 403, 403, 403, 202, 403, 403, 403],
 }
 
 
@@ -97,6 +98,9 @@ def test_every_booking_route_answers_each_caller_by_its_lane(
             "book for oneself": lambda: book(stack, who, pid, sid, next(times))[0],
             "book for someone else": lambda: book(
                 stack, who, pid, sid, next(times), customerId=f"someone-{next(serial)}"
+            )[0],
+            "erase the customer's words": lambda: call(
+                stack, "DELETE", f"/customers/{SUBS['the customer']}/personal-data", token=who
             )[0],
         }
         return routes[action]()

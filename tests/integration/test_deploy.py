@@ -78,10 +78,12 @@ elif command == ["apigateway", "get-account"]:
 elif command == ["lambda", "get-account-settings"]:
     print(json.dumps({{"AccountLimit": {{"ConcurrentExecutions": world.get("concurrency", 1000)}}}}))
 elif command == ["dynamodb", "describe-table"]:
-    table = world.get("kept", {{}}).get("table")
-    if option("--table-name") != table:
+    tables = world.get("kept", {{}}).get("tables", {{}})
+    name = option("--table-name")
+    if name not in tables:
         fail("DescribeTable", "ResourceNotFoundException", "Requested resource not found")
-    print(json.dumps({{"Table": {{"TableName": table, "LatestStreamArn": world["kept"]["stream"]}}}}))
+    stream = {{"LatestStreamArn": tables[name]}} if tables[name] else {{}}  # a table without a stream has none
+    print(json.dumps({{"Table": {{"TableName": name, **stream}}}}))
 elif command == ["s3api", "head-bucket"]:
     if option("--bucket") != world.get("kept", {{}}).get("bucket"):
         fail("HeadBucket", "404", "Not Found")
@@ -194,13 +196,14 @@ def test_a_stage_is_built_checked_packaged_and_deployed_with_its_parameters(
         ["cloudformation", "describe-stacks"],  # the stage: a first deploy, so look for what a destroy kept
         ["lambda", "get-account-settings"],
         ["ce", "get-anomaly-monitors"],
-        ["dynamodb", "describe-table"],
+        ["dynamodb", "describe-table"],  # the table
+        ["dynamodb", "describe-table"],  # the audit table
         ["s3api", "head-bucket"],
         ["cognito-idp", "list-user-pools"],
         ["cloudformation", "deploy"],
         ["cloudformation", "describe-stacks"],
     ]
-    artifacts, packaged, deployed = calls[3], calls[5], calls[13]
+    artifacts, packaged, deployed = calls[3], calls[5], calls[14]
     assert artifacts[artifacts.index("--template-file") + 1].endswith("cloudformation/account.yaml")
     assert artifacts[artifacts.index("--stack-name") + 1] == "appointments-account" and "CAPABILITY_IAM" in artifacts
     assert fake_aws.deploys_of("appointments-account") == [{"ExistingApiGatewayLogsRoleArn": ""}]
@@ -257,7 +260,7 @@ def test_a_failed_first_deploy_is_deleted_with_a_word_then_deployed_again(
     assert "appointments-qa is in ROLLBACK_COMPLETE" in capsys.readouterr().err
 
 
-def test_destroy_then_deploy_adopts_the_kept_table_bucket_and_user_pools(
+def test_destroy_then_deploy_adopts_the_kept_tables_bucket_and_user_pools(
     fake_aws: FakeAws, capsys: pytest.CaptureFixture[str]
 ) -> None:
     stages.deploy("qa", fake_aws.aws, "arm64")
@@ -272,21 +275,29 @@ def test_destroy_then_deploy_adopts_the_kept_table_bucket_and_user_pools(
         {"Id": "eu-west-1_staff", "Name": "appointments-qa.staff"},
         {"Id": "eu-west-1_decoy", "Name": "appointments-qa-staff"},  # stage qa-staff's customer pool
     ]
-    kept = {"table": "appointments-qa", "stream": stream, "bucket": "appointments-audit-qa-123456789012-eu-west-1"}
+    tables = {"appointments-qa": stream, "appointments-qa-audit": None}
+    kept = {"tables": tables, "bucket": "appointments-audit-qa-123456789012-eu-west-1"}
     fake_aws.set(kept=kept | {"pools": pools})
     fake_aws.forget_calls()
     stages.deploy("qa", fake_aws.aws, "arm64")
     (parameters,) = fake_aws.deploys_of("appointments-qa")
-    adopted = ("ExistingTableStreamArn", "AdoptAuditBucket", "ExistingUserPoolId", "ExistingStaffUserPoolId")
-    assert {key: parameters[key] for key in adopted} == {
+    adopting = (
+        "ExistingTableStreamArn",
+        "AdoptAuditTable",
+        "AdoptAuditBucket",
+        "ExistingUserPoolId",
+        "ExistingStaffUserPoolId",
+    )
+    assert {key: parameters[key] for key in adopting} == {
         "ExistingTableStreamArn": stream,
+        "AdoptAuditTable": "true",
         "AdoptAuditBucket": "true",
         "ExistingUserPoolId": "eu-west-1_kept",
         "ExistingStaffUserPoolId": "eu-west-1_staff",
     }
     assert (
-        "adopting AdoptAuditBucket, ExistingStaffUserPoolId, ExistingTableStreamArn, ExistingUserPoolId"
-        in capsys.readouterr().err
+        "adopting AdoptAuditBucket, AdoptAuditTable, ExistingStaffUserPoolId, ExistingTableStreamArn, "
+        "ExistingUserPoolId" in capsys.readouterr().err
     )
 
 

@@ -74,7 +74,7 @@ def test_after_three_days_searches_tokens_metrics_and_expiry_follow_the_clock(st
     assert "Item" in dynamodb.get_item(TableName=stack.data.table_name, Key=remembered)
     mapping = stack.event_source_mapping
     assert mapping is not None and mapping.wait_caught_up()
-    history_before = count_history(dynamodb, stack.data.table_name)
+    history_before = count_history(dynamodb, stack.data.audit_table_name)
     # and one more change, still on its way to the audit consumer when the clock moves
     second = {"name": "Second visit", "durationMinutes": 45}
     assert call(stack, "POST", f"/providers/{pid}/services", token=owner, body=second)[0] == 201
@@ -99,7 +99,7 @@ def test_after_three_days_searches_tokens_metrics_and_expiry_follow_the_clock(st
     delivered = mapping.delivered
     assert mapping.wait_caught_up()
     assert mapping.delivered > delivered and mapping.dead_lettered == 0
-    assert count_history(dynamodb, stack.data.table_name) == history_before + 1
+    assert count_history(dynamodb, stack.data.audit_table_name) == history_before + 1
 
     # Then a token minted before has expired, and one minted now is valid at the new time
     status, _, problem = call(stack, "GET", "/me", token=customer)

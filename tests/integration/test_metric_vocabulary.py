@@ -90,7 +90,7 @@ def dashboard_metrics(body: dict[str, Any]) -> set[Signature]:
 def emitted(inproc: Any, capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch) -> list[dict[str, Any]]:
     """The EMF documents of one pass over every metric-emitting path, in-process."""
     monkeypatch.setenv("AUDIT_BUCKET_NAME", "appointments-audit-inproc")
-    for cached in (s3_client, audit.trail, audit.archive):
+    for cached in (s3_client, audit.trail, audit.archive, audit.customer_keys):
         cached.cache_clear()
     boto3.client("s3", region_name="us-east-1").create_bucket(Bucket="appointments-audit-inproc")
     cold_start.reset_cold_start_flag()  # the next invocation is this container's first

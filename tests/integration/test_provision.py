@@ -10,7 +10,7 @@ from local.cloudformation.provision import DataStack
 
 def test_table_matches_the_template(dynamodb: Any, data_stack: DataStack) -> None:
     template = load_template(TEMPLATES / "data.yaml")
-    (declared,) = resources_of_type(template, "AWS::DynamoDB::Table").values()
+    declared = resources_of_type(template, "AWS::DynamoDB::Table")["Table"]
     table = dynamodb.describe_table(TableName=data_stack.table_name)["Table"]
     assert table["KeySchema"] == declared["Properties"]["KeySchema"]
     declared_indexes = {
@@ -24,6 +24,15 @@ def test_table_matches_the_template(dynamodb: Any, data_stack: DataStack) -> Non
     backups = dynamodb.describe_continuous_backups(TableName=data_stack.table_name)["ContinuousBackupsDescription"]
     assert backups["PointInTimeRecoveryDescription"]["PointInTimeRecoveryStatus"] == "ENABLED"
     assert data_stack.table_stream_arn == table["LatestStreamArn"]
+
+
+def test_the_audit_table_matches_the_template(dynamodb: Any, data_stack: DataStack) -> None:
+    declared = resources_of_type(load_template(TEMPLATES / "data.yaml"), "AWS::DynamoDB::Table")["AuditTable"]
+    table = dynamodb.describe_table(TableName=data_stack.audit_table_name)["Table"]
+    assert data_stack.audit_table_arn == table["TableArn"]
+    assert table["KeySchema"] == declared["Properties"]["KeySchema"]
+    assert [index["IndexName"] for index in table["GlobalSecondaryIndexes"]] == ["GSI1"]
+    assert "LatestStreamArn" not in table
 
 
 def test_audit_bucket_is_versioned_locked_encrypted_and_private(s3: Any, data_stack: DataStack) -> None:

@@ -7,6 +7,7 @@ from __future__ import annotations
 from typing import Any
 
 from local.stack import LocalStack
+from tests.integration import conftest
 from tests.integration.conftest import eventually, token
 from tests.integration.test_booking_api import WEEKDAYS, book, future_day, make_provider, slots
 
@@ -67,3 +68,39 @@ def test_a_booking_is_one_trace_and_its_audit_links_back_to_it(stack: LocalStack
     assert {span["name"] for span in below} == {"audit.trail.record", "audit.archive.store"}
     archive_calls = [s for s in xray.trace(record["trace_id"]) if s.get("namespace") == "aws" and s["name"] == "S3"]
     assert {call["aws"]["operation"] for call in archive_calls} == {"PutObject"}
+
+
+def test_a_trace_the_client_started_is_continued_and_kept_in_the_trail_marked_as_the_clients(
+    stack: LocalStack,
+) -> None:
+    assert stack.event_source_mapping is not None
+    weekly = {day: [{"start": "09:00", "end": "17:00"}] for day in WEEKDAYS}
+    pid, (sid,) = make_provider(stack, "trace-owner-2", "Client Traces", weekly, [{"name": "V", "durationMinutes": 30}])
+    who = token(stack, "trace-customer-2", ["customers"])
+    free = slots(stack, pid, sid, future_day(2))
+    # Given a client that names an hour-old trace of its choosing, and one that names none
+    started = int(stack.clock.now()) - 3600
+    chosen = f"1-{started:08x}-{'ab' * 12}"
+    headers = {"X-Amzn-Trace-Id": f"Root={chosen};Parent=53995c3f42cd8ad8;Sampled=1"}
+    status, answered, theirs = conftest.call(
+        stack, "POST", "/bookings", token=who, headers=headers,
+        body={"providerId": pid, "serviceId": sid, "start": free[0]["start"]},
+    )  # fmt: skip
+    assert status == 201, theirs
+    status, _, ours = book(stack, who, pid, sid, free[2]["start"])
+    assert status == 201, ours
+    # Then API Gateway continues the client's trace, as AWS does
+    assert header_fields(answered["X-Amzn-Trace-Id"])["Root"] == chosen
+    # and the trail keeps it as a lead marked as the client's, with API Gateway's request id as the key
+    assert stack.event_source_mapping.wait_caught_up()
+
+    def created(booking_id: str) -> dict[str, Any]:
+        status, _, page = conftest.call(stack, "GET", f"/bookings/{booking_id}/history", token=who)
+        assert status == 200, page
+        (event,) = page["items"]
+        return dict(event)
+
+    event = created(theirs["bookingId"])
+    assert (event["traceId"], event["traceFromClient"]) == (chosen, True) and event["requestId"]
+    own = created(ours["bookingId"])
+    assert own["traceFromClient"] is None and own["traceId"] and own["traceId"] != chosen

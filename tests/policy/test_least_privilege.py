@@ -1,7 +1,10 @@
 """Least privilege, proven from what the functions actually do.
 
 While the suite runs, every Lambda worker of every local stack records each AWS API call its
-function makes (botocore's `before-parameter-build` hook, local/lambda_runtime/aws_calls.py). This module runs last
+function makes (botocore's `before-parameter-build` hook, local/lambda_runtime/aws_calls.py), and so
+does every handler an integration test calls in its own process (`invoke_handler`, as its function,
+on stage `inproc`). Not recorded: tests/unit/, whose handlers reach no AWS service (sockets are
+refused there), and the benchmarks, which `make test` runs apart. This module runs last
 (`make test` puts tests/policy/ at the end): it maps each call to the IAM action and resource ARN
 AWS would authorize, then holds each function's role in its template to two rules:
 
@@ -128,9 +131,12 @@ def role_grants(service: str, stage: str) -> list[Grant]:
         "TableName": table,
         "TableArn": f"arn:aws:dynamodb:{REGION}:{ACCOUNT_ID}:table/{table}",
         "TableStreamArn": f"arn:aws:dynamodb:{REGION}:{ACCOUNT_ID}:table/{table}/stream/2026-01-01T00:00:00.000",
+        "AuditTableName": f"{table}-audit",
+        "AuditTableArn": f"arn:aws:dynamodb:{REGION}:{ACCOUNT_ID}:table/{table}-audit",
         "AuditBucketName": bucket,
         "AuditBucketArn": f"arn:aws:s3:::{bucket}",
         "DependenciesLayerArn": "layer",
+        "StaffIssuer": f"https://cognito-idp.{REGION}.amazonaws.com/{REGION}_staff",
     }
     own = {k: v for k, v in parameters.items() if k in template.get("Parameters", {})}
     names = {
@@ -179,6 +185,23 @@ def test_arn_matching_follows_iam() -> None:
     assert not arn_matches("arn:aws:s3:::bucket/audit/*", "arn:aws:s3:::bucket/other/a")
     assert not arn_matches("arn:aws:dynamodb:r:1:table/t", "arn:aws:dynamodb:r:1:table/t/index/GSI1")
     assert arn_matches("arn:aws:dynamodb:r:1:table/t/index/GSI?", "arn:aws:dynamodb:r:1:table/t/index/GSI2")
+
+
+def test_only_the_audit_role_can_write_the_trail() -> None:
+    """The trail (history items, chain heads) is in the audit table: the services it records have no
+    grant there at all, and the audit role only reads the shared table. Holds whatever was recorded."""
+    trail = f"arn:aws:dynamodb:{REGION}:{ACCOUNT_ID}:table/appointments-policy-audit"
+    shared = f"arn:aws:dynamodb:{REGION}:{ACCOUNT_ID}:table/appointments-policy"
+    writes = ["PutItem", "UpdateItem", "DeleteItem", "BatchWriteItem", "PartiQLInsert", "PartiQLUpdate"]
+    for service in ("booking", "availability"):
+        grants = role_grants(service, "policy")
+        table_grants = [g for g in grants if g.action.startswith("dynamodb:")]
+        reach = [g for g in table_grants if any(arn_matches(g.resource, a) for a in (trail, f"{trail}/index/GSI1"))]
+        assert reach == [], f"{service} may act on the audit table: {reach}"
+        assert table_grants, f"{service}: no table grants found (the check above would hold for nothing)"
+    audit = role_grants("audit", "policy")
+    assert all(allowed(f"dynamodb:{write}", trail, audit) for write in ("PutItem", "UpdateItem"))
+    assert [g for write in writes for g in allowed(f"dynamodb:{write}", shared, audit)] == []
 
 
 def test_every_call_is_granted_and_every_grant_is_used() -> None:

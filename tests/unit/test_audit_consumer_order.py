@@ -60,7 +60,7 @@ def change(booking: str, sequence: int, version: int) -> dict[str, Any]:
 @pytest.fixture
 def consumer(monkeypatch: pytest.MonkeyPatch) -> FlakyTrail:
     settings = {"STAGE": "unit", "TABLE_NAME": "t", "AUDIT_BUCKET_NAME": "b", "POWERTOOLS_SERVICE_NAME": "audit"}
-    for name, value in {**settings, "POWERTOOLS_METRICS_NAMESPACE": "Appointments"}.items():
+    for name, value in {**settings, "POWERTOOLS_METRICS_NAMESPACE": "Appointments", "ALLOWED_ORIGINS": ""}.items():
         monkeypatch.setenv(name, value)
     trail = FlakyTrail(failing_once="101")
     monkeypatch.setattr(handler, "trail", lambda: trail)

@@ -34,7 +34,7 @@ def test_ttl_removal_of_a_past_override_is_no_event() -> None:
 
 
 def test_internal_items_are_no_events() -> None:
-    for kind in ("BusyDay", "IdempotencyRecord", "AuditRecord", "AuditChain"):
+    for kind in ("BusyDay", "IdempotencyRecord"):
         assert audit_event(record("INSERT", None, {"entityType": kind, "version": 1})) is None
 
 
@@ -70,3 +70,16 @@ def test_a_records_age_is_how_long_ago_the_change_was_made() -> None:
     assert record_age_ms(made, now=1_795_599_999.0) == 0.0  # clocks disagree: never negative
     del made["dynamodb"]["ApproximateCreationDateTime"]
     assert record_age_ms(made, now=1_795_600_002.5) is None
+
+
+def test_an_erasure_item_is_the_customers_erasure_event() -> None:
+    erasure = {"entityType": "PersonalDataErasure", "customerId": "cust-9", "bookings": 2, "actor": "adm"}
+    event = audit_event(record("INSERT", None, erasure))
+    assert event is not None
+    assert (event.entityType, event.entityId, event.action, event.actor) == (
+        "Customer",
+        "cust-9",
+        "PERSONAL_DATA_ERASED",
+        "adm",
+    )
+    assert audit_event(record("REMOVE", erasure, None)) is None  # TTL's removal a week later is no event

@@ -104,7 +104,7 @@ def test_resolver_requires_parameters_without_defaults() -> None:
 def test_data_template_table_becomes_the_create_table_request() -> None:
     # Given the data stack as deployed
     template = load_template(TEMPLATES / "data.yaml")
-    (table,) = resources_of_type(template, "AWS::DynamoDB::Table").values()
+    table = resources_of_type(template, "AWS::DynamoDB::Table")["Table"]
     properties = local_resolver(template, parameters={"Stage": "test"}).resolve(table["Properties"])
     # When it is turned into a CreateTable request
     request = table_request(properties)
@@ -121,10 +121,31 @@ def test_data_template_table_becomes_the_create_table_request() -> None:
     assert properties["TimeToLiveSpecification"] == {"AttributeName": "expiresAt", "Enabled": True}
 
 
-def test_data_template_provisioned_mode_sets_capacity_everywhere() -> None:
+def test_data_template_provisioned_mode_sets_capacity_everywhere_within_the_free_tier() -> None:
     template = load_template(TEMPLATES / "data.yaml")
-    (table,) = resources_of_type(template, "AWS::DynamoDB::Table").values()
     resolver = local_resolver(template, parameters={"Stage": "test", "TableBillingMode": "PROVISIONED"})
-    request = table_request(resolver.resolve(table["Properties"]))
-    assert request["ProvisionedThroughput"]["ReadCapacityUnits"] > 0
-    assert all(index["ProvisionedThroughput"]["WriteCapacityUnits"] > 0 for index in request["GlobalSecondaryIndexes"])
+    reads = writes = 0
+    for table in resources_of_type(template, "AWS::DynamoDB::Table").values():
+        request = table_request(resolver.resolve(table["Properties"]))
+        assert request["ProvisionedThroughput"]["ReadCapacityUnits"] > 0
+        assert all(
+            index["ProvisionedThroughput"]["WriteCapacityUnits"] > 0 for index in request["GlobalSecondaryIndexes"]
+        )
+        for capacity in [request, *request["GlobalSecondaryIndexes"]]:
+            reads += capacity["ProvisionedThroughput"]["ReadCapacityUnits"]
+            writes += capacity["ProvisionedThroughput"]["WriteCapacityUnits"]
+    assert (reads, writes) == (25, 25)  # DynamoDB's always-free 25 RCU and 25 WCU, across tables and indexes
+
+
+def test_the_trail_has_a_table_of_its_own_with_no_stream_and_no_expiry() -> None:
+    # The audit role alone writes it (tests/policy holds the roles to that); nothing downstream reads
+    # a stream of it, and nothing in it may expire: the chain heads count every link.
+    template = load_template(TEMPLATES / "data.yaml")
+    audit = resources_of_type(template, "AWS::DynamoDB::Table")["AuditTable"]
+    properties = local_resolver(template, parameters={"Stage": "test"}).resolve(audit["Properties"])
+    request = table_request(properties)
+    assert request["TableName"] == "appointments-test-audit"
+    assert "StreamSpecification" not in request and "TimeToLiveSpecification" not in properties
+    assert {index["IndexName"] for index in request["GlobalSecondaryIndexes"]} == {"GSI1"}
+    assert properties["PointInTimeRecoverySpecification"] == {"PointInTimeRecoveryEnabled": True}
+    assert audit["DeletionPolicy"] == "RetainExceptOnCreate" and request["DeletionProtectionEnabled"] is True

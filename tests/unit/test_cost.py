@@ -92,7 +92,8 @@ def test_a_million_bookings_price_only_what_the_traffic_costs() -> None:
     at_a_million = cost.estimate(profile(), traffic(1_000_000), PRICES)
     assert result["perMillionBookings"] == pytest.approx(sum(x.usd for x in at_a_million if not x.fixed), abs=0.01)
     fixed = sum(x.usd for x in at_a_million if x.fixed)
-    assert fixed == pytest.approx(22 * 0.30 + 30 * 0.10 + 2 * 0.50 + 3.00)
+    web_acl_and_its_rules = 5.00 + 3 * 1.00
+    assert fixed == pytest.approx(22 * 0.30 + 30 * 0.10 + 2 * 0.50 + 3.00 + web_acl_and_its_rules)
     totals = [row["usd"] for row in result["volumes"]]
     assert totals == sorted(totals)  # more bookings never cost less
 
@@ -127,6 +128,7 @@ def test_the_templates_give_memory_alarms_and_metrics() -> None:
     assert facts["compositeAlarms"] == 2
     assert facts["alarmMetrics"] >= 23  # at least one metric per metric alarm; metric math evaluates more
     assert facts["customMetrics"] == 22
+    assert (facts["wafWebAcls"], facts["wafRules"]) == (1, 3)
 
 
 def test_log_volumes_are_bytes_per_request_and_per_invocation_counted_by_the_platform_start_lines(tmp_path) -> None:

@@ -237,6 +237,8 @@ def test_functions_come_from_the_service_templates() -> None:
         "TableName": "appointments-test",
         "TableArn": "arn:aws:dynamodb:us-east-1:123456789012:table/appointments-test",
         "TableStreamArn": "arn:aws:dynamodb:us-east-1:123456789012:table/appointments-test/stream/x",
+        "AuditTableName": "appointments-test-audit",
+        "AuditTableArn": "arn:aws:dynamodb:us-east-1:123456789012:table/appointments-test-audit",
         "AuditBucketName": "audit-bucket",
         "AuditBucketArn": "arn:aws:s3:::audit-bucket",
         "DependenciesLayerArn": "arn:aws:lambda:us-east-1:123456789012:layer:deps:1",

@@ -16,6 +16,8 @@ PARAMETERS = {
     "TableName": "appointments-local",
     "TableArn": "arn:aws:dynamodb:us-east-1:123456789012:table/appointments-local",
     "TableStreamArn": "arn:aws:dynamodb:us-east-1:123456789012:table/appointments-local/stream/x",
+    "AuditTableName": "appointments-local-audit",
+    "AuditTableArn": "arn:aws:dynamodb:us-east-1:123456789012:table/appointments-local-audit",
     "AuditBucketName": "appointments-audit-local",
     "AuditBucketArn": "arn:aws:s3:::appointments-audit-local",
     "DependenciesLayerArn": "local",

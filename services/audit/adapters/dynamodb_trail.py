@@ -1,5 +1,8 @@
-"""The audit trail's history items in the shared table: one per event, written exactly once, each
-the next link of its entity's hash chain (whose head is an item of its own)."""
+"""The audit trail's history items in the audit table: one per event, written exactly once, each the
+next link of its entity's hash chain (whose head is an item of its own).
+
+The audit table is the trail's alone: only the audit function's role may write it (the booking and
+availability roles have no grant on it), so the trail cannot be forged by the services it records."""
 
 from __future__ import annotations
 
@@ -29,9 +32,12 @@ SEQUENCE_DIGITS = 40  # stream sequence numbers are decimal strings of up to 40 
 
 
 def entity_partition(event: AuditEvent) -> str:
-    """History lives beside the entity: a booking's in its partition, the rest in the provider's."""
+    """An entity's history has the partition the entity has in the shared table: a booking's (so one
+    Query reads a booking's whole history), a customer's, else its provider's."""
     if event.entityType == "Booking":
         return f"BOOKING#{event.entityId}"
+    if event.entityType == "Customer":
+        return f"CUSTOMER#{event.entityId}"
     return keys.provider_pk(event.entityId.split("#", 1)[0] if event.entityType == "Override" else event.entityId)
 
 
@@ -137,7 +143,9 @@ def archived_from(values: dict[str, Any]) -> ArchivedEvent:
 
 
 @dataclass
-class DynamoDBAuditReader:
+class DynamoDBBookingPeople:
+    """A booking's people, read from the shared table (which the audit function only reads)."""
+
     client: DynamoDBClient
     table: str
 
@@ -150,6 +158,14 @@ class DynamoDBAuditReader:
             return None
         values = from_item(dict(found))
         return values["customerId"], values.get("providerOwner")
+
+
+@dataclass
+class DynamoDBAuditReader:
+    """The trail as the audit table holds it."""
+
+    client: DynamoDBClient
+    table: str
 
     def history(self, partition: str, limit: int, cursor: str | None) -> tuple[list[AuditEvent], str | None]:
         request: dict[str, Any] = {
@@ -197,8 +213,8 @@ class DynamoDBAuditReader:
         )
 
     def chain_heads(self) -> Iterator[ChainHead]:
-        """Every chain head: a strongly consistent Scan of the table for them, as the verifier needs
-        them all and they sit in their entities' partitions (an operator's occasional full read)."""
+        """Every chain head: a strongly consistent Scan of the audit table for them, as the verifier
+        needs them all and they sit in their entities' partitions (an operator's occasional full read)."""
         request: dict[str, Any] = {
             "TableName": self.table,
             "FilterExpression": "entityType = :chain",

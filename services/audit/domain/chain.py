@@ -38,6 +38,8 @@ class ArchivedEvent(AuditEvent):
 
 def _digest(event: AuditEvent, chain_index: int, prev_hash: str) -> str:
     body = {**event.model_dump(mode="json", include=set(AuditEvent.model_fields)), "chainIndex": chain_index}
+    if body.get("traceFromClient") is None:
+        body.pop("traceFromClient", None)  # a later, optional field: events without it hash as they always did
     body["prevHash"] = prev_hash
     canonical = json.dumps(body, sort_keys=True, separators=(",", ":"), ensure_ascii=False)
     return hashlib.sha256(canonical.encode()).hexdigest()

@@ -24,14 +24,16 @@ BOOKKEEPING = frozenset(
         "actor",
         "requestId",
         "traceId",
+        "traceFromClient",
         "spanId",
         "updatedAt",
         "lastChange",
+        "idempotencyRef",
     }
 )
-# Items that exist for the system, not for people: busy time, idempotency records, the trail itself
-# (history items and chain heads).
-INTERNAL = frozenset({"BusyDay", "IdempotencyRecord", "AuditRecord", "AuditChain"})
+# Items that exist for the system, not for people: busy time and idempotency records. (The trail
+# itself lives in the audit table, which has no stream.)
+INTERNAL = frozenset({"BusyDay", "IdempotencyRecord"})
 
 
 def _changes(old: dict[str, Any], new: dict[str, Any]) -> dict[str, Change]:
@@ -70,6 +72,8 @@ def _classify(event_name: str, old: dict[str, Any], new: dict[str, Any]) -> tupl
         return "Override", f"{item['providerId']}#{item['date']}", "OVERRIDE_SET"
     if kind == "Service" and event_name == "INSERT":
         return "Service", item["serviceId"], "SERVICE_CREATED"
+    if kind == "PersonalDataErasure" and event_name == "INSERT":
+        return "Customer", item["customerId"], "PERSONAL_DATA_ERASED"
     if kind == "Provider":
         if event_name == "INSERT":
             return "Provider", item["providerId"], "PROVIDER_CREATED"
@@ -107,9 +111,18 @@ def audit_event(record: dict[str, Any]) -> AuditEvent | None:
         actor=source.get("actor"),
         requestId=source.get("requestId"),
         traceId=source.get("traceId") or None,
+        traceFromClient=True if source.get("traceFromClient") else None,
         at=at,
         changes=changes,
     )
+
+
+def data_subject(record: dict[str, Any]) -> str | None:
+    """The customer whose words a booking record may carry (its `customerId`), else None."""
+    image = record["dynamodb"].get("NewImage") or record["dynamodb"].get("OldImage") or {}
+    if image.get("entityType", {}).get("S") != "Booking":
+        return None
+    return image.get("customerId", {}).get("S")
 
 
 def record_age_ms(record: dict[str, Any], now: float) -> float | None:

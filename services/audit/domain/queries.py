@@ -15,9 +15,11 @@ Page = tuple[list[AuditEvent], str | None]
 STAFF = "staff"
 
 
-class AuditReader(Protocol):
+class BookingPeople(Protocol):
     def booking_people(self, booking_id: str) -> tuple[str, str | None] | None: ...
 
+
+class AuditReader(Protocol):
     def history(self, partition: str, limit: int, cursor: str | None) -> Page: ...
 
     def events(
@@ -35,11 +37,12 @@ def _as_seen_by_a_party(event: AuditEvent, known: set[str | None]) -> AuditEvent
 
 @dataclass
 class AuditQueries:
+    people: BookingPeople
     reader: AuditReader
 
     def booking_history(self, principal: Principal, booking_id: str, limit: int, cursor: str | None) -> Page:
         """A booking's changes for its customer, its provider, admins and ops; for anyone else it does not exist."""
-        people = self.reader.booking_people(booking_id)
+        people = self.people.booking_people(booking_id)
         if people is None:
             raise NotFoundError(f"Booking {booking_id} does not exist.")
         customer, provider_owner = people

@@ -11,6 +11,7 @@ second finds the day's version moved, reads again and decides again.
 from __future__ import annotations
 
 import json
+from collections.abc import Iterator
 from dataclasses import dataclass
 from datetime import UTC, date, datetime, timedelta
 from typing import TYPE_CHECKING, Any
@@ -48,6 +49,7 @@ if TYPE_CHECKING:
     from mypy_boto3_dynamodb import DynamoDBClient
 
 BUSY_DAY_KEPT_AFTER = timedelta(days=2)  # then TTL removes a past day's busy time
+ERASURE_KEPT = timedelta(days=7)  # the audit trail keeps the erasure; the item only carries it there
 
 
 def utc_days(start: datetime, end: datetime) -> list[date]:
@@ -206,6 +208,10 @@ class DynamoDBBookingStore:
                     "version": booking.version,
                     "notes": booking.notes,
                     "createdAt": booking.created_at,
+                    # Where the first answer (with the notes in it) is kept: an erasure finds it here.
+                    "idempotencyRef": from_item(keys.idempotency_key(by.actor, idempotency.key))
+                    if idempotency
+                    else None,
                     **_time_attributes(booking),
                     **attribution(by, now),
                 }
@@ -233,6 +239,78 @@ class DynamoDBBookingStore:
             [self._update_booking(booking, {**fields, **attribution(by, now)}, "CANCELLED"), *self._release(booking)],
             False,
         )
+
+    # Personal data
+
+    def bookings_of_customer(self, customer_id: str) -> Iterator[Booking]:
+        """Every booking of the customer, past and future, from their index (GSI2, eventually consistent)."""
+        request: dict[str, Any] = {
+            "TableName": self.table,
+            "IndexName": "GSI2",
+            "KeyConditionExpression": "GSI2PK = :customer",
+            "ExpressionAttributeValues": {":customer": {"S": f"CUSTOMER#{customer_id}"}},
+        }
+        while True:
+            page = self.client.query(**request)
+            yield from (booking_from(from_item(dict(item))) for item in page["Items"])
+            if "LastEvaluatedKey" not in page:
+                return
+            request["ExclusiveStartKey"] = page["LastEvaluatedKey"]
+
+    def erase_words(self, booking: Booking) -> None:
+        """Remove what the customer wrote from the booking, and from the first answer kept for its
+        Idempotency-Key (a replay then answers without it). Neither the status nor the version moves:
+        nothing a client can act on changed, so no ETag goes stale."""
+        try:
+            old = self.client.update_item(
+                TableName=self.table,
+                Key=keys.booking_key(booking.booking_id),
+                UpdateExpression="REMOVE notes, cancelReason",
+                ConditionExpression="attribute_exists(PK)",
+                ReturnValues="ALL_OLD",
+            )["Attributes"]
+        except ClientError as error:
+            if error_code(error) != "ConditionalCheckFailedException":
+                raise
+            return
+        reference = old.get("idempotencyRef", {}).get("M")
+        if not reference:
+            return
+        found = self.client.get_item(TableName=self.table, Key=dict(reference), ConsistentRead=True).get("Item")
+        if not found or "body" not in found:
+            return  # expired and removed by TTL
+        body = json.loads(found["body"]["S"])
+        if not isinstance(body, dict) or body.pop("notes", None) is None:
+            return
+        try:
+            self.client.update_item(
+                TableName=self.table,
+                Key=dict(reference),
+                UpdateExpression="SET body = :body",
+                ConditionExpression="attribute_exists(PK)",
+                ExpressionAttributeValues={":body": {"S": json.dumps(body)}},
+            )
+        except ClientError as error:
+            if error_code(error) != "ConditionalCheckFailedException":
+                raise
+
+    def record_erasure(self, customer_id: str, bookings: int, by: Attribution, now: datetime) -> None:
+        """The erasure itself, as an item whose stream record tells the audit service to delete the
+        customer's sealing key and record who erased; TTL removes it a week later."""
+        item = {
+            "PK": {"S": f"CUSTOMER#{customer_id}"},
+            "SK": {"S": f"ERASURE#{by.request_id}"},
+            **to_item(
+                {
+                    "entityType": "PersonalDataErasure",
+                    "customerId": customer_id,
+                    "bookings": bookings,
+                    "expiresAt": int((now + ERASURE_KEPT).timestamp()),
+                    **attribution(by, iso_utc(now)),
+                }
+            ),
+        }
+        self.client.put_item(TableName=self.table, Item=item)
 
     def mark_no_show(self, booking: Booking, by: Attribution) -> ClaimOutcome:
         now = iso_utc(datetime.now(UTC))

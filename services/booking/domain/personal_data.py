@@ -1,0 +1,54 @@
+"""Erasing a customer's personal data (`DELETE /customers/{customerId}/personal-data`, admins only).
+
+What a customer wrote in their own words (a booking's `notes`, a cancellation's `reason`) is removed
+from every booking of theirs and from the answers kept for Idempotency-Keys. The audit trail never
+held those words in clear, only seals made with a key of the customer's own; the erasure item this
+writes reaches the audit service through the table's stream, which deletes that key and records who
+erased (services/audit/domain/personal_data.py). What stays: the bookings themselves (times, status,
+the customer's id), which the provider's calendar and the trail need.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Iterable
+from dataclasses import dataclass
+from datetime import datetime
+from typing import Protocol
+
+from services.booking.domain.models import Booking
+from services.common.auth import Attribution, Group, Principal
+from services.common.tracing import traced
+
+
+class PersonalDataStore(Protocol):
+    def bookings_of_customer(self, customer_id: str) -> Iterable[Booking]: ...
+
+    def erase_words(self, booking: Booking) -> None: ...
+
+    def record_erasure(self, customer_id: str, bookings: int, by: Attribution, now: datetime) -> None: ...
+
+
+@dataclass(frozen=True)
+class Erasure:
+    customer_id: str
+    bookings: int  # the customer's bookings found, each now without their words
+    erased_at: datetime
+
+
+@dataclass
+class PersonalDataEraser:
+    store: PersonalDataStore
+    now: Callable[[], datetime]
+
+    @traced("booking.erase_personal_data")
+    def erase(self, principal: Principal, customer_id: str, by: Attribution) -> Erasure:
+        """Every booking is scrubbed (a retry after a failure scrubs again: each step is idempotent),
+        then the erasure is recorded, which the audit service acts on."""
+        principal.require(Group.ADMINS)
+        found = 0
+        for booking in self.store.bookings_of_customer(customer_id):
+            self.store.erase_words(booking)
+            found += 1
+        erased_at = self.now()
+        self.store.record_erasure(customer_id, found, by, erased_at)
+        return Erasure(customer_id, found, erased_at)
