@@ -182,7 +182,7 @@ def clear_failed_first_deploy(aws: AwsCli, stack: str) -> None:
 
 def kept_by_a_destroyed_stage(aws: AwsCli, stage: str, account_id: str) -> dict[str, str]:
     """The root stack's parameters that adopt what `make destroy` kept of this stage (its tables, audit
-    bucket and user pool, by their names), so that deploying the stage again does not fail on them."""
+    bucket and user pools, by their names), so that deploying the stage again does not fail on them."""
     adopted: dict[str, str] = {}
     table = _kept_table(aws, f"appointments-{stage}")
     if table is not None:
@@ -204,14 +204,19 @@ def kept_by_a_destroyed_stage(aws: AwsCli, stage: str, account_id: str) -> dict[
         if not page.get("NextToken"):
             break
         token = ["--next-token", page["NextToken"]]
-    named = [str(pool["Id"]) for pool in pools if pool["Name"] == f"appointments-{stage}"]
-    if len(named) > 1:
-        raise DeployError(
-            f"{len(named)} user pools are named appointments-{stage} ({', '.join(named)}): give the one to keep "
-            f"with PARAMS=ExistingUserPoolId=<id>"
-        )
-    if named:
-        adopted["ExistingUserPoolId"] = named[0]
+    # the customer pool and the staff pool (auth.yaml names them so), each adopted on its own
+    for name, parameter in (
+        (f"appointments-{stage}", "ExistingUserPoolId"),
+        (f"appointments-{stage}.staff", "ExistingStaffUserPoolId"),
+    ):
+        named = [str(pool["Id"]) for pool in pools if pool["Name"] == name]
+        if len(named) > 1:
+            raise DeployError(
+                f"{len(named)} user pools are named {name} ({', '.join(named)}): give the one to keep "
+                f"with PARAMS={parameter}=<id>"
+            )
+        if named:
+            adopted[parameter] = named[0]
     if adopted:
         print(
             f"Stage {stage!r} was destroyed and kept its data; adopting {', '.join(sorted(adopted))}", file=sys.stderr
@@ -274,7 +279,8 @@ def destroy(stage: str, aws: AwsCli) -> None:
     aws("cloudformation", "wait", "stack-delete-complete", "--stack-name", f"appointments-{stage}", capture=False)
     print(
         f"Stage {stage!r} deleted. Kept on purpose (DeletionPolicy RetainExceptOnCreate): the tables "
-        f"appointments-{stage} and appointments-{stage}-audit, its audit bucket and its user pool. "
+        f"appointments-{stage} and appointments-{stage}-audit, its audit bucket and its user pools (customers "
+        f"and staff). "
         f"make deploy STAGE={stage} adopts them again; delete them by hand once nothing needs them.",
         file=sys.stderr,
     )

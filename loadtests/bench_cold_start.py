@@ -49,6 +49,7 @@ def template_parameters() -> dict[str, str]:
         "AuditBucketName": bucket,
         "AuditBucketArn": f"arn:aws:s3:::{bucket}",
         "DependenciesLayerArn": "arn:aws:lambda:us-east-1:123456789012:layer:bench:1",
+        "StaffIssuer": "https://cognito-idp.us-east-1.amazonaws.com/us-east-1_staffbench",
     }
 
 

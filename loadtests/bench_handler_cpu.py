@@ -160,6 +160,7 @@ def api_event(method: str, path: str, sub: str, groups: str, body: Any = None, *
     from local.apigateway.authorizer import claims_for_event
     from local.apigateway.http_messages import HttpRequest
     from local.apigateway.proxy_integration import build_event
+    from local.cognito.user_pool import CUSTOMER_POOL, STAFF_POOL
 
     bare = path.split("?")[0]
     found = _api().find(method, bare)
@@ -172,7 +173,9 @@ def api_event(method: str, path: str, sub: str, groups: str, body: Any = None, *
     now = int(time.time())
     claims = claims_for_event(
         {"sub": sub, "cognito:username": sub, "cognito:groups": groups.split(","), "token_use": "id"}
-        | {"iss": "https://cognito-idp.us-east-1.amazonaws.com/local", "auth_time": now, "iat": now}
+        # the pool that holds the groups, as the function's STAFF_ISSUER knows it
+        | {"iss": (STAFF_POOL if set(groups.split(",")) & set(STAFF_POOL.groups) else CUSTOMER_POOL).issuer}
+        | {"auth_time": now, "iat": now}
         | {"exp": now + 3600, "jti": uuid.uuid4().hex}
     )
     sent = [("Host", "api.example.com"), ("Content-Type", "application/json"), *headers.items()]
@@ -364,6 +367,7 @@ def child(function: str, state_path: Path, rounds: int, calls: int) -> None:
 def measure(rounds: int, calls: int) -> list[dict[str, Any]]:
     """Rows for every case of every function (each with its own baseline row first)."""
     from local.cloudformation.provision import deploy_data_stack
+    from local.cognito.user_pool import auth_parameters
     from local.emulator.server import EmulatorProcess
     from local.lambda_runtime.environment import function_environment, lambda_base_environment
     from local.lambda_runtime.functions import load_functions
@@ -373,7 +377,8 @@ def measure(rounds: int, calls: int) -> list[dict[str, Any]]:
     try:
         dynamodb, s3 = aws_client("dynamodb", emulator.endpoint), aws_client("s3", emulator.endpoint)
         data = deploy_data_stack(dynamodb, s3, "bench")
-        parameters = {**data.as_parameters(), "Stage": "bench", "DependenciesLayerArn": "arn:aws:lambda:::layer:x:1"}
+        parameters = {**data.as_parameters(), **auth_parameters(), "Stage": "bench"}
+        parameters["DependenciesLayerArn"] = "arn:aws:lambda:::layer:x:1"
         specs = {spec.handler.split(".")[1]: spec for spec in load_functions(parameters).values()}
         base = lambda_base_environment(emulator.endpoint, str(ROOT))
         with tempfile.TemporaryDirectory(prefix="bench-handler-cpu-") as scratch:

@@ -9,7 +9,7 @@ not (docs/decisions/0001-local-stack.md gathers the list):
 - `cloudformation/`: the templates' intrinsic functions resolved and their resources created;
 - `lambda_runtime/`: Lambda: functions in worker processes, and the stream's event source mapping;
 - `apigateway/`: the REST API from the OpenAPI document, with the Cognito authorizer;
-- `cognito/`: the user pool's key and a token mint;
+- `cognito/`: the two user pools (customers, staff): their keys and a token mint;
 - `cloudwatch/`: logs, Logs Insights, metrics, metric math, alarms and the dashboard;
 - `xray/`: the daemon the functions send spans to, and traces as the console shows them;
 - `console/`: `/_ops`, the operations console an on-call engineer opens in AWS.

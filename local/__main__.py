@@ -54,13 +54,18 @@ def run(args: argparse.Namespace) -> int:
 
 
 def token(args: argparse.Namespace) -> int:
-    key = user_pool.KeyPair.load_or_create(Path(args.state_dir))
+    """A token from the pool that holds the groups: admins and ops sign in to the staff pool."""
+    pools = user_pool.UserPools.load_or_create(Path(args.state_dir))
     groups = [group for group in args.groups.split(",") if group]
     unknown = sorted(set(groups) - set(user_pool.GROUPS))
     if unknown:
         print(f"unknown group(s) {', '.join(unknown)}; known: {', '.join(user_pool.GROUPS)}", file=sys.stderr)
         return 2
-    print(user_pool.mint(key, args.sub, groups, args.ttl, now=stack_now(args.port)))
+    try:
+        print(pools.mint(args.sub, groups, args.ttl, now=stack_now(args.port)))
+    except user_pool.MixedPoolsError as error:
+        print(error, file=sys.stderr)
+        return 2
     return 0
 
 
@@ -140,7 +145,11 @@ def main(argv: list[str] | None = None) -> int:
     run_parser.set_defaults(handler=run)
     token_parser = commands.add_parser("token", help="mint a development token")
     token_parser.add_argument("--sub", required=True)
-    token_parser.add_argument("--groups", default="customers", help="comma-separated: customers,providers,admins,ops")
+    token_parser.add_argument(
+        "--groups",
+        default="customers",
+        help="comma-separated: customers,providers (the customer pool) or admins,ops (the staff pool)",
+    )
     token_parser.add_argument("--ttl", type=int, default=user_pool.DEFAULT_TTL_SECONDS)
     token_parser.add_argument("--port", type=int, default=3000, help="a running stack's port, whose clock it follows")
     token_parser.set_defaults(handler=token)

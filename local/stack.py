@@ -99,7 +99,7 @@ class LocalStack:
     warm_results: dict[str, float | Exception] = field(default_factory=dict)
     seeded_providers: int = 0
     startup_seconds: float = 0.0
-    key: user_pool.KeyPair | None = None
+    user_pools: user_pool.UserPools | None = None
     event_source_mapping: EventSourceMapping | None = None
     xray: XRayDaemon | None = None
     metrics: MetricStore | None = None
@@ -127,6 +127,7 @@ class LocalStack:
             parameters = {
                 "Stage": self.config.stage,
                 **self.data.as_parameters(),
+                **user_pool.auth_parameters(),
                 "DependenciesLayerArn": "local",
                 **self.config.stack_parameters(),
             }
@@ -180,12 +181,12 @@ class LocalStack:
                 now=now,
             )
             self.event_source_mapping.start()
-            self.key = user_pool.KeyPair.load_or_create(self.config.state_dir)
+            self.user_pools = user_pool.UserPools.load_or_create(self.config.state_dir)
             self.web_acl = WebAcl.from_template(parameters, now, self.metrics.put) if self.config.waf else None
             gateway = Gateway(
                 ApiDefinition.load(allowed_origins=self.config.allowed_origins),
                 self.lambdas,
-                self.key,
+                self.user_pools,
                 stage=self.config.stage,
                 access_log=self.logs_dir / "api-access.log",
                 echo=self.config.echo,
@@ -334,8 +335,8 @@ class LocalStack:
         return HttpResponse(200, {"Content-Type": "application/json"}, body)
 
     def banner(self) -> str:
-        assert self.key is not None and self.data is not None
-        token = user_pool.mint(self.key, "demo-customer", ["customers"])
+        assert self.user_pools is not None and self.data is not None
+        token = self.user_pools.mint("demo-customer", ["customers"])
         lines = [
             f"Appointments local stack ready in {self.startup_seconds:.1f} s (stage '{self.config.stage}')",
             "",

@@ -56,6 +56,10 @@ def lambda_context() -> FakeLambdaContext:
     return FakeLambdaContext()
 
 
+# The staff user pool's issuer the events of tests/events/ and the service environments agree on.
+STAFF_ISSUER = "https://cognito-idp.us-east-1.amazonaws.com/us-east-1_StAfFpOoL"
+
+
 @pytest.fixture
 def service_environment(monkeypatch: pytest.MonkeyPatch) -> Iterator[None]:
     """The variables a service function's CloudFormation resource sets."""
@@ -67,6 +71,7 @@ def service_environment(monkeypatch: pytest.MonkeyPatch) -> Iterator[None]:
         "POWERTOOLS_SERVICE_NAME": "availability",
         "POWERTOOLS_METRICS_NAMESPACE": "Appointments",
         "POWERTOOLS_LOG_LEVEL": "INFO",
+        "STAFF_ISSUER": STAFF_ISSUER,
         "ALLOWED_ORIGINS": "",
     }.items():
         monkeypatch.setenv(name, value)

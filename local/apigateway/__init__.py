@@ -20,7 +20,7 @@ Deliberately not emulated (or not yet):
 - usage plans, API keys, caching, custom domains, and the account-level and stage throttles (the
   WAF's rate rule in front of the stage is `local/wafv2/`'s);
 - the authorizer's audience: the REST Cognito authorizer accepts an ID token of any app client of
-  the pool; the local one wants our one client's (stricter, never looser);
+  its pools; the local one wants each pool's one client's (stricter, never looser);
 - headers API Gateway adds to every answer beside the configured ones (`x-amzn-ErrorType`,
   `x-amz-apigw-id`): the local gateway adds only `x-amzn-RequestId` and `X-Amzn-Trace-Id`.
 """

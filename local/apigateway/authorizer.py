@@ -1,10 +1,12 @@
 """API Gateway's Cognito user-pool authorizer, as the local gateway applies it to secured routes.
 
-In AWS, the authorizer verifies the bearer token before any function runs: signature against the
-pool's keys, issuer, expiry and, on a method that declares no OAuth scopes, an ID token for the app
-client. It hands the function the token's claims as strings under
-`requestContext.authorizer.claims`. `verify` does exactly those checks against the local user pool's
-key (`local/cognito/`), and `claims_for_event` shapes the claims the way the authorizer does.
+In AWS, the authorizer verifies the bearer token before any function runs: it takes the pool the
+token's issuer names among its provider ARNs (ours lists two: the customer pool and the staff pool,
+decision 0018), then checks the signature against that pool's keys, the issuer, expiry and, on a
+method that declares no OAuth scopes, an ID token for the app client. It hands the function the
+token's claims as strings under `requestContext.authorizer.claims`, `iss` among them. `verify` does
+exactly those checks against the local pools' keys (`local/cognito/`), and `claims_for_event` shapes
+the claims the way the authorizer does.
 """
 
 from __future__ import annotations
@@ -15,7 +17,7 @@ from typing import Any
 
 import jwt
 
-from local.cognito.user_pool import CLIENT_ID, ISSUER, KeyPair
+from local.cognito.user_pool import UserPools
 
 
 class AuthenticationError(Exception):
@@ -23,7 +25,7 @@ class AuthenticationError(Exception):
 
 
 def verify(
-    key: KeyPair, authorization: str | None, *, leeway_seconds: int = 0, now: float | None = None
+    pools: UserPools, authorization: str | None, *, leeway_seconds: int = 0, now: float | None = None
 ) -> dict[str, Any]:
     """Check a bearer token as the Cognito authorizer does; return its claims or raise.
 
@@ -35,16 +37,18 @@ def verify(
     token = authorization.removeprefix("Bearer ").strip()
     try:
         header = jwt.get_unverified_header(token)
+        # The issuer picks the pool (and so the keys) to check against; the signature then proves it.
+        pool = pools.by_issuer(jwt.decode(token, options={"verify_signature": False}).get("iss"))
     except jwt.PyJWTError as error:
         raise AuthenticationError("Unauthorized") from error
-    if header.get("kid") != key.kid or header.get("alg") != "RS256":
+    if pool is None or header.get("kid") != pool.key.kid or header.get("alg") != "RS256":
         raise AuthenticationError("Unauthorized")
     try:
         claims: dict[str, Any] = jwt.decode(
             token,
-            key.private_key.public_key(),
+            pool.key.private_key.public_key(),
             algorithms=["RS256"],
-            issuer=ISSUER,
+            issuer=pool.spec.issuer,
             options={
                 "require": ["exp", "iat", "iss", "sub", "token_use"],
                 "verify_aud": False,
@@ -62,7 +66,7 @@ def verify(
         raise AuthenticationError("Unauthorized")
     # A method without OAuth scopes (every one of ours) takes ID tokens only: an access token, whose
     # use is to carry scopes, is refused as API Gateway refuses it.
-    if claims["token_use"] != "id" or claims.get("aud") != CLIENT_ID:
+    if claims["token_use"] != "id" or claims.get("aud") != pool.spec.client_id:
         raise AuthenticationError("Unauthorized")
     return claims
 

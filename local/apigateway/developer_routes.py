@@ -1,9 +1,10 @@
 """Routes of the local gateway that the deployed API does not have: the token mint and Swagger UI.
 
-`POST /_local/token` mints a token from the local user pool (`local/cognito/`), the way a developer
-would sign in to Cognito; `/docs` is Swagger UI over the public API document, served from the copy
-Powertools ships, so nothing is fetched from the internet. Like every local route, they stay out of
-the access log and the API's metrics.
+`POST /_local/token` mints a token from the local user pool that holds the groups asked for
+(`local/cognito/`: admins and ops from the staff pool, customers and providers from the customer
+pool), the way a developer would sign in to Cognito; `/docs` is Swagger UI over the public API
+document, served from the copy Powertools ships, so nothing is fetched from the internet. Like
+every local route, they stay out of the access log and the API's metrics.
 """
 
 from __future__ import annotations
@@ -16,18 +17,18 @@ from urllib.parse import parse_qsl, urlsplit
 
 from local.apigateway.api import ApiDefinition
 from local.apigateway.http_messages import HttpRequest, HttpResponse, LocalRoute, json_response, problem_response
-from local.cognito.user_pool import DEFAULT_TTL_SECONDS, KeyPair, mint
+from local.cognito.user_pool import DEFAULT_TTL_SECONDS, MixedPoolsError, UserPools
 
 SWAGGER_UI = "aws_lambda_powertools.event_handler.openapi.swagger_ui"
 
 
 def developer_routes(
-    api: ApiDefinition, key: KeyPair, now: Callable[[], float] = time.time
+    api: ApiDefinition, user_pools: UserPools, now: Callable[[], float] = time.time
 ) -> dict[tuple[str, str], LocalRoute]:
     """The routes by (method, path); tokens are minted at the stack's time (`now`)."""
 
     def token(request: HttpRequest) -> HttpResponse:
-        return mint_token(key, request, now())
+        return mint_token(user_pools, request, now())
 
     def docs(request: HttpRequest) -> HttpResponse:
         return swagger_page(api, request)
@@ -40,7 +41,7 @@ def developer_routes(
     }
 
 
-def mint_token(key: KeyPair, request: HttpRequest, now: float | None = None) -> HttpResponse:
+def mint_token(user_pools: UserPools, request: HttpRequest, now: float | None = None) -> HttpResponse:
     try:
         body = json.loads(request.body or b"{}")
         sub = body["sub"]
@@ -48,12 +49,18 @@ def mint_token(key: KeyPair, request: HttpRequest, now: float | None = None) -> 
         ttl = int(body.get("ttlSeconds", DEFAULT_TTL_SECONDS))
         if not isinstance(sub, str) or not sub or not isinstance(groups, list) or ttl <= 0:
             raise ValueError("sub must be a non-empty string, groups a list, ttlSeconds positive")
+        groups = [str(g) for g in groups]
+        user_pools.for_groups(groups)
+    except MixedPoolsError as error:
+        return problem_response(
+            400, "Bad Request", "VALIDATION_FAILED", str(error), [{"field": "body.groups", "message": str(error)}]
+        )
     except (ValueError, KeyError, TypeError) as error:
         detail = f"Expected {{sub, groups}}: {error}"
         return problem_response(
             400, "Bad Request", "VALIDATION_FAILED", detail, [{"field": "body", "message": str(error)}]
         )
-    token = mint(key, sub, [str(g) for g in groups], ttl, now=now)
+    token = user_pools.mint(sub, groups, ttl, now=now)
     return json_response(200, {"token": token, "expiresIn": ttl, "tokenType": "Bearer"})
 
 

@@ -28,7 +28,7 @@ from local.apigateway.http_messages import HttpRequest, HttpResponse, LocalRoute
 from local.apigateway.mock_integration import mock_response
 from local.apigateway.proxy_integration import MalformedIntegrationResponse, build_event, proxy_response
 from local.apigateway.request_validator import RequestValidator
-from local.cognito.user_pool import KeyPair
+from local.cognito.user_pool import UserPools
 from local.lambda_runtime.function_runtime import Throttled
 from local.lambda_runtime.service import LambdaService
 from local.wafv2.web_acl import WebAcl
@@ -45,7 +45,7 @@ class Gateway:
         self,
         api: ApiDefinition,
         lambdas: LambdaService,
-        key: KeyPair,
+        user_pools: UserPools,
         *,
         stage: str = "local",
         access_log: Path | None = None,
@@ -58,13 +58,13 @@ class Gateway:
         self.api = api
         self.web_acl = web_acl
         self.lambdas = lambdas
-        self.key = key
+        self.user_pools = user_pools
         self.stage = stage
         self.max_body_bytes = max_body_bytes
         self.validator = RequestValidator(api.document)
         self._now = now  # the stack's clock: token expiry and request times are judged in its time
         self._access_log = AccessLog(access_log, echo=echo, on_access=on_access, now=now)
-        self._local_routes: dict[tuple[str, str], LocalRoute] = developer_routes(api, key, now)
+        self._local_routes: dict[tuple[str, str], LocalRoute] = developer_routes(api, user_pools, now)
 
     def add_local_route(self, method: str, path: str, handler: LocalRoute) -> None:
         """A route of the local stack itself (status pages, tools); never part of the deployed API, so
@@ -120,7 +120,7 @@ class Gateway:
         claims: dict[str, str] | None = None
         if route.secured:
             try:
-                verified = verify(self.key, request.header("authorization"), now=self._now())
+                verified = verify(self.user_pools, request.header("authorization"), now=self._now())
             except AuthenticationError as refusal:
                 return self._gateway_response("UNAUTHORIZED", str(refusal), request_id), route.resource
             claims = claims_for_event(verified)

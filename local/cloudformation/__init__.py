@@ -17,7 +17,7 @@ Deliberately not emulated:
   against its role instead;
 - the other resources: functions and the event source mapping are read by `local/lambda_runtime/`,
   alarms and the dashboard by `local/cloudwatch/`, the API by `local/apigateway/` from its document;
-  the user pool is stood in for by `local/cognito/` (its groups checked against `auth.yaml` by the
-  tests); the API's deployment and stage, SNS topics, the budget and the account stack exist only
+  the user pools are stood in for by `local/cognito/` (their groups checked against `auth.yaml` by
+  the tests); the API's deployment and stage, SNS topics, the budget and the account stack exist only
   in AWS.
 """

@@ -1,4 +1,10 @@
-"""Who is calling: the principal behind the Cognito claims API Gateway put on the event."""
+"""Who is calling: the principal behind the Cognito claims API Gateway put on the event.
+
+Two user pools sign the tokens the API takes (decision 0018): the customer pool (customers and
+providers) and the staff pool (admins and ops), which requires MFA at sign-in. A group counts only
+from the pool that holds it, told by the token's issuer: `admins` or `ops` in a customer-pool token
+(a group of that name made there, by mistake or by whoever can edit that pool) grants nothing.
+"""
 
 from __future__ import annotations
 
@@ -15,6 +21,9 @@ class Group(StrEnum):
     PROVIDERS = "providers"
     ADMINS = "admins"
     OPS = "ops"
+
+
+STAFF_GROUPS = frozenset({Group.ADMINS, Group.OPS})  # held by the staff pool, and honoured from it only
 
 
 def parse_groups(raw: Any) -> frozenset[Group]:
@@ -51,14 +60,22 @@ class Principal:
     groups: frozenset[Group]
 
     @classmethod
-    def from_request_context(cls, request_context: Mapping[str, Any] | None) -> Principal:
-        """The caller of an authorized route; a token with no known group may do nothing (403)."""
+    def from_request_context(cls, request_context: Mapping[str, Any] | None, staff_issuer: str) -> Principal:
+        """The caller of an authorized route, with the groups its token's pool may grant; a token with
+        no such group may do nothing (403). `staff_issuer` is the staff pool's `iss`."""
         claims = ((request_context or {}).get("authorizer") or {}).get("claims") or {}
         sub = claims.get("sub")
         if not sub:
             raise UnauthorizedError("The request carries no authenticated identity.")
-        groups = parse_groups(claims.get("cognito:groups"))
+        named = parse_groups(claims.get("cognito:groups"))
+        # The authorizer has checked the signature against the pool `iss` names, so `iss` is proven.
+        staff = claims.get("iss") == staff_issuer
+        groups = named & STAFF_GROUPS if staff else named - STAFF_GROUPS
         if not groups:
+            if staff and named:
+                raise ForbiddenError("customers and providers are granted only by the customer user pool.")
+            if named:
+                raise ForbiddenError("admins and ops are granted only by the staff user pool, which requires MFA.")
             raise ForbiddenError("The caller belongs to no group (customers, providers, admins or ops).")
         return cls(sub=str(sub), groups=groups)
 

@@ -123,8 +123,9 @@ def build_resolver(logger: Logger) -> APIGatewayRestResolver:
 
 
 def current_principal(app: APIGatewayRestResolver) -> Principal:
-    """The caller, from the claims API Gateway's authorizer put on the event."""
-    return Principal.from_request_context(app.current_event.raw_event.get("requestContext"))
+    """The caller, from the claims API Gateway's authorizer put on the event (staff groups from the staff pool only)."""
+    staff_issuer = load_settings(ServiceSettings).staff_issuer
+    return Principal.from_request_context(app.current_event.raw_event.get("requestContext"), staff_issuer)
 
 
 def attribution_for(app: APIGatewayRestResolver, principal: Principal) -> Attribution:

@@ -23,6 +23,8 @@ class ServiceSettings(BaseModel):
     service_name: str = Field(alias="POWERTOOLS_SERVICE_NAME", min_length=1)
     metrics_namespace: str = Field(alias="POWERTOOLS_METRICS_NAMESPACE", min_length=1)
     log_level: LogLevel = Field(alias="POWERTOOLS_LOG_LEVEL")
+    # The staff user pool's `iss`: admins and ops are honoured only in its tokens (services/common/auth.py).
+    staff_issuer: str = Field(alias="STAFF_ISSUER", pattern=r"^https://cognito-idp\.[a-z0-9-]+\.amazonaws\.com/\S+$")
     # The stage's AllowedOrigins, comma-separated; empty for CORS off (services/common/cors.py).
     allowed_origins: str = Field(alias="ALLOWED_ORIGINS", pattern=ALLOWED_ORIGINS_PATTERN)
 

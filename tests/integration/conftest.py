@@ -143,12 +143,12 @@ def call_function(
 ) -> tuple[int, dict[str, str], Any]:
     """The same request straight to its function, as the gateway would pass it on were it not to check
     the request first: what the function itself answers (its own validation, behind the gateway's)."""
-    assert stack.key is not None and stack.lambdas is not None
+    assert stack.user_pools is not None and stack.lambdas is not None
     data = raw if raw is not None else (json.dumps(body).encode() if body is not None else b"")
     sent = [("Content-Type", "application/json"), *(headers or {}).items()]
     request = HttpRequest(method, path, sent, data)
     route, parameters = ApiDefinition.load().find(method, path.split("?")[0]) or pytest.fail(f"no route {path}")
-    claims = claims_for_event(verify(stack.key, f"Bearer {token}"))
+    claims = claims_for_event(verify(stack.user_pools, f"Bearer {token}"))
     event = build_event(request, route, parameters, request_id="direct", stage="local", claims=claims, trace="")
     invocation = stack.lambdas.functions[route.function or ""].invoke(event)
     answer = proxy_response(invocation.payload)
@@ -166,9 +166,14 @@ def eventually(check: Any, seconds: float = 20.0) -> Any:
         time.sleep(0.2)
 
 
-def token(stack: LocalStack, sub: str, groups: list[str]) -> str:
-    assert stack.key is not None
-    return user_pool.mint(stack.key, sub, groups)
+def token(stack: LocalStack, sub: str, groups: list[str], pool: str | None = None) -> str:
+    """A token of the pool that holds `groups` (admins and ops: the staff pool), as `make token` mints;
+    `pool="customers"` or `"staff"` names the pool instead, for a group of the same name made in the
+    wrong one."""
+    assert stack.user_pools is not None
+    if pool is None:
+        return stack.user_pools.mint(sub, groups)
+    return user_pool.mint(getattr(stack.user_pools, pool), sub, groups)
 
 
 @pytest.fixture
@@ -188,6 +193,7 @@ def inproc(moto_table: tuple[Any, str], monkeypatch: pytest.MonkeyPatch) -> Iter
         "_X_AMZN_TRACE_ID": f"Root={LAMBDA_TRACE};Parent=0123456789abcdef;Sampled=1",  # what Lambda sets
         "POWERTOOLS_METRICS_NAMESPACE": "Appointments",
         "POWERTOOLS_LOG_LEVEL": "WARNING",
+        "STAFF_ISSUER": user_pool.STAFF_POOL.issuer,
         "ALLOWED_ORIGINS": "",
     }.items():
         monkeypatch.setenv(name, value)
@@ -219,7 +225,9 @@ def invoke_handler(
     )
     raw = json.dumps(body).encode() if body is not None else b""
     request = HttpRequest(method, path, [("Content-Type", "application/json"), *(headers or {}).items()], raw)
-    claims = {"sub": sub, "cognito:groups": groups}
+    staff = set(groups.split(",")) & set(user_pool.STAFF_POOL.groups)  # the pool `make token` would mint from
+    issuer = (user_pool.STAFF_POOL if staff else user_pool.CUSTOMER_POOL).issuer
+    claims = {"sub": sub, "cognito:groups": groups, "iss": issuer}
     event = build_event(request, route, parameters, request_id="r", stage="inproc", claims=claims, trace="Root=1-a-b")
     service = module.__name__.split(".")[1]  # services.<service>.handler
     stage = os.environ.get("STAGE", "inproc")

@@ -15,6 +15,7 @@ from typing import Any
 import pytest
 
 from local.cloudformation.provision import DataStack, deploy_data_stack, deploy_queues
+from local.cognito.user_pool import auth_parameters
 from local.emulator.server import EmulatorProcess
 from local.lambda_runtime.event_source_mapping import EventSourceMapping, MappingSettings
 from local.lambda_runtime.functions import load_functions
@@ -59,7 +60,7 @@ def audit_pipeline(
     def make(stage: str, handler: str = "services.audit.handler.lambda_handler", **env: str) -> AuditPipeline:
         clients = {name: aws_client(name, emulator.endpoint) for name in ("dynamodb", "s3", "sqs", "dynamodbstreams")}
         data = deploy_data_stack(clients["dynamodb"], clients["s3"], stage=stage)
-        parameters = {"Stage": stage, **data.as_parameters(), "DependenciesLayerArn": "local"}
+        parameters = {"Stage": stage, **data.as_parameters(), **auth_parameters(), "DependenciesLayerArn": "local"}
         queues = deploy_queues(clients["sqs"], "audit.yaml", parameters)
         spec = load_functions(parameters)["AuditFunction"]
         spec = replace(spec, handler=handler, environment={**spec.environment, **env})
@@ -85,6 +86,7 @@ def audit_pipeline(
             "POWERTOOLS_SERVICE_NAME": stage,
             "POWERTOOLS_METRICS_NAMESPACE": "Appointments",
             "POWERTOOLS_LOG_LEVEL": "WARNING",
+            "STAFF_ISSUER": auth_parameters()["StaffIssuer"],
             "ALLOWED_ORIGINS": "",
             "_X_AMZN_TRACE_ID": f"Root={LAMBDA_TRACE};Parent=0123456789abcdef;Sampled=1",
         }.items():

@@ -4,7 +4,8 @@ The lanes (issue 18): a customer reads and changes their own bookings (not once 
 the provider's owner and admins read and change any booking of that calendar, and mark no-shows; ops
 read everything and change nothing; naming another customer takes an admin or the calendar's owner,
 whatever other groups the caller has; only admins erase a customer's words. Anyone who may not see a
-booking is told it does not exist.
+booking is told it does not exist. Admins and ops count only from the staff user pool, which requires
+MFA (decision 0018): the same group names in a customer-pool token grant nothing.
 """
 
 from __future__ import annotations
@@ -26,7 +27,12 @@ CALLERS: dict[str, list[str]] = {
     "a customer who also owns another provider": ["customers", "providers"],
     "an admin": ["admins"],
     "ops": ["ops"],
+    "a customer in an admins group of the customer pool": ["customers", "admins"],
+    "ops of the customer pool": ["ops"],
 }
+# Callers whose token is not from the pool that holds their groups (the staff pool for admins and ops)
+# but from the customer pool, as a group of that name made there would make it.
+CUSTOMER_POOL_TOKEN = {"a customer in an admins group of the customer pool", "ops of the customer pool"}
 SUBS = {
     "the customer": "matrix-customer",
     "another customer": "matrix-stranger",
@@ -35,19 +41,26 @@ SUBS = {
     "a customer who also owns another provider": "matrix-both",
     "an admin": "matrix-admin",
     "ops": "matrix-ops",
+    "a customer in an admins group of the customer pool": "matrix-fake-admin",
+    "ops of the customer pool": "matrix-fake-ops",
 }
 # Expected statuses, in CALLERS' order. A no-show of a booking still ahead is NOT_YET_PAST (422)
 # for those who may mark one.
 EXPECTED: dict[str, list[int]] = {
-    "read": [200, 404, 200, 404, 404, 200, 200],
-    "history": [200, 404, 200, 404, 404, 200, 200],
-    "cancel": [200, 404, 200, 404, 404, 200, 403],
-    "reschedule": [200, 404, 200, 404, 404, 200, 403],
-    "no-show": [403, 404, 422, 404, 404, 422, 403],
-    "book for oneself": [201, 201, 201, 403, 201, 201, 403],
-    "book for someone else": [403, 403, 201, 403, 403, 201, 403],
-    "erase the customer's words": [403, 403, 403, 403, 403, 202, 403],
+    "read": [200, 404, 200, 404, 404, 200, 200, 404, 403],
+    "history": [200, 404, 200, 404, 404, 200, 200, 404, 403],
+    "cancel": [200, 404, 200, 404, 404, 200, 403, 404, 403],
+    "reschedule": [200, 404, 200, 404, 404, 200, 403, 404, 403],
+    "no-show": [403, 404, 422, 404, 404, 422, 403, 404, 403],
+    "book for oneself": [201, 201, 201, 403, 201, 201, 403, 201, 403],
+    "book for someone else": [403, 403, 201, 403, 403, 201, 403, 403, 403],
+    "erase the customer's words": [403, 403, 403, 403, 403, 202, 403, 403, 403],
 }
+
+
+def caller_token(stack: LocalStack, caller: str) -> str:
+    pool = "customers" if caller in CUSTOMER_POOL_TOKEN else None
+    return token(stack, SUBS[caller], CALLERS[caller], pool)
 
 
 @pytest.fixture(scope="module")
@@ -73,7 +86,7 @@ def test_every_booking_route_answers_each_caller_by_its_lane(
         return str(booking["bookingId"])
 
     def run(action: str, caller: str) -> int:
-        who = token(stack, SUBS[caller], CALLERS[caller])
+        who = caller_token(stack, caller)
         routes: dict[str, Callable[[], int]] = {
             "read": lambda: call(stack, "GET", f"/bookings/{new_booking()}", token=who)[0],
             "history": lambda: call(stack, "GET", f"/bookings/{new_booking()}/history", token=who)[0],
@@ -104,9 +117,35 @@ def test_what_ops_and_strangers_were_refused_changed_nothing(
     status, _, booking = book(stack, customer, pid, sid, free[-1])
     assert status == 201, booking
     path = f"/bookings/{booking['bookingId']}"
-    for caller in ("ops", "another customer", "another provider"):
-        who = token(stack, SUBS[caller], CALLERS[caller])
+    for caller in ("ops", "another customer", "another provider", *sorted(CUSTOMER_POOL_TOKEN)):
+        who = caller_token(stack, caller)
         assert call(stack, "POST", f"{path}/cancel", token=who, body={})[0] in (403, 404)
         assert call(stack, "POST", f"{path}/reschedule", token=who, body={"start": free[-2]})[0] in (403, 404)
     status, _, after = call(stack, "GET", path, token=customer)
     assert (status, after["status"], after["version"], after["start"]) == (200, "CONFIRMED", 1, booking["start"])
+
+
+def test_admins_and_ops_of_the_customer_pool_get_none_of_the_staffs_routes(
+    stack: LocalStack, calendar: tuple[str, str, list[str]]
+) -> None:
+    """A group named admins or ops made in the customer pool (where MFA is optional) must not open what
+    the staff pool's do: the services honour those groups only from the staff pool's issuer."""
+    pid = calendar[0]
+    trail = f"/audit/events?entityType=Provider&entityId={pid}"
+    for_someone = {"name": "Not theirs", "timeZone": "UTC", "ownerSub": "matrix-victim"}
+    fake_admin = token(stack, "matrix-fake-root", ["providers", "admins"], "customers")
+    fake_ops = token(stack, "matrix-fake-oncall", ["ops"], "customers")
+    admin = token(stack, "matrix-root", ["admins"])
+    # Given the same requests by the staff pool's admin (the control) and by the customer pool's
+    assert call(stack, "GET", trail, token=admin)[0] == 200
+    assert "ownerSub" in call(stack, "GET", f"/providers/{pid}", token=admin)[2]
+    assert call(stack, "POST", "/providers", token=admin, body=for_someone)[0] == 201
+    # Then the customer pool's "admin" is a provider and nothing more, and its "ops" nobody
+    assert call(stack, "GET", trail, token=fake_admin)[0] == 403
+    assert call(stack, "GET", trail, token=fake_ops)[0] == 403
+    assert "ownerSub" not in call(stack, "GET", f"/providers/{pid}", token=fake_admin)[2]
+    status, _, problem = call(stack, "POST", "/providers", token=fake_admin, body=for_someone)
+    assert (status, problem["code"]) == (403, "FORBIDDEN")
+    status, _, problem = call(stack, "GET", "/me", token=fake_ops)
+    assert (status, problem["code"]) == (403, "FORBIDDEN") and "staff user pool" in problem["detail"]
+    assert call(stack, "GET", "/me", token=fake_admin)[2]["groups"] == ["providers"]

@@ -260,7 +260,7 @@ def test_a_failed_first_deploy_is_deleted_with_a_word_then_deployed_again(
     assert "appointments-qa is in ROLLBACK_COMPLETE" in capsys.readouterr().err
 
 
-def test_destroy_then_deploy_adopts_the_kept_tables_bucket_and_user_pool(
+def test_destroy_then_deploy_adopts_the_kept_tables_bucket_and_user_pools(
     fake_aws: FakeAws, capsys: pytest.CaptureFixture[str]
 ) -> None:
     stages.deploy("qa", fake_aws.aws, "arm64")
@@ -269,24 +269,51 @@ def test_destroy_then_deploy_adopts_the_kept_tables_bucket_and_user_pool(
     # What DeletionPolicy kept, under its names
     stream = "arn:aws:dynamodb:eu-west-1:123456789012:table/appointments-qa/stream/2026-11-29T00:00:00.000"
     others = [{"Id": f"eu-west-1_{n}", "Name": f"other-{n}"} for n in range(70)]
-    pools = [*others, {"Id": "eu-west-1_kept", "Name": "appointments-qa"}]  # on the second page
+    pools = [
+        *others,
+        {"Id": "eu-west-1_kept", "Name": "appointments-qa"},  # on the second page
+        {"Id": "eu-west-1_staff", "Name": "appointments-qa.staff"},
+        {"Id": "eu-west-1_decoy", "Name": "appointments-qa-staff"},  # stage qa-staff's customer pool
+    ]
     tables = {"appointments-qa": stream, "appointments-qa-audit": None}
     kept = {"tables": tables, "bucket": "appointments-audit-qa-123456789012-eu-west-1"}
     fake_aws.set(kept=kept | {"pools": pools})
     fake_aws.forget_calls()
     stages.deploy("qa", fake_aws.aws, "arm64")
     (parameters,) = fake_aws.deploys_of("appointments-qa")
-    adopting = ("ExistingTableStreamArn", "AdoptAuditTable", "AdoptAuditBucket", "ExistingUserPoolId")
+    adopting = (
+        "ExistingTableStreamArn",
+        "AdoptAuditTable",
+        "AdoptAuditBucket",
+        "ExistingUserPoolId",
+        "ExistingStaffUserPoolId",
+    )
     assert {key: parameters[key] for key in adopting} == {
         "ExistingTableStreamArn": stream,
         "AdoptAuditTable": "true",
         "AdoptAuditBucket": "true",
         "ExistingUserPoolId": "eu-west-1_kept",
+        "ExistingStaffUserPoolId": "eu-west-1_staff",
     }
     assert (
-        "adopting AdoptAuditBucket, AdoptAuditTable, ExistingTableStreamArn, ExistingUserPoolId"
-        in capsys.readouterr().err
+        "adopting AdoptAuditBucket, AdoptAuditTable, ExistingStaffUserPoolId, ExistingTableStreamArn, "
+        "ExistingUserPoolId" in capsys.readouterr().err
     )
+
+
+def test_a_stage_kept_before_the_staff_pool_adopts_its_customer_pool_and_makes_a_staff_pool(fake_aws: FakeAws) -> None:
+    fake_aws.set(kept={"pools": [{"Id": "eu-west-1_old", "Name": "appointments-qa"}]})
+    stages.deploy("qa", fake_aws.aws, "arm64")
+    (parameters,) = fake_aws.deploys_of("appointments-qa")
+    assert parameters["ExistingUserPoolId"] == "eu-west-1_old" and "ExistingStaffUserPoolId" not in parameters
+
+
+def test_two_kept_staff_pools_of_a_stage_are_named_and_nothing_is_deployed(fake_aws: FakeAws) -> None:
+    twins = [{"Id": f"eu-west-1_s{n}", "Name": "appointments-qa.staff"} for n in range(2)]
+    fake_aws.set(kept={"pools": twins})
+    with pytest.raises(stages.DeployError, match=r"PARAMS=ExistingStaffUserPoolId=<id>"):
+        stages.deploy("qa", fake_aws.aws, "arm64")
+    assert fake_aws.deploys_of("appointments-qa") == []
 
 
 def test_what_the_account_already_has_is_kept_and_a_small_account_alarms_on_its_own_limit(

@@ -136,6 +136,7 @@ def role_grants(service: str, stage: str) -> list[Grant]:
         "AuditBucketName": bucket,
         "AuditBucketArn": f"arn:aws:s3:::{bucket}",
         "DependenciesLayerArn": "layer",
+        "StaffIssuer": f"https://cognito-idp.{REGION}.amazonaws.com/{REGION}_staff",
     }
     own = {k: v for k, v in parameters.items() if k in template.get("Parameters", {})}
     names = {

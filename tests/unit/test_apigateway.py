@@ -20,7 +20,7 @@ from local.lambda_runtime.service import LambdaService
 from local.xray.trace_header import trace_header
 
 API = ApiDefinition.load()
-KEY = user_pool.KeyPair.generate()
+POOLS = user_pool.UserPools.generate()
 
 
 class FakeFunction:
@@ -41,7 +41,7 @@ class FakeFunction:
 
 def gateway_with(function: FakeFunction, **kwargs: Any) -> Gateway:
     functions: Any = {"AvailabilityFunction": function}
-    return Gateway(API, LambdaService(functions), KEY, **kwargs)
+    return Gateway(API, LambdaService(functions), POOLS, **kwargs)
 
 
 def request(method: str, target: str, headers: list[tuple[str, str]] | None = None, body: bytes = b"") -> HttpRequest:
@@ -49,7 +49,7 @@ def request(method: str, target: str, headers: list[tuple[str, str]] | None = No
 
 
 def token_header(groups: list[str]) -> tuple[str, str]:
-    return ("Authorization", f"Bearer {user_pool.mint(KEY, 'alice', groups)}")
+    return ("Authorization", f"Bearer {POOLS.mint('alice', groups)}")
 
 
 def test_routes_come_from_the_openapi_document() -> None:
@@ -165,7 +165,7 @@ def test_handle_refuses_secured_routes_without_a_valid_token() -> None:
         assert response.status == 401
         assert response.headers["Content-Type"] == "application/problem+json"
         assert json.loads(response.body)["code"] == "UNAUTHORIZED"
-    expired = user_pool.mint(KEY, "alice", ["customers"], 60, now=0)
+    expired = POOLS.mint("alice", ["customers"], 60, now=0)
     response = gateway.handle(request("GET", "/me", [("Authorization", f"Bearer {expired}")]))
     assert json.loads(response.body)["detail"] == "The incoming token has expired"
     assert function.events == []  # no function ran
@@ -175,7 +175,7 @@ def test_handle_takes_id_tokens_and_refuses_access_tokens() -> None:
     # Given the same user's ID token and access token from our own user pool and client
     function = FakeFunction()
     gateway = gateway_with(function)
-    access = user_pool.mint(KEY, "alice", ["customers"], token_use="access")
+    access = POOLS.mint("alice", ["customers"], token_use="access")
     # When each calls a secured route that declares no OAuth scopes
     refused = gateway.handle(request("GET", "/me", [("Authorization", f"Bearer {access}")]))
     # Then the access token is a 401 that never reaches the function, and the ID token goes through
@@ -242,9 +242,27 @@ def test_openapi_document_served_without_gateway_extensions() -> None:
 def test_token_mint_validates_its_input() -> None:
     gateway = gateway_with(FakeFunction())
     good = gateway.handle(request("POST", "/_local/token", body=b'{"sub": "alice", "groups": ["ops"]}'))
-    assert authorizer.verify(KEY, json.loads(good.body)["token"])["cognito:groups"] == ["ops"]
+    assert authorizer.verify(POOLS, json.loads(good.body)["token"])["cognito:groups"] == ["ops"]
     bad = gateway.handle(request("POST", "/_local/token", body=b'{"groups": "ops"}'))
     assert bad.status == 400 and json.loads(bad.body)["code"] == "VALIDATION_FAILED"
+
+
+def test_token_mint_signs_staff_groups_with_the_staff_pool_and_refuses_a_mix() -> None:
+    gateway = gateway_with(FakeFunction())
+
+    def minted(groups: str) -> dict[str, Any]:
+        answer = gateway.handle(request("POST", "/_local/token", body=f'{{"sub": "a", "groups": {groups}}}'.encode()))
+        return dict(authorizer.verify(POOLS, json.loads(answer.body)["token"]))
+
+    assert minted('["admins", "ops"]')["iss"] == user_pool.STAFF_POOL.issuer
+    assert minted('["admins"]')["aud"] == user_pool.STAFF_POOL.client_id
+    assert minted('["customers", "providers"]')["iss"] == user_pool.CUSTOMER_POOL.issuer
+    assert minted("[]")["iss"] == user_pool.CUSTOMER_POOL.issuer
+    # no Cognito user is in both pools, so no token holds groups of both
+    mixed = gateway.handle(request("POST", "/_local/token", body=b'{"sub": "a", "groups": ["customers", "admins"]}'))
+    problem = json.loads(mixed.body)
+    assert (mixed.status, problem["code"], problem["errors"][0]["field"]) == (400, "VALIDATION_FAILED", "body.groups")
+    assert "staff user pool" in problem["detail"]
 
 
 def test_access_log_has_one_json_line_per_request(tmp_path: Any) -> None:
@@ -271,7 +289,7 @@ def test_an_operation_without_its_own_security_is_open_locally_as_on_aws_and_the
     shipped.write_text(yaml.safe_dump(document))
     api = ApiDefinition.load(shipped)
     function = FakeFunction({"statusCode": 200, "headers": {}, "body": "{}"})
-    gateway = Gateway(api, LambdaService({"AvailabilityFunction": function}), KEY)  # type: ignore[dict-item]
+    gateway = Gateway(api, LambdaService({"AvailabilityFunction": function}), POOLS)  # type: ignore[dict-item]
     # When it is called without a token, the local gateway lets it through: API Gateway ignores the
     # root-level requirement, so on AWS it has no authorizer either
     response = gateway.handle(request("GET", "/me"))

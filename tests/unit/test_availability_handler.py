@@ -11,7 +11,7 @@ from services.availability.domain.health import CachedProbe, TableStatus, check_
 from services.common.errors import FieldError
 from services.common.http import field_errors
 from services.common.settings import AuditSettings, ServiceSettings, load_settings
-from tests.conftest import load_event
+from tests.conftest import STAFF_ISSUER, load_event
 
 
 def test_get_me_answers_the_callers_identity(service_environment, lambda_context) -> None:
@@ -19,8 +19,20 @@ def test_get_me_answers_the_callers_identity(service_environment, lambda_context
     assert response["statusCode"] == 200
     assert json.loads(response["body"]) == {
         "sub": "4a7b2c1e-0d5f-4e3a-9b8c-7d6e5f4a3b2c",
-        "groups": ["customers", "ops"],
+        "groups": ["customers", "providers"],
     }
+
+
+def test_get_me_names_staff_groups_only_from_the_staff_pool(service_environment, lambda_context) -> None:
+    # Given the same user's claims with ops added, first from the customer pool, then from the staff pool
+    event = copy.deepcopy(load_event("api_gateway_rest_get_me"))
+    claims = event["requestContext"]["authorizer"]["claims"]
+    claims["cognito:groups"] = "customers,ops"
+    as_customer = json.loads(handler.lambda_handler(event, lambda_context)["body"])
+    claims |= {"cognito:groups": "admins,ops", "iss": STAFF_ISSUER}
+    as_staff = json.loads(handler.lambda_handler(event, lambda_context)["body"])
+    # Then ops counts only where the staff pool (MFA required) issued the token
+    assert (as_customer["groups"], as_staff["groups"]) == (["customers"], ["admins", "ops"])
 
 
 def test_get_me_without_groups_is_a_403_problem(service_environment, lambda_context) -> None:

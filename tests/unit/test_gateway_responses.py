@@ -110,7 +110,7 @@ class _Function:
 )
 def test_the_gateway_sends_only_the_configured_headers(case: str, status: int, headers: dict[str, str]) -> None:
     function = _Function("throttle" if case == "throttled function" else "error")
-    local = gateway.Gateway(API, LambdaService({"AvailabilityFunction": function}), user_pool.KeyPair.generate())  # type: ignore[dict-item]
+    local = gateway.Gateway(API, LambdaService({"AvailabilityFunction": function}), user_pool.UserPools.generate())  # type: ignore[dict-item]
     target = {"no token": ("GET", "/me"), "unknown route": ("GET", "/nowhere")}.get(case, ("GET", "/health"))
     response = local.handle(HttpRequest(target[0], target[1], [], b""))
     assert response.status == status

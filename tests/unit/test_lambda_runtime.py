@@ -15,7 +15,7 @@ from local.apigateway.api import ApiDefinition
 from local.apigateway.gateway import Gateway
 from local.apigateway.http_messages import HttpRequest
 from local.cloudwatch.logs import LogStreams
-from local.cognito.user_pool import KeyPair
+from local.cognito.user_pool import UserPools
 from local.lambda_runtime.concurrency import AccountConcurrency, ConcurrencyError
 from local.lambda_runtime.environment import lambda_base_environment
 from local.lambda_runtime.function_runtime import FunctionRuntime, Invocation, Throttled
@@ -242,6 +242,7 @@ def test_functions_come_from_the_service_templates() -> None:
         "AuditBucketName": "audit-bucket",
         "AuditBucketArn": "arn:aws:s3:::audit-bucket",
         "DependenciesLayerArn": "arn:aws:lambda:us-east-1:123456789012:layer:deps:1",
+        "StaffIssuer": "https://cognito-idp.us-east-1.amazonaws.com/us-east-1_staff",
     }
     functions = load_functions(parameters)
     assert set(functions) == {"AvailabilityFunction", "BookingFunction", "AuditFunction"}
@@ -252,6 +253,8 @@ def test_functions_come_from_the_service_templates() -> None:
     assert availability.environment["POWERTOOLS_SERVICE_NAME"] == "availability"
     assert functions["AuditFunction"].environment["AUDIT_BUCKET_NAME"] == "audit-bucket"
     for function in functions.values():
+        # every function honours admins and ops only from the staff pool (decision 0018)
+        assert function.environment["STAFF_ISSUER"] == parameters["StaffIssuer"]
         module = function.handler.rpartition(".")[0]
         assert (ROOT / (module.replace(".", "/") + ".py")).exists(), f"{function.handler} has no module"
 
@@ -302,7 +305,7 @@ def test_a_throttle_reaches_the_client_as_the_documents_503_with_retry_after(mak
     each the INTEGRATION_FAILURE response the API document configures."""
     runtime = make_runtime(spec("tests.fixtures.handlers.slow_ok", timeout=10, reserved=1))
     runtime.warm()
-    gateway = Gateway(ApiDefinition.load(), LambdaService({"AvailabilityFunction": runtime}), KeyPair.generate())
+    gateway = Gateway(ApiDefinition.load(), LambdaService({"AvailabilityFunction": runtime}), UserPools.generate())
     barrier = threading.Barrier(3)
 
     def health(_: int) -> Any:

@@ -9,6 +9,7 @@ from pathlib import Path
 
 from local.cloudwatch.alarms import AlarmEvaluator, load_alarms
 from local.cloudwatch.metric_store import MetricStore
+from local.cognito.user_pool import auth_parameters
 
 PARAMETERS = {
     "Stage": "local",
@@ -20,6 +21,7 @@ PARAMETERS = {
     "AuditBucketName": "appointments-audit-local",
     "AuditBucketArn": "arn:aws:s3:::appointments-audit-local",
     "DependenciesLayerArn": "local",
+    **auth_parameters(),
 }
 T0 = 1_800_000_000.0  # a whole hour
 API = {"ApiName": "appointments-local", "Stage": "local"}

@@ -17,7 +17,7 @@ from local.lambda_runtime.function_runtime import Invocation
 from local.lambda_runtime.service import LambdaService
 
 API = ApiDefinition.load()
-KEY = user_pool.KeyPair.generate()
+POOLS = user_pool.UserPools.generate()
 PROVIDER = "prv_" + "1" * 32
 SERVICE = "svc_" + "2" * 32
 
@@ -34,8 +34,8 @@ class Recorder:
 def send(method: str, target: str, body: Any = None, content_type: str = "application/json") -> tuple[Any, Recorder]:
     recorder = Recorder()
     functions: Any = {"AvailabilityFunction": recorder, "BookingFunction": recorder, "AuditFunction": recorder}
-    gateway = Gateway(API, LambdaService(functions), KEY)
-    token = user_pool.mint(KEY, "owner", ["providers", "customers"])
+    gateway = Gateway(API, LambdaService(functions), POOLS)
+    token = POOLS.mint("owner", ["providers", "customers"])
     raw = body if isinstance(body, bytes) else (b"" if body is None else json.dumps(body).encode())
     headers = [("Authorization", f"Bearer {token}"), ("Content-Type", content_type)]
     return gateway.handle(HttpRequest(method, target, headers, raw)), recorder
@@ -72,8 +72,8 @@ def test_a_property_the_model_does_not_know_passes_the_gateway_as_on_aws() -> No
 def test_the_access_log_keeps_what_the_model_said(tmp_path: Any) -> None:
     recorder = Recorder()
     records: list[dict[str, Any]] = []
-    gateway = Gateway(API, LambdaService({"AvailabilityFunction": recorder}), KEY, on_access=records.append)  # type: ignore[dict-item]
-    token = user_pool.mint(KEY, "owner", ["providers"])
+    gateway = Gateway(API, LambdaService({"AvailabilityFunction": recorder}), POOLS, on_access=records.append)  # type: ignore[dict-item]
+    token = POOLS.mint("owner", ["providers"])
     body = json.dumps({"name": 1, "timeZone": "UTC"}).encode()
     gateway.handle(HttpRequest("POST", "/providers", [("Authorization", f"Bearer {token}")], body))
     assert records[0]["errorMessage"] == "Invalid request body: /name: 1 is not of type 'string'"

@@ -174,3 +174,51 @@ def test_the_audit_consumer_never_ages_a_record_out() -> None:
     (mapping,) = resources_of_type(audit, "AWS::Lambda::EventSourceMapping").values()
     assert mapping["Properties"]["MaximumRecordAgeInSeconds"] == -1
     assert mapping["Properties"]["DestinationConfig"]["OnFailure"]["Destination"]  # what retries cannot cure
+
+
+# Flows that send the password itself to Cognito from any client: USER_PASSWORD_AUTH (and its legacy
+# name) and choice-based sign-in (USER_AUTH), whose first factors include a plain password.
+PASSWORD_FLOWS = {"ALLOW_USER_PASSWORD_AUTH", "USER_PASSWORD_AUTH", "ALLOW_USER_AUTH"}
+
+
+def test_staff_sign_in_to_a_pool_that_requires_mfa_and_no_client_takes_a_bare_password() -> None:
+    """Decision 0018: admins and ops live in their own pool, where every user must pass TOTP MFA;
+    no app client of either pool offers password sign-in to anyone who knows its id."""
+    auth = load_template(TEMPLATES / "auth.yaml")
+    pools = resources_of_type(auth, "AWS::Cognito::UserPool")
+    assert set(pools) == {"UserPool", "StaffUserPool"}
+    staff = pools["StaffUserPool"]["Properties"]
+    assert (staff["MfaConfiguration"], staff["EnabledMfas"]) == ("ON", ["SOFTWARE_TOKEN_MFA"])
+    assert staff["AdminCreateUserConfig"]["AllowAdminCreateUserOnly"] is True
+    groups = resources_of_type(auth, "AWS::Cognito::UserPoolGroup").values()
+    assert {
+        g["Properties"]["GroupName"] for g in groups if g["Properties"]["UserPoolId"] == {"Ref": "StaffUserPool"}
+    } == {
+        "admins",
+        "ops",
+    }
+    clients = resources_of_type(auth, "AWS::Cognito::UserPoolClient")
+    assert {c["Properties"]["UserPoolId"]["Fn::If"][1]["Ref"] for c in clients.values()} == set(pools)
+    for logical_id, client in clients.items():
+        flows = set(client["Properties"]["ExplicitAuthFlows"])
+        assert not flows & PASSWORD_FLOWS, f"{logical_id} lets any caller sign in with a password: {flows}"
+        assert "ALLOW_USER_SRP_AUTH" in flows
+    # a staff session proves the authenticator again within a day
+    staff_client = clients["StaffUserPoolClient"]["Properties"]
+    assert (staff_client["RefreshTokenValidity"], staff_client["TokenValidityUnits"]["RefreshToken"]) == (12, "hours")
+
+
+def test_the_api_takes_both_pools_and_every_function_knows_the_staff_issuer() -> None:
+    document = load_document()
+    authorizer = document["components"]["securitySchemes"]["CognitoUserPool"]["x-amazon-apigateway-authorizer"]
+    assert authorizer["providerARNs"] == [{"Fn::Sub": "${UserPoolArn}"}, {"Fn::Sub": "${StaffUserPoolArn}"}]
+    root = load_template(TEMPLATES / "root.yaml")
+    children = resources_of_type(root, "AWS::CloudFormation::Stack")
+    assert children["Api"]["Properties"]["Parameters"]["StaffUserPoolArn"] == {
+        "Fn::GetAtt": ["Auth", "Outputs.StaffUserPoolArn"]
+    }
+    for logical_id, function in functions().items():
+        assert function["Environment"]["Variables"]["STAFF_ISSUER"] == {"Ref": "StaffIssuer"}, logical_id
+    for service in ("Availability", "Booking", "Audit"):
+        given = children[service]["Properties"]["Parameters"]["StaffIssuer"]
+        assert given == {"Fn::GetAtt": ["Auth", "Outputs.StaffIssuer"]}, service
