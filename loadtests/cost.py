@@ -492,9 +492,10 @@ def markdown(result: dict[str, Any]) -> str:
     lines += [
         "",
         f"With TableBillingMode=PROVISIONED, sized for {provisioned['peakBookingsPerSecond']} bookings/s at peak"
-        f" ({provisioned['rcu']} RCU, {provisioned['wcu']} WCU across the table and its indexes), DynamoDB would"
+        f" ({provisioned['rcu']} RCU, {provisioned['wcu']} WCU across the tables and their indexes), DynamoDB would"
         f" cost USD {provisioned['usd']:,.2f} a month (USD {provisioned['usdFreeTier']:,.2f} with the Free Tier)"
-        " instead of the on-demand lines above. The template's free-tier sizing (25 RCU and 25 WCU in all)"
+        " instead of the on-demand lines above. The template's free-tier sizing (25 RCU and 25 WCU in all,"
+        " across both tables)"
         f" sustains at most {provisioned['freeTierSustainsBookingsPerSecond']} bookings/s of this mix.",
         "",
         "Billed milliseconds per invocation: "

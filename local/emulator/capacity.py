@@ -24,6 +24,7 @@ computed total replaces moto's constant. See docs/decisions/0015-dynamodb-capaci
 from __future__ import annotations
 
 import base64
+import binascii
 import copy
 import json
 import math
@@ -79,7 +80,7 @@ def value_size(value: dict[str, Any]) -> int:
     if kind == "N":
         return _number_size(content)
     if kind == "B":
-        return len(base64.b64decode(content))
+        return _binary_size(content)
     if kind in {"BOOL", "NULL"}:
         return 1
     if kind == "SS":
@@ -87,12 +88,24 @@ def value_size(value: dict[str, Any]) -> int:
     if kind == "NS":
         return sum(_number_size(member) for member in content)
     if kind == "BS":
-        return sum(len(base64.b64decode(member)) for member in content)
+        return sum(_binary_size(member) for member in content)
     if kind == "L":
         return 3 + sum(1 + value_size(member) for member in content)
     if kind == "M":
         return 3 + sum(1 + len(name.encode()) + value_size(member) for name, member in content.items())
     raise ValueError(f"not a DynamoDB attribute value: {kind}")
+
+
+def _binary_size(content: str | bytes) -> int:
+    """A binary value's bytes. moto keeps one as the base64 text of the request or as the bytes
+    themselves, depending on the operation that wrote it (an UpdateItem's SET keeps bytes); a text
+    that is not base64 is counted as it stands rather than failing the request (a 500)."""
+    if isinstance(content, bytes):
+        return len(content)
+    try:
+        return len(base64.b64decode(content, validate=True))
+    except binascii.Error:
+        return len(content.encode("utf-8", "surrogateescape"))
 
 
 def _number_size(text: str) -> int:

@@ -47,8 +47,9 @@ class Attribution:
     request_id: str
     trace_id: str  # the X-Ray trace of the request
     span_id: str = ""  # the span that wrote: what the audit consumer's work links to
-    # The trace was the client's own (API Gateway continues a caller's X-Amzn-Trace-Id): anyone can
-    # name any trace there, so it is kept as a lead, never as proof. `request_id` is the key.
+    # The trace began before API Gateway got the request, so the client named it (API Gateway
+    # continues a caller's X-Amzn-Trace-Id). False does not prove the opposite: a trace id is a
+    # lead, never proof. `request_id` is the key.
     trace_from_client: bool = False
 
 

@@ -229,8 +229,14 @@ def invoke_handler(
     issuer = (user_pool.STAFF_POOL if staff else user_pool.CUSTOMER_POOL).issuer
     claims = {"sub": sub, "cognito:groups": groups, "iss": issuer}
     event = build_event(request, route, parameters, request_id="r", stage="inproc", claims=claims, trace="Root=1-a-b")
+    response = run_handler(module, event, FakeLambdaContext())
+    return response["statusCode"], json.loads(response["body"] or "null")
+
+
+def run_handler(module: Any, event: dict[str, Any], context: Any) -> Any:
+    """A service's Lambda handler run in this process, its AWS calls recorded as its function's for
+    tests/policy/ (as a worker's are): every in-process handler call goes through here."""
     service = module.__name__.split(".")[1]  # services.<service>.handler
     stage = os.environ.get("STAGE", "inproc")
-    with calling(f"appointments-{stage}-{service}", stage):  # for tests/policy/, as a worker's calls are
-        response = module.lambda_handler(event, FakeLambdaContext())
-    return response["statusCode"], json.loads(response["body"] or "null")
+    with calling(f"appointments-{stage}-{service}", stage):
+        return module.lambda_handler(event, context)

@@ -17,7 +17,7 @@ from services.booking import handler as booking
 from services.booking.domain.ports import Stale
 from services.common.aws import dynamodb_client
 from tests.conftest import FakeLambdaContext
-from tests.integration.conftest import invoke_handler
+from tests.integration.conftest import invoke_handler, run_handler
 
 API = ApiDefinition.load()
 
@@ -82,9 +82,9 @@ def test_create_read_cancel_and_reschedule_take_one_read_and_one_write(inproc: A
         claims={"sub": "cust", "cognito:groups": "customers"},
         trace="Root=1-a-b",
     )
-    first_answer = booking.lambda_handler(event, FakeLambdaContext())
+    first_answer = run_handler(booking, event, FakeLambdaContext())
     operations.clear()
-    replay = booking.lambda_handler(event, FakeLambdaContext())
+    replay = run_handler(booking, event, FakeLambdaContext())
     assert replay["body"] == first_answer["body"] and replay["statusCode"] == 201
     assert operations == ["Query", "GetItem"]  # the slot is taken (by the first), so the record is read once
 
@@ -158,7 +158,7 @@ def test_a_booking_that_keeps_losing_races_answers_503_before_its_time_runs_out(
     event = build_event(request, route, parameters, request_id="r", stage="i", claims=claims, trace="Root=1-a-b")
 
     # When the request has lost a race with too little time left for another round
-    answer = booking.lambda_handler(event, _LittleTimeLeft())
+    answer = run_handler(booking, event, _LittleTimeLeft())
 
     # Then it is told to retry, plainly, instead of being cut off by the timeout (a bare 502)
     assert answer["statusCode"] == 503
@@ -185,7 +185,7 @@ def test_a_table_that_throttles_through_every_retry_answers_503_with_retry_after
         request = HttpRequest("GET", f"/providers/{pid}/slots?serviceId={sid}&{window}", [], b"")
         claims = {"sub": "c", "cognito:groups": "customers"}
         event = build_event(request, route, parameters, request_id="r", stage="i", claims=claims, trace="Root=1-a-b")
-        answer = availability.lambda_handler(event, FakeLambdaContext())
+        answer = run_handler(availability, event, FakeLambdaContext())
     finally:
         handlers.unregister("before-send.dynamodb", throttle)
 

@@ -15,6 +15,7 @@ import pytest
 from aws_lambda_powertools.metrics.provider import cold_start
 
 from deploy.templates import TEMPLATES, load_template, render_template, resources_of_type
+from local.account import ACCOUNT_ID, REGION
 from local.lambda_runtime.stream_records import stream_event
 from services.audit import handler as audit
 from services.availability import handler as availability
@@ -24,7 +25,7 @@ from services.common.aws import s3_client
 from services.common.observability import Metric
 from tests import emf
 from tests.conftest import ROOT, FakeLambdaContext
-from tests.integration.conftest import invoke_handler
+from tests.integration.conftest import invoke_handler, run_handler
 from tests.integration.test_audit_events import a_monday_ahead, live_a_day, stream_records
 from tests.integration.test_booking_round_trips import _LittleTimeLeft, a_bookable_slot
 from tests.integration.test_metrics import a_started_booking
@@ -89,10 +90,11 @@ def dashboard_metrics(body: dict[str, Any]) -> set[Signature]:
 @pytest.fixture
 def emitted(inproc: Any, capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch) -> list[dict[str, Any]]:
     """The EMF documents of one pass over every metric-emitting path, in-process."""
-    monkeypatch.setenv("AUDIT_BUCKET_NAME", "appointments-audit-inproc")
+    bucket = f"appointments-audit-inproc-{ACCOUNT_ID}-{REGION}"  # the template's name for stage inproc
+    monkeypatch.setenv("AUDIT_BUCKET_NAME", bucket)
     for cached in (s3_client, audit.trail, audit.archive, audit.customer_keys):
         cached.cache_clear()
-    boto3.client("s3", region_name="us-east-1").create_bucket(Bucket="appointments-audit-inproc")
+    boto3.client("s3", region_name=REGION).create_bucket(Bucket=bucket)
     cold_start.reset_cold_start_flag()  # the next invocation is this container's first
 
     # availability: a slot search, a refusal (customers may not set hours), a validation failure
@@ -125,7 +127,7 @@ def emitted(inproc: Any, capsys: pytest.CaptureFixture[str], monkeypatch: pytest
     with monkeypatch.context() as patch:
         patch.setattr(type(booking.bookings().store), "claim", lambda *_args, **_kwargs: Stale())
         event = _booking_event({**body, "start": first})
-        assert booking.lambda_handler(event, _LittleTimeLeft())["statusCode"] == 503
+        assert run_handler(booking, event, _LittleTimeLeft())["statusCode"] == 503
     # audit: the stream of all of that, plus a day with a no-show-free history and one poison record
     live_a_day(a_monday_ahead())
     records = stream_records(inproc, "appointments-inproc")
@@ -134,7 +136,7 @@ def emitted(inproc: Any, capsys: pytest.CaptureFixture[str], monkeypatch: pytest
         "eventName": "INSERT",
         "dynamodb": {**records[0]["dynamodb"], "NewImage": {"entityType": {"S": "Booking"}}},
     }
-    answer = audit.lambda_handler(stream_event([*records, poison], "arn:stream"), FakeLambdaContext())
+    answer = run_handler(audit, stream_event([*records, poison], "arn:stream"), FakeLambdaContext())
     assert len(answer["batchItemFailures"]) == 1
     return emf.documents(capsys.readouterr().out.splitlines())
 

@@ -156,6 +156,10 @@ def role_grants(service: str, stage: str) -> list[Grant]:
     resolver = resolver_for(template, own, resources=names, attributes=attributes)
     (role, *others) = resources_of_type(template, "AWS::IAM::Role").values()
     assert not others, f"{path.name}: one role per function"
+    # Only inline policies are read here, so no grant may come from anywhere else.
+    assert "ManagedPolicyArns" not in role["Properties"], f"{path.name}: managed policies are not checked"
+    for kind in ("AWS::IAM::Policy", "AWS::IAM::ManagedPolicy", "AWS::IAM::RolePolicy"):
+        assert not resources_of_type(template, kind), f"{path.name}: {kind} is not checked"
     grants = []
     for policy in resolver.resolve(role["Properties"]["Policies"]):
         for number, statement in enumerate(policy["PolicyDocument"]["Statement"]):
@@ -192,13 +196,27 @@ def test_only_the_audit_role_can_write_the_trail() -> None:
     grant there at all, and the audit role only reads the shared table. Holds whatever was recorded."""
     trail = f"arn:aws:dynamodb:{REGION}:{ACCOUNT_ID}:table/appointments-policy-audit"
     shared = f"arn:aws:dynamodb:{REGION}:{ACCOUNT_ID}:table/appointments-policy"
-    writes = ["PutItem", "UpdateItem", "DeleteItem", "BatchWriteItem", "PartiQLInsert", "PartiQLUpdate"]
+    writes = [
+        "PutItem",
+        "UpdateItem",
+        "DeleteItem",
+        "BatchWriteItem",
+        "PartiQLInsert",
+        "PartiQLUpdate",
+        "PartiQLDelete",
+    ]
     for service in ("booking", "availability"):
         grants = role_grants(service, "policy")
         table_grants = [g for g in grants if g.action.startswith("dynamodb:")]
         reach = [g for g in table_grants if any(arn_matches(g.resource, a) for a in (trail, f"{trail}/index/GSI1"))]
         assert reach == [], f"{service} may act on the audit table: {reach}"
         assert table_grants, f"{service}: no table grants found (the check above would hold for nothing)"
+    # and the audit table the roles are resolved with is the one the root stack wires to the audit stack only
+    root = load_template(TEMPLATES / "root.yaml")["Resources"]
+    wired = root["Audit"]["Properties"]["Parameters"]["AuditTableArn"]
+    assert wired == {"Fn::GetAtt": ["Data", "Outputs.AuditTableArn"]}
+    for stack in ("Booking", "Availability"):
+        assert not any("AuditTable" in name for name in root[stack]["Properties"]["Parameters"]), stack
     audit = role_grants("audit", "policy")
     assert all(allowed(f"dynamodb:{write}", trail, audit) for write in ("PutItem", "UpdateItem"))
     assert [g for write in writes for g in allowed(f"dynamodb:{write}", shared, audit)] == []
@@ -210,6 +228,8 @@ def test_every_call_is_granted_and_every_grant_is_used() -> None:
     for call in calls:
         by_function[call["function"].rsplit("-", 1)[1]].append(call)
     assert set(by_function) == set(FUNCTIONS), f"calls recorded from {sorted(by_function)}"
+    in_process = {call["function"].rsplit("-", 1)[1] for call in calls if call["stage"] == "inproc"}
+    assert in_process == set(FUNCTIONS), f"handlers run in the tests' own process recorded only {sorted(in_process)}"
 
     denied: list[str] = []
     used: set[tuple[str, str, int, str, int]] = set()

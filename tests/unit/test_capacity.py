@@ -31,3 +31,14 @@ def test_writes_are_1_kb_units_at_least_one_and_doubled_in_transactions() -> Non
     assert write_units(1024) == 1
     assert write_units(1025) == 2
     assert write_units(1025, transactional=True) == 4
+
+
+def test_a_binary_value_counts_its_bytes_however_moto_keeps_it() -> None:
+    import base64
+
+    from local.emulator.capacity import value_size
+
+    raw = bytes(range(32))  # a sealing key (services/audit/adapters/dynamodb_customer_keys.py)
+    assert value_size({"B": base64.b64encode(raw).decode()}) == 32  # as the request sent it
+    assert value_size({"B": raw}) == 32  # as an UpdateItem's SET leaves it
+    assert value_size({"BS": [raw, base64.b64encode(raw[:4]).decode()]}) == 36

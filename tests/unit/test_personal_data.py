@@ -67,8 +67,8 @@ class FakeStore:
     scrubbed: list[str] = field(default_factory=list)
     recorded: list[tuple[str, int, str]] = field(default_factory=list)
 
-    def bookings_of_customer(self, customer_id: str) -> list[Booking]:
-        return [b for b in self.bookings if b.customer_id == customer_id]
+    def bookings_with_words(self, customer_id: str) -> list[Booking]:
+        return [b for b in self.bookings if b.customer_id == customer_id and b.booking_id not in self.scrubbed]
 
     def erase_words(self, booking: Booking) -> None:
         self.scrubbed.append(booking.booking_id)

@@ -33,7 +33,7 @@ class DynamoDBCustomerKeys:
     @traced("audit.customer_key")
     def key_for(self, customer_id: str, at: str) -> bytes | None:
         """The key that seals the customer's words in an event made `at`; None if an erasure came later."""
-        for _ in range(2):  # a concurrent consumer may make the key between our read and our write
+        for _ in range(2):  # a concurrent consumer may make the key, or erase, between our read and our write
             found = self.client.get_item(TableName=self.table, Key=key_item(customer_id), ConsistentRead=True)
             item = found.get("Item", {})
             erased_at = item.get("erasedAt", {}).get("S")
@@ -47,15 +47,24 @@ class DynamoDBCustomerKeys:
                     TableName=self.table,
                     Key=key_item(customer_id),
                     UpdateExpression="SET #key = :key, entityType = :type",
-                    ConditionExpression="attribute_not_exists(#key)",
+                    # Not over a key made meanwhile, and not if an erasure at or after `at` came in
+                    # between our read and this write: the event would be sealed with a key that
+                    # outlives the erasure it precedes.
+                    ConditionExpression=(
+                        "attribute_not_exists(#key) AND (attribute_not_exists(erasedAt) OR erasedAt < :at)"
+                    ),
                     ExpressionAttributeNames={"#key": "key"},
-                    ExpressionAttributeValues={":key": {"B": key}, ":type": {"S": "PersonalDataKey"}},
+                    ExpressionAttributeValues={
+                        ":key": {"B": key},
+                        ":type": {"S": "PersonalDataKey"},
+                        ":at": {"S": at},
+                    },
                 )
                 return key
             except ClientError as error:
                 if error_code(error) != "ConditionalCheckFailedException":
                     raise
-        raise RuntimeError(f"customer {customer_id}: the sealing key changed twice while it was read")
+        raise RuntimeError(f"customer {customer_id}: the sealing key changed twice while it was read")  # retried
 
     @traced("audit.customer_key.erase")
     def erase(self, customer_id: str, at: str) -> None:

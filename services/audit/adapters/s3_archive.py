@@ -14,6 +14,7 @@ from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
 from botocore.exceptions import ClientError
+from pydantic import ValidationError
 
 from services.audit.domain.chain import ArchivedEvent, ArchiveObject, object_key
 from services.common.dynamodb import error_code
@@ -36,6 +37,15 @@ def encode(event: ArchivedEvent) -> bytes:
 
 def decode(body: bytes) -> list[str]:
     return [line for line in gzip.decompress(body).decode().splitlines() if line.strip()]
+
+
+def _same_event(lines: list[str], event: ArchivedEvent) -> bool:
+    """Whether an archived object holds this event: compared as events, not bytes, so an object
+    written before a later optional field existed (it lacks `"traceFromClient": null`) still matches."""
+    try:
+        return [ArchivedEvent.model_validate_json(line) for line in lines] == [event]
+    except ValidationError:
+        return False
 
 
 @dataclass
@@ -61,7 +71,7 @@ class S3Archive:
             if error_code(error) not in {"PreconditionFailed", "ConditionalRequestConflict"}:
                 raise
             existing = decode(self.client.get_object(Bucket=self.bucket, Key=key)["Body"].read())
-            if existing != [event.model_dump_json()]:
+            if not _same_event(existing, event):
                 conflict = f"s3://{self.bucket}/{key} holds something else than event {event.eventId}"
                 raise ArchiveConflictError(conflict) from error
             return False

@@ -242,12 +242,14 @@ class DynamoDBBookingStore:
 
     # Personal data
 
-    def bookings_of_customer(self, customer_id: str) -> Iterator[Booking]:
-        """Every booking of the customer, past and future, from their index (GSI2, eventually consistent)."""
+    def bookings_with_words(self, customer_id: str) -> Iterator[Booking]:
+        """The customer's bookings, past and future, that still hold their words: from their index
+        (GSI2, eventually consistent), so an erasure cut short is finished by the next one."""
         request: dict[str, Any] = {
             "TableName": self.table,
             "IndexName": "GSI2",
             "KeyConditionExpression": "GSI2PK = :customer",
+            "FilterExpression": "attribute_exists(notes) OR attribute_exists(cancelReason)",
             "ExpressionAttributeValues": {":customer": {"S": f"CUSTOMER#{customer_id}"}},
         }
         while True:
@@ -258,25 +260,30 @@ class DynamoDBBookingStore:
             request["ExclusiveStartKey"] = page["LastEvaluatedKey"]
 
     def erase_words(self, booking: Booking) -> None:
-        """Remove what the customer wrote from the booking, and from the first answer kept for its
-        Idempotency-Key (a replay then answers without it). Neither the status nor the version moves:
-        nothing a client can act on changed, so no ETag goes stale."""
+        """Remove what the customer wrote from the first answer kept for the booking's Idempotency-Key
+        (a replay then answers without it), then from the booking. In that order: the booking's words
+        are what finds it again, if this is cut short. Neither the status nor the version moves:
+        nothing a client acts on changed, so no ETag goes stale."""
+        key = keys.booking_key(booking.booking_id)
+        found = self.client.get_item(
+            TableName=self.table, Key=key, ConsistentRead=True, ProjectionExpression="idempotencyRef"
+        ).get("Item", {})
+        reference = found.get("idempotencyRef", {}).get("M")
+        if reference:
+            self._erase_kept_answer(dict(reference))
         try:
-            old = self.client.update_item(
+            self.client.update_item(
                 TableName=self.table,
-                Key=keys.booking_key(booking.booking_id),
+                Key=key,
                 UpdateExpression="REMOVE notes, cancelReason",
                 ConditionExpression="attribute_exists(PK)",
-                ReturnValues="ALL_OLD",
-            )["Attributes"]
+            )
         except ClientError as error:
             if error_code(error) != "ConditionalCheckFailedException":
                 raise
-            return
-        reference = old.get("idempotencyRef", {}).get("M")
-        if not reference:
-            return
-        found = self.client.get_item(TableName=self.table, Key=dict(reference), ConsistentRead=True).get("Item")
+
+    def _erase_kept_answer(self, key: dict[str, Any]) -> None:
+        found = self.client.get_item(TableName=self.table, Key=key, ConsistentRead=True).get("Item")
         if not found or "body" not in found:
             return  # expired and removed by TTL
         body = json.loads(found["body"]["S"])
@@ -285,7 +292,7 @@ class DynamoDBBookingStore:
         try:
             self.client.update_item(
                 TableName=self.table,
-                Key=dict(reference),
+                Key=key,
                 UpdateExpression="SET body = :body",
                 ConditionExpression="attribute_exists(PK)",
                 ExpressionAttributeValues={":body": {"S": json.dumps(body)}},

@@ -21,7 +21,7 @@ from services.common.tracing import traced
 
 
 class PersonalDataStore(Protocol):
-    def bookings_of_customer(self, customer_id: str) -> Iterable[Booking]: ...
+    def bookings_with_words(self, customer_id: str) -> Iterable[Booking]: ...
 
     def erase_words(self, booking: Booking) -> None: ...
 
@@ -31,7 +31,7 @@ class PersonalDataStore(Protocol):
 @dataclass(frozen=True)
 class Erasure:
     customer_id: str
-    bookings: int  # the customer's bookings found, each now without their words
+    bookings: int  # the customer's bookings whose words this erasure removed
     erased_at: datetime
 
 
@@ -42,11 +42,12 @@ class PersonalDataEraser:
 
     @traced("booking.erase_personal_data")
     def erase(self, principal: Principal, customer_id: str, by: Attribution) -> Erasure:
-        """Every booking is scrubbed (a retry after a failure scrubs again: each step is idempotent),
-        then the erasure is recorded, which the audit service acts on."""
+        """Every booking with words is scrubbed, then the erasure is recorded, which the audit service
+        acts on. Cut short (a customer with thousands of notes, past the function's time), it is
+        finished by the next request: each step is idempotent and only bookings with words are read."""
         principal.require(Group.ADMINS)
         found = 0
-        for booking in self.store.bookings_of_customer(customer_id):
+        for booking in self.store.bookings_with_words(customer_id):
             self.store.erase_words(booking)
             found += 1
         erased_at = self.now()
