@@ -8,13 +8,13 @@ from __future__ import annotations
 
 from collections.abc import Iterator
 from dataclasses import dataclass
-from typing import TYPE_CHECKING, Any, get_args
+from typing import TYPE_CHECKING, Any
 
 from botocore.exceptions import ClientError
 
 from services.audit.domain.chain import GENESIS, ArchivedEvent, ChainHead, link
 from services.common import keys
-from services.common.audit import AuditEvent, EntityType
+from services.common.audit import AuditEvent
 from services.common.dynamodb import (
     cancellation_codes,
     decode_cursor,
@@ -231,17 +231,18 @@ class DynamoDBAuditReader:
             request["ExclusiveStartKey"] = page["LastEvaluatedKey"]
 
     def all_history(self) -> Iterator[ArchivedEvent]:
-        """Every history item, type by type in time order (GSI1): what the verifier compares the archive with."""
-        for entity_type in get_args(EntityType):
-            request: dict[str, Any] = {
-                "TableName": self.table,
-                "IndexName": "GSI1",
-                "KeyConditionExpression": "GSI1PK = :type",
-                "ExpressionAttributeValues": {":type": {"S": f"AUDIT#{entity_type}"}},
-            }
-            while True:
-                page = self.client.query(**request)
-                yield from (archived_from(from_item(dict(item))) for item in page["Items"])
-                if "LastEvaluatedKey" not in page:
-                    break
-                request["ExclusiveStartKey"] = page["LastEvaluatedKey"]
+        """Every history item: a strongly consistent Scan of the audit table, which holds only the
+        trail, so the verifier compares the archive with the history as it is, not as an index (which
+        may lag) last showed it."""
+        request: dict[str, Any] = {
+            "TableName": self.table,
+            "FilterExpression": "entityType = :record",
+            "ExpressionAttributeValues": {":record": {"S": "AuditRecord"}},
+            "ConsistentRead": True,
+        }
+        while True:
+            page = self.client.scan(**request)
+            yield from (archived_from(from_item(dict(item))) for item in page["Items"])
+            if "LastEvaluatedKey" not in page:
+                return
+            request["ExclusiveStartKey"] = page["LastEvaluatedKey"]
