@@ -172,7 +172,7 @@ def measure(runs: int) -> dict[str, Any]:
         }
         for pair in pairs
     ]
-    worst = max(row["ratio"] for row in rows)
+    worst = max(round(pair.ratio(pair.wall), 3) for pair in pairs)
     python = subprocess.run([interpreter(), "-V"], capture_output=True, text=True, check=True).stdout.strip()
     return {"runs": runs, "python": python, "goalRatio": GOAL_RATIO, "worstRatio": worst, "rows": rows}
 
