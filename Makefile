@@ -172,7 +172,7 @@ cost: $(VENV_STAMP) ## USD a month and per million bookings: BOOKINGS=100000 MIX
 	$(PY) -m loadtests.cost --bookings $(BOOKINGS) --architecture $(ARCH) $(if $(MIX),--mix "$(MIX)") \
 	  $(if $(TWELVE_MONTHS),--twelve-months) $(if $(FROM),--from $(FROM))
 
-bench-cold-start: $(VENV_STAMP) $(LAYER_STAMP) ## Init cost of each function vs import boto3 + a DynamoDB client (goal ≤ 1.5×)
+bench-cold-start: $(VENV_STAMP) $(LAYER_STAMP) ## Each function's init + first request vs import boto3, a client and the same AWS calls (goal ≤ 1.5×)
 	$(PY) -m loadtests.bench_cold_start
 
 bench-smoke: $(VENV_STAMP) $(LAYER_STAMP) ## Run every benchmark at tiny sizes, without verdicts, so the scripts never rot
