@@ -62,6 +62,7 @@ def build_function(service: str, target: Path) -> Path:
     ignore = shutil.ignore_patterns("__pycache__", "*.pyc", "tests", "*.md")
     for part in ("common", service):
         shutil.copytree(package / part, target / "services" / part, ignore=ignore)
+    compile_bytecode(target, "the function's code")
     return target
 
 
@@ -76,18 +77,29 @@ def build_layer(architecture: str, target: Path) -> Path:
         "--python-version", LAMBDA_PYTHON, "--only-binary=:all:", "--no-compile",
     ]  # fmt: skip
     subprocess.run(command, check=True)
-    # Lambda's file system is read-only: bytecode is only useful if compiled by the runtime's own
-    # Python version. When that interpreter is on this machine, use it (decision 0013).
+    compile_bytecode(site, "the layer")
+    return target
+
+
+def compile_bytecode(directory: Path, what: str) -> None:
+    """Bytecode for every module under `directory`, as Lambda's Python reads it (decisions 0013, 0021).
+
+    Lambda's file system is read-only, so bytecode is only useful if shipped, compiled by the runtime's
+    own Python version: when that interpreter is on this machine, use it. Unchecked hash-based .pyc
+    files (PEP 552) are used without comparing the source's modification time, which the zip archive
+    keeps only to two seconds: a timestamp .pyc whose source came back a second off would be stale,
+    and compiled again at every cold start.
+    """
     interpreter = lambda_python()
     if interpreter is not None:
-        subprocess.run([interpreter, "-m", "compileall", "-q", "-j", "0", str(site)], check=True)
+        command = [interpreter, "-m", "compileall", "-q", "-j", "0", "--invalidation-mode", "unchecked-hash"]
+        subprocess.run([*command, str(directory)], check=True)
     else:
         print(
-            f"warning: no python{LAMBDA_PYTHON} here, so the layer ships without bytecode and each cold start"
+            f"warning: no python{LAMBDA_PYTHON} here, so {what} ships without bytecode and each cold start"
             " compiles its imports (decision 0013)",
             file=sys.stderr,
         )
-    return target
 
 
 def lambda_python() -> str | None:

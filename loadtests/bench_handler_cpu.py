@@ -25,6 +25,7 @@ from __future__ import annotations
 import argparse
 import importlib
 import json
+import marshal
 import os
 import re
 import statistics
@@ -41,100 +42,12 @@ from pathlib import Path
 from typing import Any
 from urllib.parse import urlencode
 
+from loadtests.tape import Call, Exchange, Tape, dump
+
 ROOT = Path(__file__).resolve().parent.parent
 TRACE = "Root=1-5f84c7a1-0123456789abcdef01234567;Parent=0123456789abcdef;Sampled=1"
 BASELINE = "trivial Powertools route"
 FUNCTIONS = ("availability", "booking", "audit")  # in this order: each builds on what the last made
-
-
-@dataclass(frozen=True)
-class Exchange:
-    """One HTTP answer botocore received, as it received it."""
-
-    operation: str  # "dynamodb.GetItem"
-    status: int
-    headers: dict[str, str]
-    body: bytes
-    sent: int  # bytes of the request's body (an archived object's size, for the cost model)
-
-
-class _Body:
-    """The `raw` botocore reads a response body from."""
-
-    def __init__(self, body: bytes) -> None:
-        self._body = body
-
-    def stream(self, **_: Any) -> Any:
-        yield self._body
-
-
-class Tape:
-    """Records a function's AWS answers, then plays them back in order instead of sending anything."""
-
-    def __init__(self) -> None:
-        self.mode = "off"
-        self.exchanges: list[Exchange] = []
-        self._next = 0
-        self._sent = 0
-
-    def install(self, session: Any = None) -> None:
-        """On boto3's default session (unless given another), before the function makes its clients
-        (it does so lazily, on first use)."""
-        import boto3
-
-        if session is None:
-            if boto3.DEFAULT_SESSION is None:
-                boto3.setup_default_session()
-            session = boto3.DEFAULT_SESSION
-        session.events.register("response-received", self._received)
-        session.events.register("before-send", self._send)
-
-    def record(self) -> None:
-        self.mode, self.exchanges = "record", []
-
-    def replay(self) -> None:
-        self.mode, self._next = "replay", 0
-
-    def stop(self) -> None:
-        """Let calls through to AWS again (setting up, reading the stream)."""
-        self.mode = "off"
-
-    def rewind(self) -> None:
-        """Back to the first answer, checking the last call used every answer."""
-        if self._next != len(self.exchanges):
-            raise RuntimeError(f"the replay made {self._next} AWS calls; the recording {len(self.exchanges)}")
-        self._next = 0
-
-    @staticmethod
-    def _operation(event_name: str) -> str:
-        return ".".join(event_name.split(".")[-2:])
-
-    def _received(self, event_name: str, response_dict: dict[str, Any] | None, **_: Any) -> None:
-        if self.mode != "record" or response_dict is None:
-            return
-        body = response_dict.get("body", b"")
-        if not isinstance(body, bytes):
-            raise RuntimeError(f"{event_name}: a streamed answer cannot be replayed")
-        headers = {str(k): str(v) for k, v in response_dict["headers"].items()}
-        operation = self._operation(event_name)
-        self.exchanges.append(Exchange(operation, response_dict["status_code"], headers, body, self._sent))
-
-    def _send(self, event_name: str, request: Any, **_: Any) -> Any:
-        if self.mode == "record":
-            headers = request.headers
-            self._sent = int(headers.get("X-Amz-Decoded-Content-Length") or headers.get("Content-Length") or 0)
-        if self.mode != "replay":
-            return None
-        from botocore.awsrequest import AWSResponse
-        from botocore.compat import HTTPHeaders
-
-        operation = self._operation(event_name)
-        if self._next >= len(self.exchanges) or self.exchanges[self._next].operation != operation:
-            expected = self.exchanges[self._next].operation if self._next < len(self.exchanges) else "nothing"
-            raise RuntimeError(f"the replay asked for {operation}; the recording has {expected}")
-        answer = self.exchanges[self._next]
-        self._next += 1
-        return AWSResponse(request.url, answer.status, HTTPHeaders.from_dict(answer.headers), _Body(answer.body))
 
 
 @dataclass
@@ -144,6 +57,8 @@ class Case:
     status: int | None  # the HTTP status each call must answer (None for stream batches)
     exchanges: list[Exchange]
     units: int = 1  # what the CPU is divided by: calls, or records of a stream batch
+    event: dict[str, Any] | None = None  # what the function was given (None for the baseline)
+    calls: list[Call] = field(default_factory=list)  # the AWS calls it made, with their parameters
     timings: list[float] = field(default_factory=list)
     log_bytes: list[float] = field(default_factory=list)
 
@@ -219,7 +134,8 @@ class Bench:
         self.tape.stop()
         if answer["statusCode"] != status:
             raise RuntimeError(f"{name}: {answer['statusCode']} {answer.get('body', '')[:300]}")
-        self.cases.append(Case(name, lambda: self.handler(event, self.context), status, self.tape.exchanges))
+        exchanges, calls = self.tape.exchanges, self.tape.calls
+        self.cases.append(Case(name, lambda: self.handler(event, self.context), status, exchanges, 1, event, calls))
         return json.loads(answer["body"]) if answer.get("body") else None
 
     def batch(self, name: str, event: dict[str, Any]) -> None:
@@ -230,7 +146,8 @@ class Bench:
         if answer.get("batchItemFailures"):
             raise RuntimeError(f"{name}: {answer}")
         units = len(event["Records"])
-        self.cases.append(Case(name, lambda: self.handler(event, self.context), None, self.tape.exchanges, units))
+        exchanges, calls = self.tape.exchanges, self.tape.calls
+        self.cases.append(Case(name, lambda: self.handler(event, self.context), None, exchanges, units, event, calls))
 
     def measure(self) -> None:
         for case in self.cases:  # one untimed call each: first-use caches, as a warm container has them
@@ -351,21 +268,31 @@ SCENARIOS: dict[str, Callable[[Bench, dict[str, Any]], None]] = {
 }
 
 
-def child(function: str, state_path: Path, rounds: int, calls: int) -> None:
-    """In the function's own interpreter: run its part of the scenario, time it, write its rows."""
+def child(function: str, state_path: Path, rounds: int, calls: int, tapes: Path | None) -> None:
+    """In the function's own interpreter: run its part of the scenario, then time it and write its
+    rows, or (with `tapes`) only keep each case's tape in `tapes/<function>.tape`."""
     state = json.loads(state_path.read_text())
     bench = Bench(function, rounds, calls)
     SCENARIOS[function](bench, state)
-    bench.measure()
-    state.setdefault("rows", []).extend(bench.results(function))
+    if tapes is not None:
+        kept = {
+            case.name: {"event": case.event, "status": case.status, **dump(case.exchanges, case.calls)}
+            for case in bench.cases[1:]
+        }
+        (tapes / f"{function}.tape").write_bytes(marshal.dumps(kept))
+    else:
+        bench.measure()
+        state.setdefault("rows", []).extend(bench.results(function))
     state_path.write_text(json.dumps(state))
 
 
 # -- the parent: an emulator, then one interpreter per function ---------------------------------------
 
 
-def measure(rounds: int, calls: int) -> list[dict[str, Any]]:
-    """Rows for every case of every function (each with its own baseline row first)."""
+def scenario(child_args: list[str]) -> tuple[dict[str, str], dict[str, Any]]:
+    """On an emulator of its own, each function's part of the scenario in an interpreter of its own
+    (`--child <function>` plus `child_args`): the template parameters they ran with, and the state
+    they left (their rows)."""
     from local.cloudformation.provision import deploy_data_stack
     from local.cognito.user_pool import auth_parameters
     from local.emulator.server import EmulatorProcess
@@ -388,15 +315,26 @@ def measure(rounds: int, calls: int) -> list[dict[str, Any]]:
                 env = function_environment(specs[function], base, "bench")
                 env |= {"PYTHONPATH": str(ROOT), "_X_AMZN_TRACE_ID": TRACE}
                 command = [sys.executable, "-m", "loadtests.bench_handler_cpu", "--child", function]
-                command += ["--state", str(state_path), "--rounds", str(rounds), "--calls", str(calls)]
+                command += ["--state", str(state_path), *child_args]
                 with open(Path(scratch) / f"{function}.log", "wb") as logs:  # the function's stdout: its logs
                     done = subprocess.run(command, env=env, cwd=ROOT, stdout=logs, stderr=subprocess.PIPE, check=False)
                 if done.returncode != 0:
                     raise RuntimeError(f"{function}: {done.stderr.decode()[-3000:]}")
-            rows: list[dict[str, Any]] = json.loads(state_path.read_text())["rows"]
-            return rows
+            return parameters, json.loads(state_path.read_text())
     finally:
         emulator.stop()
+
+
+def measure(rounds: int, calls: int) -> list[dict[str, Any]]:
+    """Rows for every case of every function (each with its own baseline row first)."""
+    rows: list[dict[str, Any]] = scenario(["--rounds", str(rounds), "--calls", str(calls)])[1]["rows"]
+    return rows
+
+
+def record_tapes(directory: Path) -> dict[str, str]:
+    """Every case's tape, recorded once for real, into `directory/<function>.tape` (marshal: a dict of
+    case name → event, status, exchanges and calls); answers the template parameters they ran with."""
+    return scenario(["--tapes", str(directory)])[0]
 
 
 def run(quick: bool, rounds: int = 7, calls: int = 50) -> list[dict[str, Any]]:
@@ -424,11 +362,12 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--quick", action="store_true", help="few calls (for make test)")
     parser.add_argument("--child", choices=FUNCTIONS, help=argparse.SUPPRESS)
     parser.add_argument("--state", type=Path, help=argparse.SUPPRESS)
+    parser.add_argument("--tapes", type=Path, help=argparse.SUPPRESS)
     parser.add_argument("--rounds", type=int, default=7)
     parser.add_argument("--calls", type=int, default=50)
     args = parser.parse_args(argv)
     if args.child:
-        child(args.child, args.state, args.rounds, args.calls)
+        child(args.child, args.state, args.rounds, args.calls, args.tapes)
         return 0
     print(markdown(run(args.quick, args.rounds, args.calls)))
     return 0

@@ -1,4 +1,4 @@
-"""The handler benchmark's tape (loadtests/bench_handler_cpu.py): replayed answers reach the caller
+"""The handler benchmark's tape (loadtests/tape.py): replayed answers reach the caller
 as if AWS sent them, nothing leaves the process, and a replay that strays from the recording stops."""
 
 from __future__ import annotations
@@ -10,7 +10,7 @@ import boto3
 import pytest
 from botocore.config import Config
 
-from loadtests.bench_handler_cpu import Exchange, Tape
+from loadtests.tape import Exchange, Tape
 
 # Port 9 (discard) on loopback: a request that really left would fail to connect.
 NOWHERE = "http://127.0.0.1:9"

@@ -10,7 +10,7 @@ from pathlib import Path
 
 import pytest
 
-from loadtests.bench_cold_start import cases
+from loadtests.bench_cold_start import handler_imports
 
 ROOT = Path(__file__).resolve().parents[2]
 PROBE = """
@@ -25,7 +25,7 @@ print(json.dumps({{
     "frozen": gc.get_freeze_count(),
 }}))
 """
-FUNCTIONS = {name: case for name, case in cases().items() if name.startswith("appointments-")}
+FUNCTIONS = handler_imports()
 
 
 @pytest.mark.parametrize("function", sorted(FUNCTIONS))

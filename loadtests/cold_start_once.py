@@ -1,0 +1,89 @@
+"""One cold start in this fresh interpreter, timed from before the first import to the first request's
+answer; prints the milliseconds on the wall clock and of CPU. loadtests/bench_cold_start.py runs it as
+`python -S -P loadtests/cold_start_once.py CASE SIDE` (only the layer and the project on the path).
+
+CASE is a `marshal` file (the handler module, the event, the expected status, the recorded tape).
+SIDE `function`: import the handler module (imports and module-level set-up), then call its
+`lambda_handler` with the event: the composition root (settings, clients) and the first request.
+SIDE `baseline`: `import boto3`, a plain client per AWS service, and the same calls with the same
+parameters. Both sides put the tape on boto3's default session before their first client exists and
+get the same answers from it, so no request leaves the process on either side.
+
+Before the clock starts, only what the interpreter itself loads is loaded (`marshal` is built in):
+everything the case imports, it pays for.
+"""
+
+import marshal
+import os
+import sys
+import time
+
+
+class Context:
+    """The context Lambda's Python runtime passes a handler (as local/lambda_runtime/worker.py makes it)."""
+
+    def __init__(self) -> None:
+        self.aws_request_id = "cold-start-request"
+        self.function_name = os.environ["AWS_LAMBDA_FUNCTION_NAME"]
+        self.function_version = os.environ["AWS_LAMBDA_FUNCTION_VERSION"]
+        self.memory_limit_in_mb = os.environ["AWS_LAMBDA_FUNCTION_MEMORY_SIZE"]
+        self.log_group_name = os.environ["AWS_LAMBDA_LOG_GROUP_NAME"]
+        self.log_stream_name = os.environ["AWS_LAMBDA_LOG_STREAM_NAME"]
+        self.invoked_function_arn = f"arn:aws:lambda:{os.environ['AWS_REGION']}:123456789012:function:bench"
+        self.identity = None
+        self.client_context = None
+        self._deadline = time.time() + 10
+
+    def get_remaining_time_in_millis(self) -> int:
+        return max(0, int((self._deadline - time.time()) * 1000))
+
+
+def main() -> None:
+    path, side = sys.argv[1], sys.argv[2]
+    with open(path, "rb") as file:
+        case = marshal.load(file)
+    context = Context()
+
+    started, cpu_started = time.perf_counter(), time.process_time()
+    if side == "function":
+        import importlib
+
+        handler = importlib.import_module(case["module"]).lambda_handler
+        from loadtests.tape import Tape, load
+
+        tape = Tape()
+        tape.exchanges = load(case)[0]
+        tape.install()
+        tape.replay()
+        answer = handler(case["event"], context)
+    else:
+        import boto3
+
+        from loadtests.tape import Tape, load
+
+        tape = Tape()
+        tape.exchanges = load(case)[0]
+        tape.install()
+        tape.replay()
+        clients = {}
+        for service, method, params in case["calls"]:
+            if service not in clients:
+                clients[service] = boto3.client(service)
+            try:
+                getattr(clients[service], method)(**params)
+            except Exception as error:  # a refusal recorded as the function received it is an answer too
+                if getattr(error, "response", None) is None:
+                    raise
+        answer = None
+    elapsed, cpu = (time.perf_counter() - started) * 1000, (time.process_time() - cpu_started) * 1000
+
+    tape.rewind()  # every recorded answer was asked for
+    if answer is not None:
+        status = answer.get("statusCode")
+        if status != case["status"] or answer.get("batchItemFailures"):
+            sys.exit(f"the first request answered {status} {str(answer)[:500]}; the recording {case['status']}")
+    print(elapsed, cpu)
+
+
+if __name__ == "__main__":
+    main()
