@@ -168,7 +168,7 @@ bench-handler-cpu: $(VENV_STAMP) ## CPU per request of each function with storag
 bench-throughput: $(VENV_STAMP) ## Bookings/s through the local stack vs the same DynamoDB requests sent straight to the emulator
 	$(PY) -m loadtests.bench_throughput
 
-cost: $(VENV_STAMP) ## USD a month and per million bookings: BOOKINGS=100000 MIX="op=calls,…" ARCH=arm64 TWELVE_MONTHS=1 FROM=<bench results.json>
+cost: $(VENV_STAMP) $(LAYER_STAMP) ## USD a month and per million bookings: BOOKINGS=100000 MIX="op=calls,…" ARCH=arm64 TWELVE_MONTHS=1 FROM=<bench results.json>
 	$(PY) -m loadtests.cost --bookings $(BOOKINGS) --architecture $(ARCH) $(if $(MIX),--mix "$(MIX)") \
 	  $(if $(TWELVE_MONTHS),--twelve-months) $(if $(FROM),--from $(FROM))
 

@@ -188,7 +188,9 @@ def main(argv: list[str] | None = None) -> int:
     results["capacity"] = bench_capacity.measure(1 if args.quick else 5)
     results["handlerCpu"] = bench_handler_cpu.run(args.quick)
     results["throughput"] = bench_throughput.run(args.quick)
-    profile = cost.profile_from(results["capacity"], results["handlerCpu"], cost.template_facts())
+    profile = cost.profile_from(
+        results["capacity"], results["handlerCpu"], cost.template_facts(), results["coldStart"]["rows"]
+    )
     results["cost"] = cost.report(profile, cost.Traffic())
     slots = results["slotGrowth"]
     plot_cold_start(results["coldStart"], out / "cold-start.png")

@@ -7,6 +7,11 @@ response carries its `X-Amzn-Trace-Id`; the emulator's meter (local/emulator/cap
 DynamoDB request with the trace it came from, so the units add up per API operation. Whatever the
 audit consumer's stream batches spent is divided by the events it recorded (one transaction each).
 
+Then the stack's clock moves a year on, so that every item with a time to live (busy days,
+idempotency records) is removed, and the table's whole stream is read back: how many records it
+carried, how many the audit mapping's filter lets through, how many are audit events, and how many
+invocations delivering them takes at low traffic (`stream_deliveries`), with the filter and without.
+
     python -m loadtests.bench_capacity            # the table (part of `make bench`)
     python -m loadtests.bench_capacity --repeat 1 # the small version (`make bench-smoke`)
 """
@@ -28,6 +33,7 @@ from urllib.parse import quote
 from loadtests.load import SERVICES, WEEKLY, stage_token
 
 SEARCH_DAYS = 7  # a customer's slot search looks a week ahead
+PAST_EVERY_TTL = 365 * 24 * 3600  # seconds the clock moves after the day: every TTL has fired by then
 
 
 class TracedApi:
@@ -122,6 +128,53 @@ def _count(names: Any) -> dict[str, int]:
     return counted
 
 
+def stream_deliveries(records: list[dict[str, Any]], event_filter: Any) -> dict[str, Any]:
+    """What the audit mapping would deliver of a stream (records as Lambda delivers them), with its
+    filter and without, and the invocations that takes at low traffic.
+
+    At low traffic the batching window gathers one write request's records and nothing else, so each
+    request whose records reach the function is one invocation, and each TTL removal (DynamoDB's own,
+    at a time of its choosing) another. A request is known by the `requestId` its items carry; records
+    without one (busy days, idempotency records, a deleted item's) are written in the same transaction
+    as an item that has one, and ride in its invocation.
+    """
+    from services.audit.domain.events import audit_event
+
+    def invocations(delivered: list[dict[str, Any]]) -> int:
+        by_ttl = sum("userIdentity" in record for record in delivered)
+        requests = {
+            record["dynamodb"]["NewImage"]["requestId"]["S"]
+            for record in delivered
+            if "requestId" in record["dynamodb"].get("NewImage", {}) and "userIdentity" not in record
+        }
+        return len(requests) + by_ttl
+
+    kept = [record for record in records if event_filter is None or event_filter.keeps(record)]
+    return {
+        "records": len(records),
+        "kept": len(kept),
+        "events": sum(audit_event(record) is not None for record in records),
+        "ttlRemovals": sum("userIdentity" in record for record in records),
+        "invocationsLowTraffic": {"filtered": invocations(kept), "unfiltered": invocations(records)},
+    }
+
+
+def read_stream(streams: Any, stream_arn: str) -> list[dict[str, Any]]:
+    """The shard's every record, from its start, as a Lambda event source mapping delivers them."""
+    from local.lambda_runtime.stream_records import lambda_record
+
+    shard = streams.describe_stream(StreamArn=stream_arn)["StreamDescription"]["Shards"][0]["ShardId"]
+    iterator = streams.get_shard_iterator(StreamArn=stream_arn, ShardId=shard, ShardIteratorType="TRIM_HORIZON")
+    iterator = iterator["ShardIterator"]
+    records: list[dict[str, Any]] = []
+    while True:
+        page = streams.get_records(ShardIterator=iterator, Limit=1000)
+        records += [lambda_record(dict(record), stream_arn) for record in page["Records"]]
+        if not page["Records"]:
+            return records
+        iterator = page["NextShardIterator"]
+
+
 def log_bytes(logs_dir: Path) -> dict[str, float]:
     """What CloudWatch Logs would ingest: bytes per API request of the access log, and per invocation
     of each function's log group (its own lines, EMF documents and the platform's lines)."""
@@ -137,7 +190,10 @@ def log_bytes(logs_dir: Path) -> dict[str, float]:
 
 def measure(repeat: int) -> dict[str, Any]:
     """Start a stack of its own, run the day: the table per operation, and the log volumes."""
-    from local.stack import LocalStack, StackConfig
+    import time
+
+    from local.emulator.time_to_live import SWEEP_SECONDS
+    from local.stack import LocalStack, StackConfig, aws_client
 
     with tempfile.TemporaryDirectory(prefix="bench-capacity-") as state:
         stack = LocalStack(StackConfig(port=0, state_dir=Path(state), echo=None, seed=False))
@@ -150,10 +206,20 @@ def measure(repeat: int) -> dict[str, Any]:
             stack.event_source_mapping.wait_caught_up()
             with urllib.request.urlopen(f"{stack.url}/_local/capacity", timeout=30) as answer:
                 ledger = json.load(answer)["requests"]
+            # The rest of the items' lives: every TTL fires, its removal reaches the stream.
+            assert stack.emulator is not None and stack.data is not None
+            streams = aws_client("dynamodbstreams", stack.emulator.endpoint)
+            stack.clock.advance(PAST_EVERY_TTL)
+            seen = -1
+            while (records := read_stream(streams, stack.data.table_stream_arn)) and len(records) != seen:
+                seen = len(records)
+                time.sleep(2.5 * SWEEP_SECONDS)  # until a sweep has passed and removed nothing more
+            stream = stream_deliveries(records, stack.event_source_mapping.settings.event_filter)
+            stream["invocationsAtBenchPace"] = stack.event_source_mapping.invocations
         finally:
             stack.stop()
         logs = log_bytes(stack.logs_dir)
-    return {"operations": per_operation(traces, ledger), "logBytes": logs}
+    return {"operations": per_operation(traces, ledger), "logBytes": logs, "stream": stream}
 
 
 def markdown(result: dict[str, Any]) -> str:
@@ -172,6 +238,16 @@ def markdown(result: dict[str, Any]) -> str:
         "",
         "Log bytes CloudWatch Logs would ingest: " + "; ".join(f"{k} {v:,}" for k, v in result["logBytes"].items()),
     ]
+    stream = result.get("stream")
+    if stream:
+        low = stream["invocationsLowTraffic"]
+        lines += [
+            "",
+            f"The day's stream, every TTL fired: {stream['records']} records, {stream['ttlRemovals']} of them TTL"
+            f" removals; {stream['events']} audit events; the audit mapping's filter delivers {stream['kept']}."
+            f" Audit invocations at low traffic: {low['filtered']} with the filter, {low['unfiltered']} without"
+            f" ({stream['invocationsAtBenchPace']} at the benchmark's pace).",
+        ]
     return "\n".join(lines) + "\n"
 
 

@@ -4,17 +4,23 @@ The model multiplies what this project measures by the public prices in `loadtes
 
 - **per API operation** (loadtests/bench_capacity.py, on a local stack): DynamoDB read and write
   request units (index writes included), and the log bytes each function and the API's access log
-  write per call;
+  write per call; from the same day's recorded stream, the audit invocations per audited change
+  (what the mapping's filter delivers, at low traffic);
 - **per request** (loadtests/bench_handler_cpu.py): each handler's CPU milliseconds and the AWS calls
   it makes; **per audited change**: the audit consumer's CPU, DynamoDB units, S3 PUTs and the
   archived object's bytes;
+- **per cold start** (loadtests/bench_cold_start.py): each function's init, billed since 1 August
+  2025 for on-demand functions in managed runtimes;
 - **from the templates**: each function's memory, the alarms (and the metrics they evaluate), the one
   dashboard, and the custom metrics the functions emit.
 
 A Lambda invocation is billed for its duration, which is modelled as the measured CPU stretched by
 the CPU share Lambda gives the function's memory (one vCPU at 1,769 MB, proportionally less below),
 plus the time each AWS call waits on the network (`LATENCY_MS`, DynamoDB's and S3's typical
-single-digit and tens of milliseconds), rounded up to the millisecond. The traffic mix says how many
+single-digit and tens of milliseconds), rounded up to the millisecond. The INIT phase of a cold start
+is billed the same way: the measured init stretched by the CPU share, at the function's memory. Cold
+starts are a share of each function's invocations: at least AWS's "under 1 %" for production
+workloads, more when requests are so sparse that an environment idles out between them. The traffic mix says how many
 of each API call one booking brings with it; the default is the load test's customer mix (60 %
 searches, 25 % bookings, 10 % cancellations, 5 % reschedules) plus a customer reading the booking,
 their list, a provider's day view and a schedule edit now and then. Every figure is printed with
@@ -80,6 +86,12 @@ OTHER_CALL_MS = 10.0
 METRICS_IN_EVERY_FUNCTION = {"ValidationFailed", "AuthDenied"}
 FUNCTIONS = ("availability", "booking", "audit")
 
+# Cold starts. AWS: "cold starts typically occur in under 1% of invocations" of production workloads
+# (Lambda operator guide; the INIT billing announcement of April 2025 repeats it). How long an idle
+# environment is kept is not documented: minutes, modelled here as ENVIRONMENT_IDLE_MINUTES.
+COLD_START_FLOOR = 0.01
+ENVIRONMENT_IDLE_MINUTES = 10.0
+
 
 def load_prices(path: Path = PRICES) -> dict[str, Any]:
     with path.open("rb") as file:
@@ -114,6 +126,11 @@ class Profile:
     dashboards: int = 1
     waf_web_acls: int = 1  # the API stage's (cloudformation/api.yaml)
     waf_rules: int = 3  # its rules: the rate limit and two AWS managed rule groups
+    # From the recorded stream: invocations of the audit function per audited change at low traffic,
+    # with the mapping's filter (priced) and without it (for comparison).
+    audit_invocations_per_change: float = 1.0
+    audit_invocations_per_change_unfiltered: float = 1.0
+    init_ms: dict[str, float] = field(default_factory=dict)  # by function: the measured INIT (median)
 
 
 @dataclass(frozen=True)
@@ -143,6 +160,19 @@ def billed_ms(operation: Operation, memory_mb: int) -> int:
     cpu = operation.cpu_ms * max(1.0, FULL_VCPU_MB / memory_mb)
     waits = sum(LATENCY_MS.get(call, OTHER_CALL_MS) for call in operation.aws_calls)
     return max(1, math.ceil(cpu + waits))
+
+
+def cold_start_share(invocations_per_month: float) -> float:
+    """The share of a function's invocations that start an environment (and pay its INIT): the chance
+    that no request came in the idle time before one (requests spread evenly, arriving at random),
+    and never under AWS's 1 %."""
+    rate = invocations_per_month / SECONDS_PER_MONTH
+    return max(COLD_START_FLOOR, math.exp(-rate * ENVIRONMENT_IDLE_MINUTES * 60))
+
+
+def init_billed_ms(init_ms: float, memory_mb: int) -> int:
+    """An INIT's billed duration: the init measured on a full core, at the memory's share of a vCPU."""
+    return max(1, math.ceil(init_ms * max(1.0, FULL_VCPU_MB / memory_mb)))
 
 
 def sampled_traces(per_month: float, traffic: Traffic) -> float:
@@ -177,10 +207,22 @@ def estimate(profile: Profile, traffic: Traffic, prices: dict[str, Any]) -> list
     for name, count in [*calls.items(), (AUDIT_CAPACITY, changes)]:
         operation = profile.audit if name == AUDIT_CAPACITY else profile.operations[name]
         memory = profile.memory_mb[operation.function]
-        invocations[operation.function] += count
+        # The audit function is invoked per delivery of the filtered stream, not once per change.
+        per_call = profile.audit_invocations_per_change if name == AUDIT_CAPACITY else 1.0
+        invocations[operation.function] += count * per_call
         gb_seconds += count * billed_ms(operation, memory) / 1000 * memory / 1024
         read_units += count * operation.read_units
         write_units += count * operation.write_units
+    cold_starts = {function: count * cold_start_share(count) for function, count in invocations.items()}
+    init_gb_seconds = sum(
+        starts
+        * init_billed_ms(profile.init_ms[function], profile.memory_mb[function])
+        / 1000
+        * profile.memory_mb[function]
+        / 1024
+        for function, starts in cold_starts.items()
+        if function in profile.init_ms
+    )
     # Storage at the month's end: each booking and its audit record, at most a KB per unit written
     # (transactions bill twice per item, so half the units are bytes).
     table_gb = bookings * (profile.operations["POST /bookings"].write_units + profile.audit.write_units) / 2 / 1e6
@@ -214,6 +256,15 @@ def estimate(profile: Profile, traffic: Traffic, prices: dict[str, Any]) -> list
             "GB-seconds",
             lam[f"gb_second_{traffic.architecture}"],
             free["lambda_gb_seconds"],
+        ),
+        # INIT shares the duration price and the Free Tier's GB-seconds, after the invocations' own.
+        _line(
+            "Lambda",
+            f"INIT duration ({_quantity(sum(cold_starts.values()))} cold starts)",
+            init_gb_seconds,
+            "GB-seconds",
+            lam[f"gb_second_{traffic.architecture}"],
+            _free(free["lambda_gb_seconds"], gb_seconds),
         ),
         _line(
             "API Gateway",
@@ -383,6 +434,13 @@ def report(profile: Profile, traffic: Traffic, prices: dict[str, Any] | None = N
             for name, operation in [*profile.operations.items(), (AUDIT_CAPACITY, profile.audit)]
             if name in traffic.mix or name == AUDIT_CAPACITY
         },
+        "auditInvocationsPerChange": {
+            "filtered": profile.audit_invocations_per_change,
+            "unfiltered": profile.audit_invocations_per_change_unfiltered,
+        },
+        "initBilledMs": {
+            function: init_billed_ms(ms, profile.memory_mb[function]) for function, ms in profile.init_ms.items()
+        },
     }
 
 
@@ -418,8 +476,27 @@ def template_facts() -> dict[str, Any]:
     }
 
 
-def profile_from(capacity: dict[str, Any], handler_cpu: list[dict[str, Any]], facts: dict[str, Any]) -> Profile:
-    """Join the two benchmarks' figures by operation name."""
+def init_by_function(cold_start_rows: list[dict[str, Any]]) -> dict[str, float]:
+    """Each function's measured init (ms, median) from the cold-start benchmark's rows, whose cases are
+    named after the functions (`appointments-<stage>-<function>`); the baseline row is not a function."""
+    found = {}
+    for row in cold_start_rows:
+        function = str(row["case"]).rsplit("-", 1)[-1]
+        if function in FUNCTIONS:
+            found[function] = float(row["medianMs"])
+    missing = sorted(set(FUNCTIONS) - set(found))
+    if missing:
+        raise ValueError(f"the cold-start figures name no init for {missing}")
+    return found
+
+
+def profile_from(
+    capacity: dict[str, Any],
+    handler_cpu: list[dict[str, Any]],
+    facts: dict[str, Any],
+    cold_start_rows: list[dict[str, Any]],
+) -> Profile:
+    """Join the benchmarks' figures: by operation name, by function, and the recorded stream's."""
     units = {row["operation"]: row for row in capacity["operations"]}
     cpu = {row["case"]: row for row in handler_cpu}
 
@@ -438,6 +515,8 @@ def profile_from(capacity: dict[str, Any], handler_cpu: list[dict[str, Any]], fa
 
     measured = {name: operation(name, name) for name in units if name in cpu}
     logs = capacity["logBytes"]
+    stream = capacity["stream"]
+    low_traffic, events = stream["invocationsLowTraffic"], max(1, stream["events"])
     return Profile(
         operations=measured,
         audit=operation(AUDIT_CAPACITY, AUDIT_CASE),
@@ -450,6 +529,9 @@ def profile_from(capacity: dict[str, Any], handler_cpu: list[dict[str, Any]], fa
         custom_metrics=facts["customMetrics"],
         waf_web_acls=facts["wafWebAcls"],
         waf_rules=facts["wafRules"],
+        audit_invocations_per_change=round(low_traffic["filtered"] / events, 3),
+        audit_invocations_per_change_unfiltered=round(low_traffic["unfiltered"] / events, 3),
+        init_ms=init_by_function(cold_start_rows),
     )
 
 
@@ -500,7 +582,13 @@ def markdown(result: dict[str, Any]) -> str:
         "",
         "Billed milliseconds per invocation: "
         + ", ".join(f"{name} {ms}" for name, ms in result["billedMs"].items())
+        + ". Per INIT: "
+        + ", ".join(f"{function} {ms}" for function, ms in result["initBilledMs"].items())
         + ".",
+        "",
+        f"Audit invocations per audited change, from the recorded stream at low traffic:"
+        f" {result['auditInvocationsPerChange']['filtered']:g} with the mapping's filter"
+        f" ({result['auditInvocationsPerChange']['unfiltered']:g} without it).",
     ]
     return "\n".join(lines) + "\n"
 
@@ -527,11 +615,13 @@ def main(argv: list[str] | None = None) -> int:
     if args.source:
         results = json.loads(args.source.read_text())
         capacity, handler_cpu = results["capacity"], results["handlerCpu"]
+        cold_start_rows = results["coldStart"]["rows"]
     else:
-        from loadtests import bench_capacity, bench_handler_cpu
+        from loadtests import bench, bench_capacity, bench_handler_cpu
 
         capacity, handler_cpu = bench_capacity.measure(2), bench_handler_cpu.measure(3, 20)
-    profile = profile_from(capacity, handler_cpu, template_facts())
+        cold_start_rows = bench.cold_start(3)["rows"]
+    profile = profile_from(capacity, handler_cpu, template_facts(), cold_start_rows)
     traffic = Traffic(args.bookings, args.mix, args.architecture, twelve_month_free_tier=args.twelve_months)
     print(markdown(report(profile, traffic)))
     return 0

@@ -15,6 +15,8 @@ mapping.
   consumer as Lambda delivers it: batches gathered over the batching window, partial batch
   responses, bisection, retries, the maximum record age, then the failed range to the on-failure
   destination;
+- `event_filtering.py`: the mapping's `FilterCriteria`, the part of Lambda's filter rule syntax the
+  template uses (anything else is refused, not ignored);
 - `aws_calls.py`: a record of every AWS call a function makes, for the least-privilege test.
 
 Handler code never knows it runs locally: the one added variable is `AWS_ENDPOINT_URL`.

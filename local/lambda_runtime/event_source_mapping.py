@@ -6,8 +6,11 @@ as real stream records (`stream_records.py`). It honours partial batch responses
 the records before the first failure are done, the rest are retried), bisects a batch whose
 invocation fails, retries up to `MaximumRetryAttempts`, and then sends the failed batch's whole range
 to the on-failure destination (the SQS dead-letter queue) and moves on. Records older than
-`MaximumRecordAgeInSeconds` are not delivered: their range goes to the destination too. All with the
-settings of the `AWS::Lambda::EventSourceMapping` in `cloudformation/audit.yaml`.
+`MaximumRecordAgeInSeconds` are not delivered: their range goes to the destination too. Its
+`FilterCriteria` (event_filtering.py) are applied to each record as it is read, before batching, as
+Lambda does: a record no filter matches is discarded, never delivered, never counted in a batch's
+size nor as a failure. All with the settings of the `AWS::Lambda::EventSourceMapping` in
+`cloudformation/audit.yaml`.
 """
 
 from __future__ import annotations
@@ -24,8 +27,9 @@ from typing import Any
 
 from deploy.templates import TEMPLATES, load_template, resources_of_type
 from local.account import ACCOUNT_ID, REGION
+from local.lambda_runtime.event_filtering import EventFilter
 from local.lambda_runtime.function_runtime import FunctionRuntime, Throttled
-from local.lambda_runtime.stream_records import stream_event
+from local.lambda_runtime.stream_records import lambda_record, stream_event
 
 Batch = list[dict[str, Any]]
 
@@ -38,6 +42,7 @@ class MappingSettings:
     batching_window_seconds: float
     partial_batch_responses: bool
     max_record_age_seconds: int = -1  # -1: records never expire (Lambda's default)
+    event_filter: EventFilter | None = None  # None: every record is delivered
 
     @classmethod
     def from_template(cls, template_name: str = "audit.yaml") -> MappingSettings:
@@ -51,6 +56,7 @@ class MappingSettings:
             batching_window_seconds=float(properties.get("MaximumBatchingWindowInSeconds", 0)),
             partial_batch_responses="ReportBatchItemFailures" in properties.get("FunctionResponseTypes", []),
             max_record_age_seconds=int(properties.get("MaximumRecordAgeInSeconds", -1)),
+            event_filter=EventFilter.from_criteria(properties.get("FilterCriteria")),
         )
 
 
@@ -76,6 +82,8 @@ class EventSourceMapping:
         self._now = now  # the stack's clock: record ages and the destination's timestamps follow it
         self.delivered = 0
         self.dead_lettered = 0
+        self.filtered_out = 0  # records no filter matched: discarded before batching
+        self.invocations = 0  # of the function, retries included
         self._shard = ""
         self._caught_up = threading.Condition()
         self._caught_up_since = 0.0  # when the last poll that found nothing new started
@@ -102,12 +110,16 @@ class EventSourceMapping:
             room = self.settings.batch_size - len(pending)
             page = self.streams.get_records(ShardIterator=iterator, Limit=room)
             iterator = page["NextShardIterator"]
-            if page["Records"] and not pending:
+            read = [dict(record) for record in page["Records"]]
+            kept = self._kept(read)
+            if kept and not pending:  # the window opens with the first record that will be delivered
                 window_ends = polled_at + self.settings.batching_window_seconds
-            pending += [dict(record) for record in page["Records"]]
+            pending += kept
             if pending and (len(pending) >= self.settings.batch_size or time.monotonic() >= window_ends):
                 batch, pending = pending, []
                 self._deliver(batch)
+            elif not pending and read:
+                continue  # all discarded by the filters: read on, there may be more behind them
             elif not pending:
                 with self._caught_up:
                     self._caught_up_since = polled_at
@@ -115,6 +127,16 @@ class EventSourceMapping:
                 self._stopping.wait(self.poll_seconds)
             else:  # gathering: wait for more records, at most until the window closes
                 self._stopping.wait(max(0.0, min(self.poll_seconds, window_ends - time.monotonic())))
+
+    def _kept(self, records: Batch) -> Batch:
+        """The records the mapping's filters let through; the others are discarded (Lambda judges a
+        record as the function would receive it, so `userIdentity` and epoch times are as delivered)."""
+        event_filter = self.settings.event_filter
+        if event_filter is None:
+            return records
+        kept = [record for record in records if event_filter.keeps(lambda_record(record, self.stream_arn))]
+        self.filtered_out += len(records) - len(kept)
+        return kept
 
     def wait_caught_up(self, timeout: float = 60.0) -> bool:
         """Wait until every change made before this call has been delivered (or dead-lettered).
@@ -176,6 +198,7 @@ class EventSourceMapping:
         while True:
             try:
                 invocation = self.runtime.invoke(stream_event(batch, self.stream_arn))
+                self.invocations += 1
                 break
             except Throttled:
                 self._stopping.wait(0.2)  # a throttled poll is retried without counting as an attempt

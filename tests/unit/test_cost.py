@@ -30,6 +30,7 @@ def profile() -> Profile:
         alarm_metrics=30,
         composite_alarms=2,
         custom_metrics=22,
+        init_ms={"availability": 300.0, "booking": 300.0, "audit": 200.0},
     )
 
 
@@ -67,6 +68,48 @@ def test_the_months_lines_follow_from_the_measured_profile_and_the_prices() -> N
     logs = (100_000 * 2000 + 200_000 * 1000 + 100_000 * 3000 + api_requests * 500) / 1e9
     assert line(lines, "logs ingested").quantity == pytest.approx(logs)
     assert line(lines, "traces recorded").quantity == pytest.approx(api_requests + changes)  # under 1/s: all sampled
+
+
+def test_audit_invocations_follow_the_recorded_streams_deliveries_per_change() -> None:
+    # Given a stream that took 1.5 deliveries per change (the work per change unchanged)
+    measured = replace(profile(), audit_invocations_per_change=1.5)
+    lines, base = cost.estimate(measured, traffic(100_000), PRICES), cost.estimate(profile(), traffic(100_000), PRICES)
+    assert line(lines, "requests").quantity == 300_000 + 1.5 * 100_000
+    assert line(lines, "duration").quantity == line(base, "duration").quantity
+
+
+def test_a_cold_start_is_at_least_one_percent_of_invocations_and_most_of_them_when_sparse() -> None:
+    assert cost.cold_start_share(10_000_000) == cost.COLD_START_FLOOR  # ~4 a second: environments stay warm
+    sparse = 1_000  # one every 44 minutes: most arrive after the environment idled out
+    assert cost.cold_start_share(sparse) == pytest.approx(math.exp(-sparse / cost.SECONDS_PER_MONTH * 600))
+    assert cost.cold_start_share(sparse) > 0.7
+
+
+def test_init_is_billed_per_cold_start_at_the_functions_memory_and_the_duration_price() -> None:
+    lines = cost.estimate(profile(), traffic(100_000), PRICES)
+    invocations = {"booking": 100_000, "availability": 200_000, "audit": 100_000}
+    # 300 ms measured on a full core is 1037 ms at 512 MB (1769/512 of a vCPU); audit's 200 ms is 692
+    billed = {"booking": 1037, "availability": 1037, "audit": 692}
+    assert cost.init_billed_ms(300, 512) == 1037 and cost.init_billed_ms(200, 512) == 692
+    gb_seconds = sum(n * cost.cold_start_share(n) * billed[f] / 1000 * 0.5 for f, n in invocations.items())
+    init = line(lines, "INIT duration")
+    assert init.quantity == pytest.approx(gb_seconds)
+    assert init.usd == pytest.approx(gb_seconds * 0.0000133334)
+    assert "4,000 cold starts" in init.item  # 1 % of 400,000 invocations
+    # the Free Tier's GB-seconds cover the invocations first, then INIT
+    assert init.usd_free_tier == 0
+
+
+def test_the_init_figures_are_read_from_the_cold_start_benchmarks_rows() -> None:
+    rows = [
+        {"case": "boto3 + DynamoDB client", "medianMs": 210.0},
+        {"case": "appointments-bench-availability", "medianMs": 301.5},
+        {"case": "appointments-bench-booking", "medianMs": 320.0},
+        {"case": "appointments-bench-audit", "medianMs": 280.0},
+    ]
+    assert cost.init_by_function(rows) == {"availability": 301.5, "booking": 320.0, "audit": 280.0}
+    with pytest.raises(ValueError, match="audit"):
+        cost.init_by_function(rows[:3])
 
 
 def test_the_free_tier_takes_its_allowance_off_each_line_and_never_goes_below_zero() -> None:

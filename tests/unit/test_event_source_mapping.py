@@ -8,6 +8,7 @@ from typing import Any
 
 import pytest
 
+from local.lambda_runtime.event_filtering import EventFilter
 from local.lambda_runtime.event_source_mapping import EventSourceMapping, MappingSettings
 from local.lambda_runtime.function_runtime import Invocation
 
@@ -183,3 +184,37 @@ def test_a_response_naming_a_record_not_in_the_batch_is_a_whole_batch_failure() 
     function, queue = Confused(partial=True), FakeQueue()
     feeder = runner(function, queue, bisect=False)
     assert feeder._invoke([record(1), record(2)]) == (0, True)  # not a crash of the mapping's thread
+
+
+def test_records_the_filter_discards_are_neither_delivered_nor_counted_in_a_batch_nor_failures() -> None:
+    # Given a stream where only even records match the mapping's filter, and a batch of 2 to fill
+    stream = FakeStream([(0.0, n) for n in range(1, 9)])
+    function = FakeFunction(partial=True)
+    only_even = {
+        "Filters": [{"Pattern": json.dumps({"dynamodb": {"Keys": {"PK": {"S": [f"OK#{n}" for n in (2, 4, 6, 8)]}}}})}]
+    }
+    settings = MappingSettings(
+        batch_size=2,
+        max_retries=0,
+        bisect=False,
+        batching_window_seconds=1,  # a batch fills before its window closes
+        partial_batch_responses=True,
+        event_filter=EventFilter.from_criteria(only_even),
+    )
+    queue = FakeQueue()
+    feeder = EventSourceMapping(stream, queue, "arn:s", function, settings, "q", poll_seconds=0.05)  # type: ignore[arg-type]
+    # When the mapping has read the shard
+    feeder.start()
+    assert feeder.wait_caught_up(timeout=5)
+    feeder.stop()
+    # Then the function saw only the matching records, two to a batch (discarded ones took no room)
+    assert [s for batch in function.seen for s in batch] == ["2", "4", "6", "8"]
+    assert all(len(batch) == 2 for batch in function.seen)
+    # and the others were discarded, not failed: nothing in the destination
+    assert (feeder.delivered, feeder.filtered_out, feeder.dead_lettered, queue.bodies) == (4, 4, 0, [])
+    assert feeder.invocations == len(function.seen)
+
+
+def test_the_mapping_reads_the_templates_filter_criteria() -> None:
+    settings = MappingSettings.from_template()
+    assert settings.event_filter is not None and len(settings.event_filter.patterns) >= 1
