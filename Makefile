@@ -193,7 +193,7 @@ $(LAYER_STAMP): requirements/lambda.lock $(VENV_STAMP)
 load: $(VENV_STAMP) ## Locust on the local stack, or HOST=…: USERS=50 DURATION=2m SCENARIO=mixed|contention; then the invariants
 	$(PY) -m loadtests.load --users $(USERS) --duration $(DURATION) --scenario $(SCENARIO) $(if $(HOST),--host $(HOST))
 
-# Not in make test (about 15 minutes); make test runs the same briefly (tests/integration/test_openapi_fuzz.py).
+# Not in make test (about 30 minutes); make test runs the same briefly (tests/integration/test_openapi_fuzz.py).
 fuzz: $(VENV_STAMP) ## schemathesis at volume on a local stack of its own: ≥ 10,000 cases, every operation, stateful links, all checks; report in .build/fuzz/<timestamp>/ (MAX_EXAMPLES=300)
 	$(PY) -m tests.fuzz --max-examples $(MAX_EXAMPLES)
 

@@ -14,10 +14,11 @@ Clock = Callable[[], datetime]
 # window or a buffer around them would leave what `datetime` can represent near years 1 and 9999.
 FIRST_YEAR, LAST_YEAR = 2000, 2099
 # How the API document writes an instant (its `Instant` pattern, with `format: date-time` for the
-# days of each month): RFC 3339 with seconds and an offset, in those years. pydantic alone would also
+# last days of short months; months and days spelt out so that a generator drawing from the pattern
+# rarely draws a date that is none): RFC 3339 with seconds and an offset, in those years. pydantic alone would also
 # take a Unix time, a space for the `T`, no seconds or `+0100`, which the document refuses.
 INSTANT_PATTERN = (
-    r"^20[0-9]{2}-[0-9]{2}-[0-9]{2}T([01][0-9]|2[0-3]):[0-5][0-9]:[0-5][0-9](\.[0-9]+)?"
+    r"^20[0-9]{2}-(0[1-9]|1[0-2])-(0[1-9]|[12][0-9]|3[01])T([01][0-9]|2[0-3]):[0-5][0-9]:[0-5][0-9](\.[0-9]+)?"
     r"(Z|[+-]([01][0-9]|2[0-3]):[0-5][0-9])$"
 )
 _INSTANT = re.compile(INSTANT_PATTERN, re.ASCII)

@@ -1,5 +1,5 @@
 """schemathesis against the running local stack's /openapi.json, briefly (`make fuzz` runs the same at
-volume): every operation, all phases (stateful sequences along the document's links included), every
+volume, with the coverage phase too): every operation, stateful sequences along the document's links, every
 check that fits API Gateway. No 5xx; every response as documented (status code, content type, headers,
 schema); no schema-valid request refused as malformed and no schema-violating one accepted (opaque
 cursors aside: tests/fuzz/hooks.py says why)."""
@@ -15,8 +15,10 @@ from tests.fuzz.hooks import FUZZER_GROUPS, FUZZER_SUB
 from tests.fuzz.runner import command, environment, figures_from
 from tests.integration.conftest import token
 
-# Cases per operation and phase: what keeps this run near a minute on two cores.
+# Cases per operation and phase, and the phases: what keeps this run near a minute on two cores. The
+# coverage phase (boundary values of every parameter, about 100 s alone) runs in make fuzz.
 MAX_EXAMPLES = 5
+PHASES = "examples,fuzzing,stateful"
 
 
 def test_every_operation_answers_as_documented(stack: LocalStack, tmp_path: Path) -> None:
@@ -24,7 +26,7 @@ def test_every_operation_answers_as_documented(stack: LocalStack, tmp_path: Path
     # It writes its example database and its report into the working folder: keep them out of the repository.
     before = _left_behind()
     result = subprocess.run(
-        command(stack.url, everyone, tmp_path, max_examples=MAX_EXAMPLES, seed=None),
+        command(stack.url, everyone, tmp_path, max_examples=MAX_EXAMPLES, seed=None, phases=PHASES),
         cwd=tmp_path,
         env=environment(),
         capture_output=True,
