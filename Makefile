@@ -40,10 +40,11 @@ BOOKINGS ?= 100000
 MIX ?=
 FROM ?=
 TWELVE_MONTHS ?=
+MAX_EXAMPLES ?= 300
 
 export PYTHONDONTWRITEBYTECODE := 1
 
-.PHONY: help venv run test lint fmt typecheck unit integration integration-stale smoke browser browser-test templates package checkov deploy-check deploy destroy load bench cfn-lint bench-smoke bench-transactions bench-slots bench-cold-start bench-capacity bench-handler-cpu bench-throughput cost token audit-verify audit-redrive faults clean
+.PHONY: help venv run test lint fmt typecheck unit integration integration-stale smoke browser browser-test templates package checkov deploy-check deploy destroy load fuzz bench cfn-lint bench-smoke bench-transactions bench-slots bench-cold-start bench-capacity bench-handler-cpu bench-throughput cost token audit-verify audit-redrive faults clean
 
 help: ## List the targets
 	@grep -E '^[a-zA-Z_-]+:.*?## ' $(MAKEFILE_LIST) | awk 'BEGIN {FS = ":.*?## "}; {printf "  \033[36m%-20s\033[0m %s\n", $$1, $$2}'
@@ -197,6 +198,10 @@ $(LAYER_STAMP): requirements/lambda.lock $(VENV_STAMP)
 
 load: $(VENV_STAMP) ## Locust on the local stack, or HOST=…: USERS=50 DURATION=2m SCENARIO=mixed|contention; then the invariants
 	$(PY) -m loadtests.load --users $(USERS) --duration $(DURATION) --scenario $(SCENARIO) $(if $(HOST),--host $(HOST))
+
+# Not in make test (about 30 minutes); make test runs the same briefly (tests/integration/test_openapi_fuzz.py).
+fuzz: $(VENV_STAMP) ## schemathesis at volume on a local stack of its own: ≥ 10,000 cases, every operation, stateful links, all checks; report in .build/fuzz/<timestamp>/ (MAX_EXAMPLES=300)
+	$(PY) -m tests.fuzz --max-examples $(MAX_EXAMPLES)
 
 token: $(VENV_STAMP) ## Mint a local development token: make token SUB=… GROUPS=customers,providers
 	@$(PY) -m local --state-dir $(STATE_DIR) token --sub "$(SUB)" --groups "$(GROUPS)" --ttl $(TTL) --port $(PORT)

@@ -97,12 +97,16 @@ def deployed_document(document: dict[str, Any]) -> dict[str, Any]:
 
     Models (`components.schemas` and the bodies' inline schemas) become draft 4 models the importer
     supports; parameters keep only the attributes it reads (presence is all its validator checks:
-    the functions validate patterns and ranges). Security is left where the document puts it: API
-    Gateway reads it per operation only (the deploy check, `deploy/checks.py`, holds that)."""
+    the functions validate patterns and ranges). Responses lose their `links` (what a client does
+    next): API Gateway has no use for them, and leaving them out means no importer warning about
+    them can roll a deploy back. Security is left where the document puts it: API Gateway reads it
+    per operation only (the deploy check, `deploy/checks.py`, holds that)."""
     deployed: dict[str, Any] = copy.deepcopy(document)
     components = deployed.get("components", {})
     if "schemas" in components:
         components["schemas"] = {name: model_schema(schema) for name, schema in components["schemas"].items()}
+    for shared_response in components.get("responses", {}).values():
+        shared_response.pop("links", None)
     for shared in components.get("parameters", {}).values():
         _importable_parameter(shared)
     for item in deployed.get("paths", {}).values():
@@ -117,6 +121,7 @@ def deployed_document(document: dict[str, Any]) -> dict[str, Any]:
                 if "schema" in media:
                     media["schema"] = model_schema(media["schema"])
             for response in operation.get("responses", {}).values():
+                response.pop("links", None)
                 for media in response.get("content", {}).values():
                     if "schema" in media:
                         media["schema"] = model_schema(media["schema"])

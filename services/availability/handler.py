@@ -6,6 +6,7 @@ from __future__ import annotations
 from services.common import init_gc  # first: no garbage collection while the imports below load
 # isort: on
 
+import re
 import time
 from datetime import date
 from functools import cache
@@ -49,6 +50,17 @@ ProviderId = Annotated[str, Path(pattern=PROVIDER_ID)]
 
 
 Instant = Annotated[SupportedInstant, BeforeValidator(plus_restored)]
+_DATE = re.compile(r"[0-9]{4}-[0-9]{2}-[0-9]{2}", re.ASCII)
+
+
+def _plain_date(value: Any) -> Any:
+    """`YYYY-MM-DD` only, as the document says: pydantic alone would also take a date-time at midnight."""
+    if not isinstance(value, str) or _DATE.fullmatch(value) is None:
+        raise ValueError("must be a date YYYY-MM-DD")
+    return value
+
+
+LocalDate = Annotated[date, BeforeValidator(_plain_date), Path()]
 
 
 @cache
@@ -185,9 +197,7 @@ def put_schedule(providerId: ProviderId, body: Annotated[ScheduleIn, Body()]) ->
 
 
 @app.put("/providers/<providerId>/overrides/<date>")
-def put_override(
-    providerId: ProviderId, date: Annotated[date, Path()], body: Annotated[OverrideIn, Body()]
-) -> Response[Any]:
+def put_override(providerId: ProviderId, date: LocalDate, body: Annotated[OverrideIn, Body()]) -> Response[Any]:
     principal = current_principal(app)
     identify(providerId=providerId)
     override = availability().set_override(
@@ -197,7 +207,7 @@ def put_override(
 
 
 @app.delete("/providers/<providerId>/overrides/<date>")
-def delete_override(providerId: ProviderId, date: Annotated[date, Path()]) -> Response[None]:
+def delete_override(providerId: ProviderId, date: LocalDate) -> Response[None]:
     principal = current_principal(app)
     identify(providerId=providerId)
     availability().remove_override(principal, providerId, date, expected_version(app), attribution_for(app, principal))

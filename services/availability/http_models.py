@@ -44,7 +44,22 @@ def _time_zone(name: str) -> str:
     return name
 
 
-Name = Annotated[StrictStr, StringConstraints(strip_whitespace=True, min_length=1, max_length=120)]
+# The document's `Name`: something besides spaces, tabs and line breaks. Named one by one, because
+# what `\s` means differs between regex dialects (Python's takes \x1c-\x1f, JavaScript's does not),
+# and a client, API Gateway and this function must draw the same line.
+NAME_PATTERN = r"[^ \t\r\n]"
+_BLANKS = " \t\r\n"
+
+
+def _trimmed(name: str) -> str:
+    if not re.search(NAME_PATTERN, name):
+        raise ValueError("must not be only spaces, tabs and line breaks")
+    return name.strip(_BLANKS)
+
+
+# Lengths as sent, as the document counts them (stripping first would take 121 characters with a
+# space around them, which the document refuses); stored without the surrounding white space.
+Name = Annotated[StrictStr, StringConstraints(min_length=1, max_length=120), AfterValidator(_trimmed)]
 
 
 class _Strict(BaseModel):

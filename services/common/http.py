@@ -175,7 +175,9 @@ def expected_version(app: APIGatewayRestResolver) -> int | None:
     """The version an `If-Match` header names, in the form the API's ETags have (`"3"`, or `W/"3"` as a
     cache may weaken it); None without the header. Anything else is the client's mistake (400): not
     `3` unquoted, not `"²"` (a digit to Python, not to the API), not more digits than a version has."""
-    raw = app.current_event.headers.get("If-Match") or app.current_event.headers.get("if-match")
+    headers = app.current_event.headers
+    # Present but empty is not absent: an empty If-Match names no version, and is refused below.
+    raw = headers.get("If-Match") if "If-Match" in headers else headers.get("if-match")
     if raw is None:
         return None
     found = _ETAG.fullmatch(raw.strip())

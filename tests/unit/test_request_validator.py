@@ -80,9 +80,16 @@ def test_the_access_log_keeps_what_the_model_said(tmp_path: Any) -> None:
 
 
 def test_a_body_the_model_accepts_goes_through_as_sent() -> None:
-    response, function = send("POST", "/providers", {"name": "A", "timeZone": "Not/Checked_Here"})
+    response, function = send("POST", "/providers", {"name": " A ", "timeZone": "Pacific/Chatham"})
     assert response.status == 200 and len(function.events) == 1
-    assert json.loads(function.events[0]["body"]) == {"name": "A", "timeZone": "Not/Checked_Here"}
+    assert json.loads(function.events[0]["body"]) == {"name": " A ", "timeZone": "Pacific/Chatham"}
+
+
+def test_a_time_zone_the_document_does_not_list_is_refused_before_the_function() -> None:
+    # The document lists the zones (the functions' tzdata), so the model holds them as API Gateway would.
+    response, function = send("POST", "/providers", {"name": "A", "timeZone": "Not/A_Zone"})
+    assert response.status == 400 and function.events == []
+    assert json.loads(response.body)["code"] == "VALIDATION_FAILED"
 
 
 def test_a_content_type_without_a_model_is_not_validated() -> None:

@@ -1,0 +1,191 @@
+"""schemathesis hooks (loaded through SCHEMATHESIS_HOOKS=tests.fuzz.hooks): the rules between
+parameters that the API document states in words, because OpenAPI 3.0's schemas describe each
+parameter and field alone, and the one answer no document can predict (a made-up cursor).
+
+Only cases schemathesis generates as *valid* (positive) are adjusted, and only where they break one
+of these rules, so `positive_data_acceptance` judges what the document promises. Invalid (negative)
+cases are sent as generated; those rules are held by the services' own tests (400 on the field).
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+from datetime import UTC, date, datetime, timedelta
+from typing import Any
+
+import schemathesis
+from schemathesis.openapi.checks import RejectedPositiveData
+
+from services.availability.domain.use_cases import OVERRIDE_DAYS_AHEAD
+from services.common.availability import MAX_WINDOW, MINUTES_PER_DAY
+from services.common.clock import LAST_YEAR
+
+# The subject the fuzzer's token names (tests/fuzz/__main__.py, tests/integration/test_openapi_fuzz.py):
+# one caller in every group, so that every lane is open and each operation reaches its function's work.
+FUZZER_SUB = "fuzzer"
+# Admins may call every operation; a staff token holds no customer groups (decision 0018).
+FUZZER_GROUPS = ["admins", "ops"]
+
+
+@schemathesis.hook
+def map_case(context: Any, case: Any) -> Any:
+    """A positive case made to keep the rules its operation's description states in words."""
+    if _is_positive(case):
+        rule = RULES.get((case.operation.method.upper(), case.operation.path))
+        if rule is not None:
+            rule(case)
+    return case
+
+
+@schemathesis.hook
+def before_add_examples(context: Any, examples: list[Any]) -> None:
+    """The same for the cases the examples phase makes from the document's examples (map_case does
+    not see those)."""
+    for case in examples:
+        map_case(context, case)
+
+
+def _is_positive(case: Any) -> bool:
+    """Generated valid in every part: the coverage phase labels a case positive by its body even when
+    it made one header invalid (`If-Match: 0`), and such a case is no valid request."""
+    meta = case.meta
+    if meta is None or not meta.generation.mode.is_positive:
+        return False
+    return not any(component.mode.is_negative for component in meta.components.values())
+
+
+@schemathesis.hook
+def filter_failure(context: Any, failure: Any, case: Any, response: Any) -> bool:
+    """Keep every failure but two kinds of "schema-valid request rejected", neither of them a valid
+    request the API refused:
+
+    - a case with an invalid part (see `_is_positive`): schemathesis calls it positive, it is not;
+    - a schema-valid `cursor` refused as 400 INVALID_CURSOR. A cursor is opaque and bound to the
+      query that made it (services/common/dynamodb.py): only a `nextCursor` the API handed out for
+      the same query is one, which no schema can describe. Cursors are still sent as generated, so
+      the functions' cursor parsing is fuzzed like any input; only `positive_data_acceptance` is
+      told that refusing a made-up one is right."""
+    if not isinstance(failure, RejectedPositiveData):
+        return True
+    if not _is_positive(case):
+        return False
+    if response.status_code != 400:
+        return True
+    if not (case.query or {}).get("cursor"):
+        return True
+    try:
+        problem = json.loads(response.content)
+    except ValueError:
+        return True
+    fields = {error.get("field") for error in problem.get("errors", [])}
+    return not (problem.get("code") == "INVALID_CURSOR" and fields == {"query.cursor"})
+
+
+def _instant(value: Any) -> datetime | None:
+    try:
+        return datetime.fromisoformat(value) if isinstance(value, str) else None
+    except ValueError:
+        return None
+
+
+def _spread(text: str, modulus: int) -> int:
+    """A number in [0, modulus) drawn from generated text: varied, and the same for the same case."""
+    return int.from_bytes(hashlib.sha256(text.encode()).digest()[:8], "big") % modulus
+
+
+# A stateful run's slot search looks at the coming week, where the seeded providers have free slots,
+# so that its BookFirstSlot link books one and the booking's own links get a real id and ETag.
+STATEFUL_WINDOW = timedelta(days=7)
+
+
+def _slot_window(case: Any) -> None:
+    """`to` after `from`, at most 62 days after it (MAX_WINDOW), both in the documented years."""
+    query = case.query or {}
+    if case.meta.phase.name == "stateful":
+        soon = datetime.now(UTC).replace(second=0, microsecond=0) + timedelta(hours=1)
+        query["from"], query["to"] = soon.isoformat(), (soon + STATEFUL_WINDOW).isoformat()
+        return
+    start, end = _instant(query.get("from")), _instant(query.get("to"))
+    if start is None or end is None or timedelta(0) < end - start <= MAX_WINDOW:
+        return
+    length = timedelta(seconds=1 + _spread(query["from"] + query["to"], int(MAX_WINDOW.total_seconds())))
+    if (start + length).year <= LAST_YEAR:
+        query["to"] = (start + length).isoformat()
+    else:
+        query["from"] = (start - length).isoformat()
+
+
+def _ordered_window(case: Any) -> None:
+    """`to` not before `from` (each may be left out)."""
+    query = case.query or {}
+    start, end = _instant(query.get("from")), _instant(query.get("to"))
+    if start is not None and end is not None and end < start:
+        query["from"], query["to"] = query["to"], query["from"]
+
+
+def _bookings_query(case: Any) -> None:
+    """Admins and ops say whose bookings (providerId or customerId); the fuzzer is an admin."""
+    _ordered_window(case)
+    query = case.query if case.query is not None else {}
+    if not query.get("providerId") and not query.get("customerId"):
+        query["customerId"] = FUZZER_SUB
+    case.query = query
+
+
+def _override_date(case: Any) -> None:
+    """Setting an override takes a local date from yesterday to OVERRIDE_DAYS_AHEAD days ahead. Today
+    in UTC is at most a day from today in any zone, so today … today + OVERRIDE_DAYS_AHEAD - 1 (UTC)
+    is in range wherever the provider is."""
+    parameters = case.path_parameters or {}
+    generated = str(parameters.get("date", ""))
+    today = datetime.now(UTC).date()
+    chosen = today + timedelta(days=_spread(generated, OVERRIDE_DAYS_AHEAD))
+    try:
+        if 0 <= (date.fromisoformat(generated) - today).days < OVERRIDE_DAYS_AHEAD:
+            return
+    except ValueError:
+        pass
+    parameters["date"] = chosen.isoformat()
+
+
+def _minutes(text: str) -> int:
+    hours, minutes = text.split(":")
+    return int(hours) * 60 + int(minutes)
+
+
+def _hhmm(minutes: int) -> str:
+    return f"{minutes // 60:02d}:{minutes % 60:02d}"
+
+
+def _intervals(intervals: list[dict[str, str]]) -> list[dict[str, str]]:
+    """Each interval ending after it starts and none overlapping: the generated times, sorted and
+    paired (never more intervals than were generated, so maxItems still holds)."""
+    if not intervals:
+        return intervals
+    points = sorted({_minutes(i["start"]) for i in intervals} | {_minutes(i["end"]) for i in intervals})
+    if len(points) == 1:
+        points = [points[0], points[0] + 1] if points[0] < MINUTES_PER_DAY else [points[0] - 1, points[0]]
+    return [{"start": _hhmm(a), "end": _hhmm(b)} for a, b in zip(points[0::2], points[1::2], strict=False)]
+
+
+def _schedule_body(case: Any) -> None:
+    weekly = case.body.get("weekly") if isinstance(case.body, dict) else None
+    if isinstance(weekly, dict):
+        for day, intervals in weekly.items():
+            weekly[day] = _intervals(intervals)
+
+
+def _override_body(case: Any) -> None:
+    _override_date(case)
+    if isinstance(case.body, dict) and isinstance(case.body.get("intervals"), list):
+        case.body["intervals"] = _intervals(case.body["intervals"])
+
+
+RULES = {
+    ("GET", "/providers/{providerId}/slots"): _slot_window,
+    ("GET", "/bookings"): _bookings_query,
+    ("GET", "/audit/events"): _ordered_window,
+    ("PUT", "/providers/{providerId}/schedule"): _schedule_body,
+    ("PUT", "/providers/{providerId}/overrides/{date}"): _override_body,
+}
