@@ -44,7 +44,7 @@ MAX_EXAMPLES ?= 300
 
 export PYTHONDONTWRITEBYTECODE := 1
 
-.PHONY: help venv run test lint fmt typecheck unit integration integration-stale smoke browser browser-test templates package checkov deploy-check deploy destroy load fuzz bench cfn-lint bench-smoke bench-transactions bench-slots bench-cold-start bench-capacity bench-handler-cpu bench-throughput cost token audit-verify audit-redrive faults clean
+.PHONY: help venv run test lint fmt typecheck unit integration integration-stale smoke browser browser-test templates package checkov deploy-check deploy destroy load fuzz bench cfn-lint bench-smoke bench-transactions bench-slots bench-cold-start bench-capacity bench-handler-cpu bench-throughput bench-contention cost token audit-verify audit-redrive faults clean
 
 help: ## List the targets
 	@grep -E '^[a-zA-Z_-]+:.*?## ' $(MAKEFILE_LIST) | awk 'BEGIN {FS = ":.*?## "}; {printf "  \033[36m%-20s\033[0m %s\n", $$1, $$2}'
@@ -168,6 +168,9 @@ bench-handler-cpu: $(VENV_STAMP) ## CPU per request of each function with storag
 
 bench-throughput: $(VENV_STAMP) ## Bookings/s through the local stack vs the same DynamoDB requests sent straight to the emulator
 	$(PY) -m loadtests.bench_throughput
+
+bench-contention: $(VENV_STAMP) ## Bookings of different times of one day at once vs spread over days: median latency ratio (goal ≤ 1.5)
+	$(PY) -m loadtests.bench_contention
 
 cost: $(VENV_STAMP) $(LAYER_STAMP) ## USD a month and per million bookings: BOOKINGS=100000 MIX="op=calls,…" ARCH=arm64 TWELVE_MONTHS=1 FROM=<bench results.json>
 	$(PY) -m loadtests.cost --bookings $(BOOKINGS) --architecture $(ARCH) $(if $(MIX),--mix "$(MIX)") \

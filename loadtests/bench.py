@@ -10,6 +10,8 @@ as `results.json`, `results.md` and PNG plots.
   to a trivial Powertools route (loadtests/bench_handler_cpu.py).
 - **Booking throughput**: bookings per second through the local stack ÷ the same bookings' DynamoDB
   requests sent straight to the emulator (loadtests/bench_throughput.py).
+- **Contention**: bookings of different times of one provider's day at once ÷ the same number spread
+  over days, median latency (loadtests/bench_contention.py; goal ≤ 1.5).
 - **Cost**: the month's bill at 100,000 bookings, USD per million bookings, and a few volumes, priced
   from the figures above and `loadtests/prices.toml` (loadtests/cost.py).
 - **Slot search growth**: CPU per search as the provider's bookings grow (100 → 10,000, 62-day
@@ -39,7 +41,15 @@ matplotlib.use("Agg")  # files only: no display, nothing fetched
 
 from matplotlib import pyplot, ticker
 
-from loadtests import bench_capacity, bench_cold_start, bench_handler_cpu, bench_slots, bench_throughput, cost
+from loadtests import (
+    bench_capacity,
+    bench_cold_start,
+    bench_contention,
+    bench_handler_cpu,
+    bench_slots,
+    bench_throughput,
+    cost,
+)
 from loadtests.bench_transactions import REPORTS
 
 MAX_SLOPE = 1.15
@@ -160,6 +170,9 @@ def markdown(results: dict[str, Any]) -> str:
         "## Booking throughput: local stack ÷ straight to the emulator",
         "",
         bench_throughput.markdown(results["throughput"]),
+        "## Contention: one provider's day ÷ spread over days",
+        "",
+        bench_contention.markdown(results["contention"]),
         "## Cost",
         "",
         cost.markdown(results["cost"]),
@@ -188,6 +201,7 @@ def main(argv: list[str] | None = None) -> int:
     results["capacity"] = bench_capacity.measure(1 if args.quick else 5)
     results["handlerCpu"] = bench_handler_cpu.run(args.quick)
     results["throughput"] = bench_throughput.run(args.quick)
+    results["contention"] = bench_contention.run(args.quick)
     profile = cost.profile_from(
         results["capacity"], results["handlerCpu"], cost.template_facts(), results["coldStart"]["rows"]
     )
@@ -203,6 +217,8 @@ def main(argv: list[str] | None = None) -> int:
     failed = []
     if results["coldStart"]["worstRatio"] > results["coldStart"]["goalRatio"]:
         failed.append(f"cold start {results['coldStart']['worstRatio']:.2f}x > {results['coldStart']['goalRatio']}x")
+    if results["contention"]["ratio"] > bench_contention.GOAL:
+        failed.append(f"one day ÷ spread {results['contention']['ratio']:.2f} > {bench_contention.GOAL}")
     for name in ("slopeBookings", "slopeWindow"):
         if slots[name] > MAX_SLOPE:
             failed.append(f"slot search grows faster than linearly ({name} {slots[name]})")

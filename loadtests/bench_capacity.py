@@ -7,7 +7,7 @@ response carries its `X-Amzn-Trace-Id`; the emulator's meter (local/emulator/cap
 DynamoDB request with the trace it came from, so the units add up per API operation. Whatever the
 audit consumer's stream batches spent is divided by the events it recorded (one transaction each).
 
-Then the stack's clock moves a year on, so that every item with a time to live (busy days,
+Then the stack's clock moves a year on, so that every item with a time to live (busy blocks,
 idempotency records) is removed, and the table's whole stream is read back: how many records it
 carried, how many the audit mapping's filter lets through, how many are audit events, and how many
 invocations delivering them takes at low traffic (`stream_deliveries`), with the filter and without.
@@ -135,7 +135,7 @@ def stream_deliveries(records: list[dict[str, Any]], event_filter: Any) -> dict[
     At low traffic the batching window gathers one write request's records and nothing else, so each
     request whose records reach the function is one invocation, and each TTL removal (DynamoDB's own,
     at a time of its choosing) another. A request is known by the `requestId` its items carry; records
-    without one (busy days, idempotency records, a deleted item's) are written in the same transaction
+    without one (busy blocks, idempotency records, a deleted item's) are written in the same transaction
     as an item that has one, and ride in its invocation.
     """
     from services.audit.domain.events import audit_event

@@ -71,8 +71,9 @@ class ProviderCalendar:
     """Everything a slot search over a window needs, as one Query reads it.
 
     `availability_version` moves with every change of hours; `busy_versions` holds the version of
-    each UTC day's busy-time item read (absent: no booking that day yet). A booking's transaction
-    requires both to be unchanged, so it can only commit against the calendar it was validated on.
+    each busy block read, by block id (`keys.block_id`; absent: no booking ever touched it). A
+    booking's transaction requires both to be unchanged for the blocks its span touches, so it can
+    only commit against the calendar it was validated on.
     """
 
     provider: Provider

@@ -69,7 +69,7 @@ def override_from(values: dict[str, Any]) -> Override:
 
 
 def booked_from(span: dict[str, Any]) -> BookedSpan:
-    """A booking's span as the busy-day items hold it (`start`/`end` include the buffers)."""
+    """A booking's span as the busy-block items hold it (`start`/`end` include the buffers)."""
     return BookedSpan(
         booking_id=span["bookingId"],
         service_id=span["serviceId"],
@@ -113,13 +113,13 @@ class CalendarTable:
             return None
         schedules = by_type.get("Schedule", [])
         overrides = [override_from(values) for values in by_type.get("Override", [])]
-        days = by_type.get("BusyDay", [])
-        # A span crossing midnight sits in two days' items (a map by booking id): keep one per booking.
-        # Only days not yet over count: a change to a past booking leaves its ended days alone (they
-        # expire, and may be gone already), so what they hold may no longer be the booking.
+        blocks = by_type.get("BusyBlock", [])
+        # A span sits in every block it touches (a map by booking id): keep one per booking. Only
+        # blocks of days not yet over count: a change to a past booking leaves its ended days alone
+        # (they expire, and may be gone already), so what they hold may no longer be the booking.
         today = datetime.now(UTC).date().isoformat()
-        live = [day for day in days if day["day"] >= today]
-        spans = {booking_id: span for day in live for booking_id, span in day.get("spans", {}).items()}
+        live = [block for block in blocks if block["day"] >= today]
+        spans = {booking_id: span for block in live for booking_id, span in block.get("spans", {}).items()}
         return ProviderCalendar(
             provider=provider_from(profiles[0]),
             schedule=schedule_from(schedules[0]) if schedules else None,
@@ -127,7 +127,7 @@ class CalendarTable:
             services={values["serviceId"]: service_from(values) for values in by_type.get("Service", [])},
             booked={booking_id: booked_from(span) for booking_id, span in spans.items()},
             availability_version=profiles[0].get("availabilityVersion", 0),
-            busy_versions={day["day"]: day["version"] for day in days},
+            busy_versions={block["block"]: block["version"] for block in blocks},
         )
 
     def query_partition(self, provider_id: str, sk_condition: str, values: dict[str, str]) -> list[Item]:

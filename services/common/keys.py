@@ -75,9 +75,35 @@ def override_key(provider_id: str, day: date) -> Key:
     return {"PK": {"S": provider_pk(provider_id)}, "SK": {"S": f"{CALENDAR_PREFIX}{day.isoformat()}#OVERRIDE"}}
 
 
-def busy_day_key(provider_id: str, day: date) -> Key:
-    """The busy time of one UTC day: every booking's span that touches it."""
-    return {"PK": {"S": provider_pk(provider_id)}, "SK": {"S": f"{CALENDAR_PREFIX}{day.isoformat()}#BUSY"}}
+# Busy time is kept in blocks of this many minutes of UTC time (decision 0007): two bookings contend
+# only when their spans, buffers included, touch the same block. 30 minutes is the smallest block for
+# which the longest possible change still fits one transaction: a 20-hour span (720 minutes plus two
+# 240-minute buffers) touches at most 41 blocks, and a reschedule writes its old and new ones (82)
+# beside the booking and two checks, under DynamoDB's 100 items.
+BLOCK_MINUTES: Final = 30
+
+
+def busy_blocks(start: datetime, end: datetime) -> list[datetime]:
+    """The starts (UTC) of the blocks a span [start, end) touches."""
+    first = start.astimezone(UTC_ZONE).replace(second=0, microsecond=0)
+    first -= timedelta(minutes=first.minute % BLOCK_MINUTES)
+    blocks = []
+    while first < end:
+        blocks.append(first)
+        first += timedelta(minutes=BLOCK_MINUTES)
+    return blocks
+
+
+def block_id(block: datetime) -> str:
+    """`2026-03-02T09:30`: a block's name, as its key and the calendar's versions spell it."""
+    return block.astimezone(UTC_ZONE).strftime("%Y-%m-%dT%H:%M")
+
+
+def busy_block_key(provider_id: str, block: datetime) -> Key:
+    """The busy time of one block: every booking's span that touches it. Under its UTC date, so the
+    slot search's one Query reads it with the rest of that day's calendar."""
+    day, time = block_id(block).split("T")
+    return {"PK": {"S": provider_pk(provider_id)}, "SK": {"S": f"{CALENDAR_PREFIX}{day}#BUSY#{time}"}}
 
 
 def slot_query_range(until: datetime) -> tuple[str, str]:

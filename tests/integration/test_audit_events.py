@@ -95,10 +95,10 @@ def test_a_scripted_day_becomes_one_event_per_change_with_its_actor(inproc: Any)
     assert moved.changes["start"].before == f"{day}T10:00:00Z" and moved.changes["start"].after == f"{day}T11:00:00Z"
     assert "PK" not in moved.changes and "actor" not in moved.changes
     assert events[4].entityId == f"{pid}#{day - timedelta(days=4)}"
-    # the records that meant nothing to people: busy days, the profile's version bumps
+    # the records that meant nothing to people: busy blocks, the profile's version bumps
     skipped = [r for r in records if audit_event(r) is None]
     kinds = {
         r["dynamodb"].get("NewImage", r["dynamodb"].get("OldImage", {})).get("entityType", {}).get("S") for r in skipped
     }
     # None: moto's key-only INSERT before an UpdateItem that creates an item (decision 0002); AWS sends none
-    assert kinds <= {"BusyDay", "Provider", "Override", None}
+    assert kinds <= {"BusyBlock", "Provider", "Override", None}

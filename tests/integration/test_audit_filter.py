@@ -1,5 +1,5 @@
 """The audit mapping's filter against the records the services really write: every record that is an
-audit event passes it, and the table's bookkeeping (busy days, idempotency records, version bumps, TTL
+audit event passes it, and the table's bookkeeping (busy blocks, idempotency records, version bumps, TTL
 removals) does not reach the consumer."""
 
 from __future__ import annotations
@@ -47,7 +47,7 @@ def test_every_record_the_services_write_that_is_an_audit_event_passes_the_mappi
         assert status == 201
     erased = invoke_handler(booking, "DELETE", "/customers/cust-b/personal-data", None, "admin-1", "admins")
     assert erased[0] == 202
-    # and everything with a time to live gone past it: busy days, idempotency records, the erasure
+    # and everything with a time to live gone past it: busy blocks, idempotency records, the erasure
     later = time.time() + timedelta(days=400).total_seconds()
     monkeypatch.setattr(time_to_live, "time", SimpleNamespace(time=lambda: later))
     assert time_to_live.sweep() > 0
@@ -74,9 +74,9 @@ def test_every_record_the_services_write_that_is_an_audit_event_passes_the_mappi
     # and what the consumer would have ignored is mostly not delivered at all
     dropped = {kind(r) for r in records if not event_filter.keeps(r)}
     assert {
-        "INSERT BusyDay",
+        "INSERT BusyBlock",
         "INSERT IdempotencyRecord",
-        "REMOVE BusyDay (TTL)",
+        "REMOVE BusyBlock (TTL)",
         "REMOVE IdempotencyRecord (TTL)",
     } <= dropped
     assert {"REMOVE PersonalDataErasure (TTL)", "REMOVE Override", "MODIFY Provider"} <= dropped

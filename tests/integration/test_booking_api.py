@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import itertools
 import random
 from concurrent.futures import ThreadPoolExecutor
 from datetime import UTC, date, datetime, timedelta
@@ -195,3 +196,35 @@ def test_bookings_are_private_to_their_people(stack: LocalStack, clinic: tuple[s
     assert (status, problem["code"]) == (403, "FORBIDDEN")
     status, _, problem = book(stack, token(stack, "another-provider", ["providers"]), pid, sid, other_start)
     assert (status, problem["code"]) == (403, "FORBIDDEN")
+
+
+def test_fifty_clients_book_fifty_different_times_of_one_day_at_once_and_all_get_them(stack: LocalStack) -> None:
+    # A clinic's Monday morning: one provider, 15-minute visits from 08:00 to 20:30, all asked at once
+    weekly = {day: [{"start": "08:00", "end": "20:30"}] for day in WEEKDAYS}
+    visit = {"name": "Visit", "durationMinutes": 15, "slotStepMinutes": 15}
+    pid, (sid,) = make_provider(stack, "storm-owner", "Monday Morning", weekly, [visit])
+    day = future_day(6)
+    starts = [slot["start"] for slot in slots(stack, pid, sid, day)]
+    assert len(starts) == 50
+    barrier = Barrier(50)
+
+    def send(n: int) -> tuple[int, Any]:
+        who = token(stack, f"storm-customer-{n}", ["customers"])
+        barrier.wait()
+        status, _headers, body = book(stack, who, pid, sid, starts[n])
+        return status, body
+
+    with ThreadPoolExecutor(50) as pool:
+        answers = list(pool.map(send, range(50)))
+    # Then every one of them is booked: different times do not wait for each other's claims
+    assert [status for status, _ in answers] == [201] * 50, [body for status, body in answers if status != 201]
+    # and the day holds exactly those fifty, none overlapping, and no slot is left
+    owner = token(stack, "storm-owner", ["providers"])
+    window = datetime.combine(day, datetime.min.time(), ZONE)
+    query = f"providerId={pid}&from={quote(window.isoformat())}&to={quote((window + timedelta(days=1)).isoformat())}"
+    status, _, page = call(stack, "GET", f"/bookings?{query}&limit=100", token=owner)
+    assert status == 200, page
+    booked = sorted((item["start"], item["end"]) for item in page["items"] if item["status"] == "CONFIRMED")
+    assert [start for start, _ in booked] == sorted(starts)
+    assert all(end <= later for (_, end), (later, _) in itertools.pairwise(booked))
+    assert slots(stack, pid, sid, day) == []

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import math
-from datetime import UTC, datetime
+from datetime import datetime, timedelta
 from typing import Any
 
 from local.emulator.capacity import item_size
@@ -36,17 +36,18 @@ def test_a_booking_costs_one_read_and_a_doubled_write_per_transaction_item(stack
 
     booking_kb = kb(keys.booking_key(booking["bookingId"]))
     assert booking_kb > 1  # 1,000 two-byte characters of notes push it past 1 KB
-    day = datetime.fromisoformat(start).astimezone(UTC).date()
+    begins = datetime.fromisoformat(start)
+    blocks = keys.busy_blocks(begins, begins + timedelta(minutes=30))  # the booking's span, no buffers
     others_kb = [
         kb(keys.idempotency_key("meter-customer", "meter-key-1")),  # keeps the answer, notes included
-        kb(keys.busy_day_key(pid, day)),
+        *(kb(keys.busy_block_key(pid, block)) for block in blocks),
         kb(keys.provider_key(pid)),  # checked, not written: billed as a write all the same
         kb(keys.service_key(pid, sid)),
     ]
     query, transaction = units_of(stack, headers["X-Amzn-Trace-Id"])
     # The calendar: one strongly consistent Query of small items, 1 unit of 4 KB.
     assert (query["operation"], query["read_units"]) == ("Query", 1)
-    # Five items, each billed twice in 1 KB units.
+    # Every item, each billed twice in 1 KB units.
     assert transaction["operation"] == "TransactWriteItems"
     assert transaction["write_units"] == 2 * (booking_kb + sum(others_kb))
     # Both indexes (the provider's and the customer's bookings) project the whole booking.

@@ -12,6 +12,7 @@ from urllib.parse import quote
 import pytest
 
 from local.stack import LocalStack, StackConfig, aws_client
+from services.common import keys
 from tests.integration.conftest import call, token
 
 pytestmark = pytest.mark.slow
@@ -189,7 +190,7 @@ def test_six_days_on_the_provider_and_admins_change_past_bookings_and_the_custom
     owner, admin = stack_token(stack, "late-owner", ["providers"]), stack_token(stack, "late-admin", ["admins"])
     customer = stack_token(stack, "late-customer", ["customers"])
     pid, sid = always_open(stack, owner, "Late Life")
-    # Given three bookings of today, and the clock moved six days on: their busy-day items expire
+    # Given three bookings of today, and the clock moved six days on: their busy blocks expire
     # (TTL) two days after their day, so by now they are gone from the table
     now = datetime.fromtimestamp(stack.clock.now(), UTC)
     starts = [s["start"] for s in slots(stack, customer, pid, sid, now, days=1)[:3]]  # 30 apart: no overlap
@@ -199,14 +200,14 @@ def test_six_days_on_the_provider_and_admins_change_past_bookings_and_the_custom
                                   body={"providerId": pid, "serviceId": sid, "start": start})  # fmt: skip
         assert status == 201, booking
         made.append(booking["bookingId"])
-    day = datetime.fromisoformat(starts[0]).astimezone(UTC).date()
+    first = datetime.fromisoformat(starts[0])
     dynamodb = aws_client("dynamodb", stack.emulator.endpoint)
-    busy_day = {"PK": {"S": f"PROVIDER#{pid}"}, "SK": {"S": f"DAY#{day.isoformat()}#BUSY"}}
-    assert "Item" in dynamodb.get_item(TableName=stack.data.table_name, Key=busy_day, ConsistentRead=True)
+    busy_block = keys.busy_block_key(pid, keys.busy_blocks(first, first + timedelta(minutes=30))[0])
+    assert "Item" in dynamodb.get_item(TableName=stack.data.table_name, Key=busy_block, ConsistentRead=True)
     advance(stack, 6 * DAY)
     deadline = time.monotonic() + 15
-    while "Item" in dynamodb.get_item(TableName=stack.data.table_name, Key=busy_day, ConsistentRead=True):
-        assert time.monotonic() < deadline, "the past day's busy item outlived its TTL"
+    while "Item" in dynamodb.get_item(TableName=stack.data.table_name, Key=busy_block, ConsistentRead=True):
+        assert time.monotonic() < deadline, "the past day's busy block outlived its TTL"
         time.sleep(0.25)
     owner, admin = stack_token(stack, "late-owner", ["providers"]), stack_token(stack, "late-admin", ["admins"])
     customer = stack_token(stack, "late-customer", ["customers"])
@@ -227,12 +228,12 @@ def test_six_days_on_the_provider_and_admins_change_past_bookings_and_the_custom
     new_start = slots(stack, owner, pid, sid, later, days=1)[0]["start"]
     status, _, body = call(stack, "POST", f"/bookings/{moved}/reschedule", token=owner, body={"start": new_start})
     assert (status, body.get("start")) == (200, new_start), body
-    # and no change wrote the expired day again (an item without its time to live would never go)
-    assert "Item" not in dynamodb.get_item(TableName=stack.data.table_name, Key=busy_day, ConsistentRead=True)
+    # and no change wrote the expired block again (an item without its time to live would never go)
+    assert "Item" not in dynamodb.get_item(TableName=stack.data.table_name, Key=busy_block, ConsistentRead=True)
 
 
 def test_a_day_on_a_past_bookings_ended_day_no_longer_speaks_for_it(stack: LocalStack) -> None:
-    # A day after its day, a booking's busy-day item has ended but not yet expired: a change to the
+    # A day after its day, a booking's busy blocks have ended but not yet expired: a change to the
     # booking leaves it alone, so it must no longer be read as the booking (a no-show is not moved)
     owner, admin = stack_token(stack, "ended-owner", ["providers"]), stack_token(stack, "ended-admin", ["admins"])
     customer = stack_token(stack, "ended-customer", ["customers"])

@@ -41,21 +41,23 @@ def test_a_slot_search_is_one_query(inproc: Any, window_days: int) -> None:
         override = {"intervals": [{"start": "08:00", "end": "18:00"}]}
         assert invoke("PUT", f"/providers/{pid}/overrides/{day}", override)[0] == 200
     spans = [start + timedelta(minutes=62 * 1440 * n // 500) for n in range(500)]
-    by_day: dict[Any, dict[str, Any]] = {}
+    by_block: dict[Any, dict[str, Any]] = {}
     for n, span_start in enumerate(spans):
         span = {"start": iso_utc(span_start), "end": iso_utc(span_start + timedelta(minutes=20))}
-        by_day.setdefault(span_start.date(), {})[f"bkg_{n}"] = {
-            **span,
-            "bookingId": f"bkg_{n}",
-            "serviceId": "svc_elsewhere",
-            "customerId": "someone",
-            "sessionStart": span["start"],
-            "version": 1,
-            "createdAt": span["start"],
-        }
-    for day, day_spans in by_day.items():
-        values = {"entityType": "BusyDay", "day": day.isoformat(), "spans": day_spans, "version": 1}
-        inproc.put_item(TableName=TABLE, Item={**keys.busy_day_key(pid, day), **to_item(values)})
+        for block in keys.busy_blocks(span_start, span_start + timedelta(minutes=20)):
+            by_block.setdefault(block, {})[f"bkg_{n}"] = {
+                **span,
+                "bookingId": f"bkg_{n}",
+                "serviceId": "svc_elsewhere",
+                "customerId": "someone",
+                "sessionStart": span["start"],
+                "version": 1,
+                "createdAt": span["start"],
+            }
+    for block, block_spans in by_block.items():
+        day, block_name = block.date().isoformat(), keys.block_id(block)
+        values = {"entityType": "BusyBlock", "day": day, "block": block_name, "spans": block_spans, "version": 1}
+        inproc.put_item(TableName=TABLE, Item={**keys.busy_block_key(pid, block), **to_item(values)})
 
     # When the slots of the whole window are asked for
     operations: list[str] = []

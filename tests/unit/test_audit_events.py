@@ -34,7 +34,7 @@ def test_ttl_removal_of_a_past_override_is_no_event() -> None:
 
 
 def test_internal_items_are_no_events() -> None:
-    for kind in ("BusyDay", "IdempotencyRecord"):
+    for kind in ("BusyBlock", "IdempotencyRecord"):
         assert audit_event(record("INSERT", None, {"entityType": kind, "version": 1})) is None
 
 

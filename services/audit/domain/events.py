@@ -33,7 +33,7 @@ BOOKKEEPING = frozenset(
 )
 # Items that exist for the system, not for people: busy time and idempotency records. (The trail
 # itself lives in the audit table, which has no stream.)
-INTERNAL = frozenset({"BusyDay", "IdempotencyRecord"})
+INTERNAL = frozenset({"BusyBlock", "IdempotencyRecord"})
 
 
 def _changes(old: dict[str, Any], new: dict[str, Any]) -> dict[str, Change]:

@@ -297,7 +297,7 @@ class DynamoDBProviderStore:
         return self.calendars.calendar(provider_id, until)
 
     def upcoming_overrides(self, provider_id: str, since: date) -> list[Override]:
-        """Overrides from `since` on (busy-day items in the same range are read and left aside)."""
+        """Overrides from `since` on (busy blocks in the same range are read and left aside)."""
         low = f"{keys.CALENDAR_PREFIX}{since.isoformat()}"
         items = self.calendars.query_partition(
             provider_id, "SK BETWEEN :lo AND :hi", {":lo": low, ":hi": keys.CALENDAR_PREFIX + "~"}

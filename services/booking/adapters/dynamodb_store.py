@@ -1,11 +1,12 @@
 """The booking service's storage in the shared table (keys in `services/common/keys.py`).
 
 Every change of a booking's time is one transaction that (1) writes the booking, (2) changes its span
-in every UTC day's busy-time item it touches, each conditioned on the day's version read with the
-calendar, (3) checks that the provider's hours (`availabilityVersion`) and (4) the service
-(`version`) are unchanged, and for a new booking (5) puts the idempotency record, conditioned on the
-key being unused or expired. Two changes validated against the same day can never both commit: the
-second finds the day's version moved, reads again and decides again.
+in every busy block it touches (30 minutes of UTC time, `keys.busy_blocks`), each conditioned on the
+block's version read with the calendar, (3) checks that the provider's hours (`availabilityVersion`)
+and (4) the service (`version`) are unchanged, and for a new booking (5) puts the idempotency record,
+conditioned on the key being unused or expired. Two changes whose spans overlap share a block, so
+they can never both commit: the second finds that block's version moved, reads again and decides
+again. Changes at times that do not touch a common block do not wait for each other (decision 0007).
 """
 
 from __future__ import annotations
@@ -13,7 +14,7 @@ from __future__ import annotations
 import json
 from collections.abc import Iterator
 from dataclasses import dataclass
-from datetime import UTC, date, datetime, timedelta
+from datetime import UTC, datetime, timedelta
 from typing import TYPE_CHECKING, Any
 
 from botocore.exceptions import ClientError
@@ -48,25 +49,21 @@ from services.common.timezones import zone
 if TYPE_CHECKING:
     from mypy_boto3_dynamodb import DynamoDBClient
 
-BUSY_DAY_KEPT_AFTER = timedelta(days=2)  # then TTL removes a past day's busy time
+BUSY_KEPT_AFTER = timedelta(days=2)  # then TTL removes the busy blocks of a past day
 ERASURE_KEPT = timedelta(days=7)  # the audit trail keeps the erasure; the item only carries it there
 
 
-def utc_days(start: datetime, end: datetime) -> list[date]:
-    """The UTC days a span [start, end) touches."""
-    first, last = start.astimezone(UTC).date(), (end - timedelta(microseconds=1)).astimezone(UTC).date()
-    return [first + timedelta(days=n) for n in range((last - first).days + 1)]
+def day_over(block: datetime, now: datetime) -> bool:
+    return datetime.combine(block.astimezone(UTC).date(), datetime.min.time(), UTC) + timedelta(days=1) <= now
 
 
-def days_not_over(start: datetime, end: datetime, now: datetime) -> list[date]:
-    """The UTC days of a span that have not ended: the only ones whose busy time matters to anyone.
+def live_blocks(start: datetime, end: datetime, now: datetime) -> list[datetime]:
+    """The blocks of a span whose UTC day has not ended: the only ones whose busy time matters to anyone.
 
-    A past day's busy-day item expires (TTL) two days after it, and may be gone at any moment from
-    then on; changing a past booking must neither condition on it (it would fail for ever) nor write it
+    A past day's blocks expire (TTL) two days after it, and may be gone at any moment from then on;
+    changing a past booking must neither condition on them (it would fail for ever) nor write them
     (an update would make a new, never-expiring item)."""
-    return [
-        day for day in utc_days(start, end) if datetime.combine(day, datetime.min.time(), UTC) + timedelta(days=1) > now
-    ]
+    return [block for block in keys.busy_blocks(start, end) if not day_over(block, now)]
 
 
 def booked_span(booking: Booking) -> BookedSpan:
@@ -325,23 +322,23 @@ class DynamoDBBookingStore:
         return self._commit([self._update_booking(booking, fields, "NO_SHOW"), *self._release(booking)], False)
 
     def _release(self, booking: Booking) -> list[dict[str, Any]]:
-        """Take the booking's span out of its days that have not ended: in those, a span exists exactly
-        while its booking is confirmed (`days_not_over` says why the past ones are left alone).
+        """Take the booking's span out of its live blocks: in those, a span exists exactly while its
+        booking is confirmed (`live_blocks` says why the past ones are left alone).
 
-        No day-version check: removing our own span cannot overlap anything.
+        No version check: removing our own span cannot overlap anything.
         """
         return [
             {
                 "Update": {
                     "TableName": self.table,
-                    "Key": keys.busy_day_key(booking.provider_id, day),
+                    "Key": keys.busy_block_key(booking.provider_id, block),
                     "UpdateExpression": "REMOVE spans.#booking ADD version :one",
                     "ConditionExpression": "attribute_exists(spans.#booking)",
                     "ExpressionAttributeNames": {"#booking": booking.booking_id},
                     "ExpressionAttributeValues": {":one": {"N": "1"}},
                 }
             }
-            for day in days_not_over(booking.busy_start, booking.busy_end, datetime.now(UTC))
+            for block in live_blocks(booking.busy_start, booking.busy_end, datetime.now(UTC))
         ]
 
     def _update_booking(self, booking: Booking, fields: dict[str, Any], change: str) -> dict[str, Any]:
@@ -374,34 +371,41 @@ class DynamoDBBookingStore:
     def _move_time(
         self, booking: Booking, previous: Booking | None, calendar: ProviderCalendar
     ) -> list[dict[str, Any]]:
-        """Busy-day updates that put `booking`'s span in (and `previous`'s out), plus the calendar checks."""
+        """Busy-block updates that put `booking`'s span in (and `previous`'s out), plus the calendar checks.
+
+        Every block the new span touches is conditioned on the version the decision read (or on not
+        existing): any booking that overlaps the new span shares one of them with it. A block only
+        the old span touches loses that span, unconditioned."""
         span = span_of(booked_span(booking))
-        new_days = utc_days(booking.busy_start, booking.busy_end)
-        old_days = days_not_over(previous.busy_start, previous.busy_end, datetime.now(UTC)) if previous else []
+        new_blocks = keys.busy_blocks(booking.busy_start, booking.busy_end)
+        old_blocks = live_blocks(previous.busy_start, previous.busy_end, datetime.now(UTC)) if previous else []
         writes = []
-        for day in sorted(set(new_days) | set(old_days)):
-            seen = calendar.busy_versions.get(day.isoformat())
+        for block in sorted(set(new_blocks) | set(old_blocks)):
+            seen = calendar.busy_versions.get(keys.block_id(block))
             update: dict[str, Any] = {
                 "TableName": self.table,
-                "Key": keys.busy_day_key(booking.provider_id, day),
+                "Key": keys.busy_block_key(booking.provider_id, block),
                 "ExpressionAttributeValues": {":one": {"N": "1"}},
             }
             values = update["ExpressionAttributeValues"]
-            if day not in new_days or seen is not None:
+            if block not in new_blocks or seen is not None:
                 update["ExpressionAttributeNames"] = {"#booking": booking.booking_id}
-            if day not in new_days:
+            if block not in new_blocks:
                 update["UpdateExpression"] = "REMOVE spans.#booking ADD version :one"
             elif seen is None:
-                expires = datetime.combine(day, datetime.min.time(), UTC) + timedelta(days=1) + BUSY_DAY_KEPT_AFTER
+                day = block.astimezone(UTC).date()
+                expires = datetime.combine(day, datetime.min.time(), UTC) + timedelta(days=1) + BUSY_KEPT_AFTER
                 update["UpdateExpression"] = (
-                    "SET entityType = :type, #day = :day, expiresAt = :expires, spans = :spans ADD version :one"
+                    "SET entityType = :type, #day = :day, #block = :block, expiresAt = :expires, spans = :spans"
+                    " ADD version :one"
                 )
-                update["ExpressionAttributeNames"] = {"#day": "day"}
+                update["ExpressionAttributeNames"] = {"#day": "day", "#block": "block"}
                 values.update(
                     to_item(
                         {
-                            ":type": "BusyDay",
+                            ":type": "BusyBlock",
                             ":day": day.isoformat(),
+                            ":block": keys.block_id(block),
                             ":expires": int(expires.timestamp()),
                             ":spans": {booking.booking_id: span},
                         }
@@ -410,7 +414,9 @@ class DynamoDBBookingStore:
             else:
                 update["UpdateExpression"] = "SET spans.#booking = :span ADD version :one"
                 values.update(to_item({":span": span}))
-            if seen is None:
+            if block not in new_blocks:
+                update["ConditionExpression"] = "attribute_exists(spans.#booking)"  # ours to remove
+            elif seen is None:
                 update["ConditionExpression"] = "attribute_not_exists(PK)"
             else:
                 update["ConditionExpression"] = "version = :seen"

@@ -1,0 +1,192 @@
+"""The claim scheme under random interleavings (decision 0007), against DynamoDB's conditional
+transactions (in-process moto) and an oracle of what committed.
+
+Each round, several changes (book, reschedule, cancel) of one provider's day read the calendar and
+decide on it, as concurrent requests would, then commit in a random order. Whatever the lengths,
+buffers, capacities and order: what committed never overlaps (buffers included; only a session of
+one service shares time, up to its capacity), the table holds exactly what committed, and a change
+whose busy blocks nobody touched since its read is never turned away (no contention between times
+that do not touch a common block).
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, replace
+from datetime import UTC, datetime, timedelta
+from itertools import count
+from typing import Any
+
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
+
+from services.availability import handler as availability
+from services.booking.adapters.dynamodb_store import DynamoDBBookingStore
+from services.booking.domain.models import Booking, BookingStatus
+from services.booking.domain.ports import Committed
+from services.booking.domain.use_cases import BookingRequest, BookingService
+from services.common import keys
+from services.common.auth import Attribution
+from services.common.availability import why_not
+from services.common.calendar import ProviderCalendar
+from tests.integration.conftest import invoke_handler
+
+TABLE = "appointments-inproc"
+BY = Attribution("property", "r", "1-00000000-000000000000000000000000")
+OPEN = 6 * 60  # the provider opens at 06:00 UTC, every day, until 22:00
+SERVICES = st.tuples(
+    st.sampled_from([15, 30, 45, 60, 90]),  # duration
+    st.sampled_from([0, 5, 10, 15]),  # buffer before
+    st.sampled_from([0, 5, 10, 15]),  # buffer after
+    st.integers(1, 3),  # capacity
+)
+# Starts within the first three hours: crowded enough that changes in one round often compete.
+STARTS = st.integers(0, 11)
+OPERATION = st.one_of(
+    st.tuples(st.just("book"), st.integers(0, 2), STARTS),
+    st.tuples(st.just("move"), st.integers(0, 50), STARTS),
+    st.tuples(st.just("cancel"), st.integers(0, 50), st.just(0)),
+)
+serial = count()
+
+
+@dataclass(frozen=True)
+class Held:
+    """What the oracle knows of a confirmed booking: the time it holds, and with whom it may share it."""
+
+    service_id: str
+    session_start: datetime
+    start: datetime  # buffers included
+    end: datetime
+    capacity: int
+
+
+def overlaps(committed: dict[str, Held]) -> list[str]:
+    """Every booking that shares time with a stranger, or whose session holds more than its capacity."""
+    found = []
+    for booking_id, a in committed.items():
+        sharing = [b for b in committed.values() if b.start < a.end and a.start < b.end]
+        strangers = [b for b in sharing if (b.service_id, b.session_start) != (a.service_id, a.session_start)]
+        if strangers or len(sharing) > a.capacity:
+            found.append(booking_id)
+    return found
+
+
+def blocks_of(booking: Booking) -> set[datetime]:
+    return set(keys.busy_blocks(booking.busy_start, booking.busy_end))
+
+
+@settings(
+    max_examples=12,
+    deadline=None,
+    suppress_health_check=[HealthCheck.function_scoped_fixture, HealthCheck.too_slow],
+)
+@given(
+    services=st.lists(SERVICES, min_size=1, max_size=3),
+    rounds=st.lists(st.lists(OPERATION, min_size=2, max_size=5), min_size=1, max_size=4),
+    data=st.data(),
+)
+def test_random_interleavings_never_commit_an_overlap_and_never_turn_away_an_untouched_time(
+    inproc: Any, services: list[tuple[int, int, int, int]], rounds: list[list[tuple[str, int, int]]], data: Any
+) -> None:
+    def invoke(method: str, path: str, body: Any = None) -> Any:
+        status, answer = invoke_handler(availability, method, path, body, "owner", "providers")
+        assert status in (200, 201), answer
+        return answer
+
+    # Given a provider open 06:00-22:00 UTC every day, with the drawn services
+    pid = invoke("POST", "/providers", {"name": f"Property {next(serial)}", "timeZone": "UTC"})["providerId"]
+    weekly = {day: [{"start": "06:00", "end": "22:00"}] for day in ("mon", "tue", "wed", "thu", "fri", "sat", "sun")}
+    invoke("PUT", f"/providers/{pid}/schedule", {"weekly": weekly})
+    sids = []
+    for duration, before, after, capacity in services:
+        rules = {"bufferBeforeMinutes": before, "bufferAfterMinutes": after, "capacity": capacity}
+        body = {"name": "S", "durationMinutes": duration, "minNoticeMinutes": 0, "slotStepMinutes": 15, **rules}
+        sids.append(invoke("POST", f"/providers/{pid}/services", body)["serviceId"])
+    store = DynamoDBBookingStore(inproc, TABLE)
+    now = datetime.now(UTC)
+    day = datetime.combine(now.date() + timedelta(days=10), datetime.min.time(), UTC)
+    until = day + timedelta(days=2)
+    committed: dict[str, Held] = {}
+    made: list[str] = []  # every booking id ever committed, for moves and cancels to name
+
+    for operations in rounds:
+        # When each change reads the calendar and decides on it, before any of them commits
+        planned: list[tuple[str, Any, ProviderCalendar]] = []
+        for kind, which, slot in operations:
+            calendar = store.calendar(pid, until)
+            assert calendar is not None
+            start = day + timedelta(minutes=OPEN + 15 * slot)
+            if kind == "book":
+                service = calendar.services[sids[which % len(sids)]]
+                if why_not(calendar.hours(), service.rules, calendar.busy, start, now, service.service_id):
+                    continue
+                request = BookingRequest(pid, service.service_id, start, f"customer-{next(serial)}", None)
+                booking = BookingService._new_booking(calendar, service, request, request.customer_id or "", now)
+                planned.append(("book", booking, calendar))
+                continue
+            if not made:
+                continue
+            current = store.get_booking(made[which % len(made)])
+            if current is None or current.status is not BookingStatus.CONFIRMED:
+                continue
+            if kind == "cancel":
+                planned.append(("cancel", current, calendar))
+                continue
+            service = calendar.services[current.service_id]
+            busy = calendar.busy_except(current.booking_id)
+            if why_not(calendar.hours(), service.rules, busy, start, now, service.service_id):
+                continue
+            request = BookingRequest(pid, service.service_id, start, current.customer_id, None)
+            fresh = BookingService._new_booking(calendar, service, request, current.customer_id, now)
+            moved = replace(fresh, booking_id=current.booking_id, version=current.version + 1)
+            planned.append(("move", (current, moved), calendar))
+
+        # and they commit in any order
+        order = data.draw(st.permutations(range(len(planned))), label="commit order")
+        touched: set[datetime] = set()  # the blocks written by this round's commits so far
+        changed: set[str] = set()  # and the bookings
+        for index in order:
+            kind, subject, calendar = planned[index]
+            if kind == "book":
+                outcome = store.claim(subject, calendar, None, BY)
+                target, guarded, writes = subject.booking_id, blocks_of(subject), blocks_of(subject)
+            elif kind == "move":
+                current, moved = subject
+                outcome = store.reschedule(current, moved, calendar, BY)
+                target, guarded = current.booking_id, blocks_of(moved)
+                writes = blocks_of(moved) | blocks_of(current)
+            else:
+                outcome = store.cancel(subject, None, BY)
+                target, guarded, writes = subject.booking_id, set(), blocks_of(subject)
+            if target not in changed and not (guarded & touched):
+                # Then a change whose booking and blocks nobody wrote since its read is never turned away
+                assert isinstance(outcome, Committed), (kind, outcome)
+            if not isinstance(outcome, Committed):
+                continue
+            touched |= writes
+            changed.add(target)
+            booking = subject if kind == "book" else subject[1] if kind == "move" else subject
+            service = calendar.services[booking.service_id]
+            if kind == "cancel":
+                committed.pop(booking.booking_id, None)
+                continue
+            if kind == "book":
+                made.append(booking.booking_id)
+            committed[booking.booking_id] = Held(
+                booking.service_id, booking.start, booking.busy_start, booking.busy_end, service.rules.capacity
+            )
+            # and what committed never overlaps
+            assert overlaps(committed) == [], committed
+
+        # and the table holds exactly what committed: the bookings, and their spans in the blocks
+        confirmed = {
+            booking_id
+            for booking_id in made
+            if (found := store.get_booking(booking_id)) is not None and found.status is BookingStatus.CONFIRMED
+        }
+        assert confirmed == set(committed)
+        calendar = store.calendar(pid, until)
+        assert calendar is not None and set(calendar.booked) == set(committed)
+        for booking_id, held in committed.items():
+            span = calendar.booked[booking_id]
+            assert (span.start, span.end, span.session_start) == (held.start, held.end, held.session_start)
