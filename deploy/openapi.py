@@ -182,6 +182,14 @@ PREFLIGHT_REQUEST_TEMPLATE = """\
 {"statusCode": 403}
 #end
 """
+# The 204's template: it echoes the origin the request template already found in the list (a 204 is
+# only chosen for one), by overriding the response header, which is how a mapping template sets a
+# header from the request (API Gateway: "Override your API's request and response parameters").
+PREFLIGHT_GRANTED_TEMPLATE = """\
+#set($origin = $input.params().header.get('Origin'))
+#if("$!origin" == "")#set($origin = $input.params().header.get('origin'))#end
+#set($context.responseOverride.header.Access-Control-Allow-Origin = $origin)
+"""
 # The bodies API Gateway's own answers have (x-amazon-apigateway-gateway-responses): problem+json.
 _PREFLIGHT_REFUSED = (
     '{"type": "about:blank", "title": "Forbidden", "status": 403, "code": "CORS_NOT_ALLOWED", '
@@ -197,14 +205,17 @@ _PREFLIGHT_NOT_FOUND = (
 def preflight_operation(resource: str, methods: list[str]) -> dict[str, Any]:
     """The OPTIONS method of `resource`, which offers `methods`: a mock integration, so no function runs."""
     allowed = ",".join([*methods, "OPTIONS"])
+    # The allowed origin is echoed by the 204's template (`$context.responseOverride`): a method
+    # response header cannot be mapped from a method request header ("Invalid mapping expression"),
+    # only from the integration response, the context, stage variables or a static value.
     granted = {
-        "method.response.header.Access-Control-Allow-Origin": "method.request.header.Origin",
         "method.response.header.Access-Control-Allow-Methods": f"'{allowed}'",
         "method.response.header.Access-Control-Allow-Headers": f"'{','.join(ALLOWED_HEADERS)}'",
         "method.response.header.Access-Control-Max-Age": f"'{MAX_AGE_SECONDS}'",
         "method.response.header.Vary": "'Origin'",
     }
     problem = {"method.response.header.Content-Type": "'application/problem+json'"}
+    refused = {**problem, "method.response.header.Vary": "'Origin'"}
     template = PREFLIGHT_REQUEST_TEMPLATE.replace("METHODS", f",{','.join(methods)},")
 
     def headers(names: dict[str, str]) -> dict[str, Any]:
@@ -215,20 +226,27 @@ def preflight_operation(resource: str, methods: list[str]) -> dict[str, Any]:
         "operationId": "preflight" + "".join(word[:1].upper() + word[1:] for word in re.findall(r"\w+", resource)),
         "summary": "CORS preflight, answered by API Gateway itself",
         "security": [],
-        "parameters": [{"name": "Origin", "in": "header", "required": False}],
+        "parameters": [{"name": "Origin", "in": "header", "required": False, "schema": {"type": "string"}}],
         "responses": {
-            "204": {"description": "Allowed", "headers": headers(granted)},
-            "403": {"description": "Not allowed", "headers": headers(problem)},
+            "204": {
+                "description": "Allowed",
+                "headers": headers({"method.response.header.Access-Control-Allow-Origin": "", **granted}),
+            },
+            "403": {"description": "Not allowed", "headers": headers(refused)},
             "404": {"description": "CORS is off", "headers": headers(problem)},
         },
         "x-amazon-apigateway-integration": {
             "type": "mock",
             "requestTemplates": {"application/json": {"Fn::Sub": template}},
             "responses": {
-                "204": {"statusCode": "204", "responseParameters": granted},
+                "204": {
+                    "statusCode": "204",
+                    "responseParameters": granted,
+                    "responseTemplates": {"application/json": PREFLIGHT_GRANTED_TEMPLATE},
+                },
                 "403": {
                     "statusCode": "403",
-                    "responseParameters": {**problem, "method.response.header.Vary": "'Origin'"},
+                    "responseParameters": refused,
                     "responseTemplates": {"application/json": _PREFLIGHT_REFUSED},
                 },
                 "default": {

@@ -2,9 +2,13 @@
 
 As API Gateway does it: the request template (Velocity) renders `{"statusCode": N}`; N picks the
 integration response whose key (a regular expression) matches it, else `default`; that response's
-`responseParameters` make the headers (a quoted static value, or `method.request.header.X`) and its
-template the body. The templates run on airspeed, a Python Velocity engine; `$input.params()` and
-`$context.requestId` are what the preflight's templates read, and all this emulates of them.
+`responseParameters` make the headers and its template the body, where
+`$context.responseOverride.header.X` sets a header too (how an answer echoes a request header). A
+parameter's source must be one API Gateway accepts for a method response: a quoted static value, the
+integration response, the context or a stage variable; this emulates static values and refuses the
+rest, a method request header included ("Invalid mapping expression" on import). The templates run
+on airspeed, a Python Velocity engine; `$input.params()`, `$context.requestId` and
+`$context.responseOverride` are what the preflight's templates use, and all this emulates of them.
 
 The one other mock, `GET /openapi.json`, is answered by the gateway itself (`gateway.py`).
 """
@@ -35,9 +39,20 @@ class _Input:
         return ""
 
 
-def render(template: str, request: HttpRequest, request_id: str, path: dict[str, str] | None = None) -> str:
-    """A mapping template rendered for `request`."""
-    context = {"input": _Input(request, path or {}, {}), "context": {"requestId": request_id}}
+def render(
+    template: str,
+    request: HttpRequest,
+    request_id: str,
+    path: dict[str, str] | None = None,
+    overrides: dict[str, Any] | None = None,
+) -> str:
+    """A mapping template rendered for `request`; what it sets in `$context.responseOverride` lands in
+    `overrides` (`header`: name → value)."""
+    override = overrides if overrides is not None else {"header": {}}
+    context = {
+        "input": _Input(request, path or {}, {}),
+        "context": {"requestId": request_id, "responseOverride": override},
+    }
     return str(airspeed.Template(template).merge(context))
 
 
@@ -54,17 +69,17 @@ def mock_response(
     )
     headers = {"Content-Type": "application/json"}  # API Gateway's, unless a parameter sets another
     for name, source in spec.get("responseParameters", {}).items():
-        value = _parameter(str(source), request)
-        if value is not None:
-            headers[name.removeprefix("method.response.header.")] = value
+        headers[name.removeprefix("method.response.header.")] = _parameter(str(source))
     template = spec.get("responseTemplates", {}).get("application/json")
-    body = render(template, request, request_id, path).encode() if template else b""
+    overrides: dict[str, Any] = {"header": {}}
+    rendered = render(template, request, request_id, path, overrides) if template else ""
+    headers.update({name: str(value) for name, value in overrides["header"].items() if value})
+    # A template that only sets things (the 204's) leaves its line breaks: no body, as a 204 has none.
+    body = rendered.encode() if rendered.strip() else b""
     return HttpResponse(int(spec["statusCode"]), headers, body)
 
 
-def _parameter(source: str, request: HttpRequest) -> str | None:
+def _parameter(source: str) -> str:
     if source.startswith("'") and source.endswith("'"):
         return source[1:-1]
-    if source.startswith("method.request.header."):
-        return request.header(source.removeprefix("method.request.header."))
     raise ValueError(f"mapping {source!r} is not emulated by the local gateway")

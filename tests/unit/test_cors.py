@@ -203,3 +203,34 @@ def test_the_root_stack_hands_allowed_origins_to_the_api_and_every_function() ->
         for logical_id, function in functions.items():
             variables = function["Properties"]["Environment"]["Variables"]
             assert variables["ALLOWED_ORIGINS"] == {"Ref": "AllowedOrigins"}, (name, logical_id)
+
+
+# Where API Gateway lets a method response header come from: a static value, the integration
+# response, the context or a stage variable ("Parameter mapping sources" for REST APIs). A method
+# request header is not one: the importer refuses it ("Invalid mapping expression").
+RESPONSE_MAPPING_SOURCE = re.compile(r"'.*'|integration\.response\.\S+|context\.\S+|stageVariables\.\S+", re.S)
+
+
+def test_every_integration_response_maps_declared_headers_from_sources_api_gateway_accepts() -> None:
+    document = shipped_document()
+    checked = 0
+    for resource, item in document["paths"].items():
+        for method, operation in item.items():
+            integration = operation.get("x-amazon-apigateway-integration") if isinstance(operation, dict) else None
+            for spec in (integration or {}).get("responses", {}).values():
+                declared = operation["responses"][spec["statusCode"]].get("headers", {})
+                for name, source in spec.get("responseParameters", {}).items():
+                    where = f"{method.upper()} {resource} {spec['statusCode']} {name}"
+                    assert name.removeprefix("method.response.header.") in declared, f"{where}: not declared"
+                    assert RESPONSE_MAPPING_SOURCE.fullmatch(str(source)), f"{where}: from {source}"
+                    checked += 1
+    assert checked > 100  # every resource's preflight, three answers each
+
+
+def test_the_local_mock_refuses_a_mapping_api_gateway_would_refuse() -> None:
+    integration = {
+        "responses": {"default": {"statusCode": "204", "responseParameters": {
+            "method.response.header.Access-Control-Allow-Origin": "method.request.header.Origin"}}},
+    }  # fmt: skip
+    with pytest.raises(ValueError, match="not emulated"):
+        mock_response(integration, preflight({"Origin": CLINIC}), "r-1")
