@@ -112,6 +112,8 @@ STOPPED_AT_THE_GATEWAY = {
     **dict.fromkeys(
         [
             "ownerSub null", "zone of wrong type", "missing name", "oversize name", "name of wrong type", "misspelt field",
+            # the document lists the zone names and states the name's and an interval end's patterns
+            "unknown zone", "zone as a path", "empty name", "00:00 as an end",
             "missing body", "malformed JSON", "body is a list", "25:00", "24:00 as a start", "time without two digits",
             "missing weekly", "intervals of wrong type", "too many intervals",
             "override without intervals", "duration 0", "capacity 0", "negative buffer", "duration as a string",

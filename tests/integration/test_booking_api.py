@@ -13,7 +13,8 @@ from zoneinfo import ZoneInfo
 
 import pytest
 
-from local.stack import LocalStack
+from local.stack import LocalStack, aws_client
+from services.common.calendar_table import CalendarTable
 from tests.integration.conftest import call, token
 
 ZONE = ZoneInfo("America/New_York")
@@ -203,6 +204,8 @@ def test_fifty_clients_book_fifty_different_times_of_one_day_at_once_and_all_get
     weekly = {day: [{"start": "08:00", "end": "20:30"}] for day in WEEKDAYS}
     visit = {"name": "Visit", "durationMinutes": 15, "slotStepMinutes": 15}
     pid, (sid,) = make_provider(stack, "storm-owner", "Monday Morning", weekly, [visit])
+    assert stack.lambdas is not None
+    stack.lambdas.functions["BookingFunction"].provision(50)  # 50 environments, as Lambda would scale to
     day = future_day(6)
     starts = [slot["start"] for slot in slots(stack, pid, sid, day)]
     assert len(starts) == 50
@@ -219,12 +222,28 @@ def test_fifty_clients_book_fifty_different_times_of_one_day_at_once_and_all_get
     # Then every one of them is booked: different times do not wait for each other's claims
     assert [status for status, _ in answers] == [201] * 50, [body for status, body in answers if status != 201]
     # and the day holds exactly those fifty, none overlapping, and no slot is left
-    owner = token(stack, "storm-owner", ["providers"])
+    # (the table checker: the provider's calendar, read strongly consistent, as the claims see it)
+    assert stack.emulator is not None
     window = datetime.combine(day, datetime.min.time(), ZONE)
-    query = f"providerId={pid}&from={quote(window.isoformat())}&to={quote((window + timedelta(days=1)).isoformat())}"
-    status, _, page = call(stack, "GET", f"/bookings?{query}&limit=100", token=owner)
-    assert status == 200, page
-    booked = sorted((item["start"], item["end"]) for item in page["items"] if item["status"] == "CONFIRMED")
-    assert [start for start, _ in booked] == sorted(starts)
+    table = CalendarTable(aws_client("dynamodb", stack.emulator.endpoint), "appointments-local")
+    calendar = table.calendar(pid, window + timedelta(days=2))
+    assert calendar is not None
+    booked = sorted((span.start, span.end) for span in calendar.booked.values())
+    assert [start for start, _ in booked] == sorted(datetime.fromisoformat(start) for start in starts)
     assert all(end <= later for (_, end), (later, _) in itertools.pairwise(booked))
     assert slots(stack, pid, sid, day) == []
+
+
+def test_a_start_with_a_fraction_of_a_second_books_the_whole_second_and_its_cancel_frees_it(
+    stack: LocalStack, clinic: tuple[str, list[str]]
+) -> None:
+    pid, (sid,) = clinic
+    who = token(stack, "fractional", ["customers"])
+    start = datetime.fromisoformat(slots(stack, pid, sid, future_day(7))[0]["start"])
+    # Given a start half a second past a slot: the engine judges whole seconds, so it is that slot
+    status, _, booking = book(stack, who, pid, sid, (start + timedelta(milliseconds=500)).isoformat())
+    assert status == 201 and datetime.fromisoformat(booking["start"]) == start, booking
+    # When it is cancelled, the time is free again, with no busy block left behind
+    assert call(stack, "POST", f"/bookings/{booking['bookingId']}/cancel", token=who, body={})[0] == 200
+    status, _, again = book(stack, who, pid, sid, start.isoformat())
+    assert status == 201, again

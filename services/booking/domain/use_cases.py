@@ -235,7 +235,9 @@ class BookingService:
     ) -> Booking:
         rules = service.rules
         provider_zone = zone(calendar.provider.time_zone)
-        start = request.start.astimezone(provider_zone)
+        # Whole seconds, as the engine judges a start and the table stores one: a fraction kept here
+        # would reach a busy block the stored span does not name, and stay there after a cancel.
+        start = request.start.astimezone(provider_zone).replace(microsecond=0)
         end = datetime.fromtimestamp(start.timestamp() + rules.duration_minutes * 60, provider_zone)
         return Booking(
             booking_id=keys.new_booking_id(calendar.provider.provider_id),
