@@ -190,3 +190,50 @@ def test_random_interleavings_never_commit_an_overlap_and_never_turn_away_an_unt
         for booking_id, held in committed.items():
             span = calendar.booked[booking_id]
             assert (span.start, span.end, span.session_start) == (held.start, held.end, held.session_start)
+
+
+def test_the_longest_span_books_and_moves_within_one_transaction(inproc: Any) -> None:
+    """The block size's reason (decision 0007): a 20-hour span touches 41 blocks, so its reschedule
+    writes 82 of them beside the booking and two checks, 85 items, under DynamoDB's 100."""
+
+    def invoke(method: str, path: str, body: Any = None) -> Any:
+        status, answer = invoke_handler(availability, method, path, body, "owner", "providers")
+        assert status in (200, 201), answer
+        return answer
+
+    pid = invoke("POST", "/providers", {"name": f"Longest {next(serial)}", "timeZone": "UTC"})["providerId"]
+    weekly = {day: [{"start": "00:00", "end": "24:00"}] for day in ("mon", "tue", "wed", "thu", "fri", "sat", "sun")}
+    invoke("PUT", f"/providers/{pid}/schedule", {"weekly": weekly})
+    longest = {"name": "All day", "durationMinutes": 720, "bufferBeforeMinutes": 240, "bufferAfterMinutes": 240,
+               "minNoticeMinutes": 0, "slotStepMinutes": 15}  # fmt: skip
+    sid = invoke("POST", f"/providers/{pid}/services", longest)["serviceId"]
+    store = DynamoDBBookingStore(inproc, TABLE)
+    sizes: list[int] = []
+    inproc.meta.events.register(
+        "before-parameter-build.dynamodb.TransactWriteItems",
+        lambda params, **_: sizes.append(len(params["TransactItems"])),
+    )
+    now = datetime.now(UTC)
+    day = datetime.combine(now.date() + timedelta(days=5), datetime.min.time(), UTC)
+
+    def decided(start: datetime, moving: Booking | None = None) -> tuple[Booking, ProviderCalendar]:
+        calendar = store.calendar(pid, start + timedelta(days=2))
+        assert calendar is not None
+        service = calendar.services[sid]
+        busy = calendar.busy_except(moving.booking_id) if moving else calendar.busy
+        assert why_not(calendar.hours(), service.rules, busy, start, now, sid) is None
+        request = BookingRequest(pid, sid, start, "longest-customer", None)
+        return BookingService._new_booking(calendar, service, request, "longest-customer", now), calendar
+
+    # Given the longest booking, its busy time (buffers included) 00:15 to 20:15: 41 half-hours
+    booking, calendar = decided(day + timedelta(hours=4, minutes=15))
+    assert len(keys.busy_blocks(booking.busy_start, booking.busy_end)) == 41
+    assert isinstance(store.claim(booking, calendar, None, BY), Committed)
+    # When it moves to the next day, away from every block it held
+    fresh, calendar = decided(day + timedelta(days=1, hours=4, minutes=15), booking)
+    moved = replace(fresh, booking_id=booking.booking_id, version=booking.version + 1)
+    assert isinstance(store.reschedule(booking, moved, calendar, BY), Committed)
+    # Then both went in one transaction each: 41 blocks + booking + 2 checks, then 82 blocks + 3
+    assert sizes == [44, 85]
+    after = store.calendar(pid, day + timedelta(days=3))
+    assert after is not None and after.booked[booking.booking_id].start == moved.busy_start
