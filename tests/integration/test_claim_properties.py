@@ -75,6 +75,21 @@ def blocks_of(booking: Booking) -> set[datetime]:
     return set(keys.busy_blocks(booking.busy_start, booking.busy_end))
 
 
+def invoke(method: str, path: str, body: Any = None) -> Any:
+    """The availability service's handler, in-process, as the provider's owner."""
+    status, answer = invoke_handler(availability, method, path, body, "owner", "providers")
+    assert status in (200, 201), answer
+    return answer
+
+
+def open_provider(name: str, start: str, end: str) -> str:
+    """A new provider (UTC) open from `start` to `end` every day; its id."""
+    pid = str(invoke("POST", "/providers", {"name": f"{name} {next(serial)}", "timeZone": "UTC"})["providerId"])
+    weekly = {day: [{"start": start, "end": end}] for day in ("mon", "tue", "wed", "thu", "fri", "sat", "sun")}
+    invoke("PUT", f"/providers/{pid}/schedule", {"weekly": weekly})
+    return pid
+
+
 @settings(
     max_examples=12,
     deadline=None,
@@ -88,15 +103,8 @@ def blocks_of(booking: Booking) -> set[datetime]:
 def test_random_interleavings_never_commit_an_overlap_and_never_turn_away_an_untouched_time(
     inproc: Any, services: list[tuple[int, int, int, int]], rounds: list[list[tuple[str, int, int]]], data: Any
 ) -> None:
-    def invoke(method: str, path: str, body: Any = None) -> Any:
-        status, answer = invoke_handler(availability, method, path, body, "owner", "providers")
-        assert status in (200, 201), answer
-        return answer
-
     # Given a provider open 06:00-22:00 UTC every day, with the drawn services
-    pid = invoke("POST", "/providers", {"name": f"Property {next(serial)}", "timeZone": "UTC"})["providerId"]
-    weekly = {day: [{"start": "06:00", "end": "22:00"}] for day in ("mon", "tue", "wed", "thu", "fri", "sat", "sun")}
-    invoke("PUT", f"/providers/{pid}/schedule", {"weekly": weekly})
+    pid = open_provider("Property", "06:00", "22:00")
     sids = []
     for duration, before, after, capacity in services:
         rules = {"bufferBeforeMinutes": before, "bufferAfterMinutes": after, "capacity": capacity}
@@ -196,14 +204,7 @@ def test_the_longest_span_books_and_moves_within_one_transaction(inproc: Any) ->
     """The block size's reason (decision 0007): a 20-hour span touches 41 blocks, so its reschedule
     writes 82 of them beside the booking and two checks, 85 items, under DynamoDB's 100."""
 
-    def invoke(method: str, path: str, body: Any = None) -> Any:
-        status, answer = invoke_handler(availability, method, path, body, "owner", "providers")
-        assert status in (200, 201), answer
-        return answer
-
-    pid = invoke("POST", "/providers", {"name": f"Longest {next(serial)}", "timeZone": "UTC"})["providerId"]
-    weekly = {day: [{"start": "00:00", "end": "24:00"}] for day in ("mon", "tue", "wed", "thu", "fri", "sat", "sun")}
-    invoke("PUT", f"/providers/{pid}/schedule", {"weekly": weekly})
+    pid = open_provider("Longest", "00:00", "24:00")
     longest = {"name": "All day", "durationMinutes": 720, "bufferBeforeMinutes": 240, "bufferAfterMinutes": 240,
                "minNoticeMinutes": 0, "slotStepMinutes": 15}  # fmt: skip
     sid = invoke("POST", f"/providers/{pid}/services", longest)["serviceId"]

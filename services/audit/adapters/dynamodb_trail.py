@@ -213,36 +213,27 @@ class DynamoDBAuditReader:
         )
 
     def chain_heads(self) -> Iterator[ChainHead]:
-        """Every chain head: a strongly consistent Scan of the audit table for them, as the verifier
-        needs them all and they sit in their entities' partitions (an operator's occasional full read)."""
-        request: dict[str, Any] = {
-            "TableName": self.table,
-            "FilterExpression": "entityType = :chain",
-            "ExpressionAttributeValues": {":chain": {"S": "AuditChain"}},
-            "ConsistentRead": True,
-        }
-        while True:
-            page = self.client.scan(**request)
-            for item in map(from_item, page["Items"]):
-                _, entity_type, entity_id = str(item["SK"]).split("#", 2)
-                yield ChainHead(entity_type, entity_id, item["chainLength"], item["hash"], item.get("lastAt"))
-            if "LastEvaluatedKey" not in page:
-                return
-            request["ExclusiveStartKey"] = page["LastEvaluatedKey"]
+        """Every chain head: they sit in their entities' partitions, so the verifier scans for them."""
+        for item in self._scan("AuditChain"):
+            _, entity_type, entity_id = str(item["SK"]).split("#", 2)
+            yield ChainHead(entity_type, entity_id, item["chainLength"], item["hash"], item.get("lastAt"))
 
     def all_history(self) -> Iterator[ArchivedEvent]:
-        """Every history item: a strongly consistent Scan of the audit table, which holds only the
-        trail, so the verifier compares the archive with the history as it is, not as an index (which
-        may lag) last showed it."""
+        """Every history item, as the table holds it, not as an index (which may lag) last showed it."""
+        yield from map(archived_from, self._scan("AuditRecord"))
+
+    def _scan(self, entity_type: str) -> Iterator[dict[str, Any]]:
+        """Every item of one kind: a strongly consistent Scan of the audit table, which holds only the
+        trail (an operator's occasional full read, `make audit-verify`)."""
         request: dict[str, Any] = {
             "TableName": self.table,
-            "FilterExpression": "entityType = :record",
-            "ExpressionAttributeValues": {":record": {"S": "AuditRecord"}},
+            "FilterExpression": "entityType = :kind",
+            "ExpressionAttributeValues": {":kind": {"S": entity_type}},
             "ConsistentRead": True,
         }
         while True:
             page = self.client.scan(**request)
-            yield from (archived_from(from_item(dict(item))) for item in page["Items"])
+            yield from (from_item(dict(item)) for item in page["Items"])
             if "LastEvaluatedKey" not in page:
                 return
             request["ExclusiveStartKey"] = page["LastEvaluatedKey"]
