@@ -44,6 +44,7 @@ from services.common.http import (
     current_principal,
     etag,
     expected_version,
+    percent_decoded,
     plus_restored,
     require_ordered,
     resolve,
@@ -55,6 +56,9 @@ app = build_resolver(logger)
 
 BookingId = Annotated[str, Path(pattern=BOOKING_ID)]
 Instant = Annotated[SupportedInstant, BeforeValidator(plus_restored)]
+# A customer's id may be any text (a provider books for an e-mail address); its 128 characters are the
+# id's, not its percent-encoding's.
+CustomerId = Annotated[str, BeforeValidator(percent_decoded), Path(min_length=1, max_length=128)]
 EARLIEST = datetime(1970, 1, 1, tzinfo=UTC)
 LATEST = datetime(9999, 1, 1, tzinfo=UTC)
 
@@ -188,7 +192,7 @@ def mark_no_show(bookingId: BookingId) -> Response[Any]:
 
 
 @app.delete("/customers/<customerId>/personal-data")
-def erase_personal_data(customerId: Annotated[str, Path(min_length=1, max_length=128)]) -> Response[Any]:
+def erase_personal_data(customerId: CustomerId) -> Response[Any]:
     principal = current_principal(app)
     erasure = eraser().erase(principal, customerId, attribution_for(app, principal))
     logger.info("personal data erased", bookings=erasure.bookings)  # the customer's id is in the trail, not the log

@@ -7,6 +7,7 @@ import re
 from collections.abc import Sequence
 from http import HTTPStatus
 from typing import Any
+from urllib.parse import unquote
 
 from aws_lambda_powertools import Logger
 from aws_lambda_powertools.event_handler import APIGatewayRestResolver, Response
@@ -195,6 +196,13 @@ def etag(version: int) -> dict[str, str]:
 def plus_restored(value: Any) -> Any:
     """An unencoded "+" in a query string arrives as a space: "09:00:00 01:00" meant "09:00:00+01:00"."""
     return value.replace(" ", "+") if isinstance(value, str) else value
+
+
+def percent_decoded(value: Any) -> Any:
+    """A path parameter as the client spelt it: API Gateway (REST) passes a Lambda proxy the path's
+    segments as they came, percent-encoded ("zo%C3%AB" for "zoë"). Bytes that are not UTF-8 are a
+    ValueError, so the parameter is refused by name."""
+    return unquote(value, errors="strict") if isinstance(value, str) else value
 
 
 def resolve(app: APIGatewayRestResolver, event: dict[str, Any], context: Any) -> dict[str, Any]:

@@ -8,6 +8,7 @@ import hashlib
 import hmac
 import json
 from typing import Any
+from urllib.parse import quote
 
 from local.stack import LocalStack, aws_client
 from services.audit.verify import verify_trail
@@ -136,3 +137,32 @@ def assert_trail_holds_no_clear_text(stack: LocalStack) -> None:
         for entry in page.get("Contents", []):
             text = gzip.decompress(s3.get_object(Bucket=bucket, Key=entry["Key"])["Body"].read()).decode()
             assert NOTES not in text and REASON not in text, entry["Key"]
+
+
+def test_an_erasure_names_the_customer_as_their_id_is_spelt_not_as_the_url_encodes_it(stack: LocalStack) -> None:
+    """API Gateway (REST) hands a Lambda proxy its path parameters as the client sent them, percent-
+    encoded; an id with an accent or an @ must still erase that customer's words, and its 128
+    characters are counted as the customer's, not as the URL's (make fuzz found both)."""
+    weekly = {day: [{"start": "09:00", "end": "17:00"}] for day in WEEKDAYS}
+    pid, (sid,) = make_provider(stack, "spelling-owner", "Spelling Clinic", weekly, [{"name": "Visit", "durationMinutes": 30}])
+    owner = token(stack, "spelling-owner", ["providers"])
+    customer = "zoë.ünal+1@example.com"
+    status, _, booked = book(stack, owner, pid, sid, slots(stack, pid, sid, future_day(weeks=3))[0]["start"],
+                             customerId=customer, notes=NOTES)
+    assert status == 201 and booked["customerId"] == customer, booked
+    admin = token(stack, "spelling-admin", ["admins"])
+
+    def erase() -> Any:
+        status, _, body = call(stack, "DELETE", f"/customers/{quote(customer, safe='')}/personal-data", token=admin)
+        assert status == 202 and body["customerId"] == customer, body
+        return body if body["bookings"] == 1 else None  # the index may lag a moment
+
+    assert eventually(erase)
+    status, _, read = call(stack, "GET", f"/bookings/{booked['bookingId']}", token=owner)
+    assert status == 200 and "notes" not in read, read
+    longest = "é" * 128  # 128 characters, 768 once percent-encoded
+    status, _, body = call(stack, "DELETE", f"/customers/{quote(longest)}/personal-data", token=admin)
+    assert (status, body["customerId"], body["bookings"]) == (202, longest, 0), body
+    status, _, problem = call(stack, "DELETE", f"/customers/{quote(longest + 'é')}/personal-data", token=admin)
+    assert (status, problem["code"]) == (400, "VALIDATION_FAILED"), problem
+    assert problem["errors"][0]["field"] == "path.customerId", problem
