@@ -5,6 +5,12 @@ parameter and field alone, and the one answer no document can predict (a made-up
 Only cases schemathesis generates as *valid* (positive) are adjusted, and only where they break one
 of these rules, so `positive_data_acceptance` judges what the document promises. Invalid (negative)
 cases are sent as generated; those rules are held by the services' own tests (400 on the field).
+
+The stateful phase's valid cases are also kept on the way to a booking the run made, so that its
+links reach cancel, reschedule, no-show and history with real ids: a new provider's hours are open
+all week, a new service can be booked at once, a booking of it starts at a slot the document says is
+offered, a reschedule moves it whole days on, and a scenario's first step (no link feeds it) about a
+booking names one the API made. after_call remembers what the API answered for that.
 """
 
 from __future__ import annotations
@@ -13,12 +19,13 @@ import hashlib
 import json
 from datetime import UTC, date, datetime, timedelta
 from typing import Any
+from zoneinfo import ZoneInfo
 
 import schemathesis
 from schemathesis.openapi.checks import RejectedPositiveData
 
 from services.availability.domain.use_cases import OVERRIDE_DAYS_AHEAD
-from services.common.availability import MAX_WINDOW, MINUTES_PER_DAY
+from services.common.availability import MAX_WINDOW, MINUTES_PER_DAY, Hours, LocalInterval, ServiceRules, free_slots
 from services.common.clock import LAST_YEAR
 
 # The subject the fuzzer's token names (tests/fuzz/__main__.py, tests/integration/test_openapi_fuzz.py):
@@ -32,6 +39,10 @@ FUZZER_GROUPS = ["admins", "ops"]
 def map_case(context: Any, case: Any) -> Any:
     """A positive case made to keep the rules its operation's description states in words."""
     if _is_positive(case):
+        if case.meta.phase.name == "stateful" and case.query:
+            # A made-up cursor is refused (400 INVALID_CURSOR) and its page never reaches a link; the
+            # other phases send them, which is where refusing them is tested.
+            case.query.pop("cursor", None)
         rule = RULES.get((case.operation.method.upper(), case.operation.path))
         if rule is not None:
             rule(case)
@@ -112,8 +123,8 @@ def _slot_window(case: Any) -> None:
     length = timedelta(seconds=1 + _spread(query["from"] + query["to"], int(MAX_WINDOW.total_seconds())))
     if (start + length).year <= LAST_YEAR:
         query["to"] = (start + length).isoformat()
-    else:
-        query["from"] = (start - length).isoformat()
+    else:  # `from` near the last year: the window ends there instead (the other way, `to` could be before it)
+        query["from"], query["to"] = (start - length).isoformat(), query["from"]
 
 
 def _ordered_window(case: Any) -> None:
@@ -169,11 +180,180 @@ def _intervals(intervals: list[dict[str, str]]) -> list[dict[str, str]]:
     return [{"start": _hhmm(a), "end": _hhmm(b)} for a, b in zip(points[0::2], points[1::2], strict=False)]
 
 
+# A stateful run's new provider is open all week, all day, so that its new services offer slots in
+# any time zone and at any hour the run happens to start, and a slot N days after a booked one is
+# free time too (see _reschedule_body).
+ALWAYS_OPEN = [{"start": "00:00", "end": "24:00"}]
+WEEK = ("mon", "tue", "wed", "thu", "fri", "sat", "sun")
+
+
 def _schedule_body(case: Any) -> None:
+    if case.meta.phase.name == "stateful" and isinstance(case.body, dict):
+        case.body["weekly"] = {day: [dict(interval) for interval in ALWAYS_OPEN] for day in WEEK}
+        # No link carries the schedule's ETag to here, and a made-up one is stale (412): the change
+        # applies to the current version, as an absent If-Match says.
+        for name in [name for name in case.headers or {} if name.lower() == "if-match"]:
+            del case.headers[name]
+        return
     weekly = case.body.get("weekly") if isinstance(case.body, dict) else None
     if isinstance(weekly, dict):
         for day, intervals in weekly.items():
             weekly[day] = _intervals(intervals)
+
+
+# Slot steps that divide half an hour: slots step from each local midnight, and a daylight-saving
+# change moves the clock by an hour or half an hour, so a start moved by whole days is still on
+# its service's steps (see _reschedule_body).
+STATEFUL_STEPS = (5, 10, 15)
+# Far enough for the coming week's slot search (STATEFUL_WINDOW) and a move of up to a week on.
+STATEFUL_ADVANCE_DAYS = 30
+
+
+def _service_body(case: Any) -> None:
+    """A stateful run's new service can be booked at once (no minimum notice), soon (a short
+    duration on a step of half an hour) and a few weeks ahead; its name, buffers and capacity stay
+    as generated."""
+    if not (case.meta.phase.name == "stateful" and isinstance(case.body, dict)):
+        return
+    body = case.body
+    step = STATEFUL_STEPS[_spread(json.dumps(body, sort_keys=True, default=str), len(STATEFUL_STEPS))]
+    body["minNoticeMinutes"] = 0
+    body["slotStepMinutes"] = step
+    body["durationMinutes"] = step * (1 + _spread(str(body.get("durationMinutes")), 4))
+    body["maxAdvanceDays"] = max(int(body.get("maxAdvanceDays", 0)), STATEFUL_ADVANCE_DAYS)
+
+
+# What this process saw the API answer (after_call), so that a stateful case about it can keep the
+# document's rules: providers' zones, which providers have ALWAYS_OPEN hours, services' rules, and
+# bookings' starts as the API wrote them. Each holds ids the run's own requests were answered with.
+ZONES: dict[str, str] = {}
+OPEN: set[str] = set()
+SERVICES: dict[str, tuple[str, ServiceRules]] = {}
+PROVIDER_OF: dict[str, str] = {}  # every service id the API answered with → its provider
+OFFERED: dict[str, str] = {}  # service id → the first slot its latest GET …/slots offered
+BOOKED: dict[str, str] = {}
+CONFIRMED: set[str] = set()
+MAX_MOVE_DAYS = 7
+# How many of the latest bookings (or bookable services) a stateful step picks from: the latest
+# bookings are the likeliest still to be confirmed.
+RECENT_BOOKINGS = 20
+
+
+@schemathesis.hook
+def after_call(context: Any, case: Any, response: Any) -> None:
+    """Remember providers, schedules, services and bookings from the API's 2xx answers."""
+    if not 200 <= response.status_code < 300:
+        return
+    try:
+        answer = json.loads(response.content)
+    except ValueError:
+        return
+    if not isinstance(answer, dict):
+        return
+    path = case.operation.path
+    for service in [answer, *(answer.get("items") or [])]:
+        if isinstance(service, dict) and isinstance(service.get("serviceId"), str):
+            PROVIDER_OF[service["serviceId"]] = str(service.get("providerId"))
+    if path == "/providers" and isinstance(answer.get("timeZone"), str):
+        ZONES[str(answer.get("providerId"))] = answer["timeZone"]
+    elif path == "/providers/{providerId}/schedule" and isinstance(answer.get("weekly"), dict):
+        open_all_week = all(answer["weekly"].get(day) == ALWAYS_OPEN for day in WEEK)
+        (OPEN.add if open_all_week else OPEN.discard)(str(answer.get("providerId")))
+    elif path == "/providers/{providerId}/services" and isinstance(answer.get("serviceId"), str):
+        try:
+            SERVICES[answer["serviceId"]] = (str(answer.get("providerId")), _rules(answer))
+        except (KeyError, TypeError, ValueError):
+            return
+    elif path == "/providers/{providerId}/slots" and answer.get("slots") and isinstance(answer["slots"], list):
+        OFFERED[str(answer.get("serviceId"))] = str(answer["slots"][0].get("start"))
+    elif (
+        path.startswith("/bookings")
+        and isinstance(answer.get("bookingId"), str)
+        and isinstance(answer.get("start"), str)
+    ):
+        BOOKED[answer["bookingId"]] = answer["start"]
+        (CONFIRMED.add if answer.get("status") == "CONFIRMED" else CONFIRMED.discard)(answer["bookingId"])
+
+
+def _rules(service: dict[str, Any]) -> ServiceRules:
+    return ServiceRules(
+        duration_minutes=int(service["durationMinutes"]),
+        buffer_before_minutes=int(service["bufferBeforeMinutes"]),
+        buffer_after_minutes=int(service["bufferAfterMinutes"]),
+        min_notice_minutes=int(service["minNoticeMinutes"]),
+        max_advance_days=int(service["maxAdvanceDays"]),
+        slot_step_minutes=int(service["slotStepMinutes"]),
+        capacity=int(service["capacity"]),
+    )
+
+
+def _booking_body(case: Any) -> None:
+    """A stateful booking names a service of the provider it names; one of a service the run made, on
+    a provider it opened all week, starts at a slot the document says is offered (one of the coming
+    week's, by the availability engine the functions use), unless it already does (the BookFirstSlot
+    link's). Other bookings are sent as generated or linked: a seeded provider's slots come from
+    GET …/slots."""
+    if not (case.meta.phase.name == "stateful" and isinstance(case.body, dict)):
+        return
+    body = case.body
+    service_id = str(body.get("serviceId"))
+    offered = PROVIDER_OF.get(service_id) == body.get("providerId") and OFFERED.get(service_id) == body.get("start")
+    made = SERVICES.get(service_id)
+    if not offered and (made is None or made[0] not in OPEN):
+        # Neither the slot a slot search offered (the BookFirstSlot link's) nor a service whose slots
+        # are known here: ids and a start from different answers (a scenario's first step, which no
+        # link feeds) or a start made up (404 or 422). Book one of the latest services the run made
+        # on a provider it opened all week instead, if there is one.
+        bookable = [service for service, (provider, _) in SERVICES.items() if provider in OPEN and provider in ZONES]
+        if bookable:
+            recent = bookable[-RECENT_BOOKINGS:]
+            body["serviceId"] = recent[_spread(str(body.get("serviceId")), len(recent))]
+            body["providerId"] = SERVICES[body["serviceId"]][0]
+    provider_id, known = body.get("providerId"), SERVICES.get(str(body.get("serviceId")))
+    if known is None or known[0] != provider_id or provider_id not in OPEN or provider_id not in ZONES:
+        return
+    weekly = {day: (LocalInterval(0, MINUTES_PER_DAY),) for day in range(len(WEEK))}
+    hours = Hours(ZoneInfo(ZONES[provider_id]), weekly, {})
+    now = datetime.now(UTC)
+    soon = now.replace(second=0, microsecond=0) + timedelta(hours=1)
+    slots = free_slots(hours, known[1], (), soon, soon + STATEFUL_WINDOW, now, str(body["serviceId"]))
+    start = _instant(body.get("start"))
+    if slots and not any(slot.start == start for slot in slots):
+        body["start"] = slots[_spread(str(body.get("start")), len(slots))].start.isoformat()
+
+
+def _known_booking(case: Any) -> None:
+    """A stateful case about a booking names one the API made. A linked step's id is one already (the
+    API answered with it); a step no link feeds (a scenario's roots: schemathesis starts scenarios
+    with any POST) would otherwise name a made-up one, which is only ever 404 (the other phases send
+    those)."""
+    parameters = case.path_parameters if case.path_parameters is not None else {}
+    generated = str(parameters.get("bookingId"))
+    if case.meta.phase.name != "stateful" or generated in BOOKED or not BOOKED:
+        return
+    # The latest confirmed ones, which a change still applies to; else the latest of any status.
+    confirmed = [booking for booking in BOOKED if booking in CONFIRMED]
+    recent = (confirmed or list(BOOKED))[-RECENT_BOOKINGS:]
+    parameters["bookingId"] = recent[_spread(generated, len(recent))]
+    case.path_parameters = parameters
+    # Its generated version is made up too (412): the change applies to the current one, as an absent
+    # If-Match says.
+    for name in [name for name in case.headers or {} if name.lower() == "if-match"]:
+        del case.headers[name]
+
+
+def _reschedule_body(case: Any) -> None:
+    """A stateful reschedule of a booking the run made moves it 1 to MAX_MOVE_DAYS days on: a slot
+    when its service is one the run made on a provider it opened all week; other bookings may refuse
+    it (422), as the document allows."""
+    _known_booking(case)
+    if not (case.meta.phase.name == "stateful" and isinstance(case.body, dict)):
+        return
+    start = _instant(BOOKED.get(str((case.path_parameters or {}).get("bookingId"))))
+    if start is None:
+        return
+    days = 1 + _spread(str(case.body.get("start")), MAX_MOVE_DAYS)
+    case.body["start"] = (start + timedelta(days=days)).isoformat()
 
 
 def _override_body(case: Any) -> None:
@@ -188,4 +368,11 @@ RULES = {
     ("GET", "/audit/events"): _ordered_window,
     ("PUT", "/providers/{providerId}/schedule"): _schedule_body,
     ("PUT", "/providers/{providerId}/overrides/{date}"): _override_body,
+    ("POST", "/providers/{providerId}/services"): _service_body,
+    ("POST", "/bookings"): _booking_body,
+    ("POST", "/bookings/{bookingId}/reschedule"): _reschedule_body,
+    ("POST", "/bookings/{bookingId}/cancel"): _known_booking,
+    ("POST", "/bookings/{bookingId}/no-show"): _known_booking,
+    ("GET", "/bookings/{bookingId}"): _known_booking,
+    ("GET", "/bookings/{bookingId}/history"): _known_booking,
 }

@@ -5,10 +5,14 @@ hours and real slots to book), runs schemathesis over every operation in all its
 coverage, fuzzing, and stateful sequences along the document's `links`) with every check that fits
 API Gateway, stops the stack, and writes under `.build/fuzz/<timestamp>/`: schemathesis's JUnit and
 NDJSON reports, its console output, and `summary.json` / `summary.md` with the figures (cases
-generated, operations covered, responses by status class, 5xx, mismatches of each kind, wall time).
-Exit status 1 on any failure, or when fewer cases than asked for were generated.
+generated, operations covered, responses by status class, 5xx, mismatches of each kind, wall time, and
+the stateful phase's answers of each booking operation). Exit status 1 on any failure, when fewer
+cases than asked for were generated, or when the stateful phase never reached a booking it made
+(BOOKING_LIFECYCLE: no 2xx from creating, cancelling, rescheduling or reading the history of one, and
+neither a 2xx nor a 422 from marking one a no-show).
 
     python -m tests.fuzz [--max-examples 300] [--min-cases 10000] [--seed N] [--report-dir DIR]
+                         [--phases P,…] [--no-require-bookings]
 """
 
 from __future__ import annotations
@@ -39,6 +43,17 @@ SCHEMATHESIS = Path(sys.executable).parent / "schemathesis"
 EXCLUDED_CHECKS = "unsupported_method"
 # The failure codes schemathesis prints for the two contract checks (`st explain ST201`, `ST202`).
 ACCEPTED_INVALID, REJECTED_VALID = "ST201", "ST202"
+
+# What the stateful phase must show to have reached real bookings through the document's links: a
+# made-up booking id is 404, so a 2xx (or, for a no-show, the 422 NOT_YET_PAST of a booking still
+# ahead) is an answer about a booking the run made. Operation → the statuses that count.
+BOOKING_LIFECYCLE = {
+    "POST /bookings": ("2xx",),
+    "POST /bookings/{bookingId}/cancel": ("2xx",),
+    "POST /bookings/{bookingId}/reschedule": ("2xx",),
+    "POST /bookings/{bookingId}/no-show": ("2xx", "422"),
+    "GET /bookings/{bookingId}/history": ("2xx",),
+}
 
 
 def command(
@@ -87,12 +102,28 @@ class Figures:
     responses: dict[str, int] = field(default_factory=dict)
     server_errors: int = 0
     failures: dict[str, int] = field(default_factory=dict)
+    # The stateful phase's answers: operation → status code → count; and of its 2xx, how many
+    # answered a step a link fed (the rest: a scenario's first step, see hooks.py's _known_booking).
+    stateful: dict[str, dict[str, int]] = field(default_factory=dict)
+    stateful_linked_2xx: dict[str, int] = field(default_factory=dict)
     seconds: float = 0.0
     seed: str = ""
 
     @property
     def mismatches(self) -> int:
         return self.failures.get(ACCEPTED_INVALID, 0) + self.failures.get(REJECTED_VALID, 0)
+
+    def stateful_answers(self, operation: str, statuses: tuple[str, ...]) -> int:
+        """How many of `operation`'s stateful answers had one of `statuses` ("2xx" or "422")."""
+        return sum(
+            count
+            for status, count in self.stateful.get(operation, {}).items()
+            if status in statuses or f"{status[0]}xx" in statuses
+        )
+
+    def unreached(self) -> list[str]:
+        """The booking operations the stateful phase never got a real booking's answer from."""
+        return [op for op, statuses in BOOKING_LIFECYCLE.items() if not self.stateful_answers(op, statuses)]
 
 
 def figures_from(output: str, report_dir: Path, seconds: float) -> Figures:
@@ -116,7 +147,37 @@ def figures_from(output: str, report_dir: Path, seconds: float) -> Figures:
                 statuses[f"{status[0]}xx"] += 1
     figures.responses = dict(sorted(statuses.items()))
     figures.server_errors = statuses.get("5xx", 0)
+    figures.stateful, figures.stateful_linked_2xx = stateful_statuses(report_dir)
     return figures
+
+
+def stateful_statuses(report_dir: Path) -> tuple[dict[str, dict[str, int]], dict[str, int]]:
+    """Each operation's answers in the stateful phase, by status code, and its 2xx answers to steps a
+    link fed, from the NDJSON report's finished scenarios (each holds its cases and their responses)."""
+    found: dict[str, Counter[str]] = {}
+    linked: Counter[str] = Counter()
+    for report in report_dir.glob("ndjson-*.ndjson"):
+        for line in report.read_text().splitlines():
+            if not line.startswith('{"ScenarioFinished"'):
+                continue
+            scenario = json.loads(line)["ScenarioFinished"]
+            if scenario.get("phase") != "stateful" or not scenario.get("recorder"):
+                continue
+            recorder = scenario["recorder"]
+            for case_id, interaction in recorder.get("interactions", {}).items():
+                step, response = recorder["cases"][case_id], interaction.get("response")
+                if response is None:
+                    continue
+                operation = f"{step['value']['method'].upper()} {step['value']['path']}"
+                found.setdefault(operation, Counter())[str(response["status_code"])] += 1
+                if 200 <= response["status_code"] < 300 and step.get("parent_id") and step.get("is_transition_applied"):
+                    linked[operation] += 1
+    statuses = {operation: dict(sorted(counts.items())) for operation, counts in sorted(found.items())}
+    return statuses, dict(sorted(linked.items()))
+
+
+def _answers(statuses: dict[str, int]) -> str:
+    return ", ".join(f"{count} {status}" for status, count in statuses.items()) or "none"
 
 
 def markdown(figures: Figures, ok: bool) -> str:
@@ -133,7 +194,15 @@ def markdown(figures: Figures, ok: bool) -> str:
         f"| failures by code | {failures} |\n"
         f"| wall time | {figures.seconds} s |\n"
         f"| seed | {figures.seed} |\n\n"
-        f"{'no failures' if ok else 'FAILED'}\n"
+        "Stateful phase, a booking's operations (2xx, and 422 for a no-show, answer about a booking the run made):\n\n"
+        "| operation | answers | counted | 2xx to a step a link fed |\n|---|---|---|---|\n"
+        + "".join(
+            f"| {operation} | {_answers(figures.stateful.get(operation, {}))}"
+            f" | {figures.stateful_answers(operation, statuses)} {' or '.join(statuses)}"
+            f" | {figures.stateful_linked_2xx.get(operation, 0)} |\n"
+            for operation, statuses in BOOKING_LIFECYCLE.items()
+        )
+        + f"\n{'no failures' if ok else 'FAILED'}\n"
     )
 
 
@@ -164,10 +233,14 @@ def run(args: argparse.Namespace) -> int:
     output = (report / "schemathesis.txt").read_text(encoding="utf-8")
     figures = figures_from(output, report, time.monotonic() - started)
     enough = figures.cases >= args.min_cases
-    ok = result.returncode == 0 and figures.server_errors == 0 and figures.mismatches == 0 and enough
+    stateful = not args.phases or "stateful" in args.phases.split(",")
+    unreached = figures.unreached() if args.require_bookings and stateful else []
+    ok = result.returncode == 0 and figures.server_errors == 0 and figures.mismatches == 0 and enough and not unreached
     text = markdown(figures, ok)
     if not enough:
         text += f"\nonly {figures.cases} cases generated, fewer than --min-cases {args.min_cases}\n"
+    if unreached:
+        text += f"\nthe stateful phase reached no booking it made in: {', '.join(unreached)}\n"
     (report / "summary.md").write_text(text)
     (report / "summary.json").write_text(json.dumps({**asdict(figures), "ok": ok}, indent=1))
     print(output[-4000:] if not ok else "", text, f"reports in {report}", sep="\n")
@@ -183,4 +256,11 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--seed", type=int, default=None, help="schemathesis's seed, to replay a run")
     parser.add_argument("--phases", default="", help="some of examples,coverage,fuzzing,stateful (default: all)")
     parser.add_argument("--report-dir", default="", help="default: .build/fuzz/<timestamp>/")
+    parser.add_argument(
+        "--no-require-bookings",
+        dest="require_bookings",
+        action="store_false",
+        help="do not fail when the stateful phase got no answer about a booking it made from one of "
+        + ", ".join(BOOKING_LIFECYCLE),
+    )
     return run(parser.parse_args(argv))

@@ -16,8 +16,8 @@ from schemathesis.core.failures import AcceptedNegativeData
 from schemathesis.openapi.checks import RejectedPositiveData
 
 from services.availability.domain.use_cases import OVERRIDE_DAYS_AHEAD, OVERRIDE_DAYS_BACK
-from services.availability.http_models import OverrideIn
-from services.common.availability import MAX_WINDOW
+from services.availability.http_models import OverrideIn, ScheduleIn, ServiceIn
+from services.common.availability import MAX_WINDOW, Hours, LocalInterval, ServiceRules, free_slots, why_not
 from services.common.clock import SupportedInstant
 from tests.fuzz import hooks
 
@@ -32,6 +32,7 @@ def case(
     query: dict[str, Any] | None = None,
     path_parameters: dict[str, Any] | None = None,
     body: Any = None,
+    headers: dict[str, str] | None = None,
     mode: Any = POSITIVE,
     parts: dict[str, Any] | None = None,
     phase: str = "fuzzing",
@@ -45,6 +46,7 @@ def case(
         operation=SimpleNamespace(method=method, path=path),
         query=query,
         path_parameters=path_parameters,
+        headers=headers,
         body=body,
         meta=meta,
     )
@@ -155,3 +157,278 @@ def test_a_case_with_an_invalid_part_is_not_judged_as_a_valid_one() -> None:
     assert not hooks.filter_failure(None, rejected(), mixed, response(400, refused))
     valid = case("PUT", "/providers/{providerId}/schedule", parts={"body": POSITIVE, "header": POSITIVE})
     assert hooks.filter_failure(None, rejected(), valid, response(400, refused))
+
+
+def test_a_stateful_valid_case_sends_no_made_up_cursor_and_the_other_phases_do() -> None:
+    stateful = case("GET", "/providers", query={"cursor": "made-up", "limit": 5}, phase="stateful")
+    hooks.map_case(None, stateful)
+    assert stateful.query == {"limit": 5}
+    fuzzing = case("GET", "/providers", query={"cursor": "made-up", "limit": 5})
+    hooks.map_case(None, fuzzing)
+    assert fuzzing.query == {"cursor": "made-up", "limit": 5}
+
+
+def test_a_stateful_schedule_is_open_all_week_at_the_current_version() -> None:
+    body = {"weekly": {"mon": [{"start": "09:00", "end": "10:00"}]}}
+    put = case("PUT", "/providers/{providerId}/schedule", body=body, phase="stateful")
+    put.headers = {"If-Match": '"7"'}
+    hooks.map_case(None, put)
+    weekly = ScheduleIn.model_validate(put.body).weekly.by_weekday()
+    assert weekly == {day: (LocalInterval(0, 24 * 60),) for day in range(7)}
+    assert put.headers == {}
+    fuzzing = case(
+        "PUT", "/providers/{providerId}/schedule", body={"weekly": {"mon": [{"start": "09:00", "end": "10:00"}]}}
+    )
+    fuzzing.headers = {"If-Match": '"7"'}
+    hooks.map_case(None, fuzzing)
+    assert fuzzing.body == {"weekly": {"mon": [{"start": "09:00", "end": "10:00"}]}} and fuzzing.headers == {
+        "If-Match": '"7"'
+    }
+
+
+SERVICES = st.fixed_dictionaries(
+    {"name": st.just("Cut"), "durationMinutes": st.integers(5, 720)},
+    optional={
+        "bufferBeforeMinutes": st.integers(0, 240),
+        "bufferAfterMinutes": st.integers(0, 240),
+        "minNoticeMinutes": st.integers(0, 43_200),
+        "maxAdvanceDays": st.integers(1, 365),
+        "slotStepMinutes": st.integers(5, 720),
+        "capacity": st.integers(1, 100),
+    },
+)
+
+
+@given(SERVICES)
+def test_a_stateful_service_can_be_booked_at_once_and_soon(body: dict[str, Any]) -> None:
+    generated = dict(body)
+    hooks.map_case(None, case("POST", "/providers/{providerId}/services", body=body, phase="stateful"))
+    service = ServiceIn.model_validate(body)  # still a service the function takes
+    assert service.minNoticeMinutes == 0 and service.slotStepMinutes in hooks.STATEFUL_STEPS
+    assert service.durationMinutes % service.slotStepMinutes == 0 and service.durationMinutes <= 60
+    assert service.maxAdvanceDays >= hooks.STATEFUL_ADVANCE_DAYS
+    kept = ("name", "bufferBeforeMinutes", "bufferAfterMinutes", "capacity")
+    assert {k: body.get(k) for k in kept} == {k: generated.get(k) for k in kept}
+    fuzzing = dict(generated)
+    hooks.map_case(None, case("POST", "/providers/{providerId}/services", body=fuzzing))
+    assert fuzzing == generated
+
+
+ZONES = st.sampled_from(
+    [
+        "UTC",
+        "Asia/Kathmandu",
+        "Pacific/Chatham",
+        "Australia/Lord_Howe",
+        "America/St_Johns",
+        "Europe/Berlin",
+        "America/New_York",
+        "Pacific/Kiritimati",
+        "Etc/GMT+12",
+        "Australia/Eucla",
+    ]
+)
+NOWS = st.datetimes(min_value=datetime(2026, 1, 1), max_value=datetime(2099, 1, 1), timezones=st.just(UTC))
+
+
+@given(SERVICES, ZONES, NOWS, st.text(max_size=30))
+def test_a_stateful_reschedule_moves_a_booking_to_a_slot_of_its_stateful_service(
+    body: dict[str, Any], zone: str, now: datetime, generated_start: str
+) -> None:
+    # Given a provider and a service as a stateful run makes them, and a booking of the first slot
+    # its coming-week search offers (the BookFirstSlot link), written as the API writes it
+    hooks.map_case(None, case("POST", "/providers/{providerId}/services", body=body, phase="stateful"))
+    service = ServiceIn.model_validate(body)
+    rules = ServiceRules(
+        service.durationMinutes,
+        service.bufferBeforeMinutes,
+        service.bufferAfterMinutes,
+        service.minNoticeMinutes,
+        service.maxAdvanceDays,
+        service.slotStepMinutes,
+        service.capacity,
+    )
+    weekly = {day: (LocalInterval(0, 24 * 60),) for day in range(7)}
+    hours = Hours(ZoneInfo(zone), weekly, {})
+    soon = now.replace(second=0, microsecond=0) + timedelta(hours=1)
+    first = free_slots(hours, rules, (), soon, soon + hooks.STATEFUL_WINDOW, now, "svc")[0]
+    booking_id = "bkg_" + "1" * 48
+    created = SimpleNamespace(
+        status_code=201, content=json.dumps({"bookingId": booking_id, "start": first.start.isoformat()}).encode()
+    )
+    hooks.after_call(None, case("POST", "/bookings"), created)
+    # When the run reschedules it
+    move = case(
+        "POST",
+        "/bookings/{bookingId}/reschedule",
+        path_parameters={"bookingId": booking_id},
+        body={"start": generated_start},
+        phase="stateful",
+    )
+    hooks.map_case(None, move)
+    # Then the new start is whole days on, and a slot the engine offers with the booking's own time aside
+    start = TypeAdapter(SupportedInstant).validate_python(move.body["start"])
+    assert timedelta(days=1) <= start - first.start <= timedelta(days=hooks.MAX_MOVE_DAYS)
+    assert why_not(hours, rules, (), start, now, "svc") is None
+
+
+def test_only_a_booking_the_api_answered_with_is_remembered(monkeypatch: Any) -> None:
+    monkeypatch.setattr(hooks, "BOOKED", {})
+    refused = response(404, {"bookingId": "bkg_" + "2" * 48, "start": "2030-01-01T10:00:00Z"})
+    hooks.after_call(None, case("POST", "/bookings/{bookingId}/cancel"), refused)
+    hooks.after_call(None, case("GET", "/providers"), response(200, {"items": []}))
+    assert hooks.BOOKED == {}
+    # With none made yet, a stateful change to a made-up booking is sent as generated
+    unknown = case(
+        "POST",
+        "/bookings/{bookingId}/reschedule",
+        path_parameters={"bookingId": "bkg_" + "3" * 48},
+        body={"start": "2030-01-01T10:00:00Z"},
+        phase="stateful",
+    )
+    hooks.map_case(None, unknown)
+    assert unknown.path_parameters == {"bookingId": "bkg_" + "3" * 48}
+    assert unknown.body == {"start": "2030-01-01T10:00:00Z"}
+
+
+def test_a_stateful_step_no_link_fed_names_a_booking_the_api_made(monkeypatch: Any) -> None:
+    monkeypatch.setattr(hooks, "BOOKED", {})
+    made = ["bkg_" + f"{n:048x}" for n in range(hooks.RECENT_BOOKINGS + 5)]
+    for n, booking_id in enumerate(made):
+        start = f"2030-01-01T10:{n:02d}:00+01:00"
+        status = "CANCELLED" if n % 2 else "CONFIRMED"
+        answer = {"bookingId": booking_id, "start": start, "status": status}
+        hooks.after_call(None, case("POST", "/bookings"), response(201, answer))
+    recent = [booking for n, booking in enumerate(made) if n % 2 == 0][-hooks.RECENT_BOOKINGS :]
+    for method, path in [
+        ("POST", "/bookings/{bookingId}/cancel"),
+        ("POST", "/bookings/{bookingId}/no-show"),
+        ("GET", "/bookings/{bookingId}"),
+        ("GET", "/bookings/{bookingId}/history"),
+    ]:
+        made_up = case(
+            method,
+            path,
+            path_parameters={"bookingId": "bkg_" + "f" * 48},
+            headers={"If-Match": '"9"'},
+            phase="stateful",
+        )
+        hooks.map_case(None, made_up)
+        assert made_up.path_parameters["bookingId"] in recent and made_up.headers == {}  # confirmed, current version
+        linked = case(
+            method, path, path_parameters={"bookingId": made[1]}, headers={"If-Match": '"1"'}, phase="stateful"
+        )
+        hooks.map_case(None, linked)
+        # an id the API answered with stays, with its version (a link's ETag)
+        assert linked.path_parameters == {"bookingId": made[1]} and linked.headers == {"If-Match": '"1"'}
+        fuzzing = case(method, path, path_parameters={"bookingId": "bkg_" + "f" * 48})
+        hooks.map_case(None, fuzzing)
+        assert fuzzing.path_parameters == {"bookingId": "bkg_" + "f" * 48}
+    moved = case(
+        "POST",
+        "/bookings/{bookingId}/reschedule",
+        path_parameters={"bookingId": "bkg_" + "f" * 48},
+        body={"start": "2030-01-01T10:00:00Z"},
+        phase="stateful",
+    )
+    hooks.map_case(None, moved)
+    booked = datetime.fromisoformat(hooks.BOOKED[moved.path_parameters["bookingId"]])
+    assert timedelta(days=1) <= datetime.fromisoformat(moved.body["start"]) - booked <= timedelta(days=7)
+
+
+def a_run_that_saw_nothing(monkeypatch: Any) -> None:
+    for name in ("ZONES", "SERVICES", "PROVIDER_OF", "OFFERED", "BOOKED"):
+        monkeypatch.setattr(hooks, name, {})
+    for name in ("OPEN", "CONFIRMED"):
+        monkeypatch.setattr(hooks, name, set())
+
+
+def answered(method: str, path: str, status: int, body: dict[str, Any]) -> None:
+    hooks.after_call(None, case(method, path), response(status, body))
+
+
+@given(SERVICES, ZONES, st.text(max_size=30))
+def test_a_stateful_booking_of_a_service_the_run_made_starts_at_an_offered_slot(
+    body: dict[str, Any], zone: str, generated_start: str
+) -> None:
+    # Given a provider the run made, opened all week, and a service made as the stateful phase makes them
+    provider_id, service_id = "prv_" + "a" * 32, "svc_" + "b" * 32
+    answered("POST", "/providers", 201, {"providerId": provider_id, "timeZone": zone})
+    weekly = {day: list(hooks.ALWAYS_OPEN) for day in hooks.WEEK}
+    answered("PUT", "/providers/{providerId}/schedule", 200, {"providerId": provider_id, "weekly": weekly})
+    hooks.map_case(None, case("POST", "/providers/{providerId}/services", body=body, phase="stateful"))
+    service = {"serviceId": service_id, "providerId": provider_id, "bufferBeforeMinutes": 0, "bufferAfterMinutes": 0}
+    service |= {"maxAdvanceDays": 90, "capacity": 1} | body
+    answered("POST", "/providers/{providerId}/services", 201, service)
+    # When the run books it with a generated start (the CreateService → CreateBooking link)
+    booking = {"providerId": provider_id, "serviceId": service_id, "start": generated_start}
+    hooks.map_case(None, case("POST", "/bookings", body=booking, phase="stateful"))
+    # Then the start is a slot the functions' engine offers, and a start that is one is kept
+    start = TypeAdapter(SupportedInstant).validate_python(booking["start"])
+    hours = Hours(ZoneInfo(zone), {day: (LocalInterval(0, 24 * 60),) for day in range(7)}, {})
+    rules = hooks._rules(service)
+    now = datetime.now(UTC)
+    assert why_not(hours, rules, (), start, now, service_id) is None
+    assert timedelta(0) < start - now <= hooks.STATEFUL_WINDOW + timedelta(hours=1)
+    offered = booking["start"]
+    hooks.map_case(None, case("POST", "/bookings", body=booking, phase="stateful"))
+    assert booking["start"] == offered
+
+
+def test_a_booking_on_a_provider_not_open_all_week_is_sent_as_generated_or_linked(monkeypatch: Any) -> None:
+    a_run_that_saw_nothing(monkeypatch)
+    provider_id, service_id = "prv_" + "c" * 32, "svc_" + "d" * 32
+    answered("POST", "/providers", 201, {"providerId": provider_id, "timeZone": "UTC"})
+    service = {"serviceId": service_id, "providerId": provider_id, "durationMinutes": 30, "bufferBeforeMinutes": 0}
+    service |= {
+        "bufferAfterMinutes": 0,
+        "minNoticeMinutes": 0,
+        "maxAdvanceDays": 90,
+        "slotStepMinutes": 15,
+        "capacity": 1,
+    }
+    answered("POST", "/providers/{providerId}/services", 201, service)
+    weekly = {"mon": [{"start": "09:00", "end": "17:00"}]}
+    answered("PUT", "/providers/{providerId}/schedule", 200, {"providerId": provider_id, "weekly": weekly})
+    booking = {"providerId": provider_id, "serviceId": service_id, "start": "2030-01-01T10:00:07Z"}
+    hooks.map_case(None, case("POST", "/bookings", body=booking, phase="stateful"))
+    assert booking["start"] == "2030-01-01T10:00:07Z"  # nothing open all week to book instead
+
+
+def test_a_stateful_booking_of_ids_from_different_answers_books_a_service_the_run_opened(monkeypatch: Any) -> None:
+    a_run_that_saw_nothing(monkeypatch)
+    made_up = {"providerId": "prv_" + "1" * 32, "serviceId": "svc_" + "2" * 32, "start": "2030-01-01T10:00:07Z"}
+    nothing_open = dict(made_up)
+    hooks.map_case(None, case("POST", "/bookings", body=nothing_open, phase="stateful"))
+    assert nothing_open == made_up  # nothing bookable yet: sent as generated
+    # Given a provider the run opened all week, with a service
+    provider_id, service_id = "prv_" + "e" * 32, "svc_" + "f" * 32
+    answered("POST", "/providers", 201, {"providerId": provider_id, "timeZone": "Asia/Kathmandu"})
+    weekly = {day: list(hooks.ALWAYS_OPEN) for day in hooks.WEEK}
+    answered("PUT", "/providers/{providerId}/schedule", 200, {"providerId": provider_id, "weekly": weekly})
+    service = {"serviceId": service_id, "providerId": provider_id, "durationMinutes": 30, "bufferBeforeMinutes": 0}
+    service |= {
+        "bufferAfterMinutes": 0,
+        "minNoticeMinutes": 0,
+        "maxAdvanceDays": 30,
+        "slotStepMinutes": 15,
+        "capacity": 1,
+    }
+    answered("POST", "/providers/{providerId}/services", 201, service)
+    # When a scenario's first step books a seeded provider's service at a made-up start
+    seeded_service = {"serviceId": "svc_" + "2" * 32, "providerId": "prv_" + "3" * 32}
+    answered("GET", "/providers/{providerId}/services", 200, {"items": [seeded_service]})
+    booking = dict(made_up)
+    hooks.map_case(None, case("POST", "/bookings", body=booking, phase="stateful"))
+    # Then it books the service the run opened, at a slot it offers
+    assert (booking["providerId"], booking["serviceId"]) == (provider_id, service_id)
+    hours = Hours(ZoneInfo("Asia/Kathmandu"), {day: (LocalInterval(0, 24 * 60),) for day in range(7)}, {})
+    start = datetime.fromisoformat(booking["start"])
+    assert why_not(hours, hooks._rules(service), (), start, datetime.now(UTC), service_id) is None
+    # and the first slot a slot search offered (the BookFirstSlot link's: a seeded provider's) is kept
+    offered = {"start": "2026-12-01T09:00:00-05:00", "end": "2026-12-01T09:30:00-05:00", "remaining": 1}
+    answered("GET", "/providers/{providerId}/slots", 200, {**seeded_service, "slots": [offered]})
+    seeded = {"providerId": "prv_" + "3" * 32, "serviceId": "svc_" + "2" * 32, "start": offered["start"]}
+    kept = dict(seeded)
+    hooks.map_case(None, case("POST", "/bookings", body=kept, phase="stateful"))
+    assert kept == seeded

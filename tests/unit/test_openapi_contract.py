@@ -258,6 +258,11 @@ def test_links_lead_from_new_providers_and_bookings_to_real_operations_and_param
         assert ("POST /providers", target) in targets
     for target in ("getBooking", "cancelBooking", "rescheduleBooking", "markNoShow", "getBookingHistory"):
         assert ("POST /bookings", target) in targets
+    # A provider with hours and a service offers slots: the way from a new provider to a booking.
+    for target in ("createService", "listServices"):
+        assert ("PUT /providers/{providerId}/schedule", target) in targets
+    assert ("POST /providers/{providerId}/services", "getSlots") in targets
+    assert ("GET /providers/{providerId}/slots", "createBooking") in targets
     for source, name, link in links:
         operation, item = operations[link["operationId"]]
         declared = {_declared(p) for p in [*item.get("parameters", []), *operation.get("parameters", [])]}

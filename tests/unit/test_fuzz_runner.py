@@ -1,0 +1,59 @@
+"""make fuzz's figures (tests/fuzz/runner.py): the stateful phase's answers of each operation, read
+from schemathesis's NDJSON report, and the run failing when it reached no booking it made."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+from typing import Any
+
+from tests.fuzz.runner import BOOKING_LIFECYCLE, Figures, stateful_statuses
+
+
+def scenario(phase: str, *steps: tuple[str, str, int | None]) -> str:
+    """One ScenarioFinished event as schemathesis writes it: the recorder's cases and their responses,
+    each step after the first fed by a link from the one before."""
+    cases: dict[str, Any] = {}
+    interactions: dict[str, Any] = {}
+    for index, (method, path, status) in enumerate(steps):
+        cases[f"c{index}"] = {"value": {"method": method, "path": path, "id": f"c{index}"}}
+        if index:
+            cases[f"c{index}"] |= {"parent_id": f"c{index - 1}", "is_transition_applied": index % 2 == 1}
+        response = None if status is None else {"status_code": status, "headers": {}, "elapsed": 0.01}
+        interactions[f"c{index}"] = {"request": {}, "response": response, "timestamp": 0}
+    recorder = {"label": "Stateful tests", "cases": cases, "checks": {}, "interactions": interactions}
+    return json.dumps({"ScenarioFinished": {"phase": phase, "status": "success", "recorder": recorder}})
+
+
+def test_the_stateful_answers_are_counted_by_operation_and_status(tmp_path: Path) -> None:
+    lines = [
+        json.dumps({"Initialize": {"seed": 1}}),
+        scenario(
+            "stateful",
+            ("POST", "/bookings", 201),
+            ("POST", "/bookings/{bookingId}/cancel", 200),
+            ("POST", "/bookings/{bookingId}/cancel", 404),
+            ("POST", "/bookings/{bookingId}/no-show", None),  # a network error: no answer to count
+        ),
+        scenario("stateful", ("POST", "/bookings", 201), ("POST", "/bookings/{bookingId}/no-show", 422)),
+        scenario("fuzzing", ("POST", "/bookings/{bookingId}/reschedule", 200)),  # not the stateful phase
+    ]
+    (tmp_path / "ndjson-1.ndjson").write_text("\n".join(lines) + "\n")
+    statuses, linked = stateful_statuses(tmp_path)
+    assert statuses == {
+        "POST /bookings": {"201": 2},
+        "POST /bookings/{bookingId}/cancel": {"200": 1, "404": 1},
+        "POST /bookings/{bookingId}/no-show": {"422": 1},
+    }
+    assert linked == {"POST /bookings/{bookingId}/cancel": 1}  # the creates started their scenarios
+
+
+def test_a_run_that_reached_no_booking_it_made_names_what_it_missed() -> None:
+    reached = Figures(stateful={operation: {"200": 1} for operation in BOOKING_LIFECYCLE})
+    assert reached.unreached() == []
+    not_yet_past = {**reached.stateful, "POST /bookings/{bookingId}/no-show": {"422": 3, "404": 9}}
+    assert Figures(stateful=not_yet_past).unreached() == []
+    made_up = {**reached.stateful, "POST /bookings/{bookingId}/reschedule": {"404": 40, "422": 2}}
+    assert Figures(stateful=made_up).unreached() == ["POST /bookings/{bookingId}/reschedule"]
+    assert Figures().unreached() == list(BOOKING_LIFECYCLE)
+    assert Figures(stateful=made_up).stateful_answers("POST /bookings/{bookingId}/reschedule", ("2xx",)) == 0
