@@ -9,8 +9,9 @@ cases are sent as generated; those rules are held by the services' own tests (40
 The stateful phase's valid cases are also kept on the way to a booking the run made, so that its
 links reach cancel, reschedule, no-show and history with real ids: a new provider's hours are open
 all week, a new service can be booked at once, a booking of it starts at a slot the document says is
-offered, a reschedule moves it whole days on, and a scenario's first step (no link feeds it) about a
-booking names one the API made. after_call remembers what the API answered for that.
+offered, and a reschedule moves it whole days on. after_call remembers what the API answered for
+that. Only the scenario's own answers decide a case: one that took ids from another scenario would
+answer differently when hypothesis replays the scenario, and hypothesis ends the phase on that.
 """
 
 from __future__ import annotations
@@ -225,18 +226,13 @@ def _service_body(case: Any) -> None:
 
 # What this process saw the API answer (after_call), so that a stateful case about it can keep the
 # document's rules: providers' zones, which providers have ALWAYS_OPEN hours, services' rules, and
-# bookings' starts as the API wrote them. Each holds ids the run's own requests were answered with.
+# bookings' starts as the API wrote them, each under the id the API answered with, which only the
+# scenario that got the answer has (from its links).
 ZONES: dict[str, str] = {}
 OPEN: set[str] = set()
 SERVICES: dict[str, tuple[str, ServiceRules]] = {}
-PROVIDER_OF: dict[str, str] = {}  # every service id the API answered with → its provider
-OFFERED: dict[str, str] = {}  # service id → the first slot its latest GET …/slots offered
 BOOKED: dict[str, str] = {}
-CONFIRMED: set[str] = set()
 MAX_MOVE_DAYS = 7
-# How many of the latest bookings (or bookable services) a stateful step picks from: the latest
-# bookings are the likeliest still to be confirmed.
-RECENT_BOOKINGS = 20
 
 
 @schemathesis.hook
@@ -251,9 +247,6 @@ def after_call(context: Any, case: Any, response: Any) -> None:
     if not isinstance(answer, dict):
         return
     path = case.operation.path
-    for service in [answer, *(answer.get("items") or [])]:
-        if isinstance(service, dict) and isinstance(service.get("serviceId"), str):
-            PROVIDER_OF[service["serviceId"]] = str(service.get("providerId"))
     if path == "/providers" and isinstance(answer.get("timeZone"), str):
         ZONES[str(answer.get("providerId"))] = answer["timeZone"]
     elif path == "/providers/{providerId}/schedule" and isinstance(answer.get("weekly"), dict):
@@ -264,15 +257,12 @@ def after_call(context: Any, case: Any, response: Any) -> None:
             SERVICES[answer["serviceId"]] = (str(answer.get("providerId")), _rules(answer))
         except (KeyError, TypeError, ValueError):
             return
-    elif path == "/providers/{providerId}/slots" and answer.get("slots") and isinstance(answer["slots"], list):
-        OFFERED[str(answer.get("serviceId"))] = str(answer["slots"][0].get("start"))
     elif (
         path.startswith("/bookings")
         and isinstance(answer.get("bookingId"), str)
         and isinstance(answer.get("start"), str)
     ):
         BOOKED[answer["bookingId"]] = answer["start"]
-        (CONFIRMED.add if answer.get("status") == "CONFIRMED" else CONFIRMED.discard)(answer["bookingId"])
 
 
 def _rules(service: dict[str, Any]) -> ServiceRules:
@@ -288,27 +278,13 @@ def _rules(service: dict[str, Any]) -> ServiceRules:
 
 
 def _booking_body(case: Any) -> None:
-    """A stateful booking names a service of the provider it names; one of a service the run made, on
-    a provider it opened all week, starts at a slot the document says is offered (one of the coming
-    week's, by the availability engine the functions use), unless it already does (the BookFirstSlot
-    link's). Other bookings are sent as generated or linked: a seeded provider's slots come from
-    GET …/slots."""
+    """A stateful booking of a service the run made, on a provider it opened all week (the
+    CreateService link's), starts at a slot the document says is offered: one of the coming week's,
+    by the availability engine the functions use, unless it already is one. Other bookings are sent
+    as generated or linked (BookFirstSlot takes the slot a search offered)."""
     if not (case.meta.phase.name == "stateful" and isinstance(case.body, dict)):
         return
     body = case.body
-    service_id = str(body.get("serviceId"))
-    offered = PROVIDER_OF.get(service_id) == body.get("providerId") and OFFERED.get(service_id) == body.get("start")
-    made = SERVICES.get(service_id)
-    if not offered and (made is None or made[0] not in OPEN):
-        # Neither the slot a slot search offered (the BookFirstSlot link's) nor a service whose slots
-        # are known here: ids and a start from different answers (a scenario's first step, which no
-        # link feeds) or a start made up (404 or 422). Book one of the latest services the run made
-        # on a provider it opened all week instead, if there is one.
-        bookable = [service for service, (provider, _) in SERVICES.items() if provider in OPEN and provider in ZONES]
-        if bookable:
-            recent = bookable[-RECENT_BOOKINGS:]
-            body["serviceId"] = recent[_spread(str(body.get("serviceId")), len(recent))]
-            body["providerId"] = SERVICES[body["serviceId"]][0]
     provider_id, known = body.get("providerId"), SERVICES.get(str(body.get("serviceId")))
     if known is None or known[0] != provider_id or provider_id not in OPEN or provider_id not in ZONES:
         return
@@ -322,31 +298,10 @@ def _booking_body(case: Any) -> None:
         body["start"] = slots[_spread(str(body.get("start")), len(slots))].start.isoformat()
 
 
-def _known_booking(case: Any) -> None:
-    """A stateful case about a booking names one the API made. A linked step's id is one already (the
-    API answered with it); a step no link feeds (a scenario's roots: schemathesis starts scenarios
-    with any POST) would otherwise name a made-up one, which is only ever 404 (the other phases send
-    those)."""
-    parameters = case.path_parameters if case.path_parameters is not None else {}
-    generated = str(parameters.get("bookingId"))
-    if case.meta.phase.name != "stateful" or generated in BOOKED or not BOOKED:
-        return
-    # The latest confirmed ones, which a change still applies to; else the latest of any status.
-    confirmed = [booking for booking in BOOKED if booking in CONFIRMED]
-    recent = (confirmed or list(BOOKED))[-RECENT_BOOKINGS:]
-    parameters["bookingId"] = recent[_spread(generated, len(recent))]
-    case.path_parameters = parameters
-    # Its generated version is made up too (412): the change applies to the current one, as an absent
-    # If-Match says.
-    for name in [name for name in case.headers or {} if name.lower() == "if-match"]:
-        del case.headers[name]
-
-
 def _reschedule_body(case: Any) -> None:
     """A stateful reschedule of a booking the run made moves it 1 to MAX_MOVE_DAYS days on: a slot
     when its service is one the run made on a provider it opened all week; other bookings may refuse
     it (422), as the document allows."""
-    _known_booking(case)
     if not (case.meta.phase.name == "stateful" and isinstance(case.body, dict)):
         return
     start = _instant(BOOKED.get(str((case.path_parameters or {}).get("bookingId"))))
@@ -371,8 +326,4 @@ RULES = {
     ("POST", "/providers/{providerId}/services"): _service_body,
     ("POST", "/bookings"): _booking_body,
     ("POST", "/bookings/{bookingId}/reschedule"): _reschedule_body,
-    ("POST", "/bookings/{bookingId}/cancel"): _known_booking,
-    ("POST", "/bookings/{bookingId}/no-show"): _known_booking,
-    ("GET", "/bookings/{bookingId}"): _known_booking,
-    ("GET", "/bookings/{bookingId}/history"): _known_booking,
 }

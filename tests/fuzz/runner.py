@@ -103,7 +103,8 @@ class Figures:
     server_errors: int = 0
     failures: dict[str, int] = field(default_factory=dict)
     # The stateful phase's answers: operation → status code → count; and of its 2xx, how many
-    # answered a step a link fed (the rest: a scenario's first step, see hooks.py's _known_booking).
+    # answered a step a link fed (the rest: steps no link fed, with ids schemathesis took from earlier
+    # answers, its resource pool).
     stateful: dict[str, dict[str, int]] = field(default_factory=dict)
     stateful_linked_2xx: dict[str, int] = field(default_factory=dict)
     seconds: float = 0.0
