@@ -18,6 +18,8 @@ from __future__ import annotations
 
 import hashlib
 import json
+import urllib.error
+import urllib.request
 from datetime import UTC, date, datetime, timedelta
 from typing import Any
 from zoneinfo import ZoneInfo
@@ -249,6 +251,8 @@ def after_call(context: Any, case: Any, response: Any) -> None:
     path = case.operation.path
     if path == "/providers" and isinstance(answer.get("timeZone"), str):
         ZONES[str(answer.get("providerId"))] = answer["timeZone"]
+        if case.meta is not None and case.meta.phase.name == "stateful" and isinstance(answer.get("providerId"), str):
+            _open_all_week(response, answer["providerId"])
     elif path == "/providers/{providerId}/schedule" and isinstance(answer.get("weekly"), dict):
         open_all_week = all(answer["weekly"].get(day) == ALWAYS_OPEN for day in WEEK)
         (OPEN.add if open_all_week else OPEN.discard)(str(answer.get("providerId")))
@@ -263,6 +267,24 @@ def after_call(context: Any, case: Any, response: Any) -> None:
         and isinstance(answer.get("start"), str)
     ):
         BOOKED[answer["bookingId"]] = answer["start"]
+
+
+def _open_all_week(response: Any, provider_id: str) -> None:
+    """Give a provider the stateful phase just made its hours, as its owner's set-up would: open all
+    week. Out of band (the same caller, the same API), so that the document's two-link chain from a
+    new provider to a booking (CreateService, then CreateBooking or GetSlots and BookFirstSlot) finds
+    slots, rather than only the rare scenario that also happened to put a schedule in between."""
+    request = response.request
+    url = str(request.url).split("/providers", 1)[0] + f"/providers/{provider_id}/schedule"
+    body = json.dumps({"weekly": dict.fromkeys(WEEK, ALWAYS_OPEN)}).encode()
+    headers = {"Content-Type": "application/json", "Authorization": str(request.headers.get("Authorization", ""))}
+    put = urllib.request.Request(url, data=body, method="PUT", headers=headers)
+    try:
+        with urllib.request.urlopen(put, timeout=30) as answer:
+            if answer.status == 200:
+                OPEN.add(provider_id)
+    except urllib.error.URLError:
+        return  # the stateful steps go on without hours: the run's booking counts show it
 
 
 def _rules(service: dict[str, Any]) -> ServiceRules:
@@ -324,6 +346,20 @@ RULES = {
     ("PUT", "/providers/{providerId}/schedule"): _schedule_body,
     ("PUT", "/providers/{providerId}/overrides/{date}"): _override_body,
     ("POST", "/providers/{providerId}/services"): _service_body,
+}
+
+# Rules about ids a link feeds: applied just before the request is sent (before_call), since
+# schemathesis applies a link's values to a case after map_case has seen it.
+LINKED_RULES = {
     ("POST", "/bookings"): _booking_body,
     ("POST", "/bookings/{bookingId}/reschedule"): _reschedule_body,
 }
+
+
+@schemathesis.hook
+def before_call(context: Any, case: Any, **kwargs: Any) -> None:
+    """A positive stateful case about ids a link fed, kept to the rules of what those ids name."""
+    if _is_positive(case) and case.meta.phase.name == "stateful":
+        rule = LINKED_RULES.get((case.operation.method.upper(), case.operation.path))
+        if rule is not None:
+            rule(case)

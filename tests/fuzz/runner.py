@@ -3,16 +3,18 @@
 It starts the local stack on a free loopback port (seeded, so that stateful runs find providers with
 hours and real slots to book), runs schemathesis over every operation in all its phases (examples,
 coverage, fuzzing, and stateful sequences along the document's `links`) with every check that fits
-API Gateway, stops the stack, and writes under `.build/fuzz/<timestamp>/`: schemathesis's JUnit and
-NDJSON reports, its console output, and `summary.json` / `summary.md` with the figures (cases
-generated, operations covered, responses by status class, 5xx, mismatches of each kind, wall time, and
-the stateful phase's answers of each booking operation). Exit status 1 on any failure, when fewer
+API Gateway, then the stateful phase again, in further runs, until it has run the scenarios asked
+for (schemathesis ends the phase early once scenarios book: see run), stops the stack, and writes
+under `.build/fuzz/<timestamp>/`: schemathesis's JUnit and NDJSON reports, its console output, and
+`summary.json` / `summary.md` with the figures (cases generated, operations covered, responses by
+status class, 5xx, mismatches of each kind, wall time, and the stateful phase's scenarios and answers
+of each booking operation). Exit status 1 on any failure, when fewer
 cases than asked for were generated, or when the stateful phase never reached a booking it made
 (BOOKING_LIFECYCLE: no 2xx from creating, cancelling, rescheduling or reading the history of one, and
 neither a 2xx nor a 422 from marking one a no-show).
 
     python -m tests.fuzz [--max-examples 300] [--min-cases 10000] [--seed N] [--report-dir DIR]
-                         [--phases P,…] [--no-require-bookings]
+                         [--phases P,…] [--max-rounds 40] [--no-require-bookings]
 """
 
 from __future__ import annotations
@@ -28,6 +30,7 @@ from collections import Counter
 from dataclasses import asdict, dataclass, field
 from datetime import UTC, datetime
 from pathlib import Path
+from typing import Any
 
 from tests.fuzz.hooks import FUZZER_GROUPS, FUZZER_SUB
 
@@ -107,8 +110,12 @@ class Figures:
     # answers, its resource pool).
     stateful: dict[str, dict[str, int]] = field(default_factory=dict)
     stateful_linked_2xx: dict[str, int] = field(default_factory=dict)
+    stateful_scenarios: int = 0
     seconds: float = 0.0
     seed: str = ""
+    # Each schemathesis run's seed and cases: the first runs every phase asked for, the others the
+    # stateful phase again (see run).
+    rounds: list[dict[str, Any]] = field(default_factory=list)
 
     @property
     def mismatches(self) -> int:
@@ -120,6 +127,30 @@ class Figures:
             count
             for status, count in self.stateful.get(operation, {}).items()
             if status in statuses or f"{status[0]}xx" in statuses
+        )
+
+    def plus(self, other: Figures) -> Figures:
+        """Two schemathesis runs' figures as one run's (cases, answers and failures add up)."""
+
+        def added(a: dict[str, int], b: dict[str, int]) -> dict[str, int]:
+            return dict(sorted((Counter(a) + Counter(b)).items()))
+
+        return Figures(
+            cases=self.cases + other.cases,
+            operations_tested=max(self.operations_tested, other.operations_tested),
+            operations_selected=max(self.operations_selected, other.operations_selected),
+            responses=added(self.responses, other.responses),
+            server_errors=self.server_errors + other.server_errors,
+            failures=added(self.failures, other.failures),
+            stateful={
+                operation: added(self.stateful.get(operation, {}), other.stateful.get(operation, {}))
+                for operation in sorted({*self.stateful, *other.stateful})
+            },
+            stateful_linked_2xx=added(self.stateful_linked_2xx, other.stateful_linked_2xx),
+            stateful_scenarios=self.stateful_scenarios + other.stateful_scenarios,
+            seconds=round(self.seconds + other.seconds, 1),
+            seed=self.seed or other.seed,
+            rounds=[*self.rounds, *other.rounds],
         )
 
     def unreached(self) -> list[str]:
@@ -148,15 +179,18 @@ def figures_from(output: str, report_dir: Path, seconds: float) -> Figures:
                 statuses[f"{status[0]}xx"] += 1
     figures.responses = dict(sorted(statuses.items()))
     figures.server_errors = statuses.get("5xx", 0)
-    figures.stateful, figures.stateful_linked_2xx = stateful_statuses(report_dir)
+    figures.stateful, figures.stateful_linked_2xx, figures.stateful_scenarios = stateful_statuses(report_dir)
+    figures.rounds = [{"seed": figures.seed, "cases": figures.cases, "stateful scenarios": figures.stateful_scenarios}]
     return figures
 
 
-def stateful_statuses(report_dir: Path) -> tuple[dict[str, dict[str, int]], dict[str, int]]:
-    """Each operation's answers in the stateful phase, by status code, and its 2xx answers to steps a
-    link fed, from the NDJSON report's finished scenarios (each holds its cases and their responses)."""
+def stateful_statuses(report_dir: Path) -> tuple[dict[str, dict[str, int]], dict[str, int], int]:
+    """Each operation's answers in the stateful phase, by status code, its 2xx answers to steps a link
+    fed, and the number of scenarios, from the NDJSON report's finished scenarios (each holds its cases
+    and their responses)."""
     found: dict[str, Counter[str]] = {}
     linked: Counter[str] = Counter()
+    scenarios = 0
     for report in report_dir.glob("ndjson-*.ndjson"):
         for line in report.read_text().splitlines():
             if not line.startswith('{"ScenarioFinished"'):
@@ -165,6 +199,7 @@ def stateful_statuses(report_dir: Path) -> tuple[dict[str, dict[str, int]], dict
             if scenario.get("phase") != "stateful" or not scenario.get("recorder"):
                 continue
             recorder = scenario["recorder"]
+            scenarios += 1
             for case_id, interaction in recorder.get("interactions", {}).items():
                 step, response = recorder["cases"][case_id], interaction.get("response")
                 if response is None:
@@ -174,7 +209,7 @@ def stateful_statuses(report_dir: Path) -> tuple[dict[str, dict[str, int]], dict
                 if 200 <= response["status_code"] < 300 and step.get("parent_id") and step.get("is_transition_applied"):
                     linked[operation] += 1
     statuses = {operation: dict(sorted(counts.items())) for operation, counts in sorted(found.items())}
-    return statuses, dict(sorted(linked.items()))
+    return statuses, dict(sorted(linked.items())), scenarios
 
 
 def _answers(statuses: dict[str, int]) -> str:
@@ -184,6 +219,7 @@ def _answers(statuses: dict[str, int]) -> str:
 def markdown(figures: Figures, ok: bool) -> str:
     responses = ", ".join(f"{count} {status}" for status, count in figures.responses.items())
     failures = ", ".join(f"{code}: {count}" for code, count in figures.failures.items()) or "none"
+    rounds = "; ".join(f"{r['seed']}: {r['cases']}, {r['stateful scenarios']}" for r in figures.rounds)
     return (
         "| figure | value |\n|---|---|\n"
         f"| cases generated | {figures.cases} |\n"
@@ -194,6 +230,8 @@ def markdown(figures: Figures, ok: bool) -> str:
         f"| schema-violating accepted ({ACCEPTED_INVALID}) | {figures.failures.get(ACCEPTED_INVALID, 0)} |\n"
         f"| failures by code | {failures} |\n"
         f"| wall time | {figures.seconds} s |\n"
+        f"| stateful scenarios | {figures.stateful_scenarios} |\n"
+        f"| schemathesis runs (seed: cases, stateful scenarios) | {rounds} |\n"
         f"| seed | {figures.seed} |\n\n"
         "Stateful phase, a booking's operations (2xx, and 422 for a no-show, answer about a booking the run made):\n\n"
         "| operation | answers | counted | 2xx to a step a link fed |\n|---|---|---|---|\n"
@@ -212,6 +250,7 @@ def run(args: argparse.Namespace) -> int:
 
     report = Path(args.report_dir or REPORTS / datetime.now(UTC).strftime("%Y%m%dT%H%M%SZ")).resolve()
     report.mkdir(parents=True, exist_ok=True)
+    stateful = not args.phases or "stateful" in args.phases.split(",")
     started = time.monotonic()
     stack = LocalStack(StackConfig(port=0, state_dir=report / "local-stack", echo=None))
     stack.start()
@@ -219,24 +258,24 @@ def run(args: argparse.Namespace) -> int:
         assert stack.user_pools is not None
         token = stack.user_pools.mint(FUZZER_SUB, FUZZER_GROUPS, ttl_seconds=24 * 3600)
         print(f"local stack at {stack.url}; schemathesis reports in {report}", file=sys.stderr, flush=True)
-        with open(report / "schemathesis.txt", "w", encoding="utf-8") as console:
-            # Its example database (.hypothesis/) lands in the report folder, not in the repository.
-            result = subprocess.run(
-                command(stack.url, token, report, max_examples=args.max_examples, seed=args.seed, phases=args.phases),
-                cwd=report,
-                env=environment(),
-                stdout=console,
-                stderr=subprocess.STDOUT,
-                check=False,
-            )
+        returncode, figures = schemathesis_round(stack.url, token, report, args, args.phases, args.seed)
+        # schemathesis 4.32 ends its stateful phase, without a failure, once a replayed scenario
+        # answers differently (hypothesis replays prefixes; a booking's steps do answer differently:
+        # the slot is taken, the booking cancelled), so once scenarios book, a phase runs tens of
+        # scenarios. Further stateful-only rounds on the same stack, each with its own seed, run the
+        # scenarios asked for (--max-examples), up to --max-rounds.
+        for index in range(1, args.max_rounds):
+            if not stateful or figures.stateful_scenarios >= args.max_examples:
+                break
+            seed = None if args.seed is None else args.seed + index
+            code, more = schemathesis_round(stack.url, token, report / f"stateful-{index}", args, "stateful", seed)
+            returncode, figures = max(returncode, code), figures.plus(more)
     finally:
         stack.stop()
-    output = (report / "schemathesis.txt").read_text(encoding="utf-8")
-    figures = figures_from(output, report, time.monotonic() - started)
+    figures.seconds = round(time.monotonic() - started, 1)  # the stack's start and stop included
     enough = figures.cases >= args.min_cases
-    stateful = not args.phases or "stateful" in args.phases.split(",")
     unreached = figures.unreached() if args.require_bookings and stateful else []
-    ok = result.returncode == 0 and figures.server_errors == 0 and figures.mismatches == 0 and enough and not unreached
+    ok = returncode == 0 and figures.server_errors == 0 and figures.mismatches == 0 and enough and not unreached
     text = markdown(figures, ok)
     if not enough:
         text += f"\nonly {figures.cases} cases generated, fewer than --min-cases {args.min_cases}\n"
@@ -244,8 +283,33 @@ def run(args: argparse.Namespace) -> int:
         text += f"\nthe stateful phase reached no booking it made in: {', '.join(unreached)}\n"
     (report / "summary.md").write_text(text)
     (report / "summary.json").write_text(json.dumps({**asdict(figures), "ok": ok}, indent=1))
+    output = (report / "schemathesis.txt").read_text(encoding="utf-8")
     print(output[-4000:] if not ok else "", text, f"reports in {report}", sep="\n")
     return 0 if ok else 1
+
+
+def schemathesis_round(
+    url: str, token: str, report: Path, args: argparse.Namespace, phases: str, seed: int | None
+) -> tuple[int, Figures]:
+    """One schemathesis run into `report` (its console output in schemathesis.txt): its exit status
+    and figures."""
+    report.mkdir(parents=True, exist_ok=True)
+    started = time.monotonic()
+    with open(report / "schemathesis.txt", "w", encoding="utf-8") as console:
+        # Its example database (.hypothesis/) lands in the report folder, not in the repository.
+        result = subprocess.run(
+            command(url, token, report, max_examples=args.max_examples, seed=seed, phases=phases),
+            cwd=report,
+            env=environment(),
+            stdout=console,
+            stderr=subprocess.STDOUT,
+            check=False,
+        )
+    output = (report / "schemathesis.txt").read_text(encoding="utf-8")
+    figures = figures_from(output, report, time.monotonic() - started)
+    summary = f"{figures.cases} cases, {figures.stateful_scenarios} stateful scenarios, exit {result.returncode}"
+    print(f"{report.name}: {summary}", file=sys.stderr, flush=True)
+    return result.returncode, figures
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -257,6 +321,9 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--seed", type=int, default=None, help="schemathesis's seed, to replay a run")
     parser.add_argument("--phases", default="", help="some of examples,coverage,fuzzing,stateful (default: all)")
     parser.add_argument("--report-dir", default="", help="default: .build/fuzz/<timestamp>/")
+    parser.add_argument(
+        "--max-rounds", type=int, default=40, help="schemathesis runs at most, stateful-only ones included"
+    )
     parser.add_argument(
         "--no-require-bookings",
         dest="require_bookings",

@@ -144,11 +144,19 @@ def test_an_erasure_names_the_customer_as_their_id_is_spelt_not_as_the_url_encod
     encoded; an id with an accent or an @ must still erase that customer's words, and its 128
     characters are counted as the customer's, not as the URL's (make fuzz found both)."""
     weekly = {day: [{"start": "09:00", "end": "17:00"}] for day in WEEKDAYS}
-    pid, (sid,) = make_provider(stack, "spelling-owner", "Spelling Clinic", weekly, [{"name": "Visit", "durationMinutes": 30}])
+    visit = {"name": "Visit", "durationMinutes": 30}
+    pid, (sid,) = make_provider(stack, "spelling-owner", "Spelling Clinic", weekly, [visit])
     owner = token(stack, "spelling-owner", ["providers"])
     customer = "zoë.ünal+1@example.com"
-    status, _, booked = book(stack, owner, pid, sid, slots(stack, pid, sid, future_day(weeks=3))[0]["start"],
-                             customerId=customer, notes=NOTES)
+    status, _, booked = book(
+        stack,
+        owner,
+        pid,
+        sid,
+        slots(stack, pid, sid, future_day(weeks=3))[0]["start"],
+        customerId=customer,
+        notes=NOTES,
+    )
     assert status == 201 and booked["customerId"] == customer, booked
     admin = token(stack, "spelling-admin", ["admins"])
 

@@ -265,7 +265,7 @@ def test_a_stateful_reschedule_moves_a_booking_to_a_slot_of_its_stateful_service
         body={"start": generated_start},
         phase="stateful",
     )
-    hooks.map_case(None, move)
+    hooks.before_call(None, move)  # after the link fed the booking id
     # Then the new start is whole days on, and a slot the engine offers with the booking's own time aside
     start = TypeAdapter(SupportedInstant).validate_python(move.body["start"])
     assert timedelta(days=1) <= start - first.start <= timedelta(days=hooks.MAX_MOVE_DAYS)
@@ -286,7 +286,7 @@ def test_only_a_booking_the_api_answered_with_is_remembered(monkeypatch: Any) ->
         body={"start": "2030-01-01T10:00:00Z"},
         phase="stateful",
     )
-    hooks.map_case(None, unknown)
+    hooks.before_call(None, unknown)
     assert unknown.path_parameters == {"bookingId": "bkg_" + "3" * 48}
     assert unknown.body == {"start": "2030-01-01T10:00:00Z"}
 
@@ -316,7 +316,7 @@ def test_a_stateful_booking_of_a_service_the_run_made_starts_at_an_offered_slot(
     answered("POST", "/providers/{providerId}/services", 201, service)
     # When the run books it with a generated start (the CreateService → CreateBooking link)
     booking = {"providerId": provider_id, "serviceId": service_id, "start": generated_start}
-    hooks.map_case(None, case("POST", "/bookings", body=booking, phase="stateful"))
+    hooks.before_call(None, case("POST", "/bookings", body=booking, phase="stateful"))
     # Then the start is a slot the functions' engine offers, and a start that is one is kept
     start = TypeAdapter(SupportedInstant).validate_python(booking["start"])
     hours = Hours(ZoneInfo(zone), {day: (LocalInterval(0, 24 * 60),) for day in range(7)}, {})
@@ -325,7 +325,7 @@ def test_a_stateful_booking_of_a_service_the_run_made_starts_at_an_offered_slot(
     assert why_not(hours, rules, (), start, now, service_id) is None
     assert timedelta(0) < start - now <= hooks.STATEFUL_WINDOW + timedelta(hours=1)
     offered = booking["start"]
-    hooks.map_case(None, case("POST", "/bookings", body=booking, phase="stateful"))
+    hooks.before_call(None, case("POST", "/bookings", body=booking, phase="stateful"))
     assert booking["start"] == offered
 
 
@@ -345,7 +345,7 @@ def test_a_booking_on_a_provider_not_open_all_week_is_sent_as_generated_or_linke
     weekly = {"mon": [{"start": "09:00", "end": "17:00"}]}
     answered("PUT", "/providers/{providerId}/schedule", 200, {"providerId": provider_id, "weekly": weekly})
     booking = {"providerId": provider_id, "serviceId": service_id, "start": "2030-01-01T10:00:07Z"}
-    hooks.map_case(None, case("POST", "/bookings", body=booking, phase="stateful"))
+    hooks.before_call(None, case("POST", "/bookings", body=booking, phase="stateful"))
     assert booking["start"] == "2030-01-01T10:00:07Z"  # nothing open all week to book instead
 
 

@@ -39,7 +39,8 @@ def test_the_stateful_answers_are_counted_by_operation_and_status(tmp_path: Path
         scenario("fuzzing", ("POST", "/bookings/{bookingId}/reschedule", 200)),  # not the stateful phase
     ]
     (tmp_path / "ndjson-1.ndjson").write_text("\n".join(lines) + "\n")
-    statuses, linked = stateful_statuses(tmp_path)
+    statuses, linked, scenarios = stateful_statuses(tmp_path)
+    assert scenarios == 2
     assert statuses == {
         "POST /bookings": {"201": 2},
         "POST /bookings/{bookingId}/cancel": {"200": 1, "404": 1},
@@ -57,3 +58,43 @@ def test_a_run_that_reached_no_booking_it_made_names_what_it_missed() -> None:
     assert Figures(stateful=made_up).unreached() == ["POST /bookings/{bookingId}/reschedule"]
     assert Figures().unreached() == list(BOOKING_LIFECYCLE)
     assert Figures(stateful=made_up).stateful_answers("POST /bookings/{bookingId}/reschedule", ("2xx",)) == 0
+
+
+def test_runs_add_up_to_one_runs_figures() -> None:
+    """make fuzz runs the stateful phase again until it ran the scenarios asked for: the summary is
+    every run's, added up (and a 5xx or a failure in any run is the whole run's)."""
+    first = Figures(
+        cases=6_900,
+        operations_tested=20,
+        operations_selected=20,
+        responses={"2xx": 3_000, "4xx": 3_900},
+        failures={},
+        stateful={"POST /bookings": {"201": 4}},
+        stateful_linked_2xx={"POST /bookings": 1},
+        stateful_scenarios=12,
+        seconds=900.0,
+        seed="7",
+        rounds=[{"seed": "7", "cases": 6_900, "stateful scenarios": 12}],
+    )
+    again = Figures(
+        cases=400,
+        operations_tested=14,
+        operations_selected=20,
+        responses={"2xx": 300, "5xx": 1},
+        server_errors=1,
+        failures={"ST202": 1},
+        stateful={"POST /bookings": {"201": 9, "409": 2}},
+        stateful_linked_2xx={"POST /bookings": 3},
+        stateful_scenarios=40,
+        seconds=60.0,
+        seed="8",
+        rounds=[{"seed": "8", "cases": 400, "stateful scenarios": 40}],
+    )
+    both = first.plus(again)
+    assert (both.cases, both.stateful_scenarios, both.seconds) == (7_300, 52, 960.0)
+    assert (both.operations_tested, both.operations_selected, both.seed) == (20, 20, "7")
+    assert both.responses == {"2xx": 3_300, "4xx": 3_900, "5xx": 1} and both.server_errors == 1
+    assert both.failures == {"ST202": 1} and both.mismatches == 1
+    assert both.stateful == {"POST /bookings": {"201": 13, "409": 2}}
+    assert both.stateful_linked_2xx == {"POST /bookings": 4}
+    assert [r["seed"] for r in both.rounds] == ["7", "8"]
