@@ -1,8 +1,9 @@
 """Benchmark: DynamoDB requests and capacity units per API operation, and per audited change.
 
-A local stack of its own runs a scripted day: a provider's set-up, then for each of `repeat` rounds a
-slot search, a booking (with an Idempotency-Key, as clients send it), a read, the customer's list,
-a reschedule, a cancellation, the provider's day view and an override put and removed. Each API
+A local stack of its own runs a scripted day of `repeat` rounds, each with a provider of its own: its
+set-up, a slot search, a booking (with an Idempotency-Key, as clients send it), a second booking on
+the calendar the container remembers, a read, the customer's list, a reschedule, a cancellation, the
+provider's day view and an override put and removed. Each API
 response carries its `X-Amzn-Trace-Id`; the emulator's meter (local/emulator/capacity.py) records every
 DynamoDB request with the trace it came from, so the units add up per API operation. Whatever the
 audit consumer's stream batches spent is divided by the events it recorded (one transaction each).
@@ -48,7 +49,7 @@ class TracedApi:
         )
         request.add_header("Content-Type", "application/json")
         request.add_header("Authorization", f"Bearer {self.token}")
-        if name == "POST /bookings":
+        if name.startswith("POST /bookings"):  # both bookings, as clients send them
             request.add_header("Idempotency-Key", f"bench-{len(self.traces[name])}-{datetime.now(UTC).timestamp()}")
         try:
             with urllib.request.urlopen(request, timeout=60) as answer:
@@ -66,16 +67,33 @@ def scripted_day(host: str, repeat: int) -> dict[str, list[str]]:
     traces: dict[str, list[str]] = defaultdict(list)
     owner = TracedApi(host, stage_token(host, "bench-owner", "providers"), traces)
     customer = TracedApi(host, stage_token(host, "bench-customer", "customers"), traces)
-    pid = owner("POST /providers", "POST", "/providers", {"name": "Bench clinic", "timeZone": "UTC"}, 201)["providerId"]
-    owner("PUT /providers/{id}/schedule", "PUT", f"/providers/{pid}/schedule", {"weekly": WEEKLY})
-    sid = owner("POST /providers/{id}/services", "POST", f"/providers/{pid}/services", SERVICES[0], 201)["serviceId"]
     for round_number in range(repeat):
+        # A provider of its own each round: its first booking is one no container remembers the
+        # calendar of (a read, then a commit: the path the cost model counts), whatever the rounds
+        # before changed.
+        clinic = {"name": f"Bench clinic {round_number}", "timeZone": "UTC"}
+        pid = owner("POST /providers", "POST", "/providers", clinic, 201)["providerId"]
+        owner("PUT /providers/{id}/schedule", "PUT", f"/providers/{pid}/schedule", {"weekly": WEEKLY})
+        service = SERVICES[0]
+        sid = owner("POST /providers/{id}/services", "POST", f"/providers/{pid}/services", service, 201)["serviceId"]
         day = (datetime.now(UTC) + timedelta(days=2 + round_number)).replace(hour=0, minute=0, second=0, microsecond=0)
         week = f"from={quote(day.isoformat())}&to={quote((day + timedelta(days=SEARCH_DAYS)).isoformat())}"
         found = customer("GET /providers/{id}/slots", "GET", f"/providers/{pid}/slots?serviceId={sid}&{week}")
         first, later = found["slots"][0]["start"], found["slots"][-1]["start"]
         booking = customer(
             "POST /bookings", "POST", "/bookings", {"providerId": pid, "serviceId": sid, "start": first}, 201
+        )
+        # A second booking of the day, well clear of the first: the container remembers the calendar
+        # it has just read and changed, so this one commits without a read (decision 0007). The
+        # first is the dearer path, a read and a commit, which the cost model counts.
+        clear = datetime.fromisoformat(found["slots"][0]["end"]) + timedelta(hours=2)
+        second = next(slot["start"] for slot in found["slots"] if datetime.fromisoformat(slot["start"]) >= clear)
+        customer(
+            "POST /bookings (calendar remembered)",
+            "POST",
+            "/bookings",
+            {"providerId": pid, "serviceId": sid, "start": second},
+            201,
         )
         path = f"/bookings/{booking['bookingId']}"
         customer("GET /bookings/{id}", "GET", path)

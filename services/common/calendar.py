@@ -83,6 +83,9 @@ class ProviderCalendar:
     booked: Mapping[str, BookedSpan] = field(default_factory=dict)
     availability_version: int = 0
     busy_versions: Mapping[str, int] = field(default_factory=dict)
+    # From a booking container's memory rather than a read just made: good enough to commit on (the
+    # versions above condition the transaction), not to refuse on (services/booking/adapters/remembered_calendars.py).
+    remembered: bool = False
 
     @property
     def busy(self) -> tuple[Busy, ...]:

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import os
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
@@ -14,8 +15,11 @@ from local.apigateway.http_messages import HttpRequest
 from local.apigateway.proxy_integration import build_event
 from services.availability import handler as availability
 from services.booking import handler as booking
+from services.booking.adapters.dynamodb_store import DynamoDBBookingStore
 from services.booking.domain.ports import Stale
+from services.booking.domain.use_cases import BookingService
 from services.common.aws import dynamodb_client
+from services.common.clock import utc_now
 from tests.conftest import FakeLambdaContext
 from tests.integration.conftest import invoke_handler, run_handler
 
@@ -87,6 +91,71 @@ def test_create_read_cancel_and_reschedule_take_one_read_and_one_write(inproc: A
     replay = run_handler(booking, event, FakeLambdaContext())
     assert replay["body"] == first_answer["body"] and replay["statusCode"] == 201
     assert operations == ["Query", "GetItem"]  # the slot is taken (by the first), so the record is read once
+
+
+def test_a_warm_create_is_one_transaction_and_a_stale_one_costs_one_more(
+    inproc: Any, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The booking container remembers the calendars it read and changed (decision 0007): a create
+    on a remembered calendar is one TransactWriteItems, no read. What another container changed
+    meanwhile fails that transaction, which returns the changed blocks: one more transaction. Hours
+    changed meanwhile cost a read too. A refusal is never decided on what is remembered."""
+    pid, _, _ = a_bookable_slot()
+    # A 10-minute service: three bookings fit in one 30-minute busy block without overlapping.
+    body = {"name": "Short", "durationMinutes": 10, "slotStepMinutes": 10, "minNoticeMinutes": 0}
+    sid = invoke(availability, "POST", f"/providers/{pid}/services", body)[1]["serviceId"]
+    day = (datetime.now(UTC) + timedelta(days=3)).replace(hour=9, minute=0, second=0, microsecond=0)
+
+    def at(minutes: int) -> str:
+        return (day + timedelta(minutes=minutes)).isoformat()
+
+    def create(start: str, who: str = "cust") -> tuple[int, list[str]]:
+        operations.clear()
+        status, _ = invoke(
+            booking, "POST", "/bookings", {"providerId": pid, "serviceId": sid, "start": start}, who, "customers"
+        )
+        return status, list(operations)
+
+    def elsewhere(start: str) -> None:
+        """A booking made by another container: one this container's memory knows nothing of."""
+        other = BookingService(DynamoDBBookingStore(dynamodb_client(), os.environ["TABLE_NAME"]), utc_now)
+        with monkeypatch.context() as patched:
+            patched.setattr(booking, "bookings", lambda: other)
+            assert (
+                invoke(
+                    booking,
+                    "POST",
+                    "/bookings",
+                    {"providerId": pid, "serviceId": sid, "start": start},
+                    "other",
+                    "customers",
+                )[0]
+                == 201
+            )
+
+    operations = recorded()
+    assert create(at(0)) == (201, ["Query", "TransactWriteItems"])  # cold: read, then commit
+    assert create(at(10)) == (201, ["TransactWriteItems"])  # warm: same block, known to be ours
+    assert create(at(60)) == (201, ["TransactWriteItems"])  # warm: a block never touched
+    elsewhere(at(20))  # the 09:00 block moves on without this container
+    assert create(at(70)) == (201, ["TransactWriteItems"])  # 10:10, in the 10:00 block: nothing stale there
+    elsewhere(at(80))  # 10:20, in the 10:00 block
+    assert create(at(90)) == (201, ["TransactWriteItems"])  # 10:30, the next block
+    # A warm create in a block changed elsewhere: the failed transaction returns that block as it
+    # is now, and the second goes through
+    elsewhere(at(100))  # 10:40
+    assert create(at(110)) == (201, ["TransactWriteItems", "TransactWriteItems"])  # 10:50
+    # A refusal is decided on a read: the time another container took, unknown here, is refused after one
+    elsewhere(at(120))
+    status, calls = create(at(120))
+    assert (status, calls) == (409, ["TransactWriteItems", "Query"])
+    # and a time this container knows is taken is refused on a read, not on its memory
+    assert create(at(0)) == (409, ["Query"])
+    # Hours changed since: the transaction fails on them, and the booking reads before it commits
+    weekly = {day: [{"start": "00:00", "end": "24:00"}] for day in ("mon", "tue", "wed", "thu", "fri", "sat", "sun")}
+    assert invoke(availability, "PUT", f"/providers/{pid}/schedule", {"weekly": weekly})[0] == 200
+    assert create(at(150)) == (201, ["TransactWriteItems", "Query", "TransactWriteItems"])
+    assert create(at(160)) == (201, ["TransactWriteItems"])
 
 
 def _error_response(code: str, status: int = 400) -> AWSResponse:

@@ -23,9 +23,14 @@ from services.availability import handler as availability
 from services.booking.adapters.dynamodb_store import DynamoDBBookingStore
 from services.booking.domain.models import Booking, BookingStatus
 from services.booking.domain.ports import Committed
-from services.booking.domain.use_cases import BookingRequest, BookingService
+from services.booking.domain.use_cases import (
+    BookingConflictError,
+    BookingRequest,
+    BookingService,
+    SlotUnavailableError,
+)
 from services.common import keys
-from services.common.auth import Attribution
+from services.common.auth import Attribution, Group, Principal
 from services.common.availability import why_not
 from services.common.calendar import ProviderCalendar
 from tests.integration.conftest import invoke_handler
@@ -238,3 +243,88 @@ def test_the_longest_span_books_and_moves_within_one_transaction(inproc: Any) ->
     assert sizes == [44, 85]
     after = store.calendar(pid, day + timedelta(days=3))
     assert after is not None and after.booked[booking.booking_id].start == moved.busy_start
+
+
+CONTAINER_STEPS = st.lists(
+    st.one_of(
+        # (container, service, start slot): a customer books through that container
+        st.tuples(st.just("book"), st.integers(0, 2), st.integers(0, 2), STARTS),
+        # (container, booking, _): an admin cancels one of the bookings made so far
+        st.tuples(st.just("cancel"), st.integers(0, 2), st.integers(0, 50), st.just(0)),
+        # (container, booking, start slot): an admin moves one
+        st.tuples(st.just("move"), st.integers(0, 2), st.integers(0, 50), STARTS),
+    ),
+    min_size=4,
+    max_size=24,
+)
+
+
+@settings(
+    max_examples=12,
+    deadline=None,
+    suppress_health_check=[HealthCheck.function_scoped_fixture, HealthCheck.too_slow],
+)
+@given(services=st.lists(SERVICES, min_size=1, max_size=3), steps=CONTAINER_STEPS)
+def test_containers_that_remember_calendars_answer_as_a_fresh_read_would(
+    inproc: Any, services: list[tuple[int, int, int, int]], steps: list[tuple[str, int, int, int]]
+) -> None:
+    """Three booking containers, each remembering the calendars it read and changed, take turns at
+    one provider's day, so each often decides on a calendar another has changed since: every create
+    is answered as a decision on a fresh read would answer it (201 exactly when the time is free, 409
+    when it is taken), and what committed never overlaps."""
+    pid = open_provider("Remembering", "06:00", "22:00")
+    sids = []
+    for duration, before, after, capacity in services:
+        rules = {"bufferBeforeMinutes": before, "bufferAfterMinutes": after, "capacity": capacity}
+        body = {"name": "S", "durationMinutes": duration, "minNoticeMinutes": 0, "slotStepMinutes": 15, **rules}
+        sids.append(invoke("POST", f"/providers/{pid}/services", body)["serviceId"])
+    containers = [BookingService(DynamoDBBookingStore(inproc, TABLE), lambda: datetime.now(UTC)) for _ in range(3)]
+    reader = DynamoDBBookingStore(inproc, TABLE)  # the oracle's fresh reads
+    admin = Principal("admin", frozenset({Group.ADMINS}))
+    day = datetime.combine(datetime.now(UTC).date() + timedelta(days=10), datetime.min.time(), UTC)
+    made: list[str] = []
+    committed: dict[str, Held] = {}
+
+    for kind, container, which, slot in steps:
+        service_of = containers[container]
+        start = day + timedelta(minutes=OPEN + 15 * slot)
+        if kind == "book":
+            sid = sids[which % len(sids)]
+            fresh = reader.calendar(pid, start + timedelta(days=8))
+            assert fresh is not None
+            service_rules = fresh.services[sid].rules
+            expected = why_not(fresh.hours(), service_rules, fresh.busy, start, datetime.now(UTC), sid)
+            customer = Principal(f"customer-{next(serial)}", frozenset({Group.CUSTOMERS}))
+            request = BookingRequest(pid, sid, start, None, None)
+            try:
+                answer = service_of.book(customer, request, None, "h", lambda b: {"bookingId": b.booking_id}, BY)
+            except BookingConflictError:
+                assert expected == "TAKEN", expected
+                continue
+            except SlotUnavailableError as refused:
+                assert expected == refused.reason, (expected, refused.reason)
+                continue
+            assert expected is None, expected
+            booking_id = str(answer.body["bookingId"])
+            made.append(booking_id)
+            booked = reader.get_booking(booking_id)
+            assert booked is not None
+            committed[booking_id] = Held(sid, booked.start, booked.busy_start, booked.busy_end, service_rules.capacity)
+        elif made:
+            booking_id = made[which % len(made)]
+            current = reader.get_booking(booking_id)
+            if current is None or current.status is not BookingStatus.CONFIRMED:
+                continue
+            if kind == "cancel":
+                service_of.cancel(admin, booking_id, None, None, BY)
+                committed.pop(booking_id)
+                continue
+            try:
+                moved = service_of.reschedule(admin, booking_id, start, None, BY)
+            except (BookingConflictError, SlotUnavailableError):
+                continue
+            held = committed[booking_id]
+            committed[booking_id] = replace(held, session_start=moved.start, start=moved.busy_start, end=moved.busy_end)
+        assert overlaps(committed) == [], committed
+    calendar = reader.calendar(pid, day + timedelta(days=2))
+    assert calendar is not None and set(calendar.booked) == set(committed)

@@ -19,6 +19,7 @@ from typing import TYPE_CHECKING, Any
 
 from botocore.exceptions import ClientError
 
+from services.booking.adapters.remembered_calendars import RememberedCalendars
 from services.booking.domain.models import Booking, BookingStatus, StoredResponse
 from services.booking.domain.ports import (
     AlreadyAnswered,
@@ -64,6 +65,16 @@ def live_blocks(start: datetime, end: datetime, now: datetime) -> list[datetime]
     changing a past booking must neither condition on them (it would fail for ever) nor write them
     (an update would make a new, never-expiring item)."""
     return [block for block in keys.busy_blocks(start, end) if not day_over(block, now)]
+
+
+def _changed_blocks(reasons: list[dict[str, Any]]) -> list[dict[str, Any]] | None:
+    """The busy blocks a cancelled transaction found changed, as they are now, when those are all it
+    found: otherwise (the hours, the service, another transaction in flight) None."""
+    failed = [reason for reason in reasons if reason.get("Code") not in {"None", None}]
+    found = [from_item(reason["Item"]) for reason in failed if "Item" in reason]
+    if not failed or len(found) < len(failed) or any(item.get("entityType") != "BusyBlock" for item in found):
+        return None
+    return found
 
 
 def booked_span(booking: Booking) -> BookedSpan:
@@ -123,11 +134,20 @@ class DynamoDBBookingStore:
 
     def __post_init__(self) -> None:
         self.calendars = CalendarTable(self.client, self.table)
+        self.remembered = RememberedCalendars()
 
     # Reads
 
-    def calendar(self, provider_id: str, until: datetime) -> ProviderCalendar | None:
-        return self.calendars.calendar(provider_id, until)
+    def calendar(self, provider_id: str, until: datetime, *, remembered: bool = False) -> ProviderCalendar | None:
+        now = datetime.now(UTC)
+        if remembered and (kept := self.remembered.get(provider_id, until, now)) is not None:
+            return kept
+        calendar = self.calendars.calendar(provider_id, until)
+        if calendar is None:
+            self.remembered.forget(provider_id)
+        else:
+            self.remembered.keep(provider_id, until, calendar, now)
+        return calendar
 
     def get_booking(self, booking_id: str) -> Booking | None:
         # Strongly consistent: a client that was just answered 201 or 200 with an ETag reads that version.
@@ -220,22 +240,21 @@ class DynamoDBBookingStore:
         writes += self._move_time(booking, None, calendar)
         if idempotency is not None:
             writes.append(self._remember(by.actor, idempotency, now))
-        return self._commit(writes, idempotency is not None)
+        return self._commit(writes, idempotency is not None, booking.provider_id, added=booking)
 
     def reschedule(self, booking: Booking, moved: Booking, calendar: ProviderCalendar, by: Attribution) -> ClaimOutcome:
         """`moved` is `booking` at its new time, one version on."""
         now = iso_utc(datetime.now(UTC))
         fields = {**_time_attributes(moved), **attribution(by, now), "version": moved.version}
         update = self._update_booking(booking, fields, "RESCHEDULED")
-        return self._commit([update, *self._move_time(moved, booking, calendar)], False)
+        writes = [update, *self._move_time(moved, booking, calendar)]
+        return self._commit(writes, False, booking.provider_id, added=moved, removed=booking)
 
     def cancel(self, booking: Booking, reason: str | None, by: Attribution) -> ClaimOutcome:
         now = iso_utc(datetime.now(UTC))
         fields = {"status": BookingStatus.CANCELLED.value, "cancelReason": reason, "version": booking.version + 1}
-        return self._commit(
-            [self._update_booking(booking, {**fields, **attribution(by, now)}, "CANCELLED"), *self._release(booking)],
-            False,
-        )
+        writes = [self._update_booking(booking, {**fields, **attribution(by, now)}, "CANCELLED")]
+        return self._commit([*writes, *self._release(booking)], False, booking.provider_id, removed=booking)
 
     # Personal data
 
@@ -319,7 +338,8 @@ class DynamoDBBookingStore:
     def mark_no_show(self, booking: Booking, by: Attribution) -> ClaimOutcome:
         now = iso_utc(datetime.now(UTC))
         fields = {"status": BookingStatus.NO_SHOW.value, "version": booking.version + 1, **attribution(by, now)}
-        return self._commit([self._update_booking(booking, fields, "NO_SHOW"), *self._release(booking)], False)
+        writes = [self._update_booking(booking, fields, "NO_SHOW"), *self._release(booking)]
+        return self._commit(writes, False, booking.provider_id, removed=booking)
 
     def _release(self, booking: Booking) -> list[dict[str, Any]]:
         """Take the booking's span out of its live blocks: in those, a span exists exactly while its
@@ -334,6 +354,7 @@ class DynamoDBBookingStore:
                     "Key": keys.busy_block_key(booking.provider_id, block),
                     "UpdateExpression": "REMOVE spans.#booking ADD version :one",
                     "ConditionExpression": "attribute_exists(spans.#booking)",
+                    "ReturnValuesOnConditionCheckFailure": "ALL_OLD",
                     "ExpressionAttributeNames": {"#booking": booking.booking_id},
                     "ExpressionAttributeValues": {":one": {"N": "1"}},
                 }
@@ -386,6 +407,8 @@ class DynamoDBBookingStore:
                 "TableName": self.table,
                 "Key": keys.busy_block_key(booking.provider_id, block),
                 "ExpressionAttributeValues": {":one": {"N": "1"}},
+                # A block found changed comes back as it is now: this container learns it (remembered_calendars.py).
+                "ReturnValuesOnConditionCheckFailure": "ALL_OLD",
             }
             values = update["ExpressionAttributeValues"]
             if block not in new_blocks or seen is not None:
@@ -465,11 +488,34 @@ class DynamoDBBookingStore:
             }
         }
 
-    def _commit(self, writes: list[dict[str, Any]], last_is_idempotency: bool) -> ClaimOutcome:
+    def _commit(
+        self,
+        writes: list[dict[str, Any]],
+        last_is_idempotency: bool,
+        provider_id: str,
+        *,
+        added: Booking | None = None,
+        removed: Booking | None = None,
+    ) -> ClaimOutcome:
+        """Commit a change that puts `added`'s span in and takes `removed`'s out, and keep what it
+        tells about the provider's calendar: the change when it went through; the blocks it found
+        changed, as they are now, when only those had; else nothing (the calendar is forgotten)."""
         try:
             self.client.transact_write_items(TransactItems=writes)  # type: ignore[arg-type]
         except ClientError as error:
-            return self._outcome(error, last_is_idempotency)
+            outcome = self._outcome(error, last_is_idempotency)
+            blocks = _changed_blocks(cancellation_reasons(error)) if isinstance(outcome, Stale) else None
+            if blocks is not None:
+                self.remembered.learn(provider_id, blocks)
+                return Stale(learnt=True)
+            if not isinstance(outcome, AlreadyAnswered):
+                self.remembered.forget(provider_id)
+            return outcome
+        now = datetime.now(UTC)
+        blocks_changed = set(keys.busy_blocks(added.busy_start, added.busy_end)) if added else set()
+        blocks_changed |= set(live_blocks(removed.busy_start, removed.busy_end, now)) if removed else set()
+        span = booked_span(added) if added else None
+        self.remembered.committed(provider_id, span, removed.booking_id if removed else None, blocks_changed)
         return Committed()
 
     @staticmethod

@@ -26,7 +26,12 @@ class Committed:
 
 @dataclass(frozen=True)
 class Stale:
-    """The calendar changed between the read and the write (another booking, new hours): read again."""
+    """The calendar changed between the read and the write (another booking, new hours): read again.
+
+    `learnt`: only busy blocks had changed, and the failed transaction told the store what they hold
+    now, so the calendar it remembers is worth deciding on again without a read."""
+
+    learnt: bool = False
 
 
 @dataclass(frozen=True)
@@ -67,8 +72,10 @@ class BookingPage:
 
 
 class BookingStore(Protocol):
-    def calendar(self, provider_id: str, until: datetime) -> ProviderCalendar | None:
-        """The provider's calendar up to `until`, strongly consistent, in one request."""
+    def calendar(self, provider_id: str, until: datetime, *, remembered: bool = False) -> ProviderCalendar | None:
+        """The provider's calendar up to `until`, strongly consistent, in one request; or, when
+        `remembered` is allowed and the container has it, as this container last knew it (no request;
+        `ProviderCalendar.remembered` says which)."""
         ...
 
     def claim(

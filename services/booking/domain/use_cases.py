@@ -16,6 +16,7 @@ from services.booking.domain.ports import (
     Committed,
     IdempotencyRecord,
     ListQuery,
+    Stale,
 )
 from services.common import keys
 from services.common.auth import Attribution, Group, Principal
@@ -159,19 +160,31 @@ class BookingService:
         """Book `request`, once: a retried request with the same key gets the first answer back.
 
         `render` turns the new booking into the API's body (kept for replays), so the domain stays
-        free of HTTP. One strongly consistent read and one transaction, unless another booking changes
-        the provider's day in between: then it reads and decides again.
+        free of HTTP. When the container remembers the provider's calendar, one transaction and no
+        read: the transaction is conditioned on every version the decision used, so a calendar
+        remembered wrongly fails it, and the blocks it found changed come back with the failure.
+        Otherwise, or when the decision would refuse (never decided on a remembered calendar), one
+        strongly consistent read and one transaction. When another booking changes the same time
+        in between, it decides again.
         """
+        read_again = False  # a refusal, an unknown service, or a change the failure did not tell
         for attempt in range(MAX_ATTEMPTS):
             now = self.clock()
-            calendar = self.store.calendar(request.provider_id, max(request.start, now) + ALTERNATIVES_AROUND)
+            until = max(request.start, now) + ALTERNATIVES_AROUND
+            calendar = self.store.calendar(request.provider_id, until, remembered=not read_again)
             if calendar is None:
                 raise ProviderOrServiceNotFoundError(f"Provider {request.provider_id} does not exist.")
-            customer = self._customer(principal, request, calendar)
+            customer = self._customer(principal, request, calendar)  # owners never change: judged on either
             service = calendar.services.get(request.service_id)
             if service is None:
+                if calendar.remembered:  # perhaps a service made since: ask the table
+                    read_again = True
+                    continue
                 raise ProviderOrServiceNotFoundError(f"Service {request.service_id} does not exist for this provider.")
             reason = why_not(calendar.hours(), service.rules, calendar.busy, request.start, now, service.service_id)
+            if reason is not None and calendar.remembered:  # a refusal is decided on what the table holds now
+                read_again = True
+                continue
             if reason is not None:
                 replay = self._replay(principal, idempotency_key, request_hash, now)
                 if replay is not None:
@@ -191,7 +204,10 @@ class BookingService:
                 return StoredResponse(request_hash, 201, response)
             if isinstance(outcome, AlreadyAnswered):
                 return self._checked_replay(outcome.response, request_hash)
-            self.pause(attempt)  # Stale: the calendar moved under us; read it again and decide again
+            # Stale: the calendar moved under us. Decide again: on what the failure told, when it told
+            # all that moved (the blocks' new state), else on a new read.
+            read_again = not (isinstance(outcome, Stale) and outcome.learnt)
+            self.pause(attempt)
         raise ContendedError()
 
     @staticmethod

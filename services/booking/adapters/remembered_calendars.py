@@ -1,0 +1,102 @@
+"""What a booking container remembers of the calendars it read and changed, so that a warm booking is
+decided without a read and commits in one round trip (decision 0007, "One round trip when warm").
+
+Nothing remembered is trusted. Every booking's transaction is conditioned on the versions its
+decision used: the provider's hours (`availabilityVersion`), the service's version, and each busy
+block its span touches. A calendar remembered wrongly therefore costs a failed transaction, never a
+double booking; and what the failure returns (each failed block as it is now, `ALL_OLD`) is learnt,
+so that a stale block costs one extra round trip. A refusal is never decided on a remembered
+calendar: the use case reads again first (services/booking/domain/use_cases.py).
+"""
+
+from __future__ import annotations
+
+from collections import OrderedDict
+from collections.abc import Iterable
+from dataclasses import dataclass, replace
+from datetime import UTC, date, datetime
+from typing import Any
+
+from services.common import keys
+from services.common.calendar import BookedSpan, ProviderCalendar
+from services.common.calendar_table import booked_from
+
+# Providers a container remembers, least recently used out first. A calendar of a busy provider's
+# coming week is tens of kilobytes parsed; 64 of them stay far below the function's memory.
+REMEMBERED_PROVIDERS = 64
+
+
+@dataclass(frozen=True)
+class _Entry:
+    calendar: ProviderCalendar
+    reach: str  # the highest sort key the read covered (`keys.slot_query_range`)
+    day: date  # the UTC day of the read: the calendar left out the blocks of days then over
+
+
+class RememberedCalendars:
+    def __init__(self, size: int = REMEMBERED_PROVIDERS) -> None:
+        self._size = size
+        self._entries: OrderedDict[str, _Entry] = OrderedDict()
+
+    def get(self, provider_id: str, until: datetime, now: datetime) -> ProviderCalendar | None:
+        """The remembered calendar, if it reaches `until` and was read today (UTC)."""
+        entry = self._entries.get(provider_id)
+        if entry is None or entry.day != now.astimezone(UTC).date():
+            return None
+        if entry.reach < keys.slot_query_range(until)[1]:
+            return None
+        self._entries.move_to_end(provider_id)
+        return replace(entry.calendar, remembered=True)
+
+    def keep(self, provider_id: str, until: datetime, calendar: ProviderCalendar, now: datetime) -> None:
+        """A calendar just read, strongly consistent, up to `until`; unless what is remembered of
+        today reaches further (a provider's list of bookings reads only up to now): a booking
+        decides on what reaches its week, and what it decides on is checked anyway."""
+        entry = _Entry(replace(calendar, remembered=False), keys.slot_query_range(until)[1], now.astimezone(UTC).date())
+        kept = self._entries.get(provider_id)
+        if kept is not None and kept.day == entry.day and kept.reach > entry.reach:
+            return
+        self._entries[provider_id] = entry
+        self._entries.move_to_end(provider_id)
+        while len(self._entries) > self._size:
+            self._entries.popitem(last=False)
+
+    def forget(self, provider_id: str) -> None:
+        self._entries.pop(provider_id, None)
+
+    def committed(
+        self, provider_id: str, added: BookedSpan | None, removed: str | None, blocks: Iterable[datetime]
+    ) -> None:
+        """This container's own transaction went through: `added` is in the calendar, the booking
+        `removed` names is not, and each of `blocks` moved one version on. Blocks another container
+        also changed meanwhile stay behind: the next transaction on them learns that."""
+        entry = self._entries.get(provider_id)
+        if entry is None:
+            return
+        calendar = entry.calendar
+        booked = {booking_id: span for booking_id, span in calendar.booked.items() if booking_id != removed}
+        if added is not None:
+            booked[added.booking_id] = added
+        versions = dict(calendar.busy_versions)
+        for block in blocks:
+            versions[keys.block_id(block)] = versions.get(keys.block_id(block), 0) + 1
+        self._entries[provider_id] = replace(entry, calendar=replace(calendar, booked=booked, busy_versions=versions))
+
+    def learn(self, provider_id: str, blocks: list[dict[str, Any]]) -> None:
+        """Busy blocks as a failed transaction returned them (each as it is now): what they hold
+        replaces what was remembered of them."""
+        entry = self._entries.get(provider_id)
+        if entry is None:
+            return
+        calendar = entry.calendar
+        fresh = {item["block"] for item in blocks}
+        booked = {
+            booking_id: span
+            for booking_id, span in calendar.booked.items()
+            if not fresh.intersection(keys.block_id(block) for block in keys.busy_blocks(span.start, span.end))
+        }
+        versions = dict(calendar.busy_versions)
+        for item in blocks:
+            versions[item["block"]] = item["version"]
+            booked.update({booking_id: booked_from(span) for booking_id, span in item.get("spans", {}).items()})
+        self._entries[provider_id] = replace(entry, calendar=replace(calendar, booked=booked, busy_versions=versions))

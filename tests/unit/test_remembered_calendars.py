@@ -1,0 +1,94 @@
+"""What a booking container remembers of calendars (services/booking/adapters/remembered_calendars.py):
+only what reaches the asked time and was read today, at most REMEMBERED_PROVIDERS providers, its own
+commits applied, and blocks a failed transaction returned taking the place of what it knew of them."""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime, timedelta
+
+from services.booking.adapters.remembered_calendars import RememberedCalendars
+from services.common import keys
+from services.common.calendar import BookedSpan, Provider, ProviderCalendar
+from services.common.calendar_table import span_of
+
+NOW = datetime(2026, 11, 30, 8, 0, tzinfo=UTC)
+NINE = datetime(2026, 12, 1, 9, 0, tzinfo=UTC)
+
+
+def span(booking_id: str, start: datetime, minutes: int) -> BookedSpan:
+    return BookedSpan(booking_id, "svc", "cust", start, start, start + timedelta(minutes=minutes), 1, "t")
+
+
+def calendar(*spans: BookedSpan, versions: dict[str, int] | None = None) -> ProviderCalendar:
+    provider = Provider("prv", "P", "UTC", "owner", 1, "t")
+    return ProviderCalendar(
+        provider, None, booked={s.booking_id: s for s in spans}, busy_versions=versions or {}, availability_version=3
+    )
+
+
+def test_a_calendar_is_remembered_only_as_far_and_as_long_as_it_was_read() -> None:
+    memory = RememberedCalendars()
+    memory.keep("prv", NOW + timedelta(days=7), calendar(), NOW)
+    kept = memory.get("prv", NOW + timedelta(days=7), NOW + timedelta(minutes=5))
+    assert kept is not None and kept.remembered and kept.availability_version == 3
+    assert memory.get("prv", NOW + timedelta(days=9), NOW) is None  # beyond what was read
+    assert memory.get("prv", NOW + timedelta(days=7), NOW + timedelta(days=1)) is None  # a new UTC day
+    assert memory.get("other", NOW, NOW) is None
+    memory.forget("prv")
+    assert memory.get("prv", NOW, NOW) is None
+
+
+def test_the_least_recently_used_provider_is_forgotten_first() -> None:
+    memory = RememberedCalendars(size=2)
+    memory.keep("a", NOW, calendar(), NOW)
+    memory.keep("b", NOW, calendar(), NOW)
+    assert memory.get("a", NOW, NOW) is not None  # a is used: b is now the oldest
+    memory.keep("c", NOW, calendar(), NOW)
+    assert [memory.get(p, NOW, NOW) is not None for p in "abc"] == [True, False, True]
+
+
+def test_its_own_commits_are_applied_one_version_on() -> None:
+    memory = RememberedCalendars()
+    old = span("bkg-1", NINE, 30)
+    memory.keep("prv", NOW + timedelta(days=7), calendar(old, versions={keys.block_id(NINE): 4}), NOW)
+    moved = span("bkg-1", NINE + timedelta(hours=1), 30)
+    memory.committed("prv", moved, "bkg-1", [NINE, NINE + timedelta(hours=1)])
+    kept = memory.get("prv", NOW, NOW)
+    assert kept is not None and kept.booked == {"bkg-1": moved}
+    assert kept.busy_versions == {keys.block_id(NINE): 5, keys.block_id(NINE + timedelta(hours=1)): 1}
+    memory.committed("prv", None, "bkg-1", [NINE + timedelta(hours=1)])
+    kept = memory.get("prv", NOW, NOW)
+    assert kept is not None and kept.booked == {} and kept.busy_versions[keys.block_id(NINE + timedelta(hours=1))] == 2
+
+
+def test_a_returned_block_replaces_what_was_known_of_it() -> None:
+    memory = RememberedCalendars()
+    # Remembered: a booking over the 09:00 and 09:30 blocks (since cancelled elsewhere), one at 10:00
+    gone, kept_elsewhere = (
+        span("bkg-gone", NINE + timedelta(minutes=15), 30),
+        span("bkg-ten", NINE + timedelta(hours=1), 30),
+    )
+    versions = {keys.block_id(NINE): 1, keys.block_id(NINE + timedelta(minutes=30)): 1, "2026-12-01T10:00": 1}
+    memory.keep("prv", NOW + timedelta(days=7), calendar(gone, kept_elsewhere, versions=versions), NOW)
+    # When a failed transaction returns the 09:00 block as it is now: the cancel took the span out,
+    # and another container booked 09:00-09:10
+    new = span("bkg-new", NINE, 10)
+    block = {"block": keys.block_id(NINE), "version": 3, "spans": {"bkg-new": span_of(new)}, "entityType": "BusyBlock"}
+    memory.learn("prv", [block])
+    kept = memory.get("prv", NOW, NOW)
+    # Then the block is as returned, the span that touched it is gone (from the block beside it too),
+    # and what no returned block touches is as it was
+    assert kept is not None and set(kept.booked) == {"bkg-new", "bkg-ten"}
+    assert kept.booked["bkg-new"] == new
+    assert kept.busy_versions == {**versions, keys.block_id(NINE): 3}
+
+
+def test_a_shorter_read_does_not_replace_one_that_reaches_further() -> None:
+    memory = RememberedCalendars()
+    memory.keep("prv", NOW + timedelta(days=8), calendar(versions={"2026-12-07T09:00": 2}), NOW)
+    memory.keep("prv", NOW, calendar(), NOW)  # a provider's list of bookings reads only up to now
+    kept = memory.get("prv", NOW + timedelta(days=8), NOW)
+    assert kept is not None and kept.busy_versions == {"2026-12-07T09:00": 2}
+    memory.keep("prv", NOW + timedelta(days=9), calendar(), NOW)  # one reaching as far or further replaces it
+    kept = memory.get("prv", NOW + timedelta(days=8), NOW)
+    assert kept is not None and kept.busy_versions == {}
