@@ -157,7 +157,7 @@ destroy: $(VENV_STAMP) ## Delete a stage's stack: make destroy STAGE=dev [REGION
 bench-transactions: $(VENV_STAMP) ## Measure a 10-item TransactWriteItems at 0 and 20,000 items (COMPARE=1 adds unpatched moto)
 	$(PY) -m loadtests.bench_transactions $(if $(COMPARE),--compare,)
 
-bench-slots: $(VENV_STAMP) ## CPU cost of one slot search (62 days, 500 bookings; goal well under 10 ms)
+bench-slots: $(VENV_STAMP) ## CPU cost of one slot search with its parsing, 62 days × 500 bookings (goal under 10 ms), and its growth to 10,000 bookings
 	$(PY) -m loadtests.bench_slots
 
 bench-capacity: $(VENV_STAMP) ## DynamoDB requests and capacity units per API operation, metered on a local stack of its own

@@ -12,6 +12,7 @@ from typing import TYPE_CHECKING
 import boto3
 from botocore.config import Config
 
+from services.common import query_items
 from services.common.tracing import instrument
 
 if TYPE_CHECKING:
@@ -27,6 +28,7 @@ _CONFIG = Config(retries={"mode": "standard", "max_attempts": 3}, connect_timeou
 def dynamodb_client() -> DynamoDBClient:
     client = boto3.client("dynamodb", config=_CONFIG)
     instrument(client)
+    query_items.install(client)
     return client
 
 

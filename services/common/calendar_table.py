@@ -9,7 +9,6 @@ from typing import TYPE_CHECKING, Any
 from services.common import keys
 from services.common.availability import WEEKDAYS, LocalInterval, ServiceRules
 from services.common.calendar import BookedSpan, Override, Provider, ProviderCalendar, Service, WeeklySchedule
-from services.common.clock import iso_utc
 from services.common.dynamodb import Item, from_item, to_item
 
 if TYPE_CHECKING:
@@ -68,32 +67,38 @@ def override_from(values: dict[str, Any]) -> Override:
     return Override(date.fromisoformat(values["date"]), intervals_in(values["intervals"]), values["version"])
 
 
-def booked_from(span: dict[str, Any]) -> BookedSpan:
+# A booked span as a busy block holds it, under its booking id: one string,
+# "<sessionStart>|<start>|<end>|<version>|<serviceId>|<createdAt>|<customerId>", instants in epoch
+# seconds, the customer's id last (it may hold any character). A span is in every block it touches,
+# and the slot search reads every block of its window: one string instead of a map of eight
+# attributes is what keeps that read cheap (botocore parses each attribute value on its own;
+# `make bench-slots`, decision 0007).
+
+
+def booked_from(booking_id: str, stored: str) -> BookedSpan:
     """A booking's span as the busy-block items hold it (`start`/`end` include the buffers)."""
+    session, start, end, version, service_id, created_at, customer_id = stored.split("|", 6)
     return BookedSpan(
-        booking_id=span["bookingId"],
-        service_id=span["serviceId"],
-        customer_id=span["customerId"],
-        session_start=datetime.fromisoformat(span["sessionStart"]),
-        start=datetime.fromisoformat(span["start"]),
-        end=datetime.fromisoformat(span["end"]),
-        version=span["version"],
-        created_at=span["createdAt"],
+        booking_id=booking_id,
+        service_id=service_id,
+        customer_id=customer_id,
+        session_start=datetime.fromtimestamp(float(session), UTC),
+        start=datetime.fromtimestamp(float(start), UTC),
+        end=datetime.fromtimestamp(float(end), UTC),
+        version=int(version),
+        created_at=created_at,
     )
 
 
-def span_of(booked: BookedSpan) -> dict[str, Any]:
-    """The stored form of a booked span (the inverse of `booked_from`)."""
-    return {
-        "bookingId": booked.booking_id,
-        "serviceId": booked.service_id,
-        "customerId": booked.customer_id,
-        "sessionStart": iso_utc(booked.session_start),
-        "start": iso_utc(booked.start),
-        "end": iso_utc(booked.end),
-        "version": booked.version,
-        "createdAt": booked.created_at,
-    }
+def span_of(booked: BookedSpan) -> str:
+    """The stored form of a booked span (the inverse of `booked_from`, with its booking id as the key)."""
+    instants = [_epoch(booked.session_start), _epoch(booked.start), _epoch(booked.end)]
+    return "|".join([*instants, str(booked.version), booked.service_id, booked.created_at, booked.customer_id])
+
+
+def _epoch(instant: datetime) -> str:
+    seconds = instant.timestamp()
+    return str(int(seconds)) if seconds.is_integer() else repr(seconds)
 
 
 @dataclass
@@ -105,30 +110,7 @@ class CalendarTable:
         """Profile, schedule, services, overrides and busy time up to `until`: one Query."""
         low, high = keys.slot_query_range(until)
         items = self.query_partition(provider_id, "SK BETWEEN :lo AND :hi", {":lo": low, ":hi": high})
-        by_type: dict[str, list[dict[str, Any]]] = {}
-        for values in map(from_item, items):
-            by_type.setdefault(values["entityType"], []).append(values)
-        profiles = by_type.get("Provider", [])
-        if not profiles:
-            return None
-        schedules = by_type.get("Schedule", [])
-        overrides = [override_from(values) for values in by_type.get("Override", [])]
-        blocks = by_type.get("BusyBlock", [])
-        # A span sits in every block it touches (a map by booking id): keep one per booking. Only
-        # blocks of days not yet over count: a change to a past booking leaves its ended days alone
-        # (they expire, and may be gone already), so what they hold may no longer be the booking.
-        today = datetime.now(UTC).date().isoformat()
-        live = [block for block in blocks if block["day"] >= today]
-        spans = {booking_id: span for block in live for booking_id, span in block.get("spans", {}).items()}
-        return ProviderCalendar(
-            provider=provider_from(profiles[0]),
-            schedule=schedule_from(schedules[0]) if schedules else None,
-            overrides={override.day: override for override in overrides},
-            services={values["serviceId"]: service_from(values) for values in by_type.get("Service", [])},
-            booked={booking_id: booked_from(span) for booking_id, span in spans.items()},
-            availability_version=profiles[0].get("availabilityVersion", 0),
-            busy_versions={block["block"]: block["version"] for block in blocks},
-        )
+        return calendar_from(items, datetime.now(UTC).date().isoformat())
 
     def query_partition(self, provider_id: str, sk_condition: str, values: dict[str, str]) -> list[Item]:
         """One strongly consistent Query over a provider's partition; it pages only past DynamoDB's 1 MB.
@@ -150,3 +132,40 @@ class CalendarTable:
             if "LastEvaluatedKey" not in page:
                 return items
             request["ExclusiveStartKey"] = page["LastEvaluatedKey"]
+
+
+def calendar_from(items: list[Item], today: str) -> ProviderCalendar | None:
+    """The calendar a provider's partition holds (the items of `CalendarTable.calendar`'s Query), on
+    the UTC day `today`; None without a profile."""
+    by_type: dict[str, list[dict[str, Any]]] = {}
+    busy_versions: dict[str, int] = {}
+    spans: dict[str, str] = {}
+    for item in items:
+        if item["entityType"]["S"] == "BusyBlock":
+            # Most of the items; read straight from their attribute values (strings, a number and a
+            # map of strings), without the generic deserializer's Decimals.
+            busy_versions[item["block"]["S"]] = int(item["version"]["N"])
+            # A span sits in every block it touches: keep one per booking. Only blocks of days not
+            # yet over count: a change to a past booking leaves its ended days alone (they expire,
+            # and may be gone already), so what they hold may no longer be the booking.
+            if item["day"]["S"] >= today:
+                spans.update(
+                    (booking_id, value["S"]) for booking_id, value in item.get("spans", {}).get("M", {}).items()
+                )
+            continue
+        values = from_item(item)
+        by_type.setdefault(values["entityType"], []).append(values)
+    profiles = by_type.get("Provider", [])
+    if not profiles:
+        return None
+    schedules = by_type.get("Schedule", [])
+    overrides = [override_from(values) for values in by_type.get("Override", [])]
+    return ProviderCalendar(
+        provider=provider_from(profiles[0]),
+        schedule=schedule_from(schedules[0]) if schedules else None,
+        overrides={override.day: override for override in overrides},
+        services={values["serviceId"]: service_from(values) for values in by_type.get("Service", [])},
+        booked={booking_id: booked_from(booking_id, span) for booking_id, span in spans.items()},
+        availability_version=profiles[0].get("availabilityVersion", 0),
+        busy_versions=busy_versions,
+    )

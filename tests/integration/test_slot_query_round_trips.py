@@ -11,6 +11,8 @@ import pytest
 from services.availability import handler
 from services.common import keys
 from services.common.aws import dynamodb_client
+from services.common.calendar import BookedSpan
+from services.common.calendar_table import span_of
 from services.common.clock import iso_utc
 from services.common.dynamodb import to_item
 from tests.integration.conftest import invoke_handler
@@ -43,17 +45,12 @@ def test_a_slot_search_is_one_query(inproc: Any, window_days: int) -> None:
     spans = [start + timedelta(minutes=62 * 1440 * n // 500) for n in range(500)]
     by_block: dict[Any, dict[str, Any]] = {}
     for n, span_start in enumerate(spans):
-        span = {"start": iso_utc(span_start), "end": iso_utc(span_start + timedelta(minutes=20))}
-        for block in keys.busy_blocks(span_start, span_start + timedelta(minutes=20)):
-            by_block.setdefault(block, {})[f"bkg_{n}"] = {
-                **span,
-                "bookingId": f"bkg_{n}",
-                "serviceId": "svc_elsewhere",
-                "customerId": "someone",
-                "sessionStart": span["start"],
-                "version": 1,
-                "createdAt": span["start"],
-            }
+        span_end = span_start + timedelta(minutes=20)
+        booked = BookedSpan(
+            f"bkg_{n}", "svc_elsewhere", "someone", span_start, span_start, span_end, 1, iso_utc(span_start)
+        )
+        for block in keys.busy_blocks(span_start, span_end):
+            by_block.setdefault(block, {})[booked.booking_id] = span_of(booked)
     for block, block_spans in by_block.items():
         day, block_name = block.date().isoformat(), keys.block_id(block)
         values = {"entityType": "BusyBlock", "day": day, "block": block_name, "spans": block_spans, "version": 1}

@@ -98,5 +98,7 @@ class RememberedCalendars:
         versions = dict(calendar.busy_versions)
         for item in blocks:
             versions[item["block"]] = item["version"]
-            booked.update({booking_id: booked_from(span) for booking_id, span in item.get("spans", {}).items()})
+            booked.update(
+                {booking_id: booked_from(booking_id, span) for booking_id, span in item.get("spans", {}).items()}
+            )
         self._entries[provider_id] = replace(entry, calendar=replace(calendar, booked=booked, busy_versions=versions))
