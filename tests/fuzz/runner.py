@@ -263,9 +263,12 @@ def run(args: argparse.Namespace) -> int:
         # answers differently (hypothesis replays prefixes; a booking's steps do answer differently:
         # the slot is taken, the booking cancelled), so once scenarios book, a phase runs tens of
         # scenarios. Further stateful-only rounds on the same stack, each with its own seed, run the
-        # scenarios asked for (--max-examples), up to --max-rounds.
+        # scenarios asked for (--max-examples) and until every booking operation has answered about a
+        # booking the run made (a booking's five links share its scenarios: one may stay unchosen),
+        # up to --max-rounds.
         for index in range(1, args.max_rounds):
-            if not stateful or figures.stateful_scenarios >= args.max_examples:
+            unreached = figures.unreached() if args.require_bookings else []
+            if not stateful or (figures.stateful_scenarios >= args.max_examples and not unreached):
                 break
             seed = None if args.seed is None else args.seed + index
             code, more = schemathesis_round(stack.url, token, report / f"stateful-{index}", args, "stateful", seed)

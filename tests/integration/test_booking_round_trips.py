@@ -137,6 +137,8 @@ def test_a_warm_create_is_one_transaction_and_a_stale_one_costs_one_more(
     assert create(at(0)) == (201, ["Query", "TransactWriteItems"])  # cold: read, then commit
     assert create(at(10)) == (201, ["TransactWriteItems"])  # warm: same block, known to be ours
     assert create(at(60)) == (201, ["TransactWriteItems"])  # warm: a block never touched
+    # warm on later days too, as far as the read reached (the week of alternatives it read for the first)
+    assert create(at(6 * 1440)) == (201, ["TransactWriteItems"])
     elsewhere(at(20))  # the 09:00 block moves on without this container
     assert create(at(70)) == (201, ["TransactWriteItems"])  # 10:10, in the 10:00 block: nothing stale there
     elsewhere(at(80))  # 10:20, in the 10:00 block

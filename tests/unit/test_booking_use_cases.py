@@ -26,7 +26,7 @@ class VanishingSpanStore:
         self.booking = booking
         self.calendars = 0
 
-    def calendar(self, provider_id: str, until: datetime, *, remembered: bool = False) -> ProviderCalendar:
+    def calendar(self, provider_id: str, until: datetime, *, remembered_to: datetime | None = None) -> ProviderCalendar:
         self.calendars += 1
         provider = Provider(PROVIDER, "P", "UTC", "owner", 1, "2026-01-01T00:00:00Z")
         return ProviderCalendar(provider=provider, schedule=None)

@@ -138,9 +138,11 @@ class DynamoDBBookingStore:
 
     # Reads
 
-    def calendar(self, provider_id: str, until: datetime, *, remembered: bool = False) -> ProviderCalendar | None:
+    def calendar(
+        self, provider_id: str, until: datetime, *, remembered_to: datetime | None = None
+    ) -> ProviderCalendar | None:
         now = datetime.now(UTC)
-        if remembered and (kept := self.remembered.get(provider_id, until, now)) is not None:
+        if remembered_to is not None and (kept := self.remembered.get(provider_id, remembered_to, now)) is not None:
             return kept
         calendar = self.calendars.calendar(provider_id, until)
         if calendar is None:

@@ -72,10 +72,12 @@ class BookingPage:
 
 
 class BookingStore(Protocol):
-    def calendar(self, provider_id: str, until: datetime, *, remembered: bool = False) -> ProviderCalendar | None:
-        """The provider's calendar up to `until`, strongly consistent, in one request; or, when
-        `remembered` is allowed and the container has it, as this container last knew it (no request;
-        `ProviderCalendar.remembered` says which)."""
+    def calendar(
+        self, provider_id: str, until: datetime, *, remembered_to: datetime | None = None
+    ) -> ProviderCalendar | None:
+        """The provider's calendar up to `until`, strongly consistent, in one request; or, when the
+        container remembers it at least up to `remembered_to` (if given), as this container last knew
+        it (no request; `ProviderCalendar.remembered` says which)."""
         ...
 
     def claim(

@@ -40,6 +40,7 @@ from services.common.tracing import traced
 MAX_ATTEMPTS = 30
 IDEMPOTENCY_LIFETIME = timedelta(hours=24)
 ALTERNATIVES_AROUND = timedelta(days=7)
+SPAN_REACH = timedelta(days=1)  # longer than the longest span (a 720-minute service, two 240-minute buffers)
 
 
 class BookingNotFoundError(NotFoundError):
@@ -171,7 +172,10 @@ class BookingService:
         for attempt in range(MAX_ATTEMPTS):
             now = self.clock()
             until = max(request.start, now) + ALTERNATIVES_AROUND
-            calendar = self.store.calendar(request.provider_id, until, remembered=not read_again)
+            # A decision to book needs the calendar only as far as the new span reaches (at most 20
+            # hours); the week of alternatives is for a refusal, which is always decided on a read.
+            reach = None if read_again else request.start + SPAN_REACH
+            calendar = self.store.calendar(request.provider_id, until, remembered_to=reach)
             if calendar is None:
                 raise ProviderOrServiceNotFoundError(f"Provider {request.provider_id} does not exist.")
             customer = self._customer(principal, request, calendar)  # owners never change: judged on either
