@@ -23,6 +23,7 @@ import argparse
 import json
 import sys
 import tempfile
+from concurrent.futures import ThreadPoolExecutor
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
@@ -57,12 +58,13 @@ def measure(clients: int, rounds: int) -> dict[str, Any]:
             def spread() -> list[tuple[str, str, str]]:
                 return [(pid, sid, (first + timedelta(days=next(days))).isoformat()) for _ in range(clients)]
 
-            book_all(Side("warm-up"), book, spread(), clients)  # every worker warm; not timed
             sides = {"one day": Side("one day"), "spread": Side("spread over days")}
-            for _ in range(rounds):
-                for name, cells in (("spread", spread()), ("one day", one_day())):
-                    stack.event_source_mapping.wait_caught_up()
-                    book_all(sides[name], book, cells, clients)
+            with ThreadPoolExecutor(clients) as pool:
+                book_all(Side("warm-up"), book, spread(), pool)  # every worker warm; not timed
+                for _ in range(rounds):
+                    for name, cells in (("spread", spread()), ("one day", one_day())):
+                        stack.event_source_mapping.wait_caught_up()
+                        book_all(sides[name], book, cells, pool)
         finally:
             stack.stop()
     rows = [sides["one day"].row(), sides["spread"].row()]

@@ -113,7 +113,7 @@ def partition(bookings: int, days: int) -> Partition:
         answer: dict[str, Any] = {"Count": len(page), "ScannedCount": len(page), "Items": page}
         if number < len(pages) - 1:
             answer["LastEvaluatedKey"] = {"PK": page[-1]["PK"], "SK": page[-1]["SK"]}
-        wire.append(json.dumps(answer).encode())
+        wire.append(json.dumps(answer, separators=(",", ":")).encode())  # compact, as DynamoDB sends it
     return Partition(wire, len(items), total)
 
 

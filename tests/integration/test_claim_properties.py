@@ -16,6 +16,7 @@ from datetime import UTC, datetime, timedelta
 from itertools import count
 from typing import Any
 
+import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
@@ -32,6 +33,7 @@ from services.booking.domain.use_cases import (
 from services.common import keys
 from services.common.auth import Attribution, Group, Principal
 from services.common.availability import why_not
+from services.common.aws import dynamodb_client
 from services.common.calendar import ProviderCalendar
 from tests.integration.conftest import invoke_handler
 
@@ -328,3 +330,59 @@ def test_containers_that_remember_calendars_answer_as_a_fresh_read_would(
         assert overlaps(committed) == [], committed
     calendar = reader.calendar(pid, day + timedelta(days=2))
     assert calendar is not None and set(calendar.booked) == set(committed)
+
+
+def test_a_past_days_block_learnt_after_a_failure_never_lets_a_warm_create_double_book(
+    inproc: Any, monkeypatch: Any
+) -> None:
+    """Found by review: a booking moved after its time had passed leaves its old span in the block of
+    an ended day. A container that learnt that block from a failed transaction must not take the old
+    span for the booking's live one, or its next warm create lands on the booking's new time."""
+    import services.booking.adapters.dynamodb_store as store_module
+    import services.common.calendar_table as table_module
+
+    now = [datetime(2030, 1, 1, 20, 0, tzinfo=UTC)]
+
+    class Clock(datetime):
+        @classmethod
+        def now(cls, tz: Any = None) -> Any:
+            return now[0]
+
+    monkeypatch.setattr(store_module, "datetime", Clock)
+    monkeypatch.setattr(table_module, "datetime", Clock)
+    pid = open_provider("Past days", "00:00", "24:00")
+    rules = {"minNoticeMinutes": 0, "slotStepMinutes": 5}
+    short = invoke("POST", f"/providers/{pid}/services", {"name": "Short", "durationMinutes": 10, **rules})
+    group = invoke(
+        "POST",
+        f"/providers/{pid}/services",
+        {"name": "Group", "durationMinutes": 30, "bufferBeforeMinutes": 105, "capacity": 2, **rules},
+    )
+    x, y, c = (BookingService(DynamoDBBookingStore(dynamodb_client(), TABLE), lambda: now[0]) for _ in range(3))
+    admin = Principal("admin", frozenset({Group.ADMINS}))
+
+    def book(service: BookingService, sid: str, start: datetime) -> str:
+        who = Principal(f"customer-{next(serial)}", frozenset({Group.CUSTOMERS}))
+        answer = service.book(
+            who, BookingRequest(pid, sid, start, None, None), None, "h", lambda b: {"id": b.booking_id}, BY
+        )
+        return str(answer.body["id"])
+
+    # Given a booking on Jan 1 at 23:00, moved by an admin on Jan 2 (its time past) to Jan 3 10:00
+    moved_to = datetime(2030, 1, 3, 10, 0, tzinfo=UTC)
+    booked = book(x, short["serviceId"], datetime(2030, 1, 1, 23, 0, tzinfo=UTC))
+    now[0] = datetime(2030, 1, 2, 0, 30, tzinfo=UTC)
+    x.reschedule(admin, booked, moved_to, None, BY)
+    # and a container that read the calendar since, and one that took a seat of a 01:00 session whose
+    # buffer reaches into Jan 1's last block
+    book(c, short["serviceId"], datetime(2030, 1, 2, 12, 0, tzinfo=UTC))
+    book(y, group["serviceId"], datetime(2030, 1, 2, 1, 0, tzinfo=UTC))
+    # When the first container takes the session's other seat (its transaction fails on the blocks
+    # the seat changed, and learns them, Jan 1's among them), then books the booking's new time
+    book(c, group["serviceId"], datetime(2030, 1, 2, 1, 0, tzinfo=UTC))
+    with pytest.raises(BookingConflictError):
+        book(c, short["serviceId"], moved_to)
+    # Then the booking is alone at its time
+    calendar = DynamoDBBookingStore(dynamodb_client(), TABLE).calendar(pid, moved_to + timedelta(days=2))
+    assert calendar is not None
+    assert [span.booking_id for span in calendar.booked.values() if span.session_start == moved_to] == [booked]

@@ -47,6 +47,17 @@ def test_the_least_recently_used_provider_is_forgotten_first() -> None:
     assert [memory.get(p, NOW, NOW) is not None for p in "abc"] == [True, False, True]
 
 
+def test_what_is_remembered_is_bounded_by_its_spans_too() -> None:
+    memory = RememberedCalendars(spans=3)
+    memory.keep("a", NOW, calendar(span("1", NINE, 10), span("2", NINE, 10)), NOW)
+    memory.keep("b", NOW, calendar(span("3", NINE, 10)), NOW)
+    assert memory.get("a", NOW, NOW) is not None and memory.get("b", NOW, NOW) is not None
+    memory.keep("c", NOW, calendar(span("4", NINE, 10)), NOW)  # 4 spans: the least recently used goes
+    assert [memory.get(p, NOW, NOW) is not None for p in "abc"] == [False, True, True]
+    memory.keep("d", NOW, calendar(*(span(str(n), NINE, 10) for n in range(5))), NOW)  # alone too many
+    assert memory.get("d", NOW, NOW) is None
+
+
 def test_its_own_commits_are_applied_one_version_on() -> None:
     memory = RememberedCalendars()
     old = span("bkg-1", NINE, 30)
@@ -73,7 +84,7 @@ def test_a_returned_block_replaces_what_was_known_of_it() -> None:
     # When a failed transaction returns the 09:00 block as it is now: the cancel took the span out,
     # and another container booked 09:00-09:10
     new = span("bkg-new", NINE, 10)
-    block = {"block": keys.block_id(NINE), "version": 3, "spans": {"bkg-new": span_of(new)}, "entityType": "BusyBlock"}
+    block = {"block": keys.block_id(NINE), "day": "2026-12-01", "version": 3, "spans": {"bkg-new": span_of(new)}}
     memory.learn("prv", [block])
     kept = memory.get("prv", NOW, NOW)
     # Then the block is as returned, the span that touched it is gone (from the block beside it too),
@@ -83,12 +94,26 @@ def test_a_returned_block_replaces_what_was_known_of_it() -> None:
     assert kept.busy_versions == {**versions, keys.block_id(NINE): 3}
 
 
-def test_a_shorter_read_does_not_replace_one_that_reaches_further() -> None:
+def test_a_newer_read_replaces_what_was_remembered_even_a_further_one() -> None:
     memory = RememberedCalendars()
     memory.keep("prv", NOW + timedelta(days=8), calendar(versions={"2026-12-07T09:00": 2}), NOW)
     memory.keep("prv", NOW, calendar(), NOW)  # a provider's list of bookings reads only up to now
-    kept = memory.get("prv", NOW + timedelta(days=8), NOW)
-    assert kept is not None and kept.busy_versions == {"2026-12-07T09:00": 2}
-    memory.keep("prv", NOW + timedelta(days=9), calendar(), NOW)  # one reaching as far or further replaces it
-    kept = memory.get("prv", NOW + timedelta(days=8), NOW)
+    assert memory.get("prv", NOW + timedelta(days=8), NOW) is None  # it no longer reaches that far
+    kept = memory.get("prv", NOW, NOW)
     assert kept is not None and kept.busy_versions == {}
+
+
+def test_a_block_of_a_day_over_teaches_its_version_but_not_its_spans() -> None:
+    """A change to a booking already past leaves its span in the blocks of ended days (they expire):
+    a returned block of such a day must not put that span back over the booking's live one, nor take
+    out a live span that also touches it (a read leaves those days' spans out too)."""
+    memory = RememberedCalendars()
+    late = datetime(2026, 11, 29, 23, 30, tzinfo=UTC)  # yesterday's last block
+    moved = span("bkg-moved", NINE, 10)  # moved to Dec 1 09:00 from yesterday 23:30
+    across = span("bkg-across", late + timedelta(minutes=10), 40)  # yesterday 23:40 to today 00:20
+    memory.keep("prv", NOW + timedelta(days=7), calendar(moved, across), NOW)
+    left_behind = {"bkg-moved": span_of(span("bkg-moved", late, 10))}  # its old copy, and not `across`
+    memory.learn("prv", [{"block": keys.block_id(late), "day": "2026-11-29", "version": 7, "spans": left_behind}])
+    kept = memory.get("prv", NOW, NOW)
+    assert kept is not None and kept.booked == {"bkg-moved": moved, "bkg-across": across}
+    assert kept.busy_versions[keys.block_id(late)] == 7

@@ -21,9 +21,11 @@ from services.common import keys
 from services.common.calendar import BookedSpan, ProviderCalendar
 from services.common.calendar_table import booked_from
 
-# Providers a container remembers, least recently used out first. A calendar of a busy provider's
-# coming week is tens of kilobytes parsed; 64 of them stay far below the function's memory.
+# Providers a container remembers, least recently used out first, and the spans they may hold in
+# all: a span is about 550 bytes parsed (a provider with 2,000 bookings in its coming 62 days, 1.1 MB),
+# so at most about 11 MB of a function's 512.
 REMEMBERED_PROVIDERS = 64
+REMEMBERED_SPANS = 20_000
 
 
 @dataclass(frozen=True)
@@ -34,8 +36,8 @@ class _Entry:
 
 
 class RememberedCalendars:
-    def __init__(self, size: int = REMEMBERED_PROVIDERS) -> None:
-        self._size = size
+    def __init__(self, size: int = REMEMBERED_PROVIDERS, spans: int = REMEMBERED_SPANS) -> None:
+        self._size, self._spans = size, spans
         self._entries: OrderedDict[str, _Entry] = OrderedDict()
 
     def get(self, provider_id: str, until: datetime, now: datetime) -> ProviderCalendar | None:
@@ -49,17 +51,21 @@ class RememberedCalendars:
         return replace(entry.calendar, remembered=True)
 
     def keep(self, provider_id: str, until: datetime, calendar: ProviderCalendar, now: datetime) -> None:
-        """A calendar just read, strongly consistent, up to `until`; unless what is remembered of
-        today reaches further (a provider's list of bookings reads only up to now): a booking
-        decides on what reaches its week, and what it decides on is checked anyway."""
+        """A calendar just read, strongly consistent, up to `until`: it replaces what was remembered,
+        even one reaching further (a provider's list of bookings reads only up to now), since what
+        the older read held past this one's reach may have changed with the hours (overrides are
+        calendar items by date) and cannot be told apart from what has not."""
         entry = _Entry(replace(calendar, remembered=False), keys.slot_query_range(until)[1], now.astimezone(UTC).date())
-        kept = self._entries.get(provider_id)
-        if kept is not None and kept.day == entry.day and kept.reach > entry.reach:
-            return
         self._entries[provider_id] = entry
         self._entries.move_to_end(provider_id)
-        while len(self._entries) > self._size:
-            self._entries.popitem(last=False)
+        self._trim()
+
+    def _trim(self) -> None:
+        """Least recently used out first, until at most `spans` spans are remembered in all."""
+        total = sum(len(entry.calendar.booked) for entry in self._entries.values())
+        while self._entries and (len(self._entries) > self._size or total > self._spans):
+            _, dropped = self._entries.popitem(last=False)
+            total -= len(dropped.calendar.booked)
 
     def forget(self, provider_id: str) -> None:
         self._entries.pop(provider_id, None)
@@ -84,21 +90,25 @@ class RememberedCalendars:
 
     def learn(self, provider_id: str, blocks: list[dict[str, Any]]) -> None:
         """Busy blocks as a failed transaction returned them (each as it is now): what they hold
-        replaces what was remembered of them."""
+        replaces what was remembered of them. Only blocks of days not over say anything about spans,
+        as in a read (`calendar_table.calendar_from`): a change to a past booking leaves its ended
+        days alone, so what they hold may no longer be the booking. Their versions are learnt all
+        the same."""
         entry = self._entries.get(provider_id)
         if entry is None:
             return
         calendar = entry.calendar
-        fresh = {item["block"] for item in blocks}
+        today = entry.day.isoformat()
+        live = [item for item in blocks if item["day"] >= today]
+        fresh = {item["block"] for item in live}
         booked = {
             booking_id: span
             for booking_id, span in calendar.booked.items()
             if not fresh.intersection(keys.block_id(block) for block in keys.busy_blocks(span.start, span.end))
         }
-        versions = dict(calendar.busy_versions)
-        for item in blocks:
-            versions[item["block"]] = item["version"]
+        for item in live:
             booked.update(
                 {booking_id: booked_from(booking_id, span) for booking_id, span in item.get("spans", {}).items()}
             )
+        versions = {**calendar.busy_versions, **{item["block"]: item["version"] for item in blocks}}
         self._entries[provider_id] = replace(entry, calendar=replace(calendar, booked=booked, busy_versions=versions))
