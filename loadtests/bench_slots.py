@@ -94,8 +94,7 @@ def partition(bookings: int, days: int) -> Partition:
         if key["SK"]["S"] > high:
             continue  # beyond what the Query reads
         expires = int((block + timedelta(days=3)).timestamp())
-        values = {"entityType": "BusyBlock", "day": block.date().isoformat(), "block": keys.block_id(block),
-                  "expiresAt": expires, "spans": spans, "version": len(spans)}  # fmt: skip
+        values = {"entityType": "BusyBlock", "expiresAt": expires, "spans": spans, "version": len(spans)}
         items.append({**key, **to_item(values)})
     pages: list[list[dict[str, Any]]] = []
     page: list[dict[str, Any]] = []

@@ -21,6 +21,7 @@ from collections import Counter
 from collections.abc import Iterator, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import UTC, date, datetime, time, timedelta
+from typing import NamedTuple
 from zoneinfo import ZoneInfo
 
 MINUTES_PER_DAY = 24 * 60
@@ -66,9 +67,9 @@ class ServiceRules:
     capacity: int = 1
 
 
-@dataclass(frozen=True)
-class Busy:
-    """Time already taken: a booking's span including its own buffers.
+class Busy(NamedTuple):
+    """Time already taken: a booking's span including its own buffers. (A named tuple, as `Slot`:
+    immutable like a frozen dataclass, and made several times faster, hundreds to a search.)
 
     `seat_in` names the session the booking holds a seat in (service id, session start): a session of
     a service with `capacity` n takes n bookings that start together. Any other overlap blocks.
@@ -80,8 +81,7 @@ class Busy:
     booking_id: str | None = None  # which booking holds it (a reschedule leaves its own time aside)
 
 
-@dataclass(frozen=True)
-class Slot:
+class Slot(NamedTuple):
     start: datetime
     end: datetime
     remaining: int
@@ -142,8 +142,9 @@ def free_slots(
 
     step, duration = rules.slot_step_minutes * 60, rules.duration_minutes * 60
     before, after = rules.buffer_before_minutes * 60, rules.buffer_after_minutes * 60
-    busy_starts = sorted(_epoch(b.start) for b in busy)
-    busy_ends = sorted(_epoch(b.end) for b in busy)
+    # Busy time comes from the calendar, always with an offset: no check per span (hundreds a search).
+    busy_starts = sorted(int(b.start.timestamp()) for b in busy)
+    busy_ends = sorted(int(b.end.timestamp()) for b in busy)
     seats = Counter(_epoch(b.seat_in[1]) for b in busy if b.seat_in is not None and b.seat_in[0] == service_id)
 
     # Local dates that can hold a slot starting in the window (an offset is at most ±26 h).

@@ -9,6 +9,7 @@ from __future__ import annotations
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from datetime import date, datetime
+from typing import NamedTuple
 
 from services.common.availability import Busy, Hours, LocalInterval, ServiceRules
 from services.common.timezones import zone
@@ -49,9 +50,10 @@ class Service:
     created_at: str
 
 
-@dataclass(frozen=True)
-class BookedSpan:
-    """A confirmed booking's time in the calendar: enough to validate, authorize and move it in one read."""
+class BookedSpan(NamedTuple):
+    """A confirmed booking's time in the calendar: enough to validate, authorize and move it in one read.
+    (A named tuple: immutable, and made several times faster than a frozen dataclass; a 62-day slot
+    search reads hundreds.)"""
 
     booking_id: str
     service_id: str

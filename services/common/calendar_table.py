@@ -82,9 +82,9 @@ def booked_from(booking_id: str, stored: str) -> BookedSpan:
         booking_id=booking_id,
         service_id=service_id,
         customer_id=customer_id,
-        session_start=datetime.fromtimestamp(float(session), UTC),
-        start=datetime.fromtimestamp(float(start), UTC),
-        end=datetime.fromtimestamp(float(end), UTC),
+        session_start=_instant(session),
+        start=_instant(start),
+        end=_instant(end),
         version=int(version),
         created_at=created_at,
     )
@@ -94,6 +94,10 @@ def span_of(booked: BookedSpan) -> str:
     """The stored form of a booked span (the inverse of `booked_from`, with its booking id as the key)."""
     instants = [_epoch(booked.session_start), _epoch(booked.start), _epoch(booked.end)]
     return "|".join([*instants, str(booked.version), booked.service_id, booked.created_at, booked.customer_id])
+
+
+def _instant(epoch: str) -> datetime:
+    return datetime.fromtimestamp(int(epoch) if epoch.isdigit() else float(epoch), UTC)
 
 
 def _epoch(instant: datetime) -> str:
@@ -140,18 +144,19 @@ def calendar_from(items: list[Item], today: str) -> ProviderCalendar | None:
     by_type: dict[str, list[dict[str, Any]]] = {}
     busy_versions: dict[str, int] = {}
     spans: dict[str, str] = {}
+    first_live = f"{keys.CALENDAR_PREFIX}{today}"
     for item in items:
         if item["entityType"]["S"] == "BusyBlock":
-            # Most of the items; read straight from their attribute values (strings, a number and a
-            # map of strings), without the generic deserializer's Decimals.
-            busy_versions[item["block"]["S"]] = int(item["version"]["N"])
+            # Most of the items (a 62-day search: hundreds); read straight from their attribute
+            # values (strings, a number and a map of strings), without the generic deserializer.
+            sort_key = item["SK"]["S"]
+            busy_versions[keys.busy_block_of(sort_key)[1]] = int(item["version"]["N"])
             # A span sits in every block it touches: keep one per booking. Only blocks of days not
             # yet over count: a change to a past booking leaves its ended days alone (they expire,
             # and may be gone already), so what they hold may no longer be the booking.
-            if item["day"]["S"] >= today:
-                spans.update(
-                    (booking_id, value["S"]) for booking_id, value in item.get("spans", {}).get("M", {}).items()
-                )
+            if sort_key >= first_live:
+                for booking_id, value in item.get("spans", {}).get("M", {}).items():
+                    spans[booking_id] = value["S"]
             continue
         values = from_item(item)
         by_type.setdefault(values["entityType"], []).append(values)

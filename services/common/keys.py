@@ -99,6 +99,13 @@ def block_id(block: datetime) -> str:
     return block.astimezone(UTC_ZONE).strftime("%Y-%m-%dT%H:%M")
 
 
+def busy_block_of(sort_key: str) -> tuple[str, str]:
+    """The UTC date and the block id (`keys.block_id`) a busy block's sort key names: its item holds
+    neither on its own, so that the slot search reads less (decision 0023)."""
+    day, time = sort_key[len(CALENDAR_PREFIX) : len(CALENDAR_PREFIX) + 10], sort_key[-5:]
+    return day, f"{day}T{time}"
+
+
 def busy_block_key(provider_id: str, block: datetime) -> Key:
     """The busy time of one block: every booking's span that touches it. Under its UTC date, so the
     slot search's one Query reads it with the rest of that day's calendar."""

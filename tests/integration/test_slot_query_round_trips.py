@@ -52,8 +52,7 @@ def test_a_slot_search_is_one_query(inproc: Any, window_days: int) -> None:
         for block in keys.busy_blocks(span_start, span_end):
             by_block.setdefault(block, {})[booked.booking_id] = span_of(booked)
     for block, block_spans in by_block.items():
-        day, block_name = block.date().isoformat(), keys.block_id(block)
-        values = {"entityType": "BusyBlock", "day": day, "block": block_name, "spans": block_spans, "version": 1}
+        values = {"entityType": "BusyBlock", "spans": block_spans, "version": 1}
         inproc.put_item(TableName=TABLE, Item={**keys.busy_block_key(pid, block), **to_item(values)})
 
     # When the slots of the whole window are asked for

@@ -19,6 +19,10 @@ def span(booking_id: str, start: datetime, minutes: int) -> BookedSpan:
     return BookedSpan(booking_id, "svc", "cust", start, start, start + timedelta(minutes=minutes), 1, "t")
 
 
+def sort_key(block: datetime) -> str:
+    return keys.busy_block_key("prv", block)["SK"]["S"]
+
+
 def calendar(*spans: BookedSpan, versions: dict[str, int] | None = None) -> ProviderCalendar:
     provider = Provider("prv", "P", "UTC", "owner", 1, "t")
     return ProviderCalendar(
@@ -84,7 +88,7 @@ def test_a_returned_block_replaces_what_was_known_of_it() -> None:
     # When a failed transaction returns the 09:00 block as it is now: the cancel took the span out,
     # and another container booked 09:00-09:10
     new = span("bkg-new", NINE, 10)
-    block = {"block": keys.block_id(NINE), "day": "2026-12-01", "version": 3, "spans": {"bkg-new": span_of(new)}}
+    block = {"SK": sort_key(NINE), "version": 3, "spans": {"bkg-new": span_of(new)}}
     memory.learn("prv", [block])
     kept = memory.get("prv", NOW, NOW)
     # Then the block is as returned, the span that touched it is gone (from the block beside it too),
@@ -113,7 +117,7 @@ def test_a_block_of_a_day_over_teaches_its_version_but_not_its_spans() -> None:
     across = span("bkg-across", late + timedelta(minutes=10), 40)  # yesterday 23:40 to today 00:20
     memory.keep("prv", NOW + timedelta(days=7), calendar(moved, across), NOW)
     left_behind = {"bkg-moved": span_of(span("bkg-moved", late, 10))}  # its old copy, and not `across`
-    memory.learn("prv", [{"block": keys.block_id(late), "day": "2026-11-29", "version": 7, "spans": left_behind}])
+    memory.learn("prv", [{"SK": sort_key(late), "version": 7, "spans": left_behind}])
     kept = memory.get("prv", NOW, NOW)
     assert kept is not None and kept.booked == {"bkg-moved": moved, "bkg-across": across}
     assert kept.busy_versions[keys.block_id(late)] == 7

@@ -421,16 +421,12 @@ class DynamoDBBookingStore:
                 day = block.astimezone(UTC).date()
                 expires = datetime.combine(day, datetime.min.time(), UTC) + timedelta(days=1) + BUSY_KEPT_AFTER
                 update["UpdateExpression"] = (
-                    "SET entityType = :type, #day = :day, #block = :block, expiresAt = :expires, spans = :spans"
-                    " ADD version :one"
+                    "SET entityType = :type, expiresAt = :expires, spans = :spans ADD version :one"
                 )
-                update["ExpressionAttributeNames"] = {"#day": "day", "#block": "block"}
                 values.update(
                     to_item(
                         {
                             ":type": "BusyBlock",
-                            ":day": day.isoformat(),
-                            ":block": keys.block_id(block),
                             ":expires": int(expires.timestamp()),
                             ":spans": {booking.booking_id: span},
                         }

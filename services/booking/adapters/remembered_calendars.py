@@ -99,8 +99,9 @@ class RememberedCalendars:
             return
         calendar = entry.calendar
         today = entry.day.isoformat()
-        live = [item for item in blocks if item["day"] >= today]
-        fresh = {item["block"] for item in live}
+        named = [(*keys.busy_block_of(item["SK"]), item) for item in blocks]  # (day, block id, item)
+        live = [item for day, _, item in named if day >= today]
+        fresh = {block for day, block, _ in named if day >= today}
         booked = {
             booking_id: span
             for booking_id, span in calendar.booked.items()
@@ -110,5 +111,5 @@ class RememberedCalendars:
             booked.update(
                 {booking_id: booked_from(booking_id, span) for booking_id, span in item.get("spans", {}).items()}
             )
-        versions = {**calendar.busy_versions, **{item["block"]: item["version"] for item in blocks}}
+        versions = {**calendar.busy_versions, **{block: item["version"] for _, block, item in named}}
         self._entries[provider_id] = replace(entry, calendar=replace(calendar, booked=booked, busy_versions=versions))
