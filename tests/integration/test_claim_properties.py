@@ -97,6 +97,16 @@ def open_provider(name: str, start: str, end: str) -> str:
     return pid
 
 
+def drawn_services(pid: str, services: list[tuple[int, int, int, int]]) -> list[str]:
+    """The drawn services (duration, buffers, capacity) made on the provider, bookable at once; their ids."""
+    sids = []
+    for duration, before, after, capacity in services:
+        rules = {"bufferBeforeMinutes": before, "bufferAfterMinutes": after, "capacity": capacity}
+        body = {"name": "S", "durationMinutes": duration, "minNoticeMinutes": 0, "slotStepMinutes": 15, **rules}
+        sids.append(invoke("POST", f"/providers/{pid}/services", body)["serviceId"])
+    return sids
+
+
 @settings(
     max_examples=12,
     deadline=None,
@@ -112,11 +122,7 @@ def test_random_interleavings_never_commit_an_overlap_and_never_turn_away_an_unt
 ) -> None:
     # Given a provider open 06:00-22:00 UTC every day, with the drawn services
     pid = open_provider("Property", "06:00", "22:00")
-    sids = []
-    for duration, before, after, capacity in services:
-        rules = {"bufferBeforeMinutes": before, "bufferAfterMinutes": after, "capacity": capacity}
-        body = {"name": "S", "durationMinutes": duration, "minNoticeMinutes": 0, "slotStepMinutes": 15, **rules}
-        sids.append(invoke("POST", f"/providers/{pid}/services", body)["serviceId"])
+    sids = drawn_services(pid, services)
     store = DynamoDBBookingStore(inproc, TABLE)
     now = datetime.now(UTC)
     day = datetime.combine(now.date() + timedelta(days=10), datetime.min.time(), UTC)
@@ -275,11 +281,7 @@ def test_containers_that_remember_calendars_answer_as_a_fresh_read_would(
     is answered as a decision on a fresh read would answer it (201 exactly when the time is free, 409
     when it is taken), and what committed never overlaps."""
     pid = open_provider("Remembering", "06:00", "22:00")
-    sids = []
-    for duration, before, after, capacity in services:
-        rules = {"bufferBeforeMinutes": before, "bufferAfterMinutes": after, "capacity": capacity}
-        body = {"name": "S", "durationMinutes": duration, "minNoticeMinutes": 0, "slotStepMinutes": 15, **rules}
-        sids.append(invoke("POST", f"/providers/{pid}/services", body)["serviceId"])
+    sids = drawn_services(pid, services)
     containers = [BookingService(DynamoDBBookingStore(inproc, TABLE), lambda: datetime.now(UTC)) for _ in range(3)]
     reader = DynamoDBBookingStore(inproc, TABLE)  # the oracle's fresh reads
     admin = Principal("admin", frozenset({Group.ADMINS}))

@@ -329,19 +329,26 @@ def test_a_stateful_booking_of_a_service_the_run_made_starts_at_an_offered_slot(
     assert booking["start"] == offered
 
 
+def half_hour_service(provider_id: str, service_id: str, max_advance_days: int) -> dict[str, Any]:
+    """A service as the API answers one: 30 minutes on a 15-minute step, no buffers, no notice."""
+    return {
+        "serviceId": service_id,
+        "providerId": provider_id,
+        "durationMinutes": 30,
+        "bufferBeforeMinutes": 0,
+        "bufferAfterMinutes": 0,
+        "minNoticeMinutes": 0,
+        "maxAdvanceDays": max_advance_days,
+        "slotStepMinutes": 15,
+        "capacity": 1,
+    }
+
+
 def test_a_booking_on_a_provider_not_open_all_week_is_sent_as_generated_or_linked(monkeypatch: Any) -> None:
     a_run_that_saw_nothing(monkeypatch)
     provider_id, service_id = "prv_" + "c" * 32, "svc_" + "d" * 32
     answered("POST", "/providers", 201, {"providerId": provider_id, "timeZone": "UTC"})
-    service = {"serviceId": service_id, "providerId": provider_id, "durationMinutes": 30, "bufferBeforeMinutes": 0}
-    service |= {
-        "bufferAfterMinutes": 0,
-        "minNoticeMinutes": 0,
-        "maxAdvanceDays": 90,
-        "slotStepMinutes": 15,
-        "capacity": 1,
-    }
-    answered("POST", "/providers/{providerId}/services", 201, service)
+    answered("POST", "/providers/{providerId}/services", 201, half_hour_service(provider_id, service_id, 90))
     weekly = {"mon": [{"start": "09:00", "end": "17:00"}]}
     answered("PUT", "/providers/{providerId}/schedule", 200, {"providerId": provider_id, "weekly": weekly})
     booking = {"providerId": provider_id, "serviceId": service_id, "start": "2030-01-01T10:00:07Z"}
@@ -357,15 +364,7 @@ def test_a_stateful_booking_takes_no_ids_from_another_scenario(monkeypatch: Any)
     answered("POST", "/providers", 201, {"providerId": provider_id, "timeZone": "Asia/Kathmandu"})
     weekly = {day: list(hooks.ALWAYS_OPEN) for day in hooks.WEEK}
     answered("PUT", "/providers/{providerId}/schedule", 200, {"providerId": provider_id, "weekly": weekly})
-    service = {"serviceId": service_id, "providerId": provider_id, "durationMinutes": 30, "bufferBeforeMinutes": 0}
-    service |= {
-        "bufferAfterMinutes": 0,
-        "minNoticeMinutes": 0,
-        "maxAdvanceDays": 30,
-        "slotStepMinutes": 15,
-        "capacity": 1,
-    }
-    answered("POST", "/providers/{providerId}/services", 201, service)
+    answered("POST", "/providers/{providerId}/services", 201, half_hour_service(provider_id, service_id, 30))
     # A seeded provider's service (the BookFirstSlot link's, or a scenario's first step) is sent as it is
     seeded = {"providerId": "prv_" + "3" * 32, "serviceId": "svc_" + "2" * 32, "start": "2030-01-01T10:00:00Z"}
     kept = dict(seeded)
