@@ -25,10 +25,13 @@ from tests.integration.test_booking_api import WEEKDAYS, ZONE, book, future_day,
 @pytest.fixture(scope="module")
 def salon(stack: LocalStack) -> tuple[str, list[str]]:
     weekly = {day: [{"start": "09:00", "end": "18:00"}] for day in WEEKDAYS}
+    # Bookable 13 weeks ahead whatever the weekday: the tests take a Monday up to 13 weeks on, 91 days
+    # from a Monday (past the default window of 90, so on Mondays it offered nothing).
+    ahead = {"maxAdvanceDays": 100}
     services = [
-        {"name": "Cut", "durationMinutes": 30, "slotStepMinutes": 30, "bufferAfterMinutes": 10},
-        {"name": "Colour", "durationMinutes": 90, "slotStepMinutes": 15, "bufferBeforeMinutes": 5},
-        {"name": "Workshop", "durationMinutes": 60, "slotStepMinutes": 30, "capacity": 3},
+        {"name": "Cut", "durationMinutes": 30, "slotStepMinutes": 30, "bufferAfterMinutes": 10, **ahead},
+        {"name": "Colour", "durationMinutes": 90, "slotStepMinutes": 15, "bufferBeforeMinutes": 5, **ahead},
+        {"name": "Workshop", "durationMinutes": 60, "slotStepMinutes": 30, "capacity": 3, **ahead},
     ]
     return make_provider(stack, "salon-owner", "Storm Salon", weekly, services)
 
