@@ -6,8 +6,10 @@ CASE is a `marshal` file (the handler module, the event, the expected status, th
 SIDE `function`: import the handler module (imports and module-level set-up), then call its
 `lambda_handler` with the event: the composition root (settings, clients) and the first request.
 SIDE `baseline`: `import boto3`, a plain client per AWS service, and the same calls with the same
-parameters. Both sides put the tape on boto3's default session before their first client exists and
-get the same answers from it, so no request leaves the process on either side.
+parameters. SIDE `libraries`: the libraries every function is built on (FIXED_LIBRARIES), imported as
+the handlers import them, then what the baseline does: the least a function of this architecture
+waits for, with none of the project's code. All sides put the tape on boto3's default session
+before their first client exists and get the same answers from it, so no request leaves the process.
 
 Before the clock starts, only what the interpreter itself loads is loaded (`marshal` is built in):
 everything the case imports, it pays for.
@@ -17,6 +19,22 @@ import marshal
 import os
 import sys
 import time
+
+# Powertools' REST resolver with validation, its logger and metrics, pydantic, the OpenTelemetry SDK
+# with X-Ray's ids and propagation: the architecture's fixed choices (conventions 2 and 11, decision
+# 0009). `lazy_packages` first, as each handler imports it.
+FIXED_LIBRARIES = (
+    "services.common.lazy_packages",
+    "aws_lambda_powertools.logging",
+    "aws_lambda_powertools.metrics",
+    "aws_lambda_powertools.event_handler.api_gateway",
+    "aws_lambda_powertools.event_handler.openapi.params",
+    "aws_lambda_powertools.event_handler.middlewares.openapi_validation",
+    "pydantic.main",
+    "opentelemetry.sdk.trace.export",
+    "opentelemetry.sdk.extension.aws.trace",
+    "opentelemetry.propagators.aws",
+)
 
 
 class Context:
@@ -57,6 +75,11 @@ def main() -> None:
         tape.replay()
         answer = handler(case["event"], context)
     else:
+        if side == "libraries":
+            import importlib
+
+            for library in FIXED_LIBRARIES:
+                importlib.import_module(library)
         import boto3
 
         from loadtests.tape import Tape, load

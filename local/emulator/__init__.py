@@ -9,6 +9,8 @@ runs under one lock. Around moto, in the order a request meets them:
 - `capacity.py`: DynamoDB's capacity units, computed from item sizes as DynamoDB bills them;
 - `transactions.py`: `TransactWriteItems` rewritten to cost O(transaction), not O(table), with
   DynamoDB's all-or-nothing semantics (decision 0002);
+- `overheads.py`: moto's server costs that do nothing for the answer, removed: items are answered as
+  moto keeps them (their wire form), not walked member by member; moto's folder is listed once;
 - `refusals.py`: what DynamoDB refuses and moto does not (a query's start key outside its key
   condition);
 - `time_to_live.py`: DynamoDB's TTL, which moto never runs: expired items deleted within 10 s, with

@@ -71,11 +71,12 @@ def build_app(patched: bool = True) -> tuple[ClockControl, SerializedApp]:
     """
     from moto.moto_server.werkzeug_app import DomainDispatcherApplication, create_backend_app
 
-    from local.emulator import refusals, transactions
+    from local.emulator import overheads, refusals, transactions
     from local.emulator.capacity import CapacityMeter
     from local.emulator.consistency import ReadConsistency
 
     refusals.install()
+    overheads.install()
     if patched:
         transactions.install()
     meter = CapacityMeter(DomainDispatcherApplication(create_backend_app))

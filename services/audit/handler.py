@@ -5,6 +5,7 @@ from __future__ import annotations
 
 # isort: off
 from services.common import init_gc  # first: no garbage collection while the imports below load
+from services.common import lazy_packages  # noqa: F401 - second: Powertools' packages load what is used
 
 # First, before anything imports pydantic: Powertools' batch module loads every parser model (~20 ms
 # of cold start) only if pydantic is already loaded, and this consumer uses none of them.

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 # isort: off
 from services.common import init_gc  # first: no garbage collection while the imports below load
+from services.common import lazy_packages  # noqa: F401 - second: Powertools' packages load what is used
 # isort: on
 
 import re
