@@ -177,7 +177,7 @@ def search_with_parsing(wire: Partition, days: int, *, items_as_sent: bool = Tru
     assert calendar is not None
     service = calendar.services[SERVICE_ID]
     end = NOW + timedelta(days=days)
-    return len(free_slots(calendar.hours(), service.rules, calendar.busy, NOW, end, NOW, SERVICE_ID))
+    return len(free_slots(calendar.hours(), service.rules, calendar.busy_at(NOW), NOW, end, NOW, SERVICE_ID))
 
 
 def with_parsing_ms(

@@ -98,6 +98,7 @@ def service_json(service: Service) -> dict[str, Any]:
         "maxAdvanceDays": rules.max_advance_days,
         "slotStepMinutes": rules.slot_step_minutes,
         "capacity": rules.capacity,
+        "holdMinutes": service.hold_minutes,
         "version": service.version,
         "createdAt": service.created_at,
     }
@@ -228,7 +229,9 @@ def create_service(providerId: ProviderId, body: Annotated[ServiceIn, Body()]) -
         slot_step_minutes=body.slotStepMinutes,
         capacity=body.capacity,
     )
-    service = availability().create_service(principal, providerId, body.name, rules, attribution_for(app, principal))
+    service = availability().create_service(
+        principal, providerId, body.name, rules, attribution_for(app, principal), hold_minutes=body.holdMinutes
+    )
     location = f"/providers/{providerId}/services/{service.service_id}"
     return _json(HTTPStatus.CREATED, service_json(service), {"Location": location})
 

@@ -132,3 +132,4 @@ class ServiceIn(_Strict):
     maxAdvanceDays: Annotated[StrictInt, Field(ge=1, le=365)] = 90
     slotStepMinutes: Annotated[StrictInt, Field(ge=5, le=720)] = 15
     capacity: Annotated[StrictInt, Field(ge=1, le=100)] = 1
+    holdMinutes: Annotated[StrictInt, Field(ge=1, le=30)] = 5

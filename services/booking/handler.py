@@ -24,17 +24,21 @@ from aws_lambda_powertools.utilities.typing import LambdaContext
 from pydantic import BeforeValidator
 
 from services.booking.adapters.dynamodb_store import DynamoDBBookingStore
+from services.booking.domain.holds import HoldService
 from services.booking.domain.models import Booking, BookingStatus
 from services.booking.domain.personal_data import PersonalDataEraser
 from services.booking.domain.use_cases import BookingRequest, BookingService, ContendedError
 from services.booking.http_models import (
     BOOKING_ID,
+    HOLD_ID,
     IDEMPOTENCY_KEY,
     PROVIDER_ID,
     BookingIn,
     CancelIn,
+    HoldIn,
     RescheduleIn,
     booking_json,
+    hold_json,
 )
 from services.common.aws import dynamodb_client
 from services.common.clock import SupportedInstant, iso_utc, utc_now
@@ -86,6 +90,11 @@ def bookings() -> BookingService:
 
 
 @cache
+def holds() -> HoldService:
+    return HoldService(bookings().store, utc_now, jittered_pause)
+
+
+@cache
 def eraser() -> PersonalDataEraser:
     settings = load_settings(ServiceSettings)
     return PersonalDataEraser(DynamoDBBookingStore(dynamodb_client(), settings.table_name), utc_now)
@@ -116,7 +125,7 @@ def _idempotency_key() -> str | None:
 def create_booking(body: Annotated[BookingIn, Body()]) -> Response[Any]:
     principal = current_principal(app)
     identify(providerId=body.providerId)
-    request = BookingRequest(body.providerId, body.serviceId, body.start, body.customerId, body.notes)
+    request = BookingRequest(body.providerId, body.serviceId, body.start, body.customerId, body.notes, body.holdId)
     # The request's identity for idempotency: what was asked, not how it was spelt.
     request_hash = hashlib.sha256(json.dumps(body.model_dump(mode="json"), sort_keys=True).encode()).hexdigest()
     answer = bookings().book(
@@ -125,7 +134,13 @@ def create_booking(body: Annotated[BookingIn, Body()]) -> Response[Any]:
     booking_id = str(answer.body["bookingId"])
     identify(bookingId=booking_id)
     count(Metric.IDEMPOTENT_REPLAY if answer.replayed else Metric.BOOKING_CREATED)
-    logger.info("booking created", replayed=answer.replayed, serviceId=body.serviceId, start=answer.body["start"])
+    logger.info(
+        "booking created",
+        replayed=answer.replayed,
+        serviceId=body.serviceId,
+        start=answer.body["start"],
+        holdId=body.holdId,
+    )
     headers = {"Location": f"/bookings/{booking_id}", **etag(int(str(answer.body["version"])))}
     return Response(status_code=answer.status, content_type="application/json", body=answer.body, headers=headers)
 
@@ -190,6 +205,39 @@ def mark_no_show(bookingId: BookingId) -> Response[Any]:
     count(Metric.BOOKING_NO_SHOW)
     logger.info("booking marked no-show", version=booking.version)
     return _booking_response(booking)
+
+
+@app.post("/holds")
+def create_hold(body: Annotated[HoldIn, Body()]) -> Response[Any]:
+    principal = current_principal(app)
+    identify(providerId=body.providerId)
+    request = BookingRequest(body.providerId, body.serviceId, body.start, body.customerId, None)
+    hold = holds().hold(principal, request, attribution_for(app, principal))
+    identify(holdId=hold.hold_id)
+    logger.info(
+        "hold created", serviceId=body.serviceId, start=hold.start.isoformat(), expiresAt=iso_utc(hold.expires_at)
+    )
+    return Response(
+        status_code=HTTPStatus.CREATED,
+        content_type="application/json",
+        body=hold_json(hold),
+        headers={"Location": f"/holds/{hold.hold_id}"},
+    )
+
+
+@app.get("/holds/<holdId>")
+def get_hold(holdId: Annotated[str, Path(pattern=HOLD_ID)]) -> dict[str, Any]:
+    identify(holdId=holdId)
+    return hold_json(holds().get(current_principal(app), holdId))
+
+
+@app.delete("/holds/<holdId>")
+def release_hold(holdId: Annotated[str, Path(pattern=HOLD_ID)]) -> Response[Any]:
+    principal = current_principal(app)
+    identify(holdId=holdId)
+    holds().release(principal, holdId, attribution_for(app, principal))
+    logger.info("hold released")
+    return Response(status_code=HTTPStatus.NO_CONTENT)
 
 
 @app.delete("/customers/<customerId>/personal-data")

@@ -7,10 +7,11 @@ from typing import Annotated
 
 from pydantic import BaseModel, ConfigDict, StringConstraints
 
-from services.booking.domain.models import Booking
-from services.common.clock import SupportedInstant
+from services.booking.domain.models import Booking, Hold
+from services.common.clock import SupportedInstant, iso_utc
 
 BOOKING_ID = r"^bkg_[0-9a-f]{48}$"
+HOLD_ID = r"^hld_[0-9a-f]{48}$"
 PROVIDER_ID = r"^prv_[0-9a-f]{32}$"
 IDEMPOTENCY_KEY = r"^[A-Za-z0-9._:-]{1,128}$"
 
@@ -23,6 +24,16 @@ class BookingIn(BaseModel):
     start: SupportedInstant
     customerId: Annotated[str, StringConstraints(strict=True, min_length=1, max_length=128)] | None = None
     notes: Annotated[str, StringConstraints(strict=True, max_length=1000)] | None = None
+    holdId: Annotated[str, StringConstraints(strict=True, pattern=HOLD_ID)] | None = None
+
+
+class HoldIn(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+    providerId: Annotated[str, StringConstraints(strict=True, pattern=r"^prv_[0-9a-f]{32}$")]
+    serviceId: Annotated[str, StringConstraints(strict=True, pattern=r"^svc_[0-9a-f]{32}$")]
+    start: SupportedInstant
+    customerId: Annotated[str, StringConstraints(strict=True, min_length=1, max_length=128)] | None = None
 
 
 class CancelIn(BaseModel):
@@ -52,3 +63,16 @@ def booking_json(booking: Booking) -> dict[str, object]:
     if booking.notes is not None:
         body["notes"] = booking.notes
     return body
+
+
+def hold_json(hold: Hold) -> dict[str, object]:
+    return {
+        "holdId": hold.hold_id,
+        "providerId": hold.provider_id,
+        "serviceId": hold.service_id,
+        "customerId": hold.customer_id,
+        "start": hold.start.isoformat(),
+        "end": hold.end.isoformat(),
+        "expiresAt": iso_utc(hold.expires_at),
+        "createdAt": hold.created_at,
+    }

@@ -48,34 +48,41 @@ class Service:
     rules: ServiceRules
     version: int
     created_at: str
+    hold_minutes: int = 5  # how long a hold on this service's time lasts (POST /holds)
 
 
 class BookedSpan(NamedTuple):
-    """A confirmed booking's time in the calendar: enough to validate, authorize and move it in one read.
-    (A named tuple: immutable, and made several times faster than a frozen dataclass; a 62-day slot
-    search reads hundreds.)"""
+    """A confirmed booking's time in the calendar, or a hold's: enough to validate, authorize and move
+    it in one read. (A named tuple: immutable, and made several times faster than a frozen dataclass;
+    a 62-day slot search reads hundreds.)"""
 
-    booking_id: str
+    booking_id: str  # the booking's id (`bkg_…`), or the hold's (`hld_…`)
     service_id: str
     customer_id: str
     session_start: datetime
     start: datetime  # buffers included
     end: datetime
-    version: int  # the booking's version: a span exists exactly while its booking is confirmed
+    version: int  # the booking's version: a span exists exactly while its booking is confirmed (0: a hold)
     created_at: str
+    expires_at: datetime | None = None  # a hold's end: from then on its time is free, whether removed yet or not
 
     def busy(self) -> Busy:
         return Busy(self.start, self.end, (self.service_id, self.session_start), self.booking_id)
+
+    def live(self, now: datetime) -> bool:
+        """A booking's span always; a hold's until it expires."""
+        return self.expires_at is None or now < self.expires_at
 
 
 @dataclass(frozen=True)
 class ProviderCalendar:
     """Everything a slot search over a window needs, as one Query reads it.
 
-    `availability_version` moves with every change of hours; `busy_versions` holds the version of
-    each busy block read, by block id (`keys.block_id`; absent: no booking ever touched it). A
-    booking's transaction requires both to be unchanged for the blocks its span touches, so it can
-    only commit against the calendar it was validated on.
+    `booked` holds every span the busy blocks read hold, bookings' and holds' alike, by id; a hold's
+    span carries `expires_at`. `availability_version` moves with every change of hours;
+    `busy_versions` holds the version of each busy block read, by block id (`keys.block_id`; absent:
+    no booking ever touched it). A booking's transaction requires both to be unchanged for the
+    blocks its span touches, so it can only commit against the calendar it was validated on.
     """
 
     provider: Provider
@@ -89,13 +96,19 @@ class ProviderCalendar:
     # versions above condition the transaction), not to refuse on (services/booking/adapters/remembered_calendars.py).
     remembered: bool = False
 
-    @property
-    def busy(self) -> tuple[Busy, ...]:
-        return tuple(span.busy() for span in self.booked.values())
+    def busy_at(self, now: datetime) -> tuple[Busy, ...]:
+        """Busy time at `now`: every booking's span and every hold not yet expired. An expired hold
+        is free at once, before anything removes it."""
+        return tuple(span.busy() for span in self.booked.values() if span.live(now))
 
-    def busy_except(self, booking_id: str) -> tuple[Busy, ...]:
-        """Busy time without one booking's own (what a reschedule of that booking competes with)."""
-        return tuple(span.busy() for span in self.booked.values() if span.booking_id != booking_id)
+    def busy_except(self, booking_id: str, now: datetime) -> tuple[Busy, ...]:
+        """Busy time without one booking's (or hold's) own: what a reschedule or a hold's conversion
+        competes with."""
+        return tuple(span.busy() for span in self.booked.values() if span.booking_id != booking_id and span.live(now))
+
+    def held(self, hold_id: str, now: datetime) -> BookedSpan | None:
+        span = self.booked.get(hold_id)
+        return span if span is not None and span.expires_at is not None and span.live(now) else None
 
     def hours(self) -> Hours:
         weekly = self.schedule.weekly if self.schedule else {}

@@ -54,7 +54,13 @@ def service_from(values: dict[str, Any]) -> Service:
         capacity=values["capacity"],
     )
     return Service(
-        values["serviceId"], values["providerId"], values["name"], rules, values["version"], values["createdAt"]
+        values["serviceId"],
+        values["providerId"],
+        values["name"],
+        rules,
+        values["version"],
+        values["createdAt"],
+        values.get("holdMinutes", 5),
     )
 
 
@@ -69,15 +75,17 @@ def override_from(values: dict[str, Any]) -> Override:
 
 # A booked span as a busy block holds it, under its booking id: one string,
 # "<sessionStart>|<start>|<end>|<version>|<serviceId>|<createdAt>|<customerId>", instants in epoch
-# seconds, the customer's id last (it may hold any character). A span is in every block it touches,
-# and the slot search reads every block of its window: one string instead of a map of eight
-# attributes is what keeps that read cheap (botocore parses each attribute value on its own;
-# `make bench-slots`, decision 0007).
+# seconds, the customer's id last (it may hold any character). A hold's span, under its hold id
+# (`hld_…`), has its expiry where a booking has its version: a hold has no version, it never
+# changes. A span is in every block it touches, and the slot search reads every block of its window:
+# one string instead of a map of eight attributes is what keeps that read cheap (botocore parses
+# each attribute value on its own; `make bench-slots`, decision 0007).
 
 
 def booked_from(booking_id: str, stored: str) -> BookedSpan:
-    """A booking's span as the busy-block items hold it (`start`/`end` include the buffers)."""
+    """A booking's (or hold's) span as the busy-block items hold it (`start`/`end` include the buffers)."""
     session, start, end, version, service_id, created_at, customer_id = stored.split("|", 6)
+    hold = booking_id.startswith(keys.HOLD_ID_PREFIX)
     return BookedSpan(
         booking_id=booking_id,
         service_id=service_id,
@@ -85,15 +93,17 @@ def booked_from(booking_id: str, stored: str) -> BookedSpan:
         session_start=_instant(session),
         start=_instant(start),
         end=_instant(end),
-        version=int(version),
+        version=0 if hold else int(version),
         created_at=created_at,
+        expires_at=_instant(version) if hold else None,
     )
 
 
 def span_of(booked: BookedSpan) -> str:
     """The stored form of a booked span (the inverse of `booked_from`, with its booking id as the key)."""
     instants = [_epoch(booked.session_start), _epoch(booked.start), _epoch(booked.end)]
-    return "|".join([*instants, str(booked.version), booked.service_id, booked.created_at, booked.customer_id])
+    fourth = _epoch(booked.expires_at) if booked.expires_at is not None else str(booked.version)
+    return "|".join([*instants, fourth, booked.service_id, booked.created_at, booked.customer_id])
 
 
 def _instant(epoch: str) -> datetime:

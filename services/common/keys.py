@@ -38,7 +38,26 @@ def new_booking_id(provider_id: str) -> str:
 
 
 def provider_of_booking(booking_id: str) -> str:
-    return f"prv_{booking_id.removeprefix('bkg_')[:32]}"
+    """The provider a booking's or a hold's id names."""
+    return f"prv_{booking_id[len('bkg_') :][:32]}"
+
+
+HOLD_ID_PREFIX: Final = "hld_"
+
+
+def new_hold_id(provider_id: str) -> str:
+    """`hld_<provider's 32 hex><16 random hex>`, as a booking's id: it names the provider's partition."""
+    return f"{HOLD_ID_PREFIX}{provider_id.removeprefix('prv_')}{uuid.uuid4().hex[:16]}"
+
+
+def hold_key(hold_id: str) -> Key:
+    return {"PK": {"S": f"HOLD#{hold_id}"}, "SK": {"S": "HOLD"}}
+
+
+def customer_holds_key(caller: str) -> Key:
+    """The live holds a caller asked for (id → expiry) with a version: the cap on them is checked in
+    the hold's transaction."""
+    return {"PK": {"S": f"CUSTOMER#{caller}"}, "SK": {"S": "HOLDS"}}
 
 
 def booking_key(booking_id: str) -> Key:

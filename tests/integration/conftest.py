@@ -197,7 +197,14 @@ def inproc(moto_table: tuple[Any, str], monkeypatch: pytest.MonkeyPatch) -> Iter
         "ALLOWED_ORIGINS": "",
     }.items():
         monkeypatch.setenv(name, value)
-    cached = (load_settings, dynamodb_client, availability.availability, booking.bookings, booking.eraser)
+    cached = (
+        load_settings,
+        dynamodb_client,
+        availability.availability,
+        booking.bookings,
+        booking.holds,
+        booking.eraser,
+    )
     for factory in cached:
         factory.cache_clear()
     yield moto_table[0]

@@ -55,6 +55,15 @@ EXPECTED: dict[str, list[int]] = {
     "book for oneself": [201, 201, 201, 403, 201, 201, 403, 201, 403],
     "book for someone else": [403, 403, 201, 403, 403, 201, 403, 403, 403],
     "erase the customer's words": [403, 403, 403, 403, 403, 202, 403, 403, 403],
+    # Holds (issue 20): the customer's hold, as the customer's booking.
+    "hold for oneself": [201, 201, 201, 403, 201, 201, 403, 201, 403],
+    "hold for someone else": [403, 403, 201, 403, 403, 201, 403, 403, 403],
+    "read the hold": [200, 404, 200, 404, 404, 200, 200, 404, 403],
+    "release the hold": [204, 404, 204, 404, 404, 204, 403, 404, 403],
+    # Booking a hold's time for oneself: only its customer's time is theirs (422 HOLD_UNAVAILABLE for
+    # the rest who may book: another's hold is not found, the owner's and an admin's own is another customer).
+    "book the hold": [201, 422, 422, 403, 422, 422, 403, 422, 403],
+    "book the hold for its customer": [201, 403, 201, 403, 403, 201, 403, 403, 403],
 }
 
 
@@ -85,8 +94,27 @@ def test_every_booking_route_answers_each_caller_by_its_lane(
         assert status == 201, booking
         return str(booking["bookingId"])
 
+    def new_hold() -> str:
+        status, _, held = call(
+            stack, "POST", "/holds", token=customer, body={"providerId": pid, "serviceId": sid, "start": next(times)}
+        )
+        assert status == 201, held
+        holds.append(str(held["holdId"]))
+        return holds[-1]
+
+    def book_hold(who: str, **extra: str) -> int:
+        held = new_hold()
+        status, _, answer = call(stack, "GET", f"/holds/{held}", token=customer)
+        assert status == 200, answer
+        return book(stack, who, pid, sid, answer["start"], holdId=held, **extra)[0]
+
+    holds: list[str] = []
+
     def run(action: str, caller: str) -> int:
         who = caller_token(stack, caller)
+        for held in holds:  # the customer keeps at most 3 live holds: what the last action left goes
+            call(stack, "DELETE", f"/holds/{held}", token=customer)
+        holds.clear()
         routes: dict[str, Callable[[], int]] = {
             "read": lambda: call(stack, "GET", f"/bookings/{new_booking()}", token=who)[0],
             "history": lambda: call(stack, "GET", f"/bookings/{new_booking()}/history", token=who)[0],
@@ -102,6 +130,25 @@ def test_every_booking_route_answers_each_caller_by_its_lane(
             "erase the customer's words": lambda: call(
                 stack, "DELETE", f"/customers/{SUBS['the customer']}/personal-data", token=who
             )[0],
+            "hold for oneself": lambda: call(
+                stack, "POST", "/holds", token=who, body={"providerId": pid, "serviceId": sid, "start": next(times)}
+            )[0],
+            "hold for someone else": lambda: call(
+                stack,
+                "POST",
+                "/holds",
+                token=who,
+                body={
+                    "providerId": pid,
+                    "serviceId": sid,
+                    "start": next(times),
+                    "customerId": f"someone-{next(serial)}",
+                },
+            )[0],
+            "read the hold": lambda: call(stack, "GET", f"/holds/{new_hold()}", token=who)[0],
+            "release the hold": lambda: call(stack, "DELETE", f"/holds/{new_hold()}", token=who)[0],
+            "book the hold": lambda: book_hold(who),
+            "book the hold for its customer": lambda: book_hold(who, customerId=SUBS["the customer"]),
         }
         return routes[action]()
 

@@ -139,7 +139,7 @@ def test_random_interleavings_never_commit_an_overlap_and_never_turn_away_an_unt
             start = day + timedelta(minutes=OPEN + 15 * slot)
             if kind == "book":
                 service = calendar.services[sids[which % len(sids)]]
-                if why_not(calendar.hours(), service.rules, calendar.busy, start, now, service.service_id):
+                if why_not(calendar.hours(), service.rules, calendar.busy_at(now), start, now, service.service_id):
                     continue
                 request = BookingRequest(pid, service.service_id, start, f"customer-{next(serial)}", None)
                 booking = BookingService._new_booking(calendar, service, request, request.customer_id or "", now)
@@ -154,7 +154,7 @@ def test_random_interleavings_never_commit_an_overlap_and_never_turn_away_an_unt
                 planned.append(("cancel", current, calendar))
                 continue
             service = calendar.services[current.service_id]
-            busy = calendar.busy_except(current.booking_id)
+            busy = calendar.busy_except(current.booking_id, now)
             if why_not(calendar.hours(), service.rules, busy, start, now, service.service_id):
                 continue
             request = BookingRequest(pid, service.service_id, start, current.customer_id, None)
@@ -234,7 +234,7 @@ def test_the_longest_span_books_and_moves_within_one_transaction(inproc: Any) ->
         calendar = store.calendar(pid, start + timedelta(days=2))
         assert calendar is not None
         service = calendar.services[sid]
-        busy = calendar.busy_except(moving.booking_id) if moving else calendar.busy
+        busy = calendar.busy_except(moving.booking_id, now) if moving else calendar.busy_at(now)
         assert why_not(calendar.hours(), service.rules, busy, start, now, sid) is None
         request = BookingRequest(pid, sid, start, "longest-customer", None)
         return BookingService._new_booking(calendar, service, request, "longest-customer", now), calendar
@@ -297,7 +297,8 @@ def test_containers_that_remember_calendars_answer_as_a_fresh_read_would(
             fresh = reader.calendar(pid, start + timedelta(days=8))
             assert fresh is not None
             service_rules = fresh.services[sid].rules
-            expected = why_not(fresh.hours(), service_rules, fresh.busy, start, datetime.now(UTC), sid)
+            now = datetime.now(UTC)
+            expected = why_not(fresh.hours(), service_rules, fresh.busy_at(now), start, now, sid)
             customer = Principal(f"customer-{next(serial)}", frozenset({Group.CUSTOMERS}))
             request = BookingRequest(pid, sid, start, None, None)
             try:

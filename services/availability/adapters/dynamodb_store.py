@@ -263,6 +263,7 @@ class DynamoDBProviderStore:
                     "maxAdvanceDays": rules.max_advance_days,
                     "slotStepMinutes": rules.slot_step_minutes,
                     "capacity": rules.capacity,
+                    "holdMinutes": service.hold_minutes,
                     "version": service.version,
                     "createdAt": service.created_at,
                     **attribution(by, service.created_at),

@@ -144,10 +144,17 @@ class AvailabilityService:
 
     @traced("availability.create_service")
     def create_service(
-        self, principal: Principal, provider_id: str, name: str, rules: ServiceRules, by: Attribution
+        self,
+        principal: Principal,
+        provider_id: str,
+        name: str,
+        rules: ServiceRules,
+        by: Attribution,
+        *,
+        hold_minutes: int = 5,
     ) -> Service:
         self._managed_provider(principal, provider_id)
-        service = Service(keys.new_id("svc"), provider_id, name, rules, 1, iso_utc(self.clock()))
+        service = Service(keys.new_id("svc"), provider_id, name, rules, 1, iso_utc(self.clock()), hold_minutes)
         self.store.create_service(service, by)
         return service
 
@@ -176,5 +183,5 @@ class AvailabilityService:
         if service is None:
             raise ServiceNotFoundError(service_id)
         hours, now = calendar.hours(), self.clock()
-        slots = free_slots(hours, service.rules, calendar.busy, window_start, window_end, now, service_id)
+        slots = free_slots(hours, service.rules, calendar.busy_at(now), window_start, window_end, now, service_id)
         return SlotSearch(calendar.provider, service, slots)

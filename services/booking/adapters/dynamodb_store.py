@@ -20,7 +20,7 @@ from typing import TYPE_CHECKING, Any
 from botocore.exceptions import ClientError
 
 from services.booking.adapters.remembered_calendars import RememberedCalendars
-from services.booking.domain.models import Booking, BookingStatus, StoredResponse
+from services.booking.domain.models import Booking, BookingStatus, CustomerHolds, Hold, StoredResponse
 from services.booking.domain.ports import (
     AlreadyAnswered,
     BookingPage,
@@ -87,6 +87,43 @@ def booked_span(booking: Booking) -> BookedSpan:
         booking.busy_end,
         booking.version,
         booking.created_at,
+    )
+
+
+def hold_span(hold: Hold) -> BookedSpan:
+    return BookedSpan(
+        hold.hold_id,
+        hold.service_id,
+        hold.customer_id,
+        hold.start,
+        hold.busy_start,
+        hold.busy_end,
+        0,
+        hold.created_at,
+        hold.expires_at,
+    )
+
+
+def hold_from(values: dict[str, Any]) -> Hold:
+    provider_zone = zone(values["timeZone"])
+
+    def local(text: str) -> datetime:
+        return datetime.fromisoformat(text).astimezone(provider_zone)
+
+    return Hold(
+        hold_id=values["holdId"],
+        provider_id=values["providerId"],
+        service_id=values["serviceId"],
+        customer_id=values["customerId"],
+        provider_owner=values.get("providerOwner"),
+        time_zone=values["timeZone"],
+        start=local(values["start"]),
+        end=local(values["end"]),
+        busy_start=local(values["busyStart"]),
+        busy_end=local(values["busyEnd"]),
+        expires_at=datetime.fromtimestamp(values["expiresAt"], UTC),
+        created_at=values["createdAt"],
+        held_by=values["heldBy"],
     )
 
 
@@ -210,6 +247,15 @@ class DynamoDBBookingStore:
         self, booking: Booking, calendar: ProviderCalendar, idempotency: IdempotencyRecord | None, by: Attribution
     ) -> ClaimOutcome:
         now = iso_utc(datetime.now(UTC))
+        writes = [self._booking_put(booking, idempotency, by, now)]
+        writes += self._move_time(booked_span(booking), booking.provider_id, None, calendar)
+        if idempotency is not None:
+            writes.append(self._remember(by.actor, idempotency, now))
+        return self._commit(writes, idempotency is not None, booking.provider_id, added=booked_span(booking))
+
+    def _booking_put(
+        self, booking: Booking, idempotency: IdempotencyRecord | None, by: Attribution, now: str
+    ) -> dict[str, Any]:
         item = {
             **keys.booking_key(booking.booking_id),
             **to_item(
@@ -236,27 +282,22 @@ class DynamoDBBookingStore:
                 }
             ),
         }
-        writes: list[dict[str, Any]] = [
-            {"Put": {"TableName": self.table, "Item": item, "ConditionExpression": "attribute_not_exists(PK)"}}
-        ]
-        writes += self._move_time(booking, None, calendar)
-        if idempotency is not None:
-            writes.append(self._remember(by.actor, idempotency, now))
-        return self._commit(writes, idempotency is not None, booking.provider_id, added=booking)
+        return {"Put": {"TableName": self.table, "Item": item, "ConditionExpression": "attribute_not_exists(PK)"}}
 
     def reschedule(self, booking: Booking, moved: Booking, calendar: ProviderCalendar, by: Attribution) -> ClaimOutcome:
         """`moved` is `booking` at its new time, one version on."""
         now = iso_utc(datetime.now(UTC))
         fields = {**_time_attributes(moved), **attribution(by, now), "version": moved.version}
         update = self._update_booking(booking, fields, "RESCHEDULED")
-        writes = [update, *self._move_time(moved, booking, calendar)]
-        return self._commit(writes, False, booking.provider_id, added=moved, removed=booking)
+        writes = [update, *self._move_time(booked_span(moved), moved.provider_id, booked_span(booking), calendar)]
+        return self._commit(writes, False, booking.provider_id, added=booked_span(moved), removed=booked_span(booking))
 
     def cancel(self, booking: Booking, reason: str | None, by: Attribution) -> ClaimOutcome:
         now = iso_utc(datetime.now(UTC))
         fields = {"status": BookingStatus.CANCELLED.value, "cancelReason": reason, "version": booking.version + 1}
         writes = [self._update_booking(booking, {**fields, **attribution(by, now)}, "CANCELLED")]
-        return self._commit([*writes, *self._release(booking)], False, booking.provider_id, removed=booking)
+        writes += self._release(booked_span(booking), booking.provider_id)
+        return self._commit(writes, False, booking.provider_id, removed=booked_span(booking))
 
     # Personal data
 
@@ -340,12 +381,142 @@ class DynamoDBBookingStore:
     def mark_no_show(self, booking: Booking, by: Attribution) -> ClaimOutcome:
         now = iso_utc(datetime.now(UTC))
         fields = {"status": BookingStatus.NO_SHOW.value, "version": booking.version + 1, **attribution(by, now)}
-        writes = [self._update_booking(booking, fields, "NO_SHOW"), *self._release(booking)]
-        return self._commit(writes, False, booking.provider_id, removed=booking)
+        writes = [
+            self._update_booking(booking, fields, "NO_SHOW"),
+            *self._release(booked_span(booking), booking.provider_id),
+        ]
+        return self._commit(writes, False, booking.provider_id, removed=booked_span(booking))
 
-    def _release(self, booking: Booking) -> list[dict[str, Any]]:
-        """Take the booking's span out of its live blocks: in those, a span exists exactly while its
-        booking is confirmed (`live_blocks` says why the past ones are left alone).
+    # Holds
+
+    def get_hold(self, hold_id: str) -> Hold | None:
+        found = self.client.get_item(TableName=self.table, Key=keys.hold_key(hold_id), ConsistentRead=True).get("Item")
+        return hold_from(from_item(dict(found))) if found else None
+
+    def customer_holds(self, customer_id: str) -> CustomerHolds:
+        key = keys.customer_holds_key(customer_id)
+        found = self.client.get_item(TableName=self.table, Key=key, ConsistentRead=True).get("Item")
+        if not found:
+            return CustomerHolds({}, 0)
+        values = from_item(dict(found))
+        expiries = {hold_id: datetime.fromtimestamp(epoch, UTC) for hold_id, epoch in values.get("holds", {}).items()}
+        return CustomerHolds(expiries, values["version"])
+
+    def hold(self, hold: Hold, calendar: ProviderCalendar, holds: CustomerHolds, by: Attribution) -> ClaimOutcome:
+        now = iso_utc(datetime.now(UTC))
+        item = {
+            **keys.hold_key(hold.hold_id),
+            **to_item(
+                {
+                    "entityType": "Hold",
+                    "holdId": hold.hold_id,
+                    "providerId": hold.provider_id,
+                    "serviceId": hold.service_id,
+                    "customerId": hold.customer_id,
+                    "providerOwner": hold.provider_owner,
+                    "timeZone": hold.time_zone,
+                    "start": iso_utc(hold.start),
+                    "end": iso_utc(hold.end),
+                    "busyStart": iso_utc(hold.busy_start),
+                    "busyEnd": iso_utc(hold.busy_end),
+                    # Also the TTL attribute: DynamoDB removes the item some time after; the time is
+                    # free at `expiresAt` because every reader judges a hold by it.
+                    "expiresAt": int(hold.expires_at.timestamp()),
+                    "createdAt": hold.created_at,
+                    "heldBy": hold.held_by,
+                    **attribution(by, now),
+                }
+            ),
+        }
+        kept = {hold_id: int(expires.timestamp()) for hold_id, expires in holds.expiries.items()}
+        kept[hold.hold_id] = int(hold.expires_at.timestamp())
+        customer: dict[str, Any] = {
+            "TableName": self.table,
+            "Key": keys.customer_holds_key(hold.held_by),
+            "UpdateExpression": "SET entityType = :type, holds = :holds ADD version :one",
+            "ExpressionAttributeValues": to_item({":type": "CustomerHolds", ":holds": kept, ":one": 1}),
+        }
+        if holds.version:
+            customer["ConditionExpression"] = "version = :seen"
+            customer["ExpressionAttributeValues"][":seen"] = {"N": str(holds.version)}
+        else:
+            customer["ConditionExpression"] = "attribute_not_exists(PK)"
+        writes: list[dict[str, Any]] = [
+            {"Put": {"TableName": self.table, "Item": item, "ConditionExpression": "attribute_not_exists(PK)"}},
+            {"Update": customer},
+            *self._move_time(hold_span(hold), hold.provider_id, None, calendar),
+        ]
+        return self._commit(writes, False, hold.provider_id, added=hold_span(hold))
+
+    def convert(
+        self, hold: Hold, booking: Booking, idempotency: IdempotencyRecord | None, by: Attribution
+    ) -> ClaimOutcome:
+        """The booking takes the hold's place in each of its blocks, conditioned on the hold's span being
+        there and the hold live: no block's version is checked, since the hold already kept the time
+        from everyone else. Nor are the hours or the service: they were checked when it was held."""
+        now = datetime.now(UTC)
+        writes: list[dict[str, Any]] = [self._booking_put(booking, idempotency, by, iso_utc(now))]
+        writes.append(
+            {
+                "Delete": {
+                    "TableName": self.table,
+                    "Key": keys.hold_key(hold.hold_id),
+                    "ConditionExpression": "expiresAt > :now AND customerId = :customer",
+                    "ExpressionAttributeValues": to_item({":now": int(now.timestamp()), ":customer": hold.customer_id}),
+                }
+            }
+        )
+        span = span_of(booked_span(booking))
+        for block in live_blocks(booking.busy_start, booking.busy_end, now):
+            writes.append(
+                {
+                    "Update": {
+                        "TableName": self.table,
+                        "Key": keys.busy_block_key(booking.provider_id, block),
+                        "UpdateExpression": "SET spans.#booking = :span REMOVE spans.#hold ADD version :one",
+                        "ConditionExpression": "attribute_exists(spans.#hold)",
+                        "ExpressionAttributeNames": {"#booking": booking.booking_id, "#hold": hold.hold_id},
+                        "ExpressionAttributeValues": to_item({":span": span, ":one": 1}),
+                    }
+                }
+            )
+        writes.append(self._forget_hold(hold))
+        if idempotency is not None:
+            writes.append(self._remember(by.actor, idempotency, iso_utc(now)))
+        return self._commit(
+            writes, idempotency is not None, hold.provider_id, added=booked_span(booking), removed=hold_span(hold)
+        )
+
+    def release(self, hold: Hold, by: Attribution) -> ClaimOutcome:
+        writes: list[dict[str, Any]] = [
+            {
+                "Delete": {
+                    "TableName": self.table,
+                    "Key": keys.hold_key(hold.hold_id),
+                    "ConditionExpression": "attribute_exists(PK)",
+                }
+            },
+            *self._release(hold_span(hold), hold.provider_id),
+            self._forget_hold(hold),
+        ]
+        return self._commit(writes, False, hold.provider_id, removed=hold_span(hold))
+
+    def _forget_hold(self, hold: Hold) -> dict[str, Any]:
+        """The hold out of its caller's live holds (no condition: taking one out raises no count)."""
+        return {
+            "Update": {
+                "TableName": self.table,
+                "Key": keys.customer_holds_key(hold.held_by),
+                "UpdateExpression": "REMOVE holds.#hold ADD version :one",
+                "ConditionExpression": "attribute_exists(PK)",
+                "ExpressionAttributeNames": {"#hold": hold.hold_id},
+                "ExpressionAttributeValues": {":one": {"N": "1"}},
+            }
+        }
+
+    def _release(self, span: BookedSpan, provider_id: str) -> list[dict[str, Any]]:
+        """Take a booking's (or hold's) span out of its live blocks: in those, a span exists exactly
+        while its booking is confirmed (`live_blocks` says why the past ones are left alone).
 
         No version check: removing our own span cannot overlap anything.
         """
@@ -353,15 +524,15 @@ class DynamoDBBookingStore:
             {
                 "Update": {
                     "TableName": self.table,
-                    "Key": keys.busy_block_key(booking.provider_id, block),
+                    "Key": keys.busy_block_key(provider_id, block),
                     "UpdateExpression": "REMOVE spans.#booking ADD version :one",
                     "ConditionExpression": "attribute_exists(spans.#booking)",
                     "ReturnValuesOnConditionCheckFailure": "ALL_OLD",
-                    "ExpressionAttributeNames": {"#booking": booking.booking_id},
+                    "ExpressionAttributeNames": {"#booking": span.booking_id},
                     "ExpressionAttributeValues": {":one": {"N": "1"}},
                 }
             }
-            for block in live_blocks(booking.busy_start, booking.busy_end, datetime.now(UTC))
+            for block in live_blocks(span.start, span.end, datetime.now(UTC))
         ]
 
     def _update_booking(self, booking: Booking, fields: dict[str, Any], change: str) -> dict[str, Any]:
@@ -392,29 +563,32 @@ class DynamoDBBookingStore:
         }
 
     def _move_time(
-        self, booking: Booking, previous: Booking | None, calendar: ProviderCalendar
+        self, span: BookedSpan, provider_id: str, previous: BookedSpan | None, calendar: ProviderCalendar
     ) -> list[dict[str, Any]]:
-        """Busy-block updates that put `booking`'s span in (and `previous`'s out), plus the calendar checks.
+        """Busy-block updates that put `span` in (and `previous` out), plus the calendar checks.
 
         Every block the new span touches is conditioned on the version the decision read (or on not
-        existing): any booking that overlaps the new span shares one of them with it. A block only
-        the old span touches loses that span, unconditioned."""
-        span = span_of(booked_span(booking))
-        new_blocks = keys.busy_blocks(booking.busy_start, booking.busy_end)
-        old_blocks = live_blocks(previous.busy_start, previous.busy_end, datetime.now(UTC)) if previous else []
+        existing): any booking or hold that overlaps the new span shares one of them with it. A block
+        only the old span touches loses that span, unconditioned. Holds that expired are taken out of
+        the blocks written, as they go by (the engine already treats them as free)."""
+        stored = span_of(span)
+        now = datetime.now(UTC)
+        new_blocks = keys.busy_blocks(span.start, span.end)
+        old_blocks = live_blocks(previous.start, previous.end, now) if previous else []
+        expired = [other for other in calendar.booked.values() if not other.live(now)]
         writes = []
         for block in sorted(set(new_blocks) | set(old_blocks)):
             seen = calendar.busy_versions.get(keys.block_id(block))
             update: dict[str, Any] = {
                 "TableName": self.table,
-                "Key": keys.busy_block_key(booking.provider_id, block),
+                "Key": keys.busy_block_key(provider_id, block),
                 "ExpressionAttributeValues": {":one": {"N": "1"}},
                 # A block found changed comes back as it is now: this container learns it (remembered_calendars.py).
                 "ReturnValuesOnConditionCheckFailure": "ALL_OLD",
             }
             values = update["ExpressionAttributeValues"]
             if block not in new_blocks or seen is not None:
-                update["ExpressionAttributeNames"] = {"#booking": booking.booking_id}
+                update["ExpressionAttributeNames"] = {"#booking": span.booking_id}
             if block not in new_blocks:
                 update["UpdateExpression"] = "REMOVE spans.#booking ADD version :one"
             elif seen is None:
@@ -428,13 +602,16 @@ class DynamoDBBookingStore:
                         {
                             ":type": "BusyBlock",
                             ":expires": int(expires.timestamp()),
-                            ":spans": {booking.booking_id: span},
+                            ":spans": {span.booking_id: stored},
                         }
                     )
                 )
             else:
-                update["UpdateExpression"] = "SET spans.#booking = :span ADD version :one"
-                values.update(to_item({":span": span}))
+                gone = [other.booking_id for other in expired if block in keys.busy_blocks(other.start, other.end)]
+                update["ExpressionAttributeNames"] |= {f"#gone{i}": hold_id for i, hold_id in enumerate(gone)}
+                removal = " REMOVE " + ", ".join(f"spans.#gone{i}" for i in range(len(gone))) if gone else ""
+                update["UpdateExpression"] = f"SET spans.#booking = :span{removal} ADD version :one"
+                values.update(to_item({":span": stored}))
             if block not in new_blocks:
                 update["ConditionExpression"] = "attribute_exists(spans.#booking)"  # ours to remove
             elif seen is None:
@@ -443,12 +620,12 @@ class DynamoDBBookingStore:
                 update["ConditionExpression"] = "version = :seen"
                 values[":seen"] = {"N": str(seen)}
             writes.append({"Update": update})
-        service = calendar.services[booking.service_id]
+        service = calendar.services[span.service_id]
         writes.append(
             {
                 "ConditionCheck": {
                     "TableName": self.table,
-                    "Key": keys.provider_key(booking.provider_id),
+                    "Key": keys.provider_key(provider_id),
                     "ConditionExpression": "availabilityVersion = :seen",
                     "ExpressionAttributeValues": {":seen": {"N": str(calendar.availability_version)}},
                 }
@@ -458,7 +635,7 @@ class DynamoDBBookingStore:
             {
                 "ConditionCheck": {
                     "TableName": self.table,
-                    "Key": keys.service_key(booking.provider_id, booking.service_id),
+                    "Key": keys.service_key(provider_id, span.service_id),
                     "ConditionExpression": "version = :seen",
                     "ExpressionAttributeValues": {":seen": {"N": str(service.version)}},
                 }
@@ -492,10 +669,10 @@ class DynamoDBBookingStore:
         last_is_idempotency: bool,
         provider_id: str,
         *,
-        added: Booking | None = None,
-        removed: Booking | None = None,
+        added: BookedSpan | None = None,
+        removed: BookedSpan | None = None,
     ) -> ClaimOutcome:
-        """Commit a change that puts `added`'s span in and takes `removed`'s out, and keep what it
+        """Commit a change that puts the span `added` in and takes `removed` out, and keep what it
         tells about the provider's calendar: the change when it went through; the blocks it found
         changed, as they are now, when only those had; else nothing (the calendar is forgotten)."""
         try:
@@ -510,10 +687,9 @@ class DynamoDBBookingStore:
                 self.remembered.forget(provider_id)
             return outcome
         now = datetime.now(UTC)
-        blocks_changed = set(keys.busy_blocks(added.busy_start, added.busy_end)) if added else set()
-        blocks_changed |= set(live_blocks(removed.busy_start, removed.busy_end, now)) if removed else set()
-        span = booked_span(added) if added else None
-        self.remembered.committed(provider_id, span, removed.booking_id if removed else None, blocks_changed)
+        blocks_changed = set(keys.busy_blocks(added.start, added.end)) if added else set()
+        blocks_changed |= set(live_blocks(removed.start, removed.end, now)) if removed else set()
+        self.remembered.committed(provider_id, added, removed.booking_id if removed else None, blocks_changed)
         return Committed()
 
     @staticmethod

@@ -40,3 +40,38 @@ class StoredResponse:
     status: int
     body: dict[str, object]
     replayed: bool = False  # this answer is a stored one, given again: nothing was booked now
+
+
+@dataclass(frozen=True)
+class Hold:
+    """A time kept for one customer until `expires_at`: busy for everyone else, and turned into a
+    booking by its customer (`POST /bookings` with `holdId`) without being lost in between."""
+
+    hold_id: str
+    provider_id: str
+    service_id: str
+    customer_id: str
+    provider_owner: str | None
+    time_zone: str
+    start: datetime
+    end: datetime
+    busy_start: datetime  # buffers included, as a booking's
+    busy_end: datetime
+    expires_at: datetime
+    created_at: str
+    held_by: str  # who asked for it (the customer, or staff for them): their live holds are capped
+
+    def live(self, now: datetime) -> bool:
+        return now < self.expires_at
+
+
+@dataclass(frozen=True)
+class CustomerHolds:
+    """The holds one caller asked for, as the table last recorded them (id → expiry, expired ones included until the
+    next hold prunes them), and the record's version, which that hold's transaction is conditioned on."""
+
+    expiries: dict[str, datetime]
+    version: int  # 0: no record yet
+
+    def live(self, now: datetime) -> dict[str, datetime]:
+        return {hold_id: expires for hold_id, expires in self.expiries.items() if now < expires}

@@ -6,7 +6,7 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import Protocol
 
-from services.booking.domain.models import Booking, BookingStatus, StoredResponse
+from services.booking.domain.models import Booking, BookingStatus, CustomerHolds, Hold, StoredResponse
 from services.common.auth import Attribution
 from services.common.calendar import ProviderCalendar
 
@@ -99,3 +99,26 @@ class BookingStore(Protocol):
     def cancel(self, booking: Booking, reason: str | None, by: Attribution) -> ClaimOutcome: ...
 
     def mark_no_show(self, booking: Booking, by: Attribution) -> ClaimOutcome: ...
+
+    # Holds
+
+    def get_hold(self, hold_id: str) -> Hold | None:
+        """The hold as last written, strongly consistent (expired ones too, until TTL removes them)."""
+        ...
+
+    def customer_holds(self, customer_id: str) -> CustomerHolds: ...
+
+    def hold(self, hold: Hold, calendar: ProviderCalendar, holds: CustomerHolds, by: Attribution) -> ClaimOutcome:
+        """One transaction: the hold, its busy time (claimed as a booking's), the checks that the
+        calendar is unchanged, and the customer's holds (`holds` plus this one), conditioned on their version."""
+        ...
+
+    def convert(
+        self, hold: Hold, booking: Booking, idempotency: IdempotencyRecord | None, by: Attribution
+    ) -> ClaimOutcome:
+        """One transaction: the booking, in the hold's place in every block, while the hold is still live."""
+        ...
+
+    def release(self, hold: Hold, by: Attribution) -> ClaimOutcome:
+        """One transaction: the hold gone and its busy time free."""
+        ...

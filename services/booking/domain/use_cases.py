@@ -136,6 +136,28 @@ class BookingRequest:
     start: datetime
     customer_id: str | None
     notes: str | None
+    hold_id: str | None = None  # book the time this hold keeps (same provider, service, start, customer)
+
+
+HOLD_UNAVAILABLE_REASONS = {
+    "EXPIRED": "The hold has expired: its time is free for anyone again (book it without holdId if still free).",
+    "NOT_FOUND": "No such hold.",
+    "MISMATCH": "The hold keeps another provider, service, start or customer than this request names.",
+}
+
+
+class HoldUnavailableError(DomainError):
+    """`holdId` names no live hold this request can turn into a booking."""
+
+    code = "HOLD_UNAVAILABLE"
+    status = HTTPStatus.UNPROCESSABLE_ENTITY
+
+    def __init__(self, reason: str) -> None:
+        super().__init__(HOLD_UNAVAILABLE_REASONS[reason])
+        self.reason = reason
+
+    def extensions(self) -> dict[str, object]:
+        return {"reason": self.reason, "errors": [{"field": "body.holdId", "message": self.detail}]}
 
 
 def no_pause(_attempt: int) -> None:
@@ -168,6 +190,8 @@ class BookingService:
         strongly consistent read and one transaction. When another booking changes the same time
         in between, it decides again.
         """
+        if request.hold_id is not None:
+            return self._convert(principal, request, request.hold_id, idempotency_key, request_hash, render, by)
         read_again = False  # a refusal, an unknown service, or a change the failure did not tell
         for attempt in range(MAX_ATTEMPTS):
             now = self.clock()
@@ -178,14 +202,16 @@ class BookingService:
             calendar = self.store.calendar(request.provider_id, until, remembered_to=reach)
             if calendar is None:
                 raise ProviderOrServiceNotFoundError(f"Provider {request.provider_id} does not exist.")
-            customer = self._customer(principal, request, calendar)  # owners never change: judged on either
+            customer = self._customer(principal, request, calendar.provider.owner_sub)  # owners never change
             service = calendar.services.get(request.service_id)
             if service is None:
                 if calendar.remembered:  # perhaps a service made since: ask the table
                     read_again = True
                     continue
                 raise ProviderOrServiceNotFoundError(f"Service {request.service_id} does not exist for this provider.")
-            reason = why_not(calendar.hours(), service.rules, calendar.busy, request.start, now, service.service_id)
+            reason = why_not(
+                calendar.hours(), service.rules, calendar.busy_at(now), request.start, now, service.service_id
+            )
             if reason is not None and calendar.remembered:  # a refusal is decided on what the table holds now
                 read_again = True
                 continue
@@ -214,12 +240,79 @@ class BookingService:
             self.pause(attempt)
         raise ContendedError()
 
+    def _convert(
+        self,
+        principal: Principal,
+        request: BookingRequest,
+        hold_id: str,
+        idempotency_key: str | None,
+        request_hash: str,
+        render: Callable[[Booking], dict[str, object]],
+        by: Attribution,
+    ) -> StoredResponse:
+        """Book the time a live hold keeps, in the hold's place: one read of the hold, one transaction.
+        Nobody else could take the time meanwhile, so there is nothing to decide again but whether the
+        hold is still there and still live."""
+        for attempt in range(MAX_ATTEMPTS):
+            now = self.clock()
+            hold = self.store.get_hold(hold_id)
+            if hold is None:  # converted by the first request with this key, released, or gone with TTL
+                replay = self._replay(principal, idempotency_key, request_hash, now)
+                if replay is not None:
+                    return replay
+                raise HoldUnavailableError("NOT_FOUND")
+            # Who may book for whom, as without a hold (403 before anything about the hold is said).
+            customer = self._customer(principal, request, hold.provider_owner)
+            visible = (
+                principal.is_in(Group.ADMINS)
+                or (principal.is_in(Group.PROVIDERS) and hold.provider_owner == principal.sub)
+                or hold.customer_id == principal.sub
+            )
+            if not visible or not hold.live(now):
+                raise HoldUnavailableError("EXPIRED" if visible else "NOT_FOUND")
+            same_time = abs((hold.start - request.start).total_seconds()) < 1
+            if (hold.provider_id, hold.service_id, hold.customer_id) != (
+                request.provider_id,
+                request.service_id,
+                customer,
+            ) or not same_time:
+                raise HoldUnavailableError("MISMATCH")
+            booking = Booking(
+                booking_id=keys.new_booking_id(hold.provider_id),
+                provider_id=hold.provider_id,
+                service_id=hold.service_id,
+                customer_id=hold.customer_id,
+                provider_owner=hold.provider_owner,
+                time_zone=hold.time_zone,
+                start=hold.start,
+                end=hold.end,
+                busy_start=hold.busy_start,
+                busy_end=hold.busy_end,
+                status=BookingStatus.CONFIRMED,
+                version=1,
+                notes=request.notes,
+                created_at=iso_utc(now),
+            )
+            response = render(booking)
+            record = None
+            if idempotency_key:
+                record = IdempotencyRecord(
+                    idempotency_key, StoredResponse(request_hash, 201, response), now + IDEMPOTENCY_LIFETIME
+                )
+            outcome = self.store.convert(hold, booking, record, by)
+            if isinstance(outcome, Committed):
+                return StoredResponse(request_hash, 201, response)
+            if isinstance(outcome, AlreadyAnswered):
+                return self._checked_replay(outcome.response, request_hash)
+            self.pause(attempt)  # the hold expired, or was released or turned into a booking: read it again
+        raise ContendedError()
+
     @staticmethod
-    def _customer(principal: Principal, request: BookingRequest, calendar: ProviderCalendar) -> str:
+    def _customer(principal: Principal, request: BookingRequest, owner_sub: str | None) -> str:
         """Whom the booking is for. Customers book for themselves into any calendar; naming someone
         else takes an admin, or the owner of this calendar (a provider booking a client in). Whatever
         other groups a caller has, a provider's own group never reaches another provider's calendar."""
-        owner = principal.is_in(Group.PROVIDERS) and calendar.provider.owner_sub == principal.sub
+        owner = principal.is_in(Group.PROVIDERS) and owner_sub == principal.sub
         if request.customer_id not in (None, principal.sub):
             if not (principal.is_in(Group.ADMINS) or owner):
                 raise ForbiddenError(
@@ -246,7 +339,7 @@ class BookingService:
     @staticmethod
     def _alternatives(calendar: ProviderCalendar, service: Service, start: datetime, now: datetime) -> list[Slot]:
         window = (max(now, start - ALTERNATIVES_AROUND), max(now, start) + ALTERNATIVES_AROUND)
-        offered = free_slots(calendar.hours(), service.rules, calendar.busy, *window, now, service.service_id)
+        offered = free_slots(calendar.hours(), service.rules, calendar.busy_at(now), *window, now, service.service_id)
         return nearest(offered, start)
 
     @staticmethod
@@ -402,7 +495,7 @@ class BookingService:
                 service = calendar.services.get(booking.service_id)
                 if service is None:
                     raise ProviderOrServiceNotFoundError("The booking's service no longer exists.")
-            busy = calendar.busy_except(booking_id)
+            busy = calendar.busy_except(booking_id, now)
             reason = why_not(calendar.hours(), service.rules, busy, new_start, now, service.service_id)
             if reason == "TAKEN":
                 others = replace(calendar, booked={k: v for k, v in calendar.booked.items() if k != booking_id})
