@@ -16,17 +16,6 @@ PROVIDER_ID = r"^prv_[0-9a-f]{32}$"
 IDEMPOTENCY_KEY = r"^[A-Za-z0-9._:-]{1,128}$"
 
 
-class BookingIn(BaseModel):
-    model_config = ConfigDict(extra="forbid")
-
-    providerId: Annotated[str, StringConstraints(strict=True, pattern=r"^prv_[0-9a-f]{32}$")]
-    serviceId: Annotated[str, StringConstraints(strict=True, pattern=r"^svc_[0-9a-f]{32}$")]
-    start: SupportedInstant
-    customerId: Annotated[str, StringConstraints(strict=True, min_length=1, max_length=128)] | None = None
-    notes: Annotated[str, StringConstraints(strict=True, max_length=1000)] | None = None
-    holdId: Annotated[str, StringConstraints(strict=True, pattern=HOLD_ID)] | None = None
-
-
 class HoldIn(BaseModel):
     model_config = ConfigDict(extra="forbid")
 
@@ -34,6 +23,13 @@ class HoldIn(BaseModel):
     serviceId: Annotated[str, StringConstraints(strict=True, pattern=r"^svc_[0-9a-f]{32}$")]
     start: SupportedInstant
     customerId: Annotated[str, StringConstraints(strict=True, min_length=1, max_length=128)] | None = None
+
+
+class BookingIn(HoldIn):
+    """What a hold names, and the customer's words; `holdId` books the time a hold keeps."""
+
+    notes: Annotated[str, StringConstraints(strict=True, max_length=1000)] | None = None
+    holdId: Annotated[str, StringConstraints(strict=True, pattern=HOLD_ID)] | None = None
 
 
 class CancelIn(BaseModel):

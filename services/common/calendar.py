@@ -106,10 +106,6 @@ class ProviderCalendar:
         competes with."""
         return tuple(span.busy() for span in self.booked.values() if span.booking_id != booking_id and span.live(now))
 
-    def held(self, hold_id: str, now: datetime) -> BookedSpan | None:
-        span = self.booked.get(hold_id)
-        return span if span is not None and span.expires_at is not None and span.live(now) else None
-
     def hours(self) -> Hours:
         weekly = self.schedule.weekly if self.schedule else {}
         overrides = {day: override.intervals for day, override in self.overrides.items()}

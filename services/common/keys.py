@@ -38,8 +38,7 @@ def new_booking_id(provider_id: str) -> str:
 
 
 def provider_of_booking(booking_id: str) -> str:
-    """The provider a booking's or a hold's id names."""
-    return f"prv_{booking_id[len('bkg_') :][:32]}"
+    return f"prv_{booking_id.removeprefix('bkg_')[:32]}"
 
 
 HOLD_ID_PREFIX: Final = "hld_"

@@ -15,27 +15,17 @@ from moto.core.responses import get_service_model
 from moto.core.serialize import JSONSerializer, XFormedAttributePicker
 
 from local.emulator import overheads
+from tests.unit.test_query_items import NAMES, attribute_values
+from tests.unit.test_query_items import SCALARS as PLAIN_SCALARS
 
 MODEL = get_service_model("dynamodb")
-NAMES = st.text(min_size=1, max_size=12)
+# The plain kinds as botocore's parse is tested with, and binary ones, which take moto's own path.
 SCALARS = st.one_of(
-    st.builds(lambda s: {"S": s}, st.text(max_size=40)),
-    st.builds(lambda n: {"N": str(n)}, st.integers(-(10**20), 10**20)),
-    st.builds(lambda b: {"BOOL": b}, st.booleans()),
-    st.just({"NULL": True}),
-    st.builds(lambda s: {"SS": sorted(s)}, st.sets(st.text(max_size=8), min_size=1, max_size=4)),
-    st.builds(lambda s: {"NS": sorted(map(str, s))}, st.sets(st.integers(), min_size=1, max_size=4)),
+    PLAIN_SCALARS,
     st.builds(lambda b: {"B": b}, st.binary(max_size=16)),  # moto's path: base64 on the way out
     st.builds(lambda s: {"BS": sorted(s)}, st.sets(st.binary(max_size=8), min_size=1, max_size=3)),
 )
-VALUES = st.recursive(
-    SCALARS,
-    lambda inner: st.one_of(
-        st.builds(lambda m: {"M": m}, st.dictionaries(NAMES, inner, max_size=4)),
-        st.builds(lambda values: {"L": values}, st.lists(inner, max_size=4)),
-    ),
-    max_leaves=12,
-)
+VALUES = attribute_values(SCALARS)
 ITEMS = st.lists(st.dictionaries(NAMES, VALUES, min_size=1, max_size=6), max_size=8)
 
 

@@ -26,14 +26,21 @@ SCALARS = st.one_of(
     st.builds(lambda s: {"SS": sorted(s)}, st.sets(st.text(max_size=8), min_size=1, max_size=4)),
     st.builds(lambda s: {"NS": sorted(map(str, s))}, st.sets(st.integers(), min_size=1, max_size=4)),
 )
-VALUES = st.recursive(
-    SCALARS,
-    lambda inner: st.one_of(
-        st.builds(lambda m: {"M": m}, st.dictionaries(NAMES, inner, max_size=4)),
-        st.builds(lambda values: {"L": values}, st.lists(inner, max_size=4)),
-    ),
-    max_leaves=12,
-)
+
+
+def attribute_values(scalars: st.SearchStrategy[dict[str, Any]]) -> st.SearchStrategy[dict[str, Any]]:
+    """Attribute values of `scalars`, nested in maps and lists."""
+    return st.recursive(
+        scalars,
+        lambda inner: st.one_of(
+            st.builds(lambda m: {"M": m}, st.dictionaries(NAMES, inner, max_size=4)),
+            st.builds(lambda values: {"L": values}, st.lists(inner, max_size=4)),
+        ),
+        max_leaves=12,
+    )
+
+
+VALUES = attribute_values(SCALARS)
 ITEMS = st.lists(st.dictionaries(NAMES, VALUES, min_size=1, max_size=6), max_size=8)
 
 

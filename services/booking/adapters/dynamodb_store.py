@@ -104,12 +104,14 @@ def hold_span(hold: Hold) -> BookedSpan:
     )
 
 
-def hold_from(values: dict[str, Any]) -> Hold:
+def _times(values: dict[str, Any]) -> dict[str, datetime]:
+    """A booking's or hold's stored instants, in its provider's zone."""
     provider_zone = zone(values["timeZone"])
+    names = {"start": "start", "end": "end", "busy_start": "busyStart", "busy_end": "busyEnd"}
+    return {name: datetime.fromisoformat(values[stored]).astimezone(provider_zone) for name, stored in names.items()}
 
-    def local(text: str) -> datetime:
-        return datetime.fromisoformat(text).astimezone(provider_zone)
 
+def hold_from(values: dict[str, Any]) -> Hold:
     return Hold(
         hold_id=values["holdId"],
         provider_id=values["providerId"],
@@ -117,10 +119,7 @@ def hold_from(values: dict[str, Any]) -> Hold:
         customer_id=values["customerId"],
         provider_owner=values.get("providerOwner"),
         time_zone=values["timeZone"],
-        start=local(values["start"]),
-        end=local(values["end"]),
-        busy_start=local(values["busyStart"]),
-        busy_end=local(values["busyEnd"]),
+        **_times(values),
         expires_at=datetime.fromtimestamp(values["expiresAt"], UTC),
         created_at=values["createdAt"],
         held_by=values["heldBy"],
@@ -128,11 +127,6 @@ def hold_from(values: dict[str, Any]) -> Hold:
 
 
 def booking_from(values: dict[str, Any]) -> Booking:
-    provider_zone = zone(values["timeZone"])
-
-    def local(text: str) -> datetime:
-        return datetime.fromisoformat(text).astimezone(provider_zone)
-
     return Booking(
         booking_id=values["bookingId"],
         provider_id=values["providerId"],
@@ -140,10 +134,7 @@ def booking_from(values: dict[str, Any]) -> Booking:
         customer_id=values["customerId"],
         provider_owner=values.get("providerOwner"),
         time_zone=values["timeZone"],
-        start=local(values["start"]),
-        end=local(values["end"]),
-        busy_start=local(values["busyStart"]),
-        busy_end=local(values["busyEnd"]),
+        **_times(values),
         status=BookingStatus(values["status"]),
         version=values["version"],
         notes=values.get("notes"),
