@@ -5,7 +5,7 @@ slot exactly one gets it. A stack of its own, since its clock only moves forward
 
 from __future__ import annotations
 
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from concurrent.futures import ThreadPoolExecutor
 from datetime import UTC, date, datetime, timedelta
 from threading import Barrier
@@ -90,6 +90,18 @@ def spans_in_blocks(stack: LocalStack, pid: str, start: str) -> set[str]:
     assert calendar is not None
     moment = datetime.fromisoformat(start)
     return {span.booking_id for span in calendar.booked.values() if span.session_start == moment}
+
+
+def at_once(*requests: Callable[[], int]) -> list[int]:
+    """Each request from its own thread, all released together; their statuses in order."""
+    barrier = Barrier(len(requests))
+
+    def run(request: Callable[[], int]) -> int:
+        barrier.wait()
+        return request()
+
+    with ThreadPoolExecutor(len(requests)) as pool:
+        return list(pool.map(run, requests))
 
 
 def test_a_held_time_is_busy_for_everyone_else_and_its_customer_books_it(
@@ -196,15 +208,55 @@ def test_twenty_customers_race_to_hold_one_slot_and_one_gets_it(stack: LocalStac
     assert stack.lambdas is not None
     stack.lambdas.functions["BookingFunction"].provision(20)
     start = at(a_day(7), 15)
-    tokens = [token(stack, f"racer-{n}", ["customers"]) for n in range(20)]
-    barrier = Barrier(20)
-
-    def race(who: str) -> int:
-        barrier.wait()
-        body = {"providerId": pid, "serviceId": sid, "start": start}
-        return call(stack, "POST", "/holds", token=who, body=body)[0]
-
-    with ThreadPoolExecutor(20) as pool:
-        statuses = sorted(pool.map(race, tokens))
+    body = {"providerId": pid, "serviceId": sid, "start": start}
+    racers = [token(stack, f"racer-{n}", ["customers"]) for n in range(20)]
+    statuses = sorted(
+        at_once(*[lambda who=who: call(stack, "POST", "/holds", token=who, body=body)[0] for who in racers])
+    )
     assert statuses == [201] + [409] * 19
     assert len(spans_in_blocks(stack, pid, start)) == 1
+
+
+def test_six_holds_at_once_by_one_caller_give_three(stack: LocalStack, clinic: tuple[str, str]) -> None:
+    """The cap is checked in the hold's own transaction (the caller's record, by its version), so
+    requests at once cannot all read room for one more."""
+    pid, sid = clinic
+    assert stack.lambdas is not None
+    stack.lambdas.functions["BookingFunction"].provision(6)
+    day = a_day(8)
+    who = token(stack, "eager", ["customers"])
+    statuses = sorted(
+        at_once(
+            *[
+                lambda hour=hour: call(
+                    stack,
+                    "POST",
+                    "/holds",
+                    token=who,
+                    body={"providerId": pid, "serviceId": sid, "start": at(day, hour)},
+                )[0]
+                for hour in range(9, 15)
+            ]
+        )
+    )
+    assert statuses == [201, 201, 201, 422, 422, 422]
+
+
+def test_at_the_moment_a_hold_expires_its_conversion_and_a_strangers_booking_never_both_win(
+    stack: LocalStack, clinic: tuple[str, str]
+) -> None:
+    pid, sid = clinic
+    day = a_day(9)
+    for hour in (9, 10, 11, 12):
+        start, holder = at(day, hour), f"boundary-{hour}"
+        status, held = hold(stack, holder, pid, sid, start)
+        assert status == 201, held
+        now = datetime.fromisoformat(call(stack, "GET", "/_local/clock")[2]["now"])
+        lead = (datetime.fromisoformat(held["expiresAt"]) - now).total_seconds() - 0.3
+        assert call(stack, "POST", "/_local/clock", body={"advanceSeconds": lead})[0] == 200
+        statuses = at_once(
+            lambda: book(stack, holder, pid, sid, start, holdId=held["holdId"])[0],  # noqa: B023 - run before the loop moves on
+            lambda: book(stack, f"stranger-{hour}", pid, sid, start)[0],  # noqa: B023
+        )
+        assert statuses.count(201) == 1, statuses  # exactly one of them has the time
+        assert len(spans_in_blocks(stack, pid, start) - {held["holdId"]}) == 1
