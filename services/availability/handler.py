@@ -268,6 +268,24 @@ def get_slots(
     }
 
 
+@app.get("/providers/<providerId>/slots/explain")
+def explain_slot(
+    providerId: ProviderId,
+    serviceId: Annotated[str, Query(pattern=SERVICE_ID)],
+    start: Annotated[Instant, Query()],
+) -> dict[str, Any]:
+    identify(providerId=providerId)
+    explained = availability().explain_slot(current_principal(app), providerId, serviceId, start)
+    logger.debug("slot explained", serviceId=serviceId, bookable=explained.bookable, reasons=explained.reasons)
+    return {
+        "providerId": providerId,
+        "serviceId": serviceId,
+        "start": start.isoformat(),
+        "bookable": explained.bookable,
+        "reasons": explained.reasons,
+    }
+
+
 @observed(correlation_id_path=correlation_paths.API_GATEWAY_REST)
 def lambda_handler(event: dict[str, Any], context: LambdaContext) -> dict[str, Any]:
     return resolve(app, event, context)

@@ -79,6 +79,8 @@ class Busy(NamedTuple):
     end: datetime
     seat_in: tuple[str, datetime] | None = None
     booking_id: str | None = None  # which booking holds it (a reschedule leaves its own time aside)
+    core_end: datetime | None = None  # where the appointment itself ends, before its buffer after
+    held: bool = False  # a hold's time, not a booking's
 
 
 class Slot(NamedTuple):
@@ -211,3 +213,54 @@ def nearest(slots: Sequence[Slot], start: datetime, count: int = 5) -> list[Slot
     moment = _epoch(start)
     closest = sorted(slots, key=lambda slot: abs(_epoch(slot.start) - moment))[:count]
     return sorted(closest, key=lambda slot: _epoch(slot.start))
+
+
+EXPLAIN_REASONS = (
+    "OUTSIDE_HOURS",  # the provider does not work then (or the appointment would not fit before the hours end)
+    "CLOSED_BY_OVERRIDE",  # as OUTSIDE_HOURS, on a local date whose hours an override replaced
+    "TOO_SOON",
+    "TOO_FAR_AHEAD",
+    "NOT_ON_STEP",
+    "BOOKED",  # the appointment itself overlaps a booking's (or its session has no seat left)
+    "HELD",  # ... a live hold's
+    "BUFFER",  # only buffers collide: the appointments themselves would not overlap
+)
+
+
+def explain(
+    hours: Hours, rules: ServiceRules, busy: Sequence[Busy], start: datetime, now: datetime, service_id: str
+) -> tuple[bool, list[str]]:
+    """Whether `start` is a slot `free_slots` offers (the very same function decides), and every
+    reason in EXPLAIN_REASONS that applies to it, in that order: none when it is bookable."""
+    bookable = bool(free_slots(hours, rules, busy, start, start + timedelta(seconds=1), now, service_id))
+    moment, duration = _epoch(start), rules.duration_minutes * 60
+    reasons = []
+    day = datetime.fromtimestamp(moment, UTC).date()
+    spans = list(working_spans(hours, day - timedelta(days=2), day + timedelta(days=2)))
+    fitting = [s for s, e in spans if s <= moment and moment + duration <= e]
+    if not fitting:
+        local_day = datetime.fromtimestamp(moment, hours.time_zone).date()
+        reasons.append("CLOSED_BY_OVERRIDE" if local_day in hours.overrides else "OUTSIDE_HOURS")
+    if moment < _epoch(now) + rules.min_notice_minutes * 60:
+        reasons.append("TOO_SOON")
+    if moment > _epoch(now) + rules.max_advance_days * 86_400:
+        reasons.append("TOO_FAR_AHEAD")
+    if fitting and all((moment - s) % (rules.slot_step_minutes * 60) for s in fitting):
+        reasons.append("NOT_ON_STEP")
+    padded = (moment - rules.buffer_before_minutes * 60, moment + duration + rules.buffer_after_minutes * 60)
+    seats = sum(1 for b in busy if b.seat_in is not None and b.seat_in == (service_id, start) and _overlap(b, padded))
+    found = set()
+    for other in busy:
+        if not _overlap(other, padded):
+            continue
+        if other.seat_in == (service_id, start) and seats < rules.capacity:
+            continue  # a seat of the same session, with room for one more
+        core = (other.seat_in[1] if other.seat_in else other.start, other.core_end or other.end)
+        touches_core = _epoch(core[0]) < moment + duration and moment < _epoch(core[1])
+        found.add(("HELD" if other.held else "BOOKED") if touches_core else "BUFFER")
+    reasons += [reason for reason in ("BOOKED", "HELD", "BUFFER") if reason in found]
+    return bookable, reasons
+
+
+def _overlap(busy: Busy, span: tuple[int, int]) -> bool:
+    return _epoch(busy.start) < span[1] and span[0] < _epoch(busy.end)

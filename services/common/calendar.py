@@ -8,7 +8,7 @@ from __future__ import annotations
 
 from collections.abc import Mapping
 from dataclasses import dataclass, field
-from datetime import date, datetime
+from datetime import date, datetime, timedelta
 from typing import NamedTuple
 
 from services.common.availability import Busy, Hours, LocalInterval, ServiceRules
@@ -66,8 +66,11 @@ class BookedSpan(NamedTuple):
     created_at: str
     expires_at: datetime | None = None  # a hold's end: from then on its time is free, whether removed yet or not
 
-    def busy(self) -> Busy:
-        return Busy(self.start, self.end, (self.service_id, self.session_start), self.booking_id)
+    def busy(self, duration: timedelta | None = None) -> Busy:
+        """Its busy time; with its service's `duration`, also where the appointment itself ends (explain)."""
+        core_end = self.session_start + duration if duration is not None else None
+        seat = (self.service_id, self.session_start)
+        return Busy(self.start, self.end, seat, self.booking_id, core_end, self.expires_at is not None)
 
     def live(self, now: datetime) -> bool:
         """A booking's span always; a hold's until it expires."""
@@ -95,6 +98,12 @@ class ProviderCalendar:
     # From a booking container's memory rather than a read just made: good enough to commit on (the
     # versions above condition the transaction), not to refuse on (services/booking/adapters/remembered_calendars.py).
     remembered: bool = False
+
+    def busy_explained(self, now: datetime) -> tuple[Busy, ...]:
+        """`busy_at(now)`, each span knowing where its appointment ends: what explain needs to tell a
+        collision of appointments from one of buffers."""
+        durations = {sid: timedelta(minutes=s.rules.duration_minutes) for sid, s in self.services.items()}
+        return tuple(span.busy(durations.get(span.service_id)) for span in self.booked.values() if span.live(now))
 
     def busy_at(self, now: datetime) -> tuple[Busy, ...]:
         """Busy time at `now`: every booking's span and every hold not yet expired. An expired hold

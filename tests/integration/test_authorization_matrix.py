@@ -12,6 +12,7 @@ from __future__ import annotations
 
 from collections.abc import Callable
 from itertools import count
+from urllib.parse import quote
 
 import pytest
 
@@ -64,6 +65,8 @@ EXPECTED: dict[str, list[int]] = {
     # the rest who may book: another's hold is not found, the owner's and an admin's own is another customer).
     "book the hold": [201, 422, 422, 403, 422, 422, 403, 422, 403],
     "book the hold for its customer": [201, 403, 201, 403, 403, 201, 403, 403, 403],
+    # Explain, as the slot search: anyone signed in with a group.
+    "explain a slot": [200, 200, 200, 200, 200, 200, 200, 200, 403],
 }
 
 
@@ -148,6 +151,9 @@ def test_every_booking_route_answers_each_caller_by_its_lane(
             "read the hold": lambda: call(stack, "GET", f"/holds/{new_hold()}", token=who)[0],
             "release the hold": lambda: call(stack, "DELETE", f"/holds/{new_hold()}", token=who)[0],
             "book the hold": lambda: book_hold(who),
+            "explain a slot": lambda: call(
+                stack, "GET", f"/providers/{pid}/slots/explain?serviceId={sid}&start={quote(next(times))}", token=who
+            )[0],
             "book the hold for its customer": lambda: book_hold(who, customerId=SUBS["the customer"]),
         }
         return routes[action]()

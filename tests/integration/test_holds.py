@@ -1,7 +1,8 @@
 """Holds through the local stack: a held time is busy for everyone else (search, booking, holds), its
 customer turns it into a booking, it is free again at `expiresAt` on the stack's clock with no request,
-a release frees it at once, a customer keeps at most 3 live, and of 20 customers racing to hold one
-slot exactly one gets it. A stack of its own, since its clock only moves forward."""
+a release frees it at once, a caller keeps at most 3 live, and of 20 customers racing to hold one
+slot exactly one gets it. And explain names each reason, a hold's among them. A stack of its own,
+since its clock only moves forward."""
 
 from __future__ import annotations
 
@@ -260,3 +261,46 @@ def test_at_the_moment_a_hold_expires_its_conversion_and_a_strangers_booking_nev
         )
         assert statuses.count(201) == 1, statuses  # exactly one of them has the time
         assert len(spans_in_blocks(stack, pid, start) - {held["holdId"]}) == 1
+
+
+def test_explain_names_each_reason_from_the_same_engine(stack: LocalStack, clinic: tuple[str, str]) -> None:
+    pid, sid = clinic
+    owner = token(stack, "hold-owner", ["providers"])
+    body = {
+        "name": "Buffered",
+        "durationMinutes": 30,
+        "slotStepMinutes": 15,
+        "bufferAfterMinutes": 15,
+        "minNoticeMinutes": 120,
+    }
+    buffered = call(stack, "POST", f"/providers/{pid}/services", token=owner, body=body)[2]["serviceId"]
+    day, closed = a_day(20), a_day(21)
+    assert (
+        call(stack, "PUT", f"/providers/{pid}/overrides/{closed.isoformat()}", token=owner, body={"intervals": []})[0]
+        == 200
+    )
+    assert book(stack, "explained-1", pid, sid, at(day, 9))[0] == 201
+    assert hold(stack, "explained-2", pid, sid, at(day, 10))[0] == 201
+    assert book(stack, "explained-3", pid, buffered, at(day, 13))[0] == 201  # busy 13:00-13:45
+
+    def reasons(service: str, start: datetime | str) -> list[str]:
+        moment = start if isinstance(start, str) else start.isoformat()
+        query = f"serviceId={service}&start={quote(moment)}"
+        status, _, answer = call(
+            stack, "GET", f"/providers/{pid}/slots/explain?{query}", token=token(stack, "why", ["customers"])
+        )
+        assert status == 200, answer
+        assert answer["bookable"] == (answer["reasons"] == [])
+        return list(answer["reasons"])
+
+    now = datetime.fromisoformat(call(stack, "GET", "/_local/clock")[2]["now"])
+    assert reasons(sid, at(day, 11)) == []
+    assert reasons(sid, at(day, 7)) == ["OUTSIDE_HOURS"]
+    assert reasons(sid, at(closed, 9)) == ["CLOSED_BY_OVERRIDE"]
+    assert "TOO_SOON" in reasons(buffered, now + timedelta(minutes=30))
+    assert reasons(sid, at(a_day(120), 9)) == ["TOO_FAR_AHEAD"]
+    assert reasons(sid, at(day, 11, 10)) == ["NOT_ON_STEP"]
+    assert reasons(sid, at(day, 9)) == ["BOOKED"]
+    assert reasons(sid, at(day, 10)) == ["HELD"]
+    assert reasons(buffered, at(day, 13, 30)) == ["BUFFER"]
+    assert reasons(sid, at(day, 13, 30)) == ["BUFFER"]  # their appointment ends at 13:30, its buffer at 13:45

@@ -8,7 +8,7 @@ from datetime import date, datetime, time, timedelta
 from services.availability.domain.ports import ProviderStore
 from services.common import keys
 from services.common.auth import Attribution, Group, Principal
-from services.common.availability import MAX_WINDOW, LocalInterval, ServiceRules, Slot, free_slots
+from services.common.availability import MAX_WINDOW, LocalInterval, ServiceRules, Slot, explain, free_slots
 from services.common.calendar import Override, Provider, Service, WeeklySchedule
 from services.common.clock import Clock, iso_utc
 from services.common.errors import FieldError, ForbiddenError, NotFoundError, ValidationFailedError
@@ -41,6 +41,12 @@ class SlotSearch:
     provider: Provider
     service: Service
     slots: list[Slot]
+
+
+@dataclass(frozen=True)
+class Explanation:
+    bookable: bool
+    reasons: list[str]  # services.common.availability.EXPLAIN_REASONS, in that order; none when bookable
 
 
 @dataclass
@@ -185,3 +191,19 @@ class AvailabilityService:
         hours, now = calendar.hours(), self.clock()
         slots = free_slots(hours, service.rules, calendar.busy_at(now), window_start, window_end, now, service_id)
         return SlotSearch(calendar.provider, service, slots)
+
+    @traced("availability.explain_slot")
+    def explain_slot(self, principal: Principal, provider_id: str, service_id: str, start: datetime) -> Explanation:
+        """Whether `start` is bookable, and every reason it is not: the engine of the search and the booking."""
+        principal.require(*EVERYONE)
+        calendar = self.store.calendar(provider_id, start + timedelta(days=1))  # the blocks a span can reach
+        if calendar is None:
+            raise ProviderNotFoundError(provider_id)
+        service = calendar.services.get(service_id)
+        if service is None:
+            raise ServiceNotFoundError(service_id)
+        now = self.clock()
+        bookable, reasons = explain(
+            calendar.hours(), service.rules, calendar.busy_explained(now), start, now, service_id
+        )
+        return Explanation(bookable, reasons)
