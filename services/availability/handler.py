@@ -80,6 +80,8 @@ def provider_json(provider: Provider, reader: Principal) -> dict[str, Any]:
         "version": provider.version,
         "createdAt": provider.created_at,
     }
+    if provider.max_bookings_per_day is not None:
+        shown["maxBookingsPerDay"] = provider.max_bookings_per_day
     if reader.is_in(Group.ADMINS, Group.OPS) or reader.sub == provider.owner_sub:
         shown["ownerSub"] = provider.owner_sub
     return shown
@@ -101,6 +103,13 @@ def service_json(service: Service) -> dict[str, Any]:
         "holdMinutes": service.hold_minutes,
         "version": service.version,
         "createdAt": service.created_at,
+    } | {
+        name: value
+        for name, value in (
+            ("maxPerCustomerPerDay", service.max_per_customer_per_day),
+            ("maxPerCustomerPerWeek", service.max_per_customer_per_week),
+        )
+        if value is not None
     }
 
 
@@ -156,7 +165,12 @@ def get_me() -> dict[str, object]:
 def create_provider(body: Annotated[ProviderIn, Body()]) -> Response[Any]:
     principal = current_principal(app)
     provider = availability().create_provider(
-        principal, body.name, body.timeZone, body.ownerSub, attribution_for(app, principal)
+        principal,
+        body.name,
+        body.timeZone,
+        body.ownerSub,
+        attribution_for(app, principal),
+        max_bookings_per_day=body.maxBookingsPerDay,
     )
     identify(providerId=provider.provider_id)
     return _json(
@@ -230,7 +244,13 @@ def create_service(providerId: ProviderId, body: Annotated[ServiceIn, Body()]) -
         capacity=body.capacity,
     )
     service = availability().create_service(
-        principal, providerId, body.name, rules, attribution_for(app, principal), hold_minutes=body.holdMinutes
+        principal,
+        providerId,
+        body.name,
+        rules,
+        attribution_for(app, principal),
+        hold_minutes=body.holdMinutes,
+        limits=(body.maxPerCustomerPerDay, body.maxPerCustomerPerWeek),
     )
     location = f"/providers/{providerId}/services/{service.service_id}"
     return _json(HTTPStatus.CREATED, service_json(service), {"Location": location})

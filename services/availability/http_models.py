@@ -121,6 +121,7 @@ class ProviderIn(_Strict):
     # Left out: the caller owns it. Not null: the document says a string, and a provider with no
     # owner is one nobody may manage but admins (schemathesis found `"ownerSub": null` accepted).
     ownerSub: Annotated[StrictStr, StringConstraints(min_length=1, max_length=128)] = None  # type: ignore[assignment]
+    maxBookingsPerDay: Annotated[StrictInt, Field(ge=1, le=10_000)] = None  # type: ignore[assignment]
 
 
 class ServiceIn(_Strict):
@@ -133,3 +134,5 @@ class ServiceIn(_Strict):
     slotStepMinutes: Annotated[StrictInt, Field(ge=5, le=720)] = 15
     capacity: Annotated[StrictInt, Field(ge=1, le=100)] = 1
     holdMinutes: Annotated[StrictInt, Field(ge=1, le=30)] = 5
+    maxPerCustomerPerDay: Annotated[StrictInt, Field(ge=1, le=1000)] = None  # type: ignore[assignment]
+    maxPerCustomerPerWeek: Annotated[StrictInt, Field(ge=1, le=1000)] = None  # type: ignore[assignment]

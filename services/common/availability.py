@@ -182,6 +182,9 @@ UNAVAILABLE_REASONS = {
     "OUTSIDE_HOURS": "The provider does not work then, or the appointment would not fit before the hours end.",
     "NOT_ON_STEP": "The start is within working hours but not on the service's slot step.",
     "TAKEN": "The time is already booked.",
+    "LIMIT_REACHED": (
+        "A booking limit is reached: the customer's for this service that day or week, or the provider's that day."
+    ),
 }
 
 

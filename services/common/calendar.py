@@ -23,6 +23,7 @@ class Provider:
     owner_sub: str | None
     version: int
     created_at: str
+    max_bookings_per_day: int | None = None  # in the provider's local day (services/common/limits.py)
 
 
 @dataclass(frozen=True)
@@ -49,6 +50,9 @@ class Service:
     version: int
     created_at: str
     hold_minutes: int = 5  # how long a hold on this service's time lasts (POST /holds)
+    # Per customer, in the provider's local day and ISO week (services/common/limits.py); None: none.
+    max_per_customer_per_day: int | None = None
+    max_per_customer_per_week: int | None = None
 
 
 class BookedSpan(NamedTuple):

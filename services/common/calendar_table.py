@@ -40,6 +40,7 @@ def provider_from(values: dict[str, Any]) -> Provider:
         owner_sub=values.get("ownerSub"),
         version=values["version"],
         created_at=values["createdAt"],
+        max_bookings_per_day=values.get("maxBookingsPerDay"),
     )
 
 
@@ -61,6 +62,8 @@ def service_from(values: dict[str, Any]) -> Service:
         values["version"],
         values["createdAt"],
         values.get("holdMinutes", 5),
+        values.get("maxPerCustomerPerDay"),
+        values.get("maxPerCustomerPerWeek"),
     )
 
 

@@ -53,6 +53,12 @@ def hold_key(hold_id: str) -> Key:
     return {"PK": {"S": f"HOLD#{hold_id}"}, "SK": {"S": "HOLD"}}
 
 
+def limit_counter_key(provider_id: str, counter: str) -> Key:
+    """One limit's count (services/common/limits.py), in a partition of the provider's limits: not in
+    the provider's own, whose calendar Query must stay small."""
+    return {"PK": {"S": f"LIMITS#{provider_id}"}, "SK": {"S": counter}}
+
+
 def customer_holds_key(caller: str) -> Key:
     """The live holds a caller asked for (id → expiry) with a version: the cap on them is checked in
     the hold's transaction."""

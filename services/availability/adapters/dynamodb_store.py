@@ -60,6 +60,7 @@ class DynamoDBProviderStore:
                     "name": provider.name,
                     "timeZone": provider.time_zone,
                     "ownerSub": provider.owner_sub,
+                    "maxBookingsPerDay": provider.max_bookings_per_day,
                     "version": provider.version,
                     "availabilityVersion": 0,
                     "createdAt": provider.created_at,
@@ -69,6 +70,14 @@ class DynamoDBProviderStore:
         }
         # The id is new, so the condition only guards against the impossible; it costs nothing.
         self.client.put_item(TableName=self.table, Item=item, ConditionExpression="attribute_not_exists(PK)")
+
+    def limit_counts(self, provider_id: str, counters: list[str]) -> dict[str, int]:
+        counts = {}
+        for counter in counters:  # at most three
+            key = keys.limit_counter_key(provider_id, counter)
+            found = self.client.get_item(TableName=self.table, Key=key, ConsistentRead=True).get("Item", {})
+            counts[counter] = int(found["count"]["N"]) if "count" in found else 0
+        return counts
 
     def get_provider(self, provider_id: str) -> Provider | None:
         # Strongly consistent: a provider just created is found by its creator's next request.
@@ -264,6 +273,8 @@ class DynamoDBProviderStore:
                     "slotStepMinutes": rules.slot_step_minutes,
                     "capacity": rules.capacity,
                     "holdMinutes": service.hold_minutes,
+                    "maxPerCustomerPerDay": service.max_per_customer_per_day,
+                    "maxPerCustomerPerWeek": service.max_per_customer_per_week,
                     "version": service.version,
                     "createdAt": service.created_at,
                     **attribution(by, service.created_at),

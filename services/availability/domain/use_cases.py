@@ -12,6 +12,7 @@ from services.common.availability import MAX_WINDOW, LocalInterval, ServiceRules
 from services.common.calendar import Override, Provider, Service, WeeklySchedule
 from services.common.clock import Clock, iso_utc
 from services.common.errors import FieldError, ForbiddenError, NotFoundError, ValidationFailedError
+from services.common.limits import counters
 from services.common.timezones import zone
 from services.common.tracing import traced
 
@@ -58,14 +59,21 @@ class AvailabilityService:
 
     @traced("availability.create_provider")
     def create_provider(
-        self, principal: Principal, name: str, time_zone: str, owner_sub: str | None, by: Attribution
+        self,
+        principal: Principal,
+        name: str,
+        time_zone: str,
+        owner_sub: str | None,
+        by: Attribution,
+        *,
+        max_bookings_per_day: int | None = None,
     ) -> Provider:
         """Providers create their own profile; admins create any, optionally on behalf of `owner_sub`."""
         principal.require(Group.PROVIDERS, Group.ADMINS)
         if owner_sub is not None and not principal.is_in(Group.ADMINS):
             raise ForbiddenError("Only admins may create a provider for someone else.")
         owner = owner_sub if principal.is_in(Group.ADMINS) and owner_sub is not None else principal.sub
-        provider = Provider(keys.new_id("prv"), name, time_zone, owner, 1, iso_utc(self.clock()))
+        provider = Provider(keys.new_id("prv"), name, time_zone, owner, 1, iso_utc(self.clock()), max_bookings_per_day)
         self.store.create_provider(provider, by)
         return provider
 
@@ -158,9 +166,11 @@ class AvailabilityService:
         by: Attribution,
         *,
         hold_minutes: int = 5,
+        limits: tuple[int | None, int | None] = (None, None),
     ) -> Service:
+        """`limits`: the most bookings one customer may have of it in a local day, and in an ISO week."""
         self._managed_provider(principal, provider_id)
-        service = Service(keys.new_id("svc"), provider_id, name, rules, 1, iso_utc(self.clock()), hold_minutes)
+        service = Service(keys.new_id("svc"), provider_id, name, rules, 1, iso_utc(self.clock()), hold_minutes, *limits)
         self.store.create_service(service, by)
         return service
 
@@ -206,4 +216,10 @@ class AvailabilityService:
         bookable, reasons = explain(
             calendar.hours(), service.rules, calendar.busy_explained(now), start, now, service_id
         )
+        # The limits a booking of it by the caller would count in (a customer's own, and the provider's).
+        customer = principal.sub if principal.is_in(Group.CUSTOMERS) else None
+        found = counters(calendar.provider, service, customer, start)
+        counts = self.store.limit_counts(provider_id, [counter.key for counter in found]) if found else {}
+        if any(counts[counter.key] >= counter.limit for counter in found):
+            bookable, reasons = False, [*reasons, "LIMIT_REACHED"]
         return Explanation(bookable, reasons)

@@ -27,6 +27,7 @@ from services.booking.domain.ports import (
     ClaimOutcome,
     Committed,
     IdempotencyRecord,
+    LimitReached,
     ListQuery,
     Refused,
     Stale,
@@ -45,6 +46,7 @@ from services.common.dynamodb import (
     from_item,
     to_item,
 )
+from services.common.limits import KEPT_AFTER, Counter, counters
 from services.common.timezones import zone
 
 if TYPE_CHECKING:
@@ -90,6 +92,11 @@ def booked_span(booking: Booking) -> BookedSpan:
     )
 
 
+def _counted(found: list[Counter] | tuple[Counter, ...]) -> dict[str, int]:
+    """The counters a booking counts in, as its item keeps them: key → when its day or week ends."""
+    return {counter.key: int(counter.ends.timestamp()) for counter in found}
+
+
 def hold_span(hold: Hold) -> BookedSpan:
     return BookedSpan(
         hold.hold_id,
@@ -123,6 +130,10 @@ def hold_from(values: dict[str, Any]) -> Hold:
         expires_at=datetime.fromtimestamp(values["expiresAt"], UTC),
         created_at=values["createdAt"],
         held_by=values["heldBy"],
+        counters=tuple(
+            Counter(key, limit, datetime.fromtimestamp(ends, UTC))
+            for key, (limit, ends) in values.get("limitCounters", {}).items()
+        ),
     )
 
 
@@ -140,6 +151,7 @@ def booking_from(values: dict[str, Any]) -> Booking:
         notes=values.get("notes"),
         created_at=values["createdAt"],
         cancel_reason=values.get("cancelReason"),
+        counted=values.get("limitCounters", {}),
     )
 
 
@@ -238,14 +250,25 @@ class DynamoDBBookingStore:
         self, booking: Booking, calendar: ProviderCalendar, idempotency: IdempotencyRecord | None, by: Attribution
     ) -> ClaimOutcome:
         now = iso_utc(datetime.now(UTC))
-        writes = [self._booking_put(booking, idempotency, by, now)]
+        service = calendar.services[booking.service_id]
+        found = counters(calendar.provider, service, booking.customer_id, booking.start)
+        writes = [self._booking_put(booking, idempotency, by, now, found)]
         writes += self._move_time(booked_span(booking), booking.provider_id, None, calendar)
+        limits = range(len(writes), len(writes) + len(found))
+        writes += self._count(booking.provider_id, found)
         if idempotency is not None:
             writes.append(self._remember(by.actor, idempotency, now))
-        return self._commit(writes, idempotency is not None, booking.provider_id, added=booked_span(booking))
+        return self._commit(
+            writes, idempotency is not None, booking.provider_id, added=booked_span(booking), limits=limits
+        )
 
     def _booking_put(
-        self, booking: Booking, idempotency: IdempotencyRecord | None, by: Attribution, now: str
+        self,
+        booking: Booking,
+        idempotency: IdempotencyRecord | None,
+        by: Attribution,
+        now: str,
+        found: list[Counter] | tuple[Counter, ...],
     ) -> dict[str, Any]:
         item = {
             **keys.booking_key(booking.booking_id),
@@ -268,6 +291,8 @@ class DynamoDBBookingStore:
                     "idempotencyRef": from_item(keys.idempotency_key(by.actor, idempotency.key))
                     if idempotency
                     else None,
+                    # The limit counters it counts in: its cancel lowers exactly these.
+                    "limitCounters": _counted(found) or None,
                     **_time_attributes(booking),
                     **attribution(by, now),
                 }
@@ -278,16 +303,37 @@ class DynamoDBBookingStore:
     def reschedule(self, booking: Booking, moved: Booking, calendar: ProviderCalendar, by: Attribution) -> ClaimOutcome:
         """`moved` is `booking` at its new time, one version on."""
         now = iso_utc(datetime.now(UTC))
-        fields = {**_time_attributes(moved), **attribution(by, now), "version": moved.version}
+        found = counters(calendar.provider, calendar.services[moved.service_id], moved.customer_id, moved.start)
+        # What it counted before: on the booking item, read only when a limit applies now (a booking seen
+        # through its span does not say; with no limit now, an old count matters to nobody).
+        old = booking.counted if booking.counted is not None else (self._counted_of(booking) if found else {})
+        new = _counted(found)
+        fields = {
+            **_time_attributes(moved),
+            **attribution(by, now),
+            "version": moved.version,
+            "limitCounters": new or None,
+        }
         update = self._update_booking(booking, fields, "RESCHEDULED")
         writes = [update, *self._move_time(booked_span(moved), moved.provider_id, booked_span(booking), calendar)]
-        return self._commit(writes, False, booking.provider_id, added=booked_span(moved), removed=booked_span(booking))
+        writes += self._uncount(booking.provider_id, {key: ends for key, ends in old.items() if key not in new})
+        limits = range(len(writes), len(writes) + len(new.keys() - old.keys()))
+        writes += self._count(booking.provider_id, [counter for counter in found if counter.key not in old])
+        return self._commit(
+            writes,
+            False,
+            booking.provider_id,
+            added=booked_span(moved),
+            removed=booked_span(booking),
+            limits=limits,
+        )
 
     def cancel(self, booking: Booking, reason: str | None, by: Attribution) -> ClaimOutcome:
         now = iso_utc(datetime.now(UTC))
         fields = {"status": BookingStatus.CANCELLED.value, "cancelReason": reason, "version": booking.version + 1}
         writes = [self._update_booking(booking, {**fields, **attribution(by, now)}, "CANCELLED")]
         writes += self._release(booked_span(booking), booking.provider_id)
+        writes += self._uncount(booking.provider_id, booking.counted or {})
         return self._commit(writes, False, booking.provider_id, removed=booked_span(booking))
 
     # Personal data
@@ -415,6 +461,7 @@ class DynamoDBBookingStore:
                     "expiresAt": int(hold.expires_at.timestamp()),
                     "createdAt": hold.created_at,
                     "heldBy": hold.held_by,
+                    "limitCounters": {c.key: [c.limit, int(c.ends.timestamp())] for c in hold.counters} or None,
                     **attribution(by, now),
                 }
             ),
@@ -437,7 +484,10 @@ class DynamoDBBookingStore:
             {"Update": customer},
             *self._move_time(hold_span(hold), hold.provider_id, None, calendar),
         ]
-        return self._commit(writes, False, hold.provider_id, added=hold_span(hold))
+        # A hold counts in no limit, but is refused as its booking would be: the counters must have room.
+        limits = range(len(writes), len(writes) + len(hold.counters))
+        writes += self._count(hold.provider_id, hold.counters, check_only=True)
+        return self._commit(writes, False, hold.provider_id, added=hold_span(hold), limits=limits)
 
     def convert(
         self, hold: Hold, booking: Booking, idempotency: IdempotencyRecord | None, by: Attribution
@@ -446,7 +496,7 @@ class DynamoDBBookingStore:
         there and the hold live: no block's version is checked, since the hold already kept the time
         from everyone else. Nor are the hours or the service: they were checked when it was held."""
         now = datetime.now(UTC)
-        writes: list[dict[str, Any]] = [self._booking_put(booking, idempotency, by, iso_utc(now))]
+        writes: list[dict[str, Any]] = [self._booking_put(booking, idempotency, by, iso_utc(now), hold.counters)]
         writes.append(
             {
                 "Delete": {
@@ -472,10 +522,18 @@ class DynamoDBBookingStore:
                 }
             )
         writes.append(self._forget_hold(hold))
+        # Counted now, under the limits of when it was held: another booking since may have filled one.
+        limits = range(len(writes), len(writes) + len(hold.counters))
+        writes += self._count(hold.provider_id, hold.counters)
         if idempotency is not None:
             writes.append(self._remember(by.actor, idempotency, iso_utc(now)))
         return self._commit(
-            writes, idempotency is not None, hold.provider_id, added=booked_span(booking), removed=hold_span(hold)
+            writes,
+            idempotency is not None,
+            hold.provider_id,
+            added=booked_span(booking),
+            removed=hold_span(hold),
+            limits=limits,
         )
 
     def release(self, hold: Hold, by: Attribution) -> ClaimOutcome:
@@ -491,6 +549,60 @@ class DynamoDBBookingStore:
             self._forget_hold(hold),
         ]
         return self._commit(writes, False, hold.provider_id, removed=hold_span(hold))
+
+    # Limits (services/common/limits.py)
+
+    def _count(
+        self, provider_id: str, found: list[Counter] | tuple[Counter, ...], *, check_only: bool = False
+    ) -> list[dict[str, Any]]:
+        """Each counter one up, on the condition that it is below its limit (or only that condition)."""
+        writes = []
+        for counter in found:
+            change: dict[str, Any] = {
+                "TableName": self.table,
+                "Key": keys.limit_counter_key(provider_id, counter.key),
+                "ConditionExpression": "attribute_not_exists(#count) OR #count < :limit",
+                "ExpressionAttributeNames": {"#count": "count"},
+                "ExpressionAttributeValues": {":limit": {"N": str(counter.limit)}},
+            }
+            if check_only:
+                writes.append({"ConditionCheck": change})
+                continue
+            change["UpdateExpression"] = "SET entityType = :type, expiresAt = :expires ADD #count :one"
+            change["ExpressionAttributeValues"] |= to_item(
+                {":type": "LimitCounter", ":expires": int((counter.ends + KEPT_AFTER).timestamp()), ":one": 1}
+            )
+            writes.append({"Update": change})
+        return writes
+
+    def _uncount(self, provider_id: str, counted: dict[str, int]) -> list[dict[str, Any]]:
+        """Each counter one down, unless its day or week is over (it counts nothing anyone asks about,
+        and TTL may have removed it)."""
+        now = datetime.now(UTC).timestamp()
+        return [
+            {
+                "Update": {
+                    "TableName": self.table,
+                    "Key": keys.limit_counter_key(provider_id, key),
+                    "UpdateExpression": "ADD #count :minus",
+                    "ConditionExpression": "attribute_exists(#count)",
+                    "ExpressionAttributeNames": {"#count": "count"},
+                    "ExpressionAttributeValues": {":minus": {"N": "-1"}},
+                }
+            }
+            for key, ends in sorted(counted.items())
+            if ends > now
+        ]
+
+    def _counted_of(self, booking: Booking) -> dict[str, int]:
+        found = self.client.get_item(
+            TableName=self.table,
+            Key=keys.booking_key(booking.booking_id),
+            ConsistentRead=True,
+            ProjectionExpression="limitCounters",
+        ).get("Item", {})
+        counted: dict[str, int] = from_item(dict(found)).get("limitCounters", {})
+        return counted
 
     def _forget_hold(self, hold: Hold) -> dict[str, Any]:
         """The hold out of its caller's live holds (no condition: taking one out raises no count)."""
@@ -662,6 +774,7 @@ class DynamoDBBookingStore:
         *,
         added: BookedSpan | None = None,
         removed: BookedSpan | None = None,
+        limits: range = range(0),
     ) -> ClaimOutcome:
         """Commit a change that puts the span `added` in and takes `removed` out, and keep what it
         tells about the provider's calendar: the change when it went through; the blocks it found
@@ -669,6 +782,10 @@ class DynamoDBBookingStore:
         try:
             self.client.transact_write_items(TransactItems=writes)  # type: ignore[arg-type]
         except ClientError as error:
+            if limits and error_code(error) == "TransactionCanceledException":
+                reasons = cancellation_reasons(error)
+                if any(i < len(reasons) and reasons[i].get("Code") == "ConditionalCheckFailed" for i in limits):
+                    return LimitReached()  # decided by the counters themselves: nothing remembered is wrong
             outcome = self._outcome(error, last_is_idempotency)
             blocks = _changed_blocks(cancellation_reasons(error)) if isinstance(outcome, Stale) else None
             if blocks is not None:

@@ -16,7 +16,7 @@ from datetime import datetime, timedelta
 from http import HTTPStatus
 
 from services.booking.domain.models import CustomerHolds, Hold
-from services.booking.domain.ports import BookingStore, Committed
+from services.booking.domain.ports import BookingStore, Committed, LimitReached
 from services.booking.domain.use_cases import (
     ALTERNATIVES_AROUND,
     MAX_ATTEMPTS,
@@ -33,6 +33,7 @@ from services.common.auth import Attribution, Group, Principal
 from services.common.availability import why_not
 from services.common.clock import Clock, iso_utc
 from services.common.errors import DomainError, ForbiddenError, NotFoundError
+from services.common.limits import counters
 from services.common.tracing import traced
 
 # Live holds one caller may have asked for at once, across providers: enough to keep a time while
@@ -110,10 +111,14 @@ class HoldService:
                 expires_at=now.replace(microsecond=0) + timedelta(minutes=service.hold_minutes),
                 created_at=iso_utc(now),
                 held_by=principal.sub,
+                counters=tuple(counters(calendar.provider, service, customer, shape.start)),
             )
             # The caller's record keeps its live holds only: expired ones are pruned as it is written.
-            if isinstance(self.store.hold(hold, calendar, CustomerHolds(live, holds.version), by), Committed):
+            outcome = self.store.hold(hold, calendar, CustomerHolds(live, holds.version), by)
+            if isinstance(outcome, Committed):
                 return hold
+            if isinstance(outcome, LimitReached):
+                raise SlotUnavailableError("LIMIT_REACHED")
             self.pause(attempt)
         raise ContendedError()
 

@@ -6,6 +6,8 @@ from dataclasses import dataclass
 from datetime import datetime
 from enum import StrEnum
 
+from services.common.limits import Counter
+
 
 class BookingStatus(StrEnum):
     CONFIRMED = "CONFIRMED"
@@ -30,6 +32,9 @@ class Booking:
     notes: str | None
     created_at: str
     cancel_reason: str | None = None
+    # The limit counters it counts in (key → when its day or week ends, epoch s); None: not read (a
+    # booking seen through its calendar span).
+    counted: dict[str, int] | None = None
 
 
 @dataclass(frozen=True)
@@ -60,6 +65,7 @@ class Hold:
     expires_at: datetime
     created_at: str
     held_by: str  # who asked for it (the customer, or staff for them): their live holds are capped
+    counters: tuple[Counter, ...] = ()  # the limits a booking of it counts in, as they were when it was held
 
     def live(self, now: datetime) -> bool:
         return now < self.expires_at

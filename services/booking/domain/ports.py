@@ -46,7 +46,12 @@ class Refused:
     """The booking itself changed since it was read (another cancel, reschedule or no-show won)."""
 
 
-ClaimOutcome = Committed | Stale | AlreadyAnswered | Refused
+@dataclass(frozen=True)
+class LimitReached:
+    """A limit counter the change counts in was full (services/common/limits.py): nothing committed."""
+
+
+ClaimOutcome = Committed | Stale | AlreadyAnswered | Refused | LimitReached
 
 
 @dataclass(frozen=True)

@@ -15,6 +15,7 @@ from services.booking.domain.ports import (
     ClaimOutcome,
     Committed,
     IdempotencyRecord,
+    LimitReached,
     ListQuery,
     Stale,
 )
@@ -234,11 +235,23 @@ class BookingService:
                 return StoredResponse(request_hash, 201, response)
             if isinstance(outcome, AlreadyAnswered):
                 return self._checked_replay(outcome.response, request_hash)
+            if isinstance(outcome, LimitReached):
+                return self._limit_reached(principal, idempotency_key, request_hash, now)
             # Stale: the calendar moved under us. Decide again: on what the failure told, when it told
             # all that moved (the blocks' new state), else on a new read.
             read_again = not (isinstance(outcome, Stale) and outcome.learnt)
             self.pause(attempt)
         raise ContendedError()
+
+    def _limit_reached(
+        self, principal: Principal, idempotency_key: str | None, request_hash: str, now: datetime
+    ) -> StoredResponse:
+        """A full limit counter refused it: unless this is the retry of a request that succeeded (its own
+        booking filled the counter), 422 LIMIT_REACHED."""
+        replay = self._replay(principal, idempotency_key, request_hash, now)
+        if replay is not None:
+            return replay
+        raise SlotUnavailableError("LIMIT_REACHED")
 
     def _convert(
         self,
@@ -304,6 +317,8 @@ class BookingService:
                 return StoredResponse(request_hash, 201, response)
             if isinstance(outcome, AlreadyAnswered):
                 return self._checked_replay(outcome.response, request_hash)
+            if isinstance(outcome, LimitReached):
+                return self._limit_reached(principal, idempotency_key, request_hash, now)
             self.pause(attempt)  # the hold expired, or was released or turned into a booking: read it again
         raise ContendedError()
 
@@ -509,7 +524,10 @@ class BookingService:
                 version=booking.version + 1,
                 created_at=booking.created_at,
             )
-            if self._settle(self.store.reschedule(booking, moved, calendar, by)):
+            outcome = self.store.reschedule(booking, moved, calendar, by)
+            if isinstance(outcome, LimitReached):
+                raise SlotUnavailableError("LIMIT_REACHED")
+            if self._settle(outcome):
                 return moved
             self.pause(attempt)
         raise ContendedError()
