@@ -134,6 +134,8 @@ def create_booking(body: Annotated[BookingIn, Body()]) -> Response[Any]:
     booking_id = str(answer.body["bookingId"])
     identify(bookingId=booking_id)
     count(Metric.IDEMPOTENT_REPLAY if answer.replayed else Metric.BOOKING_CREATED)
+    if body.holdId is not None and not answer.replayed:
+        count(Metric.HOLD_CONVERTED)
     logger.info(
         "booking created",
         replayed=answer.replayed,
@@ -214,6 +216,7 @@ def create_hold(body: Annotated[HoldIn, Body()]) -> Response[Any]:
     request = BookingRequest(body.providerId, body.serviceId, body.start, body.customerId, None)
     hold = holds().hold(principal, request, attribution_for(app, principal))
     identify(holdId=hold.hold_id)
+    count(Metric.HOLD_CREATED)
     logger.info(
         "hold created", serviceId=body.serviceId, start=hold.start.isoformat(), expiresAt=iso_utc(hold.expires_at)
     )
@@ -236,6 +239,7 @@ def release_hold(holdId: Annotated[str, Path(pattern=HOLD_ID)]) -> Response[Any]
     principal = current_principal(app)
     identify(holdId=holdId)
     holds().release(principal, holdId, attribution_for(app, principal))
+    count(Metric.HOLD_RELEASED)
     logger.info("hold released")
     return Response(status_code=HTTPStatus.NO_CONTENT)
 

@@ -38,6 +38,9 @@ class Metric(StrEnum):
     BOOKING_RESCHEDULED = "BookingRescheduled"
     BOOKING_CANCELLED = "BookingCancelled"
     BOOKING_NO_SHOW = "BookingNoShow"
+    HOLD_CREATED = "HoldCreated"
+    HOLD_CONVERTED = "HoldConverted"  # a hold booked by its customer (BookingCreated counts it too)
+    HOLD_RELEASED = "HoldReleased"
     IDEMPOTENT_REPLAY = "IdempotentReplay"
     SLOT_SEARCH = "SlotSearch"
     SLOTS_RETURNED = "SlotsReturned"

@@ -34,7 +34,7 @@ CHARTED_WITH_TRAFFIC = [
     "API latency (ms)",
     "booking API: requests, 4xx and 5xx rate (per-route metrics)",
     "booking: invocations, errors, error rate %",
-    "Bookings per minute",
+    "Bookings and holds per minute",
     "Conflict rate and refusals",
     "Slot searches",
     "DynamoDB latency (ms, average)",

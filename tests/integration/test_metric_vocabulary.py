@@ -123,6 +123,14 @@ def emitted(inproc: Any, capsys: pytest.CaptureFixture[str], monkeypatch: pytest
     assert invoke_handler(booking, "POST", f"{path}/reschedule", {"start": second}, "cust", "customers")[0] == 200
     assert invoke_handler(booking, "POST", f"{path}/no-show")[0] == 422  # not yet started: refused, not counted
     assert invoke_handler(booking, "POST", f"{path}/cancel", {}, "cust", "customers")[0] == 200
+    # holds: one booked by its customer, one released
+    status, held = invoke_handler(booking, "POST", "/holds", {**body, "start": second}, "holder", "customers")
+    assert status == 201, held
+    booked = {**body, "start": second, "holdId": held["holdId"]}
+    assert invoke_handler(booking, "POST", "/bookings", booked, "holder", "customers")[0] == 201
+    status, held = invoke_handler(booking, "POST", "/holds", body, "holder", "customers")
+    assert status == 201, held
+    assert invoke_handler(booking, "DELETE", f"/holds/{held['holdId']}", None, "holder", "customers")[0] == 204
     assert invoke_handler(booking, "POST", f"/bookings/{a_started_booking(inproc, pid, sid)}/no-show")[0] == 200
     with monkeypatch.context() as patch:
         patch.setattr(type(booking.bookings().store), "claim", lambda *_args, **_kwargs: Stale())
