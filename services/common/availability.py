@@ -251,12 +251,16 @@ def explain(
     if fitting and all((moment - s) % (rules.slot_step_minutes * 60) for s in fitting):
         reasons.append("NOT_ON_STEP")
     padded = (moment - rules.buffer_before_minutes * 60, moment + duration + rules.buffer_after_minutes * 60)
-    seats = sum(1 for b in busy if b.seat_in is not None and b.seat_in == (service_id, start) and _overlap(b, padded))
+
+    def same_session(other: Busy) -> bool:  # in whole seconds, as free_slots counts seats
+        return other.seat_in is not None and other.seat_in[0] == service_id and _epoch(other.seat_in[1]) == moment
+
+    seats = sum(1 for b in busy if same_session(b) and _overlap(b, padded))
     found = set()
     for other in busy:
         if not _overlap(other, padded):
             continue
-        if other.seat_in == (service_id, start) and seats < rules.capacity:
+        if same_session(other) and seats < rules.capacity:
             continue  # a seat of the same session, with room for one more
         core = (other.seat_in[1] if other.seat_in else other.start, other.core_end or other.end)
         touches_core = _epoch(core[0]) < moment + duration and moment < _epoch(core[1])

@@ -5,9 +5,11 @@ A service may limit how many bookings one customer has of it in the provider's l
 takes in its local day (`maxBookingsPerDay`). Each limit is a counter item in the provider's limits
 partition (`keys.limit_counter_key`), raised in the booking's own transaction on the condition that
 it is below the limit, and lowered in the cancel's: so concurrent requests cannot all find room
-(decision 0007, "Limits"). A counter for one customer serializes only that customer's bookings of the
-service; the provider's day counter serializes every booking of that provider's day, which is the
-price of a provider-wide daily limit and is paid only by providers that set one.
+(decision 0007, "Limits"). Two bookings counting in one counter at once contend for it (on AWS one
+transaction is cancelled with TransactionConflict and decides again on the calendar it had): a
+customer's counters make only that customer's bookings of the service contend, the provider's day
+counter every booking of that provider's day, which is the price of a provider-wide daily limit and
+is paid only by providers that set one.
 """
 
 from __future__ import annotations

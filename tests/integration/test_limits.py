@@ -153,3 +153,20 @@ def test_a_providers_daily_limit_a_hold_under_it_and_explain(stack: LocalStack) 
     next_day = f"serviceId={sid}&start={quote(at(day + timedelta(days=1), 12))}"
     explained = call(stack, "GET", f"/providers/{pid}/slots/explain?{next_day}", token=owner)[2]
     assert explained == {**explained, "bookable": True, "reasons": []}
+
+
+def test_explain_counts_the_limits_of_whoever_would_be_booked(stack: LocalStack) -> None:
+    """An owner booking with no customerId books for themselves, so their own limit applies to them,
+    as explain says; ops book for nobody, and see only the provider's."""
+    pid, sid = limited_provider(stack, "limit-owner-5", {"maxPerCustomerPerDay": 1})
+    owner = token(stack, "limit-owner-5", ["providers"])
+    day = a_monday(5)
+    body = {"providerId": pid, "serviceId": sid, "start": at(day, 9)}
+    assert call(stack, "POST", "/bookings", token=owner, body=body)[0] == 201
+    query = f"serviceId={sid}&start={quote(at(day, 10))}"
+    explained = call(stack, "GET", f"/providers/{pid}/slots/explain?{query}", token=owner)[2]
+    assert (explained["bookable"], explained["reasons"]) == (False, ["LIMIT_REACHED"])
+    status, _, problem = call(stack, "POST", "/bookings", token=owner, body={**body, "start": at(day, 10)})
+    assert limit_reached((status, problem))
+    explained = call(stack, "GET", f"/providers/{pid}/slots/explain?{query}", token=token(stack, "ops-5", ["ops"]))[2]
+    assert (explained["bookable"], explained["reasons"]) == (True, [])

@@ -22,17 +22,43 @@ STANDS_FOR = {
 }
 
 
-@given(scenarios(), st.integers(0, 3 * 288))
+@given(scenarios(), st.integers(0, 3 * 288), st.sampled_from([0, 0, 250_000]), st.data())
 def test_explain_agrees_with_the_search_and_the_booking(
-    scenario: tuple[Hours, ServiceRules, list[Busy], datetime, datetime, datetime], step: int
+    scenario: tuple[Hours, ServiceRules, list[Busy], datetime, datetime, datetime],
+    step: int,
+    fraction: int,
+    data: st.DataObject,
 ) -> None:
-    hours, rules, busy, window_start, _, now = scenario
-    start = (window_start + timedelta(minutes=5 * step)).replace(second=0, microsecond=0)
+    """Bookable exactly when the search offers it and a booking takes it; then no reason, else each
+    reason only where it applies: the time rules by their own arithmetic, and a collision only with
+    busy time it overlaps (a hold's only with a hold)."""
+    hours, rules, drawn, window_start, _, now = scenario
+    # Some busy spans are holds, and some know where their appointment ends (as a calendar's do).
+    busy = [
+        b._replace(
+            held=data.draw(st.booleans()), core_end=b.end - timedelta(minutes=data.draw(st.sampled_from([0, 5])))
+        )
+        for b in drawn
+    ]
+    start = (window_start + timedelta(minutes=5 * step)).replace(second=0, microsecond=fraction)
     bookable, reasons = explain(hours, rules, busy, start, now, SERVICE)
     refused = why_not(hours, rules, busy, start, now, SERVICE)
     assert bookable == (refused is None) == (reasons == [])
     if refused is not None:
         assert STANDS_FOR[refused] & set(reasons), (refused, reasons)
+    assert ("TOO_SOON" in reasons) == (start < now + timedelta(minutes=rules.min_notice_minutes))
+    assert ("TOO_FAR_AHEAD" in reasons) == (start > now + timedelta(days=rules.max_advance_days))
+    padded = (
+        start - timedelta(minutes=rules.buffer_before_minutes),
+        start + timedelta(minutes=rules.duration_minutes + rules.buffer_after_minutes),
+    )
+    touching = [b for b in busy if b.start < padded[1] and padded[0] < b.end]
+    if not touching:
+        assert not {"BOOKED", "HELD", "BUFFER"} & set(reasons)
+    if "HELD" in reasons:
+        assert any(b.held for b in touching)
+    if "BOOKED" in reasons:
+        assert any(not b.held for b in touching)
 
 
 NY = ZoneInfo("America/New_York")
@@ -87,4 +113,6 @@ def test_explain_counts_the_seats_of_a_session() -> None:
     rules = ServiceRules(duration_minutes=30, max_advance_days=30, capacity=2)
     seat = Busy(at(MONDAY, 9), at(MONDAY, 9, 30), (SERVICE, at(MONDAY, 9)), "bkg_1", at(MONDAY, 9, 30))
     assert reasons(at(MONDAY, 9), [seat], rules=rules) == []
+    # A start with a fraction of a second is its whole second, for the seats as for the search
+    assert reasons(at(MONDAY, 9).replace(microsecond=250_000), [seat], rules=rules) == []
     assert reasons(at(MONDAY, 9), [seat, seat._replace(booking_id="bkg_2")], rules=rules) == ["BOOKED"]

@@ -29,11 +29,13 @@ BOOKKEEPING = frozenset(
         "updatedAt",
         "lastChange",
         "idempotencyRef",
+        "limitCounters",  # which limit counters a booking counts in: the limits' bookkeeping
     }
 )
-# Items that exist for the system, not for people: busy time and idempotency records. (The trail
-# itself lives in the audit table, which has no stream.)
-INTERNAL = frozenset({"BusyBlock", "IdempotencyRecord"})
+# Items that exist for the system, not for people: busy time, idempotency records, limit counters and
+# a caller's record of live holds. (The trail itself lives in the audit table, which has no stream.
+# Holds are not in the trail yet; the stream's filter keeps all of these from the consumer anyway.)
+INTERNAL = frozenset({"BusyBlock", "IdempotencyRecord", "LimitCounter", "CustomerHolds", "Hold"})
 
 
 def _changes(old: dict[str, Any], new: dict[str, Any]) -> dict[str, Change]:

@@ -216,8 +216,11 @@ class AvailabilityService:
         bookable, reasons = explain(
             calendar.hours(), service.rules, calendar.busy_explained(now), start, now, service_id
         )
-        # The limits a booking of it by the caller would count in (a customer's own, and the provider's).
-        customer = principal.sub if principal.is_in(Group.CUSTOMERS) else None
+        # The limits a booking of it by the caller would count in: as `POST /bookings` without a
+        # customerId books for the caller when a customer, an admin or the provider's owner does, the
+        # caller's own; and the provider's.
+        owner = principal.is_in(Group.PROVIDERS) and calendar.provider.owner_sub == principal.sub
+        customer = principal.sub if principal.is_in(Group.CUSTOMERS, Group.ADMINS) or owner else None
         found = counters(calendar.provider, service, customer, start)
         counts = self.store.limit_counts(provider_id, [counter.key for counter in found]) if found else {}
         if any(counts[counter.key] >= counter.limit for counter in found):

@@ -786,6 +786,15 @@ class DynamoDBBookingStore:
                 reasons = cancellation_reasons(error)
                 if any(i < len(reasons) and reasons[i].get("Code") == "ConditionalCheckFailed" for i in limits):
                     return LimitReached()  # decided by the counters themselves: nothing remembered is wrong
+                failed = {i for i, reason in enumerate(reasons) if reason.get("Code") not in {"None", None}}
+                if (
+                    failed
+                    and failed <= set(limits)
+                    and all(reasons[i]["Code"] == "TransactionConflict" for i in failed)
+                ):
+                    # Another booking was counting in the same counter at that moment (on AWS, not in
+                    # the one-at-a-time emulator): the calendar is as it was, so decide again on it.
+                    return Stale(learnt=True)
             outcome = self._outcome(error, last_is_idempotency)
             blocks = _changed_blocks(cancellation_reasons(error)) if isinstance(outcome, Stale) else None
             if blocks is not None:
