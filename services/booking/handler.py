@@ -27,18 +27,21 @@ from services.booking.adapters.dynamodb_store import DynamoDBBookingStore
 from services.booking.domain.holds import HoldService
 from services.booking.domain.models import Booking, BookingStatus
 from services.booking.domain.personal_data import PersonalDataEraser
+from services.booking.domain.series import SeriesService
 from services.booking.domain.use_cases import BookingRequest, BookingService, ContendedError
 from services.booking.http_models import (
     BOOKING_ID,
     HOLD_ID,
     IDEMPOTENCY_KEY,
     PROVIDER_ID,
+    SERIES_ID,
     BookingIn,
     CancelIn,
     HoldIn,
     RescheduleIn,
     booking_json,
     hold_json,
+    series_json,
 )
 from services.common.aws import dynamodb_client
 from services.common.clock import SupportedInstant, iso_utc, utc_now
@@ -95,6 +98,11 @@ def holds() -> HoldService:
 
 
 @cache
+def series() -> SeriesService:
+    return SeriesService(bookings().store, utc_now, jittered_pause)
+
+
+@cache
 def eraser() -> PersonalDataEraser:
     settings = load_settings(ServiceSettings)
     return PersonalDataEraser(DynamoDBBookingStore(dynamodb_client(), settings.table_name), utc_now)
@@ -128,6 +136,8 @@ def create_booking(body: Annotated[BookingIn, Body()]) -> Response[Any]:
     request = BookingRequest(body.providerId, body.serviceId, body.start, body.customerId, body.notes, body.holdId)
     # The request's identity for idempotency: what was asked, not how it was spelt.
     request_hash = hashlib.sha256(json.dumps(body.model_dump(mode="json"), sort_keys=True).encode()).hexdigest()
+    if body.recurrence is not None:
+        return _create_series(body, request, request_hash)
     answer = bookings().book(
         principal, request, _idempotency_key(), request_hash, booking_json, attribution_for(app, principal)
     )
@@ -145,6 +155,51 @@ def create_booking(body: Annotated[BookingIn, Body()]) -> Response[Any]:
     )
     headers = {"Location": f"/bookings/{booking_id}", **etag(int(str(answer.body["version"])))}
     return Response(status_code=answer.status, content_type="application/json", body=answer.body, headers=headers)
+
+
+def _create_series(body: BookingIn, request: BookingRequest, request_hash: str) -> Response[Any]:
+    assert body.recurrence is not None
+    principal = current_principal(app)
+    answer = series().book(
+        principal,
+        request,
+        body.recurrence.recurrence(),
+        _idempotency_key(),
+        request_hash,
+        series_json,
+        attribution_for(app, principal),
+    )
+    series_id = str(answer.body["seriesId"])
+    identify(seriesId=series_id)
+    occurrences = len(answer.body["items"])  # type: ignore[arg-type]
+    if answer.replayed:
+        count(Metric.IDEMPOTENT_REPLAY)
+    else:
+        count(Metric.BOOKING_CREATED, occurrences)
+    logger.info("series created", replayed=answer.replayed, serviceId=body.serviceId, occurrences=occurrences)
+    return Response(
+        status_code=answer.status,
+        content_type="application/json",
+        body=answer.body,
+        headers={"Location": f"/series/{series_id}"},
+    )
+
+
+@app.get("/series/<seriesId>")
+def get_series(seriesId: Annotated[str, Path(pattern=SERIES_ID)]) -> dict[str, Any]:
+    identify(seriesId=seriesId)
+    return series_json(series().get(current_principal(app), seriesId))
+
+
+@app.post("/series/<seriesId>/cancel")
+def cancel_series(
+    seriesId: Annotated[str, Path(pattern=SERIES_ID)], body: Annotated[CancelIn, Body()]
+) -> dict[str, Any]:
+    principal = current_principal(app)
+    identify(seriesId=seriesId)
+    cancelled = series().cancel(principal, seriesId, body.reason, attribution_for(app, principal))
+    logger.info("series cancelled", occurrences=len(cancelled.bookings))
+    return series_json(cancelled)
 
 
 @app.get("/bookings/<bookingId>")

@@ -3,15 +3,18 @@ same way in cloudformation/api/openapi.yaml; tests/unit/test_openapi_contract.py
 
 from __future__ import annotations
 
-from typing import Annotated
+from typing import Annotated, Literal
 
-from pydantic import BaseModel, ConfigDict, StringConstraints
+from pydantic import BaseModel, ConfigDict, Field, StrictInt, StringConstraints, ValidationInfo, field_validator
 
 from services.booking.domain.models import Booking, Hold
+from services.booking.domain.series import BookedSeries
 from services.common.clock import SupportedInstant, iso_utc
+from services.common.recurrence import MAX_OCCURRENCES, Recurrence
 
 BOOKING_ID = r"^bkg_[0-9a-f]{48}$"
 HOLD_ID = r"^hld_[0-9a-f]{48}$"
+SERIES_ID = r"^ser_[0-9a-f]{48}$"
 PROVIDER_ID = r"^prv_[0-9a-f]{32}$"
 IDEMPOTENCY_KEY = r"^[A-Za-z0-9._:-]{1,128}$"
 
@@ -25,11 +28,31 @@ class HoldIn(BaseModel):
     customerId: Annotated[str, StringConstraints(strict=True, min_length=1, max_length=128)] | None = None
 
 
+class RecurrenceIn(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+    frequency: Literal["DAILY", "WEEKLY"]
+    interval: Annotated[StrictInt, Field(ge=1, le=52)] = 1
+    count: Annotated[StrictInt, Field(ge=2, le=MAX_OCCURRENCES)]
+
+    def recurrence(self) -> Recurrence:
+        return Recurrence(self.frequency, self.count, self.interval)
+
+
 class BookingIn(HoldIn):
-    """What a hold names, and the customer's words; `holdId` books the time a hold keeps."""
+    """What a hold names, and the customer's words; `holdId` books the time a hold keeps, `recurrence`
+    books a series from `start` on."""
 
     notes: Annotated[str, StringConstraints(strict=True, max_length=1000)] | None = None
     holdId: Annotated[str, StringConstraints(strict=True, pattern=HOLD_ID)] | None = None
+    recurrence: RecurrenceIn | None = None
+
+    @field_validator("recurrence")
+    @classmethod
+    def one_hold_one_time(cls, recurrence: RecurrenceIn | None, info: ValidationInfo) -> RecurrenceIn | None:
+        if recurrence is not None and info.data.get("holdId") is not None:
+            raise ValueError("a hold keeps one time: leave out holdId or recurrence")
+        return recurrence
 
 
 class CancelIn(BaseModel):
@@ -58,6 +81,8 @@ def booking_json(booking: Booking) -> dict[str, object]:
     }
     if booking.notes is not None:
         body["notes"] = booking.notes
+    if booking.series_id is not None:
+        body["seriesId"] = booking.series_id
     return body
 
 
@@ -71,4 +96,22 @@ def hold_json(hold: Hold) -> dict[str, object]:
         "end": hold.end.isoformat(),
         "expiresAt": iso_utc(hold.expires_at),
         "createdAt": hold.created_at,
+    }
+
+
+def series_json(booked: BookedSeries) -> dict[str, object]:
+    series = booked.series
+    return {
+        "seriesId": series.series_id,
+        "providerId": series.provider_id,
+        "serviceId": series.service_id,
+        "customerId": series.customer_id,
+        "recurrence": {
+            "frequency": series.recurrence.frequency,
+            "interval": series.recurrence.interval,
+            "count": series.recurrence.count,
+        },
+        "status": series.status.value,
+        "createdAt": series.created_at,
+        "items": [booking_json(booking) for booking in booked.bookings],
     }

@@ -9,7 +9,7 @@ from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict
 
-EntityType = Literal["Provider", "Schedule", "Override", "Service", "Booking", "Customer"]
+EntityType = Literal["Provider", "Schedule", "Override", "Service", "Booking", "Series", "Customer"]
 Action = Literal[
     "PROVIDER_CREATED",
     "SCHEDULE_UPDATED",
@@ -20,6 +20,8 @@ Action = Literal[
     "BOOKING_RESCHEDULED",
     "BOOKING_CANCELLED",
     "BOOKING_NO_SHOW",
+    "SERIES_CREATED",
+    "SERIES_CANCELLED",
     "PERSONAL_DATA_ERASED",
 ]
 

@@ -82,11 +82,28 @@ class BookedSpan(NamedTuple):
 
 
 @dataclass(frozen=True)
+class PendingSeries:
+    """A recurring series while it is being claimed (decision 0024): the spans of `booking_ids` are in
+    the busy blocks already, and are held for it until `expires_at`, unless it is `killed` (given up,
+    or booked over once expired). Its commit deletes this item, which turns them into bookings at once;
+    until then nothing else may."""
+
+    series_id: str
+    expires_at: datetime
+    killed: bool
+    booking_ids: frozenset[str]
+
+    def live(self, now: datetime) -> bool:
+        return not self.killed and now < self.expires_at
+
+
+@dataclass(frozen=True)
 class ProviderCalendar:
     """Everything a slot search over a window needs, as one Query reads it.
 
     `booked` holds every span the busy blocks read hold, bookings' and holds' alike, by id; a hold's
-    span carries `expires_at`. `availability_version` moves with every change of hours;
+    span carries `expires_at`, and so does the span of an occurrence of a series still being claimed
+    (`pending_series`). `availability_version` moves with every change of hours;
     `busy_versions` holds the version of each busy block read, by block id (`keys.block_id`; absent:
     no booking ever touched it). A booking's transaction requires both to be unchanged for the
     blocks its span touches, so it can only commit against the calendar it was validated on.
@@ -99,6 +116,8 @@ class ProviderCalendar:
     booked: Mapping[str, BookedSpan] = field(default_factory=dict)
     availability_version: int = 0
     busy_versions: Mapping[str, int] = field(default_factory=dict)
+    # Series being claimed, by id: their spans in `booked` carry the series' expiry, as a hold's do.
+    pending_series: Mapping[str, PendingSeries] = field(default_factory=dict)
     # From a booking container's memory rather than a read just made: good enough to commit on (the
     # versions above condition the transaction), not to refuse on (services/booking/adapters/remembered_calendars.py).
     remembered: bool = False

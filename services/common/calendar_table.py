@@ -2,13 +2,23 @@
 
 from __future__ import annotations
 
+import time
+from collections.abc import Iterable
 from dataclasses import dataclass
 from datetime import UTC, date, datetime
 from typing import TYPE_CHECKING, Any
 
 from services.common import keys
 from services.common.availability import WEEKDAYS, LocalInterval, ServiceRules
-from services.common.calendar import BookedSpan, Override, Provider, ProviderCalendar, Service, WeeklySchedule
+from services.common.calendar import (
+    BookedSpan,
+    Override,
+    PendingSeries,
+    Provider,
+    ProviderCalendar,
+    Service,
+    WeeklySchedule,
+)
 from services.common.dynamodb import Item, from_item, to_item
 
 if TYPE_CHECKING:
@@ -65,6 +75,26 @@ def service_from(values: dict[str, Any]) -> Service:
         values.get("maxPerCustomerPerDay"),
         values.get("maxPerCustomerPerWeek"),
     )
+
+
+def pending_series_from(values: dict[str, Any]) -> PendingSeries:
+    return PendingSeries(
+        series_id=values["seriesId"],
+        expires_at=datetime.fromtimestamp(values["claimExpiresAt"], UTC),
+        killed=bool(values.get("killed")),
+        booking_ids=frozenset(values.get("occurrences", {})),
+    )
+
+
+DEAD = datetime.fromtimestamp(0, UTC)  # the expiry of a killed series' spans: free for everyone
+
+
+def with_pending(booked: dict[str, BookedSpan], pending: Iterable[PendingSeries]) -> dict[str, BookedSpan]:
+    """`booked`, the spans of series still being claimed held until their series' expiry (as a hold's)."""
+    for series in pending:
+        for booking_id in series.booking_ids & booked.keys():
+            booked[booking_id] = booked[booking_id]._replace(expires_at=DEAD if series.killed else series.expires_at)
+    return booked
 
 
 def schedule_from(values: dict[str, Any]) -> WeeklySchedule:
@@ -129,6 +159,38 @@ class CalendarTable:
         items = self.query_partition(provider_id, "SK BETWEEN :lo AND :hi", {":lo": low, ":hi": high})
         return calendar_from(items, datetime.now(UTC).date().isoformat())
 
+    def calendar_around(
+        self, provider_id: str, blocks: Iterable[datetime], local_days: Iterable[date]
+    ) -> ProviderCalendar | None:
+        """Profile, schedule, services and series being claimed (one Query of the configuration), and
+        only the named busy blocks and local dates' overrides (BatchGetItem, strongly consistent): what
+        a recurring series is decided on. Its occurrences may reach a year ahead, and the Query of
+        `calendar` would read every day in between."""
+        items = self.query_partition(provider_id, "begins_with(SK, :config)", {":config": keys.CONFIG_PREFIX})
+        wanted = [keys.busy_block_key(provider_id, block) for block in sorted(set(blocks))]
+        wanted += [keys.override_key(provider_id, day) for day in sorted(set(local_days))]
+        items += self.get_many(wanted)
+        return calendar_from(items, datetime.now(UTC).date().isoformat())
+
+    def get_many(self, wanted: list[keys.Key]) -> list[Item]:
+        """The items of `wanted` that exist, strongly consistent: BatchGetItem, 100 keys a request, keys
+        DynamoDB left unprocessed (throttling, 16 MB) asked again after a pause that doubles."""
+        found: list[Item] = []
+        for first in range(0, len(wanted), 100):
+            pending: list[Any] = wanted[first : first + 100]
+            pause = 0.05
+            while pending:
+                answer = self.client.batch_get_item(
+                    RequestItems={self.table: {"Keys": pending, "ConsistentRead": True}}
+                )
+                found.extend(dict(item) for item in answer["Responses"].get(self.table, []))
+                unprocessed: dict[str, Any] = dict(answer.get("UnprocessedKeys") or {})
+                pending = list(unprocessed.get(self.table, {}).get("Keys", []))
+                if pending:
+                    time.sleep(pause)
+                    pause = min(1.0, pause * 2)
+        return found
+
     def query_partition(self, provider_id: str, sk_condition: str, values: dict[str, str]) -> list[Item]:
         """One strongly consistent Query over a provider's partition; it pages only past DynamoDB's 1 MB.
 
@@ -176,6 +238,8 @@ def calendar_from(items: list[Item], today: str) -> ProviderCalendar | None:
     profiles = by_type.get("Provider", [])
     if not profiles:
         return None
+    pending = [pending_series_from(values) for values in by_type.get("PendingSeries", [])]
+    booked = {booking_id: booked_from(booking_id, span) for booking_id, span in spans.items()}
     schedules = by_type.get("Schedule", [])
     overrides = [override_from(values) for values in by_type.get("Override", [])]
     return ProviderCalendar(
@@ -183,7 +247,8 @@ def calendar_from(items: list[Item], today: str) -> ProviderCalendar | None:
         schedule=schedule_from(schedules[0]) if schedules else None,
         overrides={override.day: override for override in overrides},
         services={values["serviceId"]: service_from(values) for values in by_type.get("Service", [])},
-        booked={booking_id: booked_from(booking_id, span) for booking_id, span in spans.items()},
+        booked=with_pending(booked, pending),
         availability_version=profiles[0].get("availabilityVersion", 0),
         busy_versions=busy_versions,
+        pending_series={series.series_id: series for series in pending},
     )

@@ -53,6 +53,29 @@ def hold_key(hold_id: str) -> Key:
     return {"PK": {"S": f"HOLD#{hold_id}"}, "SK": {"S": "HOLD"}}
 
 
+SERIES_ID_PREFIX: Final = "ser_"
+PENDING_SERIES_PREFIX: Final = "CONFIG#SERIES#"
+
+
+def new_series_id(provider_id: str) -> str:
+    """`ser_<provider's 32 hex><16 random hex>`, as a booking's id: it names the provider's partition."""
+    return f"{SERIES_ID_PREFIX}{provider_id.removeprefix('prv_')}{uuid.uuid4().hex[:16]}"
+
+
+def provider_of_series(series_id: str) -> str:
+    return f"prv_{series_id.removeprefix(SERIES_ID_PREFIX)[:32]}"
+
+
+def series_key(series_id: str) -> Key:
+    return {"PK": {"S": f"SERIES#{series_id}"}, "SK": {"S": "SERIES"}}
+
+
+def pending_series_key(provider_id: str, series_id: str) -> Key:
+    """A series while it is being claimed (decision 0024): under the provider's configuration, so the
+    calendar's one Query reads it with everything else and judges the series' spans by it."""
+    return {"PK": {"S": provider_pk(provider_id)}, "SK": {"S": f"{PENDING_SERIES_PREFIX}{series_id}"}}
+
+
 def limit_counter_key(provider_id: str, counter: str) -> Key:
     """One limit's count (services/common/limits.py), in a partition of the provider's limits: not in
     the provider's own, whose calendar Query must stay small."""

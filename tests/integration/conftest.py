@@ -203,6 +203,7 @@ def inproc(moto_table: tuple[Any, str], monkeypatch: pytest.MonkeyPatch) -> Iter
         availability.availability,
         booking.bookings,
         booking.holds,
+        booking.series,
         booking.eraser,
     )
     for factory in cached:

@@ -12,6 +12,7 @@ from __future__ import annotations
 
 from collections.abc import Callable
 from itertools import count
+from typing import Any
 from urllib.parse import quote
 
 import pytest
@@ -20,6 +21,7 @@ from local.stack import LocalStack
 from tests.integration.conftest import call, token
 from tests.integration.test_booking_api import WEEKDAYS, book, future_day, make_provider, slots
 
+WEEKLY_TWICE = {"frequency": "WEEKLY", "count": 2}  # the second a week past the times the matrix uses
 CALLERS: dict[str, list[str]] = {
     "the customer": ["customers"],
     "another customer": ["customers"],
@@ -67,6 +69,11 @@ EXPECTED: dict[str, list[int]] = {
     "book the hold for its customer": [201, 403, 201, 403, 403, 201, 403, 403, 403],
     # Explain, as the slot search: anyone signed in with a group.
     "explain a slot": [200, 200, 200, 200, 200, 200, 200, 200, 403],
+    # Recurring series (issue 20): booked, read and cancelled as their occurrences are.
+    "book a series for oneself": [201, 201, 201, 403, 201, 201, 403, 201, 403],
+    "book a series for someone else": [403, 403, 201, 403, 403, 201, 403, 403, 403],
+    "read the series": [200, 404, 200, 404, 404, 200, 200, 404, 403],
+    "cancel the series": [200, 404, 200, 404, 404, 200, 403, 404, 403],
 }
 
 
@@ -110,6 +117,15 @@ def test_every_booking_route_answers_each_caller_by_its_lane(
         status, _, answer = call(stack, "GET", f"/holds/{held}", token=customer)
         assert status == 200, answer
         return book(stack, who, pid, sid, answer["start"], holdId=held, **extra)[0]
+
+    def series(who: str, **extra: str) -> tuple[int, dict[str, str], Any]:
+        body = {"providerId": pid, "serviceId": sid, "start": next(times), "recurrence": WEEKLY_TWICE, **extra}
+        return call(stack, "POST", "/bookings", token=who, body=body)
+
+    def new_series() -> str:
+        status, _, booked = series(customer)
+        assert status == 201, booked
+        return str(booked["seriesId"])
 
     holds: list[str] = []
 
@@ -155,6 +171,10 @@ def test_every_booking_route_answers_each_caller_by_its_lane(
                 stack, "GET", f"/providers/{pid}/slots/explain?serviceId={sid}&start={quote(next(times))}", token=who
             )[0],
             "book the hold for its customer": lambda: book_hold(who, customerId=SUBS["the customer"]),
+            "book a series for oneself": lambda: series(who)[0],
+            "book a series for someone else": lambda: series(who, customerId=f"someone-{next(serial)}")[0],
+            "read the series": lambda: call(stack, "GET", f"/series/{new_series()}", token=who)[0],
+            "cancel the series": lambda: call(stack, "POST", f"/series/{new_series()}/cancel", token=who, body={})[0],
         }
         return routes[action]()
 

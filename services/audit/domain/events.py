@@ -32,10 +32,11 @@ BOOKKEEPING = frozenset(
         "limitCounters",  # which limit counters a booking counts in: the limits' bookkeeping
     }
 )
-# Items that exist for the system, not for people: busy time, idempotency records, limit counters and
-# a caller's record of live holds. (The trail itself lives in the audit table, which has no stream.
-# Holds are not in the trail yet; the stream's filter keeps all of these from the consumer anyway.)
-INTERNAL = frozenset({"BusyBlock", "IdempotencyRecord", "LimitCounter", "CustomerHolds", "Hold"})
+# Items that exist for the system, not for people: busy time, idempotency records, limit counters, a
+# caller's record of live holds, a series' claim while it is made. (The trail itself lives in the
+# audit table, which has no stream. Holds are not in the trail yet; the stream's filter keeps all of
+# these from the consumer anyway.)
+INTERNAL = frozenset({"BusyBlock", "IdempotencyRecord", "LimitCounter", "CustomerHolds", "Hold", "PendingSeries"})
 
 
 def _changes(old: dict[str, Any], new: dict[str, Any]) -> dict[str, Change]:
@@ -68,6 +69,12 @@ def _classify(event_name: str, old: dict[str, Any], new: dict[str, Any]) -> tupl
     if kind == "Booking":
         action = _booking_action(event_name, old, new)
         return ("Booking", item["bookingId"], action) if action else None
+    if kind == "Series":
+        if event_name == "INSERT":
+            return "Series", item["seriesId"], "SERIES_CREATED"
+        if event_name == "MODIFY" and old.get("status") != new.get("status") and new.get("status") == "CANCELLED":
+            return "Series", item["seriesId"], "SERIES_CANCELLED"
+        return None
     if kind == "Schedule" and event_name in {"INSERT", "MODIFY"}:
         return "Schedule", item["providerId"], "SCHEDULE_UPDATED"
     if kind == "Override" and event_name in {"INSERT", "MODIFY"}:

@@ -14,13 +14,21 @@ from __future__ import annotations
 import json
 from collections.abc import Iterator
 from dataclasses import dataclass
-from datetime import UTC, datetime, timedelta
+from datetime import UTC, date, datetime, timedelta
 from typing import TYPE_CHECKING, Any
 
 from botocore.exceptions import ClientError
 
 from services.booking.adapters.remembered_calendars import RememberedCalendars
-from services.booking.domain.models import Booking, BookingStatus, CustomerHolds, Hold, StoredResponse
+from services.booking.domain.models import (
+    Booking,
+    BookingStatus,
+    CustomerHolds,
+    Hold,
+    Series,
+    SeriesStatus,
+    StoredResponse,
+)
 from services.booking.domain.ports import (
     AlreadyAnswered,
     BookingPage,
@@ -47,13 +55,20 @@ from services.common.dynamodb import (
     to_item,
 )
 from services.common.limits import KEPT_AFTER, Counter, counters
+from services.common.recurrence import Recurrence
 from services.common.timezones import zone
 
 if TYPE_CHECKING:
     from mypy_boto3_dynamodb import DynamoDBClient
 
 BUSY_KEPT_AFTER = timedelta(days=2)  # then TTL removes the busy blocks of a past day
-ERASURE_KEPT = timedelta(days=7)  # the audit trail keeps the erasure; the item only carries it there
+ERASURE_KEPT = timedelta(days=7)
+# A series' pending item is removed by TTL once the last of its occurrences' days is over: from then on
+# its spans are in past days' blocks, which no reader heeds.
+SERIES_KEPT_AFTER = timedelta(days=1) + BUSY_KEPT_AFTER
+# Items one transaction of a series may spend on occurrences (spans' blocks, limit counters): the
+# rest of DynamoDB's 100 are the two calendar checks, the pending item, and any expired series killed.
+MAX_SERIES_PART_ITEMS = 97  # the audit trail keeps the erasure; the item only carries it there
 
 
 def day_over(block: datetime, now: datetime) -> bool:
@@ -152,6 +167,24 @@ def booking_from(values: dict[str, Any]) -> Booking:
         created_at=values["createdAt"],
         cancel_reason=values.get("cancelReason"),
         counted=values.get("limitCounters", {}),
+        series_id=values.get("seriesId"),
+    )
+
+
+def series_from(values: dict[str, Any]) -> Series:
+    recurrence = values["recurrence"]
+    return Series(
+        series_id=values["seriesId"],
+        provider_id=values["providerId"],
+        service_id=values["serviceId"],
+        customer_id=values["customerId"],
+        provider_owner=values.get("providerOwner"),
+        time_zone=values["timeZone"],
+        recurrence=Recurrence(recurrence["frequency"], recurrence["count"], recurrence["interval"]),
+        booking_ids=tuple(values["bookingIds"]),
+        status=SeriesStatus(values["status"]),
+        version=values["version"],
+        created_at=values["createdAt"],
     )
 
 
@@ -252,7 +285,7 @@ class DynamoDBBookingStore:
         now = iso_utc(datetime.now(UTC))
         service = calendar.services[booking.service_id]
         found = counters(calendar.provider, service, booking.customer_id, booking.start)
-        writes = [self._booking_put(booking, idempotency, by, now, found)]
+        writes = [self._booking_put(booking, idempotency, by, now, _counted(found))]
         writes += self._move_time(booked_span(booking), booking.provider_id, None, calendar)
         limits = range(len(writes), len(writes) + len(found))
         writes += self._count(booking.provider_id, found)
@@ -268,7 +301,7 @@ class DynamoDBBookingStore:
         idempotency: IdempotencyRecord | None,
         by: Attribution,
         now: str,
-        found: list[Counter] | tuple[Counter, ...],
+        counted: dict[str, int],
     ) -> dict[str, Any]:
         item = {
             **keys.booking_key(booking.booking_id),
@@ -292,7 +325,8 @@ class DynamoDBBookingStore:
                     if idempotency
                     else None,
                     # The limit counters it counts in: its cancel lowers exactly these.
-                    "limitCounters": _counted(found) or None,
+                    "limitCounters": counted or None,
+                    "seriesId": booking.series_id,
                     **_time_attributes(booking),
                     **attribution(by, now),
                 }
@@ -383,7 +417,11 @@ class DynamoDBBookingStore:
         if not found or "body" not in found:
             return  # expired and removed by TTL
         body = json.loads(found["body"]["S"])
-        if not isinstance(body, dict) or body.pop("notes", None) is None:
+        if not isinstance(body, dict):
+            return
+        # A booking's answer, or a series' (its occurrences' answers in `items`, each with the notes).
+        answers = [body, *(item for item in body.get("items", []) if isinstance(item, dict))]
+        if [answer.pop("notes", None) for answer in answers].count(None) == len(answers):
             return
         try:
             self.client.update_item(
@@ -496,7 +534,9 @@ class DynamoDBBookingStore:
         there and the hold live: no block's version is checked, since the hold already kept the time
         from everyone else. Nor are the hours or the service: they were checked when it was held."""
         now = datetime.now(UTC)
-        writes: list[dict[str, Any]] = [self._booking_put(booking, idempotency, by, iso_utc(now), hold.counters)]
+        writes: list[dict[str, Any]] = [
+            self._booking_put(booking, idempotency, by, iso_utc(now), _counted(hold.counters))
+        ]
         writes.append(
             {
                 "Delete": {
@@ -550,30 +590,342 @@ class DynamoDBBookingStore:
         ]
         return self._commit(writes, False, hold.provider_id, removed=hold_span(hold))
 
+    # Recurring series (decision 0024)
+
+    def series_calendar(
+        self, provider_id: str, spans: list[tuple[datetime, datetime]], local_days: list[date]
+    ) -> ProviderCalendar | None:
+        blocks = [block for start, end in spans for block in keys.busy_blocks(start, end)]
+        return self.calendars.calendar_around(provider_id, blocks, local_days)
+
+    def limit_counts(self, provider_id: str, counter_keys: set[str]) -> dict[str, int]:
+        found = self.calendars.get_many([keys.limit_counter_key(provider_id, key) for key in sorted(counter_keys)])
+        return {item["SK"]["S"]: int(item["count"]["N"]) for item in found if "count" in item}
+
+    def claim_series(
+        self, series: Series, occurrences: list[Booking], calendar: ProviderCalendar, expires_at: datetime
+    ) -> ClaimOutcome:
+        """Claim every occurrence's time, in as many transactions as it takes, each holding as many
+        occurrences as fit in 100 items: their spans, their limit counters, the calendar checks and
+        the series' pending item, which lists the occurrences claimed and holds them until
+        `expires_at`. If a part fails (or this raises), the parts before it are given back."""
+        self.remembered.forget(series.provider_id)  # pending series are read, never remembered
+        provider, service = calendar.provider, calendar.services[series.service_id]
+        budget = MAX_SERIES_PART_ITEMS - len(calendar.pending_series)  # kills, at most one per series
+        parts: list[list[tuple[Booking, list[Counter]]]] = []
+        part: list[tuple[Booking, list[Counter]]] = []
+        size = 0
+        for booking in occurrences:
+            found = counters(provider, service, booking.customer_id, booking.start)
+            items = len(keys.busy_blocks(booking.busy_start, booking.busy_end)) + len(found)
+            if part and size + items > budget:
+                parts.append(part)
+                part, size = [], 0
+            part.append((booking, found))
+            size += items
+        parts.append(part)
+        try:
+            for number, part in enumerate(parts):
+                outcome = self._claim_part(series, part, calendar, expires_at, first=number == 0)
+                if not isinstance(outcome, Committed):
+                    if number:
+                        self.abandon_series(series.provider_id, series.series_id)
+                    return outcome
+        except Exception:
+            self.abandon_series(series.provider_id, series.series_id)
+            raise
+        return Committed()
+
+    def _claim_part(
+        self,
+        series: Series,
+        part: list[tuple[Booking, list[Counter]]],
+        calendar: ProviderCalendar,
+        expires_at: datetime,
+        first: bool,
+    ) -> ClaimOutcome:
+        now = datetime.now(UTC)
+        writes: list[dict[str, Any]] = []
+        gone: set[str] = set()
+        claimed: dict[str, Any] = {}
+        raised: dict[str, Counter] = {}  # each counter once, with how many of this part count in it
+        numbers: dict[str, int] = {}
+        for booking, found in part:
+            block_writes, expired = self._block_writes(booked_span(booking), booking.provider_id, None, calendar)
+            writes += block_writes
+            gone |= expired
+            claimed[booking.booking_id] = {
+                "busyStart": int(booking.busy_start.timestamp()),
+                "busyEnd": int(booking.busy_end.timestamp()),
+                "counted": _counted(found),
+            }
+            for counter in found:
+                raised[counter.key] = counter
+                numbers[counter.key] = numbers.get(counter.key, 0) + 1
+        writes += self._kills(gone, series.provider_id, calendar)
+        writes += self._calendar_checks(series.provider_id, booked_span(part[0][0]), calendar)
+        marker = keys.pending_series_key(series.provider_id, series.series_id)
+        if first:
+            last_day = max(booking.busy_end for booking, _ in part).astimezone(UTC).date()
+            item = {
+                **marker,
+                **to_item(
+                    {
+                        "entityType": "PendingSeries",
+                        "seriesId": series.series_id,
+                        "claimExpiresAt": int(expires_at.timestamp()),
+                        "occurrences": claimed,
+                        # TTL: once every occurrence's day is over, its spans say nothing to anyone.
+                        "expiresAt": int(
+                            (datetime.combine(last_day, datetime.min.time(), UTC) + SERIES_KEPT_AFTER).timestamp()
+                        ),
+                    }
+                ),
+            }
+            writes.append(
+                {"Put": {"TableName": self.table, "Item": item, "ConditionExpression": "attribute_not_exists(PK)"}}
+            )
+        else:
+            names = {f"#o{i}": booking_id for i, booking_id in enumerate(claimed)}
+            values = {f":o{i}": value for i, value in enumerate(claimed.values())}
+            last = max(booking.busy_end for booking, _ in part).astimezone(UTC).date()
+            expires = int((datetime.combine(last, datetime.min.time(), UTC) + SERIES_KEPT_AFTER).timestamp())
+            writes.append(
+                {
+                    "Update": {
+                        "TableName": self.table,
+                        "Key": marker,
+                        "UpdateExpression": "SET "
+                        + ", ".join(f"occurrences.{name} = {name.replace('#', ':')}" for name in names)
+                        + ", expiresAt = :expires",
+                        "ConditionExpression": "claimExpiresAt > :now AND attribute_not_exists(killed)",
+                        "ExpressionAttributeNames": names,
+                        "ExpressionAttributeValues": to_item(
+                            {**values, ":now": int(now.timestamp()), ":expires": expires}
+                        ),
+                    }
+                }
+            )
+        limits = range(len(writes), len(writes) + len(raised))
+        for key, counter in sorted(raised.items()):
+            writes.append(self._counter_update(series.provider_id, counter, numbers[key]))
+        return self._commit(writes, False, series.provider_id, limits=limits)
+
+    def commit_series(
+        self, series: Series, occurrences: list[Booking], idempotency: IdempotencyRecord | None, by: Attribution
+    ) -> ClaimOutcome:
+        """One transaction: the pending item gone (while the series is live), each occurrence's booking
+        and the series' item put, the idempotency record kept. From then on the occurrences' spans are
+        bookings' spans."""
+        now = datetime.now(UTC)
+        stamp = iso_utc(now)
+        writes: list[dict[str, Any]] = [
+            {
+                "Delete": {
+                    "TableName": self.table,
+                    "Key": keys.pending_series_key(series.provider_id, series.series_id),
+                    "ConditionExpression": "claimExpiresAt > :now AND attribute_not_exists(killed)",
+                    "ExpressionAttributeValues": {":now": {"N": str(int(now.timestamp()))}},
+                }
+            }
+        ]
+        for booking in occurrences:
+            writes.append(self._booking_put(booking, idempotency, by, stamp, booking.counted or {}))
+        writes.append(self._series_put(series, by, stamp))
+        if idempotency is not None:
+            writes.append(self._remember(by.actor, idempotency, stamp))
+        self.remembered.forget(series.provider_id)
+        return self._commit(writes, idempotency is not None, series.provider_id)
+
+    def _series_put(self, series: Series, by: Attribution, now: str) -> dict[str, Any]:
+        item = {
+            **keys.series_key(series.series_id),
+            **to_item(
+                {
+                    "entityType": "Series",
+                    "seriesId": series.series_id,
+                    "providerId": series.provider_id,
+                    "serviceId": series.service_id,
+                    "customerId": series.customer_id,
+                    "providerOwner": series.provider_owner,
+                    "timeZone": series.time_zone,
+                    "recurrence": {
+                        "frequency": series.recurrence.frequency,
+                        "interval": series.recurrence.interval,
+                        "count": series.recurrence.count,
+                    },
+                    "bookingIds": list(series.booking_ids),
+                    "status": series.status.value,
+                    "version": series.version,
+                    "createdAt": series.created_at,
+                    **attribution(by, now),
+                }
+            ),
+        }
+        return {"Put": {"TableName": self.table, "Item": item, "ConditionExpression": "attribute_not_exists(PK)"}}
+
+    def abandon_series(self, provider_id: str, series_id: str) -> None:
+        """Give a series that will not commit its time back: kill its pending item (it can no longer
+        commit), then, a few occurrences per transaction, take their spans out of the busy blocks and
+        their counts out of the limit counters, each only while the item still lists it (so a second
+        abandon, or one cut short and done again, lowers nothing twice); then delete the item."""
+        marker = keys.pending_series_key(provider_id, series_id)
+        try:
+            found = self.client.update_item(
+                TableName=self.table,
+                Key=marker,
+                UpdateExpression="SET killed = :true",
+                ConditionExpression="attribute_exists(PK)",
+                ExpressionAttributeValues={":true": {"BOOL": True}},
+                ReturnValues="ALL_NEW",
+            )
+        except ClientError as error:
+            if error_code(error) == "ConditionalCheckFailedException":
+                return  # committed, or abandoned already
+            raise
+        self.remembered.forget(provider_id)
+        occurrences: dict[str, Any] = from_item(dict(found["Attributes"])).get("occurrences", {})
+        now = datetime.now(UTC)
+        part: list[tuple[str, dict[str, Any]]] = []
+        size = 0
+        for booking_id, claimed in sorted(occurrences.items()):
+            start = datetime.fromtimestamp(claimed["busyStart"], UTC)
+            end = datetime.fromtimestamp(claimed["busyEnd"], UTC)
+            items = len(live_blocks(start, end, now)) + len(claimed["counted"])
+            if part and size + items > MAX_SERIES_PART_ITEMS:
+                self._give_back(provider_id, marker, part)
+                part, size = [], 0
+            part.append((booking_id, claimed))
+            size += items
+        if part:
+            self._give_back(provider_id, marker, part)
+        try:
+            self.client.delete_item(
+                TableName=self.table,
+                Key=marker,
+                ConditionExpression="attribute_exists(PK) AND size(occurrences) = :none",
+                ExpressionAttributeValues={":none": {"N": "0"}},
+            )
+        except ClientError as error:
+            if error_code(error) != "ConditionalCheckFailedException":
+                raise
+
+    def _give_back(self, provider_id: str, marker: keys.Key, part: list[tuple[str, dict[str, Any]]]) -> None:
+        now = datetime.now(UTC)
+        names = {f"#o{i}": booking_id for i, (booking_id, _) in enumerate(part)}
+        writes: list[dict[str, Any]] = [
+            {
+                "Update": {
+                    "TableName": self.table,
+                    "Key": marker,
+                    "UpdateExpression": "REMOVE " + ", ".join(f"occurrences.{name}" for name in names),
+                    "ConditionExpression": " AND ".join(f"attribute_exists(occurrences.{name})" for name in names),
+                    "ExpressionAttributeNames": names,
+                }
+            }
+        ]
+        lowered: dict[str, tuple[int, int]] = {}
+        for booking_id, claimed in part:
+            start = datetime.fromtimestamp(claimed["busyStart"], UTC)
+            end = datetime.fromtimestamp(claimed["busyEnd"], UTC)
+            for block in live_blocks(start, end, now):
+                writes.append(
+                    {
+                        "Update": {
+                            "TableName": self.table,
+                            "Key": keys.busy_block_key(provider_id, block),
+                            "UpdateExpression": "REMOVE spans.#booking ADD version :one",
+                            "ConditionExpression": "attribute_exists(PK)",
+                            "ExpressionAttributeNames": {"#booking": booking_id},
+                            "ExpressionAttributeValues": {":one": {"N": "1"}},
+                        }
+                    }
+                )
+            for key, ends in claimed["counted"].items():
+                number, _ = lowered.get(key, (0, ends))
+                lowered[key] = (number + 1, ends)
+        for key, (number, ends) in sorted(lowered.items()):
+            if ends > now.timestamp():
+                writes.append(
+                    {
+                        "Update": {
+                            "TableName": self.table,
+                            "Key": keys.limit_counter_key(provider_id, key),
+                            "UpdateExpression": "ADD #count :minus",
+                            "ConditionExpression": "attribute_exists(#count)",
+                            "ExpressionAttributeNames": {"#count": "count"},
+                            "ExpressionAttributeValues": {":minus": {"N": str(-number)}},
+                        }
+                    }
+                )
+        try:
+            self.client.transact_write_items(TransactItems=writes)  # type: ignore[arg-type]
+        except ClientError as error:
+            if error_code(error) != "TransactionCanceledException":
+                raise
+            # Given back already (an abandon done twice), or a block gone with its day: give back one by one.
+            if len(part) > 1:
+                for one in part:
+                    self._give_back(provider_id, marker, [one])
+
+    def get_series(self, series_id: str) -> Series | None:
+        found = self.client.get_item(TableName=self.table, Key=keys.series_key(series_id), ConsistentRead=True)
+        return series_from(from_item(dict(found["Item"]))) if "Item" in found else None
+
+    def get_bookings(self, booking_ids: list[str]) -> list[Booking]:
+        """The bookings of `booking_ids` that exist, strongly consistent, in that order."""
+        found = self.calendars.get_many([keys.booking_key(booking_id) for booking_id in booking_ids])
+        by_id = {booking.booking_id: booking for booking in (booking_from(from_item(item)) for item in found)}
+        return [by_id[booking_id] for booking_id in booking_ids if booking_id in by_id]
+
+    def end_series(self, series: Series, by: Attribution) -> ClaimOutcome:
+        """The series marked cancelled (its occurrences are cancelled one by one, before)."""
+        now = iso_utc(datetime.now(UTC))
+        fields = {"status": SeriesStatus.CANCELLED.value, "version": series.version + 1, **attribution(by, now)}
+        names = {f"#f{i}": name for i, name in enumerate(fields)}
+        try:
+            self.client.update_item(
+                TableName=self.table,
+                Key=keys.series_key(series.series_id),
+                UpdateExpression="SET " + ", ".join(f"#f{i} = :f{i}" for i in range(len(fields))),
+                ConditionExpression="#version = :read",
+                ExpressionAttributeNames={**names, "#version": "version"},
+                ExpressionAttributeValues=to_item(
+                    {**{f":f{i}": value for i, value in enumerate(fields.values())}, ":read": series.version}
+                ),
+            )
+        except ClientError as error:
+            if error_code(error) == "ConditionalCheckFailedException":
+                return Refused()
+            raise
+        return Committed()
+
     # Limits (services/common/limits.py)
 
     def _count(
         self, provider_id: str, found: list[Counter] | tuple[Counter, ...], *, check_only: bool = False
     ) -> list[dict[str, Any]]:
         """Each counter one up, on the condition that it is below its limit (or only that condition)."""
-        writes = []
-        for counter in found:
-            change: dict[str, Any] = {
-                "TableName": self.table,
-                "Key": keys.limit_counter_key(provider_id, counter.key),
-                "ConditionExpression": "attribute_not_exists(#count) OR #count < :limit",
-                "ExpressionAttributeNames": {"#count": "count"},
-                "ExpressionAttributeValues": {":limit": {"N": str(counter.limit)}},
-            }
-            if check_only:
-                writes.append({"ConditionCheck": change})
-                continue
-            change["UpdateExpression"] = "SET entityType = :type, expiresAt = :expires ADD #count :one"
-            change["ExpressionAttributeValues"] |= to_item(
-                {":type": "LimitCounter", ":expires": int((counter.ends + KEPT_AFTER).timestamp()), ":one": 1}
-            )
-            writes.append({"Update": change})
-        return writes
+        return [self._counter_update(provider_id, counter, 1, check_only=check_only) for counter in found]
+
+    def _counter_update(
+        self, provider_id: str, counter: Counter, number: int, *, check_only: bool = False
+    ) -> dict[str, Any]:
+        """The counter `number` up, on the condition that it has room for them (or only that condition)."""
+        change: dict[str, Any] = {
+            "TableName": self.table,
+            "Key": keys.limit_counter_key(provider_id, counter.key),
+            "ConditionExpression": "attribute_not_exists(#count) OR #count <= :room",
+            "ExpressionAttributeNames": {"#count": "count"},
+            "ExpressionAttributeValues": {":room": {"N": str(counter.limit - number)}},
+        }
+        if check_only:
+            return {"ConditionCheck": change}
+        change["UpdateExpression"] = "SET entityType = :type, expiresAt = :expires ADD #count :n"
+        change["ExpressionAttributeValues"] |= to_item(
+            {":type": "LimitCounter", ":expires": int((counter.ends + KEPT_AFTER).timestamp()), ":n": number}
+        )
+        return {"Update": change}
 
     def _uncount(self, provider_id: str, counted: dict[str, int]) -> list[dict[str, Any]]:
         """Each counter one down, unless its day or week is over (it counts nothing anyone asks about,
@@ -668,18 +1020,27 @@ class DynamoDBBookingStore:
     def _move_time(
         self, span: BookedSpan, provider_id: str, previous: BookedSpan | None, calendar: ProviderCalendar
     ) -> list[dict[str, Any]]:
-        """Busy-block updates that put `span` in (and `previous` out), plus the calendar checks.
+        """Busy-block updates that put `span` in (and `previous` out), plus the calendar checks."""
+        writes, gone = self._block_writes(span, provider_id, previous, calendar)
+        return [*writes, *self._kills(gone, provider_id, calendar), *self._calendar_checks(provider_id, span, calendar)]
+
+    def _block_writes(
+        self, span: BookedSpan, provider_id: str, previous: BookedSpan | None, calendar: ProviderCalendar
+    ) -> tuple[list[dict[str, Any]], set[str]]:
+        """Busy-block updates that put `span` in (and `previous` out), and the ids of the expired spans
+        they take out.
 
         Every block the new span touches is conditioned on the version the decision read (or on not
         existing): any booking or hold that overlaps the new span shares one of them with it. A block
-        only the old span touches loses that span, unconditioned. Holds that expired are taken out of
-        the blocks written, as they go by (the engine already treats them as free)."""
+        only the old span touches loses that span, unconditioned. Expired spans (holds', and those of
+        series given up or not committed in time) are taken out of the blocks written, as they go by
+        (the engine already treats them as free)."""
         stored = span_of(span)
         now = datetime.now(UTC)
         new_blocks = keys.busy_blocks(span.start, span.end)
         old_blocks = live_blocks(previous.start, previous.end, now) if previous else []
         expired = [other for other in calendar.booked.values() if not other.live(now)]
-        writes = []
+        writes, removed = [], set()
         for block in sorted(set(new_blocks) | set(old_blocks)):
             seen = calendar.busy_versions.get(keys.block_id(block))
             update: dict[str, Any] = {
@@ -711,6 +1072,7 @@ class DynamoDBBookingStore:
                 )
             else:
                 gone = [other.booking_id for other in expired if block in keys.busy_blocks(other.start, other.end)]
+                removed.update(gone)
                 update["ExpressionAttributeNames"] |= {f"#gone{i}": hold_id for i, hold_id in enumerate(gone)}
                 removal = " REMOVE " + ", ".join(f"spans.#gone{i}" for i in range(len(gone))) if gone else ""
                 update["UpdateExpression"] = f"SET spans.#booking = :span{removal} ADD version :one"
@@ -723,8 +1085,32 @@ class DynamoDBBookingStore:
                 update["ConditionExpression"] = "version = :seen"
                 values[":seen"] = {"N": str(seen)}
             writes.append({"Update": update})
+        return writes, removed
+
+    def _kills(self, gone: set[str], provider_id: str, calendar: ProviderCalendar) -> list[dict[str, Any]]:
+        """For each series whose expired spans a change takes out: the series killed, so that it can never
+        commit (decision 0024). Without this, a series' commit judged live by a clock a moment behind
+        ours could turn into bookings spans we have just booked over. Conditioned on the series being
+        there and expired or killed: committed or cleaned meanwhile, the change is decided again."""
+        now = int(datetime.now(UTC).timestamp())
+        return [
+            {
+                "Update": {
+                    "TableName": self.table,
+                    "Key": keys.pending_series_key(provider_id, series.series_id),
+                    "UpdateExpression": "SET killed = :true",
+                    "ConditionExpression": "attribute_exists(PK) AND (claimExpiresAt <= :now OR killed = :true)",
+                    "ExpressionAttributeValues": {":true": {"BOOL": True}, ":now": {"N": str(now)}},
+                }
+            }
+            for series in calendar.pending_series.values()
+            if series.booking_ids & gone
+        ]
+
+    def _calendar_checks(self, provider_id: str, span: BookedSpan, calendar: ProviderCalendar) -> list[dict[str, Any]]:
+        """The provider's hours and the span's service as the decision read them."""
         service = calendar.services[span.service_id]
-        writes.append(
+        return [
             {
                 "ConditionCheck": {
                     "TableName": self.table,
@@ -732,9 +1118,7 @@ class DynamoDBBookingStore:
                     "ConditionExpression": "availabilityVersion = :seen",
                     "ExpressionAttributeValues": {":seen": {"N": str(calendar.availability_version)}},
                 }
-            }
-        )
-        writes.append(
+            },
             {
                 "ConditionCheck": {
                     "TableName": self.table,
@@ -742,9 +1126,8 @@ class DynamoDBBookingStore:
                     "ConditionExpression": "version = :seen",
                     "ExpressionAttributeValues": {":seen": {"N": str(service.version)}},
                 }
-            }
-        )
-        return writes
+            },
+        ]
 
     def _remember(self, caller: str, record: IdempotencyRecord, now: str) -> dict[str, Any]:
         values = {

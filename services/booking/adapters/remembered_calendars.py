@@ -19,7 +19,7 @@ from typing import Any
 
 from services.common import keys
 from services.common.calendar import BookedSpan, ProviderCalendar
-from services.common.calendar_table import booked_from
+from services.common.calendar_table import booked_from, with_pending
 
 # Providers a container remembers, least recently used out first, and the spans they may hold in
 # all: a span is about 550 bytes parsed (a provider with 2,000 bookings in its coming 62 days, 1.1 MB),
@@ -111,5 +111,6 @@ class RememberedCalendars:
             booked.update(
                 {booking_id: booked_from(booking_id, span) for booking_id, span in item.get("spans", {}).items()}
             )
+        booked = with_pending(booked, calendar.pending_series.values())
         versions = {**calendar.busy_versions, **{block: item["version"] for _, block, item in named}}
         self._entries[provider_id] = replace(entry, calendar=replace(calendar, booked=booked, busy_versions=versions))

@@ -7,6 +7,7 @@ from datetime import datetime
 from enum import StrEnum
 
 from services.common.limits import Counter
+from services.common.recurrence import Recurrence
 
 
 class BookingStatus(StrEnum):
@@ -35,6 +36,7 @@ class Booking:
     # The limit counters it counts in (key → when its day or week ends, epoch s); None: not read (a
     # booking seen through its calendar span).
     counted: dict[str, int] | None = None
+    series_id: str | None = None  # the recurring series it is an occurrence of
 
 
 @dataclass(frozen=True)
@@ -81,3 +83,26 @@ class CustomerHolds:
 
     def live(self, now: datetime) -> dict[str, datetime]:
         return {hold_id: expires for hold_id, expires in self.expiries.items() if now < expires}
+
+
+class SeriesStatus(StrEnum):
+    ACTIVE = "ACTIVE"
+    CANCELLED = "CANCELLED"  # its occurrences that had not started were cancelled together
+
+
+@dataclass(frozen=True)
+class Series:
+    """A recurring series: its occurrences are bookings (`booking_ids`, in time order), booked all
+    or none (decision 0024)."""
+
+    series_id: str
+    provider_id: str
+    service_id: str
+    customer_id: str
+    provider_owner: str | None
+    time_zone: str
+    recurrence: Recurrence
+    booking_ids: tuple[str, ...]
+    status: SeriesStatus
+    version: int
+    created_at: str

@@ -3,10 +3,10 @@
 from __future__ import annotations
 
 from dataclasses import dataclass
-from datetime import datetime
+from datetime import date, datetime
 from typing import Protocol
 
-from services.booking.domain.models import Booking, BookingStatus, CustomerHolds, Hold, StoredResponse
+from services.booking.domain.models import Booking, BookingStatus, CustomerHolds, Hold, Series, StoredResponse
 from services.common.auth import Attribution
 from services.common.calendar import ProviderCalendar
 
@@ -126,4 +126,42 @@ class BookingStore(Protocol):
 
     def release(self, hold: Hold, by: Attribution) -> ClaimOutcome:
         """One transaction: the hold gone and its busy time free."""
+        ...
+
+    # Recurring series (decision 0024)
+
+    def series_calendar(
+        self, provider_id: str, spans: list[tuple[datetime, datetime]], local_days: list[date]
+    ) -> ProviderCalendar | None:
+        """The provider's configuration, series being claimed, and only the busy blocks `spans` touch and
+        the overrides of `local_days`: strongly consistent, in one Query and a BatchGetItem or two."""
+        ...
+
+    def limit_counts(self, provider_id: str, counter_keys: set[str]) -> dict[str, int]:
+        """How many bookings each of these limit counters counts now (strongly consistent; 0 if absent)."""
+        ...
+
+    def claim_series(
+        self, series: Series, occurrences: list[Booking], calendar: ProviderCalendar, expires_at: datetime
+    ) -> ClaimOutcome:
+        """Every occurrence's time claimed, held for the series until `expires_at`; or, if a part of the
+        claim fails, nothing (the parts before it given back)."""
+        ...
+
+    def commit_series(
+        self, series: Series, occurrences: list[Booking], idempotency: IdempotencyRecord | None, by: Attribution
+    ) -> ClaimOutcome:
+        """One transaction: while the claim is live, the occurrences become bookings and the series exists."""
+        ...
+
+    def abandon_series(self, provider_id: str, series_id: str) -> None:
+        """A claim that will not commit given back (nothing if committed or given back already)."""
+        ...
+
+    def get_series(self, series_id: str) -> Series | None: ...
+
+    def get_bookings(self, booking_ids: list[str]) -> list[Booking]: ...
+
+    def end_series(self, series: Series, by: Attribution) -> ClaimOutcome:
+        """The series marked cancelled, if still at the version read."""
         ...

@@ -236,12 +236,24 @@ class BookingService:
             if isinstance(outcome, AlreadyAnswered):
                 return self._checked_replay(outcome.response, request_hash)
             if isinstance(outcome, LimitReached):
+                if self._gave_back_dead_series(calendar, now):
+                    read_again = True  # a series cut short may have held the count: try again without it
+                    continue
                 return self._limit_reached(principal, idempotency_key, request_hash, now)
             # Stale: the calendar moved under us. Decide again: on what the failure told, when it told
             # all that moved (the blocks' new state), else on a new read.
             read_again = not (isinstance(outcome, Stale) and outcome.learnt)
             self.pause(attempt)
         raise ContendedError()
+
+    def _gave_back_dead_series(self, calendar: ProviderCalendar, now: datetime) -> bool:
+        """Give back the claims of series that will never commit (a function killed half-way: their
+        spans are free already, but the limit counts they raised are not until given back); True if
+        there were any (decision 0024)."""
+        dead = [series.series_id for series in calendar.pending_series.values() if not series.live(now)]
+        for series_id in dead:
+            self.store.abandon_series(calendar.provider.provider_id, series_id)
+        return bool(dead)
 
     def _limit_reached(
         self, principal: Principal, idempotency_key: str | None, request_hash: str, now: datetime

@@ -1,0 +1,250 @@
+"""Recurring series: up to 52 occurrences booked all or none, though that is more than one DynamoDB
+transaction holds (decision 0024).
+
+The occurrences are decided together on one read (`ProviderCalendar` around just their times), each
+by the engine that answers search and booking (`explain`), and by the limits as if all were booked.
+Any that is not free refuses the series, naming every one (`409`, `conflicts`). Otherwise:
+
+1. **Claim**: their spans go into the busy blocks, in as many transactions as it takes, each
+   conditioned as a booking's is; a pending item in the provider's calendar lists them and holds them
+   until `expiresAt` (a minute), so every reader judges them as held and nobody books over them.
+2. **Commit**: one transaction deletes the pending item, while live, and puts the series' item and
+   every occurrence's booking (52 + 3 items): from that instant they are bookings.
+
+A part that loses a race gives back the parts before it and the series is decided again. A function
+killed half-way gives nothing back, and need not: once `expiresAt` passes its spans are free to every
+reader, and the next change that writes their blocks takes them out.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass, replace
+from datetime import datetime, timedelta
+from http import HTTPStatus
+
+from services.booking.domain.models import Booking, BookingStatus, Series, SeriesStatus, StoredResponse
+from services.booking.domain.ports import AlreadyAnswered, BookingStore, Committed, IdempotencyRecord
+from services.booking.domain.use_cases import (
+    IDEMPOTENCY_LIFETIME,
+    BookingNotFoundError,
+    BookingRequest,
+    BookingService,
+    BookingStateError,
+    ContendedError,
+    ProviderOrServiceNotFoundError,
+    no_pause,
+)
+from services.common import keys
+from services.common.auth import Attribution, Group, Principal
+from services.common.availability import explain, why_not
+from services.common.calendar import ProviderCalendar, Service
+from services.common.clock import Clock, iso_utc
+from services.common.errors import DomainError, ForbiddenError, NotFoundError
+from services.common.limits import counters
+from services.common.recurrence import Recurrence, occurrences
+from services.common.timezones import zone
+from services.common.tracing import traced
+
+# How long a series' claimed time is held for its commit: far longer than claiming 52 occurrences
+# takes (a few transactions), short enough that a function killed half-way keeps nobody out for long.
+CLAIM_HOLD = timedelta(seconds=60)
+# A series decided again after a part lost a race: each attempt reads, claims and gives back.
+SERIES_ATTEMPTS = 5
+# The engine's words for a refused time, as explain names them (a series names every reason).
+TAKEN_REASONS = {"TAKEN": "BOOKED"}
+
+
+class SeriesNotFoundError(NotFoundError):
+    def __init__(self, series_id: str) -> None:
+        super().__init__(f"Series {series_id} does not exist.")
+
+
+class SeriesConflictError(DomainError):
+    """Some occurrences are not free: nothing was booked."""
+
+    code = "BOOKING_CONFLICT"
+    status = HTTPStatus.CONFLICT
+
+    def __init__(self, conflicts: list[tuple[datetime, list[str]]]) -> None:
+        super().__init__(
+            f"{len(conflicts)} of the series' occurrences cannot be booked, so none was: each is named with why."
+        )
+        self.conflicts = conflicts
+
+    def extensions(self) -> dict[str, object]:
+        return {
+            "conflicts": [
+                {"start": start.isoformat(), "reason": reasons[0], "reasons": reasons}
+                for start, reasons in self.conflicts
+            ]
+        }
+
+
+@dataclass(frozen=True)
+class BookedSeries:
+    series: Series
+    bookings: list[Booking]
+
+
+@dataclass
+class SeriesService:
+    store: BookingStore
+    clock: Clock
+    pause: Callable[[int], None] = no_pause
+
+    @traced("booking.book_series")
+    def book(
+        self,
+        principal: Principal,
+        request: BookingRequest,
+        recurrence: Recurrence,
+        idempotency_key: str | None,
+        request_hash: str,
+        render: Callable[[BookedSeries], dict[str, object]],
+        by: Attribution,
+    ) -> StoredResponse:
+        """Book every occurrence of `recurrence` from `request.start`, or none."""
+        for attempt in range(SERIES_ATTEMPTS):
+            now = self.clock()
+            profile = self.store.series_calendar(request.provider_id, [], [])
+            if profile is None:
+                raise ProviderOrServiceNotFoundError(f"Provider {request.provider_id} does not exist.")
+            customer = BookingService._customer(principal, request, profile.provider.owner_sub)
+            service = profile.services.get(request.service_id)
+            if service is None:
+                raise ProviderOrServiceNotFoundError(f"Service {request.service_id} does not exist for this provider.")
+            for pending in profile.pending_series.values():
+                if not pending.live(now):  # cut short (a function killed half-way): its counts back first
+                    self.store.abandon_series(request.provider_id, pending.series_id)
+            provider_zone = zone(profile.provider.time_zone)
+            starts = occurrences(request.start, recurrence, provider_zone)
+            shapes = [
+                BookingService._new_booking(profile, service, replace(request, start=start), customer, now)
+                for start in starts
+            ]
+            # The calendar around exactly those times; decided on only if the service it read is the
+            # one the spans were drawn with.
+            spans = [(shape.busy_start, shape.busy_end) for shape in shapes]
+            days = sorted({day for shape in shapes for day in (shape.start.date(), shape.end.date())})
+            calendar = self.store.series_calendar(request.provider_id, spans, days)
+            if calendar is None or calendar.services.get(service.service_id) != service:
+                self.pause(attempt)
+                continue
+            conflicts = self._conflicts(calendar, service, customer, starts, now)
+            if conflicts:
+                replay = BookingService(self.store, self.clock)._replay(principal, idempotency_key, request_hash, now)
+                if replay is not None:
+                    return replay
+                raise SeriesConflictError(conflicts)
+            series_id = keys.new_series_id(calendar.provider.provider_id)
+            bookings = [
+                replace(
+                    shape,
+                    series_id=series_id,
+                    counted={
+                        c.key: int(c.ends.timestamp())
+                        for c in counters(calendar.provider, service, customer, shape.start)
+                    },
+                )
+                for shape in shapes
+            ]
+            series = Series(
+                series_id=series_id,
+                provider_id=calendar.provider.provider_id,
+                service_id=service.service_id,
+                customer_id=customer,
+                provider_owner=calendar.provider.owner_sub,
+                time_zone=calendar.provider.time_zone,
+                recurrence=recurrence,
+                booking_ids=tuple(booking.booking_id for booking in bookings),
+                status=SeriesStatus.ACTIVE,
+                version=1,
+                created_at=iso_utc(now),
+            )
+            response = render(BookedSeries(series, bookings))
+            claimed = self.store.claim_series(series, bookings, calendar, now.replace(microsecond=0) + CLAIM_HOLD)
+            if isinstance(claimed, Committed):
+                record = None
+                if idempotency_key:
+                    stored = StoredResponse(request_hash, 201, response)
+                    record = IdempotencyRecord(idempotency_key, stored, now + IDEMPOTENCY_LIFETIME)
+                outcome = self.store.commit_series(series, bookings, record, by)
+                if isinstance(outcome, Committed):
+                    return StoredResponse(request_hash, 201, response)
+                self.store.abandon_series(series.provider_id, series.series_id)
+                if isinstance(outcome, AlreadyAnswered):
+                    return BookingService._checked_replay(outcome.response, request_hash)
+            # A part lost a race (or the commit came too late): its time is given back; decide again.
+            self.pause(attempt)
+        raise ContendedError()
+
+    def _conflicts(
+        self, calendar: ProviderCalendar, service: Service, customer: str, starts: list[datetime], now: datetime
+    ) -> list[tuple[datetime, list[str]]]:
+        """Every occurrence that cannot be booked, with every reason: the engine's, and LIMIT_REACHED
+        when a limit would be passed with the occurrences before it booked."""
+        hours, busy = calendar.hours(), calendar.busy_explained(now)
+        found = [counters(calendar.provider, service, customer, start) for start in starts]
+        wanted = {counter.key for each in found for counter in each}
+        counts = self.store.limit_counts(calendar.provider.provider_id, wanted) if wanted else {}
+        conflicts = []
+        for start, each in zip(starts, found, strict=True):
+            bookable, reasons = explain(hours, service.rules, busy, start, now, service.service_id)
+            if not bookable and not reasons:  # explain names causes; the decision may see one it does not
+                reason = why_not(hours, service.rules, busy, start, now, service.service_id) or "TAKEN"
+                reasons = [TAKEN_REASONS.get(reason, reason)]
+            full = False
+            for counter in each:
+                counts[counter.key] = counts.get(counter.key, 0) + 1
+                full = full or counts[counter.key] > counter.limit
+            if full:
+                reasons.append("LIMIT_REACHED")
+            if reasons:
+                conflicts.append((start, reasons))
+        return conflicts
+
+    # Reading and cancelling
+
+    @traced("booking.get_series")
+    def get(self, principal: Principal, series_id: str) -> BookedSeries:
+        """A series, to whoever may see its bookings: its customer, its provider's owner, admins, ops."""
+        series = self.store.get_series(series_id)
+        if series is None or not self._may_see(principal, series):
+            raise SeriesNotFoundError(series_id)
+        return BookedSeries(series, self.store.get_bookings(list(series.booking_ids)))
+
+    @traced("booking.cancel_series")
+    def cancel(self, principal: Principal, series_id: str, reason: str | None, by: Attribution) -> BookedSeries:
+        """Cancel every confirmed occurrence that has not started, one by one (each frees its own time),
+        then mark the series cancelled. Done again, it cancels what is left and changes nothing else."""
+        series = self.get(principal, series_id).series
+        staff = principal.is_in(Group.ADMINS) or (
+            principal.is_in(Group.PROVIDERS) and series.provider_owner == principal.sub
+        )
+        if not (staff or (principal.is_in(Group.CUSTOMERS) and series.customer_id == principal.sub)):
+            raise ForbiddenError("Ops and support read series; they cannot cancel them.")
+        bookings = BookingService(self.store, self.clock, self.pause)
+        for booking in self.store.get_bookings(list(series.booking_ids)):
+            if booking.status is not BookingStatus.CONFIRMED or booking.start <= self.clock():
+                continue
+            try:
+                bookings.cancel(principal, booking.booking_id, None, reason, by)
+            except (BookingStateError, BookingNotFoundError):
+                continue  # cancelled, or started, meanwhile
+        for attempt in range(SERIES_ATTEMPTS):
+            current = self.store.get_series(series_id)
+            if current is None or current.status is SeriesStatus.CANCELLED:
+                break
+            if isinstance(self.store.end_series(current, by), Committed):
+                break
+            self.pause(attempt)
+        return self.get(principal, series_id)
+
+    @staticmethod
+    def _may_see(principal: Principal, series: Series) -> bool:
+        if principal.is_in(Group.ADMINS, Group.OPS):
+            return True
+        if principal.is_in(Group.PROVIDERS) and series.provider_owner == principal.sub:
+            return True
+        return principal.is_in(Group.CUSTOMERS) and series.customer_id == principal.sub
