@@ -101,6 +101,8 @@ def service_json(service: Service) -> dict[str, Any]:
         "slotStepMinutes": rules.slot_step_minutes,
         "capacity": rules.capacity,
         "holdMinutes": service.hold_minutes,
+        "requiresApproval": service.requires_approval,
+        "approvalTimeoutHours": service.approval_timeout_hours,
         "version": service.version,
         "createdAt": service.created_at,
     } | {
@@ -251,6 +253,7 @@ def create_service(providerId: ProviderId, body: Annotated[ServiceIn, Body()]) -
         attribution_for(app, principal),
         hold_minutes=body.holdMinutes,
         limits=(body.maxPerCustomerPerDay, body.maxPerCustomerPerWeek),
+        approval=(body.requiresApproval, body.approvalTimeoutHours),
     )
     location = f"/providers/{providerId}/services/{service.service_id}"
     return _json(HTTPStatus.CREATED, service_json(service), {"Location": location})

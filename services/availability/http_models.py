@@ -8,7 +8,7 @@ import re
 from itertools import pairwise
 from typing import Annotated
 
-from pydantic import AfterValidator, BaseModel, ConfigDict, Field, StrictInt, StrictStr, StringConstraints
+from pydantic import AfterValidator, BaseModel, ConfigDict, Field, StrictBool, StrictInt, StrictStr, StringConstraints
 
 from services.common.availability import MINUTES_PER_DAY, LocalInterval
 from services.common.timezones import zone
@@ -136,3 +136,5 @@ class ServiceIn(_Strict):
     holdMinutes: Annotated[StrictInt, Field(ge=1, le=30)] = 5
     maxPerCustomerPerDay: Annotated[StrictInt, Field(ge=1, le=1000)] = None  # type: ignore[assignment]
     maxPerCustomerPerWeek: Annotated[StrictInt, Field(ge=1, le=1000)] = None  # type: ignore[assignment]
+    requiresApproval: StrictBool = False
+    approvalTimeoutHours: Annotated[StrictInt, Field(ge=1, le=720)] = 24

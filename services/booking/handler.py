@@ -197,8 +197,10 @@ def cancel_series(
 ) -> dict[str, Any]:
     principal = current_principal(app)
     identify(seriesId=seriesId)
-    cancelled = series().cancel(principal, seriesId, body.reason, attribution_for(app, principal))
-    logger.info("series cancelled", occurrences=len(cancelled.bookings))
+    cancelled, now_cancelled = series().cancel(principal, seriesId, body.reason, attribution_for(app, principal))
+    if now_cancelled:
+        count(Metric.BOOKING_CANCELLED, now_cancelled)
+    logger.info("series cancelled", occurrences=len(cancelled.bookings), cancelledNow=now_cancelled)
     return series_json(cancelled)
 
 
@@ -251,6 +253,26 @@ def reschedule_booking(bookingId: BookingId, body: Annotated[RescheduleIn, Body(
     )
     count(Metric.BOOKING_RESCHEDULED)
     logger.info("booking rescheduled", start=booking.start.isoformat(), version=booking.version)
+    return _booking_response(booking)
+
+
+@app.post("/bookings/<bookingId>/approve")
+def approve_booking(bookingId: BookingId) -> Response[Any]:
+    principal = current_principal(app)
+    identify(bookingId=bookingId)
+    booking = bookings().approve(principal, bookingId, expected_version(app), attribution_for(app, principal))
+    logger.info("booking approved", version=booking.version)
+    return _booking_response(booking)
+
+
+@app.post("/bookings/<bookingId>/decline")
+def decline_booking(bookingId: BookingId, body: Annotated[CancelIn, Body()]) -> Response[Any]:
+    principal = current_principal(app)
+    identify(bookingId=bookingId)
+    booking = bookings().decline(
+        principal, bookingId, expected_version(app), body.reason, attribution_for(app, principal)
+    )
+    logger.info("booking declined", version=booking.version)
     return _booking_response(booking)
 
 

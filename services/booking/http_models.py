@@ -3,13 +3,14 @@ same way in cloudformation/api/openapi.yaml; tests/unit/test_openapi_contract.py
 
 from __future__ import annotations
 
+from datetime import datetime, timedelta
 from typing import Annotated, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, StrictInt, StringConstraints, ValidationInfo, field_validator
 
-from services.booking.domain.models import Booking, Hold
+from services.booking.domain.models import Booking, BookingStatus, Hold
 from services.booking.domain.series import BookedSeries
-from services.common.clock import SupportedInstant, iso_utc
+from services.common.clock import LAST_YEAR, SupportedInstant, iso_utc
 from services.common.recurrence import MAX_OCCURRENCES, Recurrence
 
 BOOKING_ID = r"^bkg_[0-9a-f]{48}$"
@@ -52,6 +53,11 @@ class BookingIn(HoldIn):
     def one_hold_one_time(cls, recurrence: RecurrenceIn | None, info: ValidationInfo) -> RecurrenceIn | None:
         if recurrence is not None and info.data.get("holdId") is not None:
             raise ValueError("a hold keeps one time: leave out holdId or recurrence")
+        start = info.data.get("start")
+        if recurrence is not None and isinstance(start, datetime):
+            days = (recurrence.count - 1) * recurrence.interval * (7 if recurrence.frequency == "WEEKLY" else 1)
+            if (start + timedelta(days=days + 1)).year > LAST_YEAR:
+                raise ValueError(f"the series would end after {LAST_YEAR}: fewer occurrences, or closer together")
         return recurrence
 
 
@@ -83,6 +89,10 @@ def booking_json(booking: Booking) -> dict[str, object]:
         body["notes"] = booking.notes
     if booking.series_id is not None:
         body["seriesId"] = booking.series_id
+    if booking.status is BookingStatus.PENDING and booking.approval_expires_at is not None:
+        body["approvalExpiresAt"] = iso_utc(booking.approval_expires_at)
+    if booking.decline_reason is not None:
+        body["declineReason"] = booking.decline_reason
     return body
 
 

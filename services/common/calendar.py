@@ -53,6 +53,10 @@ class Service:
     # Per customer, in the provider's local day and ISO week (services/common/limits.py); None: none.
     max_per_customer_per_day: int | None = None
     max_per_customer_per_week: int | None = None
+    # A booking of it starts PENDING, holding its time, until the provider's owner or an admin approves
+    # or declines it, or `approval_timeout_hours` pass (then EXPIRED, its time free).
+    requires_approval: bool = False
+    approval_timeout_hours: int = 24
 
 
 class BookedSpan(NamedTuple):
@@ -92,6 +96,8 @@ class PendingSeries:
     expires_at: datetime
     killed: bool
     booking_ids: frozenset[str]
+    counted: Mapping[str, int] = field(default_factory=dict)  # limit counter → occurrences it raised
+    request_key: str | None = None  # "<caller>#<Idempotency-Key>" of the request claiming it, if it had one
 
     def live(self, now: datetime) -> bool:
         return not self.killed and now < self.expires_at

@@ -74,15 +74,24 @@ def service_from(values: dict[str, Any]) -> Service:
         values.get("holdMinutes", 5),
         values.get("maxPerCustomerPerDay"),
         values.get("maxPerCustomerPerWeek"),
+        values.get("requiresApproval", False),
+        values.get("approvalTimeoutHours", 24),
     )
 
 
 def pending_series_from(values: dict[str, Any]) -> PendingSeries:
+    occurrences: dict[str, Any] = values.get("occurrences", {})
+    counted: dict[str, int] = {}
+    for claimed in occurrences.values():
+        for key in claimed.get("counted", {}):
+            counted[key] = counted.get(key, 0) + 1
     return PendingSeries(
         series_id=values["seriesId"],
         expires_at=datetime.fromtimestamp(values["claimExpiresAt"], UTC),
         killed=bool(values.get("killed")),
-        booking_ids=frozenset(values.get("occurrences", {})),
+        booking_ids=frozenset(occurrences),
+        counted=counted,
+        request_key=values.get("requestKey"),
     )
 
 
@@ -110,15 +119,17 @@ def override_from(values: dict[str, Any]) -> Override:
 # "<sessionStart>|<start>|<end>|<version>|<serviceId>|<createdAt>|<customerId>", instants in epoch
 # seconds, the customer's id last (it may hold any character). A hold's span, under its hold id
 # (`hld_…`), has its expiry where a booking has its version: a hold has no version, it never
-# changes. A span is in every block it touches, and the slot search reads every block of its window:
+# changes. A booking awaiting approval has "<version>~<deadline>" there: its time is free from then on.
+# A span is in every block it touches, and the slot search reads every block of its window:
 # one string instead of a map of eight attributes is what keeps that read cheap (botocore parses
 # each attribute value on its own; `make bench-slots`, decision 0007).
 
 
 def booked_from(booking_id: str, stored: str) -> BookedSpan:
     """A booking's (or hold's) span as the busy-block items hold it (`start`/`end` include the buffers)."""
-    session, start, end, version, service_id, created_at, customer_id = stored.split("|", 6)
+    session, start, end, fourth, service_id, created_at, customer_id = stored.split("|", 6)
     hold = booking_id.startswith(keys.HOLD_ID_PREFIX)
+    version, _, pending_until = fourth.partition("~")  # a booking awaiting approval: "<version>~<deadline>"
     return BookedSpan(
         booking_id=booking_id,
         service_id=service_id,
@@ -128,14 +139,19 @@ def booked_from(booking_id: str, stored: str) -> BookedSpan:
         end=_instant(end),
         version=0 if hold else int(version),
         created_at=created_at,
-        expires_at=_instant(version) if hold else None,
+        expires_at=_instant(fourth) if hold else (_instant(pending_until) if pending_until else None),
     )
 
 
 def span_of(booked: BookedSpan) -> str:
     """The stored form of a booked span (the inverse of `booked_from`, with its booking id as the key)."""
     instants = [_epoch(booked.session_start), _epoch(booked.start), _epoch(booked.end)]
-    fourth = _epoch(booked.expires_at) if booked.expires_at is not None else str(booked.version)
+    if booked.expires_at is None:
+        fourth = str(booked.version)
+    elif booked.booking_id.startswith(keys.HOLD_ID_PREFIX):
+        fourth = _epoch(booked.expires_at)
+    else:  # a booking awaiting approval: free once its deadline passes
+        fourth = f"{booked.version}~{_epoch(booked.expires_at)}"
     return "|".join([*instants, fourth, booked.service_id, booked.created_at, booked.customer_id])
 
 

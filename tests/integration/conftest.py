@@ -171,9 +171,10 @@ def token(stack: LocalStack, sub: str, groups: list[str], pool: str | None = Non
     `pool="customers"` or `"staff"` names the pool instead, for a group of the same name made in the
     wrong one."""
     assert stack.user_pools is not None
+    now = stack.clock.now()  # valid at the stack's time, however far its clock was moved (as `make token`)
     if pool is None:
-        return stack.user_pools.mint(sub, groups)
-    return user_pool.mint(getattr(stack.user_pools, pool), sub, groups)
+        return stack.user_pools.mint(sub, groups, now=now)
+    return user_pool.mint(getattr(stack.user_pools, pool), sub, groups, now=now)
 
 
 @pytest.fixture

@@ -74,6 +74,9 @@ EXPECTED: dict[str, list[int]] = {
     "book a series for someone else": [403, 403, 201, 403, 403, 201, 403, 403, 403],
     "read the series": [200, 404, 200, 404, 404, 200, 200, 404, 403],
     "cancel the series": [200, 404, 200, 404, 404, 200, 403, 404, 403],
+    # Approval (issue 20): only the provider's owner and admins decide; the customer sees, and may not.
+    "approve a pending booking": [403, 404, 200, 404, 404, 200, 403, 404, 403],
+    "decline a pending booking": [403, 404, 200, 404, 404, 200, 403, 404, 403],
 }
 
 
@@ -121,6 +124,19 @@ def test_every_booking_route_answers_each_caller_by_its_lane(
     def series(who: str, **extra: str) -> tuple[int, dict[str, str], Any]:
         body = {"providerId": pid, "serviceId": sid, "start": next(times), "recurrence": WEEKLY_TWICE, **extra}
         return call(stack, "POST", "/bookings", token=who, body=body)
+
+    approval = call(
+        stack,
+        "POST",
+        f"/providers/{pid}/services",
+        token=token(stack, SUBS["the owner"], ["providers"]),
+        body={"name": "Consult", "durationMinutes": 15, "minNoticeMinutes": 0, "requiresApproval": True},
+    )[2]["serviceId"]
+
+    def new_pending() -> str:
+        status, _, booking = book(stack, customer, pid, approval, next(times))
+        assert status == 201 and booking["status"] == "PENDING", booking
+        return str(booking["bookingId"])
 
     def new_series() -> str:
         status, _, booked = series(customer)
@@ -175,6 +191,12 @@ def test_every_booking_route_answers_each_caller_by_its_lane(
             "book a series for someone else": lambda: series(who, customerId=f"someone-{next(serial)}")[0],
             "read the series": lambda: call(stack, "GET", f"/series/{new_series()}", token=who)[0],
             "cancel the series": lambda: call(stack, "POST", f"/series/{new_series()}/cancel", token=who, body={})[0],
+            "approve a pending booking": lambda: call(
+                stack, "POST", f"/bookings/{new_pending()}/approve", token=who, body={}
+            )[0],
+            "decline a pending booking": lambda: call(
+                stack, "POST", f"/bookings/{new_pending()}/decline", token=who, body={}
+            )[0],
         }
         return routes[action]()
 

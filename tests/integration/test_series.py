@@ -241,3 +241,24 @@ def test_a_bad_recurrence_is_refused_naming_it_and_books_nothing(
         ]
         == []
     )
+
+
+def test_a_year_of_occurrences_with_the_longest_notes_is_kept_for_its_retry(stack: LocalStack) -> None:
+    """52 answers of 1,000 emoji each: the kept answer must stay under DynamoDB's 400 KB item size."""
+    zone = ZoneInfo("UTC")
+    pid, sid = clinic(stack, "series-notes", zone.key)
+    who = token(stack, "verbose", ["customers"])
+    start = datetime.combine(datetime.now(zone).date() + timedelta(days=1), time(12), zone)
+    body = {
+        "providerId": pid,
+        "serviceId": sid,
+        "start": start.isoformat(),
+        "notes": "\U0001f600" * 1000,
+        "recurrence": {"frequency": "WEEKLY", "count": 52},
+    }
+    headers = {"Idempotency-Key": "long-notes"}
+    first = call(stack, "POST", "/bookings", token=who, body=body, headers=headers)
+    assert first[0] == 201, first[2]
+    again = call(stack, "POST", "/bookings", token=who, body=body, headers=headers)
+    assert again[0] == 201 and again[2] == first[2]
+    assert {item["notes"] for item in first[2]["items"]} == {"\U0001f600" * 1000}

@@ -9,6 +9,8 @@ from __future__ import annotations
 
 from datetime import UTC, datetime, timedelta
 from typing import Any
+from unittest.mock import patch
+from urllib.parse import quote
 
 import pytest
 import time_machine
@@ -16,14 +18,17 @@ from botocore.exceptions import ClientError
 from hypothesis import HealthCheck, Phase, given, settings
 from hypothesis import strategies as st
 
+from services.availability import handler as availability
 from services.booking.adapters.dynamodb_store import DynamoDBBookingStore
+from services.booking.domain.holds import HoldService
 from services.booking.domain.series import BookedSeries, SeriesConflictError, SeriesService
-from services.booking.domain.use_cases import BookingConflictError, BookingRequest, BookingService
+from services.booking.domain.use_cases import BookingConflictError, BookingRequest, BookingService, ContendedError
 from services.booking.http_models import series_json
 from services.common import keys
-from services.common.auth import Group, Principal
+from services.common.auth import Attribution, Group, Principal
 from services.common.calendar_table import CalendarTable
 from services.common.recurrence import Recurrence
+from tests.integration.conftest import invoke_handler
 from tests.integration.test_claim_properties import BY, TABLE, drawn_services, invoke, open_provider
 
 pytestmark = pytest.mark.slow
@@ -119,19 +124,29 @@ def test_a_function_killed_after_its_first_part_leaves_nothing_booked_once_the_c
     # the day's count it raised (a limit of one a day) is given back when a booking finds it full.
     day = f"PROVIDER#DAY#{first.date()}"
     assert counter(inproc, pid, day) == 1
+    second = first + timedelta(days=1)
     with time_machine.travel(datetime.now(UTC) + timedelta(seconds=61), tick=True):
         live = series_spans(inproc, pid, midnight(60))
         assert not [span for span in live.values() if span.live(datetime.now(UTC))]
-        for booking_id in held:
-            assert inproc.get_item(TableName=TABLE, Key=keys.booking_key(booking_id)).get("Item") is None
+        assert len(pending_items(inproc, pid)) == 1  # nothing has given the claim back yet
+        # Explain already leaves out the counts the dead claim holds (a booking would get them back),
+        path = f"/providers/{pid}/slots/explain?serviceId={sid}&start={quote(second.isoformat())}"
+        status, explained = invoke_handler(availability, "GET", path, None, "other", "customers")
+        assert (status, explained["bookable"], explained["reasons"]) == (200, True, []), explained
+        # and a hold on another of its days gets the day's count back (as a booking would),
+        HoldService(DynamoDBBookingStore(inproc, TABLE), lambda: datetime.now(UTC)).hold(
+            customer("holder"), BookingRequest(pid, sid, second, None, None), BY
+        )
+        assert pending_items(inproc, pid) == []
         later = DynamoDBBookingStore(inproc, TABLE)
         BookingService(later, lambda: datetime.now(UTC)).book(
             customer("other"), BookingRequest(pid, sid, first, None, None), None, "x", render_booking, BY
         )
         booked = series_spans(inproc, pid, midnight(60))
-        assert [span.customer_id for span in booked.values() if span.live(datetime.now(UTC))] == ["other"]
-        assert counter(inproc, pid, day) == 1 and pending_items(inproc, pid) == []
-        assert {counter(inproc, pid, f"PROVIDER#DAY#{first.date() + timedelta(days=n)}") for n in (1, 2)} == {0}
+        live_ones = sorted(span.customer_id for span in booked.values() if span.live(datetime.now(UTC)))
+        assert live_ones == ["holder", "other"]
+        assert counter(inproc, pid, day) == 1 and held  # the day's count: the new booking's, the series' given back
+        assert {counter(inproc, pid, f"PROVIDER#DAY#{first.date() + timedelta(days=n)}") for n in (2, 3)} == {0}
 
 
 def test_a_part_that_loses_a_race_gives_back_the_parts_before_it_and_the_series_names_the_time(inproc: Any) -> None:
@@ -208,6 +223,8 @@ def test_an_expired_claim_booked_over_never_commits_whatever_the_committers_cloc
     with pytest.raises(ClientError) as refused:
         inproc.transact_write_items(**commits[0])
     assert refused.value.response["Error"]["Code"] == "TransactionCanceledException"
+    first_reason = refused.value.response["CancellationReasons"][0]  # the pending item's Delete: killed
+    assert first_reason["Code"] == "ConditionalCheckFailed"
     spans = series_spans(inproc, pid, midnight(20))
     assert [span.customer_id for span in spans.values() if span.live(datetime.now(UTC))] == ["punctual"]
 
@@ -249,7 +266,8 @@ def test_a_series_books_exactly_when_an_interval_oracle_finds_every_occurrence_f
     series = SeriesService(store, lambda: datetime.now(UTC))
     request = BookingRequest(pid, sid, first, None, None)
     try:
-        answer = series.book(customer("s"), request, Recurrence(frequency, count, interval), None, "h", render, BY)  # type: ignore[arg-type]
+        with patch("services.booking.adapters.dynamodb_store.MAX_SERIES_PART_ITEMS", 3):  # parts of one or two
+            answer = series.book(customer("s"), request, Recurrence(frequency, count, interval), None, "h", render, BY)  # type: ignore[arg-type]
     except SeriesConflictError as refused:
         assert [start for start, _ in refused.conflicts] == expected
         assert expected
@@ -261,3 +279,36 @@ def test_a_series_books_exactly_when_an_interval_oracle_finds_every_occurrence_f
     assert [datetime.fromisoformat(item["start"]) for item in items] == starts
     booked = {span.session_start for span in series_spans(inproc, pid, base + timedelta(days=120)).values()}
     assert booked == taken | set(starts)
+
+
+def test_a_retry_while_its_first_try_is_claiming_is_not_told_the_time_is_taken(inproc: Any) -> None:
+    pid = open_provider("Retried series", "06:00", "22:00")
+    (sid,) = drawn_services(pid, [(60, 0, 0, 1)])
+    first = midnight(3) + timedelta(hours=8)
+    request = BookingRequest(pid, sid, first, None, None)
+    recurrence = Recurrence("WEEKLY", 3)
+    retried: list[Any] = []
+    by = Attribution("retrier", "r", BY.trace_id)  # the key is the caller's: the actor is the customer
+
+    def retry_before_the_commit(params: Any, **_: Any) -> None:
+        deletes = [item["Delete"]["Key"]["SK"]["S"] for item in params["TransactItems"] if "Delete" in item]
+        if not retried and any(sort_key.startswith(keys.PENDING_SERIES_PREFIX) for sort_key in deletes):
+            retried.append("in the window")
+            again = SeriesService(DynamoDBBookingStore(inproc, TABLE), lambda: datetime.now(UTC))
+            with pytest.raises(ContendedError):  # waited for its first try, which cannot commit meanwhile
+                again.book(customer("retrier"), request, recurrence, "key-1", "h", render, by)
+
+    series = SeriesService(DynamoDBBookingStore(inproc, TABLE), lambda: datetime.now(UTC))
+    inproc.meta.events.register("before-parameter-build.dynamodb.TransactWriteItems", retry_before_the_commit)
+    try:
+        answer = series.book(customer("retrier"), request, recurrence, "key-1", "h", render, by)
+    finally:
+        inproc.meta.events.unregister("before-parameter-build.dynamodb.TransactWriteItems", retry_before_the_commit)
+    assert retried and answer.status == 201
+    replayed = series.book(customer("retrier"), request, recurrence, "key-1", "h", render, by)
+    assert replayed.replayed and replayed.body == answer.body
+    # Without the key, the same request in that window is refused as held (it is another request).
+    other = SeriesService(DynamoDBBookingStore(inproc, TABLE), lambda: datetime.now(UTC))
+    with pytest.raises(SeriesConflictError) as refused:
+        other.book(customer("retrier"), request, recurrence, None, "h", render, by)
+    assert {reason for _, reasons in refused.value.conflicts for reason in reasons} == {"BOOKED"}

@@ -54,7 +54,13 @@ def _booking_action(event_name: str, old: dict[str, Any], new: dict[str, Any]) -
     if event_name != "MODIFY":
         return None
     if old.get("status") != new.get("status"):
-        return {"CANCELLED": "BOOKING_CANCELLED", "NO_SHOW": "BOOKING_NO_SHOW"}.get(new.get("status", ""))  # type: ignore[return-value]
+        return {  # type: ignore[return-value]
+            "CANCELLED": "BOOKING_CANCELLED",
+            "NO_SHOW": "BOOKING_NO_SHOW",
+            "CONFIRMED": "BOOKING_APPROVED",  # only ever from PENDING
+            "DECLINED": "BOOKING_DECLINED",
+            "EXPIRED": "BOOKING_EXPIRED",
+        }.get(new.get("status", ""))
     if old.get("start") != new.get("start"):
         return "BOOKING_RESCHEDULED"
     return None

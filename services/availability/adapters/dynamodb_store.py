@@ -79,6 +79,19 @@ class DynamoDBProviderStore:
             counts[counter] = int(found["count"]["N"]) if "count" in found else 0
         return counts
 
+    def counted_by(self, booking_ids: list[str]) -> dict[str, int]:
+        counted: dict[str, int] = {}
+        for booking_id in booking_ids:  # bookings whose approval lapsed: rarely more than one or two
+            found = self.client.get_item(
+                TableName=self.table,
+                Key=keys.booking_key(booking_id),
+                ConsistentRead=True,
+                ProjectionExpression="limitCounters",
+            ).get("Item", {})
+            for key in found.get("limitCounters", {}).get("M", {}):
+                counted[key] = counted.get(key, 0) + 1
+        return counted
+
     def get_provider(self, provider_id: str) -> Provider | None:
         # Strongly consistent: a provider just created is found by its creator's next request.
         read = self.client.get_item(TableName=self.table, Key=keys.provider_key(provider_id), ConsistentRead=True)
@@ -275,6 +288,8 @@ class DynamoDBProviderStore:
                     "holdMinutes": service.hold_minutes,
                     "maxPerCustomerPerDay": service.max_per_customer_per_day,
                     "maxPerCustomerPerWeek": service.max_per_customer_per_week,
+                    "requiresApproval": service.requires_approval,
+                    "approvalTimeoutHours": service.approval_timeout_hours,
                     "version": service.version,
                     "createdAt": service.created_at,
                     **attribution(by, service.created_at),

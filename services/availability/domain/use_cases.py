@@ -167,10 +167,13 @@ class AvailabilityService:
         *,
         hold_minutes: int = 5,
         limits: tuple[int | None, int | None] = (None, None),
+        approval: tuple[bool, int] = (False, 24),
     ) -> Service:
-        """`limits`: the most bookings one customer may have of it in a local day, and in an ISO week."""
+        """`limits`: the most bookings one customer may have of it in a local day, and in an ISO week;
+        `approval`: whether its bookings await approval, and for how many hours at most."""
         self._managed_provider(principal, provider_id)
-        service = Service(keys.new_id("svc"), provider_id, name, rules, 1, iso_utc(self.clock()), hold_minutes, *limits)
+        created = iso_utc(self.clock())
+        service = Service(keys.new_id("svc"), provider_id, name, rules, 1, created, hold_minutes, *limits, *approval)
         self.store.create_service(service, by)
         return service
 
@@ -223,6 +226,25 @@ class AvailabilityService:
         customer = principal.sub if principal.is_in(Group.CUSTOMERS, Group.ADMINS) or owner else None
         found = counters(calendar.provider, service, customer, start)
         counts = self.store.limit_counts(provider_id, [counter.key for counter in found]) if found else {}
-        if any(counts[counter.key] >= counter.limit for counter in found):
+        # Counts held by what no longer holds any time (a series cut short, an approval past its
+        # deadline) are given back as soon as a booking needs them (decisions 0024, 0025): not counted here.
+        lapsed: dict[str, int] = {}
+        if found:
+            for series in calendar.pending_series.values():
+                if not series.live(now):
+                    for key, number in series.counted.items():
+                        lapsed[key] = lapsed.get(key, 0) + number
+            in_series = {booking_id for series in calendar.pending_series.values() for booking_id in series.booking_ids}
+            approvals = [
+                span.booking_id
+                for span in calendar.booked.values()
+                if span.expires_at is not None
+                and not span.live(now)
+                and not span.booking_id.startswith(keys.HOLD_ID_PREFIX)
+                and span.booking_id not in in_series
+            ]
+            for key, number in (self.store.counted_by(approvals) if approvals else {}).items():
+                lapsed[key] = lapsed.get(key, 0) + number
+        if any(counts[counter.key] - lapsed.get(counter.key, 0) >= counter.limit for counter in found):
             bookable, reasons = False, [*reasons, "LIMIT_REACHED"]
         return Explanation(bookable, reasons)

@@ -12,8 +12,11 @@ again. Changes at times that do not touch a common block do not wait for each ot
 from __future__ import annotations
 
 import json
+import random
+import time
+import uuid
 from collections.abc import Iterator
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from datetime import UTC, date, datetime, timedelta
 from typing import TYPE_CHECKING, Any
 
@@ -62,13 +65,15 @@ if TYPE_CHECKING:
     from mypy_boto3_dynamodb import DynamoDBClient
 
 BUSY_KEPT_AFTER = timedelta(days=2)  # then TTL removes the busy blocks of a past day
-ERASURE_KEPT = timedelta(days=7)
-# A series' pending item is removed by TTL once the last of its occurrences' days is over: from then on
-# its spans are in past days' blocks, which no reader heeds.
+ERASURE_KEPT = timedelta(days=7)  # the audit trail keeps the erasure; the item only carries it there
+# A series' pending item is removed by TTL once the last of its occurrences' days is over (from then on
+# its spans are in past days' blocks, which no reader heeds) and its counters' days and weeks too.
 SERIES_KEPT_AFTER = timedelta(days=1) + BUSY_KEPT_AFTER
 # Items one transaction of a series may spend on occurrences (spans' blocks, limit counters): the
 # rest of DynamoDB's 100 are the two calendar checks, the pending item, and any expired series killed.
-MAX_SERIES_PART_ITEMS = 97  # the audit trail keeps the erasure; the item only carries it there
+MAX_TRANSACTION_ITEMS = 100  # DynamoDB's TransactWriteItems
+MAX_SERIES_PART_ITEMS = 97
+GIVE_BACK_ATTEMPTS = 5  # a give-back that meets another transaction on the same items tries again
 
 
 def day_over(block: datetime, now: datetime) -> bool:
@@ -104,6 +109,7 @@ def booked_span(booking: Booking) -> BookedSpan:
         booking.busy_end,
         booking.version,
         booking.created_at,
+        booking.approval_expires_at if booking.status is BookingStatus.PENDING else None,
     )
 
 
@@ -149,6 +155,7 @@ def hold_from(values: dict[str, Any]) -> Hold:
             Counter(key, limit, datetime.fromtimestamp(ends, UTC))
             for key, (limit, ends) in values.get("limitCounters", {}).items()
         ),
+        approval_hours=values.get("approvalTimeoutHours"),
     )
 
 
@@ -168,6 +175,10 @@ def booking_from(values: dict[str, Any]) -> Booking:
         cancel_reason=values.get("cancelReason"),
         counted=values.get("limitCounters", {}),
         series_id=values.get("seriesId"),
+        approval_expires_at=datetime.fromtimestamp(values["approvalExpiresAt"], UTC)
+        if "approvalExpiresAt" in values
+        else None,
+        decline_reason=values.get("declineReason"),
     )
 
 
@@ -252,7 +263,16 @@ class DynamoDBBookingStore:
             "Limit": query.limit,
         }
         filters = []
-        if query.status is not None:
+        # PENDING and EXPIRED as a reader sees them: a pending booking past its deadline is expired,
+        # written down or not.
+        if query.status is BookingStatus.PENDING and query.now is not None:
+            filters.append("#status = :status AND approvalExpiresAt > :now")
+            values[":status"], values[":now"] = query.status.value, int(query.now.timestamp())
+        elif query.status is BookingStatus.EXPIRED and query.now is not None:
+            filters.append("(#status = :status OR (#status = :pending AND approvalExpiresAt <= :now))")
+            values[":status"], values[":pending"] = query.status.value, BookingStatus.PENDING.value
+            values[":now"] = int(query.now.timestamp())
+        elif query.status is not None:
             filters.append("#status = :status")
             values[":status"] = query.status.value
         if index == "GSI1" and query.customer_id is not None:
@@ -266,16 +286,18 @@ class DynamoDBBookingStore:
             if query.status is not None:
                 request["ExpressionAttributeNames"] = {"#status": "status"}
         request["ExpressionAttributeValues"] = to_item(values)
+        # A cursor belongs to the query, not to the instant it was asked at: `:now` moves between pages.
+        bound = {**request, "ExpressionAttributeValues": to_item({k: v for k, v in values.items() if k != ":now"})}
         if query.cursor:
             request["ExclusiveStartKey"] = decode_cursor(
                 query.cursor,
-                request,
+                bound,
                 {f"{index}PK": partition, f"{index}SK": None, "PK": None, "SK": "BOOKING"},
                 sort_between=(f"{index}SK", values[":lo"], values[":hi"]),
             )
         page = self.client.query(**request)
         items = [booking_from(from_item(dict(item))) for item in page["Items"]]
-        return BookingPage(items, encode_cursor(dict(page.get("LastEvaluatedKey") or {}), request))
+        return BookingPage(items, encode_cursor(dict(page.get("LastEvaluatedKey") or {}), bound))
 
     # Writes
 
@@ -327,6 +349,9 @@ class DynamoDBBookingStore:
                     # The limit counters it counts in: its cancel lowers exactly these.
                     "limitCounters": counted or None,
                     "seriesId": booking.series_id,
+                    "approvalExpiresAt": int(booking.approval_expires_at.timestamp())
+                    if booking.approval_expires_at
+                    else None,
                     **_time_attributes(booking),
                     **attribution(by, now),
                 }
@@ -353,6 +378,12 @@ class DynamoDBBookingStore:
         writes += self._uncount(booking.provider_id, {key: ends for key, ends in old.items() if key not in new})
         limits = range(len(writes), len(writes) + len(new.keys() - old.keys()))
         writes += self._count(booking.provider_id, [counter for counter in found if counter.key not in old])
+        if len(writes) > MAX_TRANSACTION_ITEMS:
+            # Only expired series' kills take a 20-hour move past DynamoDB's limit: give them back, then again.
+            for series in calendar.pending_series.values():
+                if not series.live(datetime.now(UTC)):
+                    self.abandon_series(booking.provider_id, series.series_id)
+            return Stale()
         return self._commit(
             writes,
             False,
@@ -367,6 +398,75 @@ class DynamoDBBookingStore:
         fields = {"status": BookingStatus.CANCELLED.value, "cancelReason": reason, "version": booking.version + 1}
         writes = [self._update_booking(booking, {**fields, **attribution(by, now)}, "CANCELLED")]
         writes += self._release(booked_span(booking), booking.provider_id)
+        writes += self._uncount(booking.provider_id, booking.counted or {})
+        return self._commit(writes, False, booking.provider_id, removed=booked_span(booking))
+
+    # Approval (decision 0025)
+
+    def approve(self, booking: Booking, by: Attribution) -> ClaimOutcome:
+        """One transaction: the pending booking confirmed, while its deadline has not passed, and its span
+        in each live block made a confirmed booking's (no expiry), conditioned on being there: once the
+        deadline passed, anyone may have booked over it."""
+        now = datetime.now(UTC)
+        confirmed = replace(booking, status=BookingStatus.CONFIRMED, version=booking.version + 1)
+        fields = {"status": BookingStatus.CONFIRMED.value, "version": confirmed.version, "approvalExpiresAt": None}
+        update = self._update_booking(booking, {**fields, **attribution(by, iso_utc(now))}, "APPROVED")
+        update["Update"]["ConditionExpression"] += " AND approvalExpiresAt > :now"
+        update["Update"]["ExpressionAttributeValues"][":now"] = {"N": str(int(now.timestamp()))}
+        span = span_of(booked_span(confirmed))
+        writes = [update]
+        for block in live_blocks(booking.busy_start, booking.busy_end, now):
+            writes.append(
+                {
+                    "Update": {
+                        "TableName": self.table,
+                        "Key": keys.busy_block_key(booking.provider_id, block),
+                        "UpdateExpression": "SET spans.#booking = :span ADD version :one",
+                        "ConditionExpression": "attribute_exists(spans.#booking)",
+                        "ExpressionAttributeNames": {"#booking": booking.booking_id},
+                        "ExpressionAttributeValues": to_item({":span": span, ":one": 1}),
+                    }
+                }
+            )
+        return self._commit(writes, False, booking.provider_id, added=booked_span(confirmed))
+
+    def decline(self, booking: Booking, reason: str | None, by: Attribution) -> ClaimOutcome:
+        """One transaction: the pending booking declined, its time and its counts freed."""
+        now = iso_utc(datetime.now(UTC))
+        fields = {
+            "status": BookingStatus.DECLINED.value,
+            "declineReason": reason,
+            "version": booking.version + 1,
+            "approvalExpiresAt": None,
+        }
+        writes = [self._update_booking(booking, {**fields, **attribution(by, now)}, "DECLINED")]
+        writes += self._release(booked_span(booking), booking.provider_id)
+        writes += self._uncount(booking.provider_id, booking.counted or {})
+        return self._commit(writes, False, booking.provider_id, removed=booked_span(booking))
+
+    def expire(self, booking: Booking) -> ClaimOutcome:
+        """Write down what every reader already sees: a pending booking past its deadline is EXPIRED. Its
+        span leaves the live blocks that still hold it (a booking over it may have taken it out already),
+        and its counts are lowered. Conditioned on it being pending and past its deadline."""
+        now = datetime.now(UTC)
+        fields = {"status": BookingStatus.EXPIRED.value, "version": booking.version + 1}
+        update = self._update_booking(booking, fields, "EXPIRED")
+        update["Update"]["ConditionExpression"] += " AND approvalExpiresAt <= :now"
+        update["Update"]["ExpressionAttributeValues"][":now"] = {"N": str(int(now.timestamp()))}
+        writes = [update]
+        for block in live_blocks(booking.busy_start, booking.busy_end, now):
+            writes.append(
+                {
+                    "Update": {
+                        "TableName": self.table,
+                        "Key": keys.busy_block_key(booking.provider_id, block),
+                        "UpdateExpression": "REMOVE spans.#booking ADD version :one",
+                        "ConditionExpression": "attribute_exists(PK)",
+                        "ExpressionAttributeNames": {"#booking": booking.booking_id},
+                        "ExpressionAttributeValues": {":one": {"N": "1"}},
+                    }
+                }
+            )
         writes += self._uncount(booking.provider_id, booking.counted or {})
         return self._commit(writes, False, booking.provider_id, removed=booked_span(booking))
 
@@ -429,7 +529,7 @@ class DynamoDBBookingStore:
                 Key=key,
                 UpdateExpression="SET body = :body",
                 ConditionExpression="attribute_exists(PK)",
-                ExpressionAttributeValues={":body": {"S": json.dumps(body)}},
+                ExpressionAttributeValues={":body": {"S": json.dumps(body, ensure_ascii=False)}},
             )
         except ClientError as error:
             if error_code(error) != "ConditionalCheckFailedException":
@@ -499,6 +599,7 @@ class DynamoDBBookingStore:
                     "expiresAt": int(hold.expires_at.timestamp()),
                     "createdAt": hold.created_at,
                     "heldBy": hold.held_by,
+                    "approvalTimeoutHours": hold.approval_hours,
                     "limitCounters": {c.key: [c.limit, int(c.ends.timestamp())] for c in hold.counters} or None,
                     **attribution(by, now),
                 }
@@ -603,7 +704,12 @@ class DynamoDBBookingStore:
         return {item["SK"]["S"]: int(item["count"]["N"]) for item in found if "count" in item}
 
     def claim_series(
-        self, series: Series, occurrences: list[Booking], calendar: ProviderCalendar, expires_at: datetime
+        self,
+        series: Series,
+        occurrences: list[Booking],
+        calendar: ProviderCalendar,
+        expires_at: datetime,
+        request_key: str | None = None,
     ) -> ClaimOutcome:
         """Claim every occurrence's time, in as many transactions as it takes, each holding as many
         occurrences as fit in 100 items: their spans, their limit counters, the calendar checks and
@@ -626,10 +732,9 @@ class DynamoDBBookingStore:
         parts.append(part)
         try:
             for number, part in enumerate(parts):
-                outcome = self._claim_part(series, part, calendar, expires_at, first=number == 0)
+                outcome = self._claim_part(series, part, calendar, expires_at, number == 0, request_key)
                 if not isinstance(outcome, Committed):
-                    if number:
-                        self.abandon_series(series.provider_id, series.series_id)
+                    self.abandon_series(series.provider_id, series.series_id)  # nothing to give back: a no-op
                     return outcome
         except Exception:
             self.abandon_series(series.provider_id, series.series_id)
@@ -643,6 +748,7 @@ class DynamoDBBookingStore:
         calendar: ProviderCalendar,
         expires_at: datetime,
         first: bool,
+        request_key: str | None,
     ) -> ClaimOutcome:
         now = datetime.now(UTC)
         writes: list[dict[str, Any]] = []
@@ -665,8 +771,12 @@ class DynamoDBBookingStore:
         writes += self._kills(gone, series.provider_id, calendar)
         writes += self._calendar_checks(series.provider_id, booked_span(part[0][0]), calendar)
         marker = keys.pending_series_key(series.provider_id, series.series_id)
+        # TTL: once every occurrence's day is over (its spans are then in past days' blocks, which no
+        # reader heeds) and every counter it raised counts nothing any more (a week may end later).
+        last = max(booking.busy_end for booking, _ in part).astimezone(UTC).date()
+        kept_until = datetime.combine(last, datetime.min.time(), UTC) + SERIES_KEPT_AFTER
+        kept_until = max([kept_until, *(counter.ends + KEPT_AFTER for _, found in part for counter in found)])
         if first:
-            last_day = max(booking.busy_end for booking, _ in part).astimezone(UTC).date()
             item = {
                 **marker,
                 **to_item(
@@ -675,10 +785,9 @@ class DynamoDBBookingStore:
                         "seriesId": series.series_id,
                         "claimExpiresAt": int(expires_at.timestamp()),
                         "occurrences": claimed,
-                        # TTL: once every occurrence's day is over, its spans say nothing to anyone.
-                        "expiresAt": int(
-                            (datetime.combine(last_day, datetime.min.time(), UTC) + SERIES_KEPT_AFTER).timestamp()
-                        ),
+                        "expiresAt": int(kept_until.timestamp()),
+                        # A retry of the same request finds its own claim by this, and waits for it.
+                        "requestKey": request_key,
                     }
                 ),
             }
@@ -688,8 +797,7 @@ class DynamoDBBookingStore:
         else:
             names = {f"#o{i}": booking_id for i, booking_id in enumerate(claimed)}
             values = {f":o{i}": value for i, value in enumerate(claimed.values())}
-            last = max(booking.busy_end for booking, _ in part).astimezone(UTC).date()
-            expires = int((datetime.combine(last, datetime.min.time(), UTC) + SERIES_KEPT_AFTER).timestamp())
+            expires = int(kept_until.timestamp())  # parts go in time order: the last one's reaches furthest
             writes.append(
                 {
                     "Update": {
@@ -764,7 +872,7 @@ class DynamoDBBookingStore:
         }
         return {"Put": {"TableName": self.table, "Item": item, "ConditionExpression": "attribute_not_exists(PK)"}}
 
-    def abandon_series(self, provider_id: str, series_id: str) -> None:
+    def abandon_series(self, provider_id: str, series_id: str) -> bool:
         """Give a series that will not commit its time back: kill its pending item (it can no longer
         commit), then, a few occurrences per transaction, take their spans out of the busy blocks and
         their counts out of the limit counters, each only while the item still lists it (so a second
@@ -781,7 +889,7 @@ class DynamoDBBookingStore:
             )
         except ClientError as error:
             if error_code(error) == "ConditionalCheckFailedException":
-                return  # committed, or abandoned already
+                return False  # committed, or abandoned already
             raise
         self.remembered.forget(provider_id)
         occurrences: dict[str, Any] = from_item(dict(found["Attributes"])).get("occurrences", {})
@@ -809,6 +917,7 @@ class DynamoDBBookingStore:
         except ClientError as error:
             if error_code(error) != "ConditionalCheckFailedException":
                 raise
+        return True
 
     def _give_back(self, provider_id: str, marker: keys.Key, part: list[tuple[str, dict[str, Any]]]) -> None:
         now = datetime.now(UTC)
@@ -858,15 +967,22 @@ class DynamoDBBookingStore:
                         }
                     }
                 )
-        try:
-            self.client.transact_write_items(TransactItems=writes)  # type: ignore[arg-type]
-        except ClientError as error:
-            if error_code(error) != "TransactionCanceledException":
-                raise
-            # Given back already (an abandon done twice), or a block gone with its day: give back one by one.
+        for attempt in range(GIVE_BACK_ATTEMPTS):
+            try:
+                self.client.transact_write_items(TransactItems=writes, ClientRequestToken=str(uuid.uuid4()))  # type: ignore[arg-type]
+                return
+            except ClientError as error:
+                if error_code(error) not in {"TransactionCanceledException", "TransactionConflictException"}:
+                    raise
+                codes = {reason.get("Code") for reason in cancellation_reasons(error)}
+                if error_code(error) == "TransactionConflictException" or "TransactionConflict" in codes:
+                    time.sleep(random.uniform(0, 0.05 * 2**attempt))  # another change of those items: again
+                    continue
+            # An occurrence given back already (an abandon done twice): give back the others one by one.
             if len(part) > 1:
                 for one in part:
                     self._give_back(provider_id, marker, [one])
+            return
 
     def get_series(self, series_id: str) -> Series | None:
         found = self.client.get_item(TableName=self.table, Key=keys.series_key(series_id), ConsistentRead=True)
@@ -991,7 +1107,7 @@ class DynamoDBBookingStore:
         ]
 
     def _update_booking(self, booking: Booking, fields: dict[str, Any], change: str) -> dict[str, Any]:
-        """The booking's update, only from the state it was read in (confirmed, that version)."""
+        """The booking's update, only from the state it was read in (its status, that version)."""
         values = {k: v for k, v in fields.items() if v is not None}
         removed = [k for k, v in fields.items() if v is None]
         names = {f"#f{i}": name for i, name in enumerate([*values, *removed])}
@@ -1004,13 +1120,13 @@ class DynamoDBBookingStore:
                 "TableName": self.table,
                 "Key": keys.booking_key(booking.booking_id),
                 "UpdateExpression": expression,
-                "ConditionExpression": "#status = :confirmed AND #version = :read",
+                "ConditionExpression": "#status = :status AND #version = :read",
                 "ExpressionAttributeNames": {**names, "#status": "status", "#version": "version"},
                 "ExpressionAttributeValues": to_item(
                     {
                         **{f":f{i}": value for i, value in enumerate(values.values())},
                         ":change": change,
-                        ":confirmed": BookingStatus.CONFIRMED.value,
+                        ":status": booking.status.value,
                         ":read": booking.version,
                     }
                 ),
@@ -1134,7 +1250,9 @@ class DynamoDBBookingStore:
             "entityType": "IdempotencyRecord",
             "requestHash": record.response.request_hash,
             "statusCode": record.response.status,
-            "body": json.dumps(record.response.body),
+            # As UTF-8, not \u escapes: a series' answer holds its notes 52 times, and an emoji escaped
+            # is 12 bytes where UTF-8 needs 4 (the item must stay under DynamoDB's 400 KB).
+            "body": json.dumps(record.response.body, ensure_ascii=False),
             "createdAt": now,
             "expiresAt": int(record.expires_at.timestamp()),
         }
@@ -1163,7 +1281,9 @@ class DynamoDBBookingStore:
         tells about the provider's calendar: the change when it went through; the blocks it found
         changed, as they are now, when only those had; else nothing (the calendar is forgotten)."""
         try:
-            self.client.transact_write_items(TransactItems=writes)  # type: ignore[arg-type]
+            # A token per change: when botocore sends it again (no answer in time), DynamoDB answers the
+            # retry as it answered the first, instead of cancelling it on the change it already made.
+            self.client.transact_write_items(TransactItems=writes, ClientRequestToken=str(uuid.uuid4()))  # type: ignore[arg-type]
         except ClientError as error:
             if limits and error_code(error) == "TransactionCanceledException":
                 reasons = cancellation_reasons(error)

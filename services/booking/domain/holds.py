@@ -112,12 +112,15 @@ class HoldService:
                 created_at=iso_utc(now),
                 held_by=principal.sub,
                 counters=tuple(counters(calendar.provider, service, customer, shape.start)),
+                approval_hours=service.approval_timeout_hours if service.requires_approval else None,
             )
             # The caller's record keeps its live holds only: expired ones are pruned as it is written.
             outcome = self.store.hold(hold, calendar, CustomerHolds(live, holds.version), by)
             if isinstance(outcome, Committed):
                 return hold
             if isinstance(outcome, LimitReached):
+                if BookingService(self.store, self.clock).give_back_lapsed(calendar, now):
+                    continue  # counts held by what no longer holds time were given back: try again
                 raise SlotUnavailableError("LIMIT_REACHED")
             self.pause(attempt)
         raise ContendedError()

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from datetime import datetime
 from enum import StrEnum
 
@@ -11,9 +11,12 @@ from services.common.recurrence import Recurrence
 
 
 class BookingStatus(StrEnum):
+    PENDING = "PENDING"  # awaiting the provider's approval (a service with requiresApproval); holds its time
     CONFIRMED = "CONFIRMED"
     CANCELLED = "CANCELLED"
     NO_SHOW = "NO_SHOW"
+    DECLINED = "DECLINED"  # the provider's owner or an admin said no; its time is free
+    EXPIRED = "EXPIRED"  # nobody decided within the service's approvalTimeoutHours; its time is free
 
 
 @dataclass(frozen=True)
@@ -37,6 +40,16 @@ class Booking:
     # booking seen through its calendar span).
     counted: dict[str, int] | None = None
     series_id: str | None = None  # the recurring series it is an occurrence of
+    approval_expires_at: datetime | None = None  # a pending booking's deadline: undecided then, it is EXPIRED
+    decline_reason: str | None = None
+
+    def as_of(self, now: datetime) -> Booking:
+        """The booking as it stands at `now`: a pending one whose deadline has passed is EXPIRED, and its
+        time free, whether that has been written yet or not (decision 0025)."""
+        pending = self.status is BookingStatus.PENDING and self.approval_expires_at is not None
+        if pending and now >= self.approval_expires_at:  # type: ignore[operator]
+            return replace(self, status=BookingStatus.EXPIRED)
+        return self
 
 
 @dataclass(frozen=True)
@@ -68,6 +81,7 @@ class Hold:
     created_at: str
     held_by: str  # who asked for it (the customer, or staff for them): their live holds are capped
     counters: tuple[Counter, ...] = ()  # the limits a booking of it counts in, as they were when it was held
+    approval_hours: int | None = None  # its booking awaits approval that long (the service's, when it was held)
 
     def live(self, now: datetime) -> bool:
         return now < self.expires_at

@@ -68,6 +68,7 @@ class ListQuery:
     limit: int
     cursor: str | None
     by_customer: bool = False
+    now: datetime | None = None  # judges PENDING and EXPIRED, when `status` names one (decision 0025)
 
 
 @dataclass(frozen=True)
@@ -104,6 +105,20 @@ class BookingStore(Protocol):
     def cancel(self, booking: Booking, reason: str | None, by: Attribution) -> ClaimOutcome: ...
 
     def mark_no_show(self, booking: Booking, by: Attribution) -> ClaimOutcome: ...
+
+    # Approval (decision 0025)
+
+    def approve(self, booking: Booking, by: Attribution) -> ClaimOutcome:
+        """One transaction: the pending booking confirmed while its deadline has not passed, its span kept."""
+        ...
+
+    def decline(self, booking: Booking, reason: str | None, by: Attribution) -> ClaimOutcome:
+        """One transaction: the pending booking declined, its time and counts freed."""
+        ...
+
+    def expire(self, booking: Booking) -> ClaimOutcome:
+        """One transaction: a pending booking past its deadline written EXPIRED, its time and counts freed."""
+        ...
 
     # Holds
 
@@ -142,7 +157,12 @@ class BookingStore(Protocol):
         ...
 
     def claim_series(
-        self, series: Series, occurrences: list[Booking], calendar: ProviderCalendar, expires_at: datetime
+        self,
+        series: Series,
+        occurrences: list[Booking],
+        calendar: ProviderCalendar,
+        expires_at: datetime,
+        request_key: str | None = None,
     ) -> ClaimOutcome:
         """Every occurrence's time claimed, held for the series until `expires_at`; or, if a part of the
         claim fails, nothing (the parts before it given back)."""
@@ -154,8 +174,8 @@ class BookingStore(Protocol):
         """One transaction: while the claim is live, the occurrences become bookings and the series exists."""
         ...
 
-    def abandon_series(self, provider_id: str, series_id: str) -> None:
-        """A claim that will not commit given back (nothing if committed or given back already)."""
+    def abandon_series(self, provider_id: str, series_id: str) -> bool:
+        """A claim that will not commit given back; False if there was none (committed, or given back already)."""
         ...
 
     def get_series(self, series_id: str) -> Series | None: ...

@@ -27,6 +27,7 @@ from services.booking.domain.models import Booking, BookingStatus, Series, Serie
 from services.booking.domain.ports import AlreadyAnswered, BookingStore, Committed, IdempotencyRecord
 from services.booking.domain.use_cases import (
     IDEMPOTENCY_LIFETIME,
+    AlreadyStartedError,
     BookingNotFoundError,
     BookingRequest,
     BookingService,
@@ -123,15 +124,22 @@ class SeriesService:
                 BookingService._new_booking(profile, service, replace(request, start=start), customer, now)
                 for start in starts
             ]
-            # The calendar around exactly those times; decided on only if the service it read is the
-            # one the spans were drawn with.
-            spans = [(shape.busy_start, shape.busy_end) for shape in shapes]
-            days = sorted({day for shape in shapes for day in (shape.start.date(), shape.end.date())})
+            # The calendar around exactly those times (those the booking window reaches: the others are
+            # TOO_FAR_AHEAD whatever is there); decided on only if the service it read is the one the
+            # spans were drawn with.
+            reach = now + timedelta(days=service.rules.max_advance_days + 1)
+            near = [shape for shape in shapes if shape.start <= reach]
+            spans = [(shape.busy_start, shape.busy_end) for shape in near]
+            days = sorted({day for shape in near for day in (shape.start.date(), shape.end.date())})
             calendar = self.store.series_calendar(request.provider_id, spans, days)
             if calendar is None or calendar.services.get(service.service_id) != service:
                 self.pause(attempt)
                 continue
             conflicts = self._conflicts(calendar, service, customer, starts, now)
+            request_key = f"{by.actor}#{idempotency_key}" if idempotency_key else None
+            if conflicts and self._own_claim_in_the_way(calendar, conflicts, request_key, now):
+                self.pause(attempt)  # a retry of this very request while it is being claimed: wait for it
+                continue
             if conflicts:
                 replay = BookingService(self.store, self.clock)._replay(principal, idempotency_key, request_hash, now)
                 if replay is not None:
@@ -163,13 +171,19 @@ class SeriesService:
                 created_at=iso_utc(now),
             )
             response = render(BookedSeries(series, bookings))
-            claimed = self.store.claim_series(series, bookings, calendar, now.replace(microsecond=0) + CLAIM_HOLD)
+            expires = now.replace(microsecond=0) + CLAIM_HOLD
+            claimed = self.store.claim_series(series, bookings, calendar, expires, request_key)
             if isinstance(claimed, Committed):
                 record = None
                 if idempotency_key:
                     stored = StoredResponse(request_hash, 201, response)
                     record = IdempotencyRecord(idempotency_key, stored, now + IDEMPOTENCY_LIFETIME)
-                outcome = self.store.commit_series(series, bookings, record, by)
+                try:
+                    outcome = self.store.commit_series(series, bookings, record, by)
+                except BaseException:
+                    # Whatever became of the commit: committed, giving back finds nothing; else it frees the time now.
+                    self.store.abandon_series(series.provider_id, series.series_id)
+                    raise
                 if isinstance(outcome, Committed):
                     return StoredResponse(request_hash, 201, response)
                 self.store.abandon_series(series.provider_id, series.series_id)
@@ -178,6 +192,19 @@ class SeriesService:
             # A part lost a race (or the commit came too late): its time is given back; decide again.
             self.pause(attempt)
         raise ContendedError()
+
+    @staticmethod
+    def _own_claim_in_the_way(
+        calendar: ProviderCalendar,
+        conflicts: list[tuple[datetime, list[str]]],
+        request_key: str | None,
+        now: datetime,
+    ) -> bool:
+        """Only held times stand in the way, and a live claim of this same request (caller and
+        Idempotency-Key) holds times: its first try is still claiming, and its answer will be the answer."""
+        if request_key is None or any(reasons != ["HELD"] for _, reasons in conflicts):
+            return False
+        return any(p.live(now) and p.request_key == request_key for p in calendar.pending_series.values())
 
     def _conflicts(
         self, calendar: ProviderCalendar, service: Service, customer: str, starts: list[datetime], now: datetime
@@ -215,9 +242,12 @@ class SeriesService:
         return BookedSeries(series, self.store.get_bookings(list(series.booking_ids)))
 
     @traced("booking.cancel_series")
-    def cancel(self, principal: Principal, series_id: str, reason: str | None, by: Attribution) -> BookedSeries:
-        """Cancel every confirmed occurrence that has not started, one by one (each frees its own time),
-        then mark the series cancelled. Done again, it cancels what is left and changes nothing else."""
+    def cancel(
+        self, principal: Principal, series_id: str, reason: str | None, by: Attribution
+    ) -> tuple[BookedSeries, int]:
+        """Cancel every confirmed (or pending) occurrence that has not started, one by one (each frees
+        its own time), then mark the series cancelled; the series, and how many were cancelled now.
+        Done again, it cancels what is left and changes nothing else."""
         series = self.get(principal, series_id).series
         staff = principal.is_in(Group.ADMINS) or (
             principal.is_in(Group.PROVIDERS) and series.provider_owner == principal.sub
@@ -225,13 +255,16 @@ class SeriesService:
         if not (staff or (principal.is_in(Group.CUSTOMERS) and series.customer_id == principal.sub)):
             raise ForbiddenError("Ops and support read series; they cannot cancel them.")
         bookings = BookingService(self.store, self.clock, self.pause)
+        cancelled = 0
         for booking in self.store.get_bookings(list(series.booking_ids)):
-            if booking.status is not BookingStatus.CONFIRMED or booking.start <= self.clock():
+            booking = booking.as_of(self.clock())
+            if booking.status not in (BookingStatus.CONFIRMED, BookingStatus.PENDING) or booking.start <= self.clock():
                 continue
             try:
                 bookings.cancel(principal, booking.booking_id, None, reason, by)
-            except (BookingStateError, BookingNotFoundError):
-                continue  # cancelled, or started, meanwhile
+                cancelled += 1
+            except (BookingStateError, BookingNotFoundError, AlreadyStartedError):
+                continue  # cancelled, decided or expired, or started, meanwhile
         for attempt in range(SERIES_ATTEMPTS):
             current = self.store.get_series(series_id)
             if current is None or current.status is SeriesStatus.CANCELLED:
@@ -239,7 +272,7 @@ class SeriesService:
             if isinstance(self.store.end_series(current, by), Committed):
                 break
             self.pause(attempt)
-        return self.get(principal, series_id)
+        return self.get(principal, series_id), cancelled
 
     @staticmethod
     def _may_see(principal: Principal, series: Series) -> bool:

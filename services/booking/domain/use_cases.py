@@ -161,6 +161,11 @@ class HoldUnavailableError(DomainError):
         return {"reason": self.reason, "errors": [{"field": "body.holdId", "message": self.detail}]}
 
 
+def approval_deadline(now: datetime, hours: int) -> datetime:
+    """When a booking made at `now` that awaits approval expires, undecided (whole seconds)."""
+    return now.replace(microsecond=0) + timedelta(hours=hours)
+
+
 def no_pause(_attempt: int) -> None:
     """Retry at once (tests); the handler injects a jittered backoff."""
 
@@ -236,8 +241,10 @@ class BookingService:
             if isinstance(outcome, AlreadyAnswered):
                 return self._checked_replay(outcome.response, request_hash)
             if isinstance(outcome, LimitReached):
-                if self._gave_back_dead_series(calendar, now):
-                    read_again = True  # a series cut short may have held the count: try again without it
+                # A refusal is never decided on memory; and counts held by what no longer holds time
+                # (a series cut short, an approval past its deadline) are given back first.
+                if calendar.remembered or self.give_back_lapsed(calendar, now):
+                    read_again = True
                     continue
                 return self._limit_reached(principal, idempotency_key, request_hash, now)
             # Stale: the calendar moved under us. Decide again: on what the failure told, when it told
@@ -246,14 +253,29 @@ class BookingService:
             self.pause(attempt)
         raise ContendedError()
 
-    def _gave_back_dead_series(self, calendar: ProviderCalendar, now: datetime) -> bool:
-        """Give back the claims of series that will never commit (a function killed half-way: their
-        spans are free already, but the limit counts they raised are not until given back); True if
-        there were any (decision 0024)."""
-        dead = [series.series_id for series in calendar.pending_series.values() if not series.live(now)]
-        for series_id in dead:
-            self.store.abandon_series(calendar.provider.provider_id, series_id)
-        return bool(dead)
+    def give_back_lapsed(self, calendar: ProviderCalendar, now: datetime) -> bool:
+        """Give back what holds limit counts but no time any more: the claims of series that will never
+        commit (a function killed half-way, decision 0024) and bookings whose approval deadline passed
+        (decision 0025). Their spans are free already; their counts are not until written back. True
+        if there were any."""
+        given_back = False
+        for series in calendar.pending_series.values():
+            if not series.live(now):
+                given_back |= self.store.abandon_series(calendar.provider.provider_id, series.series_id)
+        in_series = {booking_id for series in calendar.pending_series.values() for booking_id in series.booking_ids}
+        lapsed = [
+            span.booking_id
+            for span in calendar.booked.values()
+            if span.expires_at is not None
+            and not span.live(now)
+            and not span.booking_id.startswith(keys.HOLD_ID_PREFIX)
+            and span.booking_id not in in_series
+        ]
+        for booking_id in lapsed:
+            booking = self.store.get_booking(booking_id)
+            if booking is not None and booking.as_of(now).status is BookingStatus.EXPIRED:
+                given_back |= isinstance(self.store.expire(booking), Committed)
+        return given_back
 
     def _limit_reached(
         self, principal: Principal, idempotency_key: str | None, request_hash: str, now: datetime
@@ -313,10 +335,13 @@ class BookingService:
                 end=hold.end,
                 busy_start=hold.busy_start,
                 busy_end=hold.busy_end,
-                status=BookingStatus.CONFIRMED,
+                status=BookingStatus.CONFIRMED if hold.approval_hours is None else BookingStatus.PENDING,
                 version=1,
                 notes=request.notes,
                 created_at=iso_utc(now),
+                approval_expires_at=None
+                if hold.approval_hours is None
+                else approval_deadline(now, hold.approval_hours),
             )
             response = render(booking)
             record = None
@@ -330,6 +355,9 @@ class BookingService:
             if isinstance(outcome, AlreadyAnswered):
                 return self._checked_replay(outcome.response, request_hash)
             if isinstance(outcome, LimitReached):
+                calendar = self.store.calendar(hold.provider_id, hold.start + SPAN_REACH)
+                if calendar is not None and self.give_back_lapsed(calendar, now):
+                    continue
                 return self._limit_reached(principal, idempotency_key, request_hash, now)
             self.pause(attempt)  # the hold expired, or was released or turned into a booking: read it again
         raise ContendedError()
@@ -390,10 +418,13 @@ class BookingService:
             end=end,
             busy_start=datetime.fromtimestamp(start.timestamp() - rules.buffer_before_minutes * 60, provider_zone),
             busy_end=datetime.fromtimestamp(end.timestamp() + rules.buffer_after_minutes * 60, provider_zone),
-            status=BookingStatus.CONFIRMED,
+            status=BookingStatus.PENDING if service.requires_approval else BookingStatus.CONFIRMED,
             version=1,
             notes=request.notes,
             created_at=iso_utc(now),
+            approval_expires_at=approval_deadline(now, service.approval_timeout_hours)
+            if service.requires_approval
+            else None,
         )
 
     @traced("booking.get")
@@ -402,7 +433,7 @@ class BookingService:
         booking = self.store.get_booking(booking_id)
         if booking is None or not self._may_see(principal, booking):
             raise BookingNotFoundError(booking_id)
-        return booking
+        return booking.as_of(self.clock())
 
     @staticmethod
     def _staff_of(principal: Principal, booking: Booking) -> bool:
@@ -455,7 +486,7 @@ class BookingService:
         """Cancel and free the time, in one transaction."""
         for attempt in range(MAX_ATTEMPTS):
             booking = self._changeable(principal, booking_id, expected_version, "cancel")
-            if booking.status is not BookingStatus.CONFIRMED:
+            if booking.status not in (BookingStatus.CONFIRMED, BookingStatus.PENDING):
                 raise BookingStateError(booking, "cancelled")
             if self._settle(self.store.cancel(booking, reason, by)):
                 return replace(
@@ -463,6 +494,50 @@ class BookingService:
                 )
             self.pause(attempt)
         raise ContendedError()
+
+    @traced("booking.approve")
+    def approve(self, principal: Principal, booking_id: str, expected_version: int | None, by: Attribution) -> Booking:
+        """The provider's owner (or an admin) confirms a pending booking: it keeps its time."""
+        for attempt in range(MAX_ATTEMPTS):
+            booking = self._pending(principal, booking_id, expected_version, "approved")
+            if self._settle(self.store.approve(booking, by)):
+                return replace(
+                    booking, status=BookingStatus.CONFIRMED, version=booking.version + 1, approval_expires_at=None
+                )
+            self.pause(attempt)  # decided, cancelled or expired meanwhile: the next read says which
+        raise ContendedError()
+
+    @traced("booking.decline")
+    def decline(
+        self, principal: Principal, booking_id: str, expected_version: int | None, reason: str | None, by: Attribution
+    ) -> Booking:
+        """The provider's owner (or an admin) refuses a pending booking: its time is free again at once."""
+        for attempt in range(MAX_ATTEMPTS):
+            booking = self._pending(principal, booking_id, expected_version, "declined")
+            if self._settle(self.store.decline(booking, reason, by)):
+                return replace(
+                    booking,
+                    status=BookingStatus.DECLINED,
+                    version=booking.version + 1,
+                    approval_expires_at=None,
+                    decline_reason=reason,
+                )
+            self.pause(attempt)
+        raise ContendedError()
+
+    def _pending(self, principal: Principal, booking_id: str, expected_version: int | None, change: str) -> Booking:
+        """A booking awaiting approval that the caller may decide on: its provider's owner or an admin."""
+        booking = self.get(principal, booking_id)
+        if not self._staff_of(principal, booking):
+            raise ForbiddenError("Only the provider's owner or an admin approves or declines a booking.")
+        self._check_version(booking, expected_version)
+        if booking.status is BookingStatus.EXPIRED and booking.approval_expires_at is not None:
+            stored = self.store.get_booking(booking_id)  # write down the expiry every reader already sees
+            if stored is not None and stored.status is BookingStatus.PENDING:
+                self.store.expire(stored)
+        if booking.status is not BookingStatus.PENDING:
+            raise BookingStateError(booking, change)
+        return booking
 
     @traced("booking.mark_no_show")
     def mark_no_show(
@@ -497,7 +572,7 @@ class BookingService:
             now = self.clock()
             calendar = self.store.calendar(provider_id, max(new_start, now) + ALTERNATIVES_AROUND)
             span = calendar.booked.get(booking_id) if calendar else None
-            if calendar is not None and span is not None:
+            if calendar is not None and span is not None and span.expires_at is None:  # a confirmed booking's
                 service = calendar.services.get(span.service_id)
                 if service is None:
                     raise ProviderOrServiceNotFoundError("The booking's service no longer exists.")
@@ -538,6 +613,8 @@ class BookingService:
             )
             outcome = self.store.reschedule(booking, moved, calendar, by)
             if isinstance(outcome, LimitReached):
+                if self.give_back_lapsed(calendar, now):
+                    continue
                 raise SlotUnavailableError("LIMIT_REACHED")
             if self._settle(outcome):
                 return moved
@@ -604,5 +681,7 @@ class BookingService:
         # A customer reads their own index even when naming a provider: a page's cursor names the last
         # item read, and in the provider's index that may be another customer's booking.
         by_customer = customer_id is not None and (provider_id is None or not self._lists_by_provider(principal))
-        query = ListQuery(provider_id, customer_id, window[0], window[1], status, limit, cursor, by_customer)
-        return self.store.list_bookings(query)
+        now = self.clock()
+        query = ListQuery(provider_id, customer_id, window[0], window[1], status, limit, cursor, by_customer, now)
+        page = self.store.list_bookings(query)
+        return replace(page, items=[booking.as_of(now) for booking in page.items])
