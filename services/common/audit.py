@@ -9,7 +9,7 @@ from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict
 
-EntityType = Literal["Provider", "Schedule", "Override", "Service", "Booking", "Series", "Customer"]
+EntityType = Literal["Provider", "Schedule", "Override", "Service", "Booking", "Series", "Hold", "Customer"]
 Action = Literal[
     "PROVIDER_CREATED",
     "SCHEDULE_UPDATED",
@@ -23,6 +23,9 @@ Action = Literal[
     "BOOKING_APPROVED",
     "BOOKING_DECLINED",
     "BOOKING_EXPIRED",
+    "HOLD_CREATED",
+    "HOLD_RELEASED",
+    "HOLD_CONVERTED",
     "SERIES_CREATED",
     "SERIES_CANCELLED",
     "PERSONAL_DATA_ERASED",

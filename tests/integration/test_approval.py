@@ -202,3 +202,73 @@ def test_a_hold_and_a_series_of_an_approval_service_book_pending(stack: LocalSta
     assert [item["status"] for item in series["items"]] == ["PENDING"] * 3
     third = series["items"][2]
     assert decide(stack, OWNER, ["providers"], third["bookingId"], "approve")[1]["status"] == "CONFIRMED"
+
+
+def test_a_booked_over_lapse_gives_its_count_back_and_a_moved_approval_stays_confirmed(
+    stack: LocalStack, clinic: tuple[str, str]
+) -> None:
+    """Last in this module: it moves the clock on past every deadline so far."""
+    pid, sid = clinic
+    day = a_day(14)
+    status, lapsing = book(stack, "patient-h", pid, sid, at(day, 9))
+    assert status == 201, lapsing
+    status, approved = book(stack, "patient-i", pid, sid, at(day, 10))
+    assert status == 201, approved
+    assert decide(stack, OWNER, ["providers"], approved["bookingId"], "approve")[0] == 200
+    status, _, moved = call(
+        stack,
+        "POST",
+        f"/bookings/{approved['bookingId']}/reschedule",
+        token=token(stack, "patient-i", ["customers"]),
+        body={"start": at(day, 15)},
+    )
+    assert status == 200 and moved["status"] == "CONFIRMED" and "approvalExpiresAt" not in moved, moved
+
+    assert call(stack, "POST", "/_local/clock", body={"advanceSeconds": 2 * 3600 + 1})[0] == 200
+
+    # The moved booking keeps its new time past any deadline: it was confirmed, not pending again.
+    assert book(stack, "patient-j", pid, sid, at(day, 15))[0] == 409
+    assert explain(stack, pid, sid, at(day, 15)) == ["BOOKED"]
+    # The lapsed one's time is booked by someone else (its span goes with that booking) ...
+    assert book(stack, "patient-k", pid, sid, at(day, 9))[0] == 201
+    # ... and its customer's count for the day (a limit of one) is given back all the same.
+    query = f"serviceId={sid}&start={quote(at(day, 13))}"
+    status, _, why = call(
+        stack, "GET", f"/providers/{pid}/slots/explain?{query}", token=token(stack, "patient-h", ["customers"])
+    )
+    assert (status, why["bookable"], why["reasons"]) == (200, True, []), why
+    status, again = book(stack, "patient-h", pid, sid, at(day, 13))
+    assert status == 201, again
+    lapsed = call(stack, "GET", f"/bookings/{lapsing['bookingId']}", token=token(stack, "patient-h", ["customers"]))[2]
+    assert lapsed["status"] == "EXPIRED"
+
+    def history() -> list[tuple[str, str]]:
+        answer = call(
+            stack, "GET", f"/bookings/{lapsing['bookingId']}/history", token=token(stack, "auditor", ["admins"])
+        )[2]
+        return [(event["action"], event["actor"]) for event in answer["items"]]
+
+    # Nobody decided: the deadline did, whichever request wrote it down.
+    assert eventually(lambda: history()[-1:] == [("BOOKING_EXPIRED", "system:approval-timeout")])
+
+
+def test_a_series_reads_lapsed_occurrences_as_expired_and_is_not_refused_for_their_counts(
+    stack: LocalStack, clinic: tuple[str, str]
+) -> None:
+    """After the test above: it moves the clock on again."""
+    pid, sid = clinic
+    status, series = book(
+        stack, "patient-m", pid, sid, at(a_day(16), 9), recurrence={"frequency": "WEEKLY", "count": 2}
+    )
+    assert status == 201, series
+    day = a_day(17)
+    status, lapsing = book(stack, "patient-l", pid, sid, at(day, 9))
+    assert status == 201, lapsing
+
+    assert call(stack, "POST", "/_local/clock", body={"advanceSeconds": 2 * 3600 + 1})[0] == 200
+
+    read = call(stack, "GET", f"/series/{series['seriesId']}", token=token(stack, "patient-m", ["customers"]))[2]
+    assert [item["status"] for item in read["items"]] == ["EXPIRED", "EXPIRED"]
+    # The lapsed booking still counts for patient-l's day until written down: the series gets it back.
+    status, booked = book(stack, "patient-l", pid, sid, at(day, 13), recurrence={"frequency": "WEEKLY", "count": 2})
+    assert status == 201, booked

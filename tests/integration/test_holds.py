@@ -304,3 +304,33 @@ def test_explain_names_each_reason_from_the_same_engine(stack: LocalStack, clini
     assert reasons(sid, at(day, 10)) == ["HELD"]
     assert reasons(buffered, at(day, 13, 30)) == ["BUFFER"]
     assert reasons(sid, at(day, 13, 30)) == ["BUFFER"]  # their appointment ends at 13:30, its buffer at 13:45
+
+
+def test_a_holds_life_is_in_the_trail(stack: LocalStack, clinic: tuple[str, str]) -> None:
+    pid, sid = clinic
+    day = a_day(11)
+    admin = token(stack, "hold-auditor", ["admins"])
+    status, released = hold(stack, "trail-holder", pid, sid, at(day, 9))
+    assert status == 201, released
+    customer = token(stack, "trail-holder", ["customers"])
+    assert call(stack, "DELETE", f"/holds/{released['holdId']}", token=customer)[0] == 204
+    status, converted = hold(stack, "trail-holder", pid, sid, at(day, 10))
+    assert status == 201, converted
+    status, booking = book(stack, "trail-holder", pid, sid, at(day, 10), holdId=converted["holdId"])
+    assert status == 201, booking
+
+    def trail(hold_id: str) -> list[Any]:
+        answer = call(stack, "GET", f"/audit/events?entityType=Hold&entityId={hold_id}", token=admin)[2]
+        return list(answer["items"])
+
+    events = eventually(lambda: len(trail(released["holdId"])) == 2 and trail(released["holdId"]))
+    assert [(e["action"], e["actor"]) for e in events] == [
+        ("HOLD_CREATED", "trail-holder"),
+        ("HOLD_RELEASED", "trail-holder"),
+    ]
+    events = eventually(lambda: len(trail(converted["holdId"])) == 2 and trail(converted["holdId"]))
+    assert [e["action"] for e in events] == ["HOLD_CREATED", "HOLD_CONVERTED"]
+    assert events[1]["changes"]["bookingId"]["after"] == booking["bookingId"]
+    # Ended, it is gone to everyone: not found, not releasable, not bookable again.
+    assert call(stack, "GET", f"/holds/{converted['holdId']}", token=customer)[0] == 404
+    assert call(stack, "DELETE", f"/holds/{released['holdId']}", token=customer)[0] == 404

@@ -34,9 +34,8 @@ BOOKKEEPING = frozenset(
 )
 # Items that exist for the system, not for people: busy time, idempotency records, limit counters, a
 # caller's record of live holds, a series' claim while it is made. (The trail itself lives in the
-# audit table, which has no stream. Holds are not in the trail yet; the stream's filter keeps all of
-# these from the consumer anyway.)
-INTERNAL = frozenset({"BusyBlock", "IdempotencyRecord", "LimitCounter", "CustomerHolds", "Hold", "PendingSeries"})
+# audit table, which has no stream; the stream's filter keeps all of these from the consumer anyway.)
+INTERNAL = frozenset({"BusyBlock", "IdempotencyRecord", "LimitCounter", "CustomerHolds", "PendingSeries"})
 
 
 def _changes(old: dict[str, Any], new: dict[str, Any]) -> dict[str, Change]:
@@ -75,6 +74,13 @@ def _classify(event_name: str, old: dict[str, Any], new: dict[str, Any]) -> tupl
     if kind == "Booking":
         action = _booking_action(event_name, old, new)
         return ("Booking", item["bookingId"], action) if action else None
+    if kind == "Hold":
+        if event_name == "INSERT":
+            return "Hold", item["holdId"], "HOLD_CREATED"
+        ended = {"RELEASED": "HOLD_RELEASED", "CONVERTED": "HOLD_CONVERTED"}.get(new.get("status", ""))
+        if event_name == "MODIFY" and ended and old.get("status") != new.get("status"):
+            return "Hold", item["holdId"], ended  # type: ignore[return-value]
+        return None  # an expiry is no change of the item (readers judge it by expiresAt), nor is TTL's removal
     if kind == "Series":
         if event_name == "INSERT":
             return "Series", item["seriesId"], "SERIES_CREATED"

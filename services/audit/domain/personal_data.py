@@ -1,6 +1,7 @@
 """Customers' free text in the trail: sealed, never in clear (issue 18, decision 0020).
 
-A booking's `notes` and `cancelReason` are what a customer wrote. The trail keeps every change for
+A booking's `notes` and `cancelReason` are what a customer wrote, and its `declineReason` what the
+provider wrote about them. The trail keeps every change for
 years in an object-locked archive that nobody can edit, so the text itself must never enter it:
 each value is replaced by an HMAC-SHA256 keyed with a secret of that customer's own
 (`hmac-sha256:<hex>`). While the key exists, the trail can prove what the text was (whoever holds the
@@ -21,7 +22,7 @@ from typing import Any
 from services.common.audit import AuditEvent, Change
 
 # The booking fields a customer writes in their own words.
-FREE_TEXT = frozenset({"notes", "cancelReason"})
+FREE_TEXT = frozenset({"notes", "cancelReason", "declineReason"})
 SEAL_PREFIX = "hmac-sha256:"
 ERASED = "ERASED"  # in place of a value whose customer's data was erased before it was recorded
 

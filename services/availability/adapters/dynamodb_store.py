@@ -79,18 +79,33 @@ class DynamoDBProviderStore:
             counts[counter] = int(found["count"]["N"]) if "count" in found else 0
         return counts
 
-    def counted_by(self, booking_ids: list[str]) -> dict[str, int]:
+    def lapsed_counts(self, provider_id: str, start: datetime, end: datetime, now: datetime) -> dict[str, int]:
+        request: dict[str, Any] = {
+            "TableName": self.table,
+            "IndexName": "GSI1",
+            "KeyConditionExpression": "GSI1PK = :p AND GSI1SK BETWEEN :lo AND :hi",
+            "FilterExpression": "#status = :pending AND approvalExpiresAt <= :now",
+            "ProjectionExpression": "limitCounters",
+            "ExpressionAttributeNames": {"#status": "status"},
+            "ExpressionAttributeValues": to_item(
+                {
+                    ":p": f"{keys.provider_pk(provider_id)}#BOOKINGS",
+                    ":lo": iso_utc(start),
+                    ":hi": iso_utc(end) + "~",
+                    ":pending": "PENDING",
+                    ":now": int(now.timestamp()),
+                }
+            ),
+        }
         counted: dict[str, int] = {}
-        for booking_id in booking_ids:  # bookings whose approval lapsed: rarely more than one or two
-            found = self.client.get_item(
-                TableName=self.table,
-                Key=keys.booking_key(booking_id),
-                ConsistentRead=True,
-                ProjectionExpression="limitCounters",
-            ).get("Item", {})
-            for key in found.get("limitCounters", {}).get("M", {}):
-                counted[key] = counted.get(key, 0) + 1
-        return counted
+        while True:
+            page = self.client.query(**request)
+            for item in page["Items"]:
+                for key in item.get("limitCounters", {}).get("M", {}):
+                    counted[key] = counted.get(key, 0) + 1
+            if "LastEvaluatedKey" not in page:
+                return counted
+            request["ExclusiveStartKey"] = page["LastEvaluatedKey"]
 
     def get_provider(self, provider_id: str) -> Provider | None:
         # Strongly consistent: a provider just created is found by its creator's next request.

@@ -53,8 +53,9 @@ class ProviderStore(Protocol):
         """How many bookings each of the provider's limit counters holds now (strongly consistent)."""
         ...
 
-    def counted_by(self, booking_ids: list[str]) -> dict[str, int]:
-        """How many of these bookings count in each limit counter (their `limitCounters`)."""
+    def lapsed_counts(self, provider_id: str, start: datetime, end: datetime, now: datetime) -> dict[str, int]:
+        """How many of the provider's bookings starting in [start, end] still PENDING past their approval
+        deadline count in each limit counter (their `limitCounters`; its index, eventually consistent)."""
         ...
 
     def upcoming_overrides(self, provider_id: str, since: date) -> list[Override]: ...

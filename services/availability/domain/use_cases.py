@@ -234,17 +234,10 @@ class AvailabilityService:
                 if not series.live(now):
                     for key, number in series.counted.items():
                         lapsed[key] = lapsed.get(key, 0) + number
-            in_series = {booking_id for series in calendar.pending_series.values() for booking_id in series.booking_ids}
-            approvals = [
-                span.booking_id
-                for span in calendar.booked.values()
-                if span.expires_at is not None
-                and not span.live(now)
-                and not span.booking_id.startswith(keys.HOLD_ID_PREFIX)
-                and span.booking_id not in in_series
-            ]
-            for key, number in (self.store.counted_by(approvals) if approvals else {}).items():
-                lapsed[key] = lapsed.get(key, 0) + number
+            if any(counts[counter.key] >= counter.limit for counter in found):  # only then can they matter
+                week = timedelta(days=7)
+                for key, number in self.store.lapsed_counts(provider_id, start - week, start + week, now).items():
+                    lapsed[key] = lapsed.get(key, 0) + number
         if any(counts[counter.key] - lapsed.get(counter.key, 0) >= counter.limit for counter in found):
             bookable, reasons = False, [*reasons, "LIMIT_REACHED"]
         return Explanation(bookable, reasons)

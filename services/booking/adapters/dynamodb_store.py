@@ -156,6 +156,7 @@ def hold_from(values: dict[str, Any]) -> Hold:
             for key, (limit, ends) in values.get("limitCounters", {}).items()
         ),
         approval_hours=values.get("approvalTimeoutHours"),
+        ended=values.get("status"),
     )
 
 
@@ -444,12 +445,17 @@ class DynamoDBBookingStore:
         writes += self._uncount(booking.provider_id, booking.counted or {})
         return self._commit(writes, False, booking.provider_id, removed=booked_span(booking))
 
-    def expire(self, booking: Booking) -> ClaimOutcome:
+    def expire(self, booking: Booking, by: Attribution) -> ClaimOutcome:
         """Write down what every reader already sees: a pending booking past its deadline is EXPIRED. Its
         span leaves the live blocks that still hold it (a booking over it may have taken it out already),
         and its counts are lowered. Conditioned on it being pending and past its deadline."""
         now = datetime.now(UTC)
-        fields = {"status": BookingStatus.EXPIRED.value, "version": booking.version + 1}
+        fields = {
+            "status": BookingStatus.EXPIRED.value,
+            "version": booking.version + 1,
+            "approvalExpiresAt": None,
+            **attribution(by, iso_utc(now)),
+        }
         update = self._update_booking(booking, fields, "EXPIRED")
         update["Update"]["ConditionExpression"] += " AND approvalExpiresAt <= :now"
         update["Update"]["ExpressionAttributeValues"][":now"] = {"N": str(int(now.timestamp()))}
@@ -470,6 +476,31 @@ class DynamoDBBookingStore:
         writes += self._uncount(booking.provider_id, booking.counted or {})
         return self._commit(writes, False, booking.provider_id, removed=booked_span(booking))
 
+    def lapsed_approvals(self, provider_id: str, start: datetime, end: datetime, now: datetime) -> list[Booking]:
+        request: dict[str, Any] = {
+            "TableName": self.table,
+            "IndexName": "GSI1",
+            "KeyConditionExpression": "GSI1PK = :p AND GSI1SK BETWEEN :lo AND :hi",
+            "FilterExpression": "#status = :pending AND approvalExpiresAt <= :now",
+            "ExpressionAttributeNames": {"#status": "status"},
+            "ExpressionAttributeValues": to_item(
+                {
+                    ":p": f"{keys.provider_pk(provider_id)}#BOOKINGS",
+                    ":lo": iso_utc(start),
+                    ":hi": iso_utc(end) + "~",
+                    ":pending": BookingStatus.PENDING.value,
+                    ":now": int(now.timestamp()),
+                }
+            ),
+        }
+        found: list[Booking] = []
+        while True:
+            page = self.client.query(**request)
+            found += [booking_from(from_item(dict(item))) for item in page["Items"]]
+            if "LastEvaluatedKey" not in page:
+                return found
+            request["ExclusiveStartKey"] = page["LastEvaluatedKey"]
+
     # Personal data
 
     def bookings_with_words(self, customer_id: str) -> Iterator[Booking]:
@@ -479,7 +510,9 @@ class DynamoDBBookingStore:
             "TableName": self.table,
             "IndexName": "GSI2",
             "KeyConditionExpression": "GSI2PK = :customer",
-            "FilterExpression": "attribute_exists(notes) OR attribute_exists(cancelReason)",
+            "FilterExpression": (
+                "attribute_exists(notes) OR attribute_exists(cancelReason) OR attribute_exists(declineReason)"
+            ),
             "ExpressionAttributeValues": {":customer": {"S": f"CUSTOMER#{customer_id}"}},
         }
         while True:
@@ -505,7 +538,7 @@ class DynamoDBBookingStore:
             self.client.update_item(
                 TableName=self.table,
                 Key=key,
-                UpdateExpression="REMOVE notes, cancelReason",
+                UpdateExpression="REMOVE notes, cancelReason, declineReason",
                 ConditionExpression="attribute_exists(PK)",
             )
         except ClientError as error:
@@ -638,16 +671,12 @@ class DynamoDBBookingStore:
         writes: list[dict[str, Any]] = [
             self._booking_put(booking, idempotency, by, iso_utc(now), _counted(hold.counters))
         ]
-        writes.append(
-            {
-                "Delete": {
-                    "TableName": self.table,
-                    "Key": keys.hold_key(hold.hold_id),
-                    "ConditionExpression": "expiresAt > :now AND customerId = :customer",
-                    "ExpressionAttributeValues": to_item({":now": int(now.timestamp()), ":customer": hold.customer_id}),
-                }
-            }
+        ended = self._end_hold(hold, "CONVERTED", by, now, {"bookingId": booking.booking_id})
+        ended["Update"]["ConditionExpression"] += " AND expiresAt > :now AND customerId = :customer"
+        ended["Update"]["ExpressionAttributeValues"] |= to_item(
+            {":now": int(now.timestamp()), ":customer": hold.customer_id}
         )
+        writes.append(ended)
         span = span_of(booked_span(booking))
         for block in live_blocks(booking.busy_start, booking.busy_end, now):
             writes.append(
@@ -679,17 +708,28 @@ class DynamoDBBookingStore:
 
     def release(self, hold: Hold, by: Attribution) -> ClaimOutcome:
         writes: list[dict[str, Any]] = [
-            {
-                "Delete": {
-                    "TableName": self.table,
-                    "Key": keys.hold_key(hold.hold_id),
-                    "ConditionExpression": "attribute_exists(PK)",
-                }
-            },
+            self._end_hold(hold, "RELEASED", by, datetime.now(UTC), {}),
             *self._release(hold_span(hold), hold.provider_id),
             self._forget_hold(hold),
         ]
         return self._commit(writes, False, hold.provider_id, removed=hold_span(hold))
+
+    def _end_hold(self, hold: Hold, how: str, by: Attribution, now: datetime, fields: dict[str, Any]) -> dict[str, Any]:
+        """The hold ended (`CONVERTED` into a booking, or `RELEASED`), once: kept, with who ended it,
+        for the trail's sake (the change is its record), and expired at once, so every reader takes it
+        for gone and TTL removes it."""
+        values = {"status": how, "expiresAt": int(now.timestamp()), **fields, **attribution(by, iso_utc(now))}
+        names = {f"#f{i}": name for i, name in enumerate(values)}
+        return {
+            "Update": {
+                "TableName": self.table,
+                "Key": keys.hold_key(hold.hold_id),
+                "UpdateExpression": "SET " + ", ".join(f"#f{i} = :f{i}" for i in range(len(values))),
+                "ConditionExpression": "attribute_exists(PK) AND attribute_not_exists(#ended)",
+                "ExpressionAttributeNames": {**names, "#ended": "status"},
+                "ExpressionAttributeValues": to_item({f":f{i}": value for i, value in enumerate(values.values())}),
+            }
+        }
 
     # Recurring series (decision 0024)
 
@@ -1155,7 +1195,8 @@ class DynamoDBBookingStore:
         now = datetime.now(UTC)
         new_blocks = keys.busy_blocks(span.start, span.end)
         old_blocks = live_blocks(previous.start, previous.end, now) if previous else []
-        expired = [other for other in calendar.booked.values() if not other.live(now)]
+        ours = {span.booking_id, previous.booking_id if previous else None}
+        expired = [other for other in calendar.booked.values() if not other.live(now) and other.booking_id not in ours]
         writes, removed = [], set()
         for block in sorted(set(new_blocks) | set(old_blocks)):
             seen = calendar.busy_versions.get(keys.block_id(block))

@@ -119,7 +119,7 @@ class HoldService:
             if isinstance(outcome, Committed):
                 return hold
             if isinstance(outcome, LimitReached):
-                if BookingService(self.store, self.clock).give_back_lapsed(calendar, now):
+                if BookingService(self.store, self.clock).give_back_lapsed(calendar, now, request.start):
                     continue  # counts held by what no longer holds time were given back: try again
                 raise SlotUnavailableError("LIMIT_REACHED")
             self.pause(attempt)

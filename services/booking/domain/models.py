@@ -82,9 +82,10 @@ class Hold:
     held_by: str  # who asked for it (the customer, or staff for them): their live holds are capped
     counters: tuple[Counter, ...] = ()  # the limits a booking of it counts in, as they were when it was held
     approval_hours: int | None = None  # its booking awaits approval that long (the service's, when it was held)
+    ended: str | None = None  # CONVERTED or RELEASED: kept a moment for the trail, gone to every reader
 
     def live(self, now: datetime) -> bool:
-        return now < self.expires_at
+        return self.ended is None and now < self.expires_at
 
 
 @dataclass(frozen=True)

@@ -116,8 +116,13 @@ class BookingStore(Protocol):
         """One transaction: the pending booking declined, its time and counts freed."""
         ...
 
-    def expire(self, booking: Booking) -> ClaimOutcome:
+    def expire(self, booking: Booking, by: Attribution) -> ClaimOutcome:
         """One transaction: a pending booking past its deadline written EXPIRED, its time and counts freed."""
+        ...
+
+    def lapsed_approvals(self, provider_id: str, start: datetime, end: datetime, now: datetime) -> list[Booking]:
+        """The provider's bookings starting in [start, end] still PENDING past their deadline (its index:
+        eventually consistent, which a deadline long passed does not mind)."""
         ...
 
     # Holds

@@ -140,6 +140,10 @@ class SeriesService:
             if conflicts and self._own_claim_in_the_way(calendar, conflicts, request_key, now):
                 self.pause(attempt)  # a retry of this very request while it is being claimed: wait for it
                 continue
+            limited = [start for start, reasons in conflicts if "LIMIT_REACHED" in reasons]
+            gives_back = BookingService(self.store, self.clock)
+            if limited and any(gives_back.give_back_lapsed(calendar, now, start) for start in limited[:3]):
+                continue  # counts held by what holds no time any more were given back: decide again
             if conflicts:
                 replay = BookingService(self.store, self.clock)._replay(principal, idempotency_key, request_hash, now)
                 if replay is not None:
@@ -202,7 +206,8 @@ class SeriesService:
     ) -> bool:
         """Only held times stand in the way, and a live claim of this same request (caller and
         Idempotency-Key) holds times: its first try is still claiming, and its answer will be the answer."""
-        if request_key is None or any(reasons != ["HELD"] for _, reasons in conflicts):
+        # Its own claim holds those times and has counted them: HELD, and LIMIT_REACHED where a limit applies.
+        if request_key is None or any(not set(reasons) <= {"HELD", "LIMIT_REACHED"} for _, reasons in conflicts):
             return False
         return any(p.live(now) and p.request_key == request_key for p in calendar.pending_series.values())
 
@@ -239,7 +244,10 @@ class SeriesService:
         series = self.store.get_series(series_id)
         if series is None or not self._may_see(principal, series):
             raise SeriesNotFoundError(series_id)
-        return BookedSeries(series, self.store.get_bookings(list(series.booking_ids)))
+        now = self.clock()
+        return BookedSeries(
+            series, [booking.as_of(now) for booking in self.store.get_bookings(list(series.booking_ids))]
+        )
 
     @traced("booking.cancel_series")
     def cancel(

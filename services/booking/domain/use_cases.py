@@ -161,6 +161,11 @@ class HoldUnavailableError(DomainError):
         return {"reason": self.reason, "errors": [{"field": "body.holdId", "message": self.detail}]}
 
 
+# Who the trail names for an expiry: nobody decided, the deadline did (written down by whichever
+# request came upon it; its request id and trace are on the item too).
+EXPIRY = Attribution(actor="system:approval-timeout", request_id="", trace_id="")
+
+
 def approval_deadline(now: datetime, hours: int) -> datetime:
     """When a booking made at `now` that awaits approval expires, undecided (whole seconds)."""
     return now.replace(microsecond=0) + timedelta(hours=hours)
@@ -243,7 +248,7 @@ class BookingService:
             if isinstance(outcome, LimitReached):
                 # A refusal is never decided on memory; and counts held by what no longer holds time
                 # (a series cut short, an approval past its deadline) are given back first.
-                if calendar.remembered or self.give_back_lapsed(calendar, now):
+                if calendar.remembered or self.give_back_lapsed(calendar, now, request.start):
                     read_again = True
                     continue
                 return self._limit_reached(principal, idempotency_key, request_hash, now)
@@ -253,28 +258,20 @@ class BookingService:
             self.pause(attempt)
         raise ContendedError()
 
-    def give_back_lapsed(self, calendar: ProviderCalendar, now: datetime) -> bool:
-        """Give back what holds limit counts but no time any more: the claims of series that will never
-        commit (a function killed half-way, decision 0024) and bookings whose approval deadline passed
-        (decision 0025). Their spans are free already; their counts are not until written back. True
-        if there were any."""
+    def give_back_lapsed(self, calendar: ProviderCalendar, now: datetime, around: datetime) -> bool:
+        """Give back what holds limit counts but no time any more, where a refused booking at `around`
+        counts: the claims of series that will never commit (a function killed half-way, decision 0024),
+        and the provider's bookings within a week of `around` whose approval deadline passed undecided
+        (decision 0025; found in the provider's index, whether their span is still in the calendar or
+        was booked over). Their time is free already; their counts are not until written back. True if
+        anything was given back."""
         given_back = False
         for series in calendar.pending_series.values():
             if not series.live(now):
                 given_back |= self.store.abandon_series(calendar.provider.provider_id, series.series_id)
-        in_series = {booking_id for series in calendar.pending_series.values() for booking_id in series.booking_ids}
-        lapsed = [
-            span.booking_id
-            for span in calendar.booked.values()
-            if span.expires_at is not None
-            and not span.live(now)
-            and not span.booking_id.startswith(keys.HOLD_ID_PREFIX)
-            and span.booking_id not in in_series
-        ]
-        for booking_id in lapsed:
-            booking = self.store.get_booking(booking_id)
-            if booking is not None and booking.as_of(now).status is BookingStatus.EXPIRED:
-                given_back |= isinstance(self.store.expire(booking), Committed)
+        week = timedelta(days=7)
+        for booking in self.store.lapsed_approvals(calendar.provider.provider_id, around - week, around + week, now):
+            given_back |= isinstance(self.store.expire(booking, EXPIRY), Committed)
         return given_back
 
     def _limit_reached(
@@ -303,7 +300,7 @@ class BookingService:
         for attempt in range(MAX_ATTEMPTS):
             now = self.clock()
             hold = self.store.get_hold(hold_id)
-            if hold is None:  # converted by the first request with this key, released, or gone with TTL
+            if hold is None or hold.ended:  # converted (by the first request with this key?), released, or gone
                 replay = self._replay(principal, idempotency_key, request_hash, now)
                 if replay is not None:
                     return replay
@@ -356,7 +353,7 @@ class BookingService:
                 return self._checked_replay(outcome.response, request_hash)
             if isinstance(outcome, LimitReached):
                 calendar = self.store.calendar(hold.provider_id, hold.start + SPAN_REACH)
-                if calendar is not None and self.give_back_lapsed(calendar, now):
+                if calendar is not None and self.give_back_lapsed(calendar, now, hold.start):
                     continue
                 return self._limit_reached(principal, idempotency_key, request_hash, now)
             self.pause(attempt)  # the hold expired, or was released or turned into a booking: read it again
@@ -486,6 +483,7 @@ class BookingService:
         """Cancel and free the time, in one transaction."""
         for attempt in range(MAX_ATTEMPTS):
             booking = self._changeable(principal, booking_id, expected_version, "cancel")
+            self._write_down_expiry(booking)
             if booking.status not in (BookingStatus.CONFIRMED, BookingStatus.PENDING):
                 raise BookingStateError(booking, "cancelled")
             if self._settle(self.store.cancel(booking, reason, by)):
@@ -525,16 +523,21 @@ class BookingService:
             self.pause(attempt)
         raise ContendedError()
 
+    def _write_down_expiry(self, booking: Booking) -> None:
+        """A booking every reader sees as EXPIRED but the table still holds PENDING: written down (its
+        counts given back, the trail told) by whoever acts on it."""
+        if booking.status is BookingStatus.EXPIRED and booking.approval_expires_at is not None:
+            stored = self.store.get_booking(booking.booking_id)
+            if stored is not None and stored.status is BookingStatus.PENDING:
+                self.store.expire(stored, EXPIRY)
+
     def _pending(self, principal: Principal, booking_id: str, expected_version: int | None, change: str) -> Booking:
         """A booking awaiting approval that the caller may decide on: its provider's owner or an admin."""
         booking = self.get(principal, booking_id)
         if not self._staff_of(principal, booking):
             raise ForbiddenError("Only the provider's owner or an admin approves or declines a booking.")
         self._check_version(booking, expected_version)
-        if booking.status is BookingStatus.EXPIRED and booking.approval_expires_at is not None:
-            stored = self.store.get_booking(booking_id)  # write down the expiry every reader already sees
-            if stored is not None and stored.status is BookingStatus.PENDING:
-                self.store.expire(stored)
+        self._write_down_expiry(booking)
         if booking.status is not BookingStatus.PENDING:
             raise BookingStateError(booking, change)
         return booking
@@ -610,10 +613,13 @@ class BookingService:
                 booking_id=booking_id,
                 version=booking.version + 1,
                 created_at=booking.created_at,
+                # A confirmed booking moves confirmed, whatever the service asks of new bookings now.
+                status=booking.status,
+                approval_expires_at=None,
             )
             outcome = self.store.reschedule(booking, moved, calendar, by)
             if isinstance(outcome, LimitReached):
-                if self.give_back_lapsed(calendar, now):
+                if self.give_back_lapsed(calendar, now, new_start):
                     continue
                 raise SlotUnavailableError("LIMIT_REACHED")
             if self._settle(outcome):
