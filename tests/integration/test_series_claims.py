@@ -313,3 +313,20 @@ def test_a_retry_while_its_first_try_is_claiming_is_not_told_the_time_is_taken(i
     with pytest.raises(SeriesConflictError) as refused:
         other.book(customer("retrier"), request, recurrence, None, "h", render, by)
     assert {reason for _, reasons in refused.value.conflicts for reason in reasons} == {"BOOKED", "LIMIT_REACHED"}
+
+
+def test_cancelling_a_series_leaves_the_occurrences_that_have_started(inproc: Any) -> None:
+    pid = open_provider("Started series", "00:00", "24:00")
+    (sid,) = drawn_services(pid, [(30, 0, 0, 1)])
+    soon = datetime.now(UTC).replace(second=0, microsecond=0) + timedelta(minutes=60)
+    soon -= timedelta(minutes=soon.minute % 15)
+    series = SeriesService(DynamoDBBookingStore(inproc, TABLE), lambda: datetime.now(UTC))
+    answer = series.book(
+        customer("regular"), BookingRequest(pid, sid, soon, None, None), Recurrence("DAILY", 3), None, "h", render, BY
+    )
+    series_id = str(answer.body["seriesId"])
+    with time_machine.travel(soon + timedelta(minutes=5), tick=True):
+        cancelled, now_cancelled = series.cancel(customer("regular"), series_id, "moving", BY)
+    assert now_cancelled == 2
+    assert cancelled.series.status.value == "CANCELLED"
+    assert [booking.status.value for booking in cancelled.bookings] == ["CONFIRMED", "CANCELLED", "CANCELLED"]

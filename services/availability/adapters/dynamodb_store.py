@@ -9,7 +9,7 @@ from typing import TYPE_CHECKING, Any
 from botocore.exceptions import ClientError
 
 from services.availability.domain.use_cases import OverrideNotFoundError, ProviderNotFoundError
-from services.common import keys
+from services.common import approval, keys
 from services.common.auth import Attribution
 from services.common.availability import WEEKDAYS, LocalInterval
 from services.common.calendar import Override, Provider, ProviderCalendar, Service, WeeklySchedule
@@ -80,32 +80,11 @@ class DynamoDBProviderStore:
         return counts
 
     def lapsed_counts(self, provider_id: str, start: datetime, end: datetime, now: datetime) -> dict[str, int]:
-        request: dict[str, Any] = {
-            "TableName": self.table,
-            "IndexName": "GSI1",
-            "KeyConditionExpression": "GSI1PK = :p AND GSI1SK BETWEEN :lo AND :hi",
-            "FilterExpression": "#status = :pending AND approvalExpiresAt <= :now",
-            "ProjectionExpression": "limitCounters",
-            "ExpressionAttributeNames": {"#status": "status"},
-            "ExpressionAttributeValues": to_item(
-                {
-                    ":p": f"{keys.provider_pk(provider_id)}#BOOKINGS",
-                    ":lo": iso_utc(start),
-                    ":hi": iso_utc(end) + "~",
-                    ":pending": "PENDING",
-                    ":now": int(now.timestamp()),
-                }
-            ),
-        }
         counted: dict[str, int] = {}
-        while True:
-            page = self.client.query(**request)
-            for item in page["Items"]:
-                for key in item.get("limitCounters", {}).get("M", {}):
-                    counted[key] = counted.get(key, 0) + 1
-            if "LastEvaluatedKey" not in page:
-                return counted
-            request["ExclusiveStartKey"] = page["LastEvaluatedKey"]
+        for item in approval.lapsed_approvals(self.client, self.table, provider_id, (start, end), now):
+            for key in item.get("limitCounters", {}).get("M", {}):
+                counted[key] = counted.get(key, 0) + 1
+        return counted
 
     def get_provider(self, provider_id: str) -> Provider | None:
         # Strongly consistent: a provider just created is found by its creator's next request.

@@ -43,7 +43,7 @@ from services.booking.domain.ports import (
     Refused,
     Stale,
 )
-from services.common import keys
+from services.common import approval, keys
 from services.common.auth import Attribution
 from services.common.calendar import BookedSpan, ProviderCalendar
 from services.common.calendar_table import CalendarTable, span_of
@@ -477,29 +477,8 @@ class DynamoDBBookingStore:
         return self._commit(writes, False, booking.provider_id, removed=booked_span(booking))
 
     def lapsed_approvals(self, provider_id: str, start: datetime, end: datetime, now: datetime) -> list[Booking]:
-        request: dict[str, Any] = {
-            "TableName": self.table,
-            "IndexName": "GSI1",
-            "KeyConditionExpression": "GSI1PK = :p AND GSI1SK BETWEEN :lo AND :hi",
-            "FilterExpression": "#status = :pending AND approvalExpiresAt <= :now",
-            "ExpressionAttributeNames": {"#status": "status"},
-            "ExpressionAttributeValues": to_item(
-                {
-                    ":p": f"{keys.provider_pk(provider_id)}#BOOKINGS",
-                    ":lo": iso_utc(start),
-                    ":hi": iso_utc(end) + "~",
-                    ":pending": BookingStatus.PENDING.value,
-                    ":now": int(now.timestamp()),
-                }
-            ),
-        }
-        found: list[Booking] = []
-        while True:
-            page = self.client.query(**request)
-            found += [booking_from(from_item(dict(item))) for item in page["Items"]]
-            if "LastEvaluatedKey" not in page:
-                return found
-            request["ExclusiveStartKey"] = page["LastEvaluatedKey"]
+        found = approval.lapsed_approvals(self.client, self.table, provider_id, (start, end), now)
+        return [booking_from(from_item(item)) for item in found]
 
     # Personal data
 
