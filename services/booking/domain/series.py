@@ -24,9 +24,8 @@ from datetime import datetime, timedelta
 from http import HTTPStatus
 
 from services.booking.domain.models import Booking, BookingStatus, Series, SeriesStatus, StoredResponse
-from services.booking.domain.ports import AlreadyAnswered, BookingStore, Committed, IdempotencyRecord
+from services.booking.domain.ports import AlreadyAnswered, BookingStore, Committed
 from services.booking.domain.use_cases import (
-    IDEMPOTENCY_LIFETIME,
     AlreadyStartedError,
     BookingNotFoundError,
     BookingRequest,
@@ -34,6 +33,7 @@ from services.booking.domain.use_cases import (
     BookingStateError,
     ContendedError,
     ProviderOrServiceNotFoundError,
+    kept_answer,
     no_pause,
 )
 from services.common import keys
@@ -178,10 +178,7 @@ class SeriesService:
             expires = now.replace(microsecond=0) + CLAIM_HOLD
             claimed = self.store.claim_series(series, bookings, calendar, expires, request_key)
             if isinstance(claimed, Committed):
-                record = None
-                if idempotency_key:
-                    stored = StoredResponse(request_hash, 201, response)
-                    record = IdempotencyRecord(idempotency_key, stored, now + IDEMPOTENCY_LIFETIME)
+                record = kept_answer(idempotency_key, request_hash, response, now)
                 try:
                     outcome = self.store.commit_series(series, bookings, record, by)
                 except BaseException:

@@ -171,6 +171,15 @@ def approval_deadline(now: datetime, hours: int) -> datetime:
     return now.replace(microsecond=0) + timedelta(hours=hours)
 
 
+def kept_answer(
+    key: str | None, request_hash: str, response: dict[str, object], now: datetime
+) -> IdempotencyRecord | None:
+    """The 201 to keep for retries with `key` (none without a key), for IDEMPOTENCY_LIFETIME."""
+    if not key:
+        return None
+    return IdempotencyRecord(key, StoredResponse(request_hash, 201, response), now + IDEMPOTENCY_LIFETIME)
+
+
 def no_pause(_attempt: int) -> None:
     """Retry at once (tests); the handler injects a jittered backoff."""
 
@@ -235,11 +244,7 @@ class BookingService:
                 raise SlotUnavailableError(reason)
             booking = self._new_booking(calendar, service, request, customer, now)
             response = render(booking)
-            record = None
-            if idempotency_key:
-                record = IdempotencyRecord(
-                    idempotency_key, StoredResponse(request_hash, 201, response), now + IDEMPOTENCY_LIFETIME
-                )
+            record = kept_answer(idempotency_key, request_hash, response, now)
             outcome = self.store.claim(booking, calendar, record, by)
             if isinstance(outcome, Committed):
                 return StoredResponse(request_hash, 201, response)
@@ -341,11 +346,7 @@ class BookingService:
                 else approval_deadline(now, hold.approval_hours),
             )
             response = render(booking)
-            record = None
-            if idempotency_key:
-                record = IdempotencyRecord(
-                    idempotency_key, StoredResponse(request_hash, 201, response), now + IDEMPOTENCY_LIFETIME
-                )
+            record = kept_answer(idempotency_key, request_hash, response, now)
             outcome = self.store.convert(hold, booking, record, by)
             if isinstance(outcome, Committed):
                 return StoredResponse(request_hash, 201, response)
