@@ -38,6 +38,7 @@ from local.lambda_runtime.event_source_mapping import EventSourceMapping, Mappin
 from local.lambda_runtime.function_runtime import MAX_ENVIRONMENTS
 from local.lambda_runtime.functions import load_functions
 from local.lambda_runtime.service import LambdaService
+from local.scheduler.schedules import Scheduler, load_schedules
 from local.seed import DEMO_PROVIDERS, seed_if_empty
 from local.wafv2.web_acl import WebAcl
 from local.xray.daemon import XRayDaemon
@@ -100,7 +101,9 @@ class LocalStack:
     seeded_providers: int = 0
     startup_seconds: float = 0.0
     user_pools: user_pool.UserPools | None = None
-    event_source_mapping: EventSourceMapping | None = None
+    event_source_mapping: EventSourceMapping | None = None  # the table's stream → the audit consumer
+    waitlist_mapping: EventSourceMapping | None = None  # the table's stream → the waitlist function
+    scheduler: Scheduler | None = None
     xray: XRayDaemon | None = None
     metrics: MetricStore | None = None
     alarms: AlarmEvaluator | None = None
@@ -181,6 +184,18 @@ class LocalStack:
                 now=now,
             )
             self.event_source_mapping.start()
+            self.waitlist_mapping = EventSourceMapping(
+                aws_client("dynamodbstreams", endpoint),
+                aws_client("sqs", endpoint),
+                self.data.table_stream_arn,
+                self.lambdas.functions["WaitlistFunction"],
+                MappingSettings.from_template("booking.yaml"),
+                None,  # no on-failure destination: the sweep matches what a failed batch missed
+                on_batch_age=self._record_iterator_age,
+                now=now,
+            )
+            self.waitlist_mapping.start()
+            self.scheduler = Scheduler(load_schedules(parameters, specs), self.lambdas.functions, now).start()
             self.user_pools = user_pool.UserPools.load_or_create(self.config.state_dir)
             self.web_acl = WebAcl.from_template(parameters, now, self.metrics.put) if self.config.waf else None
             gateway = Gateway(
@@ -241,7 +256,9 @@ class LocalStack:
                     "logFile": str(runtime.logs.path),
                 }
         runner = self.event_source_mapping
+        scheduler = self.scheduler
         return {
+            "schedules": {"fired": scheduler.fired, "failed": scheduler.failed} if scheduler else None,
             "stream": {"delivered": runner.delivered, "deadLettered": runner.dead_lettered} if runner else None,
             "stage": self.config.stage,
             "emulator": self.emulator.endpoint if self.emulator else None,
@@ -303,8 +320,9 @@ class LocalStack:
                     raise ValueError("advanceSeconds must be a number greater than 0")
                 # What the stream holds now would have reached the audit consumer within a second on
                 # AWS: deliver it before the records look days old (MaximumRecordAgeInSeconds).
-                if self.event_source_mapping is not None:
-                    self.event_source_mapping.wait_caught_up(timeout=30)
+                for mapping in (self.event_source_mapping, self.waitlist_mapping):
+                    if mapping is not None:
+                        mapping.wait_caught_up(timeout=30)
                 self.clock.advance(float(seconds))
             except OSError as error:  # the emulator did not take the new time: nothing moved
                 detail = f"the emulator did not move its clock: {error}"
@@ -370,6 +388,8 @@ class LocalStack:
             f"{self.data.audit_table_name}, bucket {self.data.audit_bucket_name}; data in memory, gone on exit)",
             f"  Demo data      {seeded}",
             "  Table stream   → audit consumer (batches, retries, bisection, DLQ: as cloudformation/audit.yaml)",
+            "                 → waitlist function (changes that free time: as cloudformation/booking.yaml)",
+            f"  Schedules      {self._schedules_line()}",
             f"  Logs           {self.logs_dir}/ (api-access.log, one <function>.log per function, emulator.log)",
             f"  Traces         {self.logs_dir}/traces.log (X-Ray segment documents, one span a line)",
             f"  Operations     {self.url}/_ops (the CloudWatch dashboard, alarms, traces, logs and faults)",
@@ -387,6 +407,11 @@ class LocalStack:
         ]
         return "\n".join(lines)
 
+    def _schedules_line(self) -> str:
+        schedules = self.scheduler.schedules if self.scheduler else []
+        named = ", ".join(f"{s.name} every {s.period_seconds} s" for s in schedules) or "none"
+        return f"{named} (EventBridge Scheduler, on the stack's clock)"
+
     def _cors_line(self) -> str:
         origins = self.config.allowed_origins
         return f"pages of {origins.replace(',', ', ')} may call the API" if origins else "off (ALLOWED_ORIGINS=…)"
@@ -402,6 +427,12 @@ class LocalStack:
         if self.server is not None:
             self.server.stop()
             self.server = None
+        if self.scheduler is not None:
+            self.scheduler.stop()
+            self.scheduler = None
+        if self.waitlist_mapping is not None:
+            self.waitlist_mapping.stop()
+            self.waitlist_mapping = None
         if self.event_source_mapping is not None:
             self.event_source_mapping.stop()
             self.event_source_mapping = None

@@ -25,6 +25,7 @@ _NAME_PROPERTY = {
     "AWS::SNS::Topic": "TopicName",
     "AWS::CloudWatch::Alarm": "AlarmName",
     "AWS::CloudWatch::CompositeAlarm": "AlarmName",
+    "AWS::Scheduler::Schedule": "Name",
 }
 
 

@@ -9,8 +9,9 @@ to the on-failure destination (the SQS dead-letter queue) and moves on. Records 
 `MaximumRecordAgeInSeconds` are not delivered: their range goes to the destination too. Its
 `FilterCriteria` (event_filtering.py) are applied to each record as it is read, before batching, as
 Lambda does: a record no filter matches is discarded, never delivered, never counted in a batch's
-size nor as a failure. All with the settings of the `AWS::Lambda::EventSourceMapping` in
-`cloudformation/audit.yaml`.
+size nor as a failure. All with the settings of an `AWS::Lambda::EventSourceMapping` of the
+templates: the audit consumer's (`cloudformation/audit.yaml`) and the waitlist's
+(`cloudformation/booking.yaml`, which has no destination: Lambda then discards what it gives up on).
 """
 
 from __future__ import annotations
@@ -70,7 +71,7 @@ class EventSourceMapping:
         stream_arn: str,
         runtime: FunctionRuntime,
         settings: MappingSettings,
-        dead_letter_url: str,
+        dead_letter_url: str | None,
         poll_seconds: float = 0.2,
         on_batch_age: Callable[[str, float], None] | None = None,
         now: Callable[[], float] = time.time,
@@ -242,7 +243,8 @@ class EventSourceMapping:
         }
         if condition == "RetryAttemptsExhausted":  # there were invocations, and the last one failed
             message["responseContext"] = {"statusCode": 200, "executedVersion": "$LATEST", "functionError": "Unhandled"}
-        self.sqs.send_message(QueueUrl=self.dead_letter_url, MessageBody=json.dumps(message))
+        if self.dead_letter_url is not None:  # without a destination Lambda discards the range, as here
+            self.sqs.send_message(QueueUrl=self.dead_letter_url, MessageBody=json.dumps(message))
         self.dead_lettered += len(batch)
 
 

@@ -53,11 +53,15 @@ class FunctionSpec:
         )
 
 
-def load_functions(
-    parameters: dict[str, str], templates: Path = TEMPLATES, service_templates: tuple[str, ...] = SERVICE_TEMPLATES
-) -> dict[str, FunctionSpec]:
-    """Every function of the services' stacks, keyed by logical id, with resolved properties."""
-    functions: dict[str, FunctionSpec] = {}
+def resolved_resources(
+    resource_type: str,
+    parameters: dict[str, str],
+    templates: Path = TEMPLATES,
+    service_templates: tuple[str, ...] = SERVICE_TEMPLATES,
+) -> dict[str, dict[str, Any]]:
+    """The properties of every resource of `resource_type` in the services' stacks, keyed by logical
+    id, resolved as CloudFormation would with the stage's parameters (functions' ARNs are local ones)."""
+    found: dict[str, dict[str, Any]] = {}
     for template_name in service_templates:
         template = load_template(templates / template_name)
         own_parameters = {k: v for k, v in parameters.items() if k in template.get("Parameters", {})}
@@ -68,7 +72,14 @@ def load_functions(
             resources=names,
             attributes={f"{logical_id}.Arn": local_arn(name) for logical_id, name in names.items()},
         )
-        for logical_id, resource in resources_of_type(template, "AWS::Lambda::Function").items():
-            properties = resolver.resolve(resource["Properties"])
-            functions[logical_id] = FunctionSpec.from_resource(logical_id, properties)
-    return functions
+        for logical_id, resource in resources_of_type(template, resource_type).items():
+            found[logical_id] = resolver.resolve(resource["Properties"])
+    return found
+
+
+def load_functions(
+    parameters: dict[str, str], templates: Path = TEMPLATES, service_templates: tuple[str, ...] = SERVICE_TEMPLATES
+) -> dict[str, FunctionSpec]:
+    """Every function of the services' stacks, keyed by logical id, with resolved properties."""
+    found = resolved_resources("AWS::Lambda::Function", parameters, templates, service_templates)
+    return {logical_id: FunctionSpec.from_resource(logical_id, properties) for logical_id, properties in found.items()}

@@ -29,19 +29,23 @@ from services.booking.domain.models import Booking, BookingStatus
 from services.booking.domain.personal_data import PersonalDataEraser
 from services.booking.domain.series import SeriesService
 from services.booking.domain.use_cases import BookingRequest, BookingService, ContendedError
+from services.booking.domain.waitlist import WaitlistRequest, WaitlistService
 from services.booking.http_models import (
     BOOKING_ID,
     HOLD_ID,
     IDEMPOTENCY_KEY,
     PROVIDER_ID,
     SERIES_ID,
+    WAITLIST_ID,
     BookingIn,
     CancelIn,
     HoldIn,
     RescheduleIn,
+    WaitlistIn,
     booking_json,
     hold_json,
     series_json,
+    waitlist_json,
 )
 from services.common.aws import dynamodb_client
 from services.common.clock import SupportedInstant, iso_utc, utc_now
@@ -100,6 +104,11 @@ def holds() -> HoldService:
 @cache
 def series() -> SeriesService:
     return SeriesService(bookings().store, utc_now, jittered_pause)
+
+
+@cache
+def waitlist() -> WaitlistService:
+    return WaitlistService(bookings().store, utc_now, jittered_pause)
 
 
 @cache
@@ -318,6 +327,38 @@ def release_hold(holdId: Annotated[str, Path(pattern=HOLD_ID)]) -> Response[Any]
     holds().release(principal, holdId, attribution_for(app, principal))
     count(Metric.HOLD_RELEASED)
     logger.info("hold released")
+    return Response(status_code=HTTPStatus.NO_CONTENT)
+
+
+@app.post("/waitlist")
+def join_waitlist(body: Annotated[WaitlistIn, Body()]) -> Response[Any]:
+    principal = current_principal(app)
+    identify(providerId=body.providerId)
+    request = WaitlistRequest(body.providerId, body.serviceId, body.window_start, body.window_end, body.customerId)
+    entry = waitlist().join(principal, request, attribution_for(app, principal))
+    identify(waitlistId=entry.waitlist_id)
+    count(Metric.WAITLIST_JOINED)
+    logger.info("waitlist joined", serviceId=body.serviceId, windowStart=iso_utc(entry.window_start))
+    return Response(
+        status_code=HTTPStatus.CREATED,
+        content_type="application/json",
+        body=waitlist_json(entry),
+        headers={"Location": f"/waitlist/{entry.waitlist_id}"},
+    )
+
+
+@app.get("/waitlist/<waitlistId>")
+def get_waitlist_entry(waitlistId: Annotated[str, Path(pattern=WAITLIST_ID)]) -> dict[str, Any]:
+    identify(waitlistId=waitlistId)
+    return waitlist_json(waitlist().get(current_principal(app), waitlistId))
+
+
+@app.delete("/waitlist/<waitlistId>")
+def leave_waitlist(waitlistId: Annotated[str, Path(pattern=WAITLIST_ID)]) -> Response[Any]:
+    principal = current_principal(app)
+    identify(waitlistId=waitlistId)
+    waitlist().leave(principal, waitlistId, attribution_for(app, principal))
+    logger.info("waitlist left")
     return Response(status_code=HTTPStatus.NO_CONTENT)
 
 

@@ -8,7 +8,7 @@ from typing import Annotated, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, StrictInt, StringConstraints, ValidationInfo, field_validator
 
-from services.booking.domain.models import Booking, BookingStatus, Hold
+from services.booking.domain.models import Booking, BookingStatus, Hold, WaitlistEntry, WaitlistStatus
 from services.booking.domain.series import BookedSeries
 from services.common.clock import LAST_YEAR, SupportedInstant, iso_utc
 from services.common.recurrence import MAX_OCCURRENCES, Recurrence
@@ -16,6 +16,7 @@ from services.common.recurrence import MAX_OCCURRENCES, Recurrence
 BOOKING_ID = r"^bkg_[0-9a-f]{48}$"
 HOLD_ID = r"^hld_[0-9a-f]{48}$"
 SERIES_ID = r"^ser_[0-9a-f]{48}$"
+WAITLIST_ID = r"^wl_[0-9a-f]{48}$"
 PROVIDER_ID = r"^prv_[0-9a-f]{32}$"
 IDEMPOTENCY_KEY = r"^[A-Za-z0-9._:-]{1,128}$"
 
@@ -67,6 +68,18 @@ class CancelIn(BaseModel):
     reason: Annotated[str, StringConstraints(strict=True, max_length=500)] | None = None
 
 
+class WaitlistIn(BaseModel):
+    """A place in line for time of one service from `from` to `to` (the whole appointment inside it)."""
+
+    model_config = ConfigDict(extra="forbid", populate_by_name=False)
+
+    providerId: Annotated[str, StringConstraints(strict=True, pattern=r"^prv_[0-9a-f]{32}$")]
+    serviceId: Annotated[str, StringConstraints(strict=True, pattern=r"^svc_[0-9a-f]{32}$")]
+    window_start: SupportedInstant = Field(alias="from")
+    window_end: SupportedInstant = Field(alias="to")
+    customerId: Annotated[str, StringConstraints(strict=True, min_length=1, max_length=128)] | None = None
+
+
 class RescheduleIn(BaseModel):
     model_config = ConfigDict(extra="forbid")
 
@@ -97,7 +110,7 @@ def booking_json(booking: Booking) -> dict[str, object]:
 
 
 def hold_json(hold: Hold) -> dict[str, object]:
-    return {
+    body: dict[str, object] = {
         "holdId": hold.hold_id,
         "providerId": hold.provider_id,
         "serviceId": hold.service_id,
@@ -107,6 +120,30 @@ def hold_json(hold: Hold) -> dict[str, object]:
         "expiresAt": iso_utc(hold.expires_at),
         "createdAt": hold.created_at,
     }
+    if hold.waitlist_id is not None:
+        body["waitlistId"] = hold.waitlist_id  # the waitlist entry it was offered to
+    return body
+
+
+def waitlist_json(entry: WaitlistEntry) -> dict[str, object]:
+    body: dict[str, object] = {
+        "waitlistId": entry.waitlist_id,
+        "providerId": entry.provider_id,
+        "serviceId": entry.service_id,
+        "customerId": entry.customer_id,
+        "from": entry.window_start.isoformat(),
+        "to": entry.window_end.isoformat(),
+        "status": entry.status.value,
+        "version": entry.version,
+        "createdAt": entry.created_at,
+    }
+    if entry.hold_id is not None and entry.status is not WaitlistStatus.WAITING:
+        body["holdId"] = entry.hold_id
+    if entry.offer_expires_at is not None:
+        body["offerExpiresAt"] = iso_utc(entry.offer_expires_at)
+    if entry.booking_id is not None:
+        body["bookingId"] = entry.booking_id
+    return body
 
 
 def series_json(booked: BookedSeries) -> dict[str, object]:

@@ -1,5 +1,6 @@
 """The audit event contract (version 1): what every change to a booking, schedule, override,
-service or provider, and every erasure of a customer's personal data, becomes in the audit trail.
+service, provider, hold, series or waitlist entry, and every erasure of a customer's personal data,
+becomes in the audit trail.
 The audit service writes it; clients read it from `GET /bookings/{id}/history` and
 `GET /audit/events`; the archive stores it."""
 
@@ -9,7 +10,9 @@ from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict
 
-EntityType = Literal["Provider", "Schedule", "Override", "Service", "Booking", "Series", "Hold", "Customer"]
+EntityType = Literal[
+    "Provider", "Schedule", "Override", "Service", "Booking", "Series", "Hold", "WaitlistEntry", "Customer"
+]
 Action = Literal[
     "PROVIDER_CREATED",
     "SCHEDULE_UPDATED",
@@ -28,6 +31,12 @@ Action = Literal[
     "HOLD_CONVERTED",
     "SERIES_CREATED",
     "SERIES_CANCELLED",
+    "WAITLIST_JOINED",
+    "WAITLIST_OFFERED",
+    "WAITLIST_BOOKED",
+    "WAITLIST_DECLINED",
+    "WAITLIST_EXPIRED",
+    "WAITLIST_CANCELLED",
     "PERSONAL_DATA_ERASED",
 ]
 

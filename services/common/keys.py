@@ -76,6 +76,33 @@ def pending_series_key(provider_id: str, series_id: str) -> Key:
     return {"PK": {"S": provider_pk(provider_id)}, "SK": {"S": f"{PENDING_SERIES_PREFIX}{series_id}"}}
 
 
+WAITLIST_ID_PREFIX: Final = "wl_"
+WAITLIST_INDEX: Final = "GSI2"
+ACTIVE_WAITLIST: Final = "WAITLIST#ACTIVE"  # GSI2PK of every entry still waiting or offered
+
+
+def new_waitlist_id(provider_id: str) -> str:
+    """`wl_<provider's 32 hex><16 random hex>`, as a booking's id: it names the provider's partition."""
+    return f"{WAITLIST_ID_PREFIX}{provider_id.removeprefix('prv_')}{uuid.uuid4().hex[:16]}"
+
+
+def waitlist_key(waitlist_id: str) -> Key:
+    return {"PK": {"S": f"WAITLIST#{waitlist_id}"}, "SK": {"S": "WAITLIST"}}
+
+
+def active_waitlist_keys(provider_id: str, created_at: str, waitlist_id: str) -> Key:
+    """An entry's place in the line while it waits or is offered (GSI2, taken out when it ends): one
+    partition for every provider's line, ordered by provider, then age, so the sweep reads all lines
+    and a provider's change reads its own, oldest first, with one Query each."""
+    return {"GSI2PK": {"S": ACTIVE_WAITLIST}, "GSI2SK": {"S": f"{provider_id}#{created_at}#{waitlist_id}"}}
+
+
+def customer_waitlist_key(caller: str) -> Key:
+    """How many entries a caller has in lines (`live`), raised in the entry's transaction under a cap
+    and lowered in the transaction that ends it."""
+    return {"PK": {"S": f"CUSTOMER#{caller}"}, "SK": {"S": "WAITLIST"}}
+
+
 def limit_counter_key(provider_id: str, counter: str) -> Key:
     """One limit's count (services/common/limits.py), in a partition of the provider's limits: not in
     the provider's own, whose calendar Query must stay small."""

@@ -41,6 +41,9 @@ class Metric(StrEnum):
     HOLD_CREATED = "HoldCreated"
     HOLD_CONVERTED = "HoldConverted"  # a hold booked by its customer (BookingCreated counts it too)
     HOLD_RELEASED = "HoldReleased"
+    WAITLIST_JOINED = "WaitlistJoined"
+    WAITLIST_OFFERED = "WaitlistOffered"  # an entry offered a freed time (a hold), by the waitlist function
+    WAITLIST_EXPIRED = "WaitlistExpired"  # an entry's offer lapsed unclaimed, or its window passed
     IDEMPOTENT_REPLAY = "IdempotentReplay"
     SLOT_SEARCH = "SlotSearch"
     SLOTS_RETURNED = "SlotsReturned"

@@ -28,6 +28,7 @@ import schemathesis
 from schemathesis.openapi.checks import RejectedPositiveData
 
 from services.availability.domain.use_cases import OVERRIDE_DAYS_AHEAD
+from services.booking.domain.waitlist import MAX_WINDOW as WAITLIST_WINDOW
 from services.common.availability import MAX_WINDOW, MINUTES_PER_DAY, Hours, LocalInterval, ServiceRules, free_slots
 from services.common.clock import LAST_YEAR
 
@@ -108,6 +109,7 @@ def _spread(text: str, modulus: int) -> int:
     return int.from_bytes(hashlib.sha256(text.encode()).digest()[:8], "big") % modulus
 
 
+LONGEST_APPOINTMENT = timedelta(hours=12)
 # A stateful run's slot search looks at the coming week, where the seeded providers have free slots,
 # so that its BookFirstSlot link books one and the booking's own links get a real id and ETag.
 STATEFUL_WINDOW = timedelta(days=7)
@@ -128,6 +130,24 @@ def _slot_window(case: Any) -> None:
         query["to"] = (start + length).isoformat()
     else:  # `from` near the last year: the window ends there instead (the other way, `to` could be before it)
         query["from"], query["to"] = (start - length).isoformat(), query["from"]
+
+
+def _waitlist_window(case: Any) -> None:
+    """`to` after `from`, at most 31 days after it (waitlist.MAX_WINDOW), in the future, and long
+    enough for the service's appointment (12 hours holds any: services last at most 720 minutes)."""
+    body = case.body if isinstance(case.body, dict) else {}
+    start, end = _instant(body.get("from")), _instant(body.get("to"))
+    if start is None or end is None:
+        return
+    now = datetime.now(UTC)
+    if LONGEST_APPOINTMENT <= end - start <= WAITLIST_WINDOW and end > now:
+        return
+    room = int((WAITLIST_WINDOW - LONGEST_APPOINTMENT).total_seconds())
+    length = LONGEST_APPOINTMENT + timedelta(seconds=_spread(body["from"] + body["to"], room))
+    start = max(start, now + timedelta(hours=1))
+    if (start + length).year > LAST_YEAR:
+        start = datetime(LAST_YEAR, 12, 1, tzinfo=UTC)
+    body["from"], body["to"] = start.isoformat(), (start + length).isoformat()
 
 
 def _ordered_window(case: Any) -> None:
@@ -346,6 +366,7 @@ RULES = {
     ("PUT", "/providers/{providerId}/schedule"): _schedule_body,
     ("PUT", "/providers/{providerId}/overrides/{date}"): _override_body,
     ("POST", "/providers/{providerId}/services"): _service_body,
+    ("POST", "/waitlist"): _waitlist_window,
 }
 
 # Rules about ids a link feeds: applied just before the request is sent (before_call), since

@@ -183,6 +183,7 @@ def inproc(moto_table: tuple[Any, str], monkeypatch: pytest.MonkeyPatch) -> Iter
     CloudFormation resources would be; yields the DynamoDB client."""
     from services.availability import handler as availability
     from services.booking import handler as booking
+    from services.booking import waitlist_handler
     from services.common.aws import dynamodb_client
     from services.common.settings import load_settings
 
@@ -205,7 +206,9 @@ def inproc(moto_table: tuple[Any, str], monkeypatch: pytest.MonkeyPatch) -> Iter
         booking.bookings,
         booking.holds,
         booking.series,
+        booking.waitlist,
         booking.eraser,
+        waitlist_handler.waitlist,
     )
     for factory in cached:
         factory.cache_clear()
@@ -245,7 +248,8 @@ def invoke_handler(
 def run_handler(module: Any, event: dict[str, Any], context: Any) -> Any:
     """A service's Lambda handler run in this process, its AWS calls recorded as its function's for
     tests/policy/ (as a worker's are): every in-process handler call goes through here."""
-    service = module.__name__.split(".")[1]  # services.<service>.handler
+    # services.<service>.handler; the waitlist function ships the booking code with its own entry point
+    service = "waitlist" if module.__name__ == "services.booking.waitlist_handler" else module.__name__.split(".")[1]
     stage = os.environ.get("STAGE", "inproc")
     with calling(f"appointments-{stage}-{service}", stage):
         return module.lambda_handler(event, context)

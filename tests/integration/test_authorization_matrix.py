@@ -11,6 +11,7 @@ MFA (decision 0018): the same group names in a customer-pool token grant nothing
 from __future__ import annotations
 
 from collections.abc import Callable
+from datetime import timedelta
 from itertools import count
 from typing import Any
 from urllib.parse import quote
@@ -77,6 +78,11 @@ EXPECTED: dict[str, list[int]] = {
     # Approval (issue 20): only the provider's owner and admins decide; the customer sees, and may not.
     "approve a pending booking": [403, 404, 200, 404, 404, 200, 403, 404, 403],
     "decline a pending booking": [403, 404, 200, 404, 404, 200, 403, 404, 403],
+    # Waitlist (issue 20): joined as a booking is made; read and left as the customer's hold.
+    "join the waitlist for oneself": [201, 201, 201, 403, 201, 201, 403, 201, 403],
+    "join the waitlist for someone else": [403, 403, 201, 403, 403, 201, 403, 403, 403],
+    "read the waitlist entry": [200, 404, 200, 404, 404, 200, 200, 404, 403],
+    "leave the waitlist": [204, 404, 204, 404, 404, 204, 403, 404, 403],
 }
 
 
@@ -143,13 +149,31 @@ def test_every_booking_route_answers_each_caller_by_its_lane(
         assert status == 201, booked
         return str(booked["seriesId"])
 
+    # A window on a Saturday, when the calendar is closed: its entries wait, and are never offered the
+    # times the other rows book.
+    saturday = future_day(3) + timedelta(days=5)
+    window = {"providerId": pid, "serviceId": sid, "from": f"{saturday}T10:00:00Z", "to": f"{saturday}T11:00:00Z"}
+
+    def join(who: str, **extra: str) -> tuple[int, dict[str, str], Any]:
+        return call(stack, "POST", "/waitlist", token=who, body={**window, **extra})
+
+    def new_entry() -> str:
+        status, _, entry = join(customer)
+        assert status == 201, entry
+        entries.append(str(entry["waitlistId"]))
+        return entries[-1]
+
     holds: list[str] = []
+    entries: list[str] = []
 
     def run(action: str, caller: str) -> int:
         who = caller_token(stack, caller)
         for held in holds:  # the customer keeps at most 3 live holds: what the last action left goes
             call(stack, "DELETE", f"/holds/{held}", token=customer)
         holds.clear()
+        for entry in entries:  # and at most 10 waitlist entries
+            call(stack, "DELETE", f"/waitlist/{entry}", token=customer)
+        entries.clear()
         routes: dict[str, Callable[[], int]] = {
             "read": lambda: call(stack, "GET", f"/bookings/{new_booking()}", token=who)[0],
             "history": lambda: call(stack, "GET", f"/bookings/{new_booking()}/history", token=who)[0],
@@ -197,6 +221,10 @@ def test_every_booking_route_answers_each_caller_by_its_lane(
             "decline a pending booking": lambda: call(
                 stack, "POST", f"/bookings/{new_pending()}/decline", token=who, body={}
             )[0],
+            "join the waitlist for oneself": lambda: join(who)[0],
+            "join the waitlist for someone else": lambda: join(who, customerId=f"someone-{next(serial)}")[0],
+            "read the waitlist entry": lambda: call(stack, "GET", f"/waitlist/{new_entry()}", token=who)[0],
+            "leave the waitlist": lambda: call(stack, "DELETE", f"/waitlist/{new_entry()}", token=who)[0],
         }
         return routes[action]()
 

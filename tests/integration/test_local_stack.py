@@ -28,8 +28,11 @@ def test_every_function_was_warmed_at_start(stack: LocalStack) -> None:
     status, _, body = call(stack, "GET", "/_local/status")
     assert status == 200
     functions = body["functions"]
-    assert {f["logicalId"] for f in functions.values()} == {"AvailabilityFunction", "BookingFunction", "AuditFunction"}
+    logical_ids = {f["logicalId"] for f in functions.values()}
+    assert logical_ids == {"AvailabilityFunction", "BookingFunction", "WaitlistFunction", "AuditFunction"}
     assert all(f["state"] == "warm" and f["initDurationMs"] > 0 for f in functions.values())
+    # and the templates' one schedule runs on the stack's clock
+    assert set(body["schedules"]["fired"]) == {"appointments-local-waitlist-sweep"}
 
 
 def test_authenticated_route_sees_the_callers_claims(stack: LocalStack) -> None:

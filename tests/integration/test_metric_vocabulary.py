@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import json
 import re
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
@@ -20,6 +21,7 @@ from local.lambda_runtime.stream_records import stream_event
 from services.audit import handler as audit
 from services.availability import handler as availability
 from services.booking import handler as booking
+from services.booking import waitlist_handler
 from services.booking.domain.ports import Stale
 from services.common.aws import s3_client
 from services.common.observability import Metric
@@ -55,7 +57,7 @@ def alarm_names() -> set[str]:
         for stack in resources_of_type(load_template(path), "AWS::CloudFormation::Stack").values()
         if stack["Properties"]["TemplateURL"] == "alarms/function.yaml"
     ]
-    assert sorted(services) == ["audit", "availability", "booking"]
+    assert sorted(services) == ["audit", "availability", "booking", "waitlist"]
     names: set[str] = set()
     for properties in alarms().values():
         name = str(properties["AlarmName"]["Fn::Sub"])
@@ -136,6 +138,13 @@ def emitted(inproc: Any, capsys: pytest.CaptureFixture[str], monkeypatch: pytest
         patch.setattr(type(booking.bookings().store), "claim", lambda *_args, **_kwargs: Stale())
         event = _booking_event({**body, "start": first})
         assert run_handler(booking, event, _LittleTimeLeft())["statusCode"] == 503
+    # waitlist: an entry joins, the sweep offers it the free time, and a day later finds the offer lapsed
+    line = {"providerId": pid, "serviceId": sid, "from": first, "to": second}
+    assert invoke_handler(booking, "POST", "/waitlist", line, "waiter", "customers")[0] == 201
+    sweep = {"sweep": "waitlist"}
+    assert run_handler(waitlist_handler, sweep, FakeLambdaContext()) == {"lines": 1, "offered": 1}
+    monkeypatch.setattr(waitlist_handler.waitlist(), "clock", lambda: datetime.now(UTC) + timedelta(days=1))
+    assert run_handler(waitlist_handler, sweep, FakeLambdaContext()) == {"lines": 1, "offered": 0}
     # audit: the stream of all of that, plus a day with a no-show-free history and one poison record
     live_a_day(a_monday_ahead())
     records = stream_records(inproc, "appointments-inproc")

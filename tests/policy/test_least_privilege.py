@@ -31,7 +31,13 @@ from deploy.templates import TEMPLATES, load_template, resources_of_type
 from local.account import ACCOUNT_ID, REGION
 from local.cloudformation.resolver import resolver_for
 
-FUNCTIONS = {"availability": "AvailabilityFunction", "booking": "BookingFunction", "audit": "AuditFunction"}
+# Each function (by its name's last part) and its template: the role its `Role` names is the one held here.
+FUNCTIONS = {
+    "availability": ("availability.yaml", "AvailabilityFunction"),
+    "booking": ("booking.yaml", "BookingFunction"),
+    "audit": ("audit.yaml", "AuditFunction"),
+    "waitlist": ("booking.yaml", "WaitlistFunction"),
+}
 
 # (service id, operation) → the IAM action AWS checks. Transactions are checked item by item.
 ACTIONS = {
@@ -122,7 +128,8 @@ def required(call: dict[str, Any]) -> list[tuple[str, str]]:
 
 def role_grants(service: str, stage: str) -> list[Grant]:
     """The function's role, resolved for `stage` as CloudFormation would: its grants with their statements."""
-    path = TEMPLATES / f"{service}.yaml"
+    template_name, function = FUNCTIONS[service]
+    path = TEMPLATES / template_name
     template = load_template(path)
     table = f"appointments-{stage}"
     bucket = f"appointments-audit-{stage}-{ACCOUNT_ID}-{REGION}"
@@ -154,8 +161,15 @@ def role_grants(service: str, stage: str) -> list[Grant]:
         for logical_id, name in names.items()
     }
     resolver = resolver_for(template, own, resources=names, attributes=attributes)
-    (role, *others) = resources_of_type(template, "AWS::IAM::Role").values()
-    assert not others, f"{path.name}: one role per function"
+    role_id = template["Resources"][function]["Properties"]["Role"]["Fn::GetAtt"][0]
+    role = template["Resources"][role_id]
+    assert role["Type"] == "AWS::IAM::Role"
+    others = [
+        f
+        for f, r in resources_of_type(template, "AWS::Lambda::Function").items()
+        if f != function and r["Properties"]["Role"]["Fn::GetAtt"][0] == role_id
+    ]
+    assert not others, f"{path.name}: one role per function, but {role_id} is also {others}'"
     # Only inline policies are read here, so no grant may come from anywhere else.
     assert "ManagedPolicyArns" not in role["Properties"], f"{path.name}: managed policies are not checked"
     for kind in ("AWS::IAM::Policy", "AWS::IAM::ManagedPolicy", "AWS::IAM::RolePolicy"):
@@ -168,7 +182,9 @@ def role_grants(service: str, stage: str) -> list[Grant]:
             resources = statement["Resource"] if isinstance(statement["Resource"], list) else [statement["Resource"]]
             for action in actions:
                 for place, resource in enumerate(resources):
-                    grants.append(Grant(path.name, policy["PolicyName"], number, action, place, resource))
+                    grants.append(
+                        Grant(f"{path.name} {role_id}", policy["PolicyName"], number, action, place, resource)
+                    )
     return grants
 
 
@@ -205,7 +221,7 @@ def test_only_the_audit_role_can_write_the_trail() -> None:
         "PartiQLUpdate",
         "PartiQLDelete",
     ]
-    for service in ("booking", "availability"):
+    for service in ("booking", "availability", "waitlist"):
         grants = role_grants(service, "policy")
         table_grants = [g for g in grants if g.action.startswith("dynamodb:")]
         reach = [g for g in table_grants if any(arn_matches(g.resource, a) for a in (trail, f"{trail}/index/GSI1"))]

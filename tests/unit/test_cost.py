@@ -170,7 +170,7 @@ def test_the_templates_give_memory_alarms_and_metrics() -> None:
     assert facts["memoryMb"] == {"availability": 512, "booking": 512, "audit": 512}
     assert facts["compositeAlarms"] == 2
     assert facts["alarmMetrics"] >= 23  # at least one metric per metric alarm; metric math evaluates more
-    assert facts["customMetrics"] == 25
+    assert facts["customMetrics"] == 28
     assert (facts["wafWebAcls"], facts["wafRules"]) == (1, 3)
 
 

@@ -25,6 +25,7 @@ POWERTOOLS_OWN = {"POWERTOOLS_LOGGER_SAMPLE_RATE"}
 SETTINGS: dict[str, type[ServiceSettings]] = {
     "AvailabilityFunction": ServiceSettings,
     "BookingFunction": ServiceSettings,
+    "WaitlistFunction": ServiceSettings,
     "AuditFunction": AuditSettings,
 }
 HANDLERS = {
@@ -222,3 +223,15 @@ def test_the_api_takes_both_pools_and_every_function_knows_the_staff_issuer() ->
     for service in ("Availability", "Booking", "Audit"):
         given = children[service]["Properties"]["Parameters"]["StaffIssuer"]
         assert given == {"Fn::GetAtt": ["Auth", "Outputs.StaffIssuer"]}, service
+
+
+def test_at_most_two_functions_read_the_tables_stream() -> None:
+    """DynamoDB Streams: "More than 2 processes are reading from the same streams shard at the same
+    time. Exceeding this limit may result in request throttling" (LimitExceededException). The audit
+    consumer and the waitlist are two; a third reader takes its changes from elsewhere (decision 0026)."""
+    readers = []
+    for path in TEMPLATES.glob("*.yaml"):
+        for logical_id, mapping in resources_of_type(load_template(path), "AWS::Lambda::EventSourceMapping").items():
+            if mapping["Properties"]["EventSourceArn"] == {"Ref": "TableStreamArn"}:
+                readers.append(f"{path.name}:{logical_id}")
+    assert sorted(readers) == ["audit.yaml:AuditStreamMapping", "booking.yaml:WaitlistStreamMapping"]

@@ -33,13 +33,16 @@ SEQUENCE_DIGITS = 40  # stream sequence numbers are decimal strings of up to 40 
 
 def entity_partition(event: AuditEvent) -> str:
     """An entity's history has the partition the entity has in the shared table: a booking's (so one
-    Query reads a booking's whole history), a series', a hold's, a customer's, else its provider's."""
+    Query reads a booking's whole history), a series', a hold's, a waitlist entry's, a customer's,
+    else its provider's."""
     if event.entityType == "Booking":
         return f"BOOKING#{event.entityId}"
     if event.entityType == "Series":
         return f"SERIES#{event.entityId}"
     if event.entityType == "Hold":
         return f"HOLD#{event.entityId}"
+    if event.entityType == "WaitlistEntry":
+        return f"WAITLIST#{event.entityId}"
     if event.entityType == "Customer":
         return f"CUSTOMER#{event.entityId}"
     return keys.provider_pk(event.entityId.split("#", 1)[0] if event.entityType == "Override" else event.entityId)

@@ -33,9 +33,12 @@ BOOKKEEPING = frozenset(
     }
 )
 # Items that exist for the system, not for people: busy time, idempotency records, limit counters, a
-# caller's record of live holds, a series' claim while it is made. (The trail itself lives in the
-# audit table, which has no stream; the stream's filter keeps all of these from the consumer anyway.)
-INTERNAL = frozenset({"BusyBlock", "IdempotencyRecord", "LimitCounter", "CustomerHolds", "PendingSeries"})
+# caller's record of live holds and count of waitlist entries, a series' claim while it is made. (The
+# trail itself lives in the audit table, which has no stream; the stream's filter keeps all of these
+# from the consumer anyway.)
+INTERNAL = frozenset(
+    {"BusyBlock", "IdempotencyRecord", "LimitCounter", "CustomerHolds", "CustomerWaitlist", "PendingSeries"}
+)
 
 
 def _changes(old: dict[str, Any], new: dict[str, Any]) -> dict[str, Change]:
@@ -81,6 +84,12 @@ def _classify(event_name: str, old: dict[str, Any], new: dict[str, Any]) -> tupl
         if event_name == "MODIFY" and ended and old.get("status") != new.get("status"):
             return "Hold", item["holdId"], ended  # type: ignore[return-value]
         return None  # an expiry is no change of the item (readers judge it by expiresAt), nor is TTL's removal
+    if kind == "WaitlistEntry":
+        if event_name == "INSERT":
+            return "WaitlistEntry", item["waitlistId"], "WAITLIST_JOINED"
+        if event_name == "MODIFY" and old.get("status") != new.get("status"):
+            return "WaitlistEntry", item["waitlistId"], f"WAITLIST_{new['status']}"  # type: ignore[return-value]
+        return None
     if kind == "Series":
         if event_name == "INSERT":
             return "Series", item["seriesId"], "SERIES_CREATED"

@@ -31,6 +31,8 @@ from services.booking.domain.models import (
     Series,
     SeriesStatus,
     StoredResponse,
+    WaitlistEntry,
+    WaitlistStatus,
 )
 from services.booking.domain.ports import (
     AlreadyAnswered,
@@ -157,6 +159,7 @@ def hold_from(values: dict[str, Any]) -> Hold:
         ),
         approval_hours=values.get("approvalTimeoutHours"),
         ended=values.get("status"),
+        waitlist_id=values.get("waitlistId"),
     )
 
 
@@ -197,6 +200,28 @@ def series_from(values: dict[str, Any]) -> Series:
         status=SeriesStatus(values["status"]),
         version=values["version"],
         created_at=values["createdAt"],
+    )
+
+
+def waitlist_entry_from(values: dict[str, Any]) -> WaitlistEntry:
+    provider_zone = zone(values["timeZone"])
+    offer_expires = values.get("offerExpiresAt")
+    return WaitlistEntry(
+        waitlist_id=values["waitlistId"],
+        provider_id=values["providerId"],
+        service_id=values["serviceId"],
+        customer_id=values["customerId"],
+        provider_owner=values.get("providerOwner"),
+        time_zone=values["timeZone"],
+        window_start=datetime.fromisoformat(values["from"]).astimezone(provider_zone),
+        window_end=datetime.fromisoformat(values["to"]).astimezone(provider_zone),
+        status=WaitlistStatus(values["status"]),
+        version=values["version"],
+        created_at=values["createdAt"],
+        created_by=values["createdBy"],
+        hold_id=values.get("holdId"),
+        offer_expires_at=datetime.fromtimestamp(offer_expires, UTC) if offer_expires is not None else None,
+        booking_id=values.get("bookingId"),
     )
 
 
@@ -590,33 +615,7 @@ class DynamoDBBookingStore:
         return CustomerHolds(expiries, values["version"])
 
     def hold(self, hold: Hold, calendar: ProviderCalendar, holds: CustomerHolds, by: Attribution) -> ClaimOutcome:
-        now = iso_utc(datetime.now(UTC))
-        item = {
-            **keys.hold_key(hold.hold_id),
-            **to_item(
-                {
-                    "entityType": "Hold",
-                    "holdId": hold.hold_id,
-                    "providerId": hold.provider_id,
-                    "serviceId": hold.service_id,
-                    "customerId": hold.customer_id,
-                    "providerOwner": hold.provider_owner,
-                    "timeZone": hold.time_zone,
-                    "start": iso_utc(hold.start),
-                    "end": iso_utc(hold.end),
-                    "busyStart": iso_utc(hold.busy_start),
-                    "busyEnd": iso_utc(hold.busy_end),
-                    # Also the TTL attribute: DynamoDB removes the item some time after; the time is
-                    # free at `expiresAt` because every reader judges a hold by it.
-                    "expiresAt": int(hold.expires_at.timestamp()),
-                    "createdAt": hold.created_at,
-                    "heldBy": hold.held_by,
-                    "approvalTimeoutHours": hold.approval_hours,
-                    "limitCounters": {c.key: [c.limit, int(c.ends.timestamp())] for c in hold.counters} or None,
-                    **attribution(by, now),
-                }
-            ),
-        }
+        item = self._hold_item(hold, by, iso_utc(datetime.now(UTC)))
         kept = {hold_id: int(expires.timestamp()) for hold_id, expires in holds.expiries.items()}
         kept[hold.hold_id] = int(hold.expires_at.timestamp())
         customer: dict[str, Any] = {
@@ -639,6 +638,35 @@ class DynamoDBBookingStore:
         limits = range(len(writes), len(writes) + len(hold.counters))
         writes += self._count(hold.provider_id, hold.counters, check_only=True)
         return self._commit(writes, False, hold.provider_id, added=hold_span(hold), limits=limits)
+
+    def _hold_item(self, hold: Hold, by: Attribution, now: str) -> dict[str, Any]:
+        return {
+            **keys.hold_key(hold.hold_id),
+            **to_item(
+                {
+                    "entityType": "Hold",
+                    "holdId": hold.hold_id,
+                    "providerId": hold.provider_id,
+                    "serviceId": hold.service_id,
+                    "customerId": hold.customer_id,
+                    "providerOwner": hold.provider_owner,
+                    "timeZone": hold.time_zone,
+                    "start": iso_utc(hold.start),
+                    "end": iso_utc(hold.end),
+                    "busyStart": iso_utc(hold.busy_start),
+                    "busyEnd": iso_utc(hold.busy_end),
+                    # Also the TTL attribute: DynamoDB removes the item some time after; the time is
+                    # free at `expiresAt` because every reader judges a hold by it.
+                    "expiresAt": int(hold.expires_at.timestamp()),
+                    "createdAt": hold.created_at,
+                    "heldBy": hold.held_by,
+                    "approvalTimeoutHours": hold.approval_hours,
+                    "limitCounters": {c.key: [c.limit, int(c.ends.timestamp())] for c in hold.counters} or None,
+                    "waitlistId": hold.waitlist_id,
+                    **attribution(by, now),
+                }
+            ),
+        }
 
     def convert(
         self, hold: Hold, booking: Booking, idempotency: IdempotencyRecord | None, by: Attribution
@@ -670,7 +698,8 @@ class DynamoDBBookingStore:
                     }
                 }
             )
-        writes.append(self._forget_hold(hold))
+        writes += self._forget_hold(hold)
+        writes += self._end_offer(hold, WaitlistStatus.BOOKED, by, iso_utc(now), {"bookingId": booking.booking_id})
         # Counted now, under the limits of when it was held: another booking since may have filled one.
         limits = range(len(writes), len(writes) + len(hold.counters))
         writes += self._count(hold.provider_id, hold.counters)
@@ -686,10 +715,12 @@ class DynamoDBBookingStore:
         )
 
     def release(self, hold: Hold, by: Attribution) -> ClaimOutcome:
+        now = datetime.now(UTC)
         writes: list[dict[str, Any]] = [
-            self._end_hold(hold, "RELEASED", by, datetime.now(UTC), {}),
+            self._end_hold(hold, "RELEASED", by, now, {}),
             *self._release(hold_span(hold), hold.provider_id),
-            self._forget_hold(hold),
+            *self._forget_hold(hold),
+            *self._end_offer(hold, WaitlistStatus.DECLINED, by, iso_utc(now), {}),
         ]
         return self._commit(writes, False, hold.provider_id, removed=hold_span(hold))
 
@@ -707,6 +738,178 @@ class DynamoDBBookingStore:
                 "ConditionExpression": "attribute_exists(PK) AND attribute_not_exists(#ended)",
                 "ExpressionAttributeNames": {**names, "#ended": "status"},
                 "ExpressionAttributeValues": to_item({f":f{i}": value for i, value in enumerate(values.values())}),
+            }
+        }
+
+    # Waitlist
+
+    def add_to_waitlist(self, entry: WaitlistEntry, max_live: int, by: Attribution) -> ClaimOutcome:
+        """Put the entry in line, and count it among its caller's live entries, under `max_live`."""
+        now = iso_utc(datetime.now(UTC))
+        item = {
+            **keys.waitlist_key(entry.waitlist_id),
+            **keys.active_waitlist_keys(entry.provider_id, entry.created_at, entry.waitlist_id),
+            **to_item(
+                {
+                    "entityType": "WaitlistEntry",
+                    "waitlistId": entry.waitlist_id,
+                    "providerId": entry.provider_id,
+                    "serviceId": entry.service_id,
+                    "customerId": entry.customer_id,
+                    "providerOwner": entry.provider_owner,
+                    "timeZone": entry.time_zone,
+                    "from": iso_utc(entry.window_start),
+                    "to": iso_utc(entry.window_end),
+                    "status": entry.status.value,
+                    "version": entry.version,
+                    "createdAt": entry.created_at,
+                    "createdBy": entry.created_by,
+                    **attribution(by, now),
+                }
+            ),
+        }
+        counted = {
+            "Update": {
+                "TableName": self.table,
+                "Key": keys.customer_waitlist_key(entry.created_by),
+                "UpdateExpression": "SET entityType = :type ADD live :one",
+                "ConditionExpression": "attribute_not_exists(live) OR live < :max",
+                "ExpressionAttributeValues": to_item({":type": "CustomerWaitlist", ":one": 1, ":max": max_live}),
+            }
+        }
+        writes = [{"Put": {"TableName": self.table, "Item": item, "ConditionExpression": "attribute_not_exists(PK)"}}]
+        return self._commit([*writes, counted], False, entry.provider_id, limits=range(1, 2))
+
+    def get_waitlist_entry(self, waitlist_id: str) -> WaitlistEntry | None:
+        key = keys.waitlist_key(waitlist_id)
+        found = self.client.get_item(TableName=self.table, Key=key, ConsistentRead=True).get("Item")
+        return waitlist_entry_from(from_item(dict(found))) if found else None
+
+    def waitlist(self, provider_id: str | None = None) -> list[WaitlistEntry]:
+        """The entries in line (waiting or offered) of one provider, or of all, oldest first within a
+        provider. From the index, so eventually consistent: every change of an entry is conditioned
+        on the version read here, so a stale entry costs a refused write, never a second offer."""
+        values = {":line": keys.ACTIVE_WAITLIST}
+        condition = "GSI2PK = :line"
+        if provider_id is not None:
+            condition += " AND begins_with(GSI2SK, :provider)"
+            values[":provider"] = f"{provider_id}#"
+        request: dict[str, Any] = {
+            "TableName": self.table,
+            "IndexName": keys.WAITLIST_INDEX,
+            "KeyConditionExpression": condition,
+            "ExpressionAttributeValues": to_item(values),
+        }
+        entries = []
+        while True:
+            page = self.client.query(**request)
+            entries += [waitlist_entry_from(from_item(dict(item))) for item in page["Items"]]
+            if "LastEvaluatedKey" not in page:
+                return entries
+            request["ExclusiveStartKey"] = page["LastEvaluatedKey"]
+
+    def offer(self, entry: WaitlistEntry, hold: Hold, calendar: ProviderCalendar, by: Attribution) -> ClaimOutcome:
+        """The entry's offer in one transaction: the hold, claimed as any hold is (its blocks, the two
+        calendar checks, room in the customer's limits), and the entry `OFFERED` with it, from the
+        very version read (`Refused` when the entry changed meanwhile: taken out of line, or offered
+        by a sweep running at the same time)."""
+        now = iso_utc(datetime.now(UTC))
+        offered = self._entry_update(
+            entry,
+            WaitlistStatus.OFFERED,
+            by,
+            now,
+            {"holdId": hold.hold_id, "offerExpiresAt": int(hold.expires_at.timestamp())},
+        )
+        writes: list[dict[str, Any]] = [
+            offered,
+            {
+                "Put": {
+                    "TableName": self.table,
+                    "Item": self._hold_item(hold, by, now),
+                    "ConditionExpression": "attribute_not_exists(PK)",
+                }
+            },
+            *self._move_time(hold_span(hold), hold.provider_id, None, calendar),
+        ]
+        limits = range(len(writes), len(writes) + len(hold.counters))
+        writes += self._count(hold.provider_id, hold.counters, check_only=True)
+        return self._commit(writes, False, hold.provider_id, added=hold_span(hold), limits=limits)
+
+    def end_waitlist_entry(
+        self, entry: WaitlistEntry, status: WaitlistStatus, by: Attribution, hold: Hold | None = None
+    ) -> ClaimOutcome:
+        """Take the entry out of line (`EXPIRED` or `CANCELLED`), from the version read; with `hold`,
+        its live offer, released in the same transaction."""
+        now = datetime.now(UTC)
+        writes = [self._entry_update(entry, status, by, iso_utc(now), {}), self._uncount_entry(entry.created_by)]
+        if hold is not None:
+            writes += [self._end_hold(hold, "RELEASED", by, now, {}), *self._release(hold_span(hold), hold.provider_id)]
+        return self._commit(writes, False, entry.provider_id, removed=hold_span(hold) if hold else None)
+
+    def _end_offer(
+        self, hold: Hold, status: WaitlistStatus, by: Attribution, now: str, fields: dict[str, Any]
+    ) -> list[dict[str, Any]]:
+        """The entry a hold was offered to ends with it (`BOOKED`, `DECLINED`): only while that offer stands."""
+        if hold.waitlist_id is None:
+            return []
+        values = {"status": status.value, **fields, **attribution(by, now)}
+        names = {f"#f{i}": name for i, name in enumerate(values)}
+        update = {
+            "TableName": self.table,
+            "Key": keys.waitlist_key(hold.waitlist_id),
+            "UpdateExpression": "SET "
+            + ", ".join(f"#f{i} = :f{i}" for i in range(len(values)))
+            + " REMOVE GSI2PK, GSI2SK ADD version :one",
+            "ConditionExpression": "#f0 = :offered AND holdId = :hold",
+            "ExpressionAttributeNames": names,
+            "ExpressionAttributeValues": to_item(
+                {
+                    **{f":f{i}": value for i, value in enumerate(values.values())},
+                    ":offered": WaitlistStatus.OFFERED.value,
+                    ":hold": hold.hold_id,
+                    ":one": 1,
+                }
+            ),
+        }
+        return [{"Update": update}, self._uncount_entry(hold.held_by)]  # an offer's hold is held by the entry's caller
+
+    def _entry_update(
+        self, entry: WaitlistEntry, status: WaitlistStatus, by: Attribution, now: str, fields: dict[str, Any]
+    ) -> dict[str, Any]:
+        """The entry moved to `status` from the status and version it was read in; an ended entry
+        leaves the line (the index) and its caller's count."""
+        values = {"status": status.value, **fields, **attribution(by, now)}
+        names = {f"#f{i}": name for i, name in enumerate(values)}
+        expression = "SET " + ", ".join(f"#f{i} = :f{i}" for i in range(len(values)))
+        if status is not WaitlistStatus.OFFERED:
+            expression += " REMOVE GSI2PK, GSI2SK"
+        return {
+            "Update": {
+                "TableName": self.table,
+                "Key": keys.waitlist_key(entry.waitlist_id),
+                "UpdateExpression": expression + " ADD version :one",
+                "ConditionExpression": "#f0 = :was AND version = :seen",
+                "ExpressionAttributeNames": names,
+                "ExpressionAttributeValues": to_item(
+                    {
+                        **{f":f{i}": value for i, value in enumerate(values.values())},
+                        ":was": entry.status.value,
+                        ":seen": entry.version,
+                        ":one": 1,
+                    }
+                ),
+            }
+        }
+
+    def _uncount_entry(self, created_by: str) -> dict[str, Any]:
+        return {
+            "Update": {
+                "TableName": self.table,
+                "Key": keys.customer_waitlist_key(created_by),
+                "UpdateExpression": "ADD live :less",
+                "ConditionExpression": "attribute_exists(PK)",
+                "ExpressionAttributeValues": {":less": {"N": "-1"}},
             }
         }
 
@@ -1091,18 +1294,23 @@ class DynamoDBBookingStore:
         counted: dict[str, int] = from_item(dict(found)).get("limitCounters", {})
         return counted
 
-    def _forget_hold(self, hold: Hold) -> dict[str, Any]:
-        """The hold out of its caller's live holds (no condition: taking one out raises no count)."""
-        return {
-            "Update": {
-                "TableName": self.table,
-                "Key": keys.customer_holds_key(hold.held_by),
-                "UpdateExpression": "REMOVE holds.#hold ADD version :one",
-                "ConditionExpression": "attribute_exists(PK)",
-                "ExpressionAttributeNames": {"#hold": hold.hold_id},
-                "ExpressionAttributeValues": {":one": {"N": "1"}},
+    def _forget_hold(self, hold: Hold) -> list[dict[str, Any]]:
+        """The hold out of its caller's live holds (no condition: taking one out raises no count); an
+        offer from the waitlist was never in them."""
+        if hold.waitlist_id is not None:
+            return []
+        return [
+            {
+                "Update": {
+                    "TableName": self.table,
+                    "Key": keys.customer_holds_key(hold.held_by),
+                    "UpdateExpression": "REMOVE holds.#hold ADD version :one",
+                    "ConditionExpression": "attribute_exists(PK)",
+                    "ExpressionAttributeNames": {"#hold": hold.hold_id},
+                    "ExpressionAttributeValues": {":one": {"N": "1"}},
+                }
             }
-        }
+        ]
 
     def _release(self, span: BookedSpan, provider_id: str) -> list[dict[str, Any]]:
         """Take a booking's (or hold's) span out of its live blocks: in those, a span exists exactly

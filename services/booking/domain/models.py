@@ -83,6 +83,9 @@ class Hold:
     counters: tuple[Counter, ...] = ()  # the limits a booking of it counts in, as they were when it was held
     approval_hours: int | None = None  # its booking awaits approval that long (the service's, when it was held)
     ended: str | None = None  # CONVERTED or RELEASED: kept a moment for the trail, gone to every reader
+    # The waitlist entry it was offered to (the offer is this hold): its end ends the entry, and it
+    # counts in no caller's live holds, since nobody asked for it then.
+    waitlist_id: str | None = None
 
     def live(self, now: datetime) -> bool:
         return self.ended is None and now < self.expires_at
@@ -121,3 +124,49 @@ class Series:
     status: SeriesStatus
     version: int
     created_at: str
+
+
+class WaitlistStatus(StrEnum):
+    WAITING = "WAITING"  # in line: offered the first free time of its window when its turn comes
+    OFFERED = "OFFERED"  # a hold on a time of its window is kept for its customer until `offerExpiresAt`
+    BOOKED = "BOOKED"  # its customer booked the offered hold
+    DECLINED = "DECLINED"  # its customer released the offered hold
+    EXPIRED = "EXPIRED"  # the offer lapsed unclaimed, or the window passed without one
+    CANCELLED = "CANCELLED"  # taken out of line (`DELETE /waitlist/{id}`), its offer released
+
+
+ENDED_WAITLIST = frozenset(
+    {WaitlistStatus.BOOKED, WaitlistStatus.DECLINED, WaitlistStatus.EXPIRED, WaitlistStatus.CANCELLED}
+)
+
+
+@dataclass(frozen=True)
+class WaitlistEntry:
+    """A customer waiting for time of one service in a window (`window_start` to `window_end`: the
+    whole appointment inside it): when such time is free and its turn comes, it is offered as a hold."""
+
+    waitlist_id: str
+    provider_id: str
+    service_id: str
+    customer_id: str
+    provider_owner: str | None
+    time_zone: str
+    window_start: datetime
+    window_end: datetime
+    status: WaitlistStatus
+    version: int
+    created_at: str  # its place in line: the oldest waiting entry that fits is offered first
+    created_by: str  # who put it in line (the customer, or staff for them): their entries are capped
+    hold_id: str | None = None
+    offer_expires_at: datetime | None = None
+    booking_id: str | None = None
+
+    def as_of(self, now: datetime) -> WaitlistEntry:
+        """The entry as it stands at `now`: an offer past its expiry, or a wait past its window, is
+        EXPIRED whether the sweep has written that yet or not."""
+        offer_lapsed = self.status is WaitlistStatus.OFFERED and self.offer_expires_at is not None
+        if offer_lapsed and now >= self.offer_expires_at:  # type: ignore[operator]
+            return replace(self, status=WaitlistStatus.EXPIRED)
+        if self.status is WaitlistStatus.WAITING and now >= self.window_end:
+            return replace(self, status=WaitlistStatus.EXPIRED)
+        return self

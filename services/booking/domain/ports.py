@@ -6,7 +6,16 @@ from dataclasses import dataclass
 from datetime import date, datetime
 from typing import Protocol
 
-from services.booking.domain.models import Booking, BookingStatus, CustomerHolds, Hold, Series, StoredResponse
+from services.booking.domain.models import (
+    Booking,
+    BookingStatus,
+    CustomerHolds,
+    Hold,
+    Series,
+    StoredResponse,
+    WaitlistEntry,
+    WaitlistStatus,
+)
 from services.common.auth import Attribution
 from services.common.calendar import ProviderCalendar
 
@@ -146,6 +155,32 @@ class BookingStore(Protocol):
 
     def release(self, hold: Hold, by: Attribution) -> ClaimOutcome:
         """One transaction: the hold gone and its busy time free."""
+        ...
+
+    # Waitlist
+
+    def add_to_waitlist(self, entry: WaitlistEntry, max_live: int, by: Attribution) -> ClaimOutcome:
+        """One transaction: the entry in line, and its caller's count of live entries raised while below
+        `max_live` (`LimitReached` when not)."""
+        ...
+
+    def get_waitlist_entry(self, waitlist_id: str) -> WaitlistEntry | None:
+        """The entry as last written, strongly consistent."""
+        ...
+
+    def waitlist(self, provider_id: str | None = None) -> list[WaitlistEntry]:
+        """The entries in line (waiting or offered), of one provider or all, oldest first within a
+        provider; eventually consistent."""
+        ...
+
+    def offer(self, entry: WaitlistEntry, hold: Hold, calendar: ProviderCalendar, by: Attribution) -> ClaimOutcome:
+        """One transaction: the hold (claimed as any hold), and the entry `OFFERED` from the version read."""
+        ...
+
+    def end_waitlist_entry(
+        self, entry: WaitlistEntry, status: WaitlistStatus, by: Attribution, hold: Hold | None = None
+    ) -> ClaimOutcome:
+        """One transaction: the entry out of line from the version read, and `hold`, its live offer, released."""
         ...
 
     # Recurring series (decision 0024)

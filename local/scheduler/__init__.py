@@ -1,0 +1,1 @@
+"""EventBridge Scheduler, emulated: the templates' schedules fire on the stack's clock."""
