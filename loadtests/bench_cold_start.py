@@ -123,7 +123,9 @@ def prepare(scratch: Path) -> list[Pair]:
     pairs = []
     for spec in load_functions(parameters).values():
         module = spec.handler.rpartition(".")[0]
-        function = module.split(".")[1]
+        function = spec.name.rsplit("-", 1)[1]  # appointments-<stage>-<function>
+        if function not in FIRST_REQUESTS:
+            continue  # the waitlist function: a sweep or a stream batch, no request a client waits for
         request = FIRST_REQUESTS[function]
         tape = marshal.loads((scratch / f"{function}.tape").read_bytes())[request]
         case = scratch / f"{function}.case"

@@ -456,7 +456,7 @@ def template_facts() -> dict[str, Any]:
     from services.common.observability import Metric
 
     parameters = template_parameters()
-    memory = {spec.handler.split(".")[1]: spec.memory_mb for spec in load_functions(parameters).values()}
+    memory = {spec.name.rsplit("-", 1)[1]: spec.memory_mb for spec in load_functions(parameters).values()}
     alarms = load_alarms(parameters)
     alarm_metrics = sum(
         max(1, sum("MetricStat" in row for row in alarm.properties.get("Metrics", [])))

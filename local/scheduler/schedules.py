@@ -14,7 +14,8 @@ What EventBridge Scheduler does, as far as the stack's schedules use it:
 
 Not emulated, and said so: `cron()` and `at()` expressions (refused when loaded, so a template that
 adds one fails the local stack's start instead of never firing), and Lambda's own retries of a
-failed asynchronous invocation.
+failed asynchronous invocation (so a target function must turn them off with an
+`AWS::Lambda::EventInvokeConfig`, or the stack refuses to start).
 """
 
 from __future__ import annotations
@@ -57,13 +58,21 @@ class ScheduleSpec:
         if properties.get("FlexibleTimeWindow", {}).get("Mode") != "OFF":
             raise UnsupportedScheduleError(f"{logical_id}: only FlexibleTimeWindow OFF is emulated")
         target = properties["Target"]
-        retries = target.get("RetryPolicy", {}).get("MaximumRetryAttempts", 185)  # Scheduler's default
-        if retries != 0:
+        policy = target.get("RetryPolicy", {})
+        if policy.get("MaximumRetryAttempts", 185) != 0:  # 185: Scheduler's default
             raise UnsupportedScheduleError(f"{logical_id}: only MaximumRetryAttempts 0 is emulated")
+        if not 60 <= int(policy.get("MaximumEventAgeInSeconds", 86_400)) <= 86_400:
+            raise UnsupportedScheduleError(f"{logical_id}: MaximumEventAgeInSeconds is 60 to 86400 on AWS")
+        if not target.get("RoleArn"):
+            raise UnsupportedScheduleError(f"{logical_id}: a target needs the RoleArn Scheduler invokes it with")
         by_arn = {local_arn(spec.name): spec.logical_id for spec in functions.values()}
         function = by_arn.get(str(target["Arn"]))
         if function is None:
             raise UnsupportedScheduleError(f"{logical_id}: its target is no function of the stack")
+        try:
+            payload = json.loads(target["Input"]) if "Input" in target else {}
+        except json.JSONDecodeError as error:
+            raise UnsupportedScheduleError(f"{logical_id}: its Input is no JSON ({error})") from error
         count, unit = int(rate.group(1)), rate.group(2).removesuffix("s")
         if count < 1 or (count == 1) != (rate.group(2) == unit):
             # AWS's rule: "minute" for a value of 1, "minutes" for more (and never 0)
@@ -72,14 +81,28 @@ class ScheduleSpec:
             name=str(properties.get("Name", logical_id)),
             period_seconds=count * _UNIT_SECONDS[unit],
             function=function,
-            payload=json.loads(target["Input"]) if "Input" in target else {},
+            payload=payload,
             enabled=properties.get("State", "ENABLED") == "ENABLED",
         )
 
 
 def load_schedules(parameters: dict[str, str], functions: dict[str, FunctionSpec]) -> list[ScheduleSpec]:
+    """The templates' schedules. Each target function must not be retried by Lambda after a failed
+    asynchronous invocation (an `AWS::Lambda::EventInvokeConfig` with `MaximumRetryAttempts: 0`), since
+    the emulation drops a failure as the schedule's own policy says."""
     found = resolved_resources("AWS::Scheduler::Schedule", parameters)
-    return [ScheduleSpec.from_resource(logical_id, properties, functions) for logical_id, properties in found.items()]
+    schedules = [
+        ScheduleSpec.from_resource(logical_id, properties, functions) for logical_id, properties in found.items()
+    ]
+    configs = resolved_resources("AWS::Lambda::EventInvokeConfig", parameters)
+    unretried = {str(c["FunctionName"]) for c in configs.values() if int(c.get("MaximumRetryAttempts", 2)) == 0}
+    for schedule in schedules:
+        if functions[schedule.function].name not in unretried:
+            raise UnsupportedScheduleError(
+                f"{schedule.name}: Lambda would retry a failed invocation of {schedule.function} twice; "
+                "give it an EventInvokeConfig with MaximumRetryAttempts 0, as emulated"
+            )
+    return schedules
 
 
 class Scheduler:

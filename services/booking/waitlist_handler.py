@@ -18,6 +18,8 @@ from services.common import init_gc  # first: no garbage collection while the im
 from services.common import lazy_packages  # noqa: F401 - second: Powertools' packages load what is used
 # isort: on
 
+import random
+from collections.abc import Callable
 from functools import cache
 from typing import Any
 
@@ -36,6 +38,7 @@ from services.common.settings import ServiceSettings, load_settings
 from services.common.tracing import current_trace
 
 ACTOR = "system:waitlist"  # who the trail says offered, or expired, an entry
+SWEEP_RESERVE_MS = 10_000  # a line's match takes far less; past this, the rest waits for the next minute
 
 
 @cache
@@ -62,8 +65,10 @@ def providers_named(records: list[dict[str, Any]]) -> tuple[list[tuple[str, int]
     return list(first.items()), entries
 
 
-def _match(provider_id: str, by: Attribution, seen: list[WaitlistEntry]) -> int:
-    matched = waitlist().match(provider_id, by, seen)
+def _match(
+    provider_id: str, by: Attribution, seen: list[WaitlistEntry], line: list[WaitlistEntry] | None = None
+) -> int:
+    matched = waitlist().match(provider_id, by, seen, line)
     if matched.offered:
         count(Metric.WAITLIST_OFFERED, len(matched.offered))
     if matched.expired:
@@ -95,18 +100,25 @@ def on_stream(records: list[dict[str, Any]], by: Attribution) -> dict[str, Any]:
     return {"batchItemFailures": [{"itemIdentifier": r["dynamodb"]["SequenceNumber"]} for r in failures]}
 
 
-def sweep(by: Attribution) -> dict[str, Any]:
-    """Match every line. One line failing does not stop the others; the function fails at the end
-    so the failure is seen (Errors metric, alarm), and the next minute's sweep tries again."""
-    lines = waitlist().lines()
-    offered, failed = 0, []
-    for provider_id, entries in lines.items():
+def sweep(by: Attribution, remaining_ms: Callable[[], int]) -> dict[str, Any]:
+    """Match every line, in a random order, until the time left is too short for another. One line
+    failing does not stop the others; the function fails at the end so the failure is seen (Errors
+    metric, alarm), and the next minute's sweep tries again. The random order keeps lines a sweep ran
+    out of time for from being the last every minute."""
+    lines = list(waitlist().lines().items())
+    random.shuffle(lines)
+    offered, failed, matched = 0, [], 0
+    for provider_id, entries in lines:
+        if remaining_ms() < SWEEP_RESERVE_MS:
+            logger.warning("waitlist sweep ran out of time", lines=len(lines), matched=matched)
+            break
         try:
-            offered += _match(provider_id, by, entries)
+            offered += _match(provider_id, by, [], entries)
         except Exception:
             logger.exception("waitlist match failed", providerId=provider_id)
             failed.append(provider_id)
-    logger.info("waitlist swept", lines=len(lines), offered=offered, failed=len(failed))
+        matched += 1
+    logger.info("waitlist swept", lines=len(lines), matched=matched, offered=offered, failed=len(failed))
     if failed:
         raise RuntimeError(f"the waitlist match failed for {len(failed)} of {len(lines)} providers")
     return {"lines": len(lines), "offered": offered}
@@ -118,7 +130,7 @@ def lambda_handler(event: dict[str, Any], context: LambdaContext) -> dict[str, A
     by = Attribution(ACTOR, context.aws_request_id, trace_id, span_id)
     if isinstance(event.get("Records"), list):
         return on_stream(event["Records"], by)
-    return sweep(by)
+    return sweep(by, context.get_remaining_time_in_millis)
 
 
 init_gc.done()

@@ -97,10 +97,10 @@ def active_waitlist_keys(provider_id: str, created_at: str, waitlist_id: str) ->
     return {"GSI2PK": {"S": ACTIVE_WAITLIST}, "GSI2SK": {"S": f"{provider_id}#{created_at}#{waitlist_id}"}}
 
 
-def customer_waitlist_key(caller: str) -> Key:
-    """How many entries a caller has in lines (`live`), raised in the entry's transaction under a cap
-    and lowered in the transaction that ends it."""
-    return {"PK": {"S": f"CUSTOMER#{caller}"}, "SK": {"S": "WAITLIST"}}
+def customer_waitlist_key(customer: str) -> Key:
+    """How many entries a customer has in lines (`live`), raised in the entry's transaction under a
+    cap and lowered in the transaction that ends it."""
+    return {"PK": {"S": f"CUSTOMER#{customer}"}, "SK": {"S": "WAITLIST"}}
 
 
 def limit_counter_key(provider_id: str, counter: str) -> Key:

@@ -13,6 +13,7 @@ from typing import Any
 
 import boto3
 import pytest
+import time_machine
 from aws_lambda_powertools.metrics.provider import cold_start
 
 from deploy.templates import TEMPLATES, load_template, render_template, resources_of_type
@@ -138,13 +139,19 @@ def emitted(inproc: Any, capsys: pytest.CaptureFixture[str], monkeypatch: pytest
         patch.setattr(type(booking.bookings().store), "claim", lambda *_args, **_kwargs: Stale())
         event = _booking_event({**body, "start": first})
         assert run_handler(booking, event, _LittleTimeLeft())["statusCode"] == 503
-    # waitlist: an entry joins, the sweep offers it the free time, and a day later finds the offer lapsed
-    line = {"providerId": pid, "serviceId": sid, "from": first, "to": second}
+    # waitlist: an entry joins a full window, its time frees, the sweep offers it, and a day later
+    # finds the offer lapsed
+    status, blocker = invoke_handler(booking, "POST", "/bookings", {**body, "start": first}, "blocker", "customers")
+    assert status == 201, blocker
+    end = (datetime.fromisoformat(first) + timedelta(minutes=30)).isoformat()
+    line = {"providerId": pid, "serviceId": sid, "from": first, "to": end}
     assert invoke_handler(booking, "POST", "/waitlist", line, "waiter", "customers")[0] == 201
+    path = f"/bookings/{blocker['bookingId']}/cancel"
+    assert invoke_handler(booking, "POST", path, {}, "blocker", "customers")[0] == 200
     sweep = {"sweep": "waitlist"}
     assert run_handler(waitlist_handler, sweep, FakeLambdaContext()) == {"lines": 1, "offered": 1}
-    monkeypatch.setattr(waitlist_handler.waitlist(), "clock", lambda: datetime.now(UTC) + timedelta(days=1))
-    assert run_handler(waitlist_handler, sweep, FakeLambdaContext()) == {"lines": 1, "offered": 0}
+    with time_machine.travel(datetime.now(UTC) + timedelta(days=1)):
+        assert run_handler(waitlist_handler, sweep, FakeLambdaContext()) == {"lines": 1, "offered": 0}
     # audit: the stream of all of that, plus a day with a no-show-free history and one poison record
     live_a_day(a_monday_ahead())
     records = stream_records(inproc, "appointments-inproc")

@@ -104,6 +104,9 @@ def test_a_cancel_offers_the_freed_time_to_the_oldest_entry_whose_window_fits(
     narrow = join(stack, "third", pid, sid, at(day, 10), at(day, 10, 30))
     assert afternoon["createdAt"] < morning["createdAt"] < narrow["createdAt"]
 
+    # The offer comes through the stream's mapping, not only from a sweep that happens to fire meanwhile.
+    assert stack.scheduler is not None and stack.waitlist_mapping is not None
+    fired, delivered = dict(stack.scheduler.fired), stack.waitlist_mapping.delivered
     cancelled_at = time.monotonic()
     cancel(stack, "filler-600", booked[at(day, 10)])
     offer = eventually(
@@ -112,6 +115,9 @@ def test_a_cancel_offers_the_freed_time_to_the_oldest_entry_whose_window_fits(
     )
     assert offer, entry_of(stack, "second", morning["waitlistId"])
     assert time.monotonic() - cancelled_at <= OFFER_WITHIN_SECONDS
+    assert stack.waitlist_mapping.delivered > delivered  # the cancel reached the waitlist function
+    if stack.scheduler.fired == fired:
+        print("offered by the stream's mapping alone: no sweep fired meanwhile")
     status, hold = hold_of(stack, "second", offer["holdId"])
     assert status == 200 and hold["start"] == at(day, 10), hold
     assert hold["customerId"] == "second" and hold["waitlistId"] == morning["waitlistId"]
@@ -167,7 +173,7 @@ def test_no_offer_to_an_entry_whose_window_does_not_hold_the_freed_time(
 ) -> None:
     pid, sid = clinic
     day = a_day(stack, 5)
-    booked = fill(stack, pid, sid, day, (9, 10)) | fill(stack, pid, sid, day, (15, 16))
+    booked = fill(stack, pid, sid, day, (8, 10)) | fill(stack, pid, sid, day, (15, 16))
     # Oldest: a window (15:00 to 16:00, all booked) the freed 09:00 does not fit in; then one whose
     # window holds it. The younger is offered; the older waits on, offered nothing.
     misfit = join(stack, "misfit", pid, sid, at(day, 15), at(day, 16))
@@ -256,3 +262,60 @@ def test_a_window_that_cannot_be_offered_is_refused_naming_the_field(
     body = {"providerId": pid, "serviceId": sid, "from": day + window[0], "to": day + window[1]}
     status, _, problem = call(stack, "POST", "/waitlist", token=token(stack, "picky", ["customers"]), body=body)
     assert status == 400 and [e["field"] for e in problem["errors"]] == [field], problem
+
+
+def test_a_window_with_free_time_is_booked_not_waited_for(stack: LocalStack, clinic: tuple[str, str]) -> None:
+    pid, sid = clinic
+    day = a_day(stack, 9)
+    fill(stack, pid, sid, day, (9, 10))
+    body = {"providerId": pid, "serviceId": sid, "from": at(day, 9), "to": at(day, 11)}
+    status, _, problem = call(stack, "POST", "/waitlist", token=token(stack, "hasty", ["customers"]), body=body)
+    assert status == 409 and problem["code"] == "WINDOW_HAS_FREE_TIME", problem
+    assert [slot["start"] for slot in problem["slots"]] == [at(day, 10), at(day, 10, 30)]
+    # and a window past the service's booking window (90 days) waits for nothing: refused
+    far = a_day(stack, 120)
+    body = {"providerId": pid, "serviceId": sid, "from": at(far, 9), "to": at(far, 10)}
+    status, _, problem = call(stack, "POST", "/waitlist", token=token(stack, "hasty", ["customers"]), body=body)
+    assert status == 422 and problem["reason"] == "TOO_FAR_AHEAD", problem
+
+
+def test_wider_hours_offer_the_new_time_to_the_line(stack: LocalStack, clinic: tuple[str, str]) -> None:
+    pid, sid = clinic
+    day = a_day(stack, 10)
+    # 18:00 to 19:00 is after the hours (08:00 to 18:00): nothing to book, so the customer waits.
+    entry = join(stack, "evening", pid, sid, at(day, 18), at(day, 19))
+    owner = token(stack, OWNER, ["providers"])
+    hours = {"intervals": [{"start": "08:00", "end": "19:00"}]}
+    status, _, body = call(stack, "PUT", f"/providers/{pid}/overrides/{day.isoformat()}", token=owner, body=hours)
+    assert status == 200, body
+    offer = eventually(lambda: (e := entry_of(stack, "evening", entry["waitlistId"]))["status"] == "OFFERED" and e)
+    assert offer, entry_of(stack, "evening", entry["waitlistId"])
+    assert hold_of(stack, "evening", offer["holdId"])[1]["start"] == at(day, 18)
+
+
+def test_a_declined_approval_and_a_declined_offer_pass_the_time_on(stack: LocalStack, clinic: tuple[str, str]) -> None:
+    pid = clinic[0]
+    owner = token(stack, OWNER, ["providers"])
+    body = {
+        "name": "Consult",
+        "durationMinutes": 30,
+        "slotStepMinutes": 30,
+        "minNoticeMinutes": 0,
+        "requiresApproval": True,
+    }
+    status, _, service = call(stack, "POST", f"/providers/{pid}/services", token=owner, body=body)
+    assert status == 201, service
+    sid, day = service["serviceId"], a_day(stack, 11)
+    pending = book(stack, "asker", pid, sid, at(day, 12))
+    assert pending["status"] == "PENDING"  # a pending booking holds its time: the window is full
+    first = join(stack, "first-waiter", pid, sid, at(day, 12), at(day, 12, 30))
+    second = join(stack, "second-waiter", pid, sid, at(day, 12), at(day, 12, 30))
+    status, _, answer = call(stack, "POST", f"/bookings/{pending['bookingId']}/decline", token=owner, body={})
+    assert status == 200 and answer["status"] == "DECLINED", answer
+    offer = eventually(lambda: (e := entry_of(stack, "first-waiter", first["waitlistId"]))["status"] == "OFFERED" and e)
+    assert offer, entry_of(stack, "first-waiter", first["waitlistId"])
+    # Its customer declines the offer (releases the hold): DECLINED, and the time passes to the next.
+    status, _, _ = call(stack, "DELETE", f"/holds/{offer['holdId']}", token=token(stack, "first-waiter", ["customers"]))
+    assert status == 204
+    assert entry_of(stack, "first-waiter", first["waitlistId"])["status"] == "DECLINED"
+    assert eventually(lambda: entry_of(stack, "second-waiter", second["waitlistId"])["status"] == "OFFERED")

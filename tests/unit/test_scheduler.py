@@ -30,6 +30,30 @@ PARAMETERS = {
 }
 
 
+TARGET = {
+    "Arn": "arn:aws:local:us-east-1:123456789012:appointments-test-fn",
+    "RoleArn": "r",
+    "RetryPolicy": {"MaximumRetryAttempts": 0},
+}
+
+
+def test_a_schedule_whose_function_lambda_would_retry_is_refused(monkeypatch: pytest.MonkeyPatch) -> None:
+    """EventBridge Scheduler invokes a Lambda target asynchronously, and Lambda retries a failed
+    asynchronous invocation twice unless the function's EventInvokeConfig says otherwise: the
+    emulation drops a failure, so it refuses a target Lambda would retry."""
+    from local.scheduler import schedules
+
+    functions = load_functions(PARAMETERS)
+    real = schedules.resolved_resources
+    monkeypatch.setattr(
+        schedules,
+        "resolved_resources",
+        lambda kind, parameters: {} if kind == "AWS::Lambda::EventInvokeConfig" else real(kind, parameters),
+    )
+    with pytest.raises(UnsupportedScheduleError, match="MaximumRetryAttempts 0"):
+        load_schedules(PARAMETERS, functions)
+
+
 def test_the_waitlist_sweep_is_read_from_the_booking_template() -> None:
     functions = load_functions(PARAMETERS)
     (sweep,) = load_schedules(PARAMETERS, functions)
@@ -50,6 +74,12 @@ def test_the_waitlist_sweep_is_read_from_the_booking_template() -> None:
             {"Target": {"Arn": "arn:aws:local:x", "RoleArn": "r", "RetryPolicy": {"MaximumRetryAttempts": 0}}},
             "no function",
         ),
+        ({"Target": {**TARGET, "RoleArn": ""}}, "RoleArn"),
+        (
+            {"Target": {**TARGET, "RetryPolicy": {"MaximumRetryAttempts": 0, "MaximumEventAgeInSeconds": 30}}},
+            "60 to 86400",
+        ),
+        ({"Target": {**TARGET, "Input": "{not json"}}, "no JSON"),
     ],
 )
 def test_what_the_emulation_would_run_wrongly_is_refused(change: dict[str, Any], refused: str) -> None:
@@ -59,6 +89,7 @@ def test_what_the_emulation_would_run_wrongly_is_refused(change: dict[str, Any],
         "FlexibleTimeWindow": {"Mode": "OFF"},
         "Target": {
             "Arn": "arn:aws:local:us-east-1:123456789012:appointments-test-fn",
+            "RoleArn": "r",
             "RetryPolicy": {"MaximumRetryAttempts": 0},
         },
         **change,
@@ -71,6 +102,7 @@ def test_rates_in_hours_and_days_and_a_disabled_schedule() -> None:
     functions = {"F": spec("m.h")}
     target = {
         "Arn": "arn:aws:local:us-east-1:123456789012:appointments-test-fn",
+        "RoleArn": "r",
         "RetryPolicy": {"MaximumRetryAttempts": 0},
     }
     base = {"FlexibleTimeWindow": {"Mode": "OFF"}, "Target": target}

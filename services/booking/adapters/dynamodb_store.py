@@ -76,6 +76,7 @@ SERIES_KEPT_AFTER = timedelta(days=1) + BUSY_KEPT_AFTER
 MAX_TRANSACTION_ITEMS = 100  # DynamoDB's TransactWriteItems
 MAX_SERIES_PART_ITEMS = 97
 GIVE_BACK_ATTEMPTS = 5  # a give-back that meets another transaction on the same items tries again
+WAITLIST_KEPT_AFTER = timedelta(days=30)  # an entry is kept that long after its window, then TTL removes it
 
 
 def day_over(block: datetime, now: datetime) -> bool:
@@ -724,11 +725,20 @@ class DynamoDBBookingStore:
         ]
         return self._commit(writes, False, hold.provider_id, removed=hold_span(hold))
 
-    def _end_hold(self, hold: Hold, how: str, by: Attribution, now: datetime, fields: dict[str, Any]) -> dict[str, Any]:
-        """The hold ended (`CONVERTED` into a booking, or `RELEASED`), once: kept, with who ended it,
-        for the trail's sake (the change is its record), and expired at once, so every reader takes it
-        for gone and TTL removes it."""
-        values = {"status": how, "expiresAt": int(now.timestamp()), **fields, **attribution(by, iso_utc(now))}
+    def _end_hold(
+        self,
+        hold: Hold,
+        how: str,
+        by: Attribution,
+        now: datetime,
+        fields: dict[str, Any],
+        expired_at: datetime | None = None,
+    ) -> dict[str, Any]:
+        """The hold ended (`CONVERTED` into a booking, `RELEASED`, or a waitlist offer `EXPIRED` at
+        `expired_at`), once: kept, with who ended it, for the trail's sake (the change is its record),
+        and expired (at once, unless it already had), so every reader takes it for gone and TTL removes it."""
+        expires = int((expired_at or now).timestamp())
+        values = {"status": how, "expiresAt": expires, **fields, **attribution(by, iso_utc(now))}
         names = {f"#f{i}": name for i, name in enumerate(values)}
         return {
             "Update": {
@@ -764,6 +774,9 @@ class DynamoDBBookingStore:
                     "version": entry.version,
                     "createdAt": entry.created_at,
                     "createdBy": entry.created_by,
+                    # TTL: an entry is kept a while after its window for the trail's readers, then goes
+                    # (whatever its status: the sweep ends one left in line when its window passes).
+                    "expiresAt": int((entry.window_end + WAITLIST_KEPT_AFTER).timestamp()),
                     **attribution(by, now),
                 }
             ),
@@ -771,7 +784,7 @@ class DynamoDBBookingStore:
         counted = {
             "Update": {
                 "TableName": self.table,
-                "Key": keys.customer_waitlist_key(entry.created_by),
+                "Key": keys.customer_waitlist_key(entry.customer_id),
                 "UpdateExpression": "SET entityType = :type ADD live :one",
                 "ConditionExpression": "attribute_not_exists(live) OR live < :max",
                 "ExpressionAttributeValues": to_item({":type": "CustomerWaitlist", ":one": 1, ":max": max_live}),
@@ -837,14 +850,31 @@ class DynamoDBBookingStore:
         return self._commit(writes, False, hold.provider_id, added=hold_span(hold), limits=limits)
 
     def end_waitlist_entry(
-        self, entry: WaitlistEntry, status: WaitlistStatus, by: Attribution, hold: Hold | None = None
+        self,
+        entry: WaitlistEntry,
+        status: WaitlistStatus,
+        by: Attribution,
+        *,
+        hold: Hold | None = None,
+        lapsed: Hold | None = None,
     ) -> ClaimOutcome:
         """Take the entry out of line (`EXPIRED` or `CANCELLED`), from the version read; with `hold`,
-        its live offer, released in the same transaction."""
+        its live offer, released in the same transaction. An offered entry written `EXPIRED` ends its
+        offer's hold (`lapsed`, as read) too, on the condition that it has expired, so that the hold's
+        customer, whose clock may run a little behind, is told it expired instead of racing for it."""
         now = datetime.now(UTC)
-        writes = [self._entry_update(entry, status, by, iso_utc(now), {}), self._uncount_entry(entry.created_by)]
+        writes = [self._entry_update(entry, status, by, iso_utc(now), {}), self._uncount_entry(entry.customer_id)]
         if hold is not None:
             writes += [self._end_hold(hold, "RELEASED", by, now, {}), *self._release(hold_span(hold), hold.provider_id)]
+        if status is WaitlistStatus.EXPIRED and entry.status is WaitlistStatus.OFFERED and entry.hold_id:
+            if lapsed is None:  # removed by TTL already
+                check = {"TableName": self.table, "Key": keys.hold_key(entry.hold_id)}
+                writes.append({"ConditionCheck": {**check, "ConditionExpression": "attribute_not_exists(PK)"}})
+            else:
+                ended = self._end_hold(lapsed, "EXPIRED", by, now, {}, expired_at=lapsed.expires_at)
+                ended["Update"]["ConditionExpression"] += " AND expiresAt <= :now"
+                ended["Update"]["ExpressionAttributeValues"][":now"] = {"N": str(int(now.timestamp()))}
+                writes.append(ended)
         return self._commit(writes, False, entry.provider_id, removed=hold_span(hold) if hold else None)
 
     def _end_offer(
@@ -872,7 +902,7 @@ class DynamoDBBookingStore:
                 }
             ),
         }
-        return [{"Update": update}, self._uncount_entry(hold.held_by)]  # an offer's hold is held by the entry's caller
+        return [{"Update": update}, self._uncount_entry(hold.customer_id)]
 
     def _entry_update(
         self, entry: WaitlistEntry, status: WaitlistStatus, by: Attribution, now: str, fields: dict[str, Any]
@@ -902,11 +932,11 @@ class DynamoDBBookingStore:
             }
         }
 
-    def _uncount_entry(self, created_by: str) -> dict[str, Any]:
+    def _uncount_entry(self, customer_id: str) -> dict[str, Any]:
         return {
             "Update": {
                 "TableName": self.table,
-                "Key": keys.customer_waitlist_key(created_by),
+                "Key": keys.customer_waitlist_key(customer_id),
                 "UpdateExpression": "ADD live :less",
                 "ConditionExpression": "attribute_exists(PK)",
                 "ExpressionAttributeValues": {":less": {"N": "-1"}},

@@ -130,7 +130,7 @@ class WaitlistStatus(StrEnum):
     WAITING = "WAITING"  # in line: offered the first free time of its window when its turn comes
     OFFERED = "OFFERED"  # a hold on a time of its window is kept for its customer until `offerExpiresAt`
     BOOKED = "BOOKED"  # its customer booked the offered hold
-    DECLINED = "DECLINED"  # its customer released the offered hold
+    DECLINED = "DECLINED"  # the offered hold was released (by its customer, or staff)
     EXPIRED = "EXPIRED"  # the offer lapsed unclaimed, or the window passed without one
     CANCELLED = "CANCELLED"  # taken out of line (`DELETE /waitlist/{id}`), its offer released
 
@@ -156,7 +156,7 @@ class WaitlistEntry:
     status: WaitlistStatus
     version: int
     created_at: str  # its place in line: the oldest waiting entry that fits is offered first
-    created_by: str  # who put it in line (the customer, or staff for them): their entries are capped
+    created_by: str  # who put it in line (the customer, or staff for them)
     hold_id: str | None = None
     offer_expires_at: datetime | None = None
     booking_id: str | None = None

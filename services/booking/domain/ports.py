@@ -178,9 +178,16 @@ class BookingStore(Protocol):
         ...
 
     def end_waitlist_entry(
-        self, entry: WaitlistEntry, status: WaitlistStatus, by: Attribution, hold: Hold | None = None
+        self,
+        entry: WaitlistEntry,
+        status: WaitlistStatus,
+        by: Attribution,
+        *,
+        hold: Hold | None = None,
+        lapsed: Hold | None = None,
     ) -> ClaimOutcome:
-        """One transaction: the entry out of line from the version read, and `hold`, its live offer, released."""
+        """One transaction: the entry out of line from the version read; `hold`, its live offer,
+        released; `lapsed`, its expired offer, ended as expired (only if it has)."""
         ...
 
     # Recurring series (decision 0024)

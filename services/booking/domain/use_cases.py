@@ -305,7 +305,9 @@ class BookingService:
         for attempt in range(MAX_ATTEMPTS):
             now = self.clock()
             hold = self.store.get_hold(hold_id)
-            if hold is None or hold.ended:  # converted (by the first request with this key?), released, or gone
+            # Converted (by the first request with this key?), released, or gone; an expired offer from the
+            # waitlist, ended by the sweep, is told as expired below.
+            if hold is None or (hold.ended and hold.ended != "EXPIRED"):
                 replay = self._replay(principal, idempotency_key, request_hash, now)
                 if replay is not None:
                     return replay

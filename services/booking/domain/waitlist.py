@@ -1,10 +1,11 @@
 """The waitlist: customers in line for time of one service within a window, offered that time as a
-hold when it frees, oldest entry first.
+hold when it frees, oldest entry first (decision 0026).
 
-An entry waits (`WAITING`) until the first free slot of its window whose whole appointment fits in
-it; then it is offered that slot (`OFFERED`): a hold for its customer, claimed exactly as any hold
+An entry waits (`WAITING`) for a window that has no free time when it joins (free time is booked, not
+waited for). When time in it frees and its turn comes, it is offered the first free slot whose whole
+appointment fits in the window (`OFFERED`): a hold for its customer, claimed exactly as any hold
 (decision 0007), in the same transaction that moves the entry from the very version read, so two
-sweeps never offer one entry twice, and an offer never takes time that is not free. The customer
+matches never offer one entry twice, and an offer never takes time that is not free. The customer
 books the hold (`POST /bookings` with `holdId`: the entry is `BOOKED`), releases it (`DECLINED`), or
 lets it lapse (`EXPIRED`), and the time passes to the next in line.
 
@@ -12,14 +13,14 @@ What frees time is many things (a cancel, a reschedule away, a released or expir
 declined or expired approval, wider hours), some of which write nothing when they happen (an expiry
 is judged by the clock). So nothing is offered by the change itself: `match` looks at one provider's
 line as it stands and offers what is free, and the waitlist function runs it for every change that may
-free time (the table's stream) and for every line once a minute (the sweep, decision 0026).
+free time (the table's stream) and for every line once a minute (the sweep).
 """
 
 from __future__ import annotations
 
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass
-from datetime import UTC, datetime, timedelta
+from datetime import UTC, date, datetime, timedelta
 from http import HTTPStatus
 
 from services.booking.domain.models import ENDED_WAITLIST, Hold, WaitlistEntry, WaitlistStatus
@@ -30,24 +31,27 @@ from services.booking.domain.use_cases import (
     BookingService,
     ContendedError,
     ProviderOrServiceNotFoundError,
+    SlotUnavailableError,
     no_pause,
 )
 from services.common import keys
 from services.common.auth import Attribution, Group, Principal
-from services.common.availability import free_slots
-from services.common.calendar import ProviderCalendar
-from services.common.clock import Clock
+from services.common.availability import Slot, free_slots
+from services.common.calendar import ProviderCalendar, Service
+from services.common.clock import Clock, iso_utc
 from services.common.errors import DomainError, FieldError, ForbiddenError, NotFoundError, ValidationFailedError
 from services.common.limits import counters
 from services.common.timezones import zone
 from services.common.tracing import traced
 
-# Entries one caller may have in lines at once: enough to wait for a few providers or days, too few
-# to queue ahead of everyone on a provider's every window. Counted per caller, as holds are.
+# Entries one customer may have in lines at once: enough to wait for a few providers or days, too
+# few to queue ahead of everyone on a provider's every window. Counted per customer (not per caller,
+# as holds are): entries wait for weeks, and a provider putting clients in line must not run out.
 MAX_LIVE_ENTRIES = 10
 # The longest window one entry waits for: every match searches each waiting entry's window.
 MAX_WINDOW = timedelta(days=31)
 ONE_SECOND = timedelta(seconds=1)
+FREE_SLOTS_NAMED = 5  # a join refused for free time names this many of its slots
 
 
 class WaitlistEntryNotFoundError(NotFoundError):
@@ -61,11 +65,26 @@ class WaitlistLimitReachedError(DomainError):
 
     def __init__(self) -> None:
         super().__init__(
-            f"A caller has at most {MAX_LIVE_ENTRIES} entries in waitlists at once: leave one, or wait until one ends."
+            f"A customer has at most {MAX_LIVE_ENTRIES} entries in waitlists at once: "
+            "leave one, or wait until one ends."
         )
 
     def extensions(self) -> dict[str, object]:
         return {"reason": "WAITLIST_LIMIT_REACHED"}
+
+
+class WindowHasFreeTimeError(DomainError):
+    """The window has free time now: book it; the line is for time that frees."""
+
+    code = "WINDOW_HAS_FREE_TIME"
+    status = HTTPStatus.CONFLICT
+
+    def __init__(self, slots: list[Slot]) -> None:
+        super().__init__("The window has free time now: book one of its slots instead of waiting for one.")
+        self.slots = slots
+
+    def extensions(self) -> dict[str, object]:
+        return {"slots": [{"start": s.start.isoformat(), "end": s.end.isoformat()} for s in self.slots]}
 
 
 class WaitlistEntryEndedError(DomainError):
@@ -103,6 +122,17 @@ def place_in_line(moment: datetime) -> str:
     return moment.astimezone(UTC).isoformat(timespec="microseconds").replace("+00:00", "Z")
 
 
+def window_slots(
+    calendar: ProviderCalendar, service: Service, start: datetime, end: datetime, now: datetime
+) -> list[Slot]:
+    """The free slots of `service` whose whole appointment is inside `start` to `end`, by the engine that
+    answers search and booking. In elapsed time: across a DST change, the window's wall clock says
+    nothing about how long it is."""
+    latest_start = end.astimezone(UTC) - timedelta(minutes=service.rules.duration_minutes)
+    busy = calendar.busy_at(now)
+    return free_slots(calendar.hours(), service.rules, busy, start, latest_start + ONE_SECOND, now, service.service_id)
+
+
 @dataclass
 class WaitlistService:
     store: BookingStore
@@ -111,57 +141,55 @@ class WaitlistService:
 
     @traced("waitlist.join")
     def join(self, principal: Principal, request: WaitlistRequest, by: Attribution) -> WaitlistEntry:
-        """Put a customer in the line for `request`'s window (offered at once, by the next match, if
-        its window has free time already)."""
-        now = self.clock()
-        self._check_window(request, now)
-        calendar = self.store.calendar(request.provider_id, now)
-        if calendar is None:
-            raise ProviderOrServiceNotFoundError(f"Provider {request.provider_id} does not exist.")
-        service = calendar.services.get(request.service_id)
-        if service is None:
-            raise ProviderOrServiceNotFoundError(f"Service {request.service_id} does not exist for this provider.")
-        if request.window_end - request.window_start < timedelta(minutes=service.rules.duration_minutes):
-            message = f"the window is shorter than the service's {service.rules.duration_minutes} minutes"
-            raise ValidationFailedError(
-                f"The window cannot hold an appointment: {message}.", [FieldError("body.to", message)]
+        """Put a customer in the line for `request`'s window: only a window with no free time now (the
+        caller books free time; the line is for time that frees) that starts within the service's
+        booking window."""
+        self._check_window(request, self.clock())
+        for attempt in range(MAX_ATTEMPTS):
+            now = self.clock()
+            calendar = self.store.calendar(request.provider_id, request.window_end)
+            if calendar is None:
+                raise ProviderOrServiceNotFoundError(f"Provider {request.provider_id} does not exist.")
+            service = calendar.services.get(request.service_id)
+            if service is None:
+                raise ProviderOrServiceNotFoundError(f"Service {request.service_id} does not exist for this provider.")
+            rules = service.rules
+            if request.window_end - request.window_start < timedelta(minutes=rules.duration_minutes):
+                message = f"the window is shorter than the service's {rules.duration_minutes} minutes"
+                raise ValidationFailedError(
+                    f"The window cannot hold an appointment: {message}.", [FieldError("body.to", message)]
+                )
+            as_booking = BookingRequest(
+                request.provider_id, request.service_id, request.window_start, request.customer_id, None
             )
-        as_booking = BookingRequest(
-            request.provider_id, request.service_id, request.window_start, request.customer_id, None
-        )
-        customer = BookingService._customer(principal, as_booking, calendar.provider.owner_sub)
-        provider_zone = zone(calendar.provider.time_zone)
-        entry = WaitlistEntry(
-            waitlist_id=keys.new_waitlist_id(calendar.provider.provider_id),
-            provider_id=calendar.provider.provider_id,
-            service_id=service.service_id,
-            customer_id=customer,
-            provider_owner=calendar.provider.owner_sub,
-            time_zone=calendar.provider.time_zone,
-            window_start=request.window_start.astimezone(provider_zone),
-            window_end=request.window_end.astimezone(provider_zone),
-            status=WaitlistStatus.WAITING,
-            version=1,
-            created_at=place_in_line(now),
-            created_by=principal.sub,
-        )
-        if isinstance(self.store.add_to_waitlist(entry, MAX_LIVE_ENTRIES, by), LimitReached):
-            raise WaitlistLimitReachedError()
-        return entry
+            customer = BookingService._customer(principal, as_booking, calendar.provider.owner_sub)
+            if request.window_start > now + timedelta(days=rules.max_advance_days):
+                raise SlotUnavailableError("TOO_FAR_AHEAD")  # nothing in it can be offered until then
+            free = window_slots(calendar, service, request.window_start, request.window_end, now)
+            if free:
+                raise WindowHasFreeTimeError(free[:FREE_SLOTS_NAMED])
+            entry = self._new_entry(calendar, service.service_id, request, customer, principal.sub, now)
+            outcome = self.store.add_to_waitlist(entry, MAX_LIVE_ENTRIES, by)
+            if isinstance(outcome, Committed):
+                return entry
+            if isinstance(outcome, LimitReached):
+                raise WaitlistLimitReachedError()
+            self.pause(attempt)  # another of the customer's entries was counted at that moment: again
+        raise ContendedError()
 
     @traced("waitlist.get")
     def get(self, principal: Principal, waitlist_id: str) -> WaitlistEntry:
-        """An entry as it stands now, to its customer, whoever put it in line, its provider's owner,
-        admins and ops; to anyone else it does not exist."""
+        """An entry as it stands now, to its customer, its provider's owner, admins and ops; to anyone
+        else it does not exist."""
         entry = self.store.get_waitlist_entry(waitlist_id)
         if entry is None or not self._may_see(principal, entry):
             raise WaitlistEntryNotFoundError(waitlist_id)
         return entry.as_of(self.clock())
 
     @traced("waitlist.leave")
-    def leave(self, principal: Principal, waitlist_id: str, by: Attribution) -> WaitlistEntry:
-        """Take an entry out of line (`CANCELLED`), its live offer released with it: its customer,
-        whoever put it in line, its provider's owner or an admin."""
+    def leave(self, principal: Principal, waitlist_id: str, by: Attribution) -> None:
+        """Take an entry out of line (`CANCELLED`), its live offer released with it: its customer, its
+        provider's owner or an admin."""
         for attempt in range(MAX_ATTEMPTS):
             entry = self.store.get_waitlist_entry(waitlist_id)
             if entry is None or not self._may_see(principal, entry):
@@ -172,57 +200,37 @@ class WaitlistService:
             if entry.status in ENDED_WAITLIST:
                 raise WaitlistEntryEndedError(entry)
             hold = self._live_offer(entry, now)
-            outcome = self.store.end_waitlist_entry(entry, WaitlistStatus.CANCELLED, by, hold)
+            outcome = self.store.end_waitlist_entry(entry, WaitlistStatus.CANCELLED, by, hold=hold)
             if isinstance(outcome, Committed):
-                return self.store.get_waitlist_entry(waitlist_id) or entry
+                return
             self.pause(attempt)  # offered, booked or expired meanwhile: the next read says which
         raise ContendedError()
 
     @traced("waitlist.match")
-    def match(self, provider_id: str, by: Attribution, seen: Iterable[WaitlistEntry] = ()) -> Matched:
+    def match(
+        self,
+        provider_id: str,
+        by: Attribution,
+        seen: Iterable[WaitlistEntry] = (),
+        line: list[WaitlistEntry] | None = None,
+    ) -> Matched:
         """Offer one provider's free time to its line, as it stands now: lapsed offers and passed
         windows are written `EXPIRED`, then each waiting entry, oldest first, is offered the first
         free slot its window holds, if any. `seen`: entries known from the stream, which the index
-        may not show yet."""
+        may not show yet; `line`: the line, when the caller has just read it (the sweep)."""
         now = self.clock()
-        waiting, expired = [], []
-        for entry in self._line(provider_id, seen):
+        waiting, expired, offered_to = [], [], set()
+        for entry in self._line(provider_id, seen, line):
             if entry.as_of(now).status is WaitlistStatus.EXPIRED:
                 # Refused when it changed meanwhile (booked at the last moment, or expired by another match).
-                if isinstance(self.store.end_waitlist_entry(entry, WaitlistStatus.EXPIRED, by), Committed):
+                hold = self._offer_of(entry)
+                if isinstance(self.store.end_waitlist_entry(entry, WaitlistStatus.EXPIRED, by, lapsed=hold), Committed):
                     expired.append(entry)
-            elif entry.status is WaitlistStatus.WAITING:
+            elif entry.status is WaitlistStatus.OFFERED:
+                offered_to.add(entry.customer_id)
+            else:
                 waiting.append(entry)
-        return Matched(self._offer(provider_id, waiting, by), expired)
-
-    def _offer(self, provider_id: str, waiting: list[WaitlistEntry], by: Attribution) -> list[WaitlistEntry]:
-        offered: list[WaitlistEntry] = []
-        if not waiting:
-            return offered
-        until = max(entry.window_end for entry in waiting)
-        for entry in waiting:
-            for attempt in range(MAX_ATTEMPTS):
-                now = self.clock()
-                # Read afresh, never the container's remembered calendar: that one is kept true for
-                # this container's own changes, and a time freed by another's would look busy here.
-                calendar = self.store.calendar(provider_id, until)
-                if calendar is None:
-                    return offered  # the provider is gone: its entries expire with their windows
-                hold = self._offer_for(entry, calendar, now)
-                if hold is None:
-                    break  # nothing in its window is free: it waits on
-                outcome = self.store.offer(entry, hold, calendar, by)
-                if isinstance(outcome, Committed):
-                    offered.append(entry)
-                    break
-                if isinstance(outcome, Refused):
-                    break  # the entry changed since it was read: another match offered it, or it left
-                if isinstance(outcome, LimitReached):
-                    if BookingService(self.store, self.clock).give_back_lapsed(calendar, now, hold.start):
-                        continue
-                    break  # its customer's limits leave no room there: it waits on
-                self.pause(attempt)  # the calendar changed: read it again
-        return offered
+        return Matched(self._offer(provider_id, waiting, offered_to, by), expired)
 
     def lines(self) -> dict[str, list[WaitlistEntry]]:
         """Every provider's line (what the sweep matches), in one read of the index."""
@@ -231,8 +239,54 @@ class WaitlistService:
             found.setdefault(entry.provider_id, []).append(entry)
         return found
 
-    def _line(self, provider_id: str, seen: Iterable[WaitlistEntry]) -> list[WaitlistEntry]:
-        latest = {entry.waitlist_id: entry for entry in self.store.waitlist(provider_id)}
+    def _offer(
+        self, provider_id: str, waiting: list[WaitlistEntry], offered_to: set[str], by: Attribution
+    ) -> list[WaitlistEntry]:
+        """Offer each waiting entry, oldest first, the first free slot of its window. A customer holds
+        one offer of a provider's at a time: their other entries wait for their turn after it."""
+        offered: list[WaitlistEntry] = []
+        if not waiting:
+            return offered
+        until = max(entry.window_end for entry in waiting)
+        calendar: ProviderCalendar | None = None
+        for entry in waiting:
+            if entry.customer_id in offered_to:
+                continue
+            refused_days: set[date] = set()  # days the customer's limits leave no room on
+            for attempt in range(MAX_ATTEMPTS):
+                now = self.clock()
+                if calendar is None:
+                    # Read afresh, never the container's remembered calendar: that one is kept true for
+                    # this container's own changes, and a time freed by another's would look busy here.
+                    calendar = self.store.calendar(provider_id, until)
+                    if calendar is None:
+                        return offered  # the provider is gone: its entries expire with their windows
+                hold = self._offer_for(entry, calendar, now, refused_days)
+                if hold is None:
+                    break  # nothing in its window is free: it waits on
+                outcome = self.store.offer(entry, hold, calendar, by)
+                if isinstance(outcome, Committed):
+                    offered.append(entry)
+                    offered_to.add(entry.customer_id)
+                    calendar = None  # the next entry sees this offer's hold
+                    break
+                if isinstance(outcome, Refused):
+                    break  # the entry changed since it was read: another match offered it, or it left
+                if isinstance(outcome, LimitReached):
+                    if BookingService(self.store, self.clock).give_back_lapsed(calendar, now, hold.start):
+                        calendar = None
+                        continue
+                    refused_days.add(hold.start.date())  # a full counter: the window's other days may have room
+                    continue
+                calendar = None  # the calendar changed since it was read: read it again
+                self.pause(attempt)
+        return offered
+
+    def _line(
+        self, provider_id: str, seen: Iterable[WaitlistEntry], line: list[WaitlistEntry] | None
+    ) -> list[WaitlistEntry]:
+        read = line if line is not None else self.store.waitlist(provider_id)
+        latest = {entry.waitlist_id: entry for entry in read}
         for entry in seen:
             known = latest.get(entry.waitlist_id)
             if entry.provider_id == provider_id and (known is None or known.version < entry.version):
@@ -240,20 +294,19 @@ class WaitlistService:
         live = (entry for entry in latest.values() if entry.status not in ENDED_WAITLIST)
         return sorted(live, key=lambda entry: (entry.created_at, entry.waitlist_id))
 
-    def _offer_for(self, entry: WaitlistEntry, calendar: ProviderCalendar, now: datetime) -> Hold | None:
-        """A hold on the first free slot of the entry's window whose appointment ends inside it, or None."""
+    def _offer_for(
+        self, entry: WaitlistEntry, calendar: ProviderCalendar, now: datetime, refused_days: set[date]
+    ) -> Hold | None:
+        """A hold on the first free slot of the entry's window whose appointment ends inside it (and is
+        on none of `refused_days`, in the provider's zone), or None."""
         service = calendar.services.get(entry.service_id)
         if service is None:
             return None
-        rules = service.rules
-        last_start = entry.window_end - timedelta(minutes=rules.duration_minutes)
-        busy = calendar.busy_at(now)
-        found = free_slots(
-            calendar.hours(), rules, busy, entry.window_start, last_start + ONE_SECOND, now, service.service_id
-        )
-        if not found:
+        found = window_slots(calendar, service, entry.window_start, entry.window_end, now)
+        slot = next((s for s in found if s.start.date() not in refused_days), None)
+        if slot is None:
             return None
-        request = BookingRequest(entry.provider_id, entry.service_id, found[0].start, entry.customer_id, None)
+        request = BookingRequest(entry.provider_id, entry.service_id, slot.start, entry.customer_id, None)
         shape = BookingService._new_booking(calendar, service, request, entry.customer_id, now)
         return Hold(
             hold_id=keys.new_hold_id(entry.provider_id),
@@ -267,17 +320,21 @@ class WaitlistService:
             busy_start=shape.busy_start,
             busy_end=shape.busy_end,
             expires_at=now.replace(microsecond=0) + timedelta(minutes=service.hold_minutes),
-            created_at=shape.created_at,
+            created_at=iso_utc(now),
             held_by=entry.created_by,
             counters=tuple(counters(calendar.provider, service, entry.customer_id, shape.start)),
             approval_hours=service.approval_timeout_hours if service.requires_approval else None,
             waitlist_id=entry.waitlist_id,
         )
 
-    def _live_offer(self, entry: WaitlistEntry, now: datetime) -> Hold | None:
+    def _offer_of(self, entry: WaitlistEntry) -> Hold | None:
+        """The hold an offered entry was offered, as last written (None for a waiting entry)."""
         if entry.status is not WaitlistStatus.OFFERED or entry.hold_id is None:
             return None
-        hold = self.store.get_hold(entry.hold_id)
+        return self.store.get_hold(entry.hold_id)
+
+    def _live_offer(self, entry: WaitlistEntry, now: datetime) -> Hold | None:
+        hold = self._offer_of(entry)
         return hold if hold is not None and hold.live(now) else None
 
     @staticmethod
@@ -293,14 +350,37 @@ class WaitlistService:
             raise ValidationFailedError("The waiting window is not one that can be offered.", errors)
 
     @staticmethod
+    def _new_entry(
+        calendar: ProviderCalendar,
+        service_id: str,
+        request: WaitlistRequest,
+        customer: str,
+        caller: str,
+        now: datetime,
+    ) -> WaitlistEntry:
+        provider_zone = zone(calendar.provider.time_zone)
+        return WaitlistEntry(
+            waitlist_id=keys.new_waitlist_id(calendar.provider.provider_id),
+            provider_id=calendar.provider.provider_id,
+            service_id=service_id,
+            customer_id=customer,
+            provider_owner=calendar.provider.owner_sub,
+            time_zone=calendar.provider.time_zone,
+            window_start=request.window_start.astimezone(provider_zone),
+            window_end=request.window_end.astimezone(provider_zone),
+            status=WaitlistStatus.WAITING,
+            version=1,
+            created_at=place_in_line(now),
+            created_by=caller,
+        )
+
+    @staticmethod
     def _owner(principal: Principal, entry: WaitlistEntry) -> bool:
         return principal.is_in(Group.PROVIDERS) and entry.provider_owner == principal.sub
 
     @staticmethod
     def _own(principal: Principal, entry: WaitlistEntry) -> bool:
-        return (
-            principal.is_in(Group.CUSTOMERS) and entry.customer_id == principal.sub
-        ) or entry.created_by == principal.sub
+        return principal.is_in(Group.CUSTOMERS) and entry.customer_id == principal.sub
 
     def _may_see(self, principal: Principal, entry: WaitlistEntry) -> bool:
         return principal.is_in(Group.ADMINS, Group.OPS) or self._owner(principal, entry) or self._own(principal, entry)
