@@ -82,9 +82,21 @@ LATENCY_MS = {
 OTHER_CALL_MS = 10.0
 
 # Custom metrics (EMF): one per metric name and dimension set. The error mapping counts refusals in
-# every function, so these two exist once per function; Powertools adds ColdStart per function.
+# every function that serves the API, so these two exist once per such function; Powertools adds
+# ColdStart per function.
 METRICS_IN_EVERY_FUNCTION = {"ValidationFailed", "AuthDenied"}
-FUNCTIONS = ("availability", "booking", "audit")
+API_FUNCTIONS = ("availability", "booking", "audit")
+FUNCTIONS = ("availability", "booking", "waitlist", "audit")
+
+# The waitlist function (decision 0026): a sweep a minute whatever the traffic (EventBridge Scheduler),
+# and a match per change its mapping's filter lets through (those of the mix: cancels, reschedules).
+# Both priced as they nearly always run, on a provider with no line: one Query of an empty line, the
+# minimum a Query costs (eventually consistent: half a unit, decision 0015).
+SWEEPS_PER_MONTH = HOURS_PER_MONTH * 60
+FREES_TIME = {"POST /bookings/{id}/cancel", "POST /bookings/{id}/reschedule"}
+WAITLIST_SWEEP_CASE = "waitlist sweep (no lines)"
+WAITLIST_MATCH_CASE = "stream batch of 1 record (a booking cancelled; no line)"
+EMPTY_LINE_READ_UNITS = 0.5
 
 # Cold starts. AWS: "cold starts typically occur in under 1% of invocations" of production workloads
 # (Lambda operator guide; the INIT billing announcement of April 2025 repeats it). How long an idle
@@ -131,6 +143,9 @@ class Profile:
     audit_invocations_per_change: float = 1.0
     audit_invocations_per_change_unfiltered: float = 1.0
     init_ms: dict[str, float] = field(default_factory=dict)  # by function: the measured INIT (median)
+    # The waitlist function's two invocations (None: not measured, as in figures from before it)
+    waitlist_sweep: Operation | None = None
+    waitlist_match: Operation | None = None
 
 
 @dataclass(frozen=True)
@@ -213,7 +228,16 @@ def estimate(profile: Profile, traffic: Traffic, prices: dict[str, Any]) -> list
         gb_seconds += count * billed_ms(operation, memory) / 1000 * memory / 1024
         read_units += count * operation.read_units
         write_units += count * operation.write_units
-    cold_starts = {function: count * cold_start_share(count) for function, count in invocations.items()}
+    if profile.waitlist_match is not None:
+        freeing = sum(count for name, count in calls.items() if name in FREES_TIME)
+        match, memory = profile.waitlist_match, profile.memory_mb["waitlist"]
+        invocations["waitlist"] += freeing
+        gb_seconds += freeing * billed_ms(match, memory) / 1000 * memory / 1024
+        read_units += freeing * match.read_units
+    sweeps = SWEEPS_PER_MONTH if profile.waitlist_sweep is not None else 0.0
+    # Cold starts by each function's every invocation (the sweeps keep the waitlist function warm).
+    started = {**invocations, "waitlist": invocations["waitlist"] + sweeps}
+    cold_starts = {function: count * cold_start_share(count) for function, count in started.items()}
     init_gb_seconds = sum(
         starts
         * init_billed_ms(profile.init_ms[function], profile.memory_mb[function])
@@ -229,10 +253,11 @@ def estimate(profile: Profile, traffic: Traffic, prices: dict[str, Any]) -> list
     archive_puts = changes * profile.audit.aws_calls.count("s3.PutObject")
     archive_gb = changes * profile.archive_bytes_per_change / 1e9
     logs_gb = (
-        sum(count * profile.log_bytes_per_invocation[function] for function, count in invocations.items())
+        sum(count * profile.log_bytes_per_invocation.get(function, 0.0) for function, count in invocations.items())
         + api_requests * profile.access_log_bytes_per_request
     ) / 1e9
-    traces = sampled_traces(api_requests + invocations["audit"], traffic)
+    traced = api_requests + invocations["audit"] + invocations["waitlist"] + sweeps
+    traces = sampled_traces(traced, traffic)
 
     free, first_year = prices["free_tier"], prices["free_tier_first_12_months"]
     if not traffic.twelve_month_free_tier:
@@ -240,7 +265,58 @@ def estimate(profile: Profile, traffic: Traffic, prices: dict[str, Any]) -> list
     lam, api, ddb, s3, cw, xray = (prices[k] for k in ("lambda", "api_gateway", "dynamodb", "s3", "cloudwatch", "xray"))
     waf = prices["waf"]
     million = 1e6
-    return [
+    sweep_lines = []
+    if profile.waitlist_sweep is not None:
+        sweep, memory = profile.waitlist_sweep, profile.memory_mb["waitlist"]
+        sweep_gb_seconds = sweeps * billed_ms(sweep, memory) / 1000 * memory / 1024
+        # The Free Tier's allowances go to the traffic's lines first, then to these.
+        sweep_lines = [
+            _line(
+                "Lambda",
+                "waitlist sweep, once a minute: requests",
+                sweeps,
+                "invocations",
+                lam["requests_per_million"] / million,
+                _free(free["lambda_requests"], sum(invocations.values())),
+                fixed=True,
+            ),
+            _line(
+                "Lambda",
+                f"waitlist sweep: duration ({traffic.architecture})",
+                sweep_gb_seconds,
+                "GB-seconds",
+                lam[f"gb_second_{traffic.architecture}"],
+                _free(free["lambda_gb_seconds"], gb_seconds + init_gb_seconds),
+                fixed=True,
+            ),
+            _line(
+                "DynamoDB",
+                "waitlist sweep: read request units",
+                sweeps * sweep.read_units,
+                "RRU",
+                ddb["read_request_units_per_million"] / million,
+                fixed=True,
+            ),
+            _line(
+                "EventBridge Scheduler",
+                "invocations (the waitlist sweep)",
+                sweeps,
+                "invocations",
+                prices["scheduler"]["invocations_per_million"] / million,
+                free["scheduler_invocations"],
+                fixed=True,
+            ),
+            _line(
+                "CloudWatch",
+                "logs ingested and stored (waitlist sweep)",
+                sweeps * profile.log_bytes_per_invocation.get("waitlist", 0.0) / 1e9,
+                "GB",
+                cw["logs_ingested_gb"] + cw["logs_stored_gb_month"],
+                _free(free["cloudwatch_logs_gb"], 2 * logs_gb),
+                fixed=True,
+            ),
+        ]
+    traffic_lines = [
         _line(
             "Lambda",
             "requests",
@@ -371,6 +447,7 @@ def estimate(profile: Profile, traffic: Traffic, prices: dict[str, Any]) -> list
             free["xray_traces_recorded"],
         ),
     ]
+    return traffic_lines + sweep_lines
 
 
 def provisioned_alternative(profile: Profile, traffic: Traffic, prices: dict[str, Any]) -> dict[str, Any]:
@@ -463,7 +540,7 @@ def template_facts() -> dict[str, Any]:
         for alarm in alarms
         if not alarm.composite
     )
-    custom = sum(len(FUNCTIONS) if metric.value in METRICS_IN_EVERY_FUNCTION else 1 for metric in Metric)
+    custom = sum(len(API_FUNCTIONS) if metric.value in METRICS_IN_EVERY_FUNCTION else 1 for metric in Metric)
     api = load_template(TEMPLATES / "api.yaml")
     web_acls = resources_of_type(api, "AWS::WAFv2::WebACL").values()
     return {
@@ -485,6 +562,11 @@ def init_by_function(cold_start_rows: list[dict[str, Any]]) -> dict[str, float]:
         function = str(row["function"])
         if function in FUNCTIONS:
             found[function] = float(row["functionMs"])
+    if "booking" in found:
+        # The waitlist function serves no request, so the benchmark does not start it; it loads a
+        # subset of the booking function's modules (the same code, without the API's), so the
+        # booking function's init bounds its own.
+        found.setdefault("waitlist", found["booking"])
     missing = sorted(set(FUNCTIONS) - set(found))
     if missing:
         raise ValueError(f"the cold-start figures name no init for {missing}")
@@ -515,6 +597,14 @@ def profile_from(
         )
 
     measured = {name: operation(name, name) for name in units if name in cpu}
+
+    def waitlist_invocation(case: str) -> Operation | None:
+        """One of the waitlist function's invocations (not in older figures): its CPU and calls as
+        measured, the Query of an empty line as its reads."""
+        if case not in cpu:
+            return None
+        return Operation(case, "waitlist", EMPTY_LINE_READ_UNITS, 0.0, cpu[case]["cpuMs"], tuple(cpu[case]["awsCalls"]))
+
     logs = capacity["logBytes"]
     stream = capacity["stream"]
     low_traffic, events = stream["invocationsLowTraffic"], max(1, stream["events"])
@@ -522,7 +612,11 @@ def profile_from(
         operations=measured,
         audit=operation(AUDIT_CAPACITY, AUDIT_CASE),
         archive_bytes_per_change=float(cpu[AUDIT_CASE]["s3PutBytes"]),
-        log_bytes_per_invocation={function: float(logs[f"{function}, per invocation"]) for function in FUNCTIONS},
+        log_bytes_per_invocation={
+            function: float(logs[f"{function}, per invocation"])
+            for function in FUNCTIONS
+            if f"{function}, per invocation" in logs
+        },
         access_log_bytes_per_request=float(logs["api access log, per request"]),
         memory_mb=facts["memoryMb"],
         alarm_metrics=facts["alarmMetrics"],
@@ -533,6 +627,8 @@ def profile_from(
         audit_invocations_per_change=round(low_traffic["filtered"] / events, 3),
         audit_invocations_per_change_unfiltered=round(low_traffic["unfiltered"] / events, 3),
         init_ms=init_by_function(cold_start_rows),
+        waitlist_sweep=waitlist_invocation(WAITLIST_SWEEP_CASE),
+        waitlist_match=waitlist_invocation(WAITLIST_MATCH_CASE),
     )
 
 

@@ -206,7 +206,7 @@ def test_every_metric_is_emitted_valid_charted_and_every_charted_or_alarmed_metr
 
 def test_every_alarm_says_impact_and_first_checks_and_links_its_runbook() -> None:
     found = alarms()
-    assert len(found) == 17  # 4 per function (nested), 2 table, 3 audit, 2 API, 4 SLO windows, 2 composites
+    assert len(found) == 18  # 4 per function (nested), 2 table, 3 audit, 1 waitlist, 2 API, 4 SLO windows, 2 composites
     for name, properties in found.items():
         description = properties["AlarmDescription"]
         text = description["Fn::Sub"] if isinstance(description, dict) else description

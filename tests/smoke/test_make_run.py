@@ -103,12 +103,13 @@ def test_make_run_serves_health_warms_functions_authenticates_and_stops_cleanly(
         status, health = wait_until(lambda: get_json(f"{base}/health"), STARTUP_SECONDS, "/health", process)
         assert status == 200 and health["table"]["reachable"] is True
 
-        # all three functions were warmed once at start-up
+        # every function was warmed once at start-up
         functions = get_json(f"{base}/_local/status")[1]["functions"]
         assert sorted(f["logicalId"] for f in functions.values()) == [
             "AuditFunction",
             "AvailabilityFunction",
             "BookingFunction",
+            "WaitlistFunction",
         ]
         assert all(f["state"] == "warm" for f in functions.values())
 

@@ -107,7 +107,8 @@ def test_the_init_figures_are_read_from_the_cold_start_benchmarks_rows() -> None
         {"function": "booking", "functionMs": 320.0, "baselineMs": 212.0},
         {"function": "audit", "functionMs": 280.0, "baselineMs": 230.0},
     ]
-    assert cost.init_by_function(rows) == {"availability": 301.5, "booking": 320.0, "audit": 280.0}
+    # the waitlist function is not started by the benchmark: the booking function's init bounds its own
+    assert cost.init_by_function(rows) == {"availability": 301.5, "booking": 320.0, "waitlist": 320.0, "audit": 280.0}
     with pytest.raises(ValueError, match="audit"):
         cost.init_by_function(rows[:2])
 
@@ -170,7 +171,7 @@ def test_the_templates_give_memory_alarms_and_metrics() -> None:
     assert facts["memoryMb"] == {"availability": 512, "booking": 512, "waitlist": 512, "audit": 512}
     assert facts["compositeAlarms"] == 2
     assert facts["alarmMetrics"] >= 23  # at least one metric per metric alarm; metric math evaluates more
-    assert facts["customMetrics"] == 28
+    assert facts["customMetrics"] == 29  # 25, then WaitlistJoined, WaitlistOffered, WaitlistExpired, and its ColdStart
     assert (facts["wafWebAcls"], facts["wafRules"]) == (1, 3)
 
 
@@ -185,3 +186,36 @@ def test_log_volumes_are_bytes_per_request_and_per_invocation_counted_by_the_pla
         "api access log, per request": 149,
         "booking, per invocation": round((2 * len(start) + 170) / 2),
     }
+
+
+def test_the_waitlist_costs_a_sweep_a_minute_whatever_the_traffic_and_a_match_per_change_that_frees_time() -> None:
+    sweep = Operation(cost.WAITLIST_SWEEP_CASE, "waitlist", 0.5, 0.0, 1.0, ("dynamodb.Query",))
+    match = Operation(cost.WAITLIST_MATCH_CASE, "waitlist", 0.5, 0.0, 1.0, ("dynamodb.Query",))
+    cancel = Operation("POST /bookings/{id}/cancel", "booking", 1.0, 4.0, 2.0, ("dynamodb.TransactWriteItems",))
+    base = profile()
+    measured = replace(
+        base,
+        operations={**base.operations, cancel.name: cancel},
+        memory_mb={**base.memory_mb, "waitlist": 512},
+        log_bytes_per_invocation={**base.log_bytes_per_invocation, "waitlist": 400},
+        waitlist_sweep=sweep,
+        waitlist_match=match,
+    )
+    mix = Traffic(100_000, {"POST /bookings": 1.0, "POST /bookings/{id}/cancel": 0.4})
+    with_it = cost.estimate(measured, mix, PRICES)
+    sweeps = 730 * 60
+    billed = math.ceil(1.0 * 1769 / 512 + 6)  # CPU at 512 MB's share, plus the Query's wait
+    assert line(with_it, "waitlist sweep, once a minute").quantity == sweeps
+    assert line(with_it, "waitlist sweep, once a minute").fixed
+    assert line(with_it, "waitlist sweep: duration").quantity == pytest.approx(sweeps * billed / 1000 * 0.5)
+    assert line(with_it, "waitlist sweep: read").quantity == sweeps * 0.5
+    scheduler = line(with_it, "invocations (the waitlist sweep)")
+    assert (
+        scheduler.quantity == sweeps and scheduler.usd == pytest.approx(sweeps / 1e6) and scheduler.usd_free_tier == 0
+    )
+    # each cancel is one more invocation of the waitlist function, in the traffic's lines
+    traffic_only = cost.estimate(replace(measured, waitlist_match=None, waitlist_sweep=None), mix, PRICES)
+    assert line(with_it, "requests").quantity - line(traffic_only, "requests").quantity == 40_000
+    assert line(with_it, "on-demand read").quantity - line(traffic_only, "on-demand read").quantity == 40_000 * 0.5
+    # and a million bookings' price is the traffic's: the sweep is in the fixed lines
+    assert cost.totals(with_it)["usdTrafficOnly"] < cost.totals(with_it)["usd"]

@@ -273,10 +273,10 @@ class WaitlistService:
                 if isinstance(outcome, Refused):
                     break  # the entry changed since it was read: another match offered it, or it left
                 if isinstance(outcome, LimitReached):
-                    if BookingService(self.store, self.clock).give_back_lapsed(calendar, now, hold.start):
-                        calendar = None
-                        continue
-                    refused_days.add(hold.start.date())  # a full counter: the window's other days may have room
+                    # A full counter: the window's other days may have room. (Counts still held by what
+                    # holds no time, a lapsed approval or a dead series' claim, are given back by the
+                    # next booking they refuse; the line waits for that, or for another day.)
+                    refused_days.add(hold.start.date())
                     continue
                 calendar = None  # the calendar changed since it was read: read it again
                 self.pause(attempt)

@@ -102,9 +102,6 @@ class MemoryStore:
             self.joined.append(entry)
         return outcome
 
-    def lapsed_approvals(self, *_: Any) -> list[Any]:
-        return []
-
     def __getattr__(self, name: str) -> Any:
         raise AssertionError(f"the waitlist should not call {name}")
 
