@@ -93,7 +93,7 @@ FUNCTIONS = ("availability", "booking", "waitlist", "audit")
 # Both priced as they nearly always run, on a provider with no line: one Query of an empty line, the
 # minimum a Query costs (eventually consistent: half a unit, decision 0015).
 SWEEPS_PER_MONTH = HOURS_PER_MONTH * 60
-FREES_TIME = {"POST /bookings/{id}/cancel", "POST /bookings/{id}/reschedule"}
+FREES_TIME = {"POST /bookings/{id}/cancel", "POST /bookings/{id}/reschedule", "PUT /providers/{id}/schedule"}
 WAITLIST_SWEEP_CASE = "waitlist sweep (no lines)"
 WAITLIST_MATCH_CASE = "stream batch of 1 record (a booking cancelled; no line)"
 EMPTY_LINE_READ_UNITS = 0.5
@@ -235,9 +235,11 @@ def estimate(profile: Profile, traffic: Traffic, prices: dict[str, Any]) -> list
         gb_seconds += freeing * billed_ms(match, memory) / 1000 * memory / 1024
         read_units += freeing * match.read_units
     sweeps = SWEEPS_PER_MONTH if profile.waitlist_sweep is not None else 0.0
-    # Cold starts by each function's every invocation (the sweeps keep the waitlist function warm).
+    # Cold starts by each function's every invocation (the sweeps keep the waitlist function warm);
+    # the share of the waitlist's that the sweeps bring is the sweep's own (fixed) line.
     started = {**invocations, "waitlist": invocations["waitlist"] + sweeps}
-    cold_starts = {function: count * cold_start_share(count) for function, count in started.items()}
+    cold_starts = {function: count * cold_start_share(started[function]) for function, count in invocations.items()}
+    sweep_cold_starts = sweeps * cold_start_share(started["waitlist"])
     init_gb_seconds = sum(
         starts
         * init_billed_ms(profile.init_ms[function], profile.memory_mb[function])
@@ -256,8 +258,7 @@ def estimate(profile: Profile, traffic: Traffic, prices: dict[str, Any]) -> list
         sum(count * profile.log_bytes_per_invocation.get(function, 0.0) for function, count in invocations.items())
         + api_requests * profile.access_log_bytes_per_request
     ) / 1e9
-    traced = api_requests + invocations["audit"] + invocations["waitlist"] + sweeps
-    traces = sampled_traces(traced, traffic)
+    traces = sampled_traces(api_requests + invocations["audit"] + invocations["waitlist"], traffic)
 
     free, first_year = prices["free_tier"], prices["free_tier_first_12_months"]
     if not traffic.twelve_month_free_tier:
@@ -269,6 +270,13 @@ def estimate(profile: Profile, traffic: Traffic, prices: dict[str, Any]) -> list
     if profile.waitlist_sweep is not None:
         sweep, memory = profile.waitlist_sweep, profile.memory_mb["waitlist"]
         sweep_gb_seconds = sweeps * billed_ms(sweep, memory) / 1000 * memory / 1024
+        if "waitlist" in profile.init_ms:
+            sweep_gb_seconds += (
+                sweep_cold_starts * init_billed_ms(profile.init_ms["waitlist"], memory) / 1000 * memory / 1024
+            )
+        sweep_logs_gb = sweeps * profile.log_bytes_per_invocation.get("waitlist", 0.0) / 1e9
+        # Traces: one a minute is inside X-Ray's reservoir (one a second), so every sweep is recorded.
+        sweep_traces = sweeps
         # The Free Tier's allowances go to the traffic's lines first, then to these.
         sweep_lines = [
             _line(
@@ -308,11 +316,29 @@ def estimate(profile: Profile, traffic: Traffic, prices: dict[str, Any]) -> list
             ),
             _line(
                 "CloudWatch",
-                "logs ingested and stored (waitlist sweep)",
-                sweeps * profile.log_bytes_per_invocation.get("waitlist", 0.0) / 1e9,
+                "logs ingested (waitlist sweep)",
+                sweep_logs_gb,
                 "GB",
-                cw["logs_ingested_gb"] + cw["logs_stored_gb_month"],
+                cw["logs_ingested_gb"],
                 _free(free["cloudwatch_logs_gb"], 2 * logs_gb),
+                fixed=True,
+            ),
+            _line(
+                "CloudWatch",
+                "logs stored (waitlist sweep)",
+                sweep_logs_gb,
+                "GB",
+                cw["logs_stored_gb_month"],
+                _free(free["cloudwatch_logs_gb"], 2 * logs_gb + sweep_logs_gb),
+                fixed=True,
+            ),
+            _line(
+                "X-Ray",
+                "traces recorded (waitlist sweep)",
+                sweep_traces,
+                "traces",
+                xray["traces_recorded_per_million"] / million,
+                _free(free["xray_traces_recorded"], traces),
                 fixed=True,
             ),
         ]

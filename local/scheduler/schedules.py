@@ -95,7 +95,13 @@ def load_schedules(parameters: dict[str, str], functions: dict[str, FunctionSpec
         ScheduleSpec.from_resource(logical_id, properties, functions) for logical_id, properties in found.items()
     ]
     configs = resolved_resources("AWS::Lambda::EventInvokeConfig", parameters)
-    unretried = {str(c["FunctionName"]) for c in configs.values() if int(c.get("MaximumRetryAttempts", 2)) == 0}
+    # Scheduler invokes the function's unqualified ARN, that is $LATEST: a config on an alias or a
+    # version would leave it retried. A FunctionName may be a name or an ARN (its last part).
+    unretried = {
+        str(c["FunctionName"]).rsplit(":", 1)[-1]
+        for c in configs.values()
+        if int(c.get("MaximumRetryAttempts", 2)) == 0 and c.get("Qualifier") == "$LATEST"
+    }
     for schedule in schedules:
         if functions[schedule.function].name not in unretried:
             raise UnsupportedScheduleError(

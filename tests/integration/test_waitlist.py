@@ -115,7 +115,8 @@ def test_a_cancel_offers_the_freed_time_to_the_oldest_entry_whose_window_fits(
     )
     assert offer, entry_of(stack, "second", morning["waitlistId"])
     assert time.monotonic() - cancelled_at <= OFFER_WITHIN_SECONDS
-    assert stack.waitlist_mapping.delivered > delivered  # the cancel reached the waitlist function
+    mapping = stack.waitlist_mapping
+    assert eventually(lambda: mapping.delivered > delivered)  # the cancel reached the waitlist function
     if stack.scheduler.fired == fired:
         print("offered by the stream's mapping alone: no sweep fired meanwhile")
     status, hold = hold_of(stack, "second", offer["holdId"])
@@ -319,3 +320,38 @@ def test_a_declined_approval_and_a_declined_offer_pass_the_time_on(stack: LocalS
     assert status == 204
     assert entry_of(stack, "first-waiter", first["waitlistId"])["status"] == "DECLINED"
     assert eventually(lambda: entry_of(stack, "second-waiter", second["waitlistId"])["status"] == "OFFERED")
+
+
+def test_an_approval_that_lapses_undecided_passes_its_time_and_its_count_to_the_line(stack: LocalStack) -> None:
+    """A provider that takes one booking a day: a pending booking holds the day's count and its time.
+    Undecided past its deadline, its time is free with no request, but its count is not until written
+    back; the minute's sweep writes it back (EXPIRED) and offers the time to the line."""
+    owner = token(stack, "one-a-day-owner", ["providers"])
+    body = {"name": "One a day", "timeZone": "UTC", "maxBookingsPerDay": 1}
+    status, _, provider = call(stack, "POST", "/providers", token=owner, body=body)
+    assert status == 201, provider
+    pid = provider["providerId"]
+    assert call(stack, "PUT", f"/providers/{pid}/schedule", token=owner, body={"weekly": EVERY_DAY})[0] == 200
+    service = {
+        "name": "Consult",
+        "durationMinutes": 30,
+        "slotStepMinutes": 30,
+        "minNoticeMinutes": 0,
+        "requiresApproval": True,
+        "approvalTimeoutHours": 1,
+    }
+    status, _, made = call(stack, "POST", f"/providers/{pid}/services", token=owner, body=service)
+    assert status == 201, made
+    sid, day = made["serviceId"], a_day(stack, 12)
+    pending = book(stack, "undecided", pid, sid, at(day, 12))
+    assert pending["status"] == "PENDING"
+    # The day is full (its one booking counted), and 12:00 is held: the customer waits for it.
+    entry = join(stack, "patient", pid, sid, at(day, 12), at(day, 12, 30))
+    assert call(stack, "POST", "/_local/clock", body={"advanceSeconds": 3600 + 61})[0] == 200
+    offer = eventually(lambda: (e := entry_of(stack, "patient", entry["waitlistId"]))["status"] == "OFFERED" and e)
+    assert offer, entry_of(stack, "patient", entry["waitlistId"])
+    owner = token(stack, "one-a-day-owner", ["providers"])  # minted anew: an hour has passed
+    lapsed = call(stack, "GET", f"/bookings/{pending['bookingId']}", token=owner)[2]
+    assert lapsed["status"] == "EXPIRED" and lapsed["version"] == pending["version"] + 1, lapsed  # written back
+    # and the offer books, under the day's limit the lapsed booking no longer counts in
+    assert book(stack, "patient", pid, sid, at(day, 12), holdId=offer["holdId"])["status"] == "PENDING"

@@ -14,7 +14,7 @@ from zoneinfo import ZoneInfo
 import pytest
 
 from services.booking.domain.models import Hold, WaitlistEntry, WaitlistStatus
-from services.booking.domain.ports import ClaimOutcome, Committed, LimitReached, Stale
+from services.booking.domain.ports import ClaimOutcome, Committed, Stale
 from services.booking.domain.waitlist import (
     WaitlistRequest,
     WaitlistService,
@@ -67,10 +67,22 @@ def test_an_offer_across_the_autumn_change_may_use_the_windows_repeated_hour() -
 class MemoryStore:
     """Answers from memory; `outcomes` says what each offer or join commits as, in turn."""
 
-    def __init__(self, cal: ProviderCalendar, line: list[WaitlistEntry], outcomes: list[ClaimOutcome]) -> None:
-        self.cal, self.line, self.outcomes = cal, line, outcomes
+    def __init__(
+        self,
+        cal: ProviderCalendar,
+        line: list[WaitlistEntry],
+        outcomes: list[ClaimOutcome],
+        counts: dict[str, int] | None = None,
+    ) -> None:
+        self.cal, self.line, self.outcomes, self.counts = cal, line, outcomes, counts or {}
         self.offers: list[tuple[str, datetime]] = []
         self.joined: list[WaitlistEntry] = []
+
+    def limit_counts(self, provider_id: str, counter_keys: set[str]) -> dict[str, int]:
+        return {key: count for key, count in self.counts.items() if key in counter_keys}
+
+    def lapsed_approvals(self, *_: Any) -> list[Any]:
+        return []
 
     def calendar(self, provider_id: str, until: datetime, *, remembered_to: datetime | None = None) -> ProviderCalendar:
         return self.cal
@@ -157,17 +169,52 @@ def test_a_customer_holds_one_offer_of_a_providers_at_a_time() -> None:
     assert store.offers == [("wl_a1", at(10)), ("wl_b1", at(11))]
 
 
-def test_a_full_limit_counter_on_one_day_passes_to_the_windows_next_day() -> None:
+def test_a_day_whose_limit_counter_is_full_is_passed_over_for_the_windows_next_day() -> None:
     cal = calendar("UTC", booked=busy_all_day_but(10))
-    cal = replace(
-        cal,
-        booked={k: v for k, v in cal.booked.items() if v.start.date() != DAY + timedelta(days=1) or v.start.hour != 9},
-    )
-    line = [entry("a1", "alice", at(9), at(12, DAY + timedelta(days=1)), 1)]
-    store = MemoryStore(cal, line, [LimitReached()])  # alice's day counter for DAY is full
+    tomorrow = DAY + timedelta(days=1)
+    free_tomorrow = {k: v for k, v in cal.booked.items() if not (v.start.date() == tomorrow and v.start.hour == 9)}
+    cal = replace(cal, booked=free_tomorrow)
+    line = [entry("a1", "alice", at(9), at(12, tomorrow), 1)]
+    full = {f"CUSTOMER#alice#SERVICE#{SERVICE}#DAY#{DAY.isoformat()}": 1}  # alice's one booking that day
+    store = MemoryStore(cal, line, [], counts=full)
     matched = WaitlistService(store, lambda: NOW).match(PROVIDER, BY)
     assert [e.waitlist_id for e in matched.offered] == ["wl_a1"]
-    assert store.offers == [("wl_a1", at(9, DAY + timedelta(days=1)))]
+    assert store.offers == [("wl_a1", at(9, tomorrow))]
+
+
+def test_a_refused_offer_keeps_the_customers_other_entries_waiting_for_the_next_match() -> None:
+    cal = calendar("UTC", booked=busy_all_day_but(10, 11))
+    line = [
+        entry("a1", "alice", at(9), at(13), 1),
+        entry("a2", "alice", at(9), at(13), 2),
+        entry("b1", "bob", at(9), at(13), 3),
+    ]
+    from services.booking.domain.ports import Refused
+
+    store = MemoryStore(cal, line, [Refused(), Committed()])  # a1 was offered by an overlapping match
+    matched = WaitlistService(store, lambda: NOW).match(PROVIDER, BY)
+    assert [e.waitlist_id for e in matched.offered] == ["wl_b1"]  # not alice's second entry
+
+
+def test_a_join_is_not_refused_for_time_its_customers_limits_leave_no_room_in() -> None:
+    full = {f"CUSTOMER#alice#SERVICE#{SERVICE}#DAY#{DAY.isoformat()}": 1}
+    store = MemoryStore(calendar("UTC", booked=busy_all_day_but(10)), [], [], counts=full)
+    service = WaitlistService(store, lambda: NOW)
+    request = WaitlistRequest(PROVIDER, SERVICE, at(9), at(12), None)
+    joined = service.join(Principal("alice", frozenset({Group.CUSTOMERS})), request, BY)
+    assert store.joined == [joined]
+
+
+def test_days_that_came_into_the_booking_window_after_the_entry_joined_are_not_offered() -> None:
+    # The service books 90 days ahead: an entry that joined on 1 December 2026 (its window then reached
+    # 1 March) for 1 April 2027 is never offered that day, which came into the window later, free or
+    # not; a month before, when it is in the window and all free, nothing is offered.
+    cal = calendar("UTC")
+    late = date(2027, 4, 1)
+    line = [replace(entry("a1", "alice", at(9, late), at(12, late), 1), created_at="2026-12-01T08:00:00.000000Z")]
+    store = MemoryStore(cal, line, [])
+    later = datetime(late.year, late.month, late.day, tzinfo=UTC) - timedelta(days=30)
+    assert WaitlistService(store, lambda: later).match(PROVIDER, BY).offered == []
 
 
 def test_an_offer_refused_by_a_changed_calendar_is_tried_again_and_one_the_entry_changed_is_not() -> None:

@@ -735,8 +735,9 @@ class DynamoDBBookingStore:
         expired_at: datetime | None = None,
     ) -> dict[str, Any]:
         """The hold ended (`CONVERTED` into a booking, `RELEASED`, or a waitlist offer `EXPIRED` at
-        `expired_at`), once: kept, with who ended it, for the trail's sake (the change is its record),
-        and expired (at once, unless it already had), so every reader takes it for gone and TTL removes it."""
+        `expired_at`), once: kept, with who ended it, and expired (at once, unless it already had), so
+        every reader takes it for gone and TTL removes it. The change is the trail's record of a
+        conversion or a release; an offer's expiry is recorded by its entry's (`WAITLIST_EXPIRED`)."""
         expires = int((expired_at or now).timestamp())
         values = {"status": how, "expiresAt": expires, **fields, **attribution(by, iso_utc(now))}
         names = {f"#f{i}": name for i, name in enumerate(values)}
@@ -754,7 +755,7 @@ class DynamoDBBookingStore:
     # Waitlist
 
     def add_to_waitlist(self, entry: WaitlistEntry, max_live: int, by: Attribution) -> ClaimOutcome:
-        """Put the entry in line, and count it among its caller's live entries, under `max_live`."""
+        """Put the entry in line, and count it among its customer's live entries, under `max_live`."""
         now = iso_utc(datetime.now(UTC))
         item = {
             **keys.waitlist_key(entry.waitlist_id),
@@ -859,14 +860,15 @@ class DynamoDBBookingStore:
         lapsed: Hold | None = None,
     ) -> ClaimOutcome:
         """Take the entry out of line (`EXPIRED` or `CANCELLED`), from the version read; with `hold`,
-        its live offer, released in the same transaction. An offered entry written `EXPIRED` ends its
-        offer's hold (`lapsed`, as read) too, on the condition that it has expired, so that the hold's
-        customer, whose clock may run a little behind, is told it expired instead of racing for it."""
+        its live offer, released in the same transaction. An offered entry whose offer lapsed ends
+        that hold (`lapsed`, as read; None once TTL removed it) too, on the condition that it has
+        expired, so that the hold's customer, whose clock may run a little behind, is told it expired
+        instead of racing the entry for it."""
         now = datetime.now(UTC)
         writes = [self._entry_update(entry, status, by, iso_utc(now), {}), self._uncount_entry(entry.customer_id)]
         if hold is not None:
             writes += [self._end_hold(hold, "RELEASED", by, now, {}), *self._release(hold_span(hold), hold.provider_id)]
-        if status is WaitlistStatus.EXPIRED and entry.status is WaitlistStatus.OFFERED and entry.hold_id:
+        if hold is None and entry.status is WaitlistStatus.OFFERED and entry.hold_id:
             if lapsed is None:  # removed by TTL already
                 check = {"TableName": self.table, "Key": keys.hold_key(entry.hold_id)}
                 writes.append({"ConditionCheck": {**check, "ConditionExpression": "attribute_not_exists(PK)"}})
@@ -908,7 +910,7 @@ class DynamoDBBookingStore:
         self, entry: WaitlistEntry, status: WaitlistStatus, by: Attribution, now: str, fields: dict[str, Any]
     ) -> dict[str, Any]:
         """The entry moved to `status` from the status and version it was read in; an ended entry
-        leaves the line (the index) and its caller's count."""
+        leaves the line (the index); the caller lowers its customer's count in the same transaction."""
         values = {"status": status.value, **fields, **attribution(by, now)}
         names = {f"#f{i}": name for i, name in enumerate(values)}
         expression = "SET " + ", ".join(f"#f{i} = :f{i}" for i in range(len(values)))

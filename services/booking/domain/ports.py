@@ -187,7 +187,7 @@ class BookingStore(Protocol):
         lapsed: Hold | None = None,
     ) -> ClaimOutcome:
         """One transaction: the entry out of line from the version read; `hold`, its live offer,
-        released; `lapsed`, its expired offer, ended as expired (only if it has)."""
+        released; else an offered entry's lapsed offer (`lapsed`, as read) ended as expired, only if it has."""
         ...
 
     # Recurring series (decision 0024)

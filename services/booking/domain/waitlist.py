@@ -20,12 +20,13 @@ from __future__ import annotations
 
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass
-from datetime import UTC, date, datetime, timedelta
+from datetime import UTC, datetime, timedelta
 from http import HTTPStatus
 
 from services.booking.domain.models import ENDED_WAITLIST, Hold, WaitlistEntry, WaitlistStatus
 from services.booking.domain.ports import BookingStore, Committed, LimitReached, Refused
 from services.booking.domain.use_cases import (
+    EXPIRY,
     MAX_ATTEMPTS,
     BookingRequest,
     BookingService,
@@ -165,7 +166,8 @@ class WaitlistService:
             customer = BookingService._customer(principal, as_booking, calendar.provider.owner_sub)
             if request.window_start > now + timedelta(days=rules.max_advance_days):
                 raise SlotUnavailableError("TOO_FAR_AHEAD")  # nothing in it can be offered until then
-            free = window_slots(calendar, service, request.window_start, request.window_end, now)
+            slots = window_slots(calendar, service, request.window_start, request.window_end, now)
+            free = self._within_limits(calendar, service, customer, slots)
             if free:
                 raise WindowHasFreeTimeError(free[:FREE_SLOTS_NAMED])
             entry = self._new_entry(calendar, service.service_id, request, customer, principal.sub, now)
@@ -199,8 +201,11 @@ class WaitlistService:
             now = self.clock()
             if entry.status in ENDED_WAITLIST:
                 raise WaitlistEntryEndedError(entry)
-            hold = self._live_offer(entry, now)
-            outcome = self.store.end_waitlist_entry(entry, WaitlistStatus.CANCELLED, by, hold=hold)
+            # A live offer is released with it; a lapsed one not yet written down is ended as expired.
+            offer = self._offer_of(entry)
+            live = offer if offer is not None and offer.live(now) else None
+            lapsed = offer if live is None else None
+            outcome = self.store.end_waitlist_entry(entry, WaitlistStatus.CANCELLED, by, hold=live, lapsed=lapsed)
             if isinstance(outcome, Committed):
                 return
             self.pause(attempt)  # offered, booked or expired meanwhile: the next read says which
@@ -249,10 +254,10 @@ class WaitlistService:
             return offered
         until = max(entry.window_end for entry in waiting)
         calendar: ProviderCalendar | None = None
+        gave_back = False  # lapsed approvals' counts given back once a match, where a full counter refused
         for entry in waiting:
             if entry.customer_id in offered_to:
                 continue
-            refused_days: set[date] = set()  # days the customer's limits leave no room on
             for attempt in range(MAX_ATTEMPTS):
                 now = self.clock()
                 if calendar is None:
@@ -261,9 +266,18 @@ class WaitlistService:
                     calendar = self.store.calendar(provider_id, until)
                     if calendar is None:
                         return offered  # the provider is gone: its entries expire with their windows
-                hold = self._offer_for(entry, calendar, now, refused_days)
-                if hold is None:
-                    break  # nothing in its window is free: it waits on
+                hold, limited = self._offer_for(entry, calendar, now)
+                if hold is None or limited is not None:
+                    # Free time that a full limit counter refuses may be counted by approvals that
+                    # lapsed undecided: their time is free, their counts not until written back.
+                    if limited is not None and not gave_back:
+                        gave_back = True
+                        if self._give_back_lapsed(calendar, now, limited):
+                            calendar = None
+                            continue
+                    if hold is None:
+                        break  # nothing in its window is free (within its customer's limits): it waits on
+                assert hold is not None
                 outcome = self.store.offer(entry, hold, calendar, by)
                 if isinstance(outcome, Committed):
                     offered.append(entry)
@@ -271,16 +285,36 @@ class WaitlistService:
                     calendar = None  # the next entry sees this offer's hold
                     break
                 if isinstance(outcome, Refused):
-                    break  # the entry changed since it was read: another match offered it, or it left
+                    # The entry changed since it was read: another match (the stream's and the sweep's
+                    # overlap) may have offered it; its customer's other entries wait for the next one.
+                    offered_to.add(entry.customer_id)
+                    break
                 if isinstance(outcome, LimitReached):
-                    # A full counter: the window's other days may have room. (Counts still held by what
-                    # holds no time, a lapsed approval or a dead series' claim, are given back by the
-                    # next booking they refuse; the line waits for that, or for another day.)
-                    refused_days.add(hold.start.date())
-                    continue
+                    break  # a counter filled since it was read: the next match decides again
                 calendar = None  # the calendar changed since it was read: read it again
                 self.pause(attempt)
         return offered
+
+    def _give_back_lapsed(self, calendar: ProviderCalendar, now: datetime, around: datetime) -> bool:
+        """Write down as EXPIRED the provider's pending bookings within a week of `around` whose approval
+        deadline passed undecided (decision 0025): their counts go back. True if any did."""
+        week = timedelta(days=7)
+        given_back = False
+        for booking in self.store.lapsed_approvals(calendar.provider.provider_id, around - week, around + week, now):
+            given_back |= isinstance(self.store.expire(booking, EXPIRY), Committed)
+        return given_back
+
+    def _within_limits(
+        self, calendar: ProviderCalendar, service: Service, customer: str, slots: list[Slot]
+    ) -> list[Slot]:
+        """The slots a booking by `customer` would not be refused for a full limit counter (one read of
+        the counters the slots count in, when the service or provider has limits)."""
+        wanted = {slot.start: counters(calendar.provider, service, customer, slot.start) for slot in slots}
+        counter_keys = {counter.key for found in wanted.values() for counter in found}
+        if not counter_keys:
+            return slots
+        counts = self.store.limit_counts(calendar.provider.provider_id, counter_keys)
+        return [slot for slot in slots if all(counts.get(c.key, 0) < c.limit for c in wanted[slot.start])]
 
     def _line(
         self, provider_id: str, seen: Iterable[WaitlistEntry], line: list[WaitlistEntry] | None
@@ -295,17 +329,27 @@ class WaitlistService:
         return sorted(live, key=lambda entry: (entry.created_at, entry.waitlist_id))
 
     def _offer_for(
-        self, entry: WaitlistEntry, calendar: ProviderCalendar, now: datetime, refused_days: set[date]
-    ) -> Hold | None:
-        """A hold on the first free slot of the entry's window whose appointment ends inside it (and is
-        on none of `refused_days`, in the provider's zone), or None."""
+        self, entry: WaitlistEntry, calendar: ProviderCalendar, now: datetime
+    ) -> tuple[Hold | None, datetime | None]:
+        """A hold on the first free slot of the entry's window whose appointment ends inside it and
+        that its customer's limits leave room for, or None; and the first free slot a full limit
+        counter refused, if one came before it (None if none did).
+
+        Only time inside the booking window as it was when the entry joined: the line waits for time
+        that frees, not for days that come into the window (those are anyone's, first come)."""
         service = calendar.services.get(entry.service_id)
         if service is None:
-            return None
-        found = window_slots(calendar, service, entry.window_start, entry.window_end, now)
-        slot = next((s for s in found if s.start.date() not in refused_days), None)
-        if slot is None:
-            return None
+            return None, None
+        joined = datetime.fromisoformat(entry.created_at.replace("Z", "+00:00"))
+        reach = joined + timedelta(days=service.rules.max_advance_days)
+        found = [
+            s for s in window_slots(calendar, service, entry.window_start, entry.window_end, now) if s.start <= reach
+        ]
+        allowed = self._within_limits(calendar, service, entry.customer_id, found)
+        limited = found[0].start if found and (not allowed or allowed[0].start != found[0].start) else None
+        if not allowed:
+            return None, limited
+        slot = allowed[0]
         request = BookingRequest(entry.provider_id, entry.service_id, slot.start, entry.customer_id, None)
         shape = BookingService._new_booking(calendar, service, request, entry.customer_id, now)
         return Hold(
@@ -325,17 +369,13 @@ class WaitlistService:
             counters=tuple(counters(calendar.provider, service, entry.customer_id, shape.start)),
             approval_hours=service.approval_timeout_hours if service.requires_approval else None,
             waitlist_id=entry.waitlist_id,
-        )
+        ), limited
 
     def _offer_of(self, entry: WaitlistEntry) -> Hold | None:
         """The hold an offered entry was offered, as last written (None for a waiting entry)."""
         if entry.status is not WaitlistStatus.OFFERED or entry.hold_id is None:
             return None
         return self.store.get_hold(entry.hold_id)
-
-    def _live_offer(self, entry: WaitlistEntry, now: datetime) -> Hold | None:
-        hold = self._offer_of(entry)
-        return hold if hold is not None and hold.live(now) else None
 
     @staticmethod
     def _check_window(request: WaitlistRequest, now: datetime) -> None:
