@@ -151,7 +151,9 @@ def test_a_hold_expires_at_its_time_on_the_stack_clock_with_no_request(
     assert status == 200, clock
     assert start in offered(stack, pid, sid, day)  # free at expiresAt, before anything removed it
     status, problem = book(stack, "holder-c", pid, sid, start, holdId=held["holdId"])
-    assert (status, problem["code"], problem["reason"]) == (422, "HOLD_UNAVAILABLE", "EXPIRED")
+    # EXPIRED while the item is there; once TTL removed it (locally within 10 s of the clock passing
+    # its expiry, which the move did: a busy machine may get there first), it is simply not found.
+    assert (status, problem["code"]) == (422, "HOLD_UNAVAILABLE") and problem["reason"] in {"EXPIRED", "NOT_FOUND"}
     status, booking = book(stack, "other-d", pid, sid, start)
     assert status == 201, booking
     assert spans_in_blocks(stack, pid, start) == {booking["bookingId"]}  # the expired span taken out as it went by

@@ -15,6 +15,7 @@ from dataclasses import dataclass
 from datetime import datetime, timedelta
 from http import HTTPStatus
 
+from services.booking.domain.lanes import may_change, may_see
 from services.booking.domain.models import CustomerHolds, Hold
 from services.booking.domain.ports import BookingStore, Committed, LimitReached
 from services.booking.domain.use_cases import (
@@ -29,7 +30,7 @@ from services.booking.domain.use_cases import (
     no_pause,
 )
 from services.common import keys
-from services.common.auth import Attribution, Group, Principal
+from services.common.auth import Attribution, Principal
 from services.common.availability import why_not
 from services.common.clock import Clock, iso_utc
 from services.common.errors import DomainError, ForbiddenError, NotFoundError
@@ -129,7 +130,7 @@ class HoldService:
     def get(self, principal: Principal, hold_id: str) -> Hold:
         """A live hold, to its customer, its provider's owner, admins and ops; to anyone else it does not exist."""
         hold = self.store.get_hold(hold_id)
-        if hold is None or not hold.live(self.clock()) or not self._may_see(principal, hold):
+        if hold is None or not hold.live(self.clock()) or not may_see(principal, hold):
             raise HoldNotFoundError(hold_id)
         return hold
 
@@ -138,20 +139,9 @@ class HoldService:
         """Free a live hold's time at once: its customer, its provider's owner or an admin."""
         for attempt in range(MAX_ATTEMPTS):
             hold = self.get(principal, hold_id)
-            if not (principal.is_in(Group.ADMINS) or self._owner(principal, hold) or self._holder(principal, hold)):
+            if not may_change(principal, hold):
                 raise ForbiddenError("Ops and support read holds; they cannot release them.")
             if isinstance(self.store.release(hold, by), Committed):
                 return
             self.pause(attempt)  # converted, released or expired meanwhile: the next read says which
         raise ContendedError()
-
-    @staticmethod
-    def _owner(principal: Principal, hold: Hold) -> bool:
-        return principal.is_in(Group.PROVIDERS) and hold.provider_owner == principal.sub
-
-    @staticmethod
-    def _holder(principal: Principal, hold: Hold) -> bool:
-        return principal.is_in(Group.CUSTOMERS) and hold.customer_id == principal.sub
-
-    def _may_see(self, principal: Principal, hold: Hold) -> bool:
-        return principal.is_in(Group.ADMINS, Group.OPS) or self._owner(principal, hold) or self._holder(principal, hold)

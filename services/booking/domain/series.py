@@ -23,6 +23,7 @@ from dataclasses import dataclass, replace
 from datetime import datetime, timedelta
 from http import HTTPStatus
 
+from services.booking.domain.lanes import may_change, may_see
 from services.booking.domain.models import Booking, BookingStatus, Series, SeriesStatus, StoredResponse
 from services.booking.domain.ports import AlreadyAnswered, BookingStore, Committed
 from services.booking.domain.use_cases import (
@@ -37,7 +38,7 @@ from services.booking.domain.use_cases import (
     no_pause,
 )
 from services.common import keys
-from services.common.auth import Attribution, Group, Principal
+from services.common.auth import Attribution, Principal
 from services.common.availability import explain, why_not
 from services.common.calendar import ProviderCalendar, Service
 from services.common.clock import Clock, iso_utc
@@ -239,7 +240,7 @@ class SeriesService:
     def get(self, principal: Principal, series_id: str) -> BookedSeries:
         """A series, to whoever may see its bookings: its customer, its provider's owner, admins, ops."""
         series = self.store.get_series(series_id)
-        if series is None or not self._may_see(principal, series):
+        if series is None or not may_see(principal, series):
             raise SeriesNotFoundError(series_id)
         now = self.clock()
         return BookedSeries(
@@ -254,10 +255,7 @@ class SeriesService:
         its own time), then mark the series cancelled; the series, and how many were cancelled now.
         Done again, it cancels what is left and changes nothing else."""
         series = self.get(principal, series_id).series
-        staff = principal.is_in(Group.ADMINS) or (
-            principal.is_in(Group.PROVIDERS) and series.provider_owner == principal.sub
-        )
-        if not (staff or (principal.is_in(Group.CUSTOMERS) and series.customer_id == principal.sub)):
+        if not may_change(principal, series):
             raise ForbiddenError("Ops and support read series; they cannot cancel them.")
         bookings = BookingService(self.store, self.clock, self.pause)
         cancelled = 0
@@ -278,11 +276,3 @@ class SeriesService:
                 break
             self.pause(attempt)
         return self.get(principal, series_id), cancelled
-
-    @staticmethod
-    def _may_see(principal: Principal, series: Series) -> bool:
-        if principal.is_in(Group.ADMINS, Group.OPS):
-            return True
-        if principal.is_in(Group.PROVIDERS) and series.provider_owner == principal.sub:
-            return True
-        return principal.is_in(Group.CUSTOMERS) and series.customer_id == principal.sub

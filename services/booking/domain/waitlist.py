@@ -23,6 +23,7 @@ from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from http import HTTPStatus
 
+from services.booking.domain.lanes import may_change, may_see
 from services.booking.domain.models import ENDED_WAITLIST, Hold, WaitlistEntry, WaitlistStatus
 from services.booking.domain.ports import BookingStore, Committed, LimitReached, Refused
 from services.booking.domain.use_cases import (
@@ -36,7 +37,7 @@ from services.booking.domain.use_cases import (
     no_pause,
 )
 from services.common import keys
-from services.common.auth import Attribution, Group, Principal
+from services.common.auth import Attribution, Principal
 from services.common.availability import Slot, free_slots
 from services.common.calendar import ProviderCalendar, Service
 from services.common.clock import Clock, iso_utc
@@ -184,7 +185,7 @@ class WaitlistService:
         """An entry as it stands now, to its customer, its provider's owner, admins and ops; to anyone
         else it does not exist."""
         entry = self.store.get_waitlist_entry(waitlist_id)
-        if entry is None or not self._may_see(principal, entry):
+        if entry is None or not may_see(principal, entry):
             raise WaitlistEntryNotFoundError(waitlist_id)
         return entry.as_of(self.clock())
 
@@ -194,9 +195,9 @@ class WaitlistService:
         provider's owner or an admin."""
         for attempt in range(MAX_ATTEMPTS):
             entry = self.store.get_waitlist_entry(waitlist_id)
-            if entry is None or not self._may_see(principal, entry):
+            if entry is None or not may_see(principal, entry):
                 raise WaitlistEntryNotFoundError(waitlist_id)
-            if not (principal.is_in(Group.ADMINS) or self._owner(principal, entry) or self._own(principal, entry)):
+            if not may_change(principal, entry):
                 raise ForbiddenError("Ops and support read waitlist entries; they cannot take them out of line.")
             now = self.clock()
             if entry.status in ENDED_WAITLIST:
@@ -413,14 +414,3 @@ class WaitlistService:
             created_at=place_in_line(now),
             created_by=caller,
         )
-
-    @staticmethod
-    def _owner(principal: Principal, entry: WaitlistEntry) -> bool:
-        return principal.is_in(Group.PROVIDERS) and entry.provider_owner == principal.sub
-
-    @staticmethod
-    def _own(principal: Principal, entry: WaitlistEntry) -> bool:
-        return principal.is_in(Group.CUSTOMERS) and entry.customer_id == principal.sub
-
-    def _may_see(self, principal: Principal, entry: WaitlistEntry) -> bool:
-        return principal.is_in(Group.ADMINS, Group.OPS) or self._owner(principal, entry) or self._own(principal, entry)
