@@ -150,6 +150,21 @@ def _waitlist_window(case: Any) -> None:
     body["from"], body["to"] = start.isoformat(), (start + length).isoformat()
 
 
+def _series_in_years(case: Any) -> None:
+    """A series' last occurrence ends by the end of LAST_YEAR (the document's rule on `recurrence`):
+    the start moved back by the series' length when it would not (the body's other fields kept)."""
+    body = case.body if isinstance(case.body, dict) else {}
+    recurrence, start = body.get("recurrence"), _instant(body.get("start"))
+    if not isinstance(recurrence, dict) or start is None:
+        return
+    count, interval = recurrence.get("count"), recurrence.get("interval", 1)
+    if not isinstance(count, int) or not isinstance(interval, int):
+        return
+    days = (count - 1) * interval * (7 if recurrence.get("frequency") == "WEEKLY" else 1)
+    if (start + timedelta(days=days + 1)).year > LAST_YEAR:
+        body["start"] = (start - timedelta(days=days + 2)).isoformat()
+
+
 def _ordered_window(case: Any) -> None:
     """`to` not before `from` (each may be left out)."""
     query = case.query or {}
@@ -367,6 +382,7 @@ RULES = {
     ("PUT", "/providers/{providerId}/overrides/{date}"): _override_body,
     ("POST", "/providers/{providerId}/services"): _service_body,
     ("POST", "/waitlist"): _waitlist_window,
+    ("POST", "/bookings"): _series_in_years,
 }
 
 # Rules about ids a link feeds: applied just before the request is sent (before_call), since
