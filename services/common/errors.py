@@ -85,7 +85,8 @@ class Problem:
             body["errors"] = [{"field": e.field, "message": e.message} for e in self.errors[:MAX_FIELD_ERRORS]]
         if self.request_id:
             body["requestId"] = self.request_id
-        return {**body, **self.extensions}
+        # Extension members add to the document, never redefine its own (RFC 9457, section 3.2).
+        return {**self.extensions, **body}
 
 
 class BusyError(DomainError):

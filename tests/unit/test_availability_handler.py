@@ -129,6 +129,18 @@ def test_a_problem_lists_at_most_the_first_hundred_invalid_fields_as_the_api_doc
     assert listed[0] == {"field": "body.items[0]", "message": "is invalid"}
 
 
+def test_an_extension_member_never_redefines_the_problems_own() -> None:
+    """RFC 9457: extension members add to a problem document. An error naming an extension `status`
+    (a waitlist entry's) once overwrote the HTTP status; the fuzzer caught it against the document."""
+    from services.common.errors import Problem
+
+    problem = Problem(
+        409, "WAITLIST_ENTRY_ENDED", "ended", request_id="r", extensions={"status": "CANCELLED", "code": "x"}
+    )
+    document = problem.to_json()
+    assert (document["status"], document["code"], document["requestId"]) == (409, "WAITLIST_ENTRY_ENDED", "r")
+
+
 def test_health_looks_at_the_table_at_most_once_per_cache_period() -> None:
     class CountingProbe:
         calls = 0

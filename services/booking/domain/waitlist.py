@@ -98,7 +98,8 @@ class WaitlistEntryEndedError(DomainError):
         self.entry = entry
 
     def extensions(self) -> dict[str, object]:
-        return {"status": self.entry.status.value}
+        # Not `status`: a problem's `status` is its HTTP status (RFC 9457).
+        return {"entryStatus": self.entry.status.value}
 
 
 @dataclass(frozen=True)
