@@ -32,6 +32,7 @@ from services.booking.domain.use_cases import (
 from services.common import keys
 from services.common.auth import Attribution, Principal
 from services.common.availability import why_not
+from services.common.calendar import ProviderCalendar, Service
 from services.common.clock import Clock, iso_utc
 from services.common.errors import DomainError, ForbiddenError, NotFoundError
 from services.common.limits import counters
@@ -68,6 +69,38 @@ class HoldLimitReachedError(DomainError):
         }
 
 
+def new_hold(
+    calendar: ProviderCalendar,
+    service: Service,
+    request: BookingRequest,
+    customer: str,
+    held_by: str,
+    now: datetime,
+    waitlist_id: str | None = None,
+) -> Hold:
+    """A hold of `request`'s time for `customer`, shaped as its booking would be (buffers, the limits
+    it counts in, whether it awaits approval), for the service's `holdMinutes` from `now`."""
+    shape = BookingService._new_booking(calendar, service, request, customer, now)
+    return Hold(
+        hold_id=keys.new_hold_id(calendar.provider.provider_id),
+        provider_id=shape.provider_id,
+        service_id=shape.service_id,
+        customer_id=customer,
+        provider_owner=shape.provider_owner,
+        time_zone=shape.time_zone,
+        start=shape.start,
+        end=shape.end,
+        busy_start=shape.busy_start,
+        busy_end=shape.busy_end,
+        expires_at=now.replace(microsecond=0) + timedelta(minutes=service.hold_minutes),
+        created_at=iso_utc(now),
+        held_by=held_by,
+        counters=tuple(counters(calendar.provider, service, customer, shape.start)),
+        approval_hours=service.approval_timeout_hours if service.requires_approval else None,
+        waitlist_id=waitlist_id,
+    )
+
+
 @dataclass
 class HoldService:
     store: BookingStore
@@ -97,24 +130,7 @@ class HoldService:
             live = holds.live(now)
             if len(live) >= MAX_LIVE_HOLDS:
                 raise HoldLimitReachedError(live)
-            shape = BookingService._new_booking(calendar, service, request, customer, now)
-            hold = Hold(
-                hold_id=keys.new_hold_id(calendar.provider.provider_id),
-                provider_id=shape.provider_id,
-                service_id=shape.service_id,
-                customer_id=customer,
-                provider_owner=shape.provider_owner,
-                time_zone=shape.time_zone,
-                start=shape.start,
-                end=shape.end,
-                busy_start=shape.busy_start,
-                busy_end=shape.busy_end,
-                expires_at=now.replace(microsecond=0) + timedelta(minutes=service.hold_minutes),
-                created_at=iso_utc(now),
-                held_by=principal.sub,
-                counters=tuple(counters(calendar.provider, service, customer, shape.start)),
-                approval_hours=service.approval_timeout_hours if service.requires_approval else None,
-            )
+            hold = new_hold(calendar, service, request, customer, principal.sub, now)
             # The caller's record keeps its live holds only: expired ones are pruned as it is written.
             outcome = self.store.hold(hold, calendar, CustomerHolds(live, holds.version), by)
             if isinstance(outcome, Committed):

@@ -23,6 +23,7 @@ from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from http import HTTPStatus
 
+from services.booking.domain.holds import new_hold
 from services.booking.domain.lanes import may_change, may_see
 from services.booking.domain.models import ENDED_WAITLIST, Hold, WaitlistEntry, WaitlistStatus
 from services.booking.domain.ports import BookingStore, Committed, LimitReached, Refused
@@ -40,7 +41,7 @@ from services.common import keys
 from services.common.auth import Attribution, Principal
 from services.common.availability import Slot, free_slots
 from services.common.calendar import ProviderCalendar, Service
-from services.common.clock import Clock, iso_utc
+from services.common.clock import Clock
 from services.common.errors import DomainError, FieldError, ForbiddenError, NotFoundError, ValidationFailedError
 from services.common.limits import counters
 from services.common.timezones import zone
@@ -353,25 +354,8 @@ class WaitlistService:
             return None, limited
         slot = allowed[0]
         request = BookingRequest(entry.provider_id, entry.service_id, slot.start, entry.customer_id, None)
-        shape = BookingService._new_booking(calendar, service, request, entry.customer_id, now)
-        return Hold(
-            hold_id=keys.new_hold_id(entry.provider_id),
-            provider_id=shape.provider_id,
-            service_id=shape.service_id,
-            customer_id=entry.customer_id,
-            provider_owner=shape.provider_owner,
-            time_zone=shape.time_zone,
-            start=shape.start,
-            end=shape.end,
-            busy_start=shape.busy_start,
-            busy_end=shape.busy_end,
-            expires_at=now.replace(microsecond=0) + timedelta(minutes=service.hold_minutes),
-            created_at=iso_utc(now),
-            held_by=entry.created_by,
-            counters=tuple(counters(calendar.provider, service, entry.customer_id, shape.start)),
-            approval_hours=service.approval_timeout_hours if service.requires_approval else None,
-            waitlist_id=entry.waitlist_id,
-        ), limited
+        hold = new_hold(calendar, service, request, entry.customer_id, entry.created_by, now, entry.waitlist_id)
+        return hold, limited
 
     def _offer_of(self, entry: WaitlistEntry) -> Hold | None:
         """The hold an offered entry was offered, as last written (None for a waiting entry)."""
