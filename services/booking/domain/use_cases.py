@@ -274,8 +274,14 @@ class BookingService:
         for series in calendar.pending_series.values():
             if not series.live(now):
                 given_back |= self.store.abandon_series(calendar.provider.provider_id, series.series_id)
+        return self.expire_lapsed_approvals(calendar.provider.provider_id, now, around) or given_back
+
+    def expire_lapsed_approvals(self, provider_id: str, now: datetime, around: datetime) -> bool:
+        """Write down as EXPIRED the provider's bookings within a week of `around` whose approval
+        deadline passed undecided (decision 0025): their counts go back. True if any was."""
         week = timedelta(days=7)
-        for booking in self.store.lapsed_approvals(calendar.provider.provider_id, around - week, around + week, now):
+        given_back = False
+        for booking in self.store.lapsed_approvals(provider_id, around - week, around + week, now):
             given_back |= isinstance(self.store.expire(booking, EXPIRY), Committed)
         return given_back
 

@@ -28,7 +28,6 @@ from services.booking.domain.lanes import may_change, may_see
 from services.booking.domain.models import ENDED_WAITLIST, Hold, WaitlistEntry, WaitlistStatus
 from services.booking.domain.ports import BookingStore, Committed, LimitReached, Refused
 from services.booking.domain.use_cases import (
-    EXPIRY,
     MAX_ATTEMPTS,
     BookingRequest,
     BookingService,
@@ -275,7 +274,9 @@ class WaitlistService:
                     # lapsed undecided: their time is free, their counts not until written back.
                     if limited is not None and not gave_back:
                         gave_back = True
-                        if self._give_back_lapsed(calendar, now, limited):
+                        # (A series' dead claim is left to the bookings it refuses: decision 0026.)
+                        bookings = BookingService(self.store, self.clock)
+                        if bookings.expire_lapsed_approvals(provider_id, now, limited):
                             calendar = None
                             continue
                     if hold is None:
@@ -297,15 +298,6 @@ class WaitlistService:
                 calendar = None  # the calendar changed since it was read: read it again
                 self.pause(attempt)
         return offered
-
-    def _give_back_lapsed(self, calendar: ProviderCalendar, now: datetime, around: datetime) -> bool:
-        """Write down as EXPIRED the provider's pending bookings within a week of `around` whose approval
-        deadline passed undecided (decision 0025): their counts go back. True if any did."""
-        week = timedelta(days=7)
-        given_back = False
-        for booking in self.store.lapsed_approvals(calendar.provider.provider_id, around - week, around + week, now):
-            given_back |= isinstance(self.store.expire(booking, EXPIRY), Committed)
-        return given_back
 
     def _within_limits(
         self, calendar: ProviderCalendar, service: Service, customer: str, slots: list[Slot]
