@@ -44,7 +44,7 @@ MAX_EXAMPLES ?= 300
 
 export PYTHONDONTWRITEBYTECODE := 1
 
-.PHONY: help venv run test lint fmt typecheck unit integration integration-stale smoke browser browser-test templates package checkov deploy-check deploy destroy load fuzz bench cfn-lint bench-smoke bench-transactions bench-slots bench-cold-start bench-capacity bench-handler-cpu bench-throughput bench-contention cost token audit-verify audit-redrive faults clean
+.PHONY: help venv run test lint fmt typecheck unit integration integration-stale smoke browser browser-test templates package checkov deploy-check deploy destroy load fuzz bench cfn-lint bench-smoke bench-transactions bench-slots bench-cold-start bench-capacity bench-handler-cpu bench-throughput bench-contention cost token audit-verify audit-redrive events-redrive faults clean
 
 help: ## List the targets
 	@grep -E '^[a-zA-Z_-]+:.*?## ' $(MAKEFILE_LIST) | awk 'BEGIN {FS = ":.*?## "}; {printf "  \033[36m%-20s\033[0m %s\n", $$1, $$2}'
@@ -209,14 +209,17 @@ fuzz: $(VENV_STAMP) ## schemathesis at volume on a local stack of its own: ≥ 1
 token: $(VENV_STAMP) ## Mint a local development token: make token SUB=… GROUPS=customers,providers
 	@$(PY) -m local --state-dir $(STATE_DIR) token --sub "$(SUB)" --groups "$(GROUPS)" --ttl $(TTL) --port $(PORT)
 
-faults: $(VENV_STAMP) ## Inject faults into the running local stack (PORT): DYNAMODB_THROTTLE=0.5 DYNAMODB_ERROR= DYNAMODB_DELAY_MS= ARCHIVE_ERROR= STALE_READS_MS= (none: clear)
-	@$(PY) -m local faults --port $(PORT) --dynamodb-throttle $(or $(DYNAMODB_THROTTLE),0) --dynamodb-error $(or $(DYNAMODB_ERROR),0) --dynamodb-delay-ms $(or $(DYNAMODB_DELAY_MS),0) --archive-error $(or $(ARCHIVE_ERROR),0) --stale-reads-ms $(or $(STALE_READS_MS),0)
+faults: $(VENV_STAMP) ## Inject faults into the running local stack (PORT): DYNAMODB_THROTTLE=0.5 DYNAMODB_ERROR= DYNAMODB_DELAY_MS= ARCHIVE_ERROR= STALE_READS_MS= EVENTS_PUT_FAILURE= (none: clear)
+	@$(PY) -m local faults --port $(PORT) --dynamodb-throttle $(or $(DYNAMODB_THROTTLE),0) --dynamodb-error $(or $(DYNAMODB_ERROR),0) --dynamodb-delay-ms $(or $(DYNAMODB_DELAY_MS),0) --archive-error $(or $(ARCHIVE_ERROR),0) --stale-reads-ms $(or $(STALE_READS_MS),0) --events-put-failure $(or $(EVENTS_PUT_FAILURE),0)
 
 audit-verify: $(VENV_STAMP) ## Verify the audit archive's hash chains against the history (the running local stack; or TABLE=<stage's audit table> BUCKET=…)
 	$(PY) -m services.audit.verify $(if $(TABLE),--table $(TABLE) --bucket $(BUCKET),--local-stack http://127.0.0.1:$(PORT))
 
 audit-redrive: $(VENV_STAMP) ## Give the audit consumer's dead-lettered stream ranges to it again, while the stream has them (the running local stack; or QUEUE_URL=… FUNCTION=…)
 	$(PY) -m services.audit.redrive $(if $(QUEUE_URL),--queue-url $(QUEUE_URL) --function $(FUNCTION),--local-stack http://127.0.0.1:$(PORT))
+
+events-redrive: $(VENV_STAMP) ## Give the domain events' publisher its dead-lettered stream ranges again, while the stream has them (the running local stack; or QUEUE_URL=… FUNCTION=…)
+	$(PY) -m services.audit.redrive $(if $(QUEUE_URL),--queue-url $(QUEUE_URL) --function $(FUNCTION),--local-stack http://127.0.0.1:$(PORT) --consumer publisher)
 
 clean: ## Remove the virtualenv, local state and caches
 	rm -rf $(VENV) .local .artifacts .build .pytest_cache .mypy_cache .ruff_cache .hypothesis

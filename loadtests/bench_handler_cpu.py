@@ -47,10 +47,14 @@ from loadtests.tape import Call, Exchange, Tape, dump
 ROOT = Path(__file__).resolve().parent.parent
 TRACE = "Root=1-5f84c7a1-0123456789abcdef01234567;Parent=0123456789abcdef;Sampled=1"
 BASELINE = "trivial Powertools route"
-FUNCTIONS = ("availability", "booking", "waitlist", "audit")  # in this order: each builds on what the last made
-# Each function's handler module, where it is not services.<function>.handler: the waitlist function
-# ships the booking code with another entry point.
-HANDLER_MODULES = {"waitlist": "services.booking.waitlist_handler"}
+# In this order: each builds on what the last made.
+FUNCTIONS = ("availability", "booking", "publisher", "waitlist", "audit")
+# Each function's handler module, where it is not services.<function>.handler: the publisher and the
+# waitlist function ship the booking code with other entry points.
+HANDLER_MODULES = {
+    "publisher": "services.booking.publisher_handler",
+    "waitlist": "services.booking.waitlist_handler",
+}
 
 
 @dataclass
@@ -323,30 +327,62 @@ def audit(bench: Bench, state: dict[str, Any]) -> None:
     bench.api("GET /bookings/{id}/history", history, 200)
 
 
-def waitlist(bench: Bench, state: dict[str, Any]) -> None:
-    """The waitlist function as it nearly always runs: the minute's sweep with no line to match, and a
-    stream batch of one change that frees time (the booking's cancel) on a provider with no line."""
-    from local.lambda_runtime.stream_records import stream_event
+def stream_records(state: dict[str, Any]) -> list[dict[str, Any]]:
+    """Every record of the table's stream so far, as the emulator holds them."""
     from local.stack import aws_client
 
-    bench.invocation(WAITLIST_SWEEP, {"sweep": "waitlist"}, {"lines": 0, "offered": 0})
     streams = aws_client("dynamodbstreams", os.environ["AWS_ENDPOINT_URL"])
     arn = state["streamArn"]
     (shard,) = streams.describe_stream(StreamArn=arn)["StreamDescription"]["Shards"]
     iterator = streams.get_shard_iterator(StreamArn=arn, ShardId=shard["ShardId"], ShardIteratorType="TRIM_HORIZON")
-    records = streams.get_records(ShardIterator=iterator["ShardIterator"], Limit=1000)["Records"]
-    cancelled = next(
-        r for r in records if r["dynamodb"].get("NewImage", {}).get("lastChange", {}).get("S") == "CANCELLED"
+    return list(streams.get_records(ShardIterator=iterator["ShardIterator"], Limit=1000)["Records"])
+
+
+def cancel_record(records: list[dict[str, Any]]) -> dict[str, Any]:
+    return next(r for r in records if r["dynamodb"].get("NewImage", {}).get("lastChange", {}).get("S") == "CANCELLED")
+
+
+def publisher(bench: Bench, state: dict[str, Any]) -> None:
+    """The publisher as it runs at low traffic: a batch of one change (the booking's creation), its
+    event put on the bus."""
+    from local.lambda_runtime.stream_records import stream_event
+
+    records = stream_records(state)
+    created = next(
+        r for r in records if r["eventName"] == "INSERT" and r["dynamodb"]["Keys"]["PK"]["S"].startswith("BOOKING#")
     )
-    bench.batch(WAITLIST_MATCH, stream_event([cancelled], arn))
+    bench.batch(PUBLISHER_BATCH, stream_event([created], state["streamArn"]))
 
 
+def waitlist(bench: Bench, state: dict[str, Any]) -> None:
+    """The waitlist function as it nearly always runs: the minute's sweep with no line to match, and
+    the domain event of a change that frees time (the booking's cancel) on a provider with no line."""
+    from local.eventbridge.rules import target_event
+    from local.lambda_runtime.stream_records import lambda_record
+    from services.booking.domain_events import SOURCE, domain_event
+
+    bench.invocation(WAITLIST_SWEEP, {"sweep": "waitlist"}, {"lines": 0, "offered": 0})
+    cancelled = domain_event(lambda_record(cancel_record(stream_records(state)), state["streamArn"]))
+    assert cancelled is not None
+    journal_entry = {
+        "eventId": str(uuid.uuid4()),
+        "detailType": cancelled.detail_type,
+        "source": SOURCE,
+        "time": cancelled.detail["timestamp"],
+        "resources": [],
+        "detail": cancelled.detail_json(),
+    }
+    bench.invocation(WAITLIST_MATCH, target_event(journal_entry), {"offered": 0})
+
+
+PUBLISHER_BATCH = "stream batch of 1 record (a booking created), published"
 WAITLIST_SWEEP = "waitlist sweep (no lines)"
-WAITLIST_MATCH = "stream batch of 1 record (a booking cancelled; no line)"
+WAITLIST_MATCH = "domain event (a booking cancelled; no line)"
 
 SCENARIOS: dict[str, Callable[[Bench, dict[str, Any]], None]] = {
     "availability": availability,
     "booking": booking,
+    "publisher": publisher,
     "waitlist": waitlist,
     "audit": audit,
 }
@@ -377,7 +413,7 @@ def scenario(child_args: list[str]) -> tuple[dict[str, str], dict[str, Any]]:
     """On an emulator of its own, each function's part of the scenario in an interpreter of its own
     (`--child <function>` plus `child_args`): the template parameters they ran with, and the state
     they left (their rows)."""
-    from local.cloudformation.provision import deploy_data_stack
+    from local.cloudformation.provision import deploy_data_stack, deploy_event_buses
     from local.cognito.user_pool import auth_parameters
     from local.emulator.server import EmulatorProcess
     from local.lambda_runtime.environment import function_environment, lambda_base_environment
@@ -390,8 +426,9 @@ def scenario(child_args: list[str]) -> tuple[dict[str, str], dict[str, Any]]:
         data = deploy_data_stack(dynamodb, s3, "bench")
         parameters = {**data.as_parameters(), **auth_parameters(), "Stage": "bench"}
         parameters["DependenciesLayerArn"] = "arn:aws:lambda:::layer:x:1"
-        # By the function's name (appointments-<stage>-<function>): the waitlist function ships the
-        # booking code too, and is no function this benchmark runs.
+        deploy_event_buses(aws_client("events", emulator.endpoint), "booking.yaml", parameters)
+        # By the function's name (appointments-<stage>-<function>): the publisher and the waitlist
+        # function ship the booking code too.
         specs = {spec.name.rsplit("-", 1)[1]: spec for spec in load_functions(parameters).values()}
         base = lambda_base_environment(emulator.endpoint, str(ROOT))
         with tempfile.TemporaryDirectory(prefix="bench-handler-cpu-") as scratch:

@@ -78,6 +78,7 @@ LATENCY_MS = {
     "dynamodb.TransactWriteItems": 15.0,
     "s3.PutObject": 30.0,
     "s3.HeadObject": 10.0,
+    "eventbridge.PutEvents": 20.0,
 }
 OTHER_CALL_MS = 10.0
 
@@ -86,7 +87,7 @@ OTHER_CALL_MS = 10.0
 # ColdStart per function.
 METRICS_IN_EVERY_FUNCTION = {"ValidationFailed", "AuthDenied"}
 API_FUNCTIONS = ("availability", "booking", "audit")
-FUNCTIONS = ("availability", "booking", "waitlist", "audit")
+FUNCTIONS = ("availability", "booking", "publisher", "waitlist", "audit")
 
 # The waitlist function (decision 0026): a sweep a minute whatever the traffic (EventBridge Scheduler),
 # and a match per change its mapping's filter lets through (those of the mix: cancels, reschedules).
@@ -95,7 +96,10 @@ FUNCTIONS = ("availability", "booking", "waitlist", "audit")
 SWEEPS_PER_MONTH = HOURS_PER_MONTH * 60
 FREES_TIME = {"POST /bookings/{id}/cancel", "POST /bookings/{id}/reschedule", "PUT /providers/{id}/schedule"}
 WAITLIST_SWEEP_CASE = "waitlist sweep (no lines)"
-WAITLIST_MATCH_CASE = "stream batch of 1 record (a booking cancelled; no line)"
+WAITLIST_MATCH_CASE = "domain event (a booking cancelled; no line)"
+# The publisher (decision 0027): one domain event per audited change, put on the bus by an invocation
+# per change at low traffic (its mapping does not wait to batch), as the audit consumer's worst case.
+PUBLISHER_CASE = "stream batch of 1 record (a booking created), published"
 EMPTY_LINE_READ_UNITS = 0.5
 
 # Cold starts. AWS: "cold starts typically occur in under 1% of invocations" of production workloads
@@ -146,6 +150,7 @@ class Profile:
     # The waitlist function's two invocations (None: not measured, as in figures from before it)
     waitlist_sweep: Operation | None = None
     waitlist_match: Operation | None = None
+    publisher: Operation | None = None  # one invocation per change (None: not measured, older figures)
 
 
 @dataclass(frozen=True)
@@ -228,6 +233,11 @@ def estimate(profile: Profile, traffic: Traffic, prices: dict[str, Any]) -> list
         gb_seconds += count * billed_ms(operation, memory) / 1000 * memory / 1024
         read_units += count * operation.read_units
         write_units += count * operation.write_units
+    published = changes if profile.publisher is not None else 0.0
+    if profile.publisher is not None:
+        memory = profile.memory_mb["publisher"]
+        invocations["publisher"] += published
+        gb_seconds += published * billed_ms(profile.publisher, memory) / 1000 * memory / 1024
     if profile.waitlist_match is not None:
         freeing = sum(count for name, count in calls.items() if name in FREES_TIME)
         match, memory = profile.waitlist_match, profile.memory_mb["waitlist"]
@@ -258,12 +268,15 @@ def estimate(profile: Profile, traffic: Traffic, prices: dict[str, Any]) -> list
         sum(count * profile.log_bytes_per_invocation.get(function, 0.0) for function, count in invocations.items())
         + api_requests * profile.access_log_bytes_per_request
     ) / 1e9
-    traces = sampled_traces(api_requests + invocations["audit"] + invocations["waitlist"], traffic)
+    traces = sampled_traces(
+        api_requests + invocations["audit"] + invocations["waitlist"] + invocations["publisher"], traffic
+    )
 
     free, first_year = prices["free_tier"], prices["free_tier_first_12_months"]
     if not traffic.twelve_month_free_tier:
         first_year = dict.fromkeys(first_year, 0)
     lam, api, ddb, s3, cw, xray = (prices[k] for k in ("lambda", "api_gateway", "dynamodb", "s3", "cloudwatch", "xray"))
+    bus = prices["eventbridge"]
     waf = prices["waf"]
     million = 1e6
     sweep_lines = []
@@ -380,6 +393,14 @@ def estimate(profile: Profile, traffic: Traffic, prices: dict[str, Any]) -> list
         _line("WAF", "web ACL", profile.waf_web_acls, "web ACLs", waf["web_acl_month"], fixed=True),
         _line("WAF", "rules", profile.waf_rules, "rules", waf["rule_month"], fixed=True),
         _line("WAF", "requests inspected", api_requests, "requests", waf["requests_per_million"] / million),
+        # Custom events have no Free Tier; rules delivering them to Lambda cost nothing more.
+        _line(
+            "EventBridge",
+            "domain events published",
+            published,
+            "events",
+            bus["custom_events_per_million"] / million,
+        ),
         # On-demand capacity has no Free Tier.
         _line(
             "DynamoDB",
@@ -589,10 +610,11 @@ def init_by_function(cold_start_rows: list[dict[str, Any]]) -> dict[str, float]:
         if function in FUNCTIONS:
             found[function] = float(row["functionMs"])
     if "booking" in found:
-        # The waitlist function serves no request, so the benchmark does not start it; it loads a
-        # subset of the booking function's modules (the same code, without the API's), so the
-        # booking function's init bounds its own.
+        # The waitlist function and the publisher serve no request, so the benchmark does not start
+        # them; each loads a subset of the booking function's modules (the same code, without the
+        # API's), so the booking function's init bounds theirs.
         found.setdefault("waitlist", found["booking"])
+        found.setdefault("publisher", found["booking"])  # the same: booking code, no API
     missing = sorted(set(FUNCTIONS) - set(found))
     if missing:
         raise ValueError(f"the cold-start figures name no init for {missing}")
@@ -655,6 +677,18 @@ def profile_from(
         init_ms=init_by_function(cold_start_rows),
         waitlist_sweep=waitlist_invocation(WAITLIST_SWEEP_CASE),
         waitlist_match=waitlist_invocation(WAITLIST_MATCH_CASE),
+        publisher=(
+            Operation(
+                PUBLISHER_CASE,
+                "publisher",
+                0.0,
+                0.0,
+                cpu[PUBLISHER_CASE]["cpuMs"],
+                tuple(cpu[PUBLISHER_CASE]["awsCalls"]),
+            )
+            if PUBLISHER_CASE in cpu
+            else None
+        ),
     )
 
 

@@ -87,6 +87,7 @@ def faults(args: argparse.Namespace) -> int:
         "dynamodbDelayMs": args.dynamodb_delay_ms,
         "archiveError": args.archive_error,
         "staleReadsMs": args.stale_reads_ms,
+        "eventsPutFailure": args.events_put_failure,
     }
     request = urllib.request.Request(
         f"http://127.0.0.1:{args.port}/_local/faults",
@@ -161,6 +162,9 @@ def main(argv: list[str] | None = None) -> int:
     faults_parser.add_argument("--dynamodb-error", type=float, default=0.0, help="share answered 500")
     faults_parser.add_argument("--dynamodb-delay-ms", type=int, default=0, help="delay before each DynamoDB request")
     faults_parser.add_argument("--archive-error", type=float, default=0.0, help="share of audit archive writes failing")
+    faults_parser.add_argument(
+        "--events-put-failure", type=float, default=0.0, help="share of PutEvents entries failing (InternalFailure)"
+    )
     faults_parser.add_argument(
         "--stale-reads-ms", type=int, default=0, help="eventually consistent reads answer data up to this old"
     )

@@ -24,7 +24,7 @@ from local.apigateway.gateway import Gateway
 from local.apigateway.http_messages import HttpRequest, HttpResponse, problem_response
 from local.apigateway.server import GatewayServer
 from local.clock import StackClock
-from local.cloudformation.provision import DataStack, deploy_data_stack, deploy_queues
+from local.cloudformation.provision import DataStack, deploy_data_stack, deploy_event_buses, deploy_queues
 from local.cloudwatch.alarms import AlarmEvaluator, load_alarms
 from local.cloudwatch.dashboard import Sources, dashboard_body, log_groups
 from local.cloudwatch.metric_store import MetricStore
@@ -32,6 +32,7 @@ from local.cloudwatch.samplers import ServiceSamplers
 from local.cognito import user_pool
 from local.console.routes import OpsConsole
 from local.emulator.server import EmulatorProcess
+from local.eventbridge.rules import EventRules, RuleSpec, load_rules
 from local.lambda_runtime import invoke_api
 from local.lambda_runtime.concurrency import ACCOUNT_LIMIT
 from local.lambda_runtime.event_source_mapping import EventSourceMapping, MappingSettings
@@ -102,7 +103,8 @@ class LocalStack:
     startup_seconds: float = 0.0
     user_pools: user_pool.UserPools | None = None
     event_source_mapping: EventSourceMapping | None = None  # the table's stream → the audit consumer
-    waitlist_mapping: EventSourceMapping | None = None  # the table's stream → the waitlist function
+    publisher_mapping: EventSourceMapping | None = None  # the table's stream → the domain events' publisher
+    event_rules: EventRules | None = None  # the bus's events → the rules' targets (the waitlist function)
     scheduler: Scheduler | None = None
     xray: XRayDaemon | None = None
     metrics: MetricStore | None = None
@@ -135,6 +137,8 @@ class LocalStack:
                 **self.config.stack_parameters(),
             }
             queues = deploy_queues(aws_client("sqs", endpoint), "audit.yaml", parameters)
+            queues |= deploy_queues(aws_client("sqs", endpoint), "booking.yaml", parameters)
+            deploy_event_buses(aws_client("events", endpoint), "booking.yaml", parameters)
             if self.config.seed:
                 self.seeded_providers = seed_if_empty(dynamodb, self.data.table_name)
             specs = load_functions(parameters)
@@ -166,6 +170,7 @@ class LocalStack:
                 interval=self.config.alarm_interval,
                 samplers=[
                     lambda: sampled.queue_depth(sqs, dead_letters),
+                    lambda: sampled.queue_depth(sqs, queues["PublisherDeadLetterQueue"]),
                     sampled.injected_faults,
                     sampled.consumed_capacity,
                 ],
@@ -184,17 +189,25 @@ class LocalStack:
                 now=now,
             )
             self.event_source_mapping.start()
-            self.waitlist_mapping = EventSourceMapping(
+            self.publisher_mapping = EventSourceMapping(
                 aws_client("dynamodbstreams", endpoint),
                 aws_client("sqs", endpoint),
                 self.data.table_stream_arn,
-                self.lambdas.functions["WaitlistFunction"],
+                self.lambdas.functions["PublisherFunction"],
                 MappingSettings.from_template("booking.yaml"),
-                None,  # no on-failure destination: the sweep matches what a failed batch missed
+                queues["PublisherDeadLetterQueue"],
                 on_batch_age=self._record_iterator_age,
                 now=now,
             )
-            self.waitlist_mapping.start()
+            self.publisher_mapping.start()
+            self.event_rules = EventRules(
+                load_rules(parameters, specs),
+                self.lambdas.functions,
+                endpoint,
+                aws_client("sqs", endpoint),
+                now,
+                on_metric=self._record_rule_metric,
+            ).start()
             self.scheduler = Scheduler(load_schedules(parameters, specs), self.lambdas.functions, now).start()
             self.user_pools = user_pool.UserPools.load_or_create(self.config.state_dir)
             self.web_acl = WebAcl.from_template(parameters, now, self.metrics.put) if self.config.waf else None
@@ -216,6 +229,7 @@ class LocalStack:
             gateway.add_local_route("PUT", "/_local/faults", self._faults)
             gateway.add_local_route("GET", "/_local/capacity", self._capacity)
             gateway.add_local_route("DELETE", "/_local/capacity", self._capacity)
+            gateway.add_local_route("GET", "/_local/events", self._events)
             gateway.add_local_route("GET", "/_local/clock", self._clock)
             gateway.add_local_route("POST", "/_local/clock", self._clock)
             # Lambda's Invoke API, for an SDK pointed at the stack (make audit-redrive)
@@ -256,9 +270,22 @@ class LocalStack:
                     "logFile": str(runtime.logs.path),
                 }
         runner = self.event_source_mapping
-        scheduler = self.scheduler
+        scheduler, rules, publisher = self.scheduler, self.event_rules, self.publisher_mapping
         return {
             "schedules": {"fired": scheduler.fired, "failed": scheduler.failed} if scheduler else None,
+            "events": {
+                "published": publisher.delivered,
+                "deadLettered": publisher.dead_lettered,
+                "publisherDeadLetterQueue": publisher.dead_letter_url,
+                "targets": {
+                    "delivered": rules.delivered,
+                    "functionErrors": rules.function_errors,
+                    "deadLettered": rules.dead_lettered,
+                    "dropped": rules.dropped,
+                },
+            }
+            if publisher and rules
+            else None,
             "stream": {"delivered": runner.delivered, "deadLettered": runner.dead_lettered} if runner else None,
             "stage": self.config.stage,
             "emulator": self.emulator.endpoint if self.emulator else None,
@@ -281,6 +308,25 @@ class LocalStack:
         spans = self.xray.trace(trace_id) if self.xray else []
         body = json.dumps({"traceId": trace_id, "spans": spans}).encode()
         return HttpResponse(200 if spans else 404, {"Content-Type": "application/json"}, body)
+
+    def _events(self, request: HttpRequest) -> HttpResponse:
+        """`GET /_local/events?after=N`: what the stack's buses accepted, in order (the emulator's
+        journal, local/emulator/event_bus.py): each entry's sequence, bus, source, detail-type and
+        detail, the EventId EventBridge gave it, and its trace header."""
+        assert self.event_rules is not None
+        try:
+            after = int(parse_qs(urlsplit(request.target).query).get("after", ["0"])[0])
+        except ValueError:
+            errors = [{"field": "query.after", "message": "a whole number (an entry's sequence)"}]
+            return problem_response(400, "Bad Request", "VALIDATION_FAILED", "after must be a whole number", errors)
+        body = json.dumps(self.event_rules.journal(after)).encode()
+        return HttpResponse(200, {"Content-Type": "application/json"}, body)
+
+    def _record_rule_metric(self, name: str, rule: RuleSpec) -> None:
+        """A rule's AWS/Events count, as EventBridge publishes it (per bus and rule)."""
+        if self.metrics is not None:
+            dimensions = {"EventBusName": rule.bus, "RuleName": rule.name}
+            self.metrics.put("AWS/Events", name, dimensions, 1.0, self.clock.now())
 
     def _record_iterator_age(self, function_name: str, age_ms: float) -> None:
         if self.metrics is not None:
@@ -320,9 +366,11 @@ class LocalStack:
                     raise ValueError("advanceSeconds must be a number greater than 0")
                 # What the stream holds now would have reached the audit consumer within a second on
                 # AWS: deliver it before the records look days old (MaximumRecordAgeInSeconds).
-                for mapping in (self.event_source_mapping, self.waitlist_mapping):
+                for mapping in (self.event_source_mapping, self.publisher_mapping):
                     if mapping is not None:
                         mapping.wait_caught_up(timeout=30)
+                if self.event_rules is not None:  # and the events published from it to the rules' targets
+                    self.event_rules.wait_caught_up(timeout=30)
                 self.clock.advance(float(seconds))
             except OSError as error:  # the emulator did not take the new time: nothing moved
                 detail = f"the emulator did not move its clock: {error}"
@@ -388,7 +436,9 @@ class LocalStack:
             f"{self.data.audit_table_name}, bucket {self.data.audit_bucket_name}; data in memory, gone on exit)",
             f"  Demo data      {seeded}",
             "  Table stream   → audit consumer (batches, retries, bisection, DLQ: as cloudformation/audit.yaml)",
-            "                 → waitlist function (changes that free time: as cloudformation/booking.yaml)",
+            "                 → publisher → domain events on the bus (as cloudformation/booking.yaml)",
+            f"  Event bus      appointments-{self.config.stage}: rules → their functions (the waitlist);"
+            f" what it accepted: {self.url}/_local/events",
             f"  Schedules      {self._schedules_line()}",
             f"  Logs           {self.logs_dir}/ (api-access.log, one <function>.log per function, emulator.log)",
             f"  Traces         {self.logs_dir}/traces.log (X-Ray segment documents, one span a line)",
@@ -430,9 +480,12 @@ class LocalStack:
         if self.scheduler is not None:
             self.scheduler.stop()
             self.scheduler = None
-        if self.waitlist_mapping is not None:
-            self.waitlist_mapping.stop()
-            self.waitlist_mapping = None
+        if self.event_rules is not None:
+            self.event_rules.stop()
+            self.event_rules = None
+        if self.publisher_mapping is not None:
+            self.publisher_mapping.stop()
+            self.publisher_mapping = None
         if self.event_source_mapping is not None:
             self.event_source_mapping.stop()
             self.event_source_mapping = None

@@ -16,6 +16,7 @@ from local.cloudformation.resolver import resolver_for
 
 if TYPE_CHECKING:
     from mypy_boto3_dynamodb import DynamoDBClient
+    from mypy_boto3_events import EventBridgeClient
     from mypy_boto3_s3 import S3Client
     from mypy_boto3_sqs import SQSClient
 
@@ -167,3 +168,15 @@ def deploy_queues(sqs: SQSClient, template_name: str, parameters: dict[str, str]
         }
         urls[logical_id] = sqs.create_queue(QueueName=properties["QueueName"], Attributes=attributes)["QueueUrl"]
     return urls
+
+
+def deploy_event_buses(events: EventBridgeClient, template_name: str, parameters: dict[str, str]) -> list[str]:
+    """Create a service stack's EventBridge buses; answer their names."""
+    template = load_template(TEMPLATES / template_name)
+    resolver = resolver_for(template, parameters)
+    names = []
+    for resource in resources_of_type(template, "AWS::Events::EventBus").values():
+        name = str(resolver.resolve(resource.get("Properties", {}))["Name"])
+        events.create_event_bus(Name=name)
+        names.append(name)
+    return names

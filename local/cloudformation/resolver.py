@@ -26,6 +26,8 @@ _NAME_PROPERTY = {
     "AWS::CloudWatch::Alarm": "AlarmName",
     "AWS::CloudWatch::CompositeAlarm": "AlarmName",
     "AWS::Scheduler::Schedule": "Name",
+    "AWS::Events::EventBus": "Name",
+    "AWS::Events::Rule": "Name",
 }
 
 

@@ -10,7 +10,9 @@ slow dependency does not slow the others). `PUT /_faults` with a `FaultPlan` as 
 - `dynamodbError`: the share answered `InternalServerError` (HTTP 500);
 - `dynamodbDelayMs`: a delay before every DynamoDB request (a slow dependency);
 - `archiveError`: the share of S3 writes under `audit/` answered `503 SlowDown` (a failing archive);
-- `staleReadsMs`: eventually consistent reads answer with data up to that old (`consistency.py`).
+- `staleReadsMs`: eventually consistent reads answer with data up to that old (`consistency.py`);
+- `eventsPutFailure`: the share of EventBridge `PutEvents` entries failed with `InternalFailure`,
+  the others accepted (`event_bus.py`): a partial failure.
 
 Injected throttles and errors are counted per table and operation. The stack turns those counts into
 AWS/DynamoDB `ReadThrottleEvents`, `WriteThrottleEvents` and `SystemErrors`, the metrics DynamoDB
@@ -40,6 +42,7 @@ class FaultPlan(BaseModel):
     dynamodbDelayMs: int = Field(0, ge=0, le=30_000)
     archiveError: float = Field(0.0, ge=0, le=1)
     staleReadsMs: int = Field(0, ge=0, le=30_000)
+    eventsPutFailure: float = Field(0.0, ge=0, le=1)
 
 
 class FaultInjector:

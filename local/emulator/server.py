@@ -62,8 +62,9 @@ class LoopbackOnly:
 
 
 def build_app(patched: bool = True) -> tuple[ClockControl, SerializedApp]:
-    """moto's multi-service WSGI app, patched, metered and serialized, behind the fault injector and
-    the clock; answers the app and its serialized core (whose lock the TTL sweeper takes).
+    """moto's multi-service WSGI app, patched, metered and serialized, behind EventBridge's refusals
+    and journal (event_bus.py), the fault injector and the clock; answers the app and its serialized
+    core (whose lock the TTL sweeper takes).
 
     The capacity meter sits inside the lock: it reads the items a request touches just before and
     just after moto runs it, and tells the read consistency layer (the `staleReadsMs` fault) what each
@@ -74,6 +75,7 @@ def build_app(patched: bool = True) -> tuple[ClockControl, SerializedApp]:
     from local.emulator import overheads, refusals, transactions
     from local.emulator.capacity import CapacityMeter
     from local.emulator.consistency import ReadConsistency
+    from local.emulator.event_bus import EventBusTap
 
     refusals.install()
     overheads.install()
@@ -83,8 +85,10 @@ def build_app(patched: bool = True) -> tuple[ClockControl, SerializedApp]:
     consistency = ReadConsistency(meter)
     meter.write_listeners.append(consistency.written)
     serialized = SerializedApp(consistency)
-    faults = FaultInjector(serialized)
+    bus = EventBusTap(serialized)
+    faults = FaultInjector(bus)
     faults.plan_listeners.append(lambda plan: setattr(consistency, "staleness_ms", plan.staleReadsMs))
+    faults.plan_listeners.append(lambda plan: setattr(bus, "failure_share", plan.eventsPutFailure))
     return ClockControl(faults), serialized
 
 

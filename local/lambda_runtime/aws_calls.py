@@ -34,6 +34,8 @@ def _resources(params: dict[str, Any]) -> dict[str, Any]:
         ]
     if "RequestItems" in params:  # batch operations name their tables as keys
         named["RequestItems"] = sorted(params["RequestItems"])
+    if "Entries" in params:  # PutEvents is authorized on each entry's bus
+        named["EventBusNames"] = sorted({str(entry.get("EventBusName", "default")) for entry in params["Entries"]})
     return named
 
 

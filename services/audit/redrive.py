@@ -10,6 +10,10 @@ again, stays, and is reported. Runs with the caller's credentials.
 
     python -m services.audit.redrive --local-stack http://127.0.0.1:3000       # the stack `make run` runs
     python -m services.audit.redrive --queue-url URL --function NAME            # a deployed stage
+
+The domain events' publisher reads the same stream with a mapping of the same kind, so its dead
+letters are redriven the same way (`--consumer publisher` locally; its queue and function deployed):
+`make events-redrive`. It puts a redriven range's events again under their ids (decision 0027).
 """
 
 from __future__ import annotations
@@ -135,12 +139,18 @@ def main(argv: list[str] | None = None) -> int:
     target.add_argument("--local-stack", metavar="URL", help="the local stack's URL (make run)")
     target.add_argument("--queue-url", help="the audit consumer's dead-letter queue (a deployed stage)")
     parser.add_argument("--function", help="the audit function's name (with --queue-url)")
+    parser.add_argument(
+        "--consumer", choices=["audit", "publisher"], default="audit", help="whose dead letters (with --local-stack)"
+    )
     arguments = parser.parse_args(argv)
     options: dict[str, Any] = {}
     lambda_options: dict[str, Any] = {}
     if arguments.local_stack:
         status = local_stack_status(arguments.local_stack)
-        queue, function = status["auditDeadLetterQueue"], status["auditFunction"]
+        if arguments.consumer == "publisher":
+            queue, function = status["events"]["publisherDeadLetterQueue"], f"appointments-{status['stage']}-publisher"
+        else:
+            queue, function = status["auditDeadLetterQueue"], status["auditFunction"]
         local = {"region_name": "us-east-1", "aws_access_key_id": "local", "aws_secret_access_key": "local"}
         options = {"endpoint_url": status["emulator"], **local}
         lambda_options = {"endpoint_url": arguments.local_stack, **local}

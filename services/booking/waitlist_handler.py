@@ -2,13 +2,13 @@
 
 Two triggers, one piece of work (`WaitlistService.match`, which looks at a line as it stands):
 
-- the table's stream, filtered (cloudformation/booking.yaml) to changes that may free time or add to a
-  line: each provider a batch names is matched once, at once;
+- the domain events (decision 0027) of changes that may free time or add to a line, through a rule on
+  the stage's bus (cloudformation/booking.yaml): the provider an event names is matched at once;
 - EventBridge Scheduler, once a minute: every line is matched, for what frees time without writing
   anything when it does (a hold's or offer's expiry, an approval's deadline, a series' dead claim).
 
-The sweep makes the stream a shortcut, not the guarantee: a batch the function fails is retried, and
-what it still misses is matched by the next sweep (decision 0026).
+The sweep makes the events a shortcut, not the guarantee: what a failed invocation misses is matched
+by the next sweep (decision 0026).
 """
 
 from __future__ import annotations
@@ -25,14 +25,12 @@ from typing import Any
 
 from aws_lambda_powertools.utilities.typing import LambdaContext
 
-from services.booking.adapters.dynamodb_store import DynamoDBBookingStore, waitlist_entry_from
+from services.booking.adapters.dynamodb_store import DynamoDBBookingStore
 from services.booking.domain.models import WaitlistEntry
 from services.booking.domain.waitlist import WaitlistService
-from services.common import keys
 from services.common.auth import Attribution
 from services.common.aws import dynamodb_client
 from services.common.clock import utc_now
-from services.common.dynamodb import from_item
 from services.common.observability import Metric, count, logger, observed
 from services.common.settings import ServiceSettings, load_settings
 from services.common.tracing import current_trace
@@ -48,21 +46,15 @@ def waitlist() -> WaitlistService:
     return WaitlistService(store, utc_now)
 
 
-def providers_named(records: list[dict[str, Any]]) -> tuple[list[tuple[str, int]], list[WaitlistEntry]]:
-    """The providers a batch's records belong to, each with the index of its first record, in stream
-    order; and the waitlist entries the records show (the index may not show them yet)."""
-    first: dict[str, int] = {}
-    entries = []
-    for index, record in enumerate(records):
-        stream = record.get("dynamodb", {})
-        item = from_item(stream.get("NewImage") or stream.get("OldImage") or {})
-        provider = item.get("providerId") or str(item.get("PK", "")).removeprefix(keys.PROVIDER_PREFIX)
-        if not isinstance(provider, str) or not provider.startswith("prv_"):
-            continue
-        first.setdefault(provider, index)
-        if item.get("entityType") == "WaitlistEntry" and stream.get("NewImage"):
-            entries.append(waitlist_entry_from(item))
-    return list(first.items()), entries
+def on_event(event: dict[str, Any], by: Attribution) -> dict[str, Any]:
+    """A domain event from the bus: match the line of the provider it names. A new entry is read
+    with the line, since the index may not show it yet."""
+    data = event["detail"]["data"]
+    seen: list[WaitlistEntry] = []
+    if event["detail-type"] == "waitlist.joined":
+        entry = waitlist().store.get_waitlist_entry(data["waitlistId"])
+        seen = [entry] if entry is not None else []
+    return {"offered": _match(data["providerId"], by, seen)}
 
 
 def _match(
@@ -81,23 +73,6 @@ def _match(
             expired=[entry.waitlist_id for entry in matched.expired],
         )
     return len(matched.offered)
-
-
-def on_stream(records: list[dict[str, Any]], by: Attribution) -> dict[str, Any]:
-    """Match each provider the batch names; a provider that fails fails the batch from its first
-    record on (partial batch response: Lambda retries from the earliest failure)."""
-    providers, seen = providers_named(records)
-    failed_from: int | None = None
-    for provider_id, first in providers:
-        try:
-            _match(provider_id, by, seen)
-        except Exception:
-            logger.exception("waitlist match failed", providerId=provider_id)
-            failed_from = first if failed_from is None else min(failed_from, first)
-    if failed_from is None:
-        return {"batchItemFailures": []}
-    failures = records[failed_from:]
-    return {"batchItemFailures": [{"itemIdentifier": r["dynamodb"]["SequenceNumber"]} for r in failures]}
 
 
 def sweep(by: Attribution, remaining_ms: Callable[[], int]) -> dict[str, Any]:
@@ -128,8 +103,8 @@ def sweep(by: Attribution, remaining_ms: Callable[[], int]) -> dict[str, Any]:
 def lambda_handler(event: dict[str, Any], context: LambdaContext) -> dict[str, Any]:
     trace_id, span_id = current_trace()
     by = Attribution(ACTOR, context.aws_request_id, trace_id, span_id)
-    if isinstance(event.get("Records"), list):
-        return on_stream(event["Records"], by)
+    if event.get("source") == "appointments":
+        return on_event(event, by)
     return sweep(by, context.get_remaining_time_in_millis)
 
 

@@ -17,6 +17,7 @@ from services.common.tracing import instrument
 
 if TYPE_CHECKING:
     from mypy_boto3_dynamodb import DynamoDBClient
+    from mypy_boto3_events import EventBridgeClient
     from mypy_boto3_s3 import S3Client
 
 # Bounded retries with backoff for throttling and transient errors; short timeouts because an API
@@ -35,5 +36,12 @@ def dynamodb_client() -> DynamoDBClient:
 @cache
 def s3_client() -> S3Client:
     client = boto3.client("s3", config=_CONFIG)
+    instrument(client)
+    return client
+
+
+@cache
+def events_client() -> EventBridgeClient:
+    client = boto3.client("events", config=_CONFIG)
     instrument(client)
     return client

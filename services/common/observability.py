@@ -44,6 +44,8 @@ class Metric(StrEnum):
     WAITLIST_JOINED = "WaitlistJoined"
     WAITLIST_OFFERED = "WaitlistOffered"  # an entry offered a freed time (a hold), by the waitlist function
     WAITLIST_EXPIRED = "WaitlistExpired"  # an entry's offer lapsed unclaimed, or its window passed
+    EVENTS_PUBLISHED = "EventsPublished"  # domain events the bus accepted (PutEvents entries)
+    EVENT_PUBLISH_FAILURES = "EventPublishFailures"  # PutEvents entries refused (each try; retried)
     IDEMPOTENT_REPLAY = "IdempotentReplay"
     SLOT_SEARCH = "SlotSearch"
     SLOTS_RETURNED = "SlotsReturned"

@@ -36,6 +36,12 @@ class AuditSettings(ServiceSettings):
     audit_bucket_name: str = Field(alias="AUDIT_BUCKET_NAME", min_length=3)
 
 
+class PublisherSettings(ServiceSettings):
+    """The publisher also puts the domain events on the stage's bus."""
+
+    event_bus_name: str = Field(alias="EVENT_BUS_NAME", min_length=1)
+
+
 Settings = TypeVar("Settings", bound=ServiceSettings)
 
 

@@ -248,8 +248,10 @@ def invoke_handler(
 def run_handler(module: Any, event: dict[str, Any], context: Any) -> Any:
     """A service's Lambda handler run in this process, its AWS calls recorded as its function's for
     tests/policy/ (as a worker's are): every in-process handler call goes through here."""
-    # services.<service>.handler; the waitlist function ships the booking code with its own entry point
-    service = "waitlist" if module.__name__ == "services.booking.waitlist_handler" else module.__name__.split(".")[1]
+    # services.<service>.handler; the waitlist function and the publisher ship the booking code with
+    # entry points of their own
+    own = {"services.booking.waitlist_handler": "waitlist", "services.booking.publisher_handler": "publisher"}
+    service = own.get(module.__name__) or module.__name__.split(".")[1]
     stage = os.environ.get("STAGE", "inproc")
     with calling(f"appointments-{stage}-{service}", stage):
         return module.lambda_handler(event, context)

@@ -56,7 +56,7 @@ def test_the_templates_alarms_are_evaluated_on_the_local_metrics(stack: LocalSta
     assert stack.alarms is not None
     started = time.time()
     states = stack.alarms.evaluate()  # what the background evaluation does every 10 s
-    assert len(states) == 30  # 4 per function (availability, booking, waitlist, audit), and the rest
+    assert len(states) == 36  # 4 per function (availability, booking, publisher, waitlist, audit), and the rest
     # the DLQ's depth is sampled before each evaluation, as CloudWatch samples SQS
     assert stack.metrics is not None
     depth = MetricId.of("AWS/SQS", "ApproximateNumberOfMessagesVisible", {"QueueName": "appointments-local-audit-dlq"})

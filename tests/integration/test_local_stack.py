@@ -29,7 +29,13 @@ def test_every_function_was_warmed_at_start(stack: LocalStack) -> None:
     assert status == 200
     functions = body["functions"]
     logical_ids = {f["logicalId"] for f in functions.values()}
-    assert logical_ids == {"AvailabilityFunction", "BookingFunction", "WaitlistFunction", "AuditFunction"}
+    assert logical_ids == {
+        "AvailabilityFunction",
+        "BookingFunction",
+        "PublisherFunction",
+        "WaitlistFunction",
+        "AuditFunction",
+    }
     assert all(f["state"] == "warm" and f["initDurationMs"] > 0 for f in functions.values())
     # and the templates' one schedule runs on the stack's clock
     assert set(body["schedules"]["fired"]) == {"appointments-local-waitlist-sweep"}

@@ -22,9 +22,9 @@ from local.lambda_runtime.stream_records import stream_event
 from services.audit import handler as audit
 from services.availability import handler as availability
 from services.booking import handler as booking
-from services.booking import waitlist_handler
+from services.booking import publisher_handler, waitlist_handler
 from services.booking.domain.ports import Stale
-from services.common.aws import s3_client
+from services.common.aws import events_client, s3_client
 from services.common.observability import Metric
 from tests import emf
 from tests.conftest import ROOT, FakeLambdaContext
@@ -58,7 +58,7 @@ def alarm_names() -> set[str]:
         for stack in resources_of_type(load_template(path), "AWS::CloudFormation::Stack").values()
         if stack["Properties"]["TemplateURL"] == "alarms/function.yaml"
     ]
-    assert sorted(services) == ["audit", "availability", "booking", "waitlist"]
+    assert sorted(services) == ["audit", "availability", "booking", "publisher", "waitlist"]
     names: set[str] = set()
     for properties in alarms().values():
         name = str(properties["AlarmName"]["Fn::Sub"])
@@ -162,6 +162,26 @@ def emitted(inproc: Any, capsys: pytest.CaptureFixture[str], monkeypatch: pytest
     }
     answer = run_handler(audit, stream_event([*records, poison], "arn:stream"), FakeLambdaContext())
     assert len(answer["batchItemFailures"]) == 1
+    # publisher: the same stream as domain events, the bus refusing one entry once (put again)
+    monkeypatch.setenv("EVENT_BUS_NAME", "appointments-inproc")
+    events_client.cache_clear()
+    publisher_handler.bus.cache_clear()
+    boto3.client("events", region_name=REGION).create_event_bus(Name="appointments-inproc")
+    client = publisher_handler.bus().client
+    put_events, refusals = client.put_events, [1]
+
+    def refusing_the_first_entry_once(**request: Any) -> Any:
+        if not refusals:
+            return put_events(**request)
+        refusals.pop()
+        accepted = put_events(Entries=request["Entries"][1:])["Entries"]
+        return {"FailedEntryCount": 1, "Entries": [{"ErrorCode": "InternalFailure", "ErrorMessage": "x"}, *accepted]}
+
+    monkeypatch.setattr(client, "put_events", refusing_the_first_entry_once)
+    answer = run_handler(publisher_handler, stream_event(records, "arn:stream"), FakeLambdaContext())
+    assert answer == {"batchItemFailures": []} and not refusals
+    events_client.cache_clear()
+    publisher_handler.bus.cache_clear()
     return emf.documents(capsys.readouterr().out.splitlines())
 
 
@@ -206,7 +226,8 @@ def test_every_metric_is_emitted_valid_charted_and_every_charted_or_alarmed_metr
 
 def test_every_alarm_says_impact_and_first_checks_and_links_its_runbook() -> None:
     found = alarms()
-    assert len(found) == 18  # 4 per function (nested), 2 table, 3 audit, 1 waitlist, 2 API, 4 SLO windows, 2 composites
+    # 4 per function (nested), 2 table, 3 audit, 1 waitlist, 2 publisher, 2 API, 4 SLO windows, 2 composites
+    assert len(found) == 20
     for name, properties in found.items():
         description = properties["AlarmDescription"]
         text = description["Fn::Sub"] if isinstance(description, dict) else description

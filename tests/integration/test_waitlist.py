@@ -1,6 +1,6 @@
 """The waitlist through the local stack: a cancel offers the freed time to the oldest waiting entry
 whose window fits, within 10 s, as a hold for its customer (and the trail records the offer, the
-change the notifications will hear of); an unclaimed offer lapses on the stack's clock and passes to
+change the `waitlist.offered` event is made of); an unclaimed offer lapses on the stack's clock and passes to
 the next in line with no request; an entry whose window does not hold the freed time, or has passed,
 is offered nothing; leaving releases an offer, which passes on; the caps and the window's checks.
 A stack of its own, since its clock only moves forward."""
@@ -104,9 +104,10 @@ def test_a_cancel_offers_the_freed_time_to_the_oldest_entry_whose_window_fits(
     narrow = join(stack, "third", pid, sid, at(day, 10), at(day, 10, 30))
     assert afternoon["createdAt"] < morning["createdAt"] < narrow["createdAt"]
 
-    # The offer comes through the stream's mapping, not only from a sweep that happens to fire meanwhile.
-    assert stack.scheduler is not None and stack.waitlist_mapping is not None
-    fired, delivered = dict(stack.scheduler.fired), stack.waitlist_mapping.delivered
+    # The offer comes through the cancel's domain event (the bus's rule), not only from a sweep that
+    # happens to fire meanwhile.
+    assert stack.scheduler is not None and stack.event_rules is not None
+    fired, delivered = dict(stack.scheduler.fired), stack.event_rules.delivered
     cancelled_at = time.monotonic()
     cancel(stack, "filler-600", booked[at(day, 10)])
     offer = eventually(
@@ -115,10 +116,10 @@ def test_a_cancel_offers_the_freed_time_to_the_oldest_entry_whose_window_fits(
     )
     assert offer, entry_of(stack, "second", morning["waitlistId"])
     assert time.monotonic() - cancelled_at <= OFFER_WITHIN_SECONDS
-    mapping = stack.waitlist_mapping
-    assert eventually(lambda: mapping.delivered > delivered)  # the cancel reached the waitlist function
+    rules = stack.event_rules
+    assert eventually(lambda: rules.delivered > delivered)  # the cancel reached the waitlist function
     if stack.scheduler.fired == fired:
-        print("offered by the stream's mapping alone: no sweep fired meanwhile")
+        print("offered on the cancel's event alone: no sweep fired meanwhile")
     status, hold = hold_of(stack, "second", offer["holdId"])
     assert status == 200 and hold["start"] == at(day, 10), hold
     assert hold["customerId"] == "second" and hold["waitlistId"] == morning["waitlistId"]

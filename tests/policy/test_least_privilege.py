@@ -37,6 +37,7 @@ FUNCTIONS = {
     "booking": ("booking.yaml", "BookingFunction"),
     "audit": ("audit.yaml", "AuditFunction"),
     "waitlist": ("booking.yaml", "WaitlistFunction"),
+    "publisher": ("booking.yaml", "PublisherFunction"),
 }
 
 # (service id, operation) → the IAM action AWS checks. Transactions are checked item by item.
@@ -54,6 +55,7 @@ ACTIONS = {
     ("S3", "GetObject"): "s3:GetObject",
     ("S3", "HeadObject"): "s3:GetObject",
     ("SQS", "SendMessage"): "sqs:SendMessage",
+    ("EventBridge", "PutEvents"): "events:PutEvents",
 }
 TRANSACTION_ITEMS = {
     "Put": "dynamodb:PutItem",
@@ -123,6 +125,9 @@ def required(call: dict[str, Any]) -> list[tuple[str, str]]:
     if service == "SQS":
         name = str(named["QueueUrl"]).rstrip("/").rsplit("/", 1)[-1]
         return [(action, f"arn:aws:sqs:{REGION}:{ACCOUNT_ID}:{name}")]
+    if service == "EventBridge":  # a bus named by its name or its ARN
+        buses = [str(bus).rsplit("/", 1)[-1] for bus in named["EventBusNames"]]
+        return [(action, f"arn:aws:events:{REGION}:{ACCOUNT_ID}:event-bus/{bus}") for bus in buses]
     raise AssertionError(f"no resource mapping for {service}")
 
 
@@ -149,15 +154,17 @@ def role_grants(service: str, stage: str) -> list[Grant]:
     names = {
         logical_id: str(resolver_for(template, own).resolve(resource["Properties"].get(key)))
         for logical_id, resource in template["Resources"].items()
-        for key in ("LogGroupName", "QueueName")
+        for key in ("LogGroupName", "QueueName", "Name")
         if key in resource.get("Properties", {})
+        and resource["Type"] in {"AWS::Logs::LogGroup", "AWS::SQS::Queue", "AWS::Events::EventBus"}
+    }
+    arn_of = {
+        "AWS::Logs::LogGroup": f"arn:aws:logs:{REGION}:{ACCOUNT_ID}:log-group:",
+        "AWS::SQS::Queue": f"arn:aws:sqs:{REGION}:{ACCOUNT_ID}:",
+        "AWS::Events::EventBus": f"arn:aws:events:{REGION}:{ACCOUNT_ID}:event-bus/",
     }
     attributes = {
-        f"{logical_id}.Arn": (
-            f"arn:aws:logs:{REGION}:{ACCOUNT_ID}:log-group:{name}"
-            if template["Resources"][logical_id]["Type"] == "AWS::Logs::LogGroup"
-            else f"arn:aws:sqs:{REGION}:{ACCOUNT_ID}:{name}"
-        )
+        f"{logical_id}.Arn": arn_of[template["Resources"][logical_id]["Type"]] + name
         for logical_id, name in names.items()
     }
     resolver = resolver_for(template, own, resources=names, attributes=attributes)
@@ -221,7 +228,7 @@ def test_only_the_audit_role_can_write_the_trail() -> None:
         "PartiQLUpdate",
         "PartiQLDelete",
     ]
-    for service in ("booking", "availability", "waitlist"):
+    for service in ("booking", "availability", "waitlist", "publisher"):
         grants = role_grants(service, "policy")
         table_grants = [g for g in grants if g.action.startswith("dynamodb:")]
         reach = [g for g in table_grants if any(arn_matches(g.resource, a) for a in (trail, f"{trail}/index/GSI1"))]

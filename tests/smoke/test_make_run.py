@@ -109,6 +109,7 @@ def test_make_run_serves_health_warms_functions_authenticates_and_stops_cleanly(
             "AuditFunction",
             "AvailabilityFunction",
             "BookingFunction",
+            "PublisherFunction",
             "WaitlistFunction",
         ]
         assert all(f["state"] == "warm" for f in functions.values())

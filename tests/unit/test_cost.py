@@ -107,8 +107,15 @@ def test_the_init_figures_are_read_from_the_cold_start_benchmarks_rows() -> None
         {"function": "booking", "functionMs": 320.0, "baselineMs": 212.0},
         {"function": "audit", "functionMs": 280.0, "baselineMs": 230.0},
     ]
-    # the waitlist function is not started by the benchmark: the booking function's init bounds its own
-    assert cost.init_by_function(rows) == {"availability": 301.5, "booking": 320.0, "waitlist": 320.0, "audit": 280.0}
+    # the waitlist function and the publisher are not started by the benchmark: the booking function's
+    # init bounds theirs
+    assert cost.init_by_function(rows) == {
+        "availability": 301.5,
+        "booking": 320.0,
+        "waitlist": 320.0,
+        "publisher": 320.0,
+        "audit": 280.0,
+    }
     with pytest.raises(ValueError, match="audit"):
         cost.init_by_function(rows[:2])
 
@@ -168,10 +175,12 @@ def test_every_price_names_its_public_source() -> None:
 
 def test_the_templates_give_memory_alarms_and_metrics() -> None:
     facts = cost.template_facts()
-    assert facts["memoryMb"] == {"availability": 512, "booking": 512, "waitlist": 512, "audit": 512}
+    assert facts["memoryMb"] == {"availability": 512, "booking": 512, "publisher": 512, "waitlist": 512, "audit": 512}
     assert facts["compositeAlarms"] == 2
     assert facts["alarmMetrics"] >= 23  # at least one metric per metric alarm; metric math evaluates more
-    assert facts["customMetrics"] == 29  # 25, then WaitlistJoined, WaitlistOffered, WaitlistExpired, and its ColdStart
+    # 25, then WaitlistJoined, WaitlistOffered, WaitlistExpired and its ColdStart; EventsPublished,
+    # EventPublishFailures and the publisher's ColdStart
+    assert facts["customMetrics"] == 32
     assert (facts["wafWebAcls"], facts["wafRules"]) == (1, 3)
 
 
@@ -219,3 +228,18 @@ def test_the_waitlist_costs_a_sweep_a_minute_whatever_the_traffic_and_a_match_pe
     assert line(with_it, "on-demand read").quantity - line(traffic_only, "on-demand read").quantity == 40_000 * 0.5
     # and a million bookings' price is the traffic's: the sweep is in the fixed lines
     assert cost.totals(with_it)["usdTrafficOnly"] < cost.totals(with_it)["usd"]
+
+
+def test_each_change_costs_a_publisher_invocation_and_an_event_on_the_bus() -> None:
+    publish = Operation(cost.PUBLISHER_CASE, "publisher", 0.0, 0.0, 1.0, ("eventbridge.PutEvents",))
+    base = profile()
+    measured = replace(base, memory_mb={**base.memory_mb, "publisher": 512}, publisher=publish)
+    mix = traffic(100_000)  # one change per booking: POST /bookings
+    with_it, without = cost.estimate(measured, mix, PRICES), cost.estimate(base, mix, PRICES)
+    events = line(with_it, "domain events published")
+    assert events.quantity == 100_000 and events.usd == pytest.approx(0.10) and events.usd_free_tier == events.usd
+    assert line(without, "domain events published").quantity == 0
+    assert line(with_it, "requests").quantity - line(without, "requests").quantity == 100_000
+    billed = math.ceil(1.0 * 1769 / 512 + 20)  # CPU at 512 MB's share, plus the PutEvents' wait
+    seconds = line(with_it, "duration").quantity - line(without, "duration").quantity
+    assert seconds == pytest.approx(100_000 * billed / 1000 * 0.5)

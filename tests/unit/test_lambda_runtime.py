@@ -245,8 +245,15 @@ def test_functions_come_from_the_service_templates() -> None:
         "StaffIssuer": "https://cognito-idp.us-east-1.amazonaws.com/us-east-1_staff",
     }
     functions = load_functions(parameters)
-    assert set(functions) == {"AvailabilityFunction", "BookingFunction", "WaitlistFunction", "AuditFunction"}
+    assert set(functions) == {
+        "AvailabilityFunction",
+        "BookingFunction",
+        "WaitlistFunction",
+        "PublisherFunction",
+        "AuditFunction",
+    }
     assert functions["WaitlistFunction"].handler == "services.booking.waitlist_handler.lambda_handler"
+    assert functions["PublisherFunction"].handler == "services.booking.publisher_handler.lambda_handler"
     availability = functions["AvailabilityFunction"]
     assert availability.name == "appointments-test-availability"
     assert availability.handler == "services.availability.handler.lambda_handler"

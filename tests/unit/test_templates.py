@@ -18,7 +18,7 @@ from deploy.openapi import load_document
 from deploy.package import PackagingError, build, check_handlers
 from deploy.templates import TEMPLATES, load_template, resources_of_type
 from local.apigateway.api import ApiDefinition
-from services.common.settings import AuditSettings, ServiceSettings
+from services.common.settings import AuditSettings, PublisherSettings, ServiceSettings
 
 # Read by Powertools itself, not by our settings models.
 POWERTOOLS_OWN = {"POWERTOOLS_LOGGER_SAMPLE_RATE"}
@@ -26,6 +26,7 @@ SETTINGS: dict[str, type[ServiceSettings]] = {
     "AvailabilityFunction": ServiceSettings,
     "BookingFunction": ServiceSettings,
     "WaitlistFunction": ServiceSettings,
+    "PublisherFunction": PublisherSettings,
     "AuditFunction": AuditSettings,
 }
 HANDLERS = {
@@ -228,10 +229,11 @@ def test_the_api_takes_both_pools_and_every_function_knows_the_staff_issuer() ->
 def test_at_most_two_functions_read_the_tables_stream() -> None:
     """DynamoDB Streams: "More than 2 processes are reading from the same streams shard at the same
     time. Exceeding this limit may result in request throttling" (LimitExceededException). The audit
-    consumer and the waitlist are two; a third reader takes its changes from elsewhere (decision 0026)."""
+    consumer and the domain events' publisher are two; any other reader takes its changes from the bus,
+    as the waitlist does (decisions 0026 and 0027)."""
     readers = []
     for path in TEMPLATES.glob("*.yaml"):
         for logical_id, mapping in resources_of_type(load_template(path), "AWS::Lambda::EventSourceMapping").items():
             if mapping["Properties"]["EventSourceArn"] == {"Ref": "TableStreamArn"}:
                 readers.append(f"{path.name}:{logical_id}")
-    assert sorted(readers) == ["audit.yaml:AuditStreamMapping", "booking.yaml:WaitlistStreamMapping"]
+    assert sorted(readers) == ["audit.yaml:AuditStreamMapping", "booking.yaml:PublisherStreamMapping"]

@@ -1,0 +1,63 @@
+"""The publisher: the table's stream, as domain events on the stage's EventBridge bus (decision 0027).
+
+A batch's events go out 10 to a `PutEvents` call, failed entries retried one by one
+(`adapters/event_bus.py`). What is still refused fails its record, and every record after it in the
+batch is left for Lambda's retry (a partial batch response names the first: Lambda starts again
+there, in stream order). Events already put are put again then, under the same `detail.id`: the bus
+gets every change at least once, and a consumer that dedupes on that id sees it exactly once. After
+its retries the mapping sends the range to the publisher's dead-letter queue (runbook:
+docs/runbooks/domain-events.md).
+"""
+
+from __future__ import annotations
+
+# isort: off
+from services.common import init_gc  # first: no garbage collection while the imports below load
+from services.common import lazy_packages  # noqa: F401 - second: Powertools' packages load what is used
+# isort: on
+
+from functools import cache
+from typing import Any
+
+from aws_lambda_powertools.utilities.typing import LambdaContext
+from opentelemetry.trace import SpanKind
+
+from services.booking.adapters.event_bus import EventBridgeBus
+from services.booking.domain_events import DomainEvent, domain_event
+from services.common.aws import events_client
+from services.common.observability import logger, observed
+from services.common.settings import PublisherSettings, load_settings
+from services.common.tracing import tracer
+
+
+@cache
+def bus() -> EventBridgeBus:
+    """The composition root: built once per container, on first use."""
+    return EventBridgeBus(events_client(), load_settings(PublisherSettings).event_bus_name)
+
+
+def publish(records: list[dict[str, Any]]) -> dict[str, Any]:
+    """Put the batch's events on the bus; the first record whose event is refused, and so every one
+    after it, is reported failed."""
+    events: list[tuple[int, DomainEvent]] = []
+    for index, record in enumerate(records):
+        event = domain_event(record)
+        if event is not None:
+            events.append((index, event))
+    with tracer.start_as_current_span("publish domain events", kind=SpanKind.PRODUCER) as span:
+        span.set_attribute("messaging.batch.message_count", len(events))
+        refused = {event.event_id for event in bus().publish([event for _, event in events])}
+    failed = [index for index, event in events if event.event_id in refused]
+    logger.info("domain events published", records=len(records), events=len(events), refused=len(failed))
+    if not failed:
+        return {"batchItemFailures": []}
+    first = records[failed[0]]
+    return {"batchItemFailures": [{"itemIdentifier": first["dynamodb"]["SequenceNumber"]}]}
+
+
+@observed()
+def lambda_handler(event: dict[str, Any], context: LambdaContext) -> dict[str, Any]:
+    return publish(event["Records"])
+
+
+init_gc.done()

@@ -1,0 +1,278 @@
+"""Domain events through the local stack (decision 0027): every change type, made through the API (and
+the waitlist function, and the stack's clock), puts exactly one event on the bus, valid against its
+schema in docs/events/; nothing else is published; and with half of PutEvents' entries refused, every
+change still arrives, any repeat carrying the same `detail.id` and the same detail. A stack of its
+own, since its clock only moves forward and its faults are its own."""
+
+from __future__ import annotations
+
+import json
+from collections import Counter
+from collections.abc import Iterator
+from datetime import UTC, date, datetime, timedelta
+from pathlib import Path
+from typing import Any
+
+import pytest
+from jsonschema import Draft202012Validator, FormatChecker
+
+from local.stack import LocalStack, StackConfig
+from services.booking.domain_events import DETAIL_TYPES
+from tests.integration.conftest import call, eventually, token
+from tests.integration.test_holds import EVERY_DAY, at
+
+pytestmark = pytest.mark.slow
+
+SCHEMAS = Path(__file__).parents[2] / "docs" / "events"
+OWNER = "events-owner"
+
+
+@pytest.fixture(scope="module")
+def stack(tmp_path_factory: pytest.TempPathFactory) -> Iterator[LocalStack]:
+    running = LocalStack(StackConfig(port=0, state_dir=tmp_path_factory.mktemp("events"), echo=None, seed=False))
+    running.start()
+    yield running
+    running.stop()
+
+
+def journal(stack: LocalStack, after: int = 0) -> list[dict[str, Any]]:
+    status, _, body = call(stack, "GET", f"/_local/events?after={after}")
+    assert status == 200, body
+    return list(body["events"])
+
+
+def settled(stack: LocalStack) -> None:
+    """Every change made so far has been through the publisher (the mapping caught up with the stream)."""
+    assert stack.publisher_mapping is not None and stack.publisher_mapping.wait_caught_up()
+
+
+def last_sequence(stack: LocalStack) -> int:
+    settled(stack)
+    status, _, body = call(stack, "GET", "/_local/events?after=0")
+    assert status == 200, body
+    return int(body["last"])
+
+
+def validators() -> dict[str, Draft202012Validator]:
+    """detail-type → the validator of its schema; every schema's types, all of them known."""
+    found = {}
+    for path in sorted(SCHEMAS.glob("*.schema.json")):
+        schema = json.loads(path.read_text())
+        Draft202012Validator.check_schema(schema)
+        for detail_type in schema["properties"]["type"]["enum"]:
+            found[detail_type] = Draft202012Validator(schema, format_checker=FormatChecker())
+    return found
+
+
+def test_the_schemas_cover_every_detail_type_the_publisher_sends_and_the_index_lists_them() -> None:
+    assert set(validators()) == DETAIL_TYPES
+    index = (SCHEMAS / "README.md").read_text()
+    assert all(f"| `{detail_type}` |" in index for detail_type in DETAIL_TYPES)
+
+
+class Api:
+    """Requests as the provider's owner, or as a customer named `who`, with tokens valid at the stack's now."""
+
+    def __init__(self, stack: LocalStack) -> None:
+        self.stack = stack
+
+    def __call__(self, method: str, path: str, who: str | None = None, body: Any = None, expect: int = 200) -> Any:
+        caller = token(self.stack, OWNER, ["providers"]) if who is None else token(self.stack, who, ["customers"])
+        status, _, answer = call(self.stack, method, path, token=caller, body=body)
+        assert status == expect, (method, path, status, answer)
+        return answer
+
+
+ENTITY_IDS = {"booking": "bookingId", "hold": "holdId", "waitlist": "waitlistId", "series": "seriesId"}
+
+
+def entity_of(event: dict[str, Any]) -> str:
+    """The id of what an event is about (a schedule's: its provider's)."""
+    return str(event["data"][ENTITY_IDS.get(event["type"].split(".")[0], "providerId")])
+
+
+def test_every_change_puts_exactly_one_event_with_its_schema_on_the_bus(stack: LocalStack) -> None:
+    api = Api(stack)
+    expected: Counter[tuple[str, str]] = Counter()
+    start_after = last_sequence(stack)
+    day = datetime.fromtimestamp(stack.clock.now(), UTC).date() + timedelta(days=1)
+
+    pid = api("POST", "/providers", body={"name": "Events Clinic", "timeZone": "UTC"}, expect=201)["providerId"]
+    api("PUT", f"/providers/{pid}/schedule", body={"weekly": EVERY_DAY})
+    later: date = day + timedelta(days=10)
+    api("PUT", f"/providers/{pid}/overrides/{later}", body={"intervals": []})
+    api("DELETE", f"/providers/{pid}/overrides/{later}", expect=204)
+    expected[("schedule.changed", pid)] += 3
+    visit = {"name": "Visit", "durationMinutes": 30, "slotStepMinutes": 30, "minNoticeMinutes": 0, "holdMinutes": 5}
+    sid = api("POST", f"/providers/{pid}/services", body=visit, expect=201)["serviceId"]
+    approval = {**visit, "name": "Consult", "requiresApproval": True, "approvalTimeoutHours": 1}
+    consult = api("POST", f"/providers/{pid}/services", body=approval, expect=201)["serviceId"]
+
+    def book(who: str, hour: int, minute: int = 0, service: str = sid, **extra: Any) -> dict[str, Any]:
+        body = {"providerId": pid, "serviceId": service, "start": at(day, hour, minute), **extra}
+        booking = api("POST", "/bookings", who, body, expect=201)
+        expected[("booking.created", booking["bookingId"])] += 1
+        return dict(booking)
+
+    # A booking moved and cancelled; another, later marked a no-show.
+    moved = book("ann", 8)
+    api("POST", f"/bookings/{moved['bookingId']}/reschedule", "ann", {"start": at(day, 8, 30)})
+    api("POST", f"/bookings/{moved['bookingId']}/cancel", "ann", {"reason": "changed plans"})
+    expected[("booking.rescheduled", moved["bookingId"])] += 1
+    expected[("booking.cancelled", moved["bookingId"])] += 1
+    absent = book("bob", 9)
+
+    # Approval: approved, declined, and one left undecided past its hour.
+    approved, declined = book("cat", 10, service=consult), book("dan", 11, service=consult)
+    api("POST", f"/bookings/{approved['bookingId']}/approve", body={})
+    api("POST", f"/bookings/{declined['bookingId']}/decline", body={"reason": "fully booked"})
+    expected[("booking.approved", approved["bookingId"])] += 1
+    expected[("booking.declined", declined["bookingId"])] += 1
+    undecided = book("eve", 12, service=consult)
+
+    # Holds: released, and booked.
+    released = api("POST", "/holds", "fay", {"providerId": pid, "serviceId": sid, "start": at(day, 13)}, expect=201)
+    api("DELETE", f"/holds/{released['holdId']}", "fay", expect=204)
+    converted = api("POST", "/holds", "gus", {"providerId": pid, "serviceId": sid, "start": at(day, 13)}, expect=201)
+    book("gus", 13, holdId=converted["holdId"])
+    expected.update({("hold.created", released["holdId"]): 1, ("hold.released", released["holdId"]): 1})
+    expected.update({("hold.created", converted["holdId"]): 1, ("hold.converted", converted["holdId"]): 1})
+
+    # A series, booked and cancelled.
+    series = api(
+        "POST",
+        "/bookings",
+        "hal",
+        {"providerId": pid, "serviceId": sid, "start": at(day, 14), "recurrence": {"frequency": "DAILY", "count": 2}},
+        expect=201,
+    )
+    api("POST", f"/series/{series['seriesId']}/cancel", "hal", {"reason": "moving away"})
+    expected.update({("series.created", series["seriesId"]): 1, ("series.cancelled", series["seriesId"]): 1})
+    for occurrence in series["items"]:
+        expected[("booking.created", occurrence["bookingId"])] += 1
+        expected[("booking.cancelled", occurrence["bookingId"])] += 1
+
+    # The waitlist: an offer booked, one released, one left to lapse, and an entry that leaves.
+    def wait_for(who: str, hour: int) -> dict[str, Any]:
+        filler = book(f"filler-{hour}", hour)
+        body = {"providerId": pid, "serviceId": sid, "from": at(day, hour), "to": at(day, hour, 30)}
+        entry = api("POST", "/waitlist", who, body, expect=201)
+        expected[("waitlist.joined", entry["waitlistId"])] += 1
+        return {**entry, "filler": filler["bookingId"]}
+
+    leaving = wait_for("ivy", 8)
+    api("DELETE", f"/waitlist/{leaving['waitlistId']}", "ivy", expect=204)
+    expected[("waitlist.cancelled", leaving["waitlistId"])] += 1
+    offers = {}
+    for who, hour in (("jon", 15), ("kim", 16), ("lou", 17)):
+        offers[who] = wait_for(who, hour)
+    for who, entry in offers.items():
+        api("POST", f"/bookings/{entry['filler']}/cancel", body={"reason": "freed for the line"})
+        expected[("booking.cancelled", entry["filler"])] += 1
+        offered = eventually(
+            lambda entry=entry, who=who: (
+                (e := api("GET", f"/waitlist/{entry['waitlistId']}", who))["status"] == "OFFERED" and e
+            )
+        )
+        assert offered, who
+        expected[("waitlist.offered", entry["waitlistId"])] += 1
+        expected[("hold.created", offered["holdId"])] += 1
+        entry["holdId"] = offered["holdId"]
+        entry["start"] = api("GET", f"/holds/{offered['holdId']}", who)["start"]
+    jon, kim, lou = offers["jon"], offers["kim"], offers["lou"]
+    booked = api(
+        "POST",
+        "/bookings",
+        "jon",
+        {"providerId": pid, "serviceId": sid, "start": jon["start"], "holdId": jon["holdId"]},
+        expect=201,
+    )
+    expected[("booking.created", booked["bookingId"])] += 1
+    expected.update({("hold.converted", jon["holdId"]): 1, ("waitlist.booked", jon["waitlistId"]): 1})
+    api("DELETE", f"/holds/{kim['holdId']}", "kim", expect=204)
+    expected.update({("hold.released", kim["holdId"]): 1, ("waitlist.declined", kim["waitlistId"]): 1})
+
+    # Two days on: the no-show can be marked, the undecided booking is written down EXPIRED by the
+    # first decision tried on it, and the sweep writes the lapsed offer EXPIRED, its hold with it.
+    settled(stack)
+    assert call(stack, "POST", "/_local/clock", body={"advanceSeconds": 2 * 86_400})[0] == 200
+    api("POST", f"/bookings/{absent['bookingId']}/no-show", body={})
+    expected[("booking.no_show", absent["bookingId"])] += 1
+    api("POST", f"/bookings/{undecided['bookingId']}/approve", body={}, expect=409)
+    expected[("booking.expired", undecided["bookingId"])] += 1
+    assert eventually(lambda: api("GET", f"/waitlist/{lou['waitlistId']}", "lou")["status"] == "EXPIRED")
+    expected.update({("waitlist.expired", lou["waitlistId"]): 1, ("hold.expired", lou["holdId"]): 1})
+
+    settled(stack)
+    events = {entry["eventId"]: entry for entry in journal(stack, start_after)}.values()
+    by_id: dict[str, dict[str, Any]] = {}
+    for entry in events:
+        detail = json.loads(entry["detail"])
+        assert entry["source"] == "appointments" and entry["detailType"] == detail["type"], entry
+        assert entry["eventBusName"] == f"appointments-{stack.config.stage}"
+        # No repeat here, where nothing failed; a repeat elsewhere would carry the same detail.
+        assert by_id.setdefault(detail["id"], detail) == detail
+    checks = validators()
+    for detail in by_id.values():
+        errors = [error.message for error in checks[detail["type"]].iter_errors(detail)]
+        assert not errors, (detail, errors)
+    published = Counter((detail["type"], entity_of(detail)) for detail in by_id.values())
+    assert published == expected, (published - expected, expected - published)
+    # Each entity's events carry its versions in the order they were made.
+    moved_versions = [d["data"]["version"] for d in by_id.values() if d["data"].get("bookingId") == moved["bookingId"]]
+    assert sorted(moved_versions) == [1, 2, 3]
+    rescheduled = next(d for d in by_id.values() if d["type"] == "booking.rescheduled")
+    assert rescheduled["data"]["previous"]["start"] == at(day, 8) and rescheduled["data"]["start"] == at(day, 8, 30)
+    # The trace of the request (or sweep) that made the change goes with its event (PutEvents'
+    # TraceHeader), for the targets to continue; a deadline passing is nobody's request.
+    untraced = [entry["detailType"] for entry in events if not str(entry["traceHeader"]).startswith("Root=1-")]
+    assert untraced == ["booking.expired"], untraced
+
+
+def faults(stack: LocalStack, plan: dict[str, Any]) -> dict[str, Any]:
+    status, _, body = call(stack, "PUT", "/_local/faults", body=plan)
+    assert status == 200, body
+    return dict(body)
+
+
+def test_with_half_of_the_entries_refused_every_change_arrives_and_a_repeat_is_the_same_event(
+    stack: LocalStack,
+) -> None:
+    api = Api(stack)
+    after = last_sequence(stack)
+    day = datetime.fromtimestamp(stack.clock.now(), UTC).date() + timedelta(days=2)
+    pid = api("POST", "/providers", body={"name": "Flaky Bus Clinic", "timeZone": "UTC"}, expect=201)["providerId"]
+    api("PUT", f"/providers/{pid}/schedule", body={"weekly": EVERY_DAY})
+    visit = {"name": "Visit", "durationMinutes": 30, "slotStepMinutes": 30, "minNoticeMinutes": 0}
+    sid = api("POST", f"/providers/{pid}/services", body=visit, expect=201)["serviceId"]
+    faults(stack, {"eventsPutFailure": 0.5})
+    try:
+        made = [
+            api(
+                "POST",
+                "/bookings",
+                f"flaky-{n}",
+                {"providerId": pid, "serviceId": sid, "start": at(day, 8 + n // 2, 30 * (n % 2))},
+                expect=201,
+            )["bookingId"]
+            for n in range(20)
+        ]
+        settled(stack)
+    finally:
+        injected = faults(stack, {})
+    assert stack.publisher_mapping is not None and stack.publisher_mapping.dead_lettered == 0
+    entries = journal(stack, after)
+    assert call(stack, "GET", "/_local/events?after=0")[2]["injectedFailures"] > 0, injected
+    details: dict[str, list[str]] = {}
+    for entry in entries:
+        detail = json.loads(entry["detail"])
+        details.setdefault(detail["id"], []).append(entry["detail"])
+    # Downstream of the dedupe key nothing is lost or doubled: one id per change, and a repeat (a
+    # batch retried from its first refused record) is byte for byte the same event.
+    assert all(len(set(copies)) == 1 for copies in details.values())
+    created = Counter(
+        json.loads(copies[0])["data"]["bookingId"]
+        for copies in details.values()
+        if json.loads(copies[0])["type"] == "booking.created"
+    )
+    assert created == Counter(made)
