@@ -116,7 +116,13 @@ def plot_cold_start(result: dict[str, Any], path: Path) -> None:
 def plot_handler_cpu(rows: list[dict[str, Any]], path: Path) -> None:
     measured = [row for row in rows if row["case"] != bench_handler_cpu.BASELINE]
     figure, axes = pyplot.subplots(figsize=(9, 0.35 * len(measured) + 1.4), dpi=100)
-    colors = {"availability": "#0972d3", "booking": "#037f0c", "waitlist": "#7d3c98", "audit": "#8d6605"}
+    colors = {
+        "availability": "#0972d3",
+        "booking": "#037f0c",
+        "publisher": "#c33d69",
+        "waitlist": "#7d3c98",
+        "audit": "#8d6605",
+    }
     names = [f"{row['function']}: {row['case']}" for row in measured]
     axes.barh(names, [row["ratio"] for row in measured], color=[colors[row["function"]] for row in measured])
     axes.invert_yaxis()

@@ -125,7 +125,7 @@ def prepare(scratch: Path) -> list[Pair]:
         module = spec.handler.rpartition(".")[0]
         function = spec.name.rsplit("-", 1)[1]  # appointments-<stage>-<function>
         if function not in FIRST_REQUESTS:
-            continue  # the waitlist function: a sweep or a stream batch, no request a client waits for
+            continue  # the waitlist function and the publisher: no request a client waits for
         request = FIRST_REQUESTS[function]
         tape = marshal.loads((scratch / f"{function}.tape").read_bytes())[request]
         case = scratch / f"{function}.case"

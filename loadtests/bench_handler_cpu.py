@@ -360,7 +360,11 @@ def waitlist(bench: Bench, state: dict[str, Any]) -> None:
     from local.eventbridge.rules import target_event
     from local.lambda_runtime.stream_records import lambda_record
     from services.booking.domain_events import SOURCE, domain_event
+    from services.booking.waitlist_handler import store
+    from services.common import keys
 
+    # As every minute's sweep after a stage's first: its mark at this hour, so it reads this hour's lapses.
+    store().swept_through(keys.expiry_hour(datetime.now(UTC)))
     bench.invocation(WAITLIST_SWEEP, {"sweep": "waitlist"}, {"lines": 0, "offered": 0})
     cancelled = domain_event(lambda_record(cancel_record(stream_records(state)), state["streamArn"]))
     assert cancelled is not None

@@ -101,6 +101,11 @@ WAITLIST_MATCH_CASE = "domain event (a booking cancelled; no line)"
 # per change at low traffic (its mapping does not wait to batch), as the audit consumer's worst case.
 PUBLISHER_CASE = "stream batch of 1 record (a booking created), published"
 EMPTY_LINE_READ_UNITS = 0.5
+# The sweep also writes down what lapsed (decision 0027): its mark read (GetItem, consistent: 1 unit)
+# and written (PutItem: 1 unit), and this hour's markers read (a consistent Query: 1 unit at least).
+# The markers themselves, one per hold or pending booking, are in those operations' measured units.
+LAPSE_SWEEP_READ_UNITS = 2.0
+LAPSE_SWEEP_WRITE_UNITS = 1.0
 
 # Cold starts. AWS: "cold starts typically occur in under 1% of invocations" of production workloads
 # (Lambda operator guide; the INIT billing announcement of April 2025 repeats it). How long an idle
@@ -316,6 +321,14 @@ def estimate(profile: Profile, traffic: Traffic, prices: dict[str, Any]) -> list
                 sweeps * sweep.read_units,
                 "RRU",
                 ddb["read_request_units_per_million"] / million,
+                fixed=True,
+            ),
+            _line(
+                "DynamoDB",
+                "waitlist sweep: write request units (its lapses' mark)",
+                sweeps * sweep.write_units,
+                "WRU",
+                ddb["write_request_units_per_million"] / million,
                 fixed=True,
             ),
             _line(
@@ -646,12 +659,13 @@ def profile_from(
 
     measured = {name: operation(name, name) for name in units if name in cpu}
 
-    def waitlist_invocation(case: str) -> Operation | None:
+    def waitlist_invocation(case: str, read_units: float, write_units: float = 0.0) -> Operation | None:
         """One of the waitlist function's invocations (not in older figures): its CPU and calls as
-        measured, the Query of an empty line as its reads."""
+        measured, the Query of an empty line (and, for the sweep, its lapses' mark and markers) as its units."""
         if case not in cpu:
             return None
-        return Operation(case, "waitlist", EMPTY_LINE_READ_UNITS, 0.0, cpu[case]["cpuMs"], tuple(cpu[case]["awsCalls"]))
+        row = cpu[case]
+        return Operation(case, "waitlist", read_units, write_units, row["cpuMs"], tuple(row["awsCalls"]))
 
     logs = capacity["logBytes"]
     stream = capacity["stream"]
@@ -675,8 +689,10 @@ def profile_from(
         audit_invocations_per_change=round(low_traffic["filtered"] / events, 3),
         audit_invocations_per_change_unfiltered=round(low_traffic["unfiltered"] / events, 3),
         init_ms=init_by_function(cold_start_rows),
-        waitlist_sweep=waitlist_invocation(WAITLIST_SWEEP_CASE),
-        waitlist_match=waitlist_invocation(WAITLIST_MATCH_CASE),
+        waitlist_sweep=waitlist_invocation(
+            WAITLIST_SWEEP_CASE, EMPTY_LINE_READ_UNITS + LAPSE_SWEEP_READ_UNITS, LAPSE_SWEEP_WRITE_UNITS
+        ),
+        waitlist_match=waitlist_invocation(WAITLIST_MATCH_CASE, EMPTY_LINE_READ_UNITS),
         publisher=(
             Operation(
                 PUBLISHER_CASE,

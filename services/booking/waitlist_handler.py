@@ -4,8 +4,10 @@ Two triggers, one piece of work (`WaitlistService.match`, which looks at a line 
 
 - the domain events (decision 0027) of changes that may free time or add to a line, through a rule on
   the stage's bus (cloudformation/booking.yaml): the provider an event names is matched at once;
-- EventBridge Scheduler, once a minute: every line is matched, for what frees time without writing
-  anything when it does (a hold's or offer's expiry, an approval's deadline, a series' dead claim).
+- EventBridge Scheduler, once a minute: first what lapsed without a write (a hold's expiry, an
+  approval's deadline) is written down (domain/lapses.py), so it is published like any change and
+  comes back here as an event; then every line is matched, for what frees time without any write
+  (an offer's expiry, a series' dead claim) and for what an event failed to bring.
 
 The sweep makes the events a shortcut, not the guarantee: what a failed invocation misses is matched
 by the next sweep (decision 0026).
@@ -26,6 +28,7 @@ from typing import Any
 from aws_lambda_powertools.utilities.typing import LambdaContext
 
 from services.booking.adapters.dynamodb_store import DynamoDBBookingStore
+from services.booking.domain.lapses import LapseService
 from services.booking.domain.models import WaitlistEntry
 from services.booking.domain.waitlist import WaitlistService
 from services.common.auth import Attribution
@@ -36,14 +39,24 @@ from services.common.settings import ServiceSettings, load_settings
 from services.common.tracing import current_trace
 
 ACTOR = "system:waitlist"  # who the trail says offered, or expired, an entry
+LAPSE_ACTOR = "system:expiry"  # who the trail says wrote down a lapsed hold or approval
 SWEEP_RESERVE_MS = 10_000  # a line's match takes far less; past this, the rest waits for the next minute
 
 
 @cache
-def waitlist() -> WaitlistService:
+def store() -> DynamoDBBookingStore:
     """The composition root: built once per container, on first use."""
-    store = DynamoDBBookingStore(dynamodb_client(), load_settings(ServiceSettings).table_name)
-    return WaitlistService(store, utc_now)
+    return DynamoDBBookingStore(dynamodb_client(), load_settings(ServiceSettings).table_name)
+
+
+@cache
+def waitlist() -> WaitlistService:
+    return WaitlistService(store(), utc_now)
+
+
+@cache
+def lapses() -> LapseService:
+    return LapseService(store(), utc_now)
 
 
 def on_event(event: dict[str, Any], by: Attribution) -> dict[str, Any]:
@@ -52,7 +65,7 @@ def on_event(event: dict[str, Any], by: Attribution) -> dict[str, Any]:
     data = event["detail"]["data"]
     seen: list[WaitlistEntry] = []
     if event["detail-type"] == "waitlist.joined":
-        entry = waitlist().store.get_waitlist_entry(data["waitlistId"])
+        entry = store().get_waitlist_entry(data["waitlistId"])
         seen = [entry] if entry is not None else []
     return {"offered": _match(data["providerId"], by, seen)}
 
@@ -76,10 +89,13 @@ def _match(
 
 
 def sweep(by: Attribution, remaining_ms: Callable[[], int]) -> dict[str, Any]:
-    """Match every line, in a random order, until the time left is too short for another. One line
-    failing does not stop the others; the function fails at the end so the failure is seen (Errors
-    metric, alarm), and the next minute's sweep tries again. The random order keeps lines a sweep ran
-    out of time for from being the last every minute."""
+    """Write down what lapsed, then match every line, in a random order, until the time left is too
+    short for another. One line failing does not stop the others; the function fails at the end so
+    the failure is seen (Errors metric, alarm), and the next minute's sweep tries again. The random
+    order keeps lines a sweep ran out of time for from being the last every minute."""
+    written = lapses().write_down(Attribution(LAPSE_ACTOR, by.request_id, by.trace_id, by.span_id))
+    if written.holds or written.bookings:
+        logger.info("lapses written down", holds=written.holds, bookings=written.bookings)
     lines = list(waitlist().lines().items())
     random.shuffle(lines)
     offered, failed, matched = 0, [], 0

@@ -29,6 +29,7 @@ Action = Literal[
     "HOLD_CREATED",
     "HOLD_RELEASED",
     "HOLD_CONVERTED",
+    "HOLD_EXPIRED",  # written down by the minute's sweep once it lapsed unclaimed (decision 0027)
     "SERIES_CREATED",
     "SERIES_CANCELLED",
     "WAITLIST_JOINED",

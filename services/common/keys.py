@@ -194,3 +194,21 @@ def slot_query_range(until: datetime) -> tuple[str, str]:
     """
     last = (until.astimezone(UTC_ZONE).date() + timedelta(days=1)).isoformat()
     return CONFIG_PREFIX, f"{CALENDAR_PREFIX}{last}#~"
+
+
+# What lapses without a write (a hold's expiry, an approval's deadline) is written down by the minute's
+# sweep, which finds it by a marker put with it: one partition per hour of lapsing, read up to now.
+EXPIRING_PREFIX: Final = "EXPIRING#"
+EXPIRY_CURSOR: Final = {"PK": {"S": f"{EXPIRING_PREFIX}CURSOR"}, "SK": {"S": "CURSOR"}}
+
+
+def expiry_hour(moment: datetime) -> str:
+    """The hour a marker is filed under: `2026-12-01T09` (UTC), sorting as time does."""
+    return moment.astimezone(UTC_ZONE).strftime("%Y-%m-%dT%H")
+
+
+def expiry_marker_key(lapses_at: datetime, kind: str, entity_id: str) -> Key:
+    """`EXPIRING#<hour>` / `<lapses at, UTC>#<kind>#<id>`: a Query of an hour's partition up to now
+    reads what has lapsed, in the order it lapsed."""
+    at = lapses_at.astimezone(UTC_ZONE).strftime("%Y-%m-%dT%H:%M:%SZ")
+    return {"PK": {"S": f"{EXPIRING_PREFIX}{expiry_hour(lapses_at)}"}, "SK": {"S": f"{at}#{kind}#{entity_id}"}}

@@ -208,7 +208,9 @@ def inproc(moto_table: tuple[Any, str], monkeypatch: pytest.MonkeyPatch) -> Iter
         booking.series,
         booking.waitlist,
         booking.eraser,
+        waitlist_handler.store,
         waitlist_handler.waitlist,
+        waitlist_handler.lapses,
     )
     for factory in cached:
         factory.cache_clear()

@@ -80,10 +80,12 @@ def _classify(event_name: str, old: dict[str, Any], new: dict[str, Any]) -> tupl
     if kind == "Hold":
         if event_name == "INSERT":
             return "Hold", item["holdId"], "HOLD_CREATED"
-        ended = {"RELEASED": "HOLD_RELEASED", "CONVERTED": "HOLD_CONVERTED"}.get(new.get("status", ""))
+        ended = {"RELEASED": "HOLD_RELEASED", "CONVERTED": "HOLD_CONVERTED", "EXPIRED": "HOLD_EXPIRED"}.get(
+            new.get("status", "")
+        )
         if event_name == "MODIFY" and ended and old.get("status") != new.get("status"):
             return "Hold", item["holdId"], ended  # type: ignore[return-value]
-        return None  # an expiry is no change of the item (readers judge it by expiresAt), nor is TTL's removal
+        return None  # TTL's removal is storage, not a change
     if kind == "WaitlistEntry":
         if event_name == "INSERT":
             return "WaitlistEntry", item["waitlistId"], "WAITLIST_JOINED"

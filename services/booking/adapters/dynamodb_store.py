@@ -28,6 +28,7 @@ from services.booking.domain.models import (
     BookingStatus,
     CustomerHolds,
     Hold,
+    Lapse,
     Series,
     SeriesStatus,
     StoredResponse,
@@ -77,6 +78,11 @@ MAX_TRANSACTION_ITEMS = 100  # DynamoDB's TransactWriteItems
 MAX_SERIES_PART_ITEMS = 97
 GIVE_BACK_ATTEMPTS = 5  # a give-back that meets another transaction on the same items tries again
 WAITLIST_KEPT_AFTER = timedelta(days=30)  # an entry is kept that long after its window, then TTL removes it
+# A marker of what lapses is deleted by the sweep that writes it down; one left behind (a sweep that
+# failed for days) is removed by TTL this long after, its lapse long written down by a reader.
+LAPSE_MARKER_KEPT = timedelta(days=7)
+# The first sweep of a stage (no mark yet) reads back as far as a marker may be: once, about 170 Queries.
+LOOK_BACK_WITHOUT_CURSOR = LAPSE_MARKER_KEPT
 
 
 def day_over(block: datetime, now: datetime) -> bool:
@@ -336,6 +342,7 @@ class DynamoDBBookingStore:
         found = counters(calendar.provider, service, booking.customer_id, booking.start)
         writes = [self._booking_put(booking, idempotency, by, now, _counted(found))]
         writes += self._move_time(booked_span(booking), booking.provider_id, None, calendar)
+        writes += self._approval_lapse(booking)
         limits = range(len(writes), len(writes) + len(found))
         writes += self._count(booking.provider_id, found)
         if idempotency is not None:
@@ -506,6 +513,79 @@ class DynamoDBBookingStore:
         found = approval.lapsed_approvals(self.client, self.table, provider_id, (start, end), now)
         return [booking_from(from_item(item)) for item in found]
 
+    # What lapses without a write (decision 0027): a marker put with it, read by the minute's sweep
+
+    def _lapse_marker(self, lapse: Lapse) -> dict[str, Any]:
+        """Put in the transaction that makes the hold, or the pending booking; never conditioned, so it
+        cannot refuse the change. The sweep deletes it; TTL, one the sweep never came for."""
+        item = {
+            **keys.expiry_marker_key(lapse.lapses_at, lapse.kind, lapse.entity_id),
+            **to_item(
+                {
+                    "entityType": "LapseMarker",
+                    "kind": lapse.kind,
+                    "entityId": lapse.entity_id,
+                    "lapsesAt": int(lapse.lapses_at.timestamp()),
+                    "expiresAt": int((lapse.lapses_at + LAPSE_MARKER_KEPT).timestamp()),
+                }
+            ),
+        }
+        return {"Put": {"TableName": self.table, "Item": item}}
+
+    def _approval_lapse(self, booking: Booking) -> list[dict[str, Any]]:
+        if booking.status is not BookingStatus.PENDING or booking.approval_expires_at is None:
+            return []
+        return [self._lapse_marker(Lapse("BOOKING", booking.booking_id, booking.approval_expires_at))]
+
+    def lapsed(self, now: datetime) -> tuple[list[Lapse], str]:
+        """What has lapsed by `now` and is not yet written down, oldest first: the markers of every hour
+        from the sweep's cursor (the first hour not yet swept to its end) to now's, each read up to now
+        (consistent: a marker is in the same transaction as its hold). Answers now's hour too, the
+        cursor's next value once these are written down."""
+        cursor = self.client.get_item(TableName=self.table, Key=keys.EXPIRY_CURSOR, ConsistentRead=True).get("Item")
+        hour = keys.expiry_hour(now)
+        start = from_item(cursor)["through"] if cursor else keys.expiry_hour(now - LOOK_BACK_WITHOUT_CURSOR)
+        moment = datetime.strptime(start, "%Y-%m-%dT%H").replace(tzinfo=UTC)
+        found: list[Lapse] = []
+        upto = iso_utc(now) + "#~"
+        while keys.expiry_hour(moment) <= hour:
+            partition = keys.EXPIRING_PREFIX + keys.expiry_hour(moment)
+            request: dict[str, Any] = {
+                "TableName": self.table,
+                "KeyConditionExpression": "PK = :hour AND SK <= :upto",
+                "ExpressionAttributeValues": to_item({":hour": partition, ":upto": upto}),
+                "ConsistentRead": True,
+            }
+            while True:
+                page = self.client.query(**request)
+                for item in page["Items"]:
+                    values = from_item(dict(item))
+                    lapses_at = datetime.fromtimestamp(values["lapsesAt"], UTC)
+                    found.append(Lapse(values["kind"], values["entityId"], lapses_at))
+                if "LastEvaluatedKey" not in page:
+                    break
+                request["ExclusiveStartKey"] = page["LastEvaluatedKey"]
+            moment += timedelta(hours=1)
+        return found, hour
+
+    def forget_lapse(self, lapse: Lapse) -> None:
+        key = keys.expiry_marker_key(lapse.lapses_at, lapse.kind, lapse.entity_id)
+        self.client.delete_item(TableName=self.table, Key=key)
+
+    def swept_through(self, hour: str) -> None:
+        """Every hour before `hour` is written down: the next sweep starts there."""
+        item = {**keys.EXPIRY_CURSOR, **to_item({"entityType": "LapseCursor", "through": hour})}
+        self.client.put_item(TableName=self.table, Item=item)
+
+    def expire_hold(self, hold: Hold, by: Attribution) -> ClaimOutcome:
+        """Write down what every reader already sees: a hold past its expiry is EXPIRED (its time was
+        free from then on). Conditioned on it not having ended, and being past its expiry."""
+        now = datetime.now(UTC)
+        ended = self._end_hold(hold, "EXPIRED", by, now, {}, expired_at=hold.expires_at)
+        ended["Update"]["ConditionExpression"] += " AND expiresAt <= :now"
+        ended["Update"]["ExpressionAttributeValues"][":now"] = {"N": str(int(now.timestamp()))}
+        return self._commit([ended], False, hold.provider_id)
+
     # Personal data
 
     def bookings_with_words(self, customer_id: str) -> Iterator[Booking]:
@@ -634,6 +714,7 @@ class DynamoDBBookingStore:
             {"Put": {"TableName": self.table, "Item": item, "ConditionExpression": "attribute_not_exists(PK)"}},
             {"Update": customer},
             *self._move_time(hold_span(hold), hold.provider_id, None, calendar),
+            self._lapse_marker(Lapse("HOLD", hold.hold_id, hold.expires_at)),
         ]
         # A hold counts in no limit, but is refused as its booking would be: the counters must have room.
         limits = range(len(writes), len(writes) + len(hold.counters))
@@ -701,6 +782,7 @@ class DynamoDBBookingStore:
             )
         writes += self._forget_hold(hold)
         writes += self._end_offer(hold, WaitlistStatus.BOOKED, by, iso_utc(now), {"bookingId": booking.booking_id})
+        writes += self._approval_lapse(booking)
         # Counted now, under the limits of when it was held: another booking since may have filled one.
         limits = range(len(writes), len(writes) + len(hold.counters))
         writes += self._count(hold.provider_id, hold.counters)

@@ -170,3 +170,14 @@ class WaitlistEntry:
         if self.status is WaitlistStatus.WAITING and now >= self.window_end:
             return replace(self, status=WaitlistStatus.EXPIRED)
         return self
+
+
+@dataclass(frozen=True)
+class Lapse:
+    """Something that lapses without a write when its time comes, as the marker put with it says: a
+    hold's expiry (`HOLD`), a pending booking's approval deadline (`BOOKING`). The minute's sweep
+    writes it down, so that it is a change like any other, and its domain event is published."""
+
+    kind: str
+    entity_id: str
+    lapses_at: datetime

@@ -11,6 +11,7 @@ from services.booking.domain.models import (
     BookingStatus,
     CustomerHolds,
     Hold,
+    Lapse,
     Series,
     StoredResponse,
     WaitlistEntry,
@@ -132,6 +133,23 @@ class BookingStore(Protocol):
     def lapsed_approvals(self, provider_id: str, start: datetime, end: datetime, now: datetime) -> list[Booking]:
         """The provider's bookings starting in [start, end] still PENDING past their deadline (its index:
         eventually consistent, which a deadline long passed does not mind)."""
+        ...
+
+    # What lapses without a write: holds' expiries and approvals' deadlines (decision 0027)
+
+    def lapsed(self, now: datetime) -> tuple[list[Lapse], str]:
+        """What has lapsed by `now` and is not written down yet, from where the last sweep stopped; and
+        the mark to give `swept_through` once these are."""
+        ...
+
+    def forget_lapse(self, lapse: Lapse) -> None:
+        """Done with: written down, or found ended by something else."""
+        ...
+
+    def swept_through(self, mark: str) -> None: ...
+
+    def expire_hold(self, hold: Hold, by: Attribution) -> ClaimOutcome:
+        """One write: a hold past its expiry, not ended, written EXPIRED (its time was free already)."""
         ...
 
     # Holds
