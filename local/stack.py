@@ -32,7 +32,7 @@ from local.cloudwatch.samplers import ServiceSamplers
 from local.cognito import user_pool
 from local.console.routes import OpsConsole
 from local.emulator.server import EmulatorProcess
-from local.eventbridge.rules import EventRules, RuleSpec, load_rules
+from local.eventbridge.rules import EventRules, load_rules
 from local.lambda_runtime import invoke_api
 from local.lambda_runtime.concurrency import ACCOUNT_LIMIT
 from local.lambda_runtime.event_source_mapping import EventSourceMapping, MappingSettings
@@ -201,12 +201,7 @@ class LocalStack:
             )
             self.publisher_mapping.start()
             self.event_rules = EventRules(
-                load_rules(parameters, specs),
-                self.lambdas.functions,
-                endpoint,
-                aws_client("sqs", endpoint),
-                now,
-                on_metric=self._record_rule_metric,
+                load_rules(parameters, specs), self.lambdas.functions, endpoint, now, on_metric=self._count_metric
             ).start()
             self.scheduler = Scheduler(load_schedules(parameters, specs), self.lambdas.functions, now).start()
             self.user_pools = user_pool.UserPools.load_or_create(self.config.state_dir)
@@ -279,8 +274,8 @@ class LocalStack:
                 "publisherDeadLetterQueue": publisher.dead_letter_url,
                 "targets": {
                     "delivered": rules.delivered,
+                    "invoked": rules.invoked,
                     "functionErrors": rules.function_errors,
-                    "deadLettered": rules.dead_lettered,
                     "dropped": rules.dropped,
                 },
             }
@@ -322,11 +317,10 @@ class LocalStack:
         body = json.dumps(self.event_rules.journal(after)).encode()
         return HttpResponse(200, {"Content-Type": "application/json"}, body)
 
-    def _record_rule_metric(self, name: str, rule: RuleSpec) -> None:
-        """A rule's AWS/Events count, as EventBridge publishes it (per bus and rule)."""
+    def _count_metric(self, namespace: str, name: str, dimensions: dict[str, str]) -> None:
+        """One count of an AWS service's metric (a rule's AWS/Events, Lambda's AsyncEventsDropped)."""
         if self.metrics is not None:
-            dimensions = {"EventBusName": rule.bus, "RuleName": rule.name}
-            self.metrics.put("AWS/Events", name, dimensions, 1.0, self.clock.now())
+            self.metrics.put(namespace, name, dimensions, 1.0, self.clock.now())
 
     def _record_iterator_age(self, function_name: str, age_ms: float) -> None:
         if self.metrics is not None:

@@ -8,12 +8,16 @@ it and does what EventBridge does with each event, as far as the stack's rules u
   Lambda's filters share (local/lambda_runtime/event_filtering.py: the same matcher, the same
   refusals of what it does not implement);
 - each matching target invoked asynchronously, with the change's trace header (X-Ray continues the
-  trace of the request that made the change);
-- an invocation refused for concurrency (throttled) retried with backoff, within the target's
-  `RetryPolicy` (`MaximumRetryAttempts`, 185 by default; `MaximumEventAgeInSeconds`, 86400 by
-  default, on the stack's clock); then sent to its `DeadLetterConfig` queue, or dropped without one;
-- the rule's AWS/Events metrics: `Invocations` (handed to Lambda, whatever the function then does:
-  its errors are Lambda's `Errors`), `FailedInvocations` (given up on), `DeadLetterInvocations`.
+  trace of the request that made the change): EventBridge hands the event to Lambda's queue for
+  asynchronous invocations, which counts as delivered (the rule's `AWS/Events` `Invocations`);
+- from there on it is Lambda's: an invocation throttled for concurrency is retried with backoff
+  until the event is older than the function's `EventInvokeConfig` `MaximumEventAgeInSeconds`
+  (6 hours by default), then dropped, as is one whose function failed (its retries are off: below);
+  each drop is Lambda's `AWS/Lambda` `AsyncEventsDropped` for the function.
+
+A target's `RetryPolicy` and `DeadLetterConfig` are EventBridge's for failing to hand an event to
+Lambda (Lambda unavailable, no permission): nothing here can fail that way, so they are read but
+never used.
 
 Refused when loaded, so a template that needs more fails the stack's start instead of running
 differently here: schedule rules, a target that is no function of the stack, `Input`,
@@ -51,9 +55,7 @@ class UnsupportedRuleError(ValueError):
 class TargetSpec:
     rule_arn: str
     function: str  # the target function's logical id
-    max_retries: int
-    max_age_seconds: int
-    dead_letter_arn: str | None
+    max_event_age_seconds: int  # the function's EventInvokeConfig: how long Lambda's queue keeps trying
 
 
 @dataclass(frozen=True)
@@ -84,7 +86,7 @@ def load_rules(
         if p.get("Principal") == "events.amazonaws.com" and p.get("Action") == "lambda:InvokeFunction"
     }
     unretried = {
-        str(c["FunctionName"]).rsplit(":", 1)[-1]
+        str(c["FunctionName"]).rsplit(":", 1)[-1]: int(c.get("MaximumEventAgeInSeconds", 21_600))
         for c in configs.values()
         if int(c.get("MaximumRetryAttempts", 2)) == 0 and c.get("Qualifier") == "$LATEST"
     }
@@ -112,16 +114,7 @@ def load_rules(
                     f"{logical_id}: Lambda would retry a failed invocation of {spec.logical_id} twice; give it an "
                     "EventInvokeConfig with MaximumRetryAttempts 0, as emulated"
                 )
-            policy = target.get("RetryPolicy", {})
-            targets.append(
-                TargetSpec(
-                    rule_arn=rule_arn,
-                    function=spec.logical_id,
-                    max_retries=int(policy.get("MaximumRetryAttempts", 185)),
-                    max_age_seconds=int(policy.get("MaximumEventAgeInSeconds", 86_400)),
-                    dead_letter_arn=target.get("DeadLetterConfig", {}).get("Arn"),
-                )
-            )
+            targets.append(TargetSpec(rule_arn, spec.logical_id, unretried[spec.name]))
         pattern = EventFilter.from_criteria({"Filters": [{"Pattern": json.dumps(properties["EventPattern"])}]})
         assert pattern is not None
         bus = str(properties.get("EventBusName", "default")).rsplit("/", 1)[-1]
@@ -152,20 +145,19 @@ class EventRules:
         rules: list[RuleSpec],
         functions: dict[str, FunctionRuntime],
         emulator_endpoint: str,
-        sqs: Any,
         now: Callable[[], float],
         poll_seconds: float = 0.1,
-        on_metric: Callable[[str, RuleSpec], None] | None = None,
+        on_metric: Callable[[str, str, dict[str, str]], None] | None = None,
         backoff_seconds: float = 0.1,
     ) -> None:
-        self.rules, self.functions, self.endpoint, self.sqs = rules, functions, emulator_endpoint, sqs
+        self.rules, self.functions, self.endpoint = rules, functions, emulator_endpoint
         self._now, self.poll_seconds = now, poll_seconds
-        self._on_metric = on_metric  # (AWS/Events metric name, rule): one count each
+        self._on_metric = on_metric  # (namespace, metric name, dimensions): one count each
         self.backoff_seconds = backoff_seconds  # the first retry's wait; it doubles, up to 5 s
-        self.delivered = 0  # handed to the function (Invocations)
+        self.delivered = 0  # handed to Lambda (the rule's Invocations)
+        self.invoked = 0  # of those, run by the function
         self.function_errors = 0  # of those, the function failed: Lambda does not retry (EventInvokeConfig)
-        self.dead_lettered = 0
-        self.dropped = 0  # retries or age exhausted, and no dead-letter queue
+        self.dropped = 0  # Lambda's AsyncEventsDropped: throttled past the event's age, or failed
         self._lock = threading.Lock()
         self._after = 0
         self._caught_up = threading.Condition()
@@ -215,45 +207,36 @@ class EventRules:
             return self._caught_up.wait_for(lambda: self._read_up_to >= asked_at, timeout)
 
     def _deliver(self, rule: RuleSpec, target: TargetSpec, event: dict[str, Any], trace_header: str | None) -> None:
-        accepted_at = self._now()
+        """Hand the event to Lambda (delivered, for EventBridge), then do what Lambda's asynchronous
+        queue does with it: retry throttles until the event is too old, then drop it."""
+        with self._lock:
+            self.delivered += 1
+        self._metric("AWS/Events", "Invocations", {"EventBusName": rule.bus, "RuleName": rule.name})
+        queued_at = self._now()
         attempt = 0
         while not self._stopping.is_set():
             try:
                 invocation = self.functions[target.function].invoke(event, trace_id=trace_header)
             except Throttled:
                 attempt += 1
-                too_old = self._now() - accepted_at > target.max_age_seconds
-                if attempt > target.max_retries or too_old:
-                    self._give_up(rule, target, event, "MaxRetriesExceeded" if not too_old else "MaxEventAgeExceeded")
+                if self._now() - queued_at > target.max_event_age_seconds:
+                    self._drop(target)
                     return
-                self._stopping.wait(min(5.0, self.backoff_seconds * 2 ** (attempt - 1)))  # exponential, as EventBridge
+                self._stopping.wait(min(5.0, self.backoff_seconds * 2 ** (attempt - 1)))
                 continue
             with self._lock:
-                self.delivered += 1
+                self.invoked += 1
                 self.function_errors += invocation.failed
-            self._metric("Invocations", rule)
+            if invocation.failed:  # MaximumRetryAttempts 0: Lambda drops it
+                self._drop(target)
             return
 
-    def _metric(self, name: str, rule: RuleSpec) -> None:
-        if self._on_metric is not None:
-            self._on_metric(name, rule)
-
-    def _give_up(self, rule: RuleSpec, target: TargetSpec, event: dict[str, Any], code: str) -> None:
-        """What EventBridge does with an event it could not deliver: to the target's DLQ, with why."""
-        self._metric("FailedInvocations", rule)
+    def _drop(self, target: TargetSpec) -> None:
         with self._lock:
-            if target.dead_letter_arn is None:
-                self.dropped += 1
-                return
-            self.dead_lettered += 1
-        self._metric("DeadLetterInvocations", rule)
-        queue_name = target.dead_letter_arn.rsplit(":", 1)[-1]
-        url = self.sqs.get_queue_url(QueueName=queue_name)["QueueUrl"]
-        self.sqs.send_message(
-            QueueUrl=url,
-            MessageBody=json.dumps(event),
-            MessageAttributes={
-                "ERROR_CODE": {"DataType": "String", "StringValue": code},
-                "RULE_ARN": {"DataType": "String", "StringValue": target.rule_arn},
-            },
-        )
+            self.dropped += 1
+        name = self.functions[target.function].spec.name
+        self._metric("AWS/Lambda", "AsyncEventsDropped", {"FunctionName": name})
+
+    def _metric(self, namespace: str, name: str, dimensions: dict[str, str]) -> None:
+        if self._on_metric is not None:
+            self._on_metric(namespace, name, dimensions)

@@ -11,8 +11,13 @@ people becomes one event (decision 0027; the schemas are in docs/events/):
   answers it, with its `version` (holds and schedules, which the API does not version, are given
   one here: see `_hold_version` and `schedule.changed`).
 
-Bookkeeping (busy blocks, counters, idempotency records, a series being claimed) and changes that
-only touch bookkeeping fields mean nothing; nor does a TTL removal, which is storage, not a change.
+Bookkeeping (busy blocks, counters, idempotency records, a series being claimed, lapse markers) and
+changes that only touch bookkeeping fields mean nothing; nor does a TTL removal, which is storage,
+not a change, with one exception. A hold's TTL is its expiry, so DynamoDB may remove a lapsed hold
+before the minute's sweep writes it EXPIRED (domain/lapses.py): its removal, with no `status` in
+its old image, is then the hold's expiry. One of the two happens to each lapsed hold (the sweep's
+write is conditioned on the item existing unended, and a written EXPIRED is removed with a status),
+so it is published once either way.
 """
 
 from __future__ import annotations
@@ -60,8 +65,8 @@ DETAIL_TYPES: Final = frozenset(
 class DomainEvent:
     detail_type: str
     detail: dict[str, Any]
-    # The X-Ray trace header of the request that made the change (`Root=…;Parent=…;Sampled=1`), when
-    # it had one: PutEvents' TraceHeader, so the bus's targets continue that trace.
+    # The X-Ray trace header of the request that made the change (`Root=…;Parent=…`), when it had
+    # one: PutEvents' TraceHeader, so the bus's targets continue that trace.
     trace_header: str | None
 
     @property
@@ -97,7 +102,7 @@ def _classify(event_name: str, old: dict[str, Any], new: dict[str, Any]) -> tupl
             return "booking.created", booking_json(booking_from(new))
         if status_changed and new.get("status") in _BOOKING_STATUS_EVENTS:
             return _BOOKING_STATUS_EVENTS[new["status"]], booking_json(booking_from(new))
-        if event_name == "MODIFY" and old.get("start") != new.get("start"):
+        if event_name == "MODIFY" and (old.get("start"), old.get("end")) != (new.get("start"), new.get("end")):
             return "booking.rescheduled", {**booking_json(booking_from(new)), "previous": _times(old)}
         return None
     if kind == "Hold":
@@ -134,27 +139,42 @@ def _times(item: dict[str, Any]) -> dict[str, str]:
     return {"start": str(before["start"]), "end": str(before["end"])}
 
 
+def _lapsed_hold_removed(event_name: str, old: dict[str, Any]) -> tuple[str, dict[str, Any]] | None:
+    """A hold removed by TTL before anyone wrote it down: its expiry (see the module's docstring)."""
+    if event_name != "REMOVE" or old.get("entityType") != "Hold" or old.get("status"):
+        return None
+    return "hold.expired", {**_hold_data(old), "status": "EXPIRED", "version": 2}
+
+
 def domain_event(record: dict[str, Any]) -> DomainEvent | None:
     """The event a stream record (as Lambda delivers it) means, or None."""
     stream = record["dynamodb"]
     old = from_item(stream.get("OldImage", {}))
     new = from_item(stream.get("NewImage", {}))
     if record["eventName"] == "REMOVE":
-        return None  # TTL's removal of an ended item, or a claim deleted: storage, not a change
-    classified = _classify(record["eventName"], old, new)
+        classified = _lapsed_hold_removed(record["eventName"], old)  # else storage: TTL's, or a claim deleted
+    else:
+        classified = _classify(record["eventName"], old, new)
     if classified is None:
         return None
     detail_type, data = classified
     made = stream.get("ApproximateCreationDateTime")
-    detail = {
+    # When the change was made: the item says (every write stamps it), else the stream does; a lapsed
+    # hold's removal, when it lapsed (its expiry), and it is nobody's request.
+    when = new.get("updatedAt") if new else None
+    moment = float(made or 0) if new else float(old["expiresAt"])
+    detail: dict[str, Any] = {
         "id": f"evt_{record['eventID']}",
         "type": detail_type,
-        # When the change was made: the item says (every write stamps it), else the stream does.
-        "timestamp": new.get("updatedAt")
-        or datetime.fromtimestamp(float(made or 0), UTC).strftime("%Y-%m-%dT%H:%M:%SZ"),
+        "timestamp": when or datetime.fromtimestamp(moment, UTC).strftime("%Y-%m-%dT%H:%M:%SZ"),
         "schemaVersion": SCHEMA_VERSION,
         "data": data,
     }
     trace_id, span_id = new.get("traceId"), new.get("spanId")
-    trace_header = f"Root={trace_id};Parent={span_id};Sampled=1" if trace_id and span_id else None
+    # The write's own span, when it stamped one with this trace (a span left from an earlier write
+    # would name another trace's parent). No sampling decision is forced on the targets.
+    stale_span = old.get("spanId") == span_id and old.get("traceId") != trace_id
+    trace_header = None
+    if trace_id:
+        trace_header = f"Root={trace_id};Parent={span_id}" if span_id and not stale_span else f"Root={trace_id}"
     return DomainEvent(detail_type, detail, trace_header)

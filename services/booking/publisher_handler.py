@@ -40,18 +40,28 @@ def publish(records: list[dict[str, Any]]) -> dict[str, Any]:
     """Put the batch's events on the bus; the first record whose event is refused, and so every one
     after it, is reported failed."""
     events: list[tuple[int, DomainEvent]] = []
+    unreadable: int | None = None
     for index, record in enumerate(records):
-        event = domain_event(record)
+        try:
+            event = domain_event(record)
+        except Exception:
+            # A record the publisher cannot read fails from itself on: the events before it go out,
+            # and Lambda's bisection leaves it alone in the range its retries give up on (DLQ).
+            logger.exception("stream record unreadable", sequence=record["dynamodb"].get("SequenceNumber"))
+            unreadable = index
+            break
         if event is not None:
             events.append((index, event))
     with tracer.start_as_current_span("publish domain events", kind=SpanKind.PRODUCER) as span:
         span.set_attribute("messaging.batch.message_count", len(events))
         refused = {event.event_id for event in bus().publish([event for _, event in events])}
     failed = [index for index, event in events if event.event_id in refused]
+    if unreadable is not None:
+        failed.append(unreadable)
     logger.info("domain events published", records=len(records), events=len(events), refused=len(failed))
     if not failed:
         return {"batchItemFailures": []}
-    first = records[failed[0]]
+    first = records[min(failed)]
     return {"batchItemFailures": [{"itemIdentifier": first["dynamodb"]["SequenceNumber"]}]}
 
 

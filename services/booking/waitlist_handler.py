@@ -41,6 +41,7 @@ from services.common.tracing import current_trace
 ACTOR = "system:waitlist"  # who the trail says offered, or expired, an entry
 LAPSE_ACTOR = "system:expiry"  # who the trail says wrote down a lapsed hold or approval
 SWEEP_RESERVE_MS = 10_000  # a line's match takes far less; past this, the rest waits for the next minute
+LAPSES_RESERVE_MS = 30_000  # writing lapses down stops with half the minute left, for the lines
 
 
 @cache
@@ -93,12 +94,23 @@ def sweep(by: Attribution, remaining_ms: Callable[[], int]) -> dict[str, Any]:
     short for another. One line failing does not stop the others; the function fails at the end so
     the failure is seen (Errors metric, alarm), and the next minute's sweep tries again. The random
     order keeps lines a sweep ran out of time for from being the last every minute."""
-    written = lapses().write_down(Attribution(LAPSE_ACTOR, by.request_id, by.trace_id, by.span_id))
-    if written.holds or written.bookings:
-        logger.info("lapses written down", holds=written.holds, bookings=written.bookings)
+    failed: list[str] = []  # providers whose match failed, and "lapses" when writing them down did
+    try:
+        written = lapses().write_down(
+            Attribution(LAPSE_ACTOR, by.request_id, by.trace_id, by.span_id),
+            lambda: remaining_ms() > LAPSES_RESERVE_MS,
+        )
+        if written.holds or written.bookings or written.left:
+            logger.info("lapses written down", holds=written.holds, bookings=written.bookings, left=written.left)
+        if written.errors:
+            logger.error("lapses not written down", errors=written.errors)
+            failed.append("lapses")
+    except Exception:  # the lines are matched whatever happened to the lapses
+        logger.exception("lapses not written down")
+        failed.append("lapses")
     lines = list(waitlist().lines().items())
     random.shuffle(lines)
-    offered, failed, matched = 0, [], 0
+    offered, matched = 0, 0
     for provider_id, entries in lines:
         if remaining_ms() < SWEEP_RESERVE_MS:
             logger.warning("waitlist sweep ran out of time", lines=len(lines), matched=matched)
@@ -111,7 +123,7 @@ def sweep(by: Attribution, remaining_ms: Callable[[], int]) -> dict[str, Any]:
         matched += 1
     logger.info("waitlist swept", lines=len(lines), matched=matched, offered=offered, failed=len(failed))
     if failed:
-        raise RuntimeError(f"the waitlist match failed for {len(failed)} of {len(lines)} providers")
+        raise RuntimeError(f"the sweep failed for {', '.join(failed[:5])}{' …' if len(failed) > 5 else ''}")
     return {"lines": len(lines), "offered": offered}
 
 

@@ -9,6 +9,7 @@ from __future__ import annotations
 import json
 from collections import Counter
 from collections.abc import Iterator
+from concurrent.futures import ThreadPoolExecutor
 from datetime import UTC, date, datetime, timedelta
 from pathlib import Path
 from typing import Any
@@ -16,8 +17,10 @@ from typing import Any
 import pytest
 from jsonschema import Draft202012Validator, FormatChecker
 
-from local.stack import LocalStack, StackConfig
-from services.booking.domain_events import DETAIL_TYPES
+from local.lambda_runtime.event_source_mapping import MappingSettings
+from local.lambda_runtime.stream_records import lambda_record
+from local.stack import LocalStack, StackConfig, aws_client
+from services.booking.domain_events import DETAIL_TYPES, domain_event
 from tests.integration.conftest import call, eventually, token
 from tests.integration.test_holds import EVERY_DAY, at
 
@@ -214,14 +217,15 @@ def test_every_change_puts_exactly_one_event_with_its_schema_on_the_bus(stack: L
     api("POST", f"/bookings/{undecided['bookingId']}/approve", body={}, expect=409)
 
     settled(stack)
-    events = {entry["eventId"]: entry for entry in journal(stack, start_after)}.values()
+    events = journal(stack, start_after)
     by_id: dict[str, dict[str, Any]] = {}
     for entry in events:
         detail = json.loads(entry["detail"])
         assert entry["source"] == "appointments" and entry["detailType"] == detail["type"], entry
         assert entry["eventBusName"] == f"appointments-{stack.config.stage}"
-        # No repeat here, where nothing failed; a repeat elsewhere would carry the same detail.
-        assert by_id.setdefault(detail["id"], detail) == detail
+        # Where nothing failed, nothing is put twice: each change once on the bus, under its own id.
+        assert detail["id"] not in by_id, (detail, by_id[detail["id"]])
+        by_id[detail["id"]] = detail
     checks = validators()
     for detail in by_id.values():
         errors = [error.message for error in checks[detail["type"]].iter_errors(detail)]
@@ -234,9 +238,10 @@ def test_every_change_puts_exactly_one_event_with_its_schema_on_the_bus(stack: L
     rescheduled = next(d for d in by_id.values() if d["type"] == "booking.rescheduled")
     assert rescheduled["data"]["previous"]["start"] == at(day, 8) and rescheduled["data"]["start"] == at(day, 8, 30)
     # The trace of the request (or sweep) that made the change goes with its event (PutEvents'
-    # TraceHeader), for the targets to continue.
+    # TraceHeader), for the targets to continue; but a lapsed hold TTL removed before the sweep came
+    # (the emulator's TTL is quick) was nobody's request.
     untraced = [entry["detailType"] for entry in events if not str(entry["traceHeader"]).startswith("Root=1-")]
-    assert untraced == [], untraced
+    assert set(untraced) <= {"hold.expired"}, untraced
     # What lapsed was written down by the sweep, and says so.
     assert {d["data"]["status"] for d in by_id.values() if d["type"] == "hold.expired"} == {"EXPIRED"}
 
@@ -247,9 +252,11 @@ def faults(stack: LocalStack, plan: dict[str, Any]) -> dict[str, Any]:
     return dict(body)
 
 
-def test_with_half_of_the_entries_refused_every_change_arrives_and_a_repeat_is_the_same_event(
-    stack: LocalStack,
-) -> None:
+def test_with_half_of_the_entries_refused_every_change_arrives_once_per_dedupe_key(stack: LocalStack) -> None:
+    """Half of PutEvents' entries refused at random: each refused entry is put again, a record whose
+    event is refused four times fails the batch from there, and Lambda's retry puts it and the rest
+    again. Whatever the draw, every change arrives, and copies under one id are the same event
+    (tests/unit/test_event_bus.py proves the retry from the first refused record every time)."""
     api = Api(stack)
     after = last_sequence(stack)
     day = datetime.fromtimestamp(stack.clock.now(), UTC).date() + timedelta(days=2)
@@ -258,17 +265,14 @@ def test_with_half_of_the_entries_refused_every_change_arrives_and_a_repeat_is_t
     visit = {"name": "Visit", "durationMinutes": 30, "slotStepMinutes": 30, "minNoticeMinutes": 0}
     sid = api("POST", f"/providers/{pid}/services", body=visit, expect=201)["serviceId"]
     faults(stack, {"eventsPutFailure": 0.5})
+
+    def book(n: int) -> str:
+        body = {"providerId": pid, "serviceId": sid, "start": at(day, 8 + n // 2, 30 * (n % 2))}
+        return str(api("POST", "/bookings", f"flaky-{n}", body, expect=201)["bookingId"])
+
     try:
-        made = [
-            api(
-                "POST",
-                "/bookings",
-                f"flaky-{n}",
-                {"providerId": pid, "serviceId": sid, "start": at(day, 8 + n // 2, 30 * (n % 2))},
-                expect=201,
-            )["bookingId"]
-            for n in range(20)
-        ]
+        with ThreadPoolExecutor(5) as pool:  # at once, so that batches hold several records
+            made = list(pool.map(book, range(20)))
         settled(stack)
     finally:
         injected = faults(stack, {})
@@ -288,3 +292,30 @@ def test_with_half_of_the_entries_refused_every_change_arrives_and_a_repeat_is_t
         if json.loads(copies[0])["type"] == "booking.created"
     )
     assert created == Counter(made)
+
+
+def test_the_publishers_filter_lets_through_every_record_that_is_an_event(stack: LocalStack) -> None:
+    """Held to the module's whole stream (every change the tests above made): a record the mapping's
+    filter discards is never published, so it must be one `domain_event` makes nothing of."""
+    assert stack.data is not None and stack.emulator is not None
+    settings = MappingSettings.from_template("booking.yaml")
+    assert settings.event_filter is not None
+    streams = aws_client("dynamodbstreams", stack.emulator.endpoint)
+    arn = stack.data.table_stream_arn
+    (shard,) = streams.describe_stream(StreamArn=arn)["StreamDescription"]["Shards"]
+    iterator = streams.get_shard_iterator(StreamArn=arn, ShardId=shard["ShardId"], ShardIteratorType="TRIM_HORIZON")
+    records: list[dict[str, Any]] = []
+    position = iterator["ShardIterator"]
+    while True:
+        page = streams.get_records(ShardIterator=position, Limit=1000)
+        records += [lambda_record(record, arn) for record in page["Records"]]
+        if not page["Records"]:
+            break
+        position = page["NextShardIterator"]
+    kept = [record for record in records if settings.event_filter.keeps(record)]
+    events = [record for record in records if domain_event(record) is not None]
+    assert all(settings.event_filter.keeps(record) for record in events)
+    # and it filters: busy blocks, counters, markers and removals never invoke the publisher
+    assert len(events) > 50 and len(kept) < len(records) / 2, (len(events), len(kept), len(records))
+    kinds = {record["eventName"] for record in events}
+    assert kinds == {"INSERT", "MODIFY", "REMOVE"}, kinds  # a lapsed hold's removal among them

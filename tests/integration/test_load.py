@@ -30,15 +30,15 @@ def test_a_short_load_run_writes_its_reports_and_the_invariants_hold(tmp_path: P
 
 
 def test_the_readmes_load_example_holds_with_no_5xx(tmp_path: Path) -> None:
-    """`make load USERS=200 DURATION=1m`, as the README shows it: more users than this machine serves at
-    AWS's speed, so requests wait for the local workers, but none is throttled or fails."""
-    code = load.main(["--users", "200", "--duration", "1m", "--report-dir", str(tmp_path)])
+    """`make load USERS=200 DURATION=30s`, as the README shows it: more users than this machine serves
+    at AWS's speed, so requests wait for the local workers, but none is throttled or fails."""
+    code = load.main(["--users", "200", "--duration", "30s", "--report-dir", str(tmp_path)])
     summary = json.loads((tmp_path / "summary.json").read_text())
     assert code == 0 and summary["violations"] == [], (tmp_path / "summary.md").read_text()
     statuses: dict[str, int] = json.loads((tmp_path / "statuses.json").read_text())
     assert not [key for key in statuses if key.rsplit(" ", 1)[-1].startswith("5")], statuses
-    # That it ran at all (alone this machine makes about 2,300 requests and 330 bookings in the minute).
-    assert summary["requests"] > 500 and summary["auditedBookings"] == summary["bookingsMade"] > 50
+    # That it ran at all (alone this machine makes about 1,260 requests and 225 bookings in the 30 s).
+    assert summary["requests"] > 250 and summary["auditedBookings"] == summary["bookingsMade"] > 25
 
 
 class FakeApi(load.Api):

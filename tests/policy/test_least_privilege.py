@@ -91,6 +91,8 @@ class Grant:
     action: str
     place: int  # the resource's index in the statement
     resource: str = ""
+    # `ForAllValues:StringLike` `dynamodb:LeadingKeys`: the partition keys the grant is limited to
+    leading_keys: tuple[str, ...] = ()
 
     @property
     def key(self) -> tuple[str, str, int, str, int]:
@@ -101,6 +103,12 @@ def arn_matches(pattern: str, value: str) -> bool:
     """IAM's matching of resources: case-sensitive, `*` any run of characters, `?` any one."""
     regex = "".join(".*" if c == "*" else "." if c == "?" else re.escape(c) for c in pattern)
     return re.fullmatch(regex, value) is not None
+
+
+def leading_key(call: dict[str, Any]) -> str | None:
+    """The partition key a single-item DynamoDB call names (what `dynamodb:LeadingKeys` is about)."""
+    key = call["resources"].get("Key")
+    return key["PK"]["S"] if call["service"] == "DynamoDB" and isinstance(key, dict) and "PK" in key else None
 
 
 def required(call: dict[str, Any]) -> list[tuple[str, str]]:
@@ -187,17 +195,31 @@ def role_grants(service: str, stage: str) -> list[Grant]:
             assert statement["Effect"] == "Allow" and "NotAction" not in statement and "NotResource" not in statement
             actions = statement["Action"] if isinstance(statement["Action"], list) else [statement["Action"]]
             resources = statement["Resource"] if isinstance(statement["Resource"], list) else [statement["Resource"]]
+            condition = statement.get("Condition", {})
+            # The one condition the roles use, checked against the calls' keys; any other is refused
+            # here rather than ignored (a condition this test skipped could deny what it passed).
+            assert set(condition) <= {"ForAllValues:StringLike"}, condition
+            limited = condition.get("ForAllValues:StringLike", {})
+            assert set(limited) <= {"dynamodb:LeadingKeys"}, limited
+            keys = tuple(limited.get("dynamodb:LeadingKeys", ()))
             for action in actions:
                 for place, resource in enumerate(resources):
                     grants.append(
-                        Grant(f"{path.name} {role_id}", policy["PolicyName"], number, action, place, resource)
+                        Grant(f"{path.name} {role_id}", policy["PolicyName"], number, action, place, resource, keys)
                     )
     return grants
 
 
-def allowed(action: str, arn: str, grants: list[Grant]) -> list[Grant]:
-    """The grants that allow `action` on `arn` (actions match case-insensitively, as IAM's do)."""
-    return [g for g in grants if g.action.lower() == action.lower() and arn_matches(g.resource, arn)]
+def allowed(action: str, arn: str, grants: list[Grant], key: str | None = None) -> list[Grant]:
+    """The grants that allow `action` on `arn` (actions match case-insensitively, as IAM's do), for a
+    call naming the partition key `key` (a grant limited to some keys allows no call naming none)."""
+    return [
+        g
+        for g in grants
+        if g.action.lower() == action.lower()
+        and arn_matches(g.resource, arn)
+        and (not g.leading_keys or (key is not None and any(arn_matches(k, key) for k in g.leading_keys)))
+    ]
 
 
 def recorded_calls() -> list[dict[str, Any]]:
@@ -205,6 +227,13 @@ def recorded_calls() -> list[dict[str, Any]]:
     if not path.is_file():
         pytest.fail("no AWS calls were recorded: this test runs after the whole suite (make test)")
     return [json.loads(line) for line in path.read_text().splitlines()]
+
+
+def test_a_grant_limited_to_leading_keys_allows_only_calls_on_those_partitions() -> None:
+    grant = Grant("t", "p", 0, "dynamodb:DeleteItem", 0, "arn:table", ("EXPIRING#*",))
+    assert allowed("dynamodb:DeleteItem", "arn:table", [grant], "EXPIRING#2026-12-01T09") == [grant]
+    assert allowed("dynamodb:DeleteItem", "arn:table", [grant], "BOOKING#bkg_1") == []
+    assert allowed("dynamodb:DeleteItem", "arn:table", [grant], None) == []
 
 
 def test_arn_matching_follows_iam() -> None:
@@ -262,7 +291,7 @@ def test_every_call_is_granted_and_every_grant_is_used() -> None:
             grants = role_grants(service, stage)
             for call in (c for c in service_calls if c["stage"] == stage):
                 for action, arn in required(call):
-                    granting = allowed(action, arn, grants)
+                    granting = allowed(action, arn, grants, leading_key(call))
                     used.update(g.key for g in granting)
                     if not granting:
                         denied.append(f"{service} ({stage}): {action} on {arn}")

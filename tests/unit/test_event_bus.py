@@ -11,7 +11,7 @@ import pytest
 from botocore.stub import ANY, Stubber
 
 from services.booking import publisher_handler
-from services.booking.adapters.event_bus import MAX_BYTES, EventBridgeBus, EventTooLargeError, entry_bytes
+from services.booking.adapters.event_bus import MAX_BYTES, EventBridgeBus, entry_bytes
 from services.booking.domain_events import DomainEvent
 from services.common.observability import metrics
 
@@ -86,14 +86,20 @@ def test_what_is_still_refused_after_the_retries_is_handed_back(client: Any) -> 
         assert [e.event_id for e in bus.publish([event(1), event(2)])] == ["evt_2"]
 
 
-def test_calls_stay_under_256_kb_and_an_event_over_it_is_refused_before_any_call(client: Any) -> None:
+def test_calls_stay_under_256_kb_and_an_event_of_256_kb_is_handed_back_without_a_call(client: Any) -> None:
     big = [event(n, size=100_000) for n in range(3)]  # two fit in a call, not three
     bus = EventBridgeBus(client, "appointments-test")
     calls = bus._calls(big)
     assert [len(call) for call in calls] == [2, 1]
-    assert all(sum(entry_bytes(e) for e in call) <= MAX_BYTES for call in calls)
-    with pytest.raises(EventTooLargeError):
-        bus._calls([event(1, size=MAX_BYTES)])
+    assert all(sum(entry_bytes(e) for e in call) < MAX_BYTES for call in calls)
+    # Exactly at the limit is over it ("less than 256KB"), as AWS and the emulator refuse it.
+    padding = MAX_BYTES - entry_bytes(event(1))
+    at_limit = event(1, size=padding - len(',"padding":""'))
+    assert entry_bytes(at_limit) == MAX_BYTES
+    with Stubber(client) as stub:
+        stub.add_response("put_events", entries([True]), put([2]))
+        assert bus.publish([at_limit, event(2)]) == [at_limit]
+        stub.assert_no_pending_responses()
 
 
 def record(sequence: str, number: int | None) -> dict[str, Any]:
@@ -109,6 +115,23 @@ class RefusingBus:
     def publish(self, events: list[DomainEvent]) -> list[DomainEvent]:
         self.published |= {e.event_id for e in events}
         return [e for e in events if e.event_id in self.refused]
+
+
+def test_an_unreadable_record_fails_from_itself_on_and_the_events_before_it_go_out(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    records = [record("100", 1), record("200", 2), record("300", 3)]
+
+    def reading(r: dict[str, Any]) -> DomainEvent:
+        if r["number"] == 2:
+            raise KeyError("bookingId")
+        return event(r["number"])
+
+    monkeypatch.setattr(publisher_handler, "domain_event", reading)
+    bus = RefusingBus(set())
+    monkeypatch.setattr(publisher_handler, "bus", lambda: bus)
+    assert publisher_handler.publish(records) == {"batchItemFailures": [{"itemIdentifier": "200"}]}
+    assert bus.published == {"evt_1"}
 
 
 def test_the_first_record_whose_event_is_refused_is_reported_and_lambda_retries_from_it(

@@ -1,8 +1,9 @@
 """The local EventBridge: the templates' rules, read as CloudFormation resolves them, with what the
 emulation would run wrongly refused when loaded (a target AWS could not invoke without its permission,
-or one Lambda would retry); a throttled delivery retried within the target's RetryPolicy, then
-dead-lettered or dropped, with the rule's AWS/Events metrics; and the emulator's PutEvents: AWS's
-refusals of a call, injected entry failures answered in place, what was accepted in its journal."""
+or one Lambda would retry); an event handed to Lambda's asynchronous queue, which retries throttles
+until the function's maximum event age and drops what it gives up on (AsyncEventsDropped); and the
+emulator's PutEvents: AWS's refusals of a call, injected entry failures answered in place, what was
+accepted in its journal."""
 
 from __future__ import annotations
 
@@ -18,6 +19,7 @@ from local.lambda_runtime.function_runtime import Invocation, Throttled
 from local.lambda_runtime.functions import load_functions
 from tests.unit.test_scheduler import PARAMETERS
 
+FUNCTIONS = load_functions(PARAMETERS)  # read once: each read parses every service template
 EVENT = target_event(
     {
         "eventId": "e-1",
@@ -31,15 +33,11 @@ EVENT = target_event(
 
 
 def test_the_waitlist_rule_is_read_from_the_booking_template() -> None:
-    (rule,) = load_rules(PARAMETERS, load_functions(PARAMETERS))
+    (rule,) = load_rules(PARAMETERS, FUNCTIONS)
     assert (rule.name, rule.bus) == ("appointments-test-waitlist", "appointments-test")
     (target,) = rule.targets
-    assert (target.function, target.max_retries, target.max_age_seconds, target.dead_letter_arn) == (
-        "WaitlistFunction",
-        2,
-        300,
-        None,
-    )
+    # Lambda's queue keeps trying a throttled event as long as the function's EventInvokeConfig says
+    assert (target.function, target.max_event_age_seconds) == ("WaitlistFunction", 60)
     assert rule.matches(EVENT)
     assert not rule.matches({**EVENT, "detail-type": "booking.created"})
     assert not rule.matches({**EVENT, "source": "someone.else"})
@@ -90,14 +88,15 @@ def changed_target(**fields: Any) -> Any:
 def test_what_the_emulation_would_run_wrongly_is_refused_when_loaded(
     monkeypatch: pytest.MonkeyPatch, kind: str, change: Any, refusal: str
 ) -> None:
-    functions = load_functions(PARAMETERS)
     monkeypatch.setattr(event_rules, "resolved_resources", without(kind, change))
     with pytest.raises(UnsupportedRuleError, match=refusal):
-        load_rules(PARAMETERS, functions)
+        load_rules(PARAMETERS, FUNCTIONS)
 
 
 class Runtime:
     """A function that is throttled `throttles` times, then runs (failing when told to)."""
+
+    spec = type("Spec", (), {"name": "appointments-test-waitlist"})()
 
     def __init__(self, throttles: int, fails: bool = False) -> None:
         self.throttles, self.fails = throttles, fails
@@ -110,63 +109,62 @@ class Runtime:
         return Invocation("r", error={"errorType": "Boom"} if self.fails else None)
 
 
-class Queue:
+class Clock:
+    """The stack's clock, moved a second by each look (a throttled retry takes time)."""
+
     def __init__(self) -> None:
-        self.sent: list[dict[str, Any]] = []
+        self.now = 0.0
 
-    def get_queue_url(self, QueueName: str) -> dict[str, str]:
-        return {"QueueUrl": f"http://sqs/{QueueName}"}
-
-    def send_message(self, **message: Any) -> None:
-        self.sent.append(message)
+    def __call__(self) -> float:
+        self.now += 1.0
+        return self.now
 
 
-def deliver(runtime: Runtime, target: TargetSpec, now: float = 0.0) -> tuple[EventRules, Queue, list[str]]:
-    queue, metrics = Queue(), []
-    rule = RuleSpec(
-        "appointments-test-waitlist",
-        "appointments-test",
-        load_rules(PARAMETERS, load_functions(PARAMETERS))[0].pattern,
-        (target,),
-    )
+def deliver(runtime: Runtime, max_age: int = 60) -> tuple[EventRules, list[tuple[str, str, dict[str, str]]]]:
+    metrics: list[tuple[str, str, dict[str, str]]] = []
+    (loaded,) = load_rules(PARAMETERS, FUNCTIONS)
+    target = TargetSpec("arn:rule", "F", max_age)
+    rule = RuleSpec(loaded.name, loaded.bus, loaded.pattern, (target,))
     rules = EventRules(
         [rule],
         {"F": runtime},  # type: ignore[dict-item]
         "http://unused",
-        queue,
-        lambda: now,
-        on_metric=lambda name, _: metrics.append(name),
-        backoff_seconds=0.001,
+        Clock(),
+        on_metric=lambda *metric: metrics.append(metric),
+        backoff_seconds=0.0001,
     )
-    rules._deliver(rule, target, EVENT, "Root=1-abc;Parent=def;Sampled=1")
-    return rules, queue, metrics
+    rules._deliver(rule, target, EVENT, "Root=1-abc;Parent=def")
+    return rules, metrics
 
 
-def test_a_throttled_delivery_is_retried_and_reaches_the_function_with_the_changes_trace() -> None:
+INVOCATIONS = (
+    "AWS/Events",
+    "Invocations",
+    {"EventBusName": "appointments-test", "RuleName": "appointments-test-waitlist"},
+)
+DROPPED = ("AWS/Lambda", "AsyncEventsDropped", {"FunctionName": "appointments-test-waitlist"})
+
+
+def test_a_throttled_event_is_retried_by_lambdas_queue_and_reaches_the_function_with_the_changes_trace() -> None:
     runtime = Runtime(throttles=2)
-    rules, queue, metrics = deliver(runtime, TargetSpec("arn:rule", "F", 2, 300, None))
-    assert len(runtime.calls) == 3 and runtime.calls[-1] == (EVENT, "Root=1-abc;Parent=def;Sampled=1")
-    assert (rules.delivered, rules.dropped, queue.sent, metrics) == (1, 0, [], ["Invocations"])
+    rules, metrics = deliver(runtime)
+    assert len(runtime.calls) == 3 and runtime.calls[-1] == (EVENT, "Root=1-abc;Parent=def")
+    assert (rules.delivered, rules.invoked, rules.dropped, metrics) == (1, 1, 0, [INVOCATIONS])
 
 
-def test_a_function_error_is_lambdas_and_not_retried_by_eventbridge() -> None:
+def test_an_event_throttled_past_the_functions_maximum_event_age_is_dropped_by_lambda() -> None:
+    runtime = Runtime(throttles=10_000)
+    rules, metrics = deliver(runtime, max_age=5)
+    # delivered for EventBridge (handed to Lambda), dropped by Lambda once older than 5 s
+    assert 3 <= len(runtime.calls) <= 6 and (rules.delivered, rules.invoked, rules.dropped) == (1, 0, 1)
+    assert metrics == [INVOCATIONS, DROPPED]
+
+
+def test_a_function_error_is_dropped_by_lambda_which_does_not_retry_it() -> None:
     runtime = Runtime(throttles=0, fails=True)
-    rules, _, metrics = deliver(runtime, TargetSpec("arn:rule", "F", 2, 300, None))
-    assert len(runtime.calls) == 1 and (rules.delivered, rules.function_errors, metrics) == (1, 1, ["Invocations"])
-
-
-def test_past_its_retries_an_event_goes_to_the_targets_dead_letter_queue_or_is_dropped() -> None:
-    dlq = "arn:aws:local:us-east-1:123456789012:appointments-test-rule-dlq"
-    runtime = Runtime(throttles=99)
-    rules, queue, metrics = deliver(runtime, TargetSpec("arn:rule", "F", 2, 300, dlq))
-    assert len(runtime.calls) == 3 and rules.dead_lettered == 1
-    (sent,) = queue.sent
-    assert sent["QueueUrl"] == "http://sqs/appointments-test-rule-dlq" and json.loads(sent["MessageBody"]) == EVENT
-    assert sent["MessageAttributes"]["ERROR_CODE"]["StringValue"] == "MaxRetriesExceeded"
-    assert sent["MessageAttributes"]["RULE_ARN"]["StringValue"] == "arn:rule"
-    assert metrics == ["FailedInvocations", "DeadLetterInvocations"]
-    rules, queue, metrics = deliver(Runtime(throttles=99), TargetSpec("arn:rule", "F", 0, 300, None))
-    assert (rules.dropped, queue.sent, metrics) == (1, [], ["FailedInvocations"])
+    rules, metrics = deliver(runtime)
+    assert len(runtime.calls) == 1 and (rules.invoked, rules.function_errors, rules.dropped) == (1, 1, 1)
+    assert metrics == [INVOCATIONS, DROPPED]
 
 
 # -- the emulator's PutEvents ------------------------------------------------------------------------

@@ -12,6 +12,8 @@ from typing import Any
 from services.common.audit import Action, AuditEvent, Change, EntityType
 from services.common.dynamodb import from_item
 
+LAPSE_ACTOR = "system:expiry"  # who wrote a lapse down: the sweep, or TTL before it (decision 0027)
+
 # Keys, index keys and attribution are how an item is stored, not what changed.
 BOOKKEEPING = frozenset(
     {
@@ -85,7 +87,10 @@ def _classify(event_name: str, old: dict[str, Any], new: dict[str, Any]) -> tupl
         )
         if event_name == "MODIFY" and ended and old.get("status") != new.get("status"):
             return "Hold", item["holdId"], ended  # type: ignore[return-value]
-        return None  # TTL's removal is storage, not a change
+        if event_name == "REMOVE" and not old.get("status"):
+            # TTL removed a lapsed hold before the sweep wrote it EXPIRED: that is its expiry (decision 0027)
+            return "Hold", item["holdId"], "HOLD_EXPIRED"
+        return None  # otherwise TTL's removal is storage, not a change
     if kind == "WaitlistEntry":
         if event_name == "INSERT":
             return "WaitlistEntry", item["waitlistId"], "WAITLIST_JOINED"
@@ -134,6 +139,10 @@ def audit_event(record: dict[str, Any]) -> AuditEvent | None:
     at = source.get("updatedAt") or (
         datetime.fromtimestamp(float(created), UTC).strftime("%Y-%m-%dT%H:%M:%SZ") if created is not None else ""
     )
+    if not new:  # a lapsed hold TTL removed: nobody's request; it lapsed at its expiry
+        source = {"actor": LAPSE_ACTOR}
+        changes = {"status": Change(before=None, after="EXPIRED")}
+        at = datetime.fromtimestamp(old["expiresAt"], UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
     return AuditEvent(
         eventId=record["eventID"],
         sequence=stream["SequenceNumber"],

@@ -119,7 +119,7 @@ class DynamoDBProviderStore:
                 "TableName": self.table,
                 "Key": keys.provider_key(provider_id),
                 "UpdateExpression": "ADD availabilityVersion :one SET lastChange = :change, actor = :actor, "
-                "requestId = :request, traceId = :trace, updatedAt = :now",
+                "requestId = :request, traceId = :trace, spanId = :span, updatedAt = :now",
                 "ConditionExpression": "attribute_exists(PK)",
                 "ExpressionAttributeValues": to_item(
                     {
@@ -128,6 +128,7 @@ class DynamoDBProviderStore:
                         ":actor": by.actor,
                         ":request": by.request_id,
                         ":trace": by.trace_id,
+                        ":span": by.span_id,
                         ":now": now,
                     }
                 ),

@@ -1176,6 +1176,10 @@ class DynamoDBBookingStore:
         for booking in occurrences:
             writes.append(self._booking_put(booking, idempotency, by, stamp, booking.counted or {}))
         writes.append(self._series_put(series, by, stamp))
+        # Its pending occurrences share one approval deadline: one marker for the series.
+        deadlines = {booking.approval_expires_at for booking in occurrences if booking.status is BookingStatus.PENDING}
+        if deadlines:
+            writes.append(self._lapse_marker(Lapse("SERIES", series.series_id, min(d for d in deadlines if d))))
         if idempotency is not None:
             writes.append(self._remember(by.actor, idempotency, stamp))
         self.remembered.forget(series.provider_id)

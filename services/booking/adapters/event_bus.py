@@ -28,10 +28,6 @@ MAX_BYTES = 256 * 1024
 ATTEMPTS = 4  # the first try and three retries of the entries that failed: 0.1 + 0.2 + 0.4 s of backoff
 
 
-class EventTooLargeError(ValueError):
-    """An event over PutEvents' size limit: no retry can put it."""
-
-
 class EventBridgeBus:
     def __init__(
         self,
@@ -43,15 +39,19 @@ class EventBridgeBus:
         self.client, self.bus_name, self._sleep, self.attempts = client, bus_name, sleep, attempts
 
     def publish(self, events: list[DomainEvent]) -> list[DomainEvent]:
-        """Put every event on the bus; answers those still refused after the retries (none, usually)."""
-        pending = list(events)
+        """Put every event on the bus; answers those still refused after the retries (none, usually),
+        and any too large for PutEvents, which no retry can put."""
+        too_large = [event for event in events if entry_bytes(event) >= MAX_BYTES]
+        for event in too_large:
+            logger.error("event too large for PutEvents", eventId=event.event_id, bytes=entry_bytes(event))
+        pending = [event for event in events if event not in too_large]
         for attempt in range(self.attempts):
             if attempt:
                 self._sleep(0.1 * 2 ** (attempt - 1))
             pending = [event for call in self._calls(pending) for event in self._put(call)]
             if not pending:
-                return []
-        return pending
+                break
+        return too_large + pending
 
     def _entry(self, event: DomainEvent) -> PutEventsRequestEntryTypeDef:
         entry: PutEventsRequestEntryTypeDef = {
@@ -66,14 +66,12 @@ class EventBridgeBus:
         return entry
 
     def _calls(self, events: list[DomainEvent]) -> list[list[DomainEvent]]:
-        """The events in calls of at most 10 entries and 256 KB, in order."""
+        """The events (each under 256 KB) in calls of at most 10 entries and under 256 KB, in order."""
         calls: list[list[DomainEvent]] = []
         size = 0
         for event in events:
             entry_size = entry_bytes(event)
-            if entry_size > MAX_BYTES:
-                raise EventTooLargeError(f"{event.event_id} is {entry_size} bytes; PutEvents takes {MAX_BYTES}")
-            if not calls or len(calls[-1]) == MAX_ENTRIES or size + entry_size > MAX_BYTES:
+            if not calls or len(calls[-1]) == MAX_ENTRIES or size + entry_size >= MAX_BYTES:
                 calls.append([])
                 size = 0
             calls[-1].append(event)

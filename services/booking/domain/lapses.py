@@ -33,8 +33,10 @@ class Standing(Enum):
 @dataclass(frozen=True)
 class WrittenDown:
     holds: list[str] = field(default_factory=list)
-    bookings: list[str] = field(default_factory=list)
+    bookings: list[str] = field(default_factory=list)  # (a series' pending occurrences: the series' id)
     ended_before: int = 0  # markers of what had ended in time (booked, released, decided): dropped
+    left: int = 0  # lapses left for the next sweep: a lost race, an error, or no time left
+    errors: list[str] = field(default_factory=list)  # what failed, for the log
 
 
 @dataclass
@@ -43,27 +45,37 @@ class LapseService:
     clock: Callable[[], datetime]
 
     @traced("lapses.write_down")
-    def write_down(self, by: Attribution) -> WrittenDown:
+    def write_down(self, by: Attribution, time_left: Callable[[], bool] = lambda: True) -> WrittenDown:
         """Every lapse up to now, written down once; each marker dropped once dealt with. A lapse whose
-        write lost a race and still stands keeps its marker, and the sweep's mark stays at its hour,
-        so the next sweep tries again; so does everything after an error."""
+        write lost a race or failed, and those there was no time left for, keep their markers, and the
+        sweep's mark stays at the first one's hour: the next sweep reads them again."""
         now = self.clock()
         lapses, mark = self.store.lapsed(now)
         holds: list[str] = []
         bookings: list[str] = []
-        ended = 0
-        for lapse in lapses:
-            outcome = self._write_down(lapse, now, by)
+        errors: list[str] = []
+        ended = left = 0
+        for number, lapse in enumerate(lapses):
+            if not time_left():
+                left += len(lapses) - number
+                mark = min([mark, *(keys.expiry_hour(later.lapses_at) for later in lapses[number:])])
+                break
+            try:
+                outcome = self._write_down(lapse, now, by)
+            except Exception as error:  # one lapse failing does not stop the others, nor the lines
+                errors.append(f"{lapse.kind} {lapse.entity_id}: {error!r}")
+                outcome = Standing.RACED
             if outcome is Standing.WRITTEN:
-                (holds if lapse.kind == "HOLD" else bookings).append(lapse.entity_id)
+                (holds if lapse.kind == "HOLD" else bookings).append(lapse.entity_id)  # a series: its id
             elif outcome is Standing.ENDED:
                 ended += 1
             else:
+                left += 1
                 mark = min(mark, keys.expiry_hour(lapse.lapses_at))
                 continue
             self.store.forget_lapse(lapse)
         self.store.swept_through(mark)
-        return WrittenDown(holds, bookings, ended)
+        return WrittenDown(holds, bookings, ended, left, errors)
 
     def _write_down(self, lapse: Lapse, now: datetime, by: Attribution) -> Standing:
         if lapse.kind == "HOLD":
@@ -71,8 +83,19 @@ class LapseService:
             if hold is None or hold.ended is not None or hold.expires_at > now:
                 return Standing.ENDED  # booked or released in time (or gone: TTL's, long after)
             return Standing.WRITTEN if isinstance(self.store.expire_hold(hold, by), Committed) else Standing.RACED
-        booking = self.store.get_booking(lapse.entity_id)
-        deadline = booking.approval_expires_at if booking is not None else None
-        if booking is None or booking.status is not BookingStatus.PENDING or deadline is None or deadline > now:
+        if lapse.kind == "SERIES":  # its occurrences awaiting approval share one deadline
+            series = self.store.get_series(lapse.entity_id)
+            found = self.store.get_bookings(list(series.booking_ids)) if series is not None else []
+        else:
+            found = [booking for booking in [self.store.get_booking(lapse.entity_id)] if booking is not None]
+        lapsed = [
+            booking
+            for booking in found
+            if booking.status is BookingStatus.PENDING
+            and booking.approval_expires_at is not None
+            and booking.approval_expires_at <= now
+        ]
+        if not lapsed:
             return Standing.ENDED  # decided in time, or cancelled, or written down by a reader
-        return Standing.WRITTEN if isinstance(self.store.expire(booking, by), Committed) else Standing.RACED
+        outcomes = [self.store.expire(booking, by) for booking in lapsed]
+        return Standing.WRITTEN if all(isinstance(o, Committed) for o in outcomes) else Standing.RACED
