@@ -39,7 +39,14 @@ def build_event(
     split = urlsplit(request.target)
     headers: dict[str, str] = {}
     multi_headers: dict[str, list[str]] = {}
-    for name, value in [*request.headers, ("X-Amzn-Trace-Id", trace)]:
+    # API Gateway adds the X-Forwarded-* headers, replacing any the client sent: how the client
+    # reached it (here plain HTTP on the stack's port), which is what a URL the API hands out is built from.
+    forwarded = {"X-Forwarded-For": request.source_ip, "X-Forwarded-Proto": "http"}
+    host = request.header("host") or ""
+    if ":" in host:
+        forwarded["X-Forwarded-Port"] = host.rsplit(":", 1)[1]
+    from_client = [(n, v) for n, v in request.headers if n.lower() not in {k.lower() for k in forwarded}]
+    for name, value in [*from_client, *forwarded.items(), ("X-Amzn-Trace-Id", trace)]:
         if name.lower() == "x-amzn-trace-id":
             name, value = "X-Amzn-Trace-Id", trace
             multi_headers.pop(name, None)
@@ -68,7 +75,8 @@ def build_event(
         "domainPrefix": API_ID,
         "extendedRequestId": uuid.uuid4().hex[:16],
         "httpMethod": request.method,
-        "path": f"/{stage}{split.path}",
+        # The path the client asked for, as on AWS (where an execute-api URL holds the stage: here none does).
+        "path": split.path,
         "protocol": request.protocol,
         "requestId": request_id,
         "requestTime": received.strftime("%d/%b/%Y:%H:%M:%S +0000"),

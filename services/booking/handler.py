@@ -24,6 +24,7 @@ from aws_lambda_powertools.utilities.typing import LambdaContext
 from pydantic import BeforeValidator
 
 from services.booking.adapters.dynamodb_store import DynamoDBBookingStore
+from services.booking.domain.feeds import Feed, FeedService
 from services.booking.domain.holds import HoldService
 from services.booking.domain.models import Booking, BookingStatus
 from services.booking.domain.personal_data import PersonalDataEraser
@@ -109,6 +110,11 @@ def series() -> SeriesService:
 @cache
 def waitlist() -> WaitlistService:
     return WaitlistService(bookings().store, utc_now, jittered_pause)
+
+
+@cache
+def feeds() -> FeedService:
+    return FeedService(bookings().store, utc_now)
 
 
 @cache
@@ -373,6 +379,80 @@ def erase_personal_data(customerId: CustomerId) -> Response[Any]:
         content_type="application/json",
         body={"customerId": erasure.customer_id, "bookings": erasure.bookings, "erasedAt": iso_utc(erasure.erased_at)},
     )
+
+
+# Calendar feeds (decision 0028)
+
+FEED_ID = r"^fd_[0-9a-f]{32}$"
+
+
+def _calendar_response(feed: Feed) -> Response[Any]:
+    """The feed as text/calendar, with a strong ETag of its bytes; `If-None-Match` naming it is a 304,
+    so a calendar app that polls an unchanged feed downloads nothing."""
+    from services.booking.ical import calendar_ics  # icalendar is loaded by the feeds alone
+
+    body = calendar_ics(feed, utc_now())
+    tag = f'"{hashlib.sha256(body).hexdigest()[:32]}"'
+    headers = {"ETag": tag, "Cache-Control": "private, max-age=300"}
+    header = app.current_event.headers.get("If-None-Match") or app.current_event.headers.get("if-none-match") or ""
+    asked = {value.strip() for value in header.split(",")}
+    if tag in asked or "*" in asked:
+        return Response(status_code=HTTPStatus.NOT_MODIFIED, headers=headers)
+    logger.info("calendar feed", bookings=len(feed.bookings), bytes=len(body))
+    return Response(
+        status_code=HTTPStatus.OK, content_type="text/calendar; charset=utf-8", body=body.decode(), headers=headers
+    )
+
+
+@app.get("/providers/<providerId>/calendar.ics")
+def provider_calendar(providerId: Annotated[str, Path(pattern=PROVIDER_ID)]) -> Response[Any]:
+    identify(providerId=providerId)
+    return _calendar_response(feeds().provider_feed(current_principal(app), providerId))
+
+
+@app.get("/me/calendar.ics")
+def my_calendar() -> Response[Any]:
+    return _calendar_response(feeds().customer_feed(current_principal(app)))
+
+
+@app.get("/feeds/<feedId>/calendar.ics")
+def shared_calendar(
+    feedId: Annotated[str, Path(pattern=FEED_ID)], key: Annotated[str, Query(min_length=1, max_length=128)]
+) -> Response[Any]:
+    """Public: the feed's key is its authorization (calendar apps cannot sign in)."""
+    return _calendar_response(feeds().shared_feed(feedId, key))
+
+
+def _feed_url(feed_id: str, key: str) -> str:
+    """Where the feed is, as this request reached the API: its host, and the path's prefix before the
+    route (an execute-api URL's stage, a custom domain's base path; none on the local stack)."""
+    event = app.current_event
+    host = event.headers.get("Host") or event.headers.get("host") or event.request_context.domain_name
+    scheme = event.headers.get("X-Forwarded-Proto") or event.headers.get("x-forwarded-proto") or "https"
+    path = str((event.get("requestContext") or {}).get("path") or event.path)
+    prefix = path[: len(path) - len(event.path)] if path.endswith(event.path) else ""
+    return f"{scheme}://{host}{prefix}/feeds/{feed_id}/calendar.ics?key={key}"
+
+
+@app.post("/providers/<providerId>/feed")
+def share_calendar(providerId: Annotated[str, Path(pattern=PROVIDER_ID)]) -> Response[Any]:
+    principal = current_principal(app)
+    identify(providerId=providerId)
+    issued = feeds().issue(principal, providerId, attribution_for(app, principal))
+    logger.info("calendar feed shared", feedId=issued.feed_id)  # never its key
+    return Response(
+        status_code=HTTPStatus.CREATED,
+        content_type="application/json",
+        body={"url": _feed_url(issued.feed_id, issued.key), "feedId": issued.feed_id, "createdAt": issued.created_at},
+    )
+
+
+@app.delete("/providers/<providerId>/feed")
+def revoke_calendar_feed(providerId: Annotated[str, Path(pattern=PROVIDER_ID)]) -> Response[Any]:
+    identify(providerId=providerId)
+    feeds().revoke(current_principal(app), providerId)
+    logger.info("calendar feed revoked")
+    return Response(status_code=HTTPStatus.NO_CONTENT)
 
 
 @observed(correlation_id_path=correlation_paths.API_GATEWAY_REST)

@@ -212,3 +212,17 @@ def expiry_marker_key(lapses_at: datetime, kind: str, entity_id: str) -> Key:
     reads what has lapsed, in the order it lapsed."""
     at = lapses_at.astimezone(UTC_ZONE).strftime("%Y-%m-%dT%H:%M:%SZ")
     return {"PK": {"S": f"{EXPIRING_PREFIX}{expiry_hour(lapses_at)}"}, "SK": {"S": f"{at}#{kind}#{entity_id}"}}
+
+
+FEED_ID_PREFIX: Final = "fd_"
+
+
+def feed_key(feed_id: str) -> Key:
+    """A calendar feed, found by the id its URL names."""
+    return {"PK": {"S": f"FEED#{feed_id}"}, "SK": {"S": "FEED"}}
+
+
+def provider_feed_key(provider_id: str) -> Key:
+    """Which feed is the provider's live one. In the provider's partition, but after its calendar's
+    range (`FEED` sorts after `DAY#…`), so no calendar Query reads it."""
+    return {"PK": {"S": provider_pk(provider_id)}, "SK": {"S": "FEED"}}

@@ -90,7 +90,7 @@ def test_build_event_is_a_rest_proxy_v1_event() -> None:
     assert event["pathParameters"] is None and event["body"] is None and event["isBase64Encoded"] is False
     context = event["requestContext"]
     assert context["requestId"] == "req-1"
-    assert context["stage"] == "local" and context["path"] == "/local/me"
+    assert context["stage"] == "local" and context["path"] == "/me"  # the path the client asked for
     assert context["resourcePath"] == "/me"
     assert context["identity"]["sourceIp"] == "127.0.0.1"
     assert context["authorizer"] == {"claims": {"sub": "alice"}}

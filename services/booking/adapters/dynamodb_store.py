@@ -26,6 +26,7 @@ from services.booking.adapters.remembered_calendars import RememberedCalendars
 from services.booking.domain.models import (
     Booking,
     BookingStatus,
+    CalendarFeed,
     CustomerHolds,
     Hold,
     Lapse,
@@ -190,6 +191,7 @@ def booking_from(values: dict[str, Any]) -> Booking:
         if "approvalExpiresAt" in values
         else None,
         decline_reason=values.get("declineReason"),
+        updated_at=values.get("updatedAt"),
     )
 
 
@@ -512,6 +514,95 @@ class DynamoDBBookingStore:
     def lapsed_approvals(self, provider_id: str, start: datetime, end: datetime, now: datetime) -> list[Booking]:
         found = approval.lapsed_approvals(self.client, self.table, provider_id, (start, end), now)
         return [booking_from(from_item(item)) for item in found]
+
+    # Calendar feeds (decision 0028)
+
+    def bookings_between(
+        self, provider_id: str | None, customer_id: str | None, start: datetime, end: datetime, most: int
+    ) -> list[Booking]:
+        """A provider's (or, without one, a customer's) bookings starting in [start, end], every status,
+        in time order, at most `most` (pages of 100 read until then)."""
+        found: list[Booking] = []
+        cursor = None
+        while len(found) < most:
+            query = ListQuery(provider_id, customer_id, start, end, None, 100, cursor, provider_id is None)
+            page = self.list_bookings(query)
+            found += page.items
+            if page.next_cursor is None:
+                break
+            cursor = page.next_cursor
+        return found[:most]
+
+    def get_feed(self, feed_id: str) -> CalendarFeed | None:
+        found = self.client.get_item(TableName=self.table, Key=keys.feed_key(feed_id), ConsistentRead=True)
+        if "Item" not in found:
+            return None
+        values = from_item(found["Item"])
+        return CalendarFeed(values["feedId"], values["providerId"], values["keyHash"], values["createdAt"])
+
+    def provider_feed_id(self, provider_id: str) -> str | None:
+        found = self.client.get_item(TableName=self.table, Key=keys.provider_feed_key(provider_id), ConsistentRead=True)
+        return from_item(found["Item"])["feedId"] if "Item" in found else None
+
+    def replace_feed(self, feed: CalendarFeed, previous: str | None, by: Attribution) -> bool:
+        """The provider's live feed becomes `feed`, and `previous` (the one read as live) is gone, in one
+        transaction; False when another change of the provider's feed came first."""
+        pointer = {
+            "TableName": self.table,
+            "Item": {
+                **keys.provider_feed_key(feed.provider_id),
+                **to_item({"entityType": "ProviderFeed", "feedId": feed.feed_id, **attribution(by, feed.created_at)}),
+            },
+        }
+        if previous is None:
+            pointer["ConditionExpression"] = "attribute_not_exists(PK)"
+        else:
+            pointer["ConditionExpression"] = "feedId = :previous"
+            pointer["ExpressionAttributeValues"] = to_item({":previous": previous})
+        item = {
+            **keys.feed_key(feed.feed_id),
+            **to_item(
+                {
+                    "entityType": "CalendarFeed",
+                    "feedId": feed.feed_id,
+                    "providerId": feed.provider_id,
+                    "keyHash": feed.key_hash,
+                    "createdAt": feed.created_at,
+                    **attribution(by, feed.created_at),
+                }
+            ),
+        }
+        writes: list[dict[str, Any]] = [
+            {"Put": pointer},
+            {"Put": {"TableName": self.table, "Item": item, "ConditionExpression": "attribute_not_exists(PK)"}},
+        ]
+        if previous is not None:
+            writes.append({"Delete": {"TableName": self.table, "Key": keys.feed_key(previous)}})
+        return self._feed_transaction(writes)
+
+    def remove_feed(self, provider_id: str, feed_id: str) -> bool:
+        """The provider's live feed gone; False when it was no longer `feed_id`."""
+        writes: list[dict[str, Any]] = [
+            {
+                "Delete": {
+                    "TableName": self.table,
+                    "Key": keys.provider_feed_key(provider_id),
+                    "ConditionExpression": "feedId = :feed",
+                    "ExpressionAttributeValues": to_item({":feed": feed_id}),
+                }
+            },
+            {"Delete": {"TableName": self.table, "Key": keys.feed_key(feed_id)}},
+        ]
+        return self._feed_transaction(writes)
+
+    def _feed_transaction(self, writes: list[dict[str, Any]]) -> bool:
+        try:
+            self.client.transact_write_items(TransactItems=writes, ClientRequestToken=str(uuid.uuid4()))  # type: ignore[arg-type]
+        except ClientError as error:
+            if error_code(error) in {"TransactionCanceledException", "TransactionConflictException"}:
+                return False
+            raise
+        return True
 
     # What lapses without a write (decision 0027): a marker put with it, read by the minute's sweep
 

@@ -42,6 +42,7 @@ class Booking:
     series_id: str | None = None  # the recurring series it is an occurrence of
     approval_expires_at: datetime | None = None  # a pending booking's deadline: undecided then, it is EXPIRED
     decline_reason: str | None = None
+    updated_at: str | None = None  # when it last changed (as stored; None: not read, e.g. through its span)
 
     def as_of(self, now: datetime) -> Booking:
         """The booking as it stands at `now`: a pending one whose deadline has passed is EXPIRED, and its
@@ -181,3 +182,14 @@ class Lapse:
     kind: str
     entity_id: str
     lapses_at: datetime
+
+
+@dataclass(frozen=True)
+class CalendarFeed:
+    """A provider's secret feed URL (decision 0028): its id names it in the URL, and only the hash of
+    its key is kept, so the table never holds what opens it."""
+
+    feed_id: str
+    provider_id: str
+    key_hash: str
+    created_at: str

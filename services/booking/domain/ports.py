@@ -9,6 +9,7 @@ from typing import Protocol
 from services.booking.domain.models import (
     Booking,
     BookingStatus,
+    CalendarFeed,
     CustomerHolds,
     Hold,
     Lapse,
@@ -134,6 +135,25 @@ class BookingStore(Protocol):
         """The provider's bookings starting in [start, end] still PENDING past their deadline (its index:
         eventually consistent, which a deadline long passed does not mind)."""
         ...
+
+    # Calendar feeds (decision 0028)
+
+    def bookings_between(
+        self, provider_id: str | None, customer_id: str | None, start: datetime, end: datetime, most: int
+    ) -> list[Booking]:
+        """A provider's (or, without one, a customer's) bookings starting in [start, end], every status,
+        in time order: its index, eventually consistent (a feed is polled, not read after a write)."""
+        ...
+
+    def get_feed(self, feed_id: str) -> CalendarFeed | None: ...
+
+    def provider_feed_id(self, provider_id: str) -> str | None: ...
+
+    def replace_feed(self, feed: CalendarFeed, previous: str | None, by: Attribution) -> bool:
+        """One transaction: `feed` the provider's live feed, `previous` gone; False if it changed first."""
+        ...
+
+    def remove_feed(self, provider_id: str, feed_id: str) -> bool: ...
 
     # What lapses without a write: holds' expiries and approvals' deadlines (decision 0027)
 
