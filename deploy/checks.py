@@ -43,6 +43,9 @@ NAME_LIMITS: dict[tuple[str, str], int] = {
     ("AWS::Cognito::UserPoolDomain", "Domain"): 63,
     ("AWS::Budgets::Budget", "BudgetName"): 100,
     ("AWS::CloudFormation::Stack", "StackName"): 128,
+    ("AWS::Events::EventBus", "Name"): 256,
+    ("AWS::Events::Rule", "Name"): 64,
+    ("AWS::Scheduler::Schedule", "Name"): 64,
 }
 _VERBOSITY = ["FATAL", "ERROR", "WARN", "INFO", "DEBUG", "TRACE"]  # Lambda's application levels
 

@@ -14,7 +14,8 @@
 
 Deliberately not emulated (or not yet):
 
-- the stage in the URL: `/health`, not `/local/health` (`requestContext.path` carries the stage);
+- the stage in the URL: `/health`, not `/local/health` (`requestContext.path` is the path the client
+  asked for, as on AWS, where an execute-api URL holds the stage);
 - a 10 MB request limit: the local limit is Lambda's 6 MB synchronous payload, the smaller of the two;
 - `GET /openapi.json` is a mock integration that the gateway answers itself, with the public document;
 - usage plans, API keys, caching, custom domains, and the account-level and stage throttles (the

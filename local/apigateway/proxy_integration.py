@@ -39,9 +39,14 @@ def build_event(
     split = urlsplit(request.target)
     headers: dict[str, str] = {}
     multi_headers: dict[str, list[str]] = {}
-    # API Gateway adds the X-Forwarded-* headers, replacing any the client sent: how the client
-    # reached it (here plain HTTP on the stack's port), which is what a URL the API hands out is built from.
-    forwarded = {"X-Forwarded-For": request.source_ip, "X-Forwarded-Proto": "http"}
+    # API Gateway sets X-Forwarded-Proto and -Port to how the client reached it (here plain HTTP on
+    # the stack's port: a URL the API hands out is built from them) and appends the client's address
+    # to X-Forwarded-For.
+    sent_for = request.header("x-forwarded-for")
+    forwarded = {
+        "X-Forwarded-For": f"{sent_for}, {request.source_ip}" if sent_for else request.source_ip,
+        "X-Forwarded-Proto": "http",
+    }
     host = request.header("host") or ""
     if ":" in host:
         forwarded["X-Forwarded-Port"] = host.rsplit(":", 1)[1]

@@ -139,9 +139,15 @@ def _times(item: dict[str, Any]) -> dict[str, str]:
     return {"start": str(before["start"]), "end": str(before["end"])}
 
 
-def _lapsed_hold_removed(event_name: str, old: dict[str, Any]) -> tuple[str, dict[str, Any]] | None:
-    """A hold removed by TTL before anyone wrote it down: its expiry (see the module's docstring)."""
-    if event_name != "REMOVE" or old.get("entityType") != "Hold" or old.get("status"):
+def removed_by_ttl(record: dict[str, Any]) -> bool:
+    """DynamoDB's TTL removed the item (its stream record says who removed it), not anyone's request."""
+    identity = record.get("userIdentity") or {}
+    return identity.get("type") == "Service" and identity.get("principalId") == "dynamodb.amazonaws.com"
+
+
+def _lapsed_hold_removed(record: dict[str, Any], old: dict[str, Any]) -> tuple[str, dict[str, Any]] | None:
+    """A hold TTL removed before anyone wrote it down: its expiry (see the module's docstring)."""
+    if not removed_by_ttl(record) or old.get("entityType") != "Hold" or old.get("status"):
         return None
     return "hold.expired", {**_hold_data(old), "status": "EXPIRED", "version": 2}
 
@@ -152,7 +158,7 @@ def domain_event(record: dict[str, Any]) -> DomainEvent | None:
     old = from_item(stream.get("OldImage", {}))
     new = from_item(stream.get("NewImage", {}))
     if record["eventName"] == "REMOVE":
-        classified = _lapsed_hold_removed(record["eventName"], old)  # else storage: TTL's, or a claim deleted
+        classified = _lapsed_hold_removed(record, old)  # else storage: TTL's, or a claim deleted
     else:
         classified = _classify(record["eventName"], old, new)
     if classified is None:

@@ -395,7 +395,7 @@ def _calendar_response(feed: Feed) -> Response[Any]:
     tag = f'"{hashlib.sha256(body).hexdigest()[:32]}"'
     headers = {"ETag": tag, "Cache-Control": "private, max-age=300"}
     header = app.current_event.headers.get("If-None-Match") or app.current_event.headers.get("if-none-match") or ""
-    asked = {value.strip() for value in header.split(",")}
+    asked = {value.strip().removeprefix("W/") for value in header.split(",")}  # weak comparison (RFC 9110)
     if tag in asked or "*" in asked:
         return Response(status_code=HTTPStatus.NOT_MODIFIED, headers=headers)
     logger.info("calendar feed", bookings=len(feed.bookings), bytes=len(body))
@@ -444,6 +444,7 @@ def share_calendar(providerId: Annotated[str, Path(pattern=PROVIDER_ID)]) -> Res
         status_code=HTTPStatus.CREATED,
         content_type="application/json",
         body={"url": _feed_url(issued.feed_id, issued.key), "feedId": issued.feed_id, "createdAt": issued.created_at},
+        headers={"Cache-Control": "no-store"},  # the only time its key is shown: kept by no cache
     )
 
 

@@ -6,8 +6,11 @@ One VEVENT per booking, cancelled ones included, so a calendar app that polls ta
 - `SEQUENCE`: the booking's version less one, so it rises with each change from 0;
 - `STATUS`: `CONFIRMED`; `TENTATIVE` while awaiting approval; `CANCELLED` once cancelled, declined
   or expired;
-- `DTSTAMP` and `LAST-MODIFIED`: when it last changed. The same booking renders the same bytes
-  until it changes, so the feed's ETag holds while nothing changes.
+- `DTSTAMP` and `LAST-MODIFIED`: when it last changed, not when the feed was made, so the feed's
+  bytes (and its ETag) stay the same between polls while nothing in it changes. They do change
+  when a booking changes, a service or the provider is renamed, a pending booking's deadline
+  passes (it shows `CANCELLED` at once, its new SEQUENCE once the sweep writes it down), or a
+  booking crosses the edge of the window.
 
 No customer's words (notes) and no customer id: whoever holds a shared feed's URL reads it.
 The calendar carries RFC 7986 `NAME` and `REFRESH-INTERVAL` (15 minutes), and the `X-WR-CALNAME`
@@ -18,7 +21,7 @@ from __future__ import annotations
 
 from datetime import UTC, datetime, timedelta
 
-from icalendar import Calendar, Event
+from icalendar import Calendar, Event, vDuration, vText
 
 from services.booking.domain.feeds import Feed
 from services.booking.domain.models import Booking, BookingStatus
@@ -60,10 +63,11 @@ def calendar_ics(feed: Feed, now: datetime) -> bytes:
     calendar.add("prodid", PRODID)
     calendar.add("version", "2.0")
     calendar.add("calscale", "GREGORIAN")
-    calendar.add("name", feed.name)
-    calendar.add("x-wr-calname", feed.name)
+    # TEXT values, escaped (a provider's name may hold a comma, a semicolon or a line break)
+    calendar.add("name", vText(feed.name))
+    calendar.add("x-wr-calname", vText(feed.name))
     calendar.add("refresh-interval", REFRESH, parameters={"VALUE": "DURATION"})
-    calendar.add("x-published-ttl", REFRESH)
+    calendar.add("x-published-ttl", vDuration(REFRESH))  # PT15M, as Outlook reads it
     for booking in feed.bookings:
         calendar.add_component(_event(booking, feed.service_names, now))
     return bytes(calendar.to_ical())

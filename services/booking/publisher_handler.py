@@ -6,7 +6,8 @@ batch is left for Lambda's retry (a partial batch response names the first: Lamb
 there, in stream order). Events already put are put again then, under the same `detail.id`: the bus
 gets every change at least once, and a consumer that dedupes on that id sees it exactly once. After
 its retries the mapping sends the range to the publisher's dead-letter queue (runbook:
-docs/runbooks/domain-events.md).
+docs/runbooks/domain-events.md). A record that can never be published (unreadable, or an event over
+PutEvents' size) is a bug: it is logged and counted, and left out rather than holding up the stream.
 """
 
 from __future__ import annotations
@@ -25,7 +26,7 @@ from opentelemetry.trace import SpanKind
 from services.booking.adapters.event_bus import EventBridgeBus
 from services.booking.domain_events import DomainEvent, domain_event
 from services.common.aws import events_client
-from services.common.observability import logger, observed
+from services.common.observability import Metric, count, logger, observed
 from services.common.settings import PublisherSettings, load_settings
 from services.common.tracing import tracer
 
@@ -40,24 +41,22 @@ def publish(records: list[dict[str, Any]]) -> dict[str, Any]:
     """Put the batch's events on the bus; the first record whose event is refused, and so every one
     after it, is reported failed."""
     events: list[tuple[int, DomainEvent]] = []
-    unreadable: int | None = None
     for index, record in enumerate(records):
         try:
             event = domain_event(record)
         except Exception:
-            # A record the publisher cannot read fails from itself on: the events before it go out,
-            # and Lambda's bisection leaves it alone in the range its retries give up on (DLQ).
-            logger.exception("stream record unreadable", sequence=record["dynamodb"].get("SequenceNumber"))
-            unreadable = index
-            break
+            # A record the publisher cannot read would fail every retry, and with it the records after
+            # it (Lambda retries from the first failure): it is logged whole and left out instead.
+            # Its change is in the table and the trail; its event is lost (runbook: domain-events.md).
+            count(Metric.EVENT_PUBLISH_FAILURES)
+            logger.exception("domain event not published: unreadable record", record=record)
+            continue
         if event is not None:
             events.append((index, event))
     with tracer.start_as_current_span("publish domain events", kind=SpanKind.PRODUCER) as span:
         span.set_attribute("messaging.batch.message_count", len(events))
         refused = {event.event_id for event in bus().publish([event for _, event in events])}
     failed = [index for index, event in events if event.event_id in refused]
-    if unreadable is not None:
-        failed.append(unreadable)
     logger.info("domain events published", records=len(records), events=len(events), refused=len(failed))
     if not failed:
         return {"batchItemFailures": []}

@@ -35,10 +35,13 @@ def fetch(url: str, headers: dict[str, str] | None = None) -> tuple[int, dict[st
 
 
 def events(body: bytes) -> dict[str, Any]:
-    """UID → VEVENT of a feed, parsed back by `icalendar`."""
+    """UID → VEVENT of a feed, parsed back by `icalendar`; each UID once."""
     calendar = Calendar.from_ical(body)
     assert calendar["VERSION"] == "2.0" and calendar["PRODID"]
-    return {str(event["UID"]): event for event in calendar.walk("VEVENT")}
+    found = calendar.walk("VEVENT")
+    uids = [str(event["UID"]) for event in found]
+    assert len(uids) == len(set(uids)), uids
+    return dict(zip(uids, found, strict=True))
 
 
 @pytest.fixture(scope="module")
@@ -57,13 +60,12 @@ def at(hour: int, minute: int = 0) -> str:
 def test_a_providers_feed_shows_each_booking_once_with_its_changes(stack: LocalStack, clinic: tuple[str, str]) -> None:
     pid, sid = clinic
     customer = token(stack, "feed-customer", ["customers"])
-    moved = book(stack, customer, pid, sid, at(9))[2]
+    moved = book(stack, customer, pid, sid, at(9), notes="knee hurts since May")[2]
     cancelled = book(stack, customer, pid, sid, at(10))[2]
-    assert (
-        call(stack, "POST", f"/bookings/{moved['bookingId']}/reschedule", token=customer, body={"start": at(11)})[0]
-        == 200
-    )
-    assert call(stack, "POST", f"/bookings/{cancelled['bookingId']}/cancel", token=customer, body={})[0] == 200
+    path = f"/bookings/{moved['bookingId']}/reschedule"
+    assert call(stack, "POST", path, token=customer, body={"start": at(11)})[0] == 200
+    reason = {"reason": "moving to Lisbon"}
+    assert call(stack, "POST", f"/bookings/{cancelled['bookingId']}/cancel", token=customer, body=reason)[0] == 200
 
     url = f"{stack.url}/providers/{pid}/calendar.ics"
     owner = {"Authorization": f"Bearer {token(stack, OWNER, ['providers'])}"}
@@ -78,12 +80,16 @@ def test_a_providers_feed_shows_each_booking_once_with_its_changes(stack: LocalS
     assert (int(event["SEQUENCE"]), str(event["STATUS"]), str(event["SUMMARY"])) == (1, "CONFIRMED", "Check-up")
     gone = found[f"{cancelled['bookingId']}@appointments"]
     assert (str(gone["STATUS"]), int(gone["SEQUENCE"])) == ("CANCELLED", 1)
-    assert "feed-customer" not in body.decode()  # no customer's id, nor words: a shared URL shows it all
+    # no customer's id, nor words: a shared URL shows it all
+    assert [word for word in ("feed-customer", "knee hurts", "Lisbon") if word in body.decode()] == []
 
     # Unchanged: 304 to its ETag, no body. Changed: 200 and a new tag.
     tag = headers["ETag"]
+    assert fetch(url, owner)[2] == body  # asked again, the same bytes: the tag holds
     status, again, body_again = fetch(url, {**owner, "If-None-Match": tag})
     assert (status, body_again, again["ETag"]) == (304, b"", tag)
+    assert fetch(url, {**owner, "If-None-Match": f'"other", W/{tag}'})[0] == 304  # weak comparison, a list
+    assert fetch(url, {**owner, "If-None-Match": '"other"'})[0] == 200
     assert call(stack, "POST", f"/bookings/{moved['bookingId']}/cancel", token=customer, body={})[0] == 200
     status, changed, body = fetch(url, {**owner, "If-None-Match": tag})
     assert status == 200 and changed["ETag"] != tag
@@ -125,10 +131,15 @@ def test_a_shared_feed_url_works_without_a_token_until_replaced_or_revoked(
     url = shared["url"]
     parts = urlsplit(url)
     assert url.startswith(stack.url) and parts.path == f"/feeds/{shared['feedId']}/calendar.ics"
-    status, _, body = fetch(url)  # no token
+    status, headers, body = fetch(url)  # no token
     assert status == 200 and events(body), body[:300]
     authorized = {"Authorization": f"Bearer {owner}"}
     assert body == fetch(f"{stack.url}/providers/{pid}/calendar.ics", authorized)[2]
+    # what calendar apps poll answers 304 too; and the key is in no log
+    assert fetch(url, {"If-None-Match": headers["ETag"]})[0] == 304
+    key = parts.query.removeprefix("key=")
+    logs = [stack.logs_dir / "api-access.log", *stack.logs_dir.glob("appointments-local-*.log")]
+    assert not [log.name for log in logs if key in log.read_text(errors="replace")]
     # a wrong key is a feed that does not exist
     assert fetch(url[: -len(parts.query)] + "key=guessed")[0] == 404
     # a new URL replaces it; a stranger may not make one
@@ -136,7 +147,12 @@ def test_a_shared_feed_url_works_without_a_token_until_replaced_or_revoked(
     status, _, replaced = call(stack, "POST", f"/providers/{pid}/feed", token=owner)
     assert status == 201 and replaced["url"] != url
     assert fetch(url)[0] == 404 and fetch(replaced["url"])[0] == 200
+    # an admin may make one too; a stranger may not revoke it
+    status, _, by_admin = call(stack, "POST", f"/providers/{pid}/feed", token=token(stack, "feed-admin", ["admins"]))
+    assert status == 201 and fetch(replaced["url"])[0] == 404 and fetch(by_admin["url"])[0] == 200
+    stranger = token(stack, "feed-stranger", ["providers"])
+    assert call(stack, "DELETE", f"/providers/{pid}/feed", token=stranger)[0] == 403
     # revoked, it is gone; revoking again finds nothing
     assert call(stack, "DELETE", f"/providers/{pid}/feed", token=owner)[0] == 204
-    assert fetch(replaced["url"])[0] == 404
+    assert fetch(by_admin["url"])[0] == 404
     assert call(stack, "DELETE", f"/providers/{pid}/feed", token=owner)[0] == 404

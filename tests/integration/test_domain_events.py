@@ -240,9 +240,9 @@ def test_every_change_puts_exactly_one_event_with_its_schema_on_the_bus(stack: L
     # The trace of the request (or sweep) that made the change goes with its event (PutEvents'
     # TraceHeader), for the targets to continue; but a lapsed hold TTL removed before the sweep came
     # (the emulator's TTL is quick) was nobody's request.
-    untraced = [entry["detailType"] for entry in events if not str(entry["traceHeader"]).startswith("Root=1-")]
-    assert set(untraced) <= {"hold.expired"}, untraced
-    # What lapsed was written down by the sweep, and says so.
+    untraced = [json.loads(e["detail"]) for e in events if not str(e["traceHeader"]).startswith("Root=1-")]
+    for detail in untraced:  # TTL's removal came first: the expiry is published from it, timed at the expiry
+        assert detail["type"] == "hold.expired" and detail["timestamp"] == detail["data"]["expiresAt"], detail
     assert {d["data"]["status"] for d in by_id.values() if d["type"] == "hold.expired"} == {"EXPIRED"}
 
 
@@ -317,5 +317,5 @@ def test_the_publishers_filter_lets_through_every_record_that_is_an_event(stack:
     assert all(settings.event_filter.keeps(record) for record in events)
     # and it filters: busy blocks, counters, markers and removals never invoke the publisher
     assert len(events) > 50 and len(kept) < len(records) / 2, (len(events), len(kept), len(records))
-    kinds = {record["eventName"] for record in events}
-    assert kinds == {"INSERT", "MODIFY", "REMOVE"}, kinds  # a lapsed hold's removal among them
+    # (a lapsed hold's removal by TTL passes too, when TTL comes before the sweep: test_lapsed_hold_events.py)
+    assert {record["eventName"] for record in events} >= {"INSERT", "MODIFY"}

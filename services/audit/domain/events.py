@@ -87,7 +87,7 @@ def _classify(event_name: str, old: dict[str, Any], new: dict[str, Any]) -> tupl
         )
         if event_name == "MODIFY" and ended and old.get("status") != new.get("status"):
             return "Hold", item["holdId"], ended  # type: ignore[return-value]
-        if event_name == "REMOVE" and not old.get("status"):
+        if event_name == "REMOVE_BY_TTL" and not old.get("status"):
             # TTL removed a lapsed hold before the sweep wrote it EXPIRED: that is its expiry (decision 0027)
             return "Hold", item["holdId"], "HOLD_EXPIRED"
         return None  # otherwise TTL's removal is storage, not a change
@@ -127,7 +127,10 @@ def audit_event(record: dict[str, Any]) -> AuditEvent | None:
     stream = record["dynamodb"]
     old = from_item(stream.get("OldImage", {}))
     new = from_item(stream.get("NewImage", {}))
-    classified = _classify(record["eventName"], old, new)
+    identity = record.get("userIdentity") or {}
+    by_ttl = identity.get("type") == "Service" and identity.get("principalId") == "dynamodb.amazonaws.com"
+    event_name = "REMOVE_BY_TTL" if record["eventName"] == "REMOVE" and by_ttl else record["eventName"]
+    classified = _classify(event_name, old, new)
     if classified is None:
         return None
     entity_type, entity_id, action = classified

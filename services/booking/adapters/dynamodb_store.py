@@ -61,6 +61,7 @@ from services.common.dynamodb import (
     from_item,
     to_item,
 )
+from services.common.errors import BusyError
 from services.common.limits import KEPT_AFTER, Counter, counters
 from services.common.recurrence import Recurrence
 from services.common.timezones import zone
@@ -596,11 +597,19 @@ class DynamoDBBookingStore:
         return self._feed_transaction(writes)
 
     def _feed_transaction(self, writes: list[dict[str, Any]]) -> bool:
+        """True once committed; False when the provider's feed was not the one read (a condition
+        failed, or another change was on it at that moment). Anything else (a throttle) is raised."""
         try:
             self.client.transact_write_items(TransactItems=writes, ClientRequestToken=str(uuid.uuid4()))  # type: ignore[arg-type]
         except ClientError as error:
-            if error_code(error) in {"TransactionCanceledException", "TransactionConflictException"}:
+            code = error_code(error)
+            if code == "TransactionConflictException":
                 return False
+            if code == "TransactionCanceledException":
+                reasons = {reason.get("Code") for reason in cancellation_reasons(error)}
+                if reasons & {"ConditionalCheckFailed", "TransactionConflict"}:
+                    return False
+                raise BusyError("The table is busy right now; retry shortly.") from error  # throttled items
             raise
         return True
 

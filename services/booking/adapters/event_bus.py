@@ -39,11 +39,13 @@ class EventBridgeBus:
         self.client, self.bus_name, self._sleep, self.attempts = client, bus_name, sleep, attempts
 
     def publish(self, events: list[DomainEvent]) -> list[DomainEvent]:
-        """Put every event on the bus; answers those still refused after the retries (none, usually),
-        and any too large for PutEvents, which no retry can put."""
+        """Put every event on the bus; answers those still refused after the retries (none, usually).
+        One too large for PutEvents no retry can put: it is logged (ERROR, with its id) and counted
+        as a failure, and left out, so it never holds up the stream (decision 0027)."""
         too_large = [event for event in events if entry_bytes(event) >= MAX_BYTES]
         for event in too_large:
-            logger.error("event too large for PutEvents", eventId=event.event_id, bytes=entry_bytes(event))
+            count(Metric.EVENT_PUBLISH_FAILURES)
+            logger.error("domain event not published: too large", eventId=event.event_id, bytes=entry_bytes(event))
         pending = [event for event in events if event not in too_large]
         for attempt in range(self.attempts):
             if attempt:
@@ -51,7 +53,7 @@ class EventBridgeBus:
             pending = [event for call in self._calls(pending) for event in self._put(call)]
             if not pending:
                 break
-        return too_large + pending
+        return pending
 
     def _entry(self, event: DomainEvent) -> PutEventsRequestEntryTypeDef:
         entry: PutEventsRequestEntryTypeDef = {
