@@ -44,7 +44,7 @@ from local.account import ACCOUNT_ID, REGION
 from local.cloudformation.resolver import local_arn
 from local.lambda_runtime.event_filtering import EventFilter
 from local.lambda_runtime.function_runtime import FunctionRuntime, Throttled
-from local.lambda_runtime.functions import SERVICE_TEMPLATES, FunctionSpec, resolved_resources
+from local.lambda_runtime.functions import SERVICE_TEMPLATES, FunctionSpec, resolved_resources, unretried_async
 
 
 class UnsupportedRuleError(ValueError):
@@ -78,18 +78,13 @@ def load_rules(
     """The templates' enabled rules on their buses, checked against what this emulation does."""
     rules = resolved_resources("AWS::Events::Rule", parameters, templates, service_templates)
     permissions = resolved_resources("AWS::Lambda::Permission", parameters, templates, service_templates)
-    configs = resolved_resources("AWS::Lambda::EventInvokeConfig", parameters, templates, service_templates)
     by_arn = {local_arn(spec.name): spec for spec in functions.values()}
     invokable = {
         (str(p["FunctionName"]), str(p.get("SourceArn")))
         for p in permissions.values()
         if p.get("Principal") == "events.amazonaws.com" and p.get("Action") == "lambda:InvokeFunction"
     }
-    unretried = {
-        str(c["FunctionName"]).rsplit(":", 1)[-1]: int(c.get("MaximumEventAgeInSeconds", 21_600))
-        for c in configs.values()
-        if int(c.get("MaximumRetryAttempts", 2)) == 0 and c.get("Qualifier") == "$LATEST"
-    }
+    unretried = unretried_async(parameters, templates, service_templates)
     found = []
     for logical_id, properties in rules.items():
         if "ScheduleExpression" in properties:

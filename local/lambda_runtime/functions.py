@@ -83,3 +83,19 @@ def load_functions(
     """Every function of the services' stacks, keyed by logical id, with resolved properties."""
     found = resolved_resources("AWS::Lambda::Function", parameters, templates, service_templates)
     return {logical_id: FunctionSpec.from_resource(logical_id, properties) for logical_id, properties in found.items()}
+
+
+def unretried_async(
+    parameters: dict[str, str], templates: Path = TEMPLATES, service_templates: tuple[str, ...] = SERVICE_TEMPLATES
+) -> dict[str, int]:
+    """The functions Lambda does not retry after a failed asynchronous invocation (an
+    `AWS::Lambda::EventInvokeConfig` on `$LATEST` with `MaximumRetryAttempts: 0`), by name, with how
+    long Lambda's queue keeps an event for them (`MaximumEventAgeInSeconds`, 6 hours by default).
+    EventBridge Scheduler and rules invoke `$LATEST`: a config on an alias or a version would leave
+    it retried. A FunctionName may be a name or an ARN (its last part)."""
+    configs = resolved_resources("AWS::Lambda::EventInvokeConfig", parameters, templates, service_templates)
+    return {
+        str(config["FunctionName"]).rsplit(":", 1)[-1]: int(config.get("MaximumEventAgeInSeconds", 21_600))
+        for config in configs.values()
+        if int(config.get("MaximumRetryAttempts", 2)) == 0 and config.get("Qualifier") == "$LATEST"
+    }

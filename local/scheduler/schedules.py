@@ -29,7 +29,7 @@ from typing import Any
 
 from local.cloudformation.resolver import local_arn
 from local.lambda_runtime.function_runtime import FunctionRuntime, Throttled
-from local.lambda_runtime.functions import FunctionSpec, resolved_resources
+from local.lambda_runtime.functions import FunctionSpec, resolved_resources, unretried_async
 
 _RATE = re.compile(r"^rate\((\d+) (minute|minutes|hour|hours|day|days)\)$")
 _UNIT_SECONDS = {"minute": 60, "hour": 3600, "day": 86_400}
@@ -94,14 +94,7 @@ def load_schedules(parameters: dict[str, str], functions: dict[str, FunctionSpec
     schedules = [
         ScheduleSpec.from_resource(logical_id, properties, functions) for logical_id, properties in found.items()
     ]
-    configs = resolved_resources("AWS::Lambda::EventInvokeConfig", parameters)
-    # Scheduler invokes the function's unqualified ARN, that is $LATEST: a config on an alias or a
-    # version would leave it retried. A FunctionName may be a name or an ARN (its last part).
-    unretried = {
-        str(c["FunctionName"]).rsplit(":", 1)[-1]
-        for c in configs.values()
-        if int(c.get("MaximumRetryAttempts", 2)) == 0 and c.get("Qualifier") == "$LATEST"
-    }
+    unretried = unretried_async(parameters)
     for schedule in schedules:
         if functions[schedule.function].name not in unretried:
             raise UnsupportedScheduleError(

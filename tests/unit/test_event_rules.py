@@ -15,6 +15,7 @@ import pytest
 from local.emulator.event_bus import EventBusTap
 from local.eventbridge import rules as event_rules
 from local.eventbridge.rules import EventRules, RuleSpec, TargetSpec, UnsupportedRuleError, load_rules, target_event
+from local.lambda_runtime import functions as function_specs
 from local.lambda_runtime.function_runtime import Invocation, Throttled
 from local.lambda_runtime.functions import load_functions
 from tests.unit.test_scheduler import PARAMETERS
@@ -88,7 +89,9 @@ def changed_target(**fields: Any) -> Any:
 def test_what_the_emulation_would_run_wrongly_is_refused_when_loaded(
     monkeypatch: pytest.MonkeyPatch, kind: str, change: Any, refusal: str
 ) -> None:
-    monkeypatch.setattr(event_rules, "resolved_resources", without(kind, change))
+    changed = without(kind, change)
+    monkeypatch.setattr(event_rules, "resolved_resources", changed)
+    monkeypatch.setattr(function_specs, "resolved_resources", changed)  # the EventInvokeConfigs are read there
     with pytest.raises(UnsupportedRuleError, match=refusal):
         load_rules(PARAMETERS, FUNCTIONS)
 

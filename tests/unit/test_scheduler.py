@@ -41,14 +41,14 @@ def test_a_schedule_whose_function_lambda_would_retry_is_refused(monkeypatch: py
     """EventBridge Scheduler invokes a Lambda target asynchronously, and Lambda retries a failed
     asynchronous invocation twice unless the function's EventInvokeConfig says otherwise: the
     emulation drops a failure, so it refuses a target Lambda would retry."""
-    from local.scheduler import schedules
+    from local.lambda_runtime import functions as function_specs
 
     functions = load_functions(PARAMETERS)
-    real = schedules.resolved_resources
+    real = function_specs.resolved_resources
     monkeypatch.setattr(
-        schedules,
+        function_specs,
         "resolved_resources",
-        lambda kind, parameters: {} if kind == "AWS::Lambda::EventInvokeConfig" else real(kind, parameters),
+        lambda kind, *args: {} if kind == "AWS::Lambda::EventInvokeConfig" else real(kind, *args),
     )
     with pytest.raises(UnsupportedScheduleError, match="MaximumRetryAttempts 0"):
         load_schedules(PARAMETERS, functions)
