@@ -450,8 +450,9 @@ def share_calendar(providerId: Annotated[str, Path(pattern=PROVIDER_ID)]) -> Res
 
 @app.delete("/providers/<providerId>/feed")
 def revoke_calendar_feed(providerId: Annotated[str, Path(pattern=PROVIDER_ID)]) -> Response[Any]:
+    principal = current_principal(app)
     identify(providerId=providerId)
-    feeds().revoke(current_principal(app), providerId)
+    feeds().revoke(principal, providerId, attribution_for(app, principal))
     logger.info("calendar feed revoked")
     return Response(status_code=HTTPStatus.NO_CONTENT)
 

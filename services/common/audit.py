@@ -39,6 +39,8 @@ Action = Literal[
     "WAITLIST_EXPIRED",
     "WAITLIST_CANCELLED",
     "PERSONAL_DATA_ERASED",
+    "FEED_SHARED",  # a provider's calendar feed URL made (replacing the last) (decision 0028)
+    "FEED_REVOKED",
 ]
 
 

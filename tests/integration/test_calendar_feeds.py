@@ -2,7 +2,8 @@
 RFC 5545, parsed back with `icalendar`; a reschedule raises the SEQUENCE and keeps the UID, a cancel
 is STATUS:CANCELLED; an unchanged feed answers 304 to its ETag and a changed one 200; the owner and
 admins read a provider's feed, nobody else; and a provider's secret feed URL works without a token
-until it is replaced or revoked, then answers 404, as a wrong key does."""
+until it is replaced or revoked, then answers 404, as a wrong key does; and the trail says who
+shared and who revoked it."""
 
 from __future__ import annotations
 
@@ -16,7 +17,7 @@ import pytest
 from icalendar import Calendar
 
 from local.stack import LocalStack
-from tests.integration.conftest import call, token
+from tests.integration.conftest import call, eventually, token
 from tests.integration.test_booking_api import WEEKDAYS, book, future_day, make_provider
 
 pytestmark = pytest.mark.slow
@@ -156,3 +157,12 @@ def test_a_shared_feed_url_works_without_a_token_until_replaced_or_revoked(
     assert call(stack, "DELETE", f"/providers/{pid}/feed", token=owner)[0] == 204
     assert fetch(by_admin["url"])[0] == 404
     assert call(stack, "DELETE", f"/providers/{pid}/feed", token=owner)[0] == 404
+    # who shared it and who revoked it is in the trail (ops and admins read a provider's)
+    ops = token(stack, "feed-ops", ["ops"])
+
+    def trail() -> list[tuple[str, str]]:
+        body = call(stack, "GET", f"/audit/events?entityType=Provider&entityId={pid}", token=ops)[2]
+        return [(e["action"], e["actor"]) for e in body["items"] if e["action"].startswith("FEED_")]
+
+    expected = [("FEED_SHARED", OWNER), ("FEED_SHARED", OWNER), ("FEED_SHARED", "feed-admin"), ("FEED_REVOKED", OWNER)]
+    assert eventually(lambda: trail() == expected), trail()

@@ -109,6 +109,10 @@ def _classify(event_name: str, old: dict[str, Any], new: dict[str, Any]) -> tupl
         return "Override", f"{item['providerId']}#{item['date']}", "OVERRIDE_SET"
     if kind == "Service" and event_name == "INSERT":
         return "Service", item["serviceId"], "SERVICE_CREATED"
+    if kind == "ProviderFeed" and event_name in {"INSERT", "MODIFY"} and old.get("feedId") != new.get("feedId"):
+        # A provider's secret calendar URL shared anew, or revoked: who did it is on the pointer.
+        action = "FEED_SHARED" if new.get("feedId") else "FEED_REVOKED"
+        return "Provider", item["providerId"], action
     if kind == "PersonalDataErasure" and event_name == "INSERT":
         return "Customer", item["customerId"], "PERSONAL_DATA_ERASED"
     if kind == "Provider":

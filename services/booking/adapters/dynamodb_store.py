@@ -543,20 +543,23 @@ class DynamoDBBookingStore:
 
     def provider_feed_id(self, provider_id: str) -> str | None:
         found = self.client.get_item(TableName=self.table, Key=keys.provider_feed_key(provider_id), ConsistentRead=True)
-        return from_item(found["Item"])["feedId"] if "Item" in found else None
+        return from_item(found["Item"]).get("feedId") if "Item" in found else None
 
     def replace_feed(self, feed: CalendarFeed, previous: str | None, by: Attribution) -> bool:
         """The provider's live feed becomes `feed`, and `previous` (the one read as live) is gone, in one
         transaction; False when another change of the provider's feed came first."""
+        # The pointer keeps who shared (and, when revoked, who revoked): the trail's FEED_SHARED and
+        # FEED_REVOKED come from its changes.
+        values = {"entityType": "ProviderFeed", "providerId": feed.provider_id, "feedId": feed.feed_id}
         pointer = {
             "TableName": self.table,
             "Item": {
                 **keys.provider_feed_key(feed.provider_id),
-                **to_item({"entityType": "ProviderFeed", "feedId": feed.feed_id, **attribution(by, feed.created_at)}),
+                **to_item({**values, **attribution(by, feed.created_at)}),
             },
         }
         if previous is None:
-            pointer["ConditionExpression"] = "attribute_not_exists(PK)"
+            pointer["ConditionExpression"] = "attribute_not_exists(feedId)"
         else:
             pointer["ConditionExpression"] = "feedId = :previous"
             pointer["ExpressionAttributeValues"] = to_item({":previous": previous})
@@ -581,15 +584,22 @@ class DynamoDBBookingStore:
             writes.append({"Delete": {"TableName": self.table, "Key": keys.feed_key(previous)}})
         return self._feed_transaction(writes)
 
-    def remove_feed(self, provider_id: str, feed_id: str) -> bool:
-        """The provider's live feed gone; False when it was no longer `feed_id`."""
+    def remove_feed(self, provider_id: str, feed_id: str, by: Attribution) -> bool:
+        """The provider's live feed gone (the pointer kept, with who revoked it); False when it was no
+        longer `feed_id`."""
+        stamp = attribution(by, iso_utc(datetime.now(UTC)))
+        names = {f"#f{i}": name for i, name in enumerate(stamp)}
         writes: list[dict[str, Any]] = [
             {
-                "Delete": {
+                "Update": {
                     "TableName": self.table,
                     "Key": keys.provider_feed_key(provider_id),
+                    "UpdateExpression": "REMOVE feedId SET " + ", ".join(f"#f{i} = :f{i}" for i in range(len(stamp))),
                     "ConditionExpression": "feedId = :feed",
-                    "ExpressionAttributeValues": to_item({":feed": feed_id}),
+                    "ExpressionAttributeNames": names,
+                    "ExpressionAttributeValues": to_item(
+                        {":feed": feed_id, **{f":f{i}": value for i, value in enumerate(stamp.values())}}
+                    ),
                 }
             },
             {"Delete": {"TableName": self.table, "Key": keys.feed_key(feed_id)}},

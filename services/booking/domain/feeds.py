@@ -109,12 +109,12 @@ class FeedService:
         return issued
 
     @traced("feeds.revoke")
-    def revoke(self, principal: Principal, provider_id: str) -> None:
+    def revoke(self, principal: Principal, provider_id: str, by: Attribution) -> None:
         self._owned(principal, provider_id)
         live = self.store.provider_feed_id(provider_id)
         if live is None:
             raise FeedNotFoundError()
-        if not self.store.remove_feed(provider_id, live):
+        if not self.store.remove_feed(provider_id, live, by):
             raise FeedChangedError()
 
     def _owned(self, principal: Principal, provider_id: str) -> ProviderCalendar:
