@@ -1139,6 +1139,10 @@ class DynamoDBBookingStore:
 
     # Recurring series (decision 0024)
 
+    def configuration(self, provider_id: str) -> ProviderCalendar | None:
+        """The provider's profile, schedule and services alone: one Query of its configuration."""
+        return self.calendars.calendar_around(provider_id, [], [])
+
     def series_calendar(
         self, provider_id: str, spans: list[tuple[datetime, datetime]], local_days: list[date]
     ) -> ProviderCalendar | None:

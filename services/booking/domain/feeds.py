@@ -91,7 +91,7 @@ class FeedService:
         feed = self.store.get_feed(feed_id) if feed_id.startswith(FEED_ID_PREFIX) else None
         if feed is None or not hmac.compare_digest(feed.key_hash, key_hash(key)):
             raise FeedNotFoundError()
-        calendar = self.store.calendar(feed.provider_id, self.clock())
+        calendar = self.store.configuration(feed.provider_id)
         if calendar is None:
             raise FeedNotFoundError()
         return self._feed(calendar)
@@ -118,7 +118,7 @@ class FeedService:
             raise FeedChangedError()
 
     def _owned(self, principal: Principal, provider_id: str) -> ProviderCalendar:
-        calendar = self.store.calendar(provider_id, self.clock())
+        calendar = self.store.configuration(provider_id)
         if calendar is None:
             raise NotFoundError("No such provider.")
         owner = principal.is_in(Group.PROVIDERS) and calendar.provider.owner_sub == principal.sub

@@ -138,6 +138,10 @@ class BookingStore(Protocol):
 
     # Calendar feeds (decision 0028)
 
+    def configuration(self, provider_id: str) -> ProviderCalendar | None:
+        """The provider's profile, schedule and services (no busy time): whose it is, what it offers."""
+        ...
+
     def bookings_between(
         self, provider_id: str | None, customer_id: str | None, start: datetime, end: datetime, most: int
     ) -> list[Booking]:
