@@ -39,7 +39,7 @@ from services.common.settings import ServiceSettings, load_settings
 from services.common.tracing import current_trace
 
 ACTOR = "system:waitlist"  # who the trail says offered, or expired, an entry
-LAPSE_ACTOR = "system:expiry"  # who the trail says wrote down a lapsed hold or approval
+LAPSE_ACTOR = "system:expiry"  # who the trail says wrote down a lapsed hold (an approval: its deadline)
 SWEEP_RESERVE_MS = 10_000  # a line's match takes far less; past this, the rest waits for the next minute
 LAPSES_RESERVE_MS = 30_000  # writing lapses down stops with half the minute left, for the lines
 

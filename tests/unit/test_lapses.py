@@ -45,6 +45,7 @@ class Store:
     broken: set[str] = field(default_factory=set)
     forgotten: list[str] = field(default_factory=list)
     expired: list[str] = field(default_factory=list)
+    authors: list[Attribution] = field(default_factory=list)
     mark: str | None = None
 
     def lapsed(self, now: datetime) -> tuple[list[Lapse], str]:
@@ -65,9 +66,11 @@ class Store:
         return [self.bookings[i] for i in booking_ids if i in self.bookings]
 
     def expire_hold(self, held: Hold, by: Attribution) -> Any:
+        self.authors.append(by)
         return self._write(held.hold_id)
 
     def expire(self, pending: Booking, by: Attribution) -> Any:
+        self.authors.append(by)
         return self._write(pending.booking_id)
 
     def _write(self, entity_id: str) -> Any:
@@ -152,3 +155,18 @@ def test_a_series_pending_occurrences_are_written_together_and_decided_ones_left
     )
     written = run(store)
     assert written.bookings == ["ser_1"] and store.expired == ["b1", "b3"]
+
+
+def test_an_approvals_lapse_is_the_deadlines_whoever_writes_it_and_a_holds_the_sweeps() -> None:
+    """A reader that comes upon a lapsed approval writes it as `system:approval-timeout`; the sweep
+    must too, or the trail would depend on which came first (it did: a flaky test found it)."""
+    store = Store(
+        [Lapse("HOLD", "h1", BEFORE), Lapse("BOOKING", "b1", BEFORE)],
+        holds={"h1": hold("h1")},
+        bookings={"b1": booking("b1")},
+    )
+    run(store)
+    assert [(by.actor, by.request_id) for by in store.authors] == [
+        ("system:expiry", "r"),
+        ("system:approval-timeout", "r"),  # the sweep's request and trace stay
+    ]

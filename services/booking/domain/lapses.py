@@ -13,7 +13,7 @@ decided, is found ended and its marker dropped.
 from __future__ import annotations
 
 from collections.abc import Callable
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from datetime import datetime
 from enum import Enum
 
@@ -22,6 +22,8 @@ from services.booking.domain.ports import BookingStore, Committed
 from services.common import keys
 from services.common.auth import Attribution
 from services.common.tracing import traced
+
+APPROVAL_TIMEOUT = "system:approval-timeout"  # who the trail names for an approval nobody decided in time
 
 
 class Standing(Enum):
@@ -97,5 +99,8 @@ class LapseService:
         ]
         if not lapsed:
             return Standing.ENDED  # decided in time, or cancelled, or written down by a reader
+        # An approval's lapse has one author in the trail whoever comes upon it first (a reader, or
+        # this sweep): the deadline. The sweep's request and trace stay on the item.
+        by = replace(by, actor=APPROVAL_TIMEOUT)
         outcomes = [self.store.expire(booking, by) for booking in lapsed]
         return Standing.WRITTEN if all(isinstance(o, Committed) for o in outcomes) else Standing.RACED

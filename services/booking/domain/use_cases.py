@@ -7,6 +7,7 @@ from dataclasses import dataclass, replace
 from datetime import datetime, timedelta
 from http import HTTPStatus
 
+from services.booking.domain.lapses import APPROVAL_TIMEOUT
 from services.booking.domain.models import Booking, BookingStatus, StoredResponse
 from services.booking.domain.ports import (
     AlreadyAnswered,
@@ -163,7 +164,7 @@ class HoldUnavailableError(DomainError):
 
 # Who the trail names for an expiry: nobody decided, the deadline did (written down by whichever
 # request came upon it; its request id and trace are on the item too).
-EXPIRY = Attribution(actor="system:approval-timeout", request_id="", trace_id="")
+EXPIRY = Attribution(actor=APPROVAL_TIMEOUT, request_id="", trace_id="")
 
 
 def approval_deadline(now: datetime, hours: int) -> datetime:
