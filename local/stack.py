@@ -24,7 +24,14 @@ from local.apigateway.gateway import Gateway
 from local.apigateway.http_messages import HttpRequest, HttpResponse, problem_response
 from local.apigateway.server import GatewayServer
 from local.clock import StackClock
-from local.cloudformation.provision import DataStack, deploy_data_stack, deploy_event_buses, deploy_queues
+from local.cloudformation.provision import (
+    DataStack,
+    deploy_data_stack,
+    deploy_event_buses,
+    deploy_keys,
+    deploy_queues,
+    deploy_schedule_groups,
+)
 from local.cloudwatch.alarms import AlarmEvaluator, load_alarms
 from local.cloudwatch.dashboard import Sources, dashboard_body, log_groups
 from local.cloudwatch.metric_store import MetricStore
@@ -37,9 +44,9 @@ from local.lambda_runtime import invoke_api
 from local.lambda_runtime.concurrency import ACCOUNT_LIMIT
 from local.lambda_runtime.event_source_mapping import EventSourceMapping, MappingSettings
 from local.lambda_runtime.function_runtime import MAX_ENVIRONMENTS
-from local.lambda_runtime.functions import load_functions
+from local.lambda_runtime.functions import load_functions, unretried_async
 from local.lambda_runtime.service import LambdaService
-from local.scheduler.schedules import Scheduler, load_schedules
+from local.scheduler.schedules import OneTimeSchedules, Scheduler, load_schedules, schedule_groups
 from local.seed import DEMO_PROVIDERS, seed_if_empty
 from local.wafv2.web_acl import WebAcl
 from local.xray.daemon import XRayDaemon
@@ -106,6 +113,7 @@ class LocalStack:
     publisher_mapping: EventSourceMapping | None = None  # the table's stream → the domain events' publisher
     event_rules: EventRules | None = None  # the bus's events → the rules' targets (the waitlist function)
     scheduler: Scheduler | None = None
+    one_time_schedules: OneTimeSchedules | None = None  # created at run time (webhooks' retries)
     xray: XRayDaemon | None = None
     metrics: MetricStore | None = None
     alarms: AlarmEvaluator | None = None
@@ -134,11 +142,14 @@ class LocalStack:
                 **self.data.as_parameters(),
                 **user_pool.auth_parameters(),
                 "DependenciesLayerArn": "local",
+                "LoopbackWebhooks": "true",  # webhook receivers on 127.0.0.1 (decision 0029)
                 **self.config.stack_parameters(),
             }
             queues = deploy_queues(aws_client("sqs", endpoint), "audit.yaml", parameters)
             queues |= deploy_queues(aws_client("sqs", endpoint), "booking.yaml", parameters)
             deploy_event_buses(aws_client("events", endpoint), "booking.yaml", parameters)
+            deploy_keys(aws_client("kms", endpoint), "booking.yaml", parameters)
+            deploy_schedule_groups(aws_client("scheduler", endpoint), "booking.yaml", parameters)
             if self.config.seed:
                 self.seeded_providers = seed_if_empty(dynamodb, self.data.table_name)
             specs = load_functions(parameters)
@@ -204,6 +215,13 @@ class LocalStack:
                 load_rules(parameters, specs), self.lambdas.functions, endpoint, now, on_metric=self._count_metric
             ).start()
             self.scheduler = Scheduler(load_schedules(parameters, specs), self.lambdas.functions, now).start()
+            self.one_time_schedules = OneTimeSchedules(
+                aws_client("scheduler", endpoint),
+                schedule_groups(parameters),
+                self.lambdas.functions,
+                unretried_async(parameters),
+                now,
+            ).start()
             self.user_pools = user_pool.UserPools.load_or_create(self.config.state_dir)
             self.web_acl = WebAcl.from_template(parameters, now, self.metrics.put) if self.config.waf else None
             gateway = Gateway(
@@ -266,8 +284,12 @@ class LocalStack:
                 }
         runner = self.event_source_mapping
         scheduler, rules, publisher = self.scheduler, self.event_rules, self.publisher_mapping
+        one_time = self.one_time_schedules
         return {
             "schedules": {"fired": scheduler.fired, "failed": scheduler.failed} if scheduler else None,
+            "oneTimeSchedules": (
+                {"fired": one_time.fired, "failed": one_time.failed, "refused": one_time.refused} if one_time else None
+            ),
             "events": {
                 "published": publisher.delivered,
                 "deadLettered": publisher.dead_lettered,
@@ -474,6 +496,9 @@ class LocalStack:
         if self.scheduler is not None:
             self.scheduler.stop()
             self.scheduler = None
+        if self.one_time_schedules is not None:
+            self.one_time_schedules.stop()
+            self.one_time_schedules = None
         if self.event_rules is not None:
             self.event_rules.stop()
             self.event_rules = None

@@ -180,3 +180,33 @@ def deploy_event_buses(events: EventBridgeClient, template_name: str, parameters
         events.create_event_bus(Name=name)
         names.append(name)
     return names
+
+
+def deploy_keys(kms: Any, template_name: str, parameters: dict[str, str]) -> list[str]:
+    """Create a service stack's KMS keys, each under the alias its `AWS::KMS::Alias` gives it (what
+    the functions name the key by); answer the aliases."""
+    template = load_template(TEMPLATES / template_name)
+    resolver = resolver_for(template, parameters)
+    existing = {alias["AliasName"] for alias in kms.list_aliases().get("Aliases", [])}
+    made = []
+    for resource in resources_of_type(template, "AWS::KMS::Alias").values():
+        alias = str(resolver.resolve(resource["Properties"]["AliasName"]))
+        if alias not in existing:
+            key = kms.create_key(Description=f"{alias} (local)", KeyUsage="ENCRYPT_DECRYPT")["KeyMetadata"]["KeyId"]
+            kms.create_alias(AliasName=alias, TargetKeyId=key)
+        made.append(alias)
+    return made
+
+
+def deploy_schedule_groups(scheduler: Any, template_name: str, parameters: dict[str, str]) -> list[str]:
+    """Create a service stack's EventBridge Scheduler groups; answer their names."""
+    template = load_template(TEMPLATES / template_name)
+    resolver = resolver_for(template, parameters)
+    existing = {group["Name"] for group in scheduler.list_schedule_groups().get("ScheduleGroups", [])}
+    names = []
+    for resource in resources_of_type(template, "AWS::Scheduler::ScheduleGroup").values():
+        name = str(resolver.resolve(resource["Properties"])["Name"])
+        if name not in existing:
+            scheduler.create_schedule_group(Name=name)
+        names.append(name)
+    return names

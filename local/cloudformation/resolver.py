@@ -28,6 +28,8 @@ _NAME_PROPERTY = {
     "AWS::Scheduler::Schedule": "Name",
     "AWS::Events::EventBus": "Name",
     "AWS::Events::Rule": "Name",
+    "AWS::Scheduler::ScheduleGroup": "Name",
+    "AWS::KMS::Alias": "AliasName",
 }
 
 

@@ -72,12 +72,13 @@ def build_app(patched: bool = True) -> tuple[ClockControl, SerializedApp]:
     """
     from moto.moto_server.werkzeug_app import DomainDispatcherApplication, create_backend_app
 
-    from local.emulator import overheads, refusals, transactions
+    from local.emulator import overheads, refusals, scheduler_refusals, transactions
     from local.emulator.capacity import CapacityMeter
     from local.emulator.consistency import ReadConsistency
     from local.emulator.event_bus import EventBusTap
 
     refusals.install()
+    scheduler_refusals.install()
     overheads.install()
     if patched:
         transactions.install()

@@ -17,6 +17,7 @@ from __future__ import annotations
 
 import json
 import os
+import re
 from collections.abc import Iterator
 from contextlib import contextmanager
 from contextvars import ContextVar
@@ -36,6 +37,16 @@ def _resources(params: dict[str, Any]) -> dict[str, Any]:
         named["RequestItems"] = sorted(params["RequestItems"])
     if "Entries" in params:  # PutEvents is authorized on each entry's bus
         named["EventBusNames"] = sorted({str(entry.get("EventBusName", "default")) for entry in params["Entries"]})
+    bound = re.match(r"\s*PK\s*=\s*(:\w+)", str(params.get("KeyConditionExpression", "")))
+    if bound and bound.group(1) in params.get("ExpressionAttributeValues", {}):  # a Query's partition
+        named["PartitionKey"] = params["ExpressionAttributeValues"][bound.group(1)].get("S")
+    if "KeyId" in params:  # KMS: the key (or its alias), and the context a grant's condition may name
+        named["KeyId"] = params["KeyId"]
+        named["EncryptionContext"] = params.get("EncryptionContext", {})
+    if "GroupName" in params and "Name" in params:  # a schedule, and the role it runs as (iam:PassRole)
+        named["Schedule"] = f"{params['GroupName']}/{params['Name']}"
+        if "RoleArn" in params.get("Target", {}):
+            named["PassedRole"] = params["Target"]["RoleArn"]
     return named
 
 

@@ -12,19 +12,30 @@ What EventBridge Scheduler does, as far as the stack's schedules use it:
 - time is the stack's clock: moving it past one or more fire times fires the schedule once (the
   missed fires coalesce; every schedule here does the same work each time, so once is the same).
 
-Not emulated, and said so: `cron()` and `at()` expressions (refused when loaded, so a template that
-adds one fails the local stack's start instead of never firing), and Lambda's own retries of a
-failed asynchronous invocation (so a target function must turn them off with an
+Not emulated, and said so: `cron()` and `at()` expressions in the templates (refused when loaded, so
+a template that adds one fails the local stack's start instead of never firing), and Lambda's own
+retries of a failed asynchronous invocation (so a target function must turn them off with an
 `AWS::Lambda::EventInvokeConfig`, or the stack refuses to start).
+
+One-time schedules that the functions create at run time (`OneTimeSchedules`: a webhook's retry),
+in the templates' schedule groups, fire too: once the stack's clock passes their `at()` (AWS: within
+that minute), their Lambda target invoked with their `Input`, then deleted when their
+`ActionAfterCompletion` is `DELETE`. The emulator refuses an `at()` in the past when one is created,
+as AWS does (local/emulator/scheduler_refusals.py). One whose target this emulation would run
+differently (not a function of the stack, retries on, a flexible window) is not fired but counted
+as refused and logged, so a test sees it.
 """
 
 from __future__ import annotations
 
 import json
+import logging
 import re
 import threading
 from collections.abc import Callable
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
+from datetime import UTC, datetime
 from typing import Any
 
 from local.cloudformation.resolver import local_arn
@@ -154,3 +165,129 @@ class Scheduler:
             return
         if invocation.failed:
             self.failed[schedule.name] += 1
+
+
+log = logging.getLogger(__name__)
+_AT = re.compile(r"^at\((\d{4}-\d{2}-\d{2}T\d{2}:\d{2}:\d{2})\)$")
+
+
+def schedule_groups(parameters: dict[str, str]) -> list[str]:
+    """The templates' `AWS::Scheduler::ScheduleGroup` names."""
+    return [str(p["Name"]) for p in resolved_resources("AWS::Scheduler::ScheduleGroup", parameters).values()]
+
+
+@dataclass(frozen=True)
+class OneTime:
+    group: str
+    name: str
+    fires_at: float  # seconds since the epoch, on the stack's clock
+    function: str | None  # the target function's logical id; None: refused (see `refusal`)
+    payload: Any
+    delete_after: bool
+    refusal: str | None = None
+
+
+class OneTimeSchedules:
+    """Fires the one-time schedules created at run time in the stack's schedule groups."""
+
+    def __init__(
+        self,
+        client: Any,
+        groups: list[str],
+        functions: dict[str, FunctionRuntime],
+        unretried: dict[str, int],
+        now: Callable[[], float],
+        tick_seconds: float = 1.0,
+    ) -> None:
+        self.client, self.groups, self.functions, self._now = client, groups, functions, now
+        self.by_name = {runtime.spec.name: logical_id for logical_id, runtime in functions.items()}
+        self.unretried, self.tick_seconds = unretried, tick_seconds
+        self.fired = self.failed = self.refused = 0
+        self._known: dict[tuple[str, str], OneTime] = {}
+        self._done: set[tuple[str, str]] = set()
+        self._stopping = threading.Event()
+        self._pool = ThreadPoolExecutor(max_workers=4, thread_name_prefix="one-time-schedule")
+        self._thread = threading.Thread(target=self._run, name="one-time-schedules", daemon=True)
+
+    def start(self) -> OneTimeSchedules:
+        self._thread.start()
+        return self
+
+    def stop(self) -> None:
+        self._stopping.set()
+        self._thread.join(timeout=10)
+        self._pool.shutdown(wait=True, cancel_futures=True)
+
+    def _run(self) -> None:
+        while not self._stopping.wait(self.tick_seconds):
+            try:
+                self.tick()
+            except Exception:  # the emulator stopping first, say: the next tick tries again
+                log.exception("one-time schedules not read")
+
+    def tick(self) -> None:
+        """Read what the groups hold now; fire what is due."""
+        present: set[tuple[str, str]] = set()
+        for group in self.groups:
+            for page in self.client.get_paginator("list_schedules").paginate(GroupName=group):
+                for summary in page.get("Schedules", []):
+                    key = (group, str(summary["Name"]))
+                    present.add(key)
+                    if key not in self._known and key not in self._done:
+                        found = self._read(group, key[1])
+                        if found is not None:
+                            self._known[key] = found
+        for key in [key for key in self._known if key not in present]:
+            del self._known[key]  # deleted by someone else before it fired
+        now = self._now()
+        for key, schedule in list(self._known.items()):
+            if schedule.fires_at <= now:
+                del self._known[key]
+                self._done.add(key)
+                self._pool.submit(self._fire, schedule)
+
+    def _read(self, group: str, name: str) -> OneTime | None:
+        described = self.client.get_schedule(GroupName=group, Name=name)
+        found = _AT.fullmatch(str(described.get("ScheduleExpression", "")))
+        if found is None or described.get("State", "ENABLED") != "ENABLED":
+            return None  # not a one-time schedule, or disabled: nothing of this emulation's to fire
+        zone = described.get("ScheduleExpressionTimezone") or "UTC"
+        fires_at = datetime.fromisoformat(found.group(1)).replace(tzinfo=UTC).timestamp()
+        target = described["Target"]
+        function = self.by_name.get(str(target.get("Arn", "")).rsplit(":", 1)[-1])
+        refusal = None
+        if zone != "UTC":
+            refusal = f"time zone {zone}: only UTC is emulated"
+        elif (described.get("FlexibleTimeWindow") or {}).get("Mode") != "OFF":
+            refusal = "only FlexibleTimeWindow OFF is emulated"
+        elif function is None:
+            refusal = f"its target {target.get('Arn')} is no function of the stack"
+        elif int((target.get("RetryPolicy") or {}).get("MaximumRetryAttempts", 185)) != 0:
+            refusal = "only MaximumRetryAttempts 0 is emulated"
+        elif self.functions[function].spec.name not in self.unretried:
+            refusal = f"Lambda would retry {function} after a failure; give it MaximumRetryAttempts 0"
+        try:
+            payload = json.loads(target["Input"]) if "Input" in target else {}
+        except json.JSONDecodeError:
+            payload, refusal = None, "its Input is no JSON"
+        delete_after = described.get("ActionAfterCompletion") == "DELETE"
+        return OneTime(group, name, fires_at, function if refusal is None else None, payload, delete_after, refusal)
+
+    def _fire(self, schedule: OneTime) -> None:
+        if schedule.function is None:
+            self.refused += 1
+            log.error("one-time schedule %s/%s not fired: %s", schedule.group, schedule.name, schedule.refusal)
+            return
+        self.fired += 1
+        try:
+            invocation = self.functions[schedule.function].invoke(schedule.payload)
+            if invocation.failed:
+                self.failed += 1
+        except Throttled:
+            self.failed += 1
+        finally:
+            if schedule.delete_after:
+                try:
+                    self.client.delete_schedule(GroupName=schedule.group, Name=schedule.name)
+                except Exception:
+                    log.exception("one-time schedule %s/%s not deleted", schedule.group, schedule.name)

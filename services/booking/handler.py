@@ -24,6 +24,10 @@ from aws_lambda_powertools.utilities.typing import LambdaContext
 from pydantic import BeforeValidator
 
 from services.booking.adapters.dynamodb_store import DynamoDBBookingStore
+from services.booking.adapters.kms_sealer import KmsSealer
+from services.booking.adapters.retry_schedules import ScheduledRetries
+from services.booking.adapters.webhook_store import DynamoDBWebhookStore, ProviderOwners
+from services.booking.domain.deliveries import DeliveryLog
 from services.booking.domain.feeds import Feed, FeedService
 from services.booking.domain.holds import HoldService
 from services.booking.domain.models import Booking, BookingStatus
@@ -31,24 +35,31 @@ from services.booking.domain.personal_data import PersonalDataEraser
 from services.booking.domain.series import SeriesService
 from services.booking.domain.use_cases import BookingRequest, BookingService, ContendedError
 from services.booking.domain.waitlist import WaitlistRequest, WaitlistService
+from services.booking.domain.webhooks import WebhookService
+from services.booking.domain_events import DETAIL_TYPES
 from services.booking.http_models import (
     BOOKING_ID,
+    DELIVERY_ID,
     HOLD_ID,
     IDEMPOTENCY_KEY,
     PROVIDER_ID,
     SERIES_ID,
     WAITLIST_ID,
+    WEBHOOK_ID,
     BookingIn,
     CancelIn,
     HoldIn,
     RescheduleIn,
     WaitlistIn,
+    WebhookIn,
     booking_json,
+    delivery_json,
     hold_json,
     series_json,
     waitlist_json,
+    webhook_json,
 )
-from services.common.aws import dynamodb_client
+from services.common.aws import dynamodb_client, kms_client, scheduler_client
 from services.common.clock import SupportedInstant, iso_utc, utc_now
 from services.common.errors import FieldError, ValidationFailedError
 from services.common.http import (
@@ -63,7 +74,7 @@ from services.common.http import (
     resolve,
 )
 from services.common.observability import Metric, count, identify, logger, observed
-from services.common.settings import ServiceSettings, load_settings
+from services.common.settings import BookingSettings, ServiceSettings, load_settings
 
 app = build_resolver(logger)
 
@@ -115,6 +126,28 @@ def waitlist() -> WaitlistService:
 @cache
 def feeds() -> FeedService:
     return FeedService(bookings().store, utc_now)
+
+
+@cache
+def webhooks() -> WebhookService:
+    settings = load_settings(BookingSettings)
+    return WebhookService(
+        DynamoDBWebhookStore(dynamodb_client(), settings.table_name),
+        ProviderOwners(bookings().store),
+        KmsSealer(kms_client(), settings.webhook_key_id),
+        DETAIL_TYPES,
+        utc_now,
+        settings.allow_loopback,
+    )
+
+
+@cache
+def delivery_log() -> DeliveryLog:
+    settings = load_settings(BookingSettings)
+    retries = ScheduledRetries(
+        scheduler_client(), settings.retry_group, settings.retry_role_arn, settings.dispatcher_arn
+    )
+    return DeliveryLog(webhooks(), DynamoDBWebhookStore(dynamodb_client(), settings.table_name), retries, utc_now)
 
 
 @cache
@@ -455,6 +488,73 @@ def revoke_calendar_feed(providerId: Annotated[str, Path(pattern=PROVIDER_ID)]) 
     feeds().revoke(principal, providerId, attribution_for(app, principal))
     logger.info("calendar feed revoked")
     return Response(status_code=HTTPStatus.NO_CONTENT)
+
+
+# Webhooks (decision 0029)
+
+WebhookId = Annotated[str, Path(pattern=WEBHOOK_ID)]
+NO_STORE = {"Cache-Control": "no-store"}  # an answer with a secret: kept by no cache
+
+
+@app.post("/webhooks")
+def subscribe_webhook(body: Annotated[WebhookIn, Body()]) -> Response[Any]:
+    principal = current_principal(app)
+    made, secret = webhooks().subscribe(principal, body.url, body.events, body.providerId)
+    identify(webhookId=made.webhook_id)
+    logger.info("webhook subscribed", events=list(made.events), providerId=made.provider_id)  # never the secret
+    return Response(
+        status_code=HTTPStatus.CREATED,
+        content_type="application/json",
+        body={**webhook_json(made), "secret": secret},
+        headers={"Location": f"/webhooks/{made.webhook_id}", **NO_STORE},
+    )
+
+
+@app.get("/webhooks")
+def list_webhooks() -> dict[str, Any]:
+    return {"items": [webhook_json(s) for s in webhooks().visible(current_principal(app))]}
+
+
+@app.delete("/webhooks/<webhookId>")
+def delete_webhook(webhookId: WebhookId) -> Response[Any]:
+    identify(webhookId=webhookId)
+    webhooks().delete(current_principal(app), webhookId)
+    logger.info("webhook deleted")
+    return Response(status_code=HTTPStatus.NO_CONTENT)
+
+
+@app.post("/webhooks/<webhookId>/secret")
+def rotate_webhook_secret(webhookId: WebhookId) -> Response[Any]:
+    """A new secret, shown once; the previous one signs too for 24 hours, so receivers can move."""
+    identify(webhookId=webhookId)
+    rotated, secret = webhooks().rotate(current_principal(app), webhookId)
+    logger.info("webhook secret rotated")
+    return Response(
+        status_code=HTTPStatus.OK,
+        content_type="application/json",
+        body={**webhook_json(rotated), "secret": secret},
+        headers=NO_STORE,
+    )
+
+
+@app.get("/webhooks/<webhookId>/deliveries")
+def list_webhook_deliveries(
+    webhookId: WebhookId,
+    limit: Annotated[int, Query(ge=1, le=100)] = 20,
+    cursor: Annotated[str | None, Query(max_length=2048)] = None,
+) -> dict[str, Any]:
+    identify(webhookId=webhookId)
+    found, next_cursor = delivery_log().listed(current_principal(app), webhookId, limit, cursor)
+    return {"items": [delivery_json(d) for d in found], "nextCursor": next_cursor}
+
+
+@app.post("/webhooks/<webhookId>/deliveries/<deliveryId>/redeliver")
+def redeliver_webhook(webhookId: WebhookId, deliveryId: Annotated[str, Path(pattern=DELIVERY_ID)]) -> Response[Any]:
+    """One more attempt of a delivered or failed delivery, within the minute, with the same id."""
+    identify(webhookId=webhookId, deliveryId=deliveryId)
+    reopened = delivery_log().redeliver(current_principal(app), webhookId, deliveryId)
+    logger.info("webhook redelivery scheduled")
+    return Response(status_code=HTTPStatus.ACCEPTED, content_type="application/json", body=delivery_json(reopened))
 
 
 @observed(correlation_id_path=correlation_paths.API_GATEWAY_REST)

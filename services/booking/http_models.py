@@ -8,8 +8,10 @@ from typing import Annotated, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, StrictInt, StringConstraints, ValidationInfo, field_validator
 
+from services.booking.domain.deliveries import Delivery
 from services.booking.domain.models import Booking, BookingStatus, Hold, WaitlistEntry, WaitlistStatus
 from services.booking.domain.series import BookedSeries
+from services.booking.domain.webhooks import Subscription
 from services.common.clock import LAST_YEAR, SupportedInstant, iso_utc
 from services.common.recurrence import MAX_OCCURRENCES, Recurrence
 
@@ -161,4 +163,62 @@ def series_json(booked: BookedSeries) -> dict[str, object]:
         "status": series.status.value,
         "createdAt": series.created_at,
         "items": [booking_json(booking) for booking in booked.bookings],
+    }
+
+
+WEBHOOK_ID = r"^wh_[0-9a-f]{32}$"
+DELIVERY_ID = r"^msg_[0-9]{14}_[A-Za-z0-9_-]{1,100}$"
+
+
+EventType = Annotated[str, StringConstraints(strict=True, max_length=64)]
+
+
+class WebhookIn(BaseModel):
+    """`POST /webhooks`: where to, which events (docs/events/), and whose (admins may leave it out: all)."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    url: Annotated[str, StringConstraints(strict=True, min_length=8, max_length=2048)]
+    events: Annotated[
+        list[Annotated[str, StringConstraints(strict=True, max_length=64)]], Field(min_length=1, max_length=30)
+    ]
+    providerId: Annotated[str, StringConstraints(strict=True, pattern=PROVIDER_ID)] | None = None
+
+
+def webhook_json(subscription: Subscription) -> dict[str, object]:
+    """A subscription as the API shows it: never a secret, only when each began and retires."""
+    body: dict[str, object] = {
+        "webhookId": subscription.webhook_id,
+        "url": subscription.url,
+        "events": list(subscription.events),
+        "providerId": subscription.provider_id,
+        "status": subscription.status.value,
+        "createdAt": subscription.created_at,
+        "createdBy": subscription.created_by,
+        "secrets": [
+            {"createdAt": secret.created_at} | ({"retiresAt": secret.retires_at} if secret.retires_at else {})
+            for secret in subscription.secrets
+        ],
+    }
+    if subscription.disabled_at is not None:
+        body |= {"disabledAt": subscription.disabled_at, "disabledReason": subscription.disabled_reason}
+    return body
+
+
+def delivery_json(delivery: Delivery) -> dict[str, object]:
+    """A delivery's log entry: its message, its state, and its last attempt's answer."""
+    return {
+        "deliveryId": delivery.delivery_id,
+        "eventId": delivery.event_id,
+        "type": delivery.event_type,
+        "status": delivery.status.value,
+        "attempts": delivery.attempts,
+        "createdAt": delivery.created_at,
+        "nextAttemptAt": delivery.next_attempt_at,
+        "lastAttemptAt": delivery.last_attempt_at,
+        "lastStatus": delivery.last_status,
+        "lastError": delivery.last_error,
+        "lastResponse": delivery.last_response,
+        "lastDurationMs": delivery.last_duration_ms,
+        "deliveredAt": delivery.delivered_at,
     }

@@ -18,7 +18,9 @@ from services.common.tracing import instrument
 if TYPE_CHECKING:
     from mypy_boto3_dynamodb import DynamoDBClient
     from mypy_boto3_events import EventBridgeClient
+    from mypy_boto3_kms import KMSClient
     from mypy_boto3_s3 import S3Client
+    from mypy_boto3_scheduler import EventBridgeSchedulerClient
 
 # Bounded retries with backoff for throttling and transient errors; short timeouts because an API
 # request has 29 s in total and a function 10 s.
@@ -43,5 +45,19 @@ def s3_client() -> S3Client:
 @cache
 def events_client() -> EventBridgeClient:
     client = boto3.client("events", config=_CONFIG)
+    instrument(client)
+    return client
+
+
+@cache
+def kms_client() -> KMSClient:
+    client = boto3.client("kms", config=_CONFIG)
+    instrument(client)
+    return client
+
+
+@cache
+def scheduler_client() -> EventBridgeSchedulerClient:
+    client = boto3.client("scheduler", config=_CONFIG)
     instrument(client)
     return client

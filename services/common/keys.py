@@ -226,3 +226,30 @@ def provider_feed_key(provider_id: str) -> Key:
     """Which feed is the provider's live one. In the provider's partition, but after its calendar's
     range (`FEED` sorts after `DAY#…`), so no calendar Query reads it."""
     return {"PK": {"S": provider_pk(provider_id)}, "SK": {"S": "FEED"}}
+
+
+# Webhook subscriptions (decision 0029): all in one partition, by scope (every provider's events, or
+# one provider's), so an event's subscribers are two Queries; each found by its id through a pointer.
+# A subscription's deliveries are in its own partition, the newest first by their time-ordered ids.
+WEBHOOKS_PK: Final = "WEBHOOKS"
+WEBHOOKS_ALL: Final = "ALL#"
+
+
+def webhook_scope(provider_id: str | None) -> str:
+    """The subscriptions' SK prefix for one provider's events, or for every provider's."""
+    return WEBHOOKS_ALL if provider_id is None else f"{PROVIDER_PREFIX}{provider_id}#"
+
+
+def webhook_key(provider_id: str | None, webhook_id: str) -> Key:
+    return {"PK": {"S": WEBHOOKS_PK}, "SK": {"S": f"{webhook_scope(provider_id)}{webhook_id}"}}
+
+
+def webhook_pointer_key(webhook_id: str) -> Key:
+    return {"PK": {"S": f"WEBHOOK#{webhook_id}"}, "SK": {"S": "SUBSCRIPTION"}}
+
+
+DELIVERY_PREFIX: Final = "DELIVERY#"
+
+
+def delivery_key(webhook_id: str, delivery_id: str) -> Key:
+    return {"PK": {"S": f"WEBHOOK#{webhook_id}"}, "SK": {"S": f"{DELIVERY_PREFIX}{delivery_id}"}}

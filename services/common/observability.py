@@ -46,6 +46,12 @@ class Metric(StrEnum):
     WAITLIST_EXPIRED = "WaitlistExpired"  # an entry's offer lapsed unclaimed, or its window passed
     EVENTS_PUBLISHED = "EventsPublished"  # domain events the bus accepted (PutEvents entries)
     EVENT_PUBLISH_FAILURES = "EventPublishFailures"  # PutEvents entries refused (each try; retried)
+    WEBHOOK_DELIVERED = "WebhookDelivered"  # attempts answered 2xx within 5 s
+    WEBHOOK_ATTEMPT_FAILED = "WebhookAttemptFailed"  # attempts that were not (each is retried, until the last)
+    WEBHOOK_RETRIED = "WebhookRetried"  # attempts after a delivery's first (retries and replays)
+    WEBHOOK_LATENCY = "WebhookLatency"  # ms from an attempt's start to its answer
+    WEBHOOK_FAILED = "WebhookFailed"  # deliveries that failed for good: their last attempt, or a 410
+    WEBHOOK_DISABLED = "WebhookDisabled"  # subscriptions disabled by their receiver's 410 Gone
     IDEMPOTENT_REPLAY = "IdempotentReplay"
     SLOT_SEARCH = "SlotSearch"
     SLOTS_RETURNED = "SlotsReturned"

@@ -42,6 +42,22 @@ class PublisherSettings(ServiceSettings):
     event_bus_name: str = Field(alias="EVENT_BUS_NAME", min_length=1)
 
 
+class WebhookSettings(ServiceSettings):
+    """Webhooks (decision 0029): the key that seals their secrets, where retries are scheduled, and
+    whether receivers on loopback are allowed (the local stack only; `false` when deployed)."""
+
+    webhook_key_id: str = Field(alias="WEBHOOK_KEY_ID", min_length=1)
+    retry_group: str = Field(alias="WEBHOOK_RETRY_GROUP", min_length=1)
+    retry_role_arn: str = Field(alias="WEBHOOK_RETRY_ROLE_ARN", min_length=1)
+    allow_loopback: bool = Field(alias="WEBHOOK_LOOPBACK", default=False)
+
+
+class BookingSettings(WebhookSettings):
+    """The booking API also schedules a replay's attempt on the dispatcher."""
+
+    dispatcher_arn: str = Field(alias="WEBHOOK_DISPATCHER_ARN", min_length=1)
+
+
 Settings = TypeVar("Settings", bound=ServiceSettings)
 
 

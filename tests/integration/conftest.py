@@ -250,9 +250,13 @@ def invoke_handler(
 def run_handler(module: Any, event: dict[str, Any], context: Any) -> Any:
     """A service's Lambda handler run in this process, its AWS calls recorded as its function's for
     tests/policy/ (as a worker's are): every in-process handler call goes through here."""
-    # services.<service>.handler; the waitlist function and the publisher ship the booking code with
-    # entry points of their own
-    own = {"services.booking.waitlist_handler": "waitlist", "services.booking.publisher_handler": "publisher"}
+    # services.<service>.handler; the waitlist function, the publisher and the webhook dispatcher ship
+    # the booking code with entry points of their own
+    own = {
+        "services.booking.waitlist_handler": "waitlist",
+        "services.booking.publisher_handler": "publisher",
+        "services.booking.webhook_handler": "webhooks",
+    }
     service = own.get(module.__name__) or module.__name__.split(".")[1]
     stage = os.environ.get("STAGE", "inproc")
     with calling(f"appointments-{stage}-{service}", stage):

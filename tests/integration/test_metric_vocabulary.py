@@ -18,20 +18,23 @@ from aws_lambda_powertools.metrics.provider import cold_start
 
 from deploy.templates import TEMPLATES, load_template, render_template, resources_of_type
 from local.account import ACCOUNT_ID, REGION
+from local.cloudformation.resolver import local_arn
 from local.lambda_runtime.stream_records import stream_event
 from services.audit import handler as audit
 from services.availability import handler as availability
 from services.booking import handler as booking
-from services.booking import publisher_handler, waitlist_handler
+from services.booking import publisher_handler, waitlist_handler, webhook_handler
 from services.booking.domain.ports import Stale
-from services.common.aws import events_client, s3_client
+from services.common.aws import events_client, kms_client, s3_client, scheduler_client
 from services.common.observability import Metric
+from services.common.settings import load_settings
 from tests import emf
 from tests.conftest import ROOT, FakeLambdaContext
 from tests.integration.conftest import invoke_handler, run_handler
 from tests.integration.test_audit_events import a_monday_ahead, live_a_day, stream_records
 from tests.integration.test_booking_round_trips import _LittleTimeLeft, a_bookable_slot
 from tests.integration.test_metrics import a_started_booking
+from tests.integration.test_webhooks_delivered import receiving
 
 DASHBOARD = ROOT / "dashboards" / "operations.json"
 RUNBOOKS = ROOT / "docs" / "runbooks"
@@ -58,7 +61,7 @@ def alarm_names() -> set[str]:
         for stack in resources_of_type(load_template(path), "AWS::CloudFormation::Stack").values()
         if stack["Properties"]["TemplateURL"] == "alarms/function.yaml"
     ]
-    assert sorted(services) == ["audit", "availability", "booking", "publisher", "waitlist"]
+    assert sorted(services) == ["audit", "availability", "booking", "publisher", "waitlist", "webhooks"]
     names: set[str] = set()
     for properties in alarms().values():
         name = str(properties["AlarmName"]["Fn::Sub"])
@@ -182,7 +185,49 @@ def emitted(inproc: Any, capsys: pytest.CaptureFixture[str], monkeypatch: pytest
     assert answer == {"batchItemFailures": []} and not refusals
     events_client.cache_clear()
     publisher_handler.bus.cache_clear()
+    webhooks(pid, monkeypatch)
     return emf.documents(capsys.readouterr().out.splitlines())
+
+
+def webhooks(provider_id: str, monkeypatch: pytest.MonkeyPatch) -> None:
+    """Webhooks: one receiver answers 500 then 200 (a retry), another 410 (disabled, failed)."""
+    stage = "appointments-inproc"
+    for name, value in {
+        "WEBHOOK_KEY_ID": f"alias/{stage}-webhooks",
+        "WEBHOOK_RETRY_GROUP": f"{stage}-webhooks",
+        "WEBHOOK_RETRY_ROLE_ARN": local_arn("local-WebhookSchedulerRole"),
+        "WEBHOOK_DISPATCHER_ARN": f"arn:aws:lambda:{REGION}:{ACCOUNT_ID}:function:{stage}-webhooks",
+        "WEBHOOK_LOOPBACK": "true",
+    }.items():
+        monkeypatch.setenv(name, value)
+    cached = (load_settings, kms_client, scheduler_client, booking.webhooks, booking.delivery_log)
+    for factory in (*cached, webhook_handler.dispatcher):
+        factory.cache_clear()
+    kms = boto3.client("kms", region_name=REGION)
+    kms.create_alias(AliasName=f"alias/{stage}-webhooks", TargetKeyId=kms.create_key()["KeyMetadata"]["KeyId"])
+    boto3.client("scheduler", region_name=REGION).create_schedule_group(Name=f"{stage}-webhooks")
+    with receiving() as receivers:
+        receivers.scripts |= {"retried": [(500, 0.0)], "gone": [(410, 0.0)]}
+        made = {}
+        for name in ("retried", "gone"):
+            body = {"url": receivers.url(name), "events": ["booking.created"], "providerId": provider_id}
+            status, made[name] = invoke_handler(booking, "POST", "/webhooks", body, "admin", "admins")
+            assert status == 201, made[name]
+        detail = {
+            "id": "evt_vocabulary",
+            "type": "booking.created",
+            "timestamp": "2026-12-01T09:00:00Z",
+            "schemaVersion": 1,
+            "data": {"providerId": provider_id, "bookingId": "bkg_vocabulary", "version": 1},
+        }
+        event = {"source": "appointments", "detail-type": "booking.created", "detail": detail}
+        assert run_handler(webhook_handler, event, FakeLambdaContext()) == {"deliveries": 2}
+        retry = {"webhookId": made["retried"]["webhookId"], "deliveryId": "msg_20261201090000_vocabulary", "attempt": 2}
+        answer = run_handler(webhook_handler, {"webhookAttempt": retry}, FakeLambdaContext())
+        assert answer == {"attempted": True, "outcome": "DELIVERED"}
+        assert [len(receivers.got(name)) for name in ("retried", "gone")] == [2, 1]
+    for factory in (*cached, webhook_handler.dispatcher):
+        factory.cache_clear()
 
 
 def _booking_event(body: dict[str, Any]) -> dict[str, Any]:
@@ -226,8 +271,9 @@ def test_every_metric_is_emitted_valid_charted_and_every_charted_or_alarmed_metr
 
 def test_every_alarm_says_impact_and_first_checks_and_links_its_runbook() -> None:
     found = alarms()
-    # 4 per function (nested), 2 table, 3 audit, 1 waitlist, 2 publisher, 2 API, 4 SLO windows, 2 composites
-    assert len(found) == 20
+    # 4 per function (nested), 2 table, 3 audit, 1 waitlist, 2 publisher, 1 webhooks, 2 API, 4 SLO windows,
+    # 2 composites
+    assert len(found) == 21
     for name, properties in found.items():
         description = properties["AlarmDescription"]
         text = description["Fn::Sub"] if isinstance(description, dict) else description

@@ -29,7 +29,7 @@ import pytest
 
 from deploy.templates import TEMPLATES, load_template, resources_of_type
 from local.account import ACCOUNT_ID, REGION
-from local.cloudformation.resolver import resolver_for
+from local.cloudformation.resolver import local_arn, resolver_for
 
 # Each function (by its name's last part) and its template: the role its `Role` names is the one held here.
 FUNCTIONS = {
@@ -38,6 +38,7 @@ FUNCTIONS = {
     "audit": ("audit.yaml", "AuditFunction"),
     "waitlist": ("booking.yaml", "WaitlistFunction"),
     "publisher": ("booking.yaml", "PublisherFunction"),
+    "webhooks": ("booking.yaml", "WebhookFunction"),
 }
 
 # (service id, operation) → the IAM action AWS checks. Transactions are checked item by item.
@@ -56,6 +57,9 @@ ACTIONS = {
     ("S3", "HeadObject"): "s3:GetObject",
     ("SQS", "SendMessage"): "sqs:SendMessage",
     ("EventBridge", "PutEvents"): "events:PutEvents",
+    ("KMS", "Encrypt"): "kms:Encrypt",
+    ("KMS", "Decrypt"): "kms:Decrypt",
+    ("Scheduler", "CreateSchedule"): "scheduler:CreateSchedule",
 }
 TRANSACTION_ITEMS = {
     "Put": "dynamodb:PutItem",
@@ -76,6 +80,8 @@ USED_BY_AWS = {
     "dynamodb:ListStreams": "the event source mapping reads the table's stream with the function's role",
     "sqs:SendMessage": "the event source mapping's on-failure destination sends with the function's role",
 }
+# The single-valued condition keys the roles may use, each set by context_of from the calls.
+CONDITION_KEYS = {"kms:EncryptionContext:webhookId", "iam:PassedToService"}
 # Actions without resource-level permissions: the only ones allowed on "*".
 RESOURCELESS = {"xray:PutTraceSegments", "xray:PutTelemetryRecords"}
 
@@ -93,6 +99,8 @@ class Grant:
     resource: str = ""
     # `ForAllValues:StringLike` `dynamodb:LeadingKeys`: the partition keys the grant is limited to
     leading_keys: tuple[str, ...] = ()
+    # single-valued conditions: (operator, key, values), e.g. StringLike kms:EncryptionContext:webhookId
+    conditions: tuple[tuple[str, str, tuple[str, ...]], ...] = ()
 
     @property
     def key(self) -> tuple[str, str, int, str, int]:
@@ -106,14 +114,42 @@ def arn_matches(pattern: str, value: str) -> bool:
 
 
 def leading_key(call: dict[str, Any]) -> str | None:
-    """The partition key a single-item DynamoDB call names (what `dynamodb:LeadingKeys` is about)."""
+    """The partition key a single-item DynamoDB call or a Query of the table names (what
+    `dynamodb:LeadingKeys` is about)."""
+    if call["service"] != "DynamoDB":
+        return None
     key = call["resources"].get("Key")
-    return key["PK"]["S"] if call["service"] == "DynamoDB" and isinstance(key, dict) and "PK" in key else None
+    if isinstance(key, dict) and "PK" in key:
+        return str(key["PK"]["S"])
+    partition = call["resources"].get("PartitionKey")
+    return str(partition) if partition and "IndexName" not in call["resources"] else None
+
+
+def key_arn(key_id: str) -> str:
+    """A KMS key as this test names it: by the alias the functions use (IAM authorizes a call naming
+    an alias against the key it points to; role_grants names that key the same way)."""
+    return f"arn:aws:kms:{REGION}:{ACCOUNT_ID}:key/{key_id}"
+
+
+def context_of(call: dict[str, Any], action: str) -> dict[str, str]:
+    """The condition keys a call sets for `action`, that the roles' conditions may name."""
+    named = call["resources"]
+    found = {f"kms:EncryptionContext:{k}": str(v) for k, v in (named.get("EncryptionContext") or {}).items()}
+    if action == "iam:PassRole" and call["service"] == "Scheduler":
+        found["iam:PassedToService"] = "scheduler.amazonaws.com"
+    return found
 
 
 def required(call: dict[str, Any]) -> list[tuple[str, str]]:
     """The (IAM action, resource ARN) pairs AWS authorizes for one recorded call."""
     service, operation, named = call["service"], call["operation"], call["resources"]
+    if service == "Scheduler":  # a schedule, and the role it is given to run as
+        schedule = [
+            (ACTIONS[(service, operation)], f"arn:aws:scheduler:{REGION}:{ACCOUNT_ID}:schedule/{named['Schedule']}")
+        ]
+        return schedule + ([("iam:PassRole", str(named["PassedRole"]))] if "PassedRole" in named else [])
+    if service == "KMS":
+        return [(ACTIONS[(service, operation)], key_arn(str(named["KeyId"])))]
     table = f"arn:aws:dynamodb:{REGION}:{ACCOUNT_ID}:table/"
     if operation in {"TransactWriteItems", "TransactGetItems"}:
         return [
@@ -159,12 +195,14 @@ def role_grants(service: str, stage: str) -> list[Grant]:
         "StaffIssuer": f"https://cognito-idp.{REGION}.amazonaws.com/{REGION}_staff",
     }
     own = {k: v for k, v in parameters.items() if k in template.get("Parameters", {})}
+    own_resolver = resolver_for(template, own)
     names = {
-        logical_id: str(resolver_for(template, own).resolve(resource["Properties"].get(key)))
+        logical_id: str(own_resolver.resolve(resource["Properties"].get(key)))
         for logical_id, resource in template["Resources"].items()
         for key in ("LogGroupName", "QueueName", "Name")
         if key in resource.get("Properties", {})
-        and resource["Type"] in {"AWS::Logs::LogGroup", "AWS::SQS::Queue", "AWS::Events::EventBus"}
+        and resource["Type"]
+        in {"AWS::Logs::LogGroup", "AWS::SQS::Queue", "AWS::Events::EventBus", "AWS::Scheduler::ScheduleGroup"}
     }
     arn_of = {
         "AWS::Logs::LogGroup": f"arn:aws:logs:{REGION}:{ACCOUNT_ID}:log-group:",
@@ -174,7 +212,14 @@ def role_grants(service: str, stage: str) -> list[Grant]:
     attributes = {
         f"{logical_id}.Arn": arn_of[template["Resources"][logical_id]["Type"]] + name
         for logical_id, name in names.items()
+        if template["Resources"][logical_id]["Type"] in arn_of
     }
+    # A key by its alias (key_arn); a role as the local stack names it, which is what the calls pass.
+    for alias in resources_of_type(template, "AWS::KMS::Alias").values():
+        target = alias["Properties"]["TargetKeyId"]["Ref"]
+        attributes[f"{target}.Arn"] = key_arn(str(own_resolver.resolve(alias["Properties"]["AliasName"])))
+    for role_id in resources_of_type(template, "AWS::IAM::Role"):
+        attributes[f"{role_id}.Arn"] = local_arn(f"local-{role_id}")
     resolver = resolver_for(template, own, resources=names, attributes=attributes)
     role_id = template["Resources"][function]["Properties"]["Role"]["Fn::GetAtt"][0]
     role = template["Resources"][role_id]
@@ -196,29 +241,57 @@ def role_grants(service: str, stage: str) -> list[Grant]:
             actions = statement["Action"] if isinstance(statement["Action"], list) else [statement["Action"]]
             resources = statement["Resource"] if isinstance(statement["Resource"], list) else [statement["Resource"]]
             condition = statement.get("Condition", {})
-            # The one condition the roles use, checked against the calls' keys; any other is refused
+            # The conditions the roles use, checked against the calls' keys; any other is refused
             # here rather than ignored (a condition this test skipped could deny what it passed).
-            assert set(condition) <= {"ForAllValues:StringLike"}, condition
+            assert set(condition) <= {"ForAllValues:StringLike", "StringLike", "StringEquals"}, condition
             limited = condition.get("ForAllValues:StringLike", {})
             assert set(limited) <= {"dynamodb:LeadingKeys"}, limited
             keys = tuple(limited.get("dynamodb:LeadingKeys", ()))
+            single = tuple(
+                (operator, name, tuple(values) if isinstance(values, list) else (str(values),))
+                for operator in ("StringLike", "StringEquals")
+                for name, values in condition.get(operator, {}).items()
+            )
+            assert all(name in CONDITION_KEYS for _, name, _ in single), single
             for action in actions:
                 for place, resource in enumerate(resources):
                     grants.append(
-                        Grant(f"{path.name} {role_id}", policy["PolicyName"], number, action, place, resource, keys)
+                        Grant(
+                            f"{path.name} {role_id}",
+                            policy["PolicyName"],
+                            number,
+                            action,
+                            place,
+                            resource,
+                            keys,
+                            single,
+                        )
                     )
     return grants
 
 
-def allowed(action: str, arn: str, grants: list[Grant], key: str | None = None) -> list[Grant]:
+def _holds(conditions: tuple[tuple[str, str, tuple[str, ...]], ...], context: dict[str, str]) -> bool:
+    """Every condition met by the call's context (a key the call does not set meets none)."""
+    return all(
+        name in context
+        and any((arn_matches(v, context[name]) if operator == "StringLike" else v == context[name]) for v in values)
+        for operator, name, values in conditions
+    )
+
+
+def allowed(
+    action: str, arn: str, grants: list[Grant], key: str | None = None, context: dict[str, str] | None = None
+) -> list[Grant]:
     """The grants that allow `action` on `arn` (actions match case-insensitively, as IAM's do), for a
-    call naming the partition key `key` (a grant limited to some keys allows no call naming none)."""
+    call naming the partition key `key` (a grant limited to some keys allows no call naming none) and
+    setting the condition keys `context`."""
     return [
         g
         for g in grants
         if g.action.lower() == action.lower()
         and arn_matches(g.resource, arn)
         and (not g.leading_keys or (key is not None and any(arn_matches(k, key) for k in g.leading_keys)))
+        and _holds(g.conditions, context or {})
     ]
 
 
@@ -234,6 +307,15 @@ def test_a_grant_limited_to_leading_keys_allows_only_calls_on_those_partitions()
     assert allowed("dynamodb:DeleteItem", "arn:table", [grant], "EXPIRING#2026-12-01T09") == [grant]
     assert allowed("dynamodb:DeleteItem", "arn:table", [grant], "BOOKING#bkg_1") == []
     assert allowed("dynamodb:DeleteItem", "arn:table", [grant], None) == []
+
+
+def test_a_conditioned_grant_allows_only_calls_that_meet_it() -> None:
+    grant = Grant(
+        "t", "p", 0, "kms:Decrypt", 0, "arn:key", (), (("StringLike", "kms:EncryptionContext:webhookId", ("wh_*",)),)
+    )
+    assert allowed("kms:Decrypt", "arn:key", [grant], None, {"kms:EncryptionContext:webhookId": "wh_1"}) == [grant]
+    assert allowed("kms:Decrypt", "arn:key", [grant], None, {"kms:EncryptionContext:webhookId": "fd_1"}) == []
+    assert allowed("kms:Decrypt", "arn:key", [grant], None, {}) == []
 
 
 def test_arn_matching_follows_iam() -> None:
@@ -257,7 +339,7 @@ def test_only_the_audit_role_can_write_the_trail() -> None:
         "PartiQLUpdate",
         "PartiQLDelete",
     ]
-    for service in ("booking", "availability", "waitlist", "publisher"):
+    for service in ("booking", "availability", "waitlist", "publisher", "webhooks"):
         grants = role_grants(service, "policy")
         table_grants = [g for g in grants if g.action.startswith("dynamodb:")]
         reach = [g for g in table_grants if any(arn_matches(g.resource, a) for a in (trail, f"{trail}/index/GSI1"))]
@@ -291,7 +373,7 @@ def test_every_call_is_granted_and_every_grant_is_used() -> None:
             grants = role_grants(service, stage)
             for call in (c for c in service_calls if c["stage"] == stage):
                 for action, arn in required(call):
-                    granting = allowed(action, arn, grants, leading_key(call))
+                    granting = allowed(action, arn, grants, leading_key(call), context_of(call, action))
                     used.update(g.key for g in granting)
                     if not granting:
                         denied.append(f"{service} ({stage}): {action} on {arn}")

@@ -175,7 +175,14 @@ def test_every_price_names_its_public_source() -> None:
 
 def test_the_templates_give_memory_alarms_and_metrics() -> None:
     facts = cost.template_facts()
-    assert facts["memoryMb"] == {"availability": 512, "booking": 512, "publisher": 512, "waitlist": 512, "audit": 512}
+    assert facts["memoryMb"] == {
+        "availability": 512,
+        "booking": 512,
+        "publisher": 512,
+        "waitlist": 512,
+        "webhooks": 512,
+        "audit": 512,
+    }
     assert facts["compositeAlarms"] == 2
     assert facts["alarmMetrics"] >= 23  # at least one metric per metric alarm; metric math evaluates more
     # 25, then WaitlistJoined, WaitlistOffered, WaitlistExpired and its ColdStart; EventsPublished,

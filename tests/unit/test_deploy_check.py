@@ -169,10 +169,13 @@ def test_log_levels_keep_metrics_and_sampled_debug_lines(packaged: Packaged) -> 
         "metric (EMF) lines",
         "booking.yaml BookingFunction: ApplicationLogLevel WARN with LogLevel WARN and sample rate 0.1 drops "
         "sampled DEBUG lines",
-        # the publisher and the waitlist function share the parameter: at WARN, they too drop their metrics
+        # the publisher, the waitlist function and the webhook dispatcher share the parameter: at WARN,
+        # they too drop their metrics
         "booking.yaml PublisherFunction: ApplicationLogLevel WARN with LogLevel WARN and sample rate 0 drops "
         "metric (EMF) lines",
         "booking.yaml WaitlistFunction: ApplicationLogLevel WARN with LogLevel WARN and sample rate 0 drops "
+        "metric (EMF) lines",
+        "booking.yaml WebhookFunction: ApplicationLogLevel WARN with LogLevel WARN and sample rate 0 drops "
         "metric (EMF) lines",
     ]
 

@@ -33,15 +33,27 @@ EVENT = target_event(
 )
 
 
-def test_the_waitlist_rule_is_read_from_the_booking_template() -> None:
-    (rule,) = load_rules(PARAMETERS, FUNCTIONS)
-    assert (rule.name, rule.bus) == ("appointments-test-waitlist", "appointments-test")
+def waitlist_rule() -> RuleSpec:
+    (rule,) = [rule for rule in load_rules(PARAMETERS, FUNCTIONS) if rule.name.endswith("-waitlist")]
+    return rule
+
+
+def test_the_templates_rules_are_read_from_the_booking_template() -> None:
+    rules = {rule.name: rule for rule in load_rules(PARAMETERS, FUNCTIONS)}
+    assert set(rules) == {"appointments-test-waitlist", "appointments-test-webhooks"}
+    rule = rules["appointments-test-waitlist"]
+    assert rule.bus == "appointments-test"
     (target,) = rule.targets
     # Lambda's queue keeps trying a throttled event as long as the function's EventInvokeConfig says
     assert (target.function, target.max_event_age_seconds) == ("WaitlistFunction", 60)
     assert rule.matches(EVENT)
     assert not rule.matches({**EVENT, "detail-type": "booking.created"})
     assert not rule.matches({**EVENT, "source": "someone.else"})
+    # the webhook dispatcher hears every domain event, and nothing else
+    webhooks = rules["appointments-test-webhooks"]
+    assert [(t.function, t.max_event_age_seconds) for t in webhooks.targets] == [("WebhookFunction", 3600)]
+    assert webhooks.matches({**EVENT, "detail-type": "booking.created"})
+    assert not webhooks.matches({**EVENT, "source": "someone.else"})
 
 
 def without(kind: str, change: Any = None) -> Any:
@@ -125,7 +137,7 @@ class Clock:
 
 def deliver(runtime: Runtime, max_age: int = 60) -> tuple[EventRules, list[tuple[str, str, dict[str, str]]]]:
     metrics: list[tuple[str, str, dict[str, str]]] = []
-    (loaded,) = load_rules(PARAMETERS, FUNCTIONS)
+    loaded = waitlist_rule()
     target = TargetSpec("arn:rule", "F", max_age)
     rule = RuleSpec(loaded.name, loaded.bus, loaded.pattern, (target,))
     rules = EventRules(

@@ -250,10 +250,12 @@ def test_functions_come_from_the_service_templates() -> None:
         "BookingFunction",
         "WaitlistFunction",
         "PublisherFunction",
+        "WebhookFunction",
         "AuditFunction",
     }
     assert functions["WaitlistFunction"].handler == "services.booking.waitlist_handler.lambda_handler"
     assert functions["PublisherFunction"].handler == "services.booking.publisher_handler.lambda_handler"
+    assert functions["WebhookFunction"].handler == "services.booking.webhook_handler.lambda_handler"
     availability = functions["AvailabilityFunction"]
     assert availability.name == "appointments-test-availability"
     assert availability.handler == "services.availability.handler.lambda_handler"

@@ -18,15 +18,22 @@ from deploy.openapi import load_document
 from deploy.package import PackagingError, build, check_handlers
 from deploy.templates import TEMPLATES, load_template, resources_of_type
 from local.apigateway.api import ApiDefinition
-from services.common.settings import AuditSettings, PublisherSettings, ServiceSettings
+from services.common.settings import (
+    AuditSettings,
+    BookingSettings,
+    PublisherSettings,
+    ServiceSettings,
+    WebhookSettings,
+)
 
 # Read by Powertools itself, not by our settings models.
 POWERTOOLS_OWN = {"POWERTOOLS_LOGGER_SAMPLE_RATE"}
 SETTINGS: dict[str, type[ServiceSettings]] = {
     "AvailabilityFunction": ServiceSettings,
-    "BookingFunction": ServiceSettings,
+    "BookingFunction": BookingSettings,
     "WaitlistFunction": ServiceSettings,
     "PublisherFunction": PublisherSettings,
+    "WebhookFunction": WebhookSettings,
     "AuditFunction": AuditSettings,
 }
 HANDLERS = {
