@@ -121,6 +121,7 @@ def plot_handler_cpu(rows: list[dict[str, Any]], path: Path) -> None:
         "booking": "#037f0c",
         "publisher": "#c33d69",
         "waitlist": "#7d3c98",
+        "webhooks": "#d45b07",
         "audit": "#8d6605",
     }
     names = [f"{row['function']}: {row['case']}" for row in measured]

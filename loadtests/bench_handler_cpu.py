@@ -48,12 +48,13 @@ ROOT = Path(__file__).resolve().parent.parent
 TRACE = "Root=1-5f84c7a1-0123456789abcdef01234567;Parent=0123456789abcdef;Sampled=1"
 BASELINE = "trivial Powertools route"
 # In this order: each builds on what the last made.
-FUNCTIONS = ("availability", "booking", "publisher", "waitlist", "audit")
-# Each function's handler module, where it is not services.<function>.handler: the publisher and the
-# waitlist function ship the booking code with other entry points.
+FUNCTIONS = ("availability", "booking", "publisher", "waitlist", "webhooks", "audit")
+# Each function's handler module, where it is not services.<function>.handler: the publisher, the
+# waitlist function and the webhook dispatcher ship the booking code with other entry points.
 HANDLER_MODULES = {
     "publisher": "services.booking.publisher_handler",
     "waitlist": "services.booking.waitlist_handler",
+    "webhooks": "services.booking.webhook_handler",
 }
 
 
@@ -379,7 +380,32 @@ def waitlist(bench: Bench, state: dict[str, Any]) -> None:
     bench.invocation(WAITLIST_MATCH, target_event(journal_entry), {"offered": 0})
 
 
+def webhooks(bench: Bench, state: dict[str, Any]) -> None:
+    """The webhook dispatcher as it runs for every domain event of a stage with no subscription to it:
+    the event (a booking's creation) from its rule, the subscribers looked up, none found."""
+    from local.eventbridge.rules import target_event
+    from local.lambda_runtime.stream_records import lambda_record
+    from services.booking.domain_events import SOURCE, domain_event
+
+    records = stream_records(state)
+    created = next(
+        r for r in records if r["eventName"] == "INSERT" and r["dynamodb"]["Keys"]["PK"]["S"].startswith("BOOKING#")
+    )
+    event = domain_event(lambda_record(created, state["streamArn"]))
+    assert event is not None
+    journal_entry = {
+        "eventId": str(uuid.uuid4()),
+        "detailType": event.detail_type,
+        "source": SOURCE,
+        "time": event.detail["timestamp"],
+        "resources": [],
+        "detail": event.detail_json(),
+    }
+    bench.invocation(WEBHOOKS_DISPATCH, target_event(journal_entry), {"deliveries": 0})
+
+
 PUBLISHER_BATCH = "stream batch of 1 record (a booking created), published"
+WEBHOOKS_DISPATCH = "domain event (a booking created; no subscription)"
 WAITLIST_SWEEP = "waitlist sweep (no lines)"
 WAITLIST_MATCH = "domain event (a booking cancelled; no line)"
 
@@ -388,6 +414,7 @@ SCENARIOS: dict[str, Callable[[Bench, dict[str, Any]], None]] = {
     "booking": booking,
     "publisher": publisher,
     "waitlist": waitlist,
+    "webhooks": webhooks,
     "audit": audit,
 }
 

@@ -87,7 +87,7 @@ OTHER_CALL_MS = 10.0
 # ColdStart per function.
 METRICS_IN_EVERY_FUNCTION = {"ValidationFailed", "AuthDenied"}
 API_FUNCTIONS = ("availability", "booking", "audit")
-FUNCTIONS = ("availability", "booking", "publisher", "waitlist", "audit")
+FUNCTIONS = ("availability", "booking", "publisher", "waitlist", "webhooks", "audit")
 
 # The waitlist function (decision 0026): a sweep a minute whatever the traffic (EventBridge Scheduler),
 # and a match per change its mapping's filter lets through (those of the mix: cancels, reschedules).
@@ -100,6 +100,12 @@ WAITLIST_MATCH_CASE = "domain event (a booking cancelled; no line)"
 # The publisher (decision 0027): one domain event per audited change, put on the bus by an invocation
 # per change at low traffic (its mapping does not wait to batch), as the audit consumer's worst case.
 PUBLISHER_CASE = "stream batch of 1 record (a booking created), published"
+# The webhook dispatcher (decision 0029): its rule sends it every domain event, so one invocation per
+# published change whatever the subscriptions, priced as it runs with none: the two Queries of the
+# subscriptions' partition (eventually consistent, half a unit each). Deliveries are per subscriber and
+# not priced here: a stage with subscriptions adds a KMS decrypt per container and two writes a delivery.
+WEBHOOKS_CASE = "domain event (a booking created; no subscription)"
+WEBHOOKS_READ_UNITS = 1.0
 EMPTY_LINE_READ_UNITS = 0.5
 # The sweep also writes down what lapsed (decision 0027): its mark read (GetItem, consistent: 1 unit)
 # and written (PutItem: 1 unit), and this hour's markers read (a consistent Query: 1 unit at least).
@@ -156,6 +162,7 @@ class Profile:
     waitlist_sweep: Operation | None = None
     waitlist_match: Operation | None = None
     publisher: Operation | None = None  # one invocation per change (None: not measured, older figures)
+    webhooks: Operation | None = None  # one invocation per published event (None: not measured)
 
 
 @dataclass(frozen=True)
@@ -243,6 +250,11 @@ def estimate(profile: Profile, traffic: Traffic, prices: dict[str, Any]) -> list
         memory = profile.memory_mb["publisher"]
         invocations["publisher"] += published
         gb_seconds += published * billed_ms(profile.publisher, memory) / 1000 * memory / 1024
+    if profile.webhooks is not None:  # every published event reaches the dispatcher through its rule
+        memory = profile.memory_mb["webhooks"]
+        invocations["webhooks"] += published
+        gb_seconds += published * billed_ms(profile.webhooks, memory) / 1000 * memory / 1024
+        read_units += published * profile.webhooks.read_units
     if profile.waitlist_match is not None:
         freeing = sum(count for name, count in calls.items() if name in FREES_TIME)
         match, memory = profile.waitlist_match, profile.memory_mb["waitlist"]
@@ -274,7 +286,12 @@ def estimate(profile: Profile, traffic: Traffic, prices: dict[str, Any]) -> list
         + api_requests * profile.access_log_bytes_per_request
     ) / 1e9
     traces = sampled_traces(
-        api_requests + invocations["audit"] + invocations["waitlist"] + invocations["publisher"], traffic
+        api_requests
+        + invocations["audit"]
+        + invocations["waitlist"]
+        + invocations["publisher"]
+        + invocations["webhooks"],
+        traffic,
     )
 
     free, first_year = prices["free_tier"], prices["free_tier_first_12_months"]
@@ -623,11 +640,12 @@ def init_by_function(cold_start_rows: list[dict[str, Any]]) -> dict[str, float]:
         if function in FUNCTIONS:
             found[function] = float(row["functionMs"])
     if "booking" in found:
-        # The waitlist function and the publisher serve no request, so the benchmark does not start
-        # them; each loads a subset of the booking function's modules (the same code, without the
-        # API's), so the booking function's init bounds theirs.
+        # The waitlist function, the publisher and the webhook dispatcher serve no request, so the
+        # benchmark does not start them; each loads a subset of the booking function's modules (the
+        # same code, without the API's), so the booking function's init bounds theirs.
         found.setdefault("waitlist", found["booking"])
         found.setdefault("publisher", found["booking"])  # the same: booking code, no API
+        found.setdefault("webhooks", found["booking"])
     missing = sorted(set(FUNCTIONS) - set(found))
     if missing:
         raise ValueError(f"the cold-start figures name no init for {missing}")
@@ -703,6 +721,18 @@ def profile_from(
                 tuple(cpu[PUBLISHER_CASE]["awsCalls"]),
             )
             if PUBLISHER_CASE in cpu
+            else None
+        ),
+        webhooks=(
+            Operation(
+                WEBHOOKS_CASE,
+                "webhooks",
+                WEBHOOKS_READ_UNITS,
+                0.0,
+                cpu[WEBHOOKS_CASE]["cpuMs"],
+                tuple(cpu[WEBHOOKS_CASE]["awsCalls"]),
+            )
+            if WEBHOOKS_CASE in cpu
             else None
         ),
     )

@@ -7,8 +7,11 @@ Two triggers:
   with `{"webhookAttempt": {webhookId, deliveryId, attempt}}`, as is a replay (`POST
   /webhooks/{id}/deliveries/{deliveryId}/redeliver`).
 
-An event's deliveries are attempted side by side (a slow receiver holds up no other). A retry's span
-links to the trace of the change that caused the delivery, which the event's invocation continued.
+An event's deliveries are attempted side by side (a slow receiver holds up no other), each within
+5 s. One that would start with less than `FIRST_ATTEMPT_RESERVE_MS` of the invocation left is left
+to the schedule instead (within the minute), so however many subscribers an event has, the
+invocation ends in time. A retry's span links to the trace of the change that caused the delivery,
+which the event's invocation continued.
 """
 
 from __future__ import annotations
@@ -19,6 +22,7 @@ from services.common import lazy_packages  # noqa: F401 - second: Powertools' pa
 # isort: on
 
 import contextvars
+from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
 from functools import cache
 from typing import Any
@@ -30,7 +34,7 @@ from services.booking.adapters.kms_sealer import KmsSealer
 from services.booking.adapters.retry_schedules import RETRY_KEY, ScheduledRetries
 from services.booking.adapters.webhook_sender import PinnedSender, StandardWebhooksSigner
 from services.booking.adapters.webhook_store import DynamoDBWebhookStore
-from services.booking.domain.deliveries import Attempted, Dispatcher, Outcome
+from services.booking.domain.deliveries import Attempted, Delivery, Dispatcher, Outcome
 from services.common.aws import dynamodb_client, kms_client, scheduler_client
 from services.common.clock import utc_now
 from services.common.observability import Metric, count, identify, logger, milliseconds, observed
@@ -38,6 +42,7 @@ from services.common.settings import WebhookSettings, load_settings
 from services.common.tracing import current_trace, link_to
 
 PARALLEL = 8  # an event's deliveries attempted at once
+FIRST_ATTEMPT_RESERVE_MS = 8_000  # an attempt's 5 s, its writes, and the invocation's end
 
 
 @cache
@@ -79,7 +84,7 @@ def observe(attempted: Attempted | None) -> None:
     )
 
 
-def on_event(event: dict[str, Any], own_arn: str) -> dict[str, Any]:
+def on_event(event: dict[str, Any], own_arn: str, remaining_ms: Callable[[], int]) -> dict[str, Any]:
     detail = event["detail"]
     trace_id, span_id = current_trace()
     made = dispatcher(own_arn).fan_out(detail, trace_id, span_id)
@@ -87,14 +92,16 @@ def on_event(event: dict[str, Any], own_arn: str) -> dict[str, Any]:
         return {"deliveries": 0}
     failed: list[str] = []
 
-    def attempt_first(webhook_id: str, delivery_id: str) -> Attempted | None:
-        return dispatcher(own_arn).attempt(webhook_id, delivery_id, 1)
+    def attempt_first(delivery: Delivery) -> Attempted | None:
+        if remaining_ms() < FIRST_ATTEMPT_RESERVE_MS:
+            dispatcher(own_arn).defer(delivery)
+            logger.info("webhook attempt left to the schedule", webhookId=delivery.webhook_id)
+            return None
+        return dispatcher(own_arn).attempt(delivery.webhook_id, delivery.delivery_id, 1)
 
     with ThreadPoolExecutor(max_workers=min(PARALLEL, len(made))) as pool:
         futures = {
-            delivery.webhook_id: pool.submit(
-                contextvars.copy_context().run, attempt_first, delivery.webhook_id, delivery.delivery_id
-            )
+            delivery.webhook_id: pool.submit(contextvars.copy_context().run, attempt_first, delivery)
             for delivery in made
         }
         for webhook_id, future in futures.items():
@@ -126,7 +133,7 @@ def on_retry(asked: dict[str, Any], own_arn: str) -> dict[str, Any]:
 def lambda_handler(event: dict[str, Any], context: LambdaContext) -> dict[str, Any]:
     if RETRY_KEY in event:
         return on_retry(event[RETRY_KEY], context.invoked_function_arn)
-    return on_event(event, context.invoked_function_arn)
+    return on_event(event, context.invoked_function_arn, context.get_remaining_time_in_millis)
 
 
 init_gc.done()

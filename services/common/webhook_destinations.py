@@ -6,10 +6,14 @@ what only our network reaches: the instance metadata service, the VPC, localhost
 - `https` only, unless the stage allows loopback (the local stack), and then only `http` to a
   loopback address;
 - no user name or password in the URL (they would be sent, and logged by the receiver);
-- the host resolved, and every address it resolves to public (`ipaddress`'s `is_global`, IPv4 in
-  IPv6 unwrapped): no private, loopback, link-local (the metadata service, 169.254.169.254, and its
-  IPv6 fd00:ec2::254), shared (100.64/10), multicast or reserved address. One bad address refuses
-  the URL: DNS may answer either;
+- the host resolved, and every address it resolves to public (`ipaddress`'s `is_global`): no
+  private, loopback, link-local (the metadata service, 169.254.169.254, and its IPv6 fd00:ec2::254),
+  shared (100.64/10), multicast or reserved address. An IPv6 address must also be global unicast
+  (2000::/3, which leaves out the IPv4-compatible, IPv4-translated and site-local forms), and an
+  IPv4 address inside one (IPv4-mapped, NAT64's 64:ff9b::/96, 6to4, Teredo) is judged as itself.
+  One bad address refuses the URL: DNS may answer either. The message does not say which addresses
+  a name resolved to (the resolver may know internal names);
+- a host name is IDNA-encoded (what goes into TLS and the `Host` header), and refused if it cannot be;
 - the addresses are returned, so the delivery connects to one of them and no second resolution can
   answer differently (DNS rebinding). Redirects are never followed (a delivery's 3xx is a failure).
 
@@ -41,11 +45,41 @@ class Destination:
     addresses: tuple[str, ...]  # connect to one of these, never to a second resolution of `host`
 
 
-def _address(text: str) -> ipaddress.IPv4Address | ipaddress.IPv6Address:
+_GLOBAL_UNICAST = ipaddress.IPv6Network("2000::/3")
+_NAT64 = ipaddress.IPv6Network("64:ff9b::/96")
+
+
+def _addresses(text: str) -> list[ipaddress.IPv4Address | ipaddress.IPv6Address]:
+    """The address, and the IPv4 address it carries, if any: each is judged."""
     address = ipaddress.ip_address(text.split("%", 1)[0])  # an IPv6 zone index names no other host
-    if isinstance(address, ipaddress.IPv6Address) and address.ipv4_mapped is not None:
-        return address.ipv4_mapped
-    return address
+    if not isinstance(address, ipaddress.IPv6Address):
+        return [address]
+    if address.ipv4_mapped is not None:
+        return [address.ipv4_mapped]
+    if address in _NAT64:
+        return [ipaddress.IPv4Address(int(address) & 0xFFFFFFFF)]
+    carried = [address.sixtofour, *(address.teredo or ())]
+    return [address, *(embedded for embedded in carried if embedded is not None)]
+
+
+def _public(address: ipaddress.IPv4Address | ipaddress.IPv6Address) -> bool:
+    if address.is_multicast or not address.is_global:
+        return False
+    return not isinstance(address, ipaddress.IPv6Address) or address in _GLOBAL_UNICAST
+
+
+def ascii_host(host: str) -> str:
+    """The host as it goes on the wire: an IP literal as it is, a name IDNA-encoded (ValueError if it
+    cannot be)."""
+    try:
+        ipaddress.ip_address(host)
+        return host
+    except ValueError:
+        pass
+    try:
+        return host.encode("idna").decode("ascii")
+    except UnicodeError as error:
+        raise ValueError(f"{host!r} is no valid host name") from error
 
 
 def check_destination(url: str, *, allow_loopback: bool = False, resolve: Resolver = socket.getaddrinfo) -> Destination:
@@ -62,18 +96,21 @@ def check_destination(url: str, *, allow_loopback: bool = False, resolve: Resolv
         raise UnsafeDestinationError("a URL with a user name or password is refused")
     port = port or (443 if parts.scheme == "https" else 80)
     try:
+        ascii_host(host)
+    except ValueError as error:
+        raise UnsafeDestinationError(str(error)) from error
+    try:
         found = resolve(host, port, type=socket.SOCK_STREAM)
     except (OSError, UnicodeError) as error:
         raise UnsafeDestinationError(f"{host} does not resolve") from error
     addresses = tuple(dict.fromkeys(str(entry[4][0]) for entry in found))
     if not addresses:
         raise UnsafeDestinationError(f"{host} does not resolve")
-    checked = [_address(text) for text in addresses]
+    checked = [judged for text in addresses for judged in _addresses(text)]
     if allow_loopback and all(address.is_loopback for address in checked):
         return Destination(url, host, port, addresses)  # the local stack's receivers, http or https
     if parts.scheme != "https":
         raise UnsafeDestinationError("an https URL is required")
-    unsafe = [str(address) for address in checked if not address.is_global or address.is_multicast]
-    if unsafe:
-        raise UnsafeDestinationError(f"{host} resolves to an address that is not public ({', '.join(unsafe)})")
+    if not all(_public(address) for address in checked):
+        raise UnsafeDestinationError(f"{host} resolves to an address that is not public")
     return Destination(url, host, port, addresses)

@@ -107,13 +107,14 @@ def test_the_init_figures_are_read_from_the_cold_start_benchmarks_rows() -> None
         {"function": "booking", "functionMs": 320.0, "baselineMs": 212.0},
         {"function": "audit", "functionMs": 280.0, "baselineMs": 230.0},
     ]
-    # the waitlist function and the publisher are not started by the benchmark: the booking function's
-    # init bounds theirs
+    # the waitlist function, the publisher and the webhook dispatcher are not started by the benchmark:
+    # the booking function's init bounds theirs
     assert cost.init_by_function(rows) == {
         "availability": 301.5,
         "booking": 320.0,
         "waitlist": 320.0,
         "publisher": 320.0,
+        "webhooks": 320.0,
         "audit": 280.0,
     }
     with pytest.raises(ValueError, match="audit"):
@@ -186,8 +187,9 @@ def test_the_templates_give_memory_alarms_and_metrics() -> None:
     assert facts["compositeAlarms"] == 2
     assert facts["alarmMetrics"] >= 23  # at least one metric per metric alarm; metric math evaluates more
     # 25, then WaitlistJoined, WaitlistOffered, WaitlistExpired and its ColdStart; EventsPublished,
-    # EventPublishFailures and the publisher's ColdStart
-    assert facts["customMetrics"] == 32
+    # EventPublishFailures and the publisher's ColdStart; the six Webhook* metrics and the dispatcher's
+    # ColdStart
+    assert facts["customMetrics"] == 39
     assert (facts["wafWebAcls"], facts["wafRules"]) == (1, 3)
 
 
@@ -250,3 +252,20 @@ def test_each_change_costs_a_publisher_invocation_and_an_event_on_the_bus() -> N
     billed = math.ceil(1.0 * 1769 / 512 + 20)  # CPU at 512 MB's share, plus the PutEvents' wait
     seconds = line(with_it, "duration").quantity - line(without, "duration").quantity
     assert seconds == pytest.approx(100_000 * billed / 1000 * 0.5)
+
+
+def test_each_published_event_costs_a_dispatcher_invocation_and_its_subscribers_lookup() -> None:
+    """Its rule hears every domain event: a stage with no subscription pays the lookup for each."""
+    publish = Operation(cost.PUBLISHER_CASE, "publisher", 0.0, 0.0, 1.0, ("eventbridge.PutEvents",))
+    dispatch = Operation(cost.WEBHOOKS_CASE, "webhooks", 1.0, 0.0, 2.0, ("dynamodb.Query", "dynamodb.Query"))
+    base = profile()
+    memory = {**base.memory_mb, "publisher": 512, "webhooks": 512}
+    publishing = replace(base, memory_mb=memory, publisher=publish)
+    dispatching = replace(publishing, webhooks=dispatch)
+    mix = traffic(100_000)  # one change per booking: POST /bookings
+    with_it, without = cost.estimate(dispatching, mix, PRICES), cost.estimate(publishing, mix, PRICES)
+    assert line(with_it, "requests").quantity - line(without, "requests").quantity == 100_000
+    billed = math.ceil(2.0 * 1769 / 512 + 2 * 6)  # CPU at 512 MB's share, plus the two Queries' waits
+    seconds = line(with_it, "duration").quantity - line(without, "duration").quantity
+    assert seconds == pytest.approx(100_000 * billed / 1000 * 0.5)
+    assert sum(x.quantity for x in with_it if "read" in x.item) > sum(x.quantity for x in without if "read" in x.item)

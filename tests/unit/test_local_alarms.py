@@ -95,3 +95,20 @@ def test_error_rate_math_needs_enough_invocations(tmp_path: Path) -> None:
     assert alarms.evaluate(now=T0 + 300 + 1)["appointments-local-booking-function-errors"] == "OK"
     # no data at all: notBreaching
     assert alarms.evaluate(now=T0 + 300 + 1)["appointments-local-table-throttles"] == "OK"
+
+
+def test_webhook_failures_fire_when_every_attempt_fails_and_not_on_a_few(tmp_path: Path) -> None:
+    """With every attempt failing there is no `WebhookDelivered` datapoint at all: the math FILLs it,
+    or the rate would be missing and the alarm would stay OK through a total outage."""
+    alarms, metrics = evaluator(tmp_path)
+    webhooks = {"service": "webhooks", "stage": "local"}
+    for period in range(5):  # five-minute periods: 30 failed attempts in each, none delivered
+        metrics.put("Appointments", "WebhookAttemptFailed", webhooks, 30, T0 + period * 300 + 10)
+    assert alarms.evaluate(now=T0 + 1500 + 1)["appointments-local-webhook-failures"] == "ALARM"
+
+    (tmp_path / "healthy").mkdir()
+    healthy, store = evaluator(tmp_path / "healthy")
+    for period in range(5):  # 2 of 40 failing: a receiver's, not ours
+        store.put("Appointments", "WebhookDelivered", webhooks, 38, T0 + period * 300 + 10)
+        store.put("Appointments", "WebhookAttemptFailed", webhooks, 2, T0 + period * 300 + 10)
+    assert healthy.evaluate(now=T0 + 1500 + 1)["appointments-local-webhook-failures"] == "OK"

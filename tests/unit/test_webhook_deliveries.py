@@ -73,20 +73,24 @@ class Store:
     def deliveries(self, webhook_id: str, limit: int, cursor: str | None) -> tuple[list[Delivery], str | None]:
         return [d for (w, _), d in sorted(self.kept.items(), reverse=True) if w == webhook_id][:limit], None
 
-    def claim_attempt(self, delivery: Delivery, attempt: int, at: str) -> bool:
+    def claim_attempt(self, delivery: Delivery, attempt: int, at: str, next_due: str) -> bool:
         stored = self.kept[(delivery.webhook_id, delivery.delivery_id)]
         if stored.attempts != attempt - 1 or stored.status is not DeliveryStatus.PENDING:
             return False
-        self.kept[(delivery.webhook_id, delivery.delivery_id)] = replace(stored, attempts=attempt, last_attempt_at=at)
+        claimed = replace(stored, attempts=attempt, last_attempt_at=at, next_attempt_at=next_due)
+        self.kept[(delivery.webhook_id, delivery.delivery_id)] = claimed
         return True
 
     def record(self, before: Delivery, after: Delivery) -> None:
         assert self.kept[(after.webhook_id, after.delivery_id)].attempts == after.attempts
         self.kept[(after.webhook_id, after.delivery_id)] = after
 
-    def reopen(self, delivery: Delivery, last_attempt: int) -> bool:
+    def reopen(self, delivery: Delivery, last_attempt: int, due: str) -> bool:
+        stored = self.kept[(delivery.webhook_id, delivery.delivery_id)]
+        if (stored.status, stored.attempts) != (delivery.status, delivery.attempts):
+            return False
         self.kept[(delivery.webhook_id, delivery.delivery_id)] = replace(
-            delivery, status=DeliveryStatus.PENDING, last_attempt=last_attempt
+            delivery, status=DeliveryStatus.PENDING, last_attempt=last_attempt, next_attempt_at=due
         )
         return True
 
@@ -141,7 +145,14 @@ def test_an_event_is_one_delivery_per_subscription_that_wants_it_however_often_i
     assert sorted(d.webhook_id for d in made) == ["wh_1", "wh_all"]
     assert {d.delivery_id for d in made} == {message_id(EVENT)} == {"msg_20261201085958_0123abcd"}
     assert json.loads(made[0].body) == {k: EVENT[k] for k in ("type", "timestamp", "data")}
-    assert dispatcher(store, Receiver([]), Retries()).fan_out(EVENT) == []  # published again: the dedupe key
+    # Published again before either was attempted (the first invocation failed in between): both are
+    # due once more, and their claims make the attempt once.
+    assert len(dispatcher(store, Receiver([]), Retries()).fan_out(EVENT)) == 2
+    receiver = Receiver([Answer(200), Answer(200)])
+    for delivery in made:
+        dispatcher(store, receiver, Retries()).attempt(delivery.webhook_id, delivery.delivery_id, 1)
+    assert dispatcher(store, receiver, Retries()).fan_out(EVENT) == []  # published again: the dedupe key
+    assert len(receiver.seen) == 2
 
 
 def test_a_500_then_a_200_is_two_attempts_with_one_id_the_second_on_the_schedule() -> None:
@@ -150,7 +161,7 @@ def test_a_500_then_a_200_is_two_attempts_with_one_id_the_second_on_the_schedule
     (delivery,) = dispatcher(store, receiver, retries).fan_out(EVENT)
     first = dispatcher(store, receiver, retries).attempt("wh_1", delivery.delivery_id, 1)
     assert first is not None and first.outcome is Outcome.RETRYING
-    assert retries.scheduled == [("wh_1", delivery.delivery_id, 2, NOW + timedelta(seconds=5))]
+    assert retries.scheduled == [("wh_1", delivery.delivery_id, 2, NOW + timedelta(seconds=5))]  # before sending
     assert first.delivery.next_attempt_at == "2026-12-01T09:00:05Z" and first.delivery.last_status == 500
     later = NOW + timedelta(seconds=5)
     second = dispatcher(store, receiver, retries, later).attempt("wh_1", delivery.delivery_id, 2)
@@ -160,9 +171,12 @@ def test_a_500_then_a_200_is_two_attempts_with_one_id_the_second_on_the_schedule
     assert one["webhook-id"] == two["webhook-id"] == delivery.delivery_id and body_1 == body_2
     stamps = (one["webhook-timestamp"], two["webhook-timestamp"])
     assert stamps == (str(int(NOW.timestamp())), str(int(later.timestamp())))
-    # The same attempt again (a schedule that fired twice) sends nothing.
+    # The same attempt again (a schedule that fired twice) sends nothing; nor does the retry scheduled
+    # before the second attempt was answered.
     assert dispatcher(store, receiver, retries, later).attempt("wh_1", delivery.delivery_id, 2) is None
-    assert len(receiver.seen) == 2
+    assert retries.scheduled[-1][2] == 3
+    assert dispatcher(store, receiver, retries, later).attempt("wh_1", delivery.delivery_id, 3) is None
+    assert len(receiver.seen) == 2 and store.kept[("wh_1", delivery.delivery_id)].next_attempt_at is None
 
 
 def test_the_schedule_is_the_briefs_and_the_tenth_failure_is_final() -> None:
@@ -180,6 +194,7 @@ def test_the_schedule_is_the_briefs_and_the_tenth_failure_is_final() -> None:
             assert retries.scheduled[-1][2:] == (attempt + 1, at + RETRY_DELAYS[attempt - 1])
             at = retries.scheduled[-1][3]
     assert outcomes == [Outcome.RETRYING] * 9 + [Outcome.FAILED] and len(retries.scheduled) == 9
+    assert store.kept[("wh_1", delivery.delivery_id)].next_attempt_at is None
     assert store.kept[("wh_1", delivery.delivery_id)].status is DeliveryStatus.FAILED
 
 
@@ -189,7 +204,9 @@ def test_a_410_fails_the_delivery_and_disables_the_subscription_so_nothing_more_
     (delivery,) = dispatcher(store, receiver, retries).fan_out(EVENT)
     gone = dispatcher(store, receiver, retries).attempt("wh_1", delivery.delivery_id, 1)
     assert gone is not None and gone.outcome is Outcome.GONE and gone.delivery.status is DeliveryStatus.FAILED
-    assert store.disabled == ["wh_1"] and retries.scheduled == []
+    assert store.disabled == ["wh_1"]
+    # its retry, scheduled before the answer came, finds it failed: nothing more is sent
+    assert dispatcher(store, receiver, retries).attempt("wh_1", delivery.delivery_id, 2) is None
     later = {**EVENT, "id": "evt_later"}
     assert dispatcher(store, receiver, retries).fan_out(later) == []
 
@@ -206,6 +223,24 @@ def test_a_late_2xx_is_a_failure_and_a_deleted_subscription_gets_nothing() -> No
     assert dropped.delivery.status is DeliveryStatus.FAILED and len(receiver.seen) == 1
 
 
+def test_the_library_signs_as_the_spec_says_once_per_live_secret() -> None:
+    """`StandardWebhooksSigner` (the `standardwebhooks` library) against the by-hand signer above."""
+    from services.booking.adapters.webhook_sender import StandardWebhooksSigner
+
+    class Plain:
+        def seal(self, secret: bytes, webhook_id: str) -> bytes:
+            return secret
+
+        def open(self, sealed: bytes, webhook_id: str) -> bytes:
+            return sealed
+
+    second = "whsec_" + base64.b64encode(b"n" * 32).decode()
+    secrets = [SealedSecret(SECRET.encode(), "x"), SealedSecret(second.encode(), "y")]
+    signed = StandardWebhooksSigner(Plain()).signature(secrets, "wh_1", "msg_1", NOW, '{"a":1}')
+    assert signed == Signer().signature(secrets, "wh_1", "msg_1", NOW, '{"a":1}')
+    assert len(signed.split(" ")) == 2
+
+
 def test_both_secrets_sign_during_a_rotation() -> None:
     second = "whsec_" + base64.b64encode(b"n" * 32).decode()
     rotating = subscription(
@@ -217,8 +252,11 @@ def test_both_secrets_sign_during_a_rotation() -> None:
     store, receiver = Store({"wh_1": rotating}), Receiver([Answer(204)])
     (delivery,) = dispatcher(store, receiver, Retries()).fan_out(EVENT)
     dispatcher(store, receiver, Retries()).attempt("wh_1", delivery.delivery_id, 1)
-    signatures = receiver.seen[0][1]["webhook-signature"].split(" ")
-    assert len(signatures) == 2 and all(s.startswith("v1,") for s in signatures)
+    headers, body = receiver.seen[0][1], receiver.seen[0][2]
+    signed = f"{headers['webhook-id']}.{headers['webhook-timestamp']}.".encode() + body
+    for secret, entry in zip([SECRET, second], headers["webhook-signature"].split(" "), strict=True):
+        key = base64.b64decode(secret.removeprefix("whsec_"))
+        assert entry == "v1," + base64.b64encode(hmac.new(key, signed, hashlib.sha256).digest()).decode()
 
 
 def test_a_replay_is_one_more_attempt_of_a_finished_delivery_and_a_pending_one_is_refused() -> None:
@@ -239,4 +277,40 @@ def test_a_replay_is_one_more_attempt_of_a_finished_delivery_and_a_pending_one_i
     assert dispatcher(store, receiver, retries).attempt("wh_1", delivery.delivery_id, 2) is not None
     replay = log.redeliver(owner, "wh_1", delivery.delivery_id)
     assert replay.status is DeliveryStatus.PENDING and replay.last_attempt == 3
-    assert retries.scheduled[-1] == ("wh_1", delivery.delivery_id, 3, NOW)
+    # Scheduled ahead of now: Scheduler refuses a time already past.
+    assert retries.scheduled[-1] == ("wh_1", delivery.delivery_id, 3, NOW + timedelta(seconds=5))
+
+
+class AnyOwner:
+    def owner_of(self, provider_id: str) -> str | None:
+        return "owner"
+
+
+def test_a_delivery_whose_retries_stopped_can_be_replayed_once_it_is_well_past_due() -> None:
+    """An attempt claimed whose retry could not be scheduled (Scheduler failing) leaves the delivery
+    pending with its next attempt's time: five minutes past it, it counts as stuck and may be replayed."""
+    store = Store({"wh_1": subscription()})
+
+    class Failing:
+        def schedule(self, *_: Any) -> None:
+            raise ConnectionError("Scheduler is unreachable")
+
+    (delivery,) = dispatcher(store, Receiver([]), Retries()).fan_out(EVENT)
+    failing = Dispatcher(store, store, Signer(), Receiver([]), Failing(), lambda: NOW)
+    with pytest.raises(ConnectionError):
+        failing.attempt("wh_1", delivery.delivery_id, 1)
+    stuck = store.kept[("wh_1", delivery.delivery_id)]
+    assert (stuck.status, stuck.attempts, stuck.next_attempt_at) == (DeliveryStatus.PENDING, 1, "2026-12-01T09:00:05Z")
+    service = WebhookService(store, AnyOwner(), None, frozenset(), lambda: NOW)  # type: ignore[arg-type]
+    owner = Principal("owner", frozenset({Group.PROVIDERS}))
+    retries = Retries()
+    soon = DeliveryLog(service, store, retries, lambda: NOW + timedelta(minutes=4))
+    with pytest.raises(DeliveryPendingError):
+        soon.redeliver(owner, "wh_1", delivery.delivery_id)
+    late = NOW + timedelta(minutes=6)
+    replay = DeliveryLog(service, store, retries, lambda: late).redeliver(owner, "wh_1", delivery.delivery_id)
+    assert replay.last_attempt == 2
+    assert retries.scheduled == [("wh_1", delivery.delivery_id, 2, late + timedelta(seconds=5))]
+    receiver = Receiver([Answer(200)])
+    done = dispatcher(store, receiver, Retries(), late).attempt("wh_1", delivery.delivery_id, 2)
+    assert done is not None and done.outcome is Outcome.DELIVERED and len(receiver.seen) == 1

@@ -10,7 +10,7 @@ from typing import Any
 
 import pytest
 
-from services.common.webhook_destinations import UnsafeDestinationError, check_destination
+from services.common.webhook_destinations import UnsafeDestinationError, ascii_host, check_destination
 
 PUBLIC = "93.184.216.34"
 
@@ -57,6 +57,13 @@ def test_an_https_url_on_a_public_address_is_kept_with_its_addresses() -> None:
         "https://224.0.0.1/",  # multicast
         "https://2130706433/",  # 127.0.0.1 in decimal
         "https://0x7f.1/",  # and in hexadecimal
+        "https://[64:ff9b::a9fe:a9fe]/",  # the metadata service through NAT64
+        "https://[64:ff9b::a00:1]/",  # 10.0.0.1 through NAT64
+        "https://[::127.0.0.1]/",  # IPv4-compatible (deprecated)
+        "https://[::ffff:0:a9fe:a9fe]/",  # IPv4-translated
+        "https://[fec0::1]/",  # site-local (deprecated)
+        "https://[2002:7f00:1::1]/",  # 6to4 of 127.0.0.1
+        "https://[2001:0:4136:e378:8000:63bf:f5ff:fffe]/",  # Teredo of 10.0.0.1 (its client, inverted)
     ],
 )
 def test_an_address_that_is_not_public_is_refused_in_any_form(url: str) -> None:
@@ -66,8 +73,18 @@ def test_an_address_that_is_not_public_is_refused_in_any_form(url: str) -> None:
 
 @pytest.mark.parametrize("answers", [("10.1.2.3",), (PUBLIC, "169.254.169.254"), ("fd00:ec2::254",), ("127.0.0.1",)])
 def test_a_name_resolving_inside_is_refused_even_when_one_answer_is_public(answers: tuple[str, ...]) -> None:
-    with pytest.raises(UnsafeDestinationError, match="not public"):
+    with pytest.raises(UnsafeDestinationError, match="not public") as refused:
         check_destination("https://innocent.example.com/hook", resolve=resolver(*answers))
+    # what the name resolved to stays ours: the resolver may know internal names
+    assert not any(answer in str(refused.value) for answer in answers)
+
+
+def test_a_public_ipv6_address_passes_and_a_name_goes_out_idna_encoded() -> None:
+    v6 = check_destination("https://[2606:2800:220:1:248:1893:25c8:1946]/", resolve=literal)
+    assert v6.addresses == ("2606:2800:220:1:248:1893:25c8:1946",)
+    assert ascii_host("bücher.example") == "xn--bcher-kva.example" and ascii_host("::1") == "::1"
+    with pytest.raises(UnsafeDestinationError, match="no valid host name"):
+        check_destination("https://" + "a" * 64 + ".example/", resolve=resolver(PUBLIC))
 
 
 @pytest.mark.parametrize(

@@ -16,6 +16,7 @@ from services.booking.domain.webhooks import (
     SealedSecret,
     Subscription,
     SubscriptionNotFoundError,
+    UnsafeUrlError,
     WebhookService,
 )
 from services.booking.domain_events import DETAIL_TYPES
@@ -107,10 +108,12 @@ def test_events_must_be_domain_events(events: list[str], field: str) -> None:
 
 
 def test_an_unsafe_url_is_refused_naming_the_field_and_loopback_only_locally() -> None:
-    with pytest.raises(ValidationFailedError) as refused:
+    with pytest.raises(UnsafeUrlError) as refused:
         rules().subscribe(OWNER, "https://169.254.169.254/latest", ["booking.created"], "prv_1")
-    assert refused.value.errors[0].field == "body.url" and "not public" in refused.value.errors[0].message
-    with pytest.raises(ValidationFailedError):
+    errors: Any = refused.value.extensions()["errors"]
+    (error,) = errors
+    assert error["field"] == "body.url" and "not public" in error["message"] and refused.value.status == 422
+    with pytest.raises(UnsafeUrlError):
         rules().subscribe(OWNER, "http://127.0.0.1:9000/hook", ["booking.created"], "prv_1")
     local = rules(allow_loopback=True).subscribe(OWNER, "http://127.0.0.1:9000/hook", ["booking.created"], "prv_1")
     assert local[0].url == "http://127.0.0.1:9000/hook"
@@ -128,8 +131,18 @@ def test_each_sees_and_manages_what_they_could_have_made_and_another_s_is_404() 
     for principal, webhook_id in [(STRANGER, own.webhook_id), (OWNER, everyone.webhook_id), (OWNER, "wh_nothing")]:
         with pytest.raises(SubscriptionNotFoundError):
             rules(store).delete(principal, webhook_id)
+    # An admin's subscription to the owner's provider is the admins' to manage: its secret theirs alone.
+    admins = rules(store).subscribe(ADMIN, URL, ["booking.created"], "prv_1")[0]
+    assert [s.webhook_id for s in rules(store).visible(OWNER)] == [own.webhook_id]
+    for act in (rules(store).rotate, rules(store).delete):
+        with pytest.raises(SubscriptionNotFoundError):
+            act(OWNER, admins.webhook_id)
+    # A customer learns nothing, not even whether the id exists.
+    for webhook_id in (own.webhook_id, "wh_nothing"):
+        with pytest.raises(ForbiddenError):
+            rules(store).delete(CUSTOMER, webhook_id)
     rules(store).delete(OWNER, own.webhook_id)
-    assert list(store.kept) == [everyone.webhook_id]
+    assert set(store.kept) == {everyone.webhook_id, admins.webhook_id}
 
 
 def test_a_rotation_signs_with_both_secrets_for_the_overlap_and_then_with_the_new_alone() -> None:
@@ -141,6 +154,18 @@ def test_a_rotation_signs_with_both_secrets_for_the_overlap_and_then_with_the_ne
     assert opened == [first, second]
     retired = NOW + timedelta(hours=1) + ROTATION_OVERLAP
     assert [Sealer().open(s.sealed, made.webhook_id).decode() for s in rotated.signing(retired)] == [second]
-    # A second rotation keeps the first's retirement and drops what retired already.
+    # A rotation during the overlap ends it: never more than two secrets sign.
+    during = rules(store, NOW + timedelta(hours=2)).rotate(OWNER, made.webhook_id)[0]
+    opened_during = [Sealer().open(s.sealed, made.webhook_id) for s in during.signing(NOW + timedelta(hours=2))]
+    assert len(opened_during) == 2 and first.encode() not in opened_during
+    # A later one keeps the last's retirement and drops what retired already.
     again = rules(store, retired + timedelta(seconds=1)).rotate(OWNER, made.webhook_id)[0]
     assert len(again.secrets) == 2 and again.secrets[0].retires_at is not None
+
+
+def test_the_api_document_names_exactly_the_domain_events_a_subscription_may_want() -> None:
+    from deploy.openapi import load_document
+
+    document = load_document()
+    events = document["components"]["schemas"]["WebhookCreate"]["properties"]["events"]["items"]["enum"]
+    assert sorted(events) == sorted(DETAIL_TYPES)

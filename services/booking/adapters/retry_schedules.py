@@ -1,9 +1,10 @@
 """A delivery's next attempt as a one-time EventBridge Scheduler schedule (decision 0029).
 
 `at(...)` in UTC, no flexible window (Scheduler invokes within that minute), deleted once it has run.
-The name is the attempt's (a hash of subscription, message and attempt number) and so is the client
-token: scheduling one attempt twice makes one schedule, and the attempt is claimed before it is made,
-so a schedule that fires twice sends once.
+The name is the attempt's (a hash of subscription, message, attempt number and time) and so is the
+client token: scheduling one attempt for one time twice makes one schedule. One attempt may be
+scheduled for two times (its retry, made before an answer that then came, and a replay after it):
+both fire, and the attempt is claimed before it is made, so it is sent once.
 """
 
 from __future__ import annotations
@@ -23,9 +24,9 @@ if TYPE_CHECKING:
 RETRY_KEY = "webhookAttempt"  # the dispatcher's input: {"webhookAttempt": {webhookId, deliveryId, attempt}}
 
 
-def schedule_name(webhook_id: str, delivery_id: str, attempt: int) -> str:
+def schedule_name(webhook_id: str, delivery_id: str, attempt: int, at: str) -> str:
     """At most 64 characters of [0-9a-zA-Z-_.], as Scheduler requires."""
-    digest = hashlib.sha256(f"{webhook_id}/{delivery_id}/{attempt}".encode()).hexdigest()[:40]
+    digest = hashlib.sha256(f"{webhook_id}/{delivery_id}/{attempt}/{at}".encode()).hexdigest()[:40]
     return f"webhook-{attempt}-{digest}"
 
 
@@ -34,13 +35,14 @@ class ScheduledRetries:
         self.client, self.group, self.role_arn, self.dispatcher_arn = client, group, role_arn, dispatcher_arn
 
     def schedule(self, webhook_id: str, delivery_id: str, attempt: int, at: datetime) -> None:
-        name = schedule_name(webhook_id, delivery_id, attempt)
+        when = f"{at.astimezone(UTC):%Y-%m-%dT%H:%M:%S}"
+        name = schedule_name(webhook_id, delivery_id, attempt, when)
         payload = {RETRY_KEY: {"webhookId": webhook_id, "deliveryId": delivery_id, "attempt": attempt}}
         try:
             self.client.create_schedule(
                 Name=name,
                 GroupName=self.group,
-                ScheduleExpression=f"at({at.astimezone(UTC):%Y-%m-%dT%H:%M:%S})",
+                ScheduleExpression=f"at({when})",
                 ScheduleExpressionTimezone="UTC",
                 FlexibleTimeWindow={"Mode": "OFF"},
                 ActionAfterCompletion="DELETE",

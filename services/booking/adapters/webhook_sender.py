@@ -6,21 +6,30 @@ with the secret's bytes), one per live secret, space-separated.
 Sending re-checks the URL (services/common/webhook_destinations.py: what the name resolves to now)
 and connects to one of the addresses that check returned, never to a second resolution: DNS cannot
 point the connection elsewhere in between. TLS is verified against the URL's host name (SNI and
-certificate), the `Host` header is the URL's. Redirects are answers, not followed. The whole attempt,
-connection to the start of the answer's body, has `timeout` seconds: a 2xx any later is a failure.
+certificate, IDNA-encoded), and the `Host` header is the URL's. Redirects are answers, not followed.
+
+An attempt has `timeout` seconds from its start to the end of reading the answer's first bytes, hard:
+a watchdog shuts the socket down at the deadline, so a receiver that trickles its answer a byte at a
+time is cut off too. A 2xx any later is a failure. Whatever goes wrong is an answer with an error,
+never an exception: the attempt was claimed, and its outcome must be recorded.
 """
 
 from __future__ import annotations
 
+import contextlib
+import ipaddress
+import socket
+import threading
 import time
 from datetime import datetime
 
-import urllib3
 from standardwebhooks import Webhook
+from urllib3.connection import HTTPConnection, HTTPSConnection
+from urllib3.util import parse_url
 
 from services.booking.domain.deliveries import EXCERPT_CHARS, Answer
 from services.booking.domain.webhooks import SealedSecret, Sealer
-from services.common.webhook_destinations import UnsafeDestinationError, check_destination
+from services.common.webhook_destinations import UnsafeDestinationError, ascii_host, check_destination
 
 
 class StandardWebhooksSigner:
@@ -30,6 +39,15 @@ class StandardWebhooksSigner:
     def signature(self, secrets: list[SealedSecret], webhook_id: str, message_id: str, at: datetime, body: str) -> str:
         opened = [self.sealer.open(secret.sealed, webhook_id).decode() for secret in secrets]
         return " ".join(Webhook(secret).sign(message_id, at, body) for secret in opened)
+
+
+def _host_header(host: str, port: int, default_port: int) -> str:
+    try:
+        literal = ipaddress.ip_address(host)
+    except ValueError:
+        literal = None
+    named = f"[{host}]" if isinstance(literal, ipaddress.IPv6Address) else host
+    return named if port == default_port else f"{named}:{port}"
 
 
 class PinnedSender:
@@ -44,47 +62,56 @@ class PinnedSender:
 
         try:
             destination = check_destination(url, allow_loopback=self.allow_loopback)
-        except UnsafeDestinationError as error:
+            target = parse_url(url)
+            host = ascii_host(destination.host)
+        except (UnsafeDestinationError, ValueError) as error:
             return Answer(None, f"unsafe destination: {error}", duration_ms=elapsed_ms())
-        target = urllib3.util.parse_url(url)
-        path = (target.path or "/") + (f"?{target.query}" if target.query else "")
-        address = destination.addresses[0]
-        host_header = destination.host if destination.port in {80, 443} else f"{destination.host}:{destination.port}"
-        pool: urllib3.HTTPConnectionPool
-        if target.scheme == "https":
-            pool = urllib3.HTTPSConnectionPool(
-                address,
+        left = max(0.1, timeout - (time.monotonic() - started))
+        https = target.scheme == "https"
+        connection = (
+            HTTPSConnection(
+                destination.addresses[0],
                 destination.port,
-                server_hostname=destination.host,
-                assert_hostname=destination.host,
+                timeout=left,
+                server_hostname=host,
+                assert_hostname=host,
                 cert_reqs="CERT_REQUIRED",
-                retries=False,
-                maxsize=1,
             )
-        else:
-            pool = urllib3.HTTPConnectionPool(address, destination.port, retries=False, maxsize=1)
-        try:
-            response = pool.urlopen(
-                "POST",
-                path,
-                body=body,
-                headers={**headers, "host": host_header},
-                redirect=False,
-                retries=False,
-                preload_content=False,
-                timeout=urllib3.Timeout(connect=timeout, read=timeout),
-            )
-            try:
-                excerpt = response.read(EXCERPT_CHARS * 4, decode_content=False).decode("utf-8", "replace")
-            finally:
-                response.release_conn()
-        except urllib3.exceptions.HTTPError as error:
-            return Answer(None, f"{type(error).__name__}: {error}"[:EXCERPT_CHARS], duration_ms=elapsed_ms())
-        finally:
-            pool.close()
-        took = elapsed_ms()
-        if took > timeout * 1000:
-            return Answer(response.status, f"answered after {took / 1000:.1f} s (over {timeout:g} s)", excerpt, took)
-        return Answer(
-            response.status, None if 200 <= response.status < 300 else f"HTTP {response.status}", excerpt, took
+            if https
+            else HTTPConnection(destination.addresses[0], destination.port, timeout=left)
         )
+        cut_off = threading.Event()
+        # The socket, once connected: http.client hands it to the response and forgets it when the
+        # answer ends the connection, so the watchdog keeps its own reference.
+        sockets: list[socket.socket] = []
+
+        def cut() -> None:  # the deadline: whatever the connection is waiting for fails now
+            cut_off.set()
+            for sock in [*sockets, *([connection.sock] if connection.sock is not None else [])]:
+                with contextlib.suppress(OSError):  # closed meanwhile: nothing left to cut
+                    sock.shutdown(socket.SHUT_RDWR)
+
+        watchdog = threading.Timer(left, cut)
+        watchdog.daemon = True
+        watchdog.start()
+        try:
+            path = (target.path or "/") + (f"?{target.query}" if target.query else "")
+            sent = {**headers, "host": _host_header(host, destination.port, 443 if https else 80)}
+            connection.request("POST", path, body=body, headers=sent)
+            if connection.sock is not None:
+                sockets.append(connection.sock)
+            response = connection.getresponse()
+            excerpt = response.read(EXCERPT_CHARS * 4, decode_content=False).decode("utf-8", "replace")
+            status = response.status
+        except Exception as error:  # no answer in time, refused, reset, TLS: all a failed attempt
+            took = elapsed_ms()
+            if cut_off.is_set():
+                return Answer(None, f"no answer within {timeout:g} s", duration_ms=took)
+            return Answer(None, f"{type(error).__name__}: {error}"[:EXCERPT_CHARS], duration_ms=took)
+        finally:
+            watchdog.cancel()
+            connection.close()
+        took = elapsed_ms()
+        if cut_off.is_set() or took > timeout * 1000:
+            return Answer(status, f"answered after {took / 1000:.1f} s (over {timeout:g} s)", excerpt, took)
+        return Answer(status, None if 200 <= status < 300 else f"HTTP {status}", excerpt, took)

@@ -52,6 +52,7 @@ def _subscription(values: dict[str, Any]) -> Subscription:
         disabled_at=values.get("disabledAt"),
         disabled_reason=values.get("disabledReason"),
         version=values["version"],
+        admin_made=bool(values.get("adminMade", False)),
     )
 
 
@@ -128,6 +129,7 @@ class DynamoDBWebhookStore:
             "createdAt": subscription.created_at,
             "createdBy": subscription.created_by,
             "version": subscription.version,
+            "adminMade": subscription.admin_made,
         }
         pointer = {"entityType": "WebhookPointer", "webhookId": subscription.webhook_id}
         self._transact(
@@ -297,20 +299,23 @@ class DynamoDBWebhookStore:
         found = [_delivery(from_item(item)) for item in page.get("Items", [])]
         return found, encode_cursor(page.get("LastEvaluatedKey"), request)
 
-    def claim_attempt(self, delivery: Delivery, attempt: int, at: str) -> bool:
+    def claim_attempt(self, delivery: Delivery, attempt: int, at: str, next_due: str) -> bool:
         return self._update(
             delivery,
-            "SET attempts = :attempt, lastAttemptAt = :at",
+            "SET attempts = :attempt, lastAttemptAt = :at, nextAttemptAt = :due",
             "attempts = :before AND #status = :pending",
-            {":attempt": attempt, ":at": at, ":before": attempt - 1, ":pending": DeliveryStatus.PENDING.value},
+            {
+                ":attempt": attempt,
+                ":at": at,
+                ":due": next_due,
+                ":before": attempt - 1,
+                ":pending": DeliveryStatus.PENDING.value,
+            },
         )
 
     def record(self, before: Delivery, after: Delivery) -> None:
-        changed = {
-            name: getattr(after, field)
-            for field, name in _DELIVERY_FIELDS.items()
-            if name != "attempts" and getattr(after, field) != getattr(before, field)
-        }
+        # Every field of the outcome, whatever it was: the claim changed some (the next attempt's time).
+        changed = {name: getattr(after, field) for field, name in _DELIVERY_FIELDS.items() if name != "attempts"}
         changed["expiresAt"] = _expires(after.last_attempt_at or after.created_at)
         sets = {name: value for name, value in changed.items() if value is not None}
         removes = [name for name, value in changed.items() if value is None]
@@ -327,14 +332,15 @@ class DynamoDBWebhookStore:
             names,
         )
 
-    def reopen(self, delivery: Delivery, last_attempt: int) -> bool:
+    def reopen(self, delivery: Delivery, last_attempt: int, due: str) -> bool:
         return self._update(
             delivery,
-            "SET #status = :pending, lastAttempt = :last",
+            "SET #status = :pending, lastAttempt = :last, nextAttemptAt = :due",
             "#status = :was AND attempts = :attempts",
             {
                 ":pending": DeliveryStatus.PENDING.value,
                 ":last": last_attempt,
+                ":due": due,
                 ":was": delivery.status.value,
                 ":attempts": delivery.attempts,
             },

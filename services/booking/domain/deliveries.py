@@ -5,12 +5,18 @@ same on every attempt and the receiver's dedupe key) comes from the event's id, 
 twice (at least once) is delivered once, and its body (`{type, timestamp, data}`) is fixed when it is
 made, so every attempt sends the same bytes.
 
+An attempt is claimed first (the attempts count moves from n - 1 to n under a condition), so a
+retry that fires twice sends once. Then its retry is scheduled, before anything is sent: an attempt
+that dies half-way (the function timed out, the table failed) still has its next one coming, and a
+delivered one's retry finds it delivered and sends nothing. The claim marks when that next attempt is
+due, so a delivery whose retries stopped anyway (the schedule could not be made) shows as stuck, and
+may be replayed once it is `STUCK_AFTER` past it.
+
 An attempt is signed with the subscription's live secrets at the attempt's own `webhook-timestamp`,
 and sent with a 5 s timeout. A 2xx is delivered. `410 Gone` fails the delivery and disables the
 subscription. Anything else (another status, a redirect, a timeout, no connection, a destination no
 longer safe) is retried after `RETRY_DELAYS`, 10 attempts over about 80 hours, then the delivery has
-failed. Each attempt is claimed first (the attempts count moves from n - 1 to n under a condition), so
-a retry that fires twice sends once.
+failed.
 
 A replay (`redeliver`) makes one more attempt of any delivery that is not pending, with the same id
 and body.
@@ -46,6 +52,9 @@ ATTEMPTS = len(RETRY_DELAYS) + 1
 TIMEOUT_SECONDS = 5.0
 EXCERPT_CHARS = 200  # of a receiver's answer, kept in the delivery log
 KEPT_FOR = timedelta(days=30)  # the delivery log's items live this long after their last change (TTL)
+LAST_LEASE = timedelta(minutes=2)  # a last attempt, which has no retry, is due to be recorded by then
+STUCK_AFTER = timedelta(minutes=5)  # past its next attempt's time by this much, a pending delivery is stuck
+FIRST_ATTEMPT_DELAY = timedelta(seconds=5)  # a first attempt or a replay left to the schedule
 
 
 class DeliveryStatus(StrEnum):
@@ -120,17 +129,18 @@ class DeliveryStore(Protocol):
         """The newest first; the cursor of the next page, if any."""
         ...
 
-    def claim_attempt(self, delivery: Delivery, attempt: int, at: str) -> bool:
+    def claim_attempt(self, delivery: Delivery, attempt: int, at: str, next_due: str) -> bool:
         """Attempt `attempt` is this caller's to make: the count moves from `attempt - 1`, the
-        delivery still pending. False when another caller claimed it, or it is no longer pending."""
+        delivery still pending, and its next attempt is due at `next_due`. False when another caller
+        claimed it, or it is no longer pending."""
         ...
 
     def record(self, before: Delivery, after: Delivery) -> None:
         """The attempt's result (conditioned on the attempts count `after` has)."""
         ...
 
-    def reopen(self, delivery: Delivery, last_attempt: int) -> bool:
-        """Pending again for one more attempt; False when it changed since it was read."""
+    def reopen(self, delivery: Delivery, last_attempt: int, due: str) -> bool:
+        """Pending again for one more attempt, due at `due`; False when it changed since it was read."""
         ...
 
     def disable(self, subscription: Subscription, at: str, reason: str) -> None: ...
@@ -214,8 +224,10 @@ class Dispatcher:
 
     @traced("webhooks.fan_out")
     def fan_out(self, detail: dict[str, Any], trace_id: str = "", span_id: str = "") -> list[Delivery]:
-        """The new deliveries of one domain event (`detail`), one per subscription that wants it; none
-        for a subscription that has this event already."""
+        """The deliveries of one domain event (`detail`) whose first attempt is due: one per subscription
+        that wants it, made now, or made by an earlier publication of the event that never got to its
+        first attempt (the invocation failed in between). One that has had an attempt is left to its
+        retries: the event published again sends nothing more."""
         data = detail.get("data") or {}
         provider_id = data.get("providerId") if isinstance(data, dict) else None
         wanting = [s for s in self.subscriptions.subscribers(provider_id) if s.wants(str(detail["type"]))]
@@ -234,6 +246,10 @@ class Dispatcher:
             )
             if self.deliveries.add_delivery(delivery):
                 made.append(delivery)
+                continue
+            known = self.deliveries.delivery(subscription.webhook_id, msg_id)
+            if known is not None and known.status is DeliveryStatus.PENDING and known.attempts == 0:
+                made.append(known)  # its first attempt is claimed, so two publications send it once
         return made
 
     @traced("webhooks.attempt")
@@ -244,9 +260,11 @@ class Dispatcher:
         if delivery is None or delivery.status is not DeliveryStatus.PENDING or delivery.attempts != attempt - 1:
             return None
         now = self.clock()
+        retry_at = now + retry_delay(attempt) if attempt < delivery.last_attempt else None
+        next_due = iso_utc(retry_at or now + LAST_LEASE)
         subscription = self.subscriptions.subscription(webhook_id)
         if subscription is None or subscription.status is not SubscriptionStatus.ACTIVE:
-            if not self.deliveries.claim_attempt(delivery, attempt, iso_utc(now)):
+            if not self.deliveries.claim_attempt(delivery, attempt, iso_utc(now), next_due):
                 return None
             why = "the subscription was deleted" if subscription is None else "the subscription is disabled"
             dropped = replace(
@@ -254,8 +272,10 @@ class Dispatcher:
             )
             self.deliveries.record(delivery, dropped)
             return Attempted(dropped, Outcome.DROPPED, None)
-        if not self.deliveries.claim_attempt(delivery, attempt, iso_utc(now)):
+        if not self.deliveries.claim_attempt(delivery, attempt, iso_utc(now), next_due):
             return None
+        if retry_at is not None:  # before sending: an attempt that dies from here on has its retry
+            self.retries.schedule(webhook_id, delivery_id, attempt + 1, retry_at)
         headers = {
             "content-type": "application/json",
             "user-agent": "Appointments-Webhooks/1",
@@ -270,9 +290,11 @@ class Dispatcher:
         self.deliveries.record(delivery, after)
         if outcome is Outcome.GONE:
             self.deliveries.disable(subscription, iso_utc(now), f"{delivery_id} was answered 410 Gone")
-        elif outcome is Outcome.RETRYING:
-            self.retries.schedule(webhook_id, delivery_id, attempt + 1, now + retry_delay(attempt))
         return Attempted(after, outcome, answer)
+
+    def defer(self, delivery: Delivery) -> None:
+        """Leave a delivery's first attempt to the schedule (the invocation has no time left for it)."""
+        self.retries.schedule(delivery.webhook_id, delivery.delivery_id, 1, self.clock() + FIRST_ATTEMPT_DELAY)
 
 
 class DeliveryPendingError(DomainError):
@@ -280,7 +302,10 @@ class DeliveryPendingError(DomainError):
     status = HTTPStatus.CONFLICT
 
     def __init__(self) -> None:
-        super().__init__("The delivery is still being attempted; replay it once it is delivered or failed.")
+        super().__init__(
+            "The delivery is still being attempted; replay it once it is delivered or failed"
+            " (or once its next attempt is more than 5 minutes late)."
+        )
 
 
 class SubscriptionDisabledError(DomainError):
@@ -316,12 +341,20 @@ class DeliveryLog:
         delivery = self.deliveries.delivery(webhook_id, delivery_id)
         if delivery is None:
             raise NotFoundError("No such delivery.")
-        if delivery.status is DeliveryStatus.PENDING:
-            raise DeliveryPendingError()
-        if not self.deliveries.reopen(delivery, delivery.attempts + 1):
-            raise DeliveryPendingError()
         now = self.clock()
-        self.retries.schedule(webhook_id, delivery_id, delivery.attempts + 1, now)
+        if delivery.status is DeliveryStatus.PENDING and not self._stuck(delivery, now):
+            raise DeliveryPendingError()
+        # Ahead of now: Scheduler refuses a one-time schedule whose time has passed.
+        at = now + FIRST_ATTEMPT_DELAY
+        if not self.deliveries.reopen(delivery, delivery.attempts + 1, iso_utc(at)):
+            raise DeliveryPendingError()
+        self.retries.schedule(webhook_id, delivery_id, delivery.attempts + 1, at)
         return replace(
-            delivery, status=DeliveryStatus.PENDING, last_attempt=delivery.attempts + 1, next_attempt_at=iso_utc(now)
+            delivery, status=DeliveryStatus.PENDING, last_attempt=delivery.attempts + 1, next_attempt_at=iso_utc(at)
         )
+
+    @staticmethod
+    def _stuck(delivery: Delivery, now: datetime) -> bool:
+        """Pending, but its next attempt is well past due: its retries stopped (decision 0029)."""
+        due = delivery.next_attempt_at or delivery.created_at
+        return datetime.fromisoformat(due.replace("Z", "+00:00")) + STUCK_AFTER < now

@@ -5,14 +5,16 @@ that sign their deliveries, and who may see, replay or end them.
 - an admin subscribes to any provider's events, or to every provider's (no `providerId`);
 - a provider's owner to the events of providers they own, and must name one;
 - nobody else.
-The same people list, rotate, replay and delete what they could have made (an owner: the
-subscriptions to their providers' events). Another's subscription answers 404, as one that never was.
+Admins list, rotate, replay and delete every subscription; an owner those to their providers' events
+that no admin made (an admin's subscription to a provider's events is the admins' to manage, its
+secret theirs alone). Another's subscription answers 404, as one that never was.
 
 The URL must be a safe destination (services/common/webhook_destinations.py), checked again at each
 delivery. The events are the domain events' detail-types (docs/events/), at least one. A secret is
 Standard Webhooks': `whsec_` + base64 of 32 random bytes, shown once, and kept sealed (KMS). A rotation
 makes a new one and keeps the old signing for `ROTATION_OVERLAP`, so deliveries carry both
-signatures while the receiver moves to the new one.
+signatures while the receiver moves to the new one; a rotation during that overlap ends it (never
+more than two secrets sign).
 """
 
 from __future__ import annotations
@@ -64,6 +66,7 @@ class Subscription:
     disabled_at: str | None = None
     disabled_reason: str | None = None
     version: int = 1
+    admin_made: bool = False  # made by an admin: managed by admins only
 
     def wants(self, event_type: str) -> bool:
         return self.status is SubscriptionStatus.ACTIVE and event_type in self.events
@@ -126,6 +129,21 @@ class TooManySubscriptionsError(DomainError):
         super().__init__(f"At most {MOST_SUBSCRIPTIONS} subscriptions per provider (and globally); delete one first.")
 
 
+class UnsafeUrlError(DomainError):
+    """A well-formed URL that may not receive webhooks: what it resolves to is not public (or not
+    loopback, locally), it does not resolve, or it carries credentials."""
+
+    code = "UNSAFE_URL"
+    status = HTTPStatus.UNPROCESSABLE_ENTITY
+
+    def __init__(self, why: str) -> None:
+        super().__init__("The URL may not receive webhooks.")
+        self.why = why
+
+    def extensions(self) -> dict[str, object]:
+        return {"errors": [{"field": "body.url", "message": self.why}]}
+
+
 class SubscriptionNotFoundError(NotFoundError):
     def __init__(self) -> None:
         super().__init__("No such webhook subscription.")
@@ -160,14 +178,13 @@ class WebhookService:
         try:
             check_destination(url, allow_loopback=self.allow_loopback)
         except UnsafeDestinationError as error:
-            raise ValidationFailedError(
-                "The URL may not receive webhooks.", [FieldError("body.url", str(error))]
-            ) from error
+            raise UnsafeUrlError(str(error)) from error
         webhook_id = f"{WEBHOOK_ID_PREFIX}{secrets.token_hex(16)}"
         secret = new_secret()
         now = iso_utc(self.clock())
         sealed = SealedSecret(self.sealer.seal(secret.encode(), webhook_id), now)
-        made = Subscription(webhook_id, url, wanted, provider_id, (sealed,), now, principal.sub)
+        admin = principal.is_in(Group.ADMINS)
+        made = Subscription(webhook_id, url, wanted, provider_id, (sealed,), now, principal.sub, admin_made=admin)
         if not self.store.add_subscription(made):
             raise TooManySubscriptionsError()
         return made, secret
@@ -183,18 +200,23 @@ class WebhookService:
         owners: dict[str, str | None] = {}
         for provider_id in {s.provider_id for s in found if s.provider_id is not None}:
             owners[provider_id] = self.owners.owner_of(provider_id)
-        return [s for s in found if s.provider_id is not None and owners.get(s.provider_id) == principal.sub]
+        return [
+            s
+            for s in found
+            if s.provider_id is not None and not s.admin_made and owners.get(s.provider_id) == principal.sub
+        ]
 
     def managed(self, principal: Principal, webhook_id: str) -> Subscription:
         """The subscription, if the caller may manage it; else 404, as for one that never was."""
+        admin = principal.is_in(Group.ADMINS)
+        if not (admin or principal.is_in(Group.PROVIDERS)):  # before any read: nothing to learn here
+            raise ForbiddenError("Only admins and providers' owners have webhook subscriptions.")
         found = self.store.subscription(webhook_id) if webhook_id.startswith(WEBHOOK_ID_PREFIX) else None
         if found is None:
             raise SubscriptionNotFoundError()
-        if principal.is_in(Group.ADMINS):
+        if admin:
             return found
-        if not principal.is_in(Group.PROVIDERS):
-            raise ForbiddenError("Only admins and providers' owners have webhook subscriptions.")
-        if found.provider_id is None or self.owners.owner_of(found.provider_id) != principal.sub:
+        if found.provider_id is None or found.admin_made or self.owners.owner_of(found.provider_id) != principal.sub:
             raise SubscriptionNotFoundError()
         return found
 
@@ -210,7 +232,8 @@ class WebhookService:
         now = self.clock()
         secret = new_secret()
         retiring = iso_utc(now + ROTATION_OVERLAP)
-        kept = tuple(replace(old, retires_at=old.retires_at or retiring) for old in subscription.signing(now))
+        current = [old for old in subscription.signing(now) if old.retires_at is None]
+        kept = tuple(replace(old, retires_at=retiring) for old in current)
         fresh = SealedSecret(self.sealer.seal(secret.encode(), webhook_id), iso_utc(now))
         secrets_now = (*kept, fresh)
         if not self.store.replace_secrets(subscription, secrets_now):
