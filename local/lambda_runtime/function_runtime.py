@@ -38,6 +38,13 @@ from local.xray.trace_header import new_trace_header
 MAX_ENVIRONMENTS = max(2, 2 * (os.cpu_count() or 1))
 
 
+
+def sampled(trace_header: str) -> str:
+    """A caller's trace header as the function gets it: with no sampling decision in it (EventBridge
+    passes on the `Root` and `Parent` a change was published with), Lambda with active tracing makes
+    one; the local stack keeps every trace, so it is sampled."""
+    return trace_header if "Sampled=" in trace_header else f"{trace_header};Sampled=1"
+
 class Throttled(Exception):
     """The function is at its concurrency limit (Lambda's TooManyRequestsException)."""
 
@@ -218,7 +225,7 @@ class FunctionRuntime:
                 "event": event,
                 "deadlineEpochMs": int((deadline + offset) * 1000),  # in the worker's time, which the clock moved
                 "clockOffsetSeconds": offset,
-                "traceId": trace_id or new_trace_header(),
+                "traceId": sampled(trace_id) if trace_id else new_trace_header(),
             }
             try:
                 environment.channel.sendall(json.dumps(request).encode() + b"\n")

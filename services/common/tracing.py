@@ -76,7 +76,8 @@ _cold = True
 def traced_handler(
     handler: Callable[[dict[str, Any], Any], dict[str, Any]],
 ) -> Callable[[dict[str, Any], Any], dict[str, Any]]:
-    """The Lambda handler inside its invocation span: an API request (SERVER) or a batch (CONSUMER)."""
+    """The Lambda handler inside its invocation span: an API request (SERVER); a stream batch, a rule's event
+    or a schedule's invocation (CONSUMER)."""
 
     @functools.wraps(handler)
     def wrapper(event: dict[str, Any], context: Any) -> dict[str, Any]:
@@ -91,9 +92,15 @@ def traced_handler(
                 "http.route": event.get("resource", ""),
                 "aws.api_gateway.request_id": (event.get("requestContext") or {}).get("requestId", ""),
             }
-        else:
+        elif "Records" in event:
             name, kind = "stream batch", SpanKind.CONSUMER
-            attributes |= {"faas.trigger": "datasource", "messaging.batch.message_count": len(event.get("Records", []))}
+            attributes |= {"faas.trigger": "datasource", "messaging.batch.message_count": len(event["Records"])}
+        elif "detail-type" in event:  # an EventBridge rule's
+            name, kind = f"event {event['detail-type']}", SpanKind.CONSUMER
+            attributes |= {"faas.trigger": "pubsub", "messaging.system": "aws.eventbridge"}
+        else:  # EventBridge Scheduler's: a sweep, a webhook's retry
+            name, kind = "scheduled invocation", SpanKind.CONSUMER
+            attributes |= {"faas.trigger": "timer"}
         with invocation(name, kind, attributes) as span:
             result = handler(event, context)
             status = result.get("statusCode")
