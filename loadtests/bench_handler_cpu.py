@@ -348,50 +348,29 @@ def publisher(bench: Bench, state: dict[str, Any]) -> None:
     event put on the bus."""
     from local.lambda_runtime.stream_records import stream_event
 
-    records = stream_records(state)
-    created = next(
-        r for r in records if r["eventName"] == "INSERT" and r["dynamodb"]["Keys"]["PK"]["S"].startswith("BOOKING#")
-    )
-    bench.batch(PUBLISHER_BATCH, stream_event([created], state["streamArn"]))
+    bench.batch(PUBLISHER_BATCH, stream_event([created_record(state)], state["streamArn"]))
 
 
 def waitlist(bench: Bench, state: dict[str, Any]) -> None:
     """The waitlist function as it nearly always runs: the minute's sweep with no line to match, and
     the domain event of a change that frees time (the booking's cancel) on a provider with no line."""
-    from local.eventbridge.rules import target_event
-    from local.lambda_runtime.stream_records import lambda_record
-    from services.booking.domain_events import SOURCE, domain_event
     from services.booking.waitlist_handler import store
     from services.common import keys
 
     # As every minute's sweep after a stage's first: its mark at this hour, so it reads this hour's lapses.
     store().swept_through(keys.expiry_hour(datetime.now(UTC)))
     bench.invocation(WAITLIST_SWEEP, {"sweep": "waitlist"}, {"lines": 0, "offered": 0})
-    cancelled = domain_event(lambda_record(cancel_record(stream_records(state)), state["streamArn"]))
-    assert cancelled is not None
-    journal_entry = {
-        "eventId": str(uuid.uuid4()),
-        "detailType": cancelled.detail_type,
-        "source": SOURCE,
-        "time": cancelled.detail["timestamp"],
-        "resources": [],
-        "detail": cancelled.detail_json(),
-    }
-    bench.invocation(WAITLIST_MATCH, target_event(journal_entry), {"offered": 0})
+    cancelled = rule_event(cancel_record(stream_records(state)), state)
+    bench.invocation(WAITLIST_MATCH, cancelled, {"offered": 0})
 
 
-def webhooks(bench: Bench, state: dict[str, Any]) -> None:
-    """The webhook dispatcher as it runs for every domain event of a stage with no subscription to it:
-    the event (a booking's creation) from its rule, the subscribers looked up, none found."""
+def rule_event(record: dict[str, Any], state: dict[str, Any]) -> dict[str, Any]:
+    """A stream record's domain event, as a rule on the bus hands it to its target."""
     from local.eventbridge.rules import target_event
     from local.lambda_runtime.stream_records import lambda_record
     from services.booking.domain_events import SOURCE, domain_event
 
-    records = stream_records(state)
-    created = next(
-        r for r in records if r["eventName"] == "INSERT" and r["dynamodb"]["Keys"]["PK"]["S"].startswith("BOOKING#")
-    )
-    event = domain_event(lambda_record(created, state["streamArn"]))
+    event = domain_event(lambda_record(record, state["streamArn"]))
     assert event is not None
     journal_entry = {
         "eventId": str(uuid.uuid4()),
@@ -401,7 +380,22 @@ def webhooks(bench: Bench, state: dict[str, Any]) -> None:
         "resources": [],
         "detail": event.detail_json(),
     }
-    bench.invocation(WEBHOOKS_DISPATCH, target_event(journal_entry), {"deliveries": 0})
+    return target_event(journal_entry)
+
+
+def created_record(state: dict[str, Any]) -> dict[str, Any]:
+    """The scenario's booking's creation, as the stream recorded it."""
+    return next(
+        r
+        for r in stream_records(state)
+        if r["eventName"] == "INSERT" and r["dynamodb"]["Keys"]["PK"]["S"].startswith("BOOKING#")
+    )
+
+
+def webhooks(bench: Bench, state: dict[str, Any]) -> None:
+    """The webhook dispatcher as it runs for every domain event of a stage with no subscription to it:
+    the event (a booking's creation) from its rule, the subscribers looked up, none found."""
+    bench.invocation(WEBHOOKS_DISPATCH, rule_event(created_record(state), state), {"deliveries": 0})
 
 
 PUBLISHER_BATCH = "stream batch of 1 record (a booking created), published"

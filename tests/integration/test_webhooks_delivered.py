@@ -309,3 +309,14 @@ def test_unsafe_urls_are_refused_naming_the_field(stack: LocalStack, clinic: tup
         return
     assert status == 422 and problem["code"] == "UNSAFE_URL", problem
     assert problem["errors"][0]["field"] == "body.url", problem
+
+
+def test_a_dns_name_is_judged_by_what_the_systems_resolver_answers() -> None:
+    """With the machine's own resolver (/etc/hosts here): `localhost` is loopback, refused when
+    deployed and allowed only where the stage allows loopback, as its address would be."""
+    from services.common.webhook_destinations import UnsafeDestinationError, check_destination
+
+    for url in ("https://localhost/hook", "https://LOCALHOST:8443/hook"):
+        with pytest.raises(UnsafeDestinationError, match="not public"):
+            check_destination(url)
+        assert all(a.startswith("127.") or a == "::1" for a in check_destination(url, allow_loopback=True).addresses)
