@@ -38,12 +38,12 @@ from local.xray.trace_header import new_trace_header
 MAX_ENVIRONMENTS = max(2, 2 * (os.cpu_count() or 1))
 
 
-
 def sampled(trace_header: str) -> str:
     """A caller's trace header as the function gets it: with no sampling decision in it (EventBridge
     passes on the `Root` and `Parent` a change was published with), Lambda with active tracing makes
     one; the local stack keeps every trace, so it is sampled."""
     return trace_header if "Sampled=" in trace_header else f"{trace_header};Sampled=1"
+
 
 class Throttled(Exception):
     """The function is at its concurrency limit (Lambda's TooManyRequestsException)."""
