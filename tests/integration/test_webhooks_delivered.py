@@ -184,12 +184,13 @@ def test_a_500_then_a_200_is_two_signed_attempts_with_one_id(
 
     # The first attempt is in the trace of the request that made the booking; the retry, in a trace
     # of its own (EventBridge Scheduler starts one), links back to it.
-    assert stack.xray is not None
+    xray = stack.xray
+    assert xray is not None
     root = header_fields(booking_headers["X-Amzn-Trace-Id"])["Root"]
-    assert eventually(lambda: [s for s in stack.xray.trace(root) if s["name"] == "webhooks.attempt"])
+    assert eventually(lambda: [s for s in xray.trace(root) if s["name"] == "webhooks.attempt"])
 
     def retried() -> list[dict[str, Any]]:
-        otel = [(span, span.get("metadata", {}).get("otel", {})) for span in stack.xray.documents()]
+        otel = [(span, span.get("metadata", {}).get("otel", {})) for span in xray.documents()]
         return [
             span
             for span, about in otel
