@@ -103,7 +103,8 @@ PUBLISHER_CASE = "stream batch of 1 record (a booking created), published"
 # The webhook dispatcher (decision 0029): its rule sends it every domain event, so one invocation per
 # published change whatever the subscriptions, priced as it runs with none: the two Queries of the
 # subscriptions' partition (eventually consistent, half a unit each). Deliveries are per subscriber and
-# not priced here: a stage with subscriptions adds a KMS decrypt per container and two writes a delivery.
+# not priced here: each adds a put, and per attempt three reads, two writes, a schedule (its retry,
+# made before sending) and that retry's short invocation; a KMS decrypt per container and secret.
 WEBHOOKS_CASE = "domain event (a booking created; no subscription)"
 WEBHOOKS_READ_UNITS = 1.0
 EMPTY_LINE_READ_UNITS = 0.5

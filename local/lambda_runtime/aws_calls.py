@@ -40,9 +40,10 @@ def _resources(params: dict[str, Any]) -> dict[str, Any]:
     bound = re.match(r"\s*PK\s*=\s*(:\w+)", str(params.get("KeyConditionExpression", "")))
     if bound and bound.group(1) in params.get("ExpressionAttributeValues", {}):  # a Query's partition
         named["PartitionKey"] = params["ExpressionAttributeValues"][bound.group(1)].get("S")
-    if "KeyId" in params:  # KMS: the key (or its alias), and the context a grant's condition may name
+    if "KeyId" in params:  # KMS: the key (or its alias; a Decrypt may name none: its ciphertext does)
         named["KeyId"] = params["KeyId"]
-        named["EncryptionContext"] = params.get("EncryptionContext", {})
+    if "EncryptionContext" in params:  # what a grant's condition on it is checked against
+        named["EncryptionContext"] = params["EncryptionContext"]
     if "GroupName" in params and "Name" in params:  # a schedule, and the role it runs as (iam:PassRole)
         named["Schedule"] = f"{params['GroupName']}/{params['Name']}"
         if "RoleArn" in params.get("Target", {}):

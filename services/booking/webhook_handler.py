@@ -61,6 +61,8 @@ def observe(attempted: Attempted | None) -> None:
     if attempted is None:
         return
     delivery, outcome, answer = attempted.delivery, attempted.outcome, attempted.answer
+    if not attempted.recorded:  # its answer came after the next attempt was claimed (past the margin)
+        logger.warning("webhook attempt answered too late to be recorded", deliveryId=delivery.delivery_id)
     if answer is not None:
         count(Metric.WEBHOOK_DELIVERED if outcome is Outcome.DELIVERED else Metric.WEBHOOK_ATTEMPT_FAILED)
         milliseconds(Metric.WEBHOOK_LATENCY, answer.duration_ms)
@@ -95,7 +97,9 @@ def on_event(event: dict[str, Any], own_arn: str, remaining_ms: Callable[[], int
     def attempt_first(delivery: Delivery) -> Attempted | None:
         if remaining_ms() < FIRST_ATTEMPT_RESERVE_MS:
             dispatcher(own_arn).defer(delivery)
-            logger.info("webhook attempt left to the schedule", webhookId=delivery.webhook_id)
+            logger.info(
+                "webhook attempt left to the schedule", webhookId=delivery.webhook_id, deliveryId=delivery.delivery_id
+            )
             return None
         return dispatcher(own_arn).attempt(delivery.webhook_id, delivery.delivery_id, 1)
 

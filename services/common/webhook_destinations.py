@@ -13,7 +13,9 @@ what only our network reaches: the instance metadata service, the VPC, localhost
   IPv4 address inside one (IPv4-mapped, NAT64's 64:ff9b::/96, 6to4, Teredo) is judged as itself.
   One bad address refuses the URL: DNS may answer either. The message does not say which addresses
   a name resolved to (the resolver may know internal names);
-- a host name is IDNA-encoded (what goes into TLS and the `Host` header), and refused if it cannot be;
+- a host name must be ASCII: an internationalised one is written in its `xn--` form. IDNA 2003 and
+  2008 encode some names differently (`straße`), so encoding it here could deliver to another domain
+  than the subscriber meant;
 - the addresses are returned, so the delivery connects to one of them and no second resolution can
   answer differently (DNS rebinding). Redirects are never followed (a delivery's 3xx is a failure).
 
@@ -69,17 +71,19 @@ def _public(address: ipaddress.IPv4Address | ipaddress.IPv6Address) -> bool:
 
 
 def ascii_host(host: str) -> str:
-    """The host as it goes on the wire: an IP literal as it is, a name IDNA-encoded (ValueError if it
-    cannot be)."""
+    """The host as it goes on the wire (TLS, `Host`): as written, if it is ASCII and a valid name or
+    an IP literal; else ValueError."""
+    if not host.isascii():
+        raise ValueError(f"write the host name {host!r} in its ASCII form (xn--…)")
     try:
         ipaddress.ip_address(host)
         return host
     except ValueError:
         pass
-    try:
-        return host.encode("idna").decode("ascii")
-    except UnicodeError as error:
-        raise ValueError(f"{host!r} is no valid host name") from error
+    labels = host.rstrip(".").split(".")
+    if len(host) > 253 or not all(0 < len(label) <= 63 for label in labels):
+        raise ValueError(f"{host!r} is no valid host name")
+    return host
 
 
 def check_destination(url: str, *, allow_loopback: bool = False, resolve: Resolver = socket.getaddrinfo) -> Destination:

@@ -34,6 +34,7 @@ def test_every_function_was_warmed_at_start(stack: LocalStack) -> None:
         "BookingFunction",
         "PublisherFunction",
         "WaitlistFunction",
+        "WebhookFunction",
         "AuditFunction",
     }
     assert all(f["state"] == "warm" and f["initDurationMs"] > 0 for f in functions.values())

@@ -111,6 +111,7 @@ def test_make_run_serves_health_warms_functions_authenticates_and_stops_cleanly(
             "BookingFunction",
             "PublisherFunction",
             "WaitlistFunction",
+            "WebhookFunction",
         ]
         assert all(f["state"] == "warm" for f in functions.values())
 

@@ -16,6 +16,7 @@ import pytest
 
 from services.booking.domain.deliveries import (
     ATTEMPTS,
+    IN_FLIGHT,
     RETRY_DELAYS,
     Answer,
     Delivery,
@@ -24,6 +25,7 @@ from services.booking.domain.deliveries import (
     DeliveryStatus,
     Dispatcher,
     Outcome,
+    RetryNotScheduledError,
     message_id,
 )
 from services.booking.domain.webhooks import SealedSecret, Subscription, SubscriptionStatus, WebhookService
@@ -81,9 +83,11 @@ class Store:
         self.kept[(delivery.webhook_id, delivery.delivery_id)] = claimed
         return True
 
-    def record(self, before: Delivery, after: Delivery) -> None:
-        assert self.kept[(after.webhook_id, after.delivery_id)].attempts == after.attempts
+    def record(self, before: Delivery, after: Delivery) -> bool:
+        if self.kept[(after.webhook_id, after.delivery_id)].attempts != after.attempts:
+            return False  # a later attempt was claimed meanwhile (DynamoDB's condition)
         self.kept[(after.webhook_id, after.delivery_id)] = after
+        return True
 
     def reopen(self, delivery: Delivery, last_attempt: int, due: str) -> bool:
         stored = self.kept[(delivery.webhook_id, delivery.delivery_id)]
@@ -161,9 +165,10 @@ def test_a_500_then_a_200_is_two_attempts_with_one_id_the_second_on_the_schedule
     (delivery,) = dispatcher(store, receiver, retries).fan_out(EVENT)
     first = dispatcher(store, receiver, retries).attempt("wh_1", delivery.delivery_id, 1)
     assert first is not None and first.outcome is Outcome.RETRYING
-    assert retries.scheduled == [("wh_1", delivery.delivery_id, 2, NOW + timedelta(seconds=5))]  # before sending
-    assert first.delivery.next_attempt_at == "2026-12-01T09:00:05Z" and first.delivery.last_status == 500
-    later = NOW + timedelta(seconds=5)
+    # scheduled before sending, for 5 s after the attempt must have ended (its 5 s and a margin)
+    assert retries.scheduled == [("wh_1", delivery.delivery_id, 2, NOW + IN_FLIGHT + timedelta(seconds=5))]
+    assert first.delivery.next_attempt_at == "2026-12-01T09:00:12Z" and first.delivery.last_status == 500
+    later = NOW + timedelta(seconds=12)
     second = dispatcher(store, receiver, retries, later).attempt("wh_1", delivery.delivery_id, 2)
     assert second is not None and second.outcome is Outcome.DELIVERED
     assert second.delivery.status is DeliveryStatus.DELIVERED and second.delivery.attempts == 2
@@ -191,7 +196,7 @@ def test_the_schedule_is_the_briefs_and_the_tenth_failure_is_final() -> None:
         assert attempted is not None
         outcomes.append(attempted.outcome)
         if attempt < ATTEMPTS:
-            assert retries.scheduled[-1][2:] == (attempt + 1, at + RETRY_DELAYS[attempt - 1])
+            assert retries.scheduled[-1][2:] == (attempt + 1, at + IN_FLIGHT + RETRY_DELAYS[attempt - 1])
             at = retries.scheduled[-1][3]
     assert outcomes == [Outcome.RETRYING] * 9 + [Outcome.FAILED] and len(retries.scheduled) == 9
     assert store.kept[("wh_1", delivery.delivery_id)].next_attempt_at is None
@@ -287,8 +292,9 @@ class AnyOwner:
 
 
 def test_a_delivery_whose_retries_stopped_can_be_replayed_once_it_is_well_past_due() -> None:
-    """An attempt claimed whose retry could not be scheduled (Scheduler failing) leaves the delivery
-    pending with its next attempt's time: five minutes past it, it counts as stuck and may be replayed."""
+    """An attempt whose retry could not be scheduled (Scheduler failing) is still made and recorded,
+    and the failure raised after it; failed, the delivery waits with its next attempt's time: five
+    minutes past it, it counts as stuck and may be replayed, keeping the retries it had left."""
     store = Store({"wh_1": subscription()})
 
     class Failing:
@@ -296,11 +302,13 @@ def test_a_delivery_whose_retries_stopped_can_be_replayed_once_it_is_well_past_d
             raise ConnectionError("Scheduler is unreachable")
 
     (delivery,) = dispatcher(store, Receiver([]), Retries()).fan_out(EVENT)
-    failing = Dispatcher(store, store, Signer(), Receiver([]), Failing(), lambda: NOW)
-    with pytest.raises(ConnectionError):
+    receiver = Receiver([Answer(500, "HTTP 500")])
+    failing = Dispatcher(store, store, Signer(), receiver, Failing(), lambda: NOW)
+    with pytest.raises(RetryNotScheduledError):
         failing.attempt("wh_1", delivery.delivery_id, 1)
+    assert len(receiver.seen) == 1  # sent all the same
     stuck = store.kept[("wh_1", delivery.delivery_id)]
-    assert (stuck.status, stuck.attempts, stuck.next_attempt_at) == (DeliveryStatus.PENDING, 1, "2026-12-01T09:00:05Z")
+    assert (stuck.status, stuck.attempts, stuck.next_attempt_at) == (DeliveryStatus.PENDING, 1, "2026-12-01T09:00:12Z")
     service = WebhookService(store, AnyOwner(), None, frozenset(), lambda: NOW)  # type: ignore[arg-type]
     owner = Principal("owner", frozenset({Group.PROVIDERS}))
     retries = Retries()
@@ -309,7 +317,7 @@ def test_a_delivery_whose_retries_stopped_can_be_replayed_once_it_is_well_past_d
         soon.redeliver(owner, "wh_1", delivery.delivery_id)
     late = NOW + timedelta(minutes=6)
     replay = DeliveryLog(service, store, retries, lambda: late).redeliver(owner, "wh_1", delivery.delivery_id)
-    assert replay.last_attempt == 2
+    assert replay.last_attempt == ATTEMPTS  # the retries it had left stay
     assert retries.scheduled == [("wh_1", delivery.delivery_id, 2, late + timedelta(seconds=5))]
     receiver = Receiver([Answer(200)])
     done = dispatcher(store, receiver, Retries(), late).attempt("wh_1", delivery.delivery_id, 2)

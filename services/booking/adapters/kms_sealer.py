@@ -25,9 +25,9 @@ class KmsSealer:
         known = self._opened.get((sealed, webhook_id))
         if known is not None:
             return known
-        opened = self.client.decrypt(
-            KeyId=self.key_id, CiphertextBlob=sealed, EncryptionContext={"webhookId": webhook_id}
-        )["Plaintext"]
+        # No KeyId: the ciphertext names the key it was sealed with, which may be a key the alias no
+        # longer points to (a stack created again over the retained table).
+        opened = self.client.decrypt(CiphertextBlob=sealed, EncryptionContext={"webhookId": webhook_id})["Plaintext"]
         if len(self._opened) >= MOST_KEPT:
             self._opened.clear()
         self._opened[(sealed, webhook_id)] = opened

@@ -6,30 +6,37 @@ with the secret's bytes), one per live secret, space-separated.
 Sending re-checks the URL (services/common/webhook_destinations.py: what the name resolves to now)
 and connects to one of the addresses that check returned, never to a second resolution: DNS cannot
 point the connection elsewhere in between. TLS is verified against the URL's host name (SNI and
-certificate, IDNA-encoded), and the `Host` header is the URL's. Redirects are answers, not followed.
+certificate), and the `Host` header is the URL's. Redirects are answers, not followed. The answer's
+body is read raw (`identity` asked, nothing decompressed), its first 800 bytes at most.
 
 An attempt has `timeout` seconds from its start to the end of reading the answer's first bytes, hard:
-a watchdog shuts the socket down at the deadline, so a receiver that trickles its answer a byte at a
-time is cut off too. A 2xx any later is a failure. Whatever goes wrong is an answer with an error,
+the name's resolution is waited for no longer than that, and a watchdog shuts the socket down at the
+deadline, so a receiver that trickles its answer a byte at a time is cut off too. A 2xx any later is
+a failure. Whatever goes wrong is an answer with an error,
 never an exception: the attempt was claimed, and its outcome must be recorded.
 """
 
 from __future__ import annotations
 
+import concurrent.futures
 import contextlib
 import ipaddress
 import socket
 import threading
 import time
 from datetime import datetime
+from urllib.parse import urlsplit
 
 from standardwebhooks import Webhook
 from urllib3.connection import HTTPConnection, HTTPSConnection
-from urllib3.util import parse_url
 
 from services.booking.domain.deliveries import EXCERPT_CHARS, Answer
 from services.booking.domain.webhooks import SealedSecret, Sealer
 from services.common.webhook_destinations import UnsafeDestinationError, ascii_host, check_destination
+
+# Names are resolved here, so that an attempt waits for a slow resolver no longer than its deadline (a
+# lookup left behind finishes in the background; a few threads bound how many can be).
+_RESOLVER = concurrent.futures.ThreadPoolExecutor(max_workers=8, thread_name_prefix="webhook-dns")
 
 
 class StandardWebhooksSigner:
@@ -60,13 +67,20 @@ class PinnedSender:
         def elapsed_ms() -> float:
             return (time.monotonic() - started) * 1000
 
+        resolving = _RESOLVER.submit(check_destination, url, allow_loopback=self.allow_loopback)
         try:
-            destination = check_destination(url, allow_loopback=self.allow_loopback)
-            target = parse_url(url)
+            destination = resolving.result(timeout=timeout)
+            target = urlsplit(url)
             host = ascii_host(destination.host)
+        except concurrent.futures.TimeoutError:
+            return Answer(
+                None, f"{urlsplit(url).hostname} did not resolve within {timeout:g} s", duration_ms=elapsed_ms()
+            )
         except (UnsafeDestinationError, ValueError) as error:
             return Answer(None, f"unsafe destination: {error}", duration_ms=elapsed_ms())
-        left = max(0.1, timeout - (time.monotonic() - started))
+        left = timeout - (time.monotonic() - started)
+        if left <= 0:
+            return Answer(None, f"no answer within {timeout:g} s", duration_ms=elapsed_ms())
         https = target.scheme == "https"
         connection = (
             HTTPSConnection(
@@ -96,8 +110,13 @@ class PinnedSender:
         watchdog.start()
         try:
             path = (target.path or "/") + (f"?{target.query}" if target.query else "")
-            sent = {**headers, "host": _host_header(host, destination.port, 443 if https else 80)}
-            connection.request("POST", path, body=body, headers=sent)
+            sent = {
+                **headers,
+                "host": _host_header(host, destination.port, 443 if https else 80),
+                "accept-encoding": "identity",
+            }
+            # Read raw and lazily: a receiver's gzip bomb is never inflated, and only its start is read.
+            connection.request("POST", path, body=body, headers=sent, preload_content=False, decode_content=False)
             if connection.sock is not None:
                 sockets.append(connection.sock)
             response = connection.getresponse()
@@ -110,6 +129,7 @@ class PinnedSender:
             return Answer(None, f"{type(error).__name__}: {error}"[:EXCERPT_CHARS], duration_ms=took)
         finally:
             watchdog.cancel()
+            watchdog.join()  # a cut already under way ends before the socket is closed (and its number reused)
             connection.close()
         took = elapsed_ms()
         if cut_off.is_set() or took > timeout * 1000:

@@ -313,7 +313,7 @@ class DynamoDBWebhookStore:
             },
         )
 
-    def record(self, before: Delivery, after: Delivery) -> None:
+    def record(self, before: Delivery, after: Delivery) -> bool:
         # Every field of the outcome, whatever it was: the claim changed some (the next attempt's time).
         changed = {name: getattr(after, field) for field, name in _DELIVERY_FIELDS.items() if name != "attempts"}
         changed["expiresAt"] = _expires(after.last_attempt_at or after.created_at)
@@ -324,7 +324,7 @@ class DynamoDBWebhookStore:
         expression = "SET " + ", ".join(f"{by_name[name]} = :v{i}" for i, name in enumerate(sets))
         if removes:
             expression += " REMOVE " + ", ".join(by_name[name] for name in removes)
-        self._update(
+        return self._update(
             replace(before, attempts=after.attempts),
             expression,
             "attempts = :attempts",

@@ -53,6 +53,9 @@ TIMEOUT_SECONDS = 5.0
 EXCERPT_CHARS = 200  # of a receiver's answer, kept in the delivery log
 KEPT_FOR = timedelta(days=30)  # the delivery log's items live this long after their last change (TTL)
 LAST_LEASE = timedelta(minutes=2)  # a last attempt, which has no retry, is due to be recorded by then
+# A retry is counted from when the attempt it follows must have ended (its 5 s, and a margin for its
+# writes), so that it never starts while that attempt is still waiting for its answer.
+IN_FLIGHT = timedelta(seconds=TIMEOUT_SECONDS + 2)
 STUCK_AFTER = timedelta(minutes=5)  # past its next attempt's time by this much, a pending delivery is stuck
 FIRST_ATTEMPT_DELAY = timedelta(seconds=5)  # a first attempt or a replay left to the schedule
 
@@ -116,6 +119,15 @@ class Attempted:
     delivery: Delivery  # as it stands after the attempt
     outcome: Outcome
     answer: Answer | None  # None when nothing was sent
+    recorded: bool = True  # False: a later attempt was claimed before this one's answer was written
+
+
+class RetryNotScheduledError(RuntimeError):
+    """The attempt was made and recorded, but its retry could not be scheduled (EventBridge Scheduler
+    failed): if it failed, the delivery waits, shown as stuck, for a replay."""
+
+    def __init__(self, delivery_id: str, attempt: int) -> None:
+        super().__init__(f"attempt {attempt} of {delivery_id} could not be scheduled")
 
 
 class DeliveryStore(Protocol):
@@ -135,8 +147,9 @@ class DeliveryStore(Protocol):
         claimed it, or it is no longer pending."""
         ...
 
-    def record(self, before: Delivery, after: Delivery) -> None:
-        """The attempt's result (conditioned on the attempts count `after` has)."""
+    def record(self, before: Delivery, after: Delivery) -> bool:
+        """The attempt's result (conditioned on the attempts count `after` has); False when a later
+        attempt was claimed meanwhile, and so this result is not the delivery's any more."""
         ...
 
     def reopen(self, delivery: Delivery, last_attempt: int, due: str) -> bool:
@@ -186,8 +199,11 @@ def message_body(detail: dict[str, Any]) -> str:
     return json.dumps(payload, separators=(",", ":"), ensure_ascii=False)
 
 
-def after_attempt(delivery: Delivery, attempt: int, answer: Answer, at: datetime) -> tuple[Delivery, Outcome]:
-    """The delivery once attempt `attempt`, made at `at`, was answered so."""
+def after_attempt(
+    delivery: Delivery, attempt: int, answer: Answer, retry_at: datetime | None, at: datetime
+) -> tuple[Delivery, Outcome]:
+    """The delivery once attempt `attempt`, made at `at` with its retry at `retry_at` (None: the last),
+    was answered so."""
     moment = iso_utc(at)
     answered = replace(
         delivery,
@@ -203,13 +219,13 @@ def after_attempt(delivery: Delivery, attempt: int, answer: Answer, at: datetime
         return replace(answered, status=DeliveryStatus.DELIVERED, delivered_at=moment), Outcome.DELIVERED
     if answer.gone:
         return replace(answered, status=DeliveryStatus.FAILED), Outcome.GONE
-    if attempt >= delivery.last_attempt:
+    if retry_at is None:
         return replace(answered, status=DeliveryStatus.FAILED), Outcome.FAILED
-    return replace(answered, next_attempt_at=iso_utc(at + retry_delay(attempt))), Outcome.RETRYING
+    return replace(answered, next_attempt_at=iso_utc(retry_at)), Outcome.RETRYING
 
 
 def retry_delay(attempt: int) -> timedelta:
-    """How long after failed attempt `attempt` the next is made."""
+    """How long after failed attempt `attempt` (once its answer is in) the next is made."""
     return RETRY_DELAYS[min(attempt, len(RETRY_DELAYS)) - 1]
 
 
@@ -260,7 +276,7 @@ class Dispatcher:
         if delivery is None or delivery.status is not DeliveryStatus.PENDING or delivery.attempts != attempt - 1:
             return None
         now = self.clock()
-        retry_at = now + retry_delay(attempt) if attempt < delivery.last_attempt else None
+        retry_at = now + IN_FLIGHT + retry_delay(attempt) if attempt < delivery.last_attempt else None
         next_due = iso_utc(retry_at or now + LAST_LEASE)
         subscription = self.subscriptions.subscription(webhook_id)
         if subscription is None or subscription.status is not SubscriptionStatus.ACTIVE:
@@ -268,14 +284,26 @@ class Dispatcher:
                 return None
             why = "the subscription was deleted" if subscription is None else "the subscription is disabled"
             dropped = replace(
-                delivery, attempts=attempt, status=DeliveryStatus.FAILED, last_error=why, next_attempt_at=None
+                delivery,
+                attempts=attempt,
+                status=DeliveryStatus.FAILED,
+                last_attempt_at=iso_utc(now),
+                last_status=None,
+                last_error=why,
+                last_response=None,
+                last_duration_ms=None,
+                next_attempt_at=None,
             )
             self.deliveries.record(delivery, dropped)
             return Attempted(dropped, Outcome.DROPPED, None)
         if not self.deliveries.claim_attempt(delivery, attempt, iso_utc(now), next_due):
             return None
+        unscheduled: Exception | None = None
         if retry_at is not None:  # before sending: an attempt that dies from here on has its retry
-            self.retries.schedule(webhook_id, delivery_id, attempt + 1, retry_at)
+            try:
+                self.retries.schedule(webhook_id, delivery_id, attempt + 1, retry_at)
+            except Exception as error:  # the attempt is still made; the failure is raised after it
+                unscheduled = error
         headers = {
             "content-type": "application/json",
             "user-agent": "Appointments-Webhooks/1",
@@ -286,11 +314,13 @@ class Dispatcher:
             ),
         }
         answer = self.sender.send(subscription.url, delivery.body.encode(), headers, TIMEOUT_SECONDS)
-        after, outcome = after_attempt(delivery, attempt, answer, now)
-        self.deliveries.record(delivery, after)
+        after, outcome = after_attempt(delivery, attempt, answer, retry_at, now)
+        recorded = self.deliveries.record(delivery, after)
         if outcome is Outcome.GONE:
             self.deliveries.disable(subscription, iso_utc(now), f"{delivery_id} was answered 410 Gone")
-        return Attempted(after, outcome, answer)
+        if unscheduled is not None:  # shows as stuck (its next attempt's time passes): a replay sends it
+            raise RetryNotScheduledError(delivery_id, attempt + 1) from unscheduled
+        return Attempted(after, outcome, answer, recorded)
 
     def defer(self, delivery: Delivery) -> None:
         """Leave a delivery's first attempt to the schedule (the invocation has no time left for it)."""
@@ -346,12 +376,14 @@ class DeliveryLog:
             raise DeliveryPendingError()
         # Ahead of now: Scheduler refuses a one-time schedule whose time has passed.
         at = now + FIRST_ATTEMPT_DELAY
-        if not self.deliveries.reopen(delivery, delivery.attempts + 1, iso_utc(at)):
+        # One more attempt; a stuck delivery keeps the retries it had left after it.
+        last = delivery.attempts + 1
+        if delivery.status is DeliveryStatus.PENDING:
+            last = max(delivery.last_attempt, last)
+        if not self.deliveries.reopen(delivery, last, iso_utc(at)):
             raise DeliveryPendingError()
         self.retries.schedule(webhook_id, delivery_id, delivery.attempts + 1, at)
-        return replace(
-            delivery, status=DeliveryStatus.PENDING, last_attempt=delivery.attempts + 1, next_attempt_at=iso_utc(at)
-        )
+        return replace(delivery, status=DeliveryStatus.PENDING, last_attempt=last, next_attempt_at=iso_utc(at))
 
     @staticmethod
     def _stuck(delivery: Delivery, now: datetime) -> bool:
