@@ -40,6 +40,9 @@ def _resources(params: dict[str, Any]) -> dict[str, Any]:
     bound = re.match(r"\s*PK\s*=\s*(:\w+)", str(params.get("KeyConditionExpression", "")))
     if bound and bound.group(1) in params.get("ExpressionAttributeValues", {}):  # a Query's partition
         named["PartitionKey"] = params["ExpressionAttributeValues"][bound.group(1)].get("S")
+    item = params.get("Item")
+    if isinstance(item, dict) and isinstance(item.get("PK"), dict):  # a PutItem's partition
+        named["PartitionKey"] = item["PK"].get("S")
     if "KeyId" in params:  # KMS: the key (or its alias; a Decrypt may name none: its ciphertext does)
         named["KeyId"] = params["KeyId"]
     if "EncryptionContext" in params:  # what a grant's condition on it is checked against
