@@ -8,6 +8,7 @@ documents in memory, by trace, for `GET /_local/traces?traceId=…` and the test
 
 from __future__ import annotations
 
+import contextlib
 import json
 import socket
 import threading
@@ -28,6 +29,7 @@ class XRayDaemon:
         self._lock = threading.Lock()
         self.received = 0
         self.listeners: list[Callable[[dict[str, Any]], None]] = []  # e.g. the metric store
+        self._stopping = threading.Event()
         self._thread = threading.Thread(target=self._receive, name="xray-daemon", daemon=True)
 
     @property
@@ -40,8 +42,13 @@ class XRayDaemon:
         return self
 
     def stop(self) -> None:
-        self._socket.close()  # ends the receive loop
+        # Closing a UDP socket does not wake a thread blocked receiving on it (Linux): a datagram to
+        # itself does, and the loop sees it is stopping.
+        self._stopping.set()
+        with contextlib.suppress(OSError), socket.socket(socket.AF_INET, socket.SOCK_DGRAM) as wake:
+            wake.sendto(b"", self._socket.getsockname())
         self._thread.join(timeout=5)
+        self._socket.close()
         self._log.close()
 
     def trace(self, trace_id: str) -> list[dict[str, Any]]:
@@ -63,6 +70,8 @@ class XRayDaemon:
             try:
                 datagram = self._socket.recv(65_535)
             except OSError:
+                return
+            if self._stopping.is_set():
                 return
             header, _, body = datagram.partition(b"\n")
             try:
