@@ -453,7 +453,7 @@ class LocalStack:
             f"  Demo data      {seeded}",
             "  Table stream   → audit consumer (batches, retries, bisection, DLQ: as cloudformation/audit.yaml)",
             "                 → publisher → domain events on the bus (as cloudformation/booking.yaml)",
-            f"  Event bus      appointments-{self.config.stage}: rules → their functions (the waitlist);"
+            f"  Event bus      appointments-{self.config.stage}: rules → their functions (the waitlist, webhooks);"
             f" what it accepted: {self.url}/_local/events",
             f"  Schedules      {self._schedules_line()}",
             f"  Logs           {self.logs_dir}/ (api-access.log, one <function>.log per function, emulator.log)",
@@ -476,7 +476,8 @@ class LocalStack:
     def _schedules_line(self) -> str:
         schedules = self.scheduler.schedules if self.scheduler else []
         named = ", ".join(f"{s.name} every {s.period_seconds} s" for s in schedules) or "none"
-        return f"{named} (EventBridge Scheduler, on the stack's clock)"
+        one_time = "the one-time ones the functions create (webhooks' retries)"
+        return f"{named}, and {one_time} (EventBridge Scheduler, on the stack's clock)"
 
     def _cors_line(self) -> str:
         origins = self.config.allowed_origins
