@@ -7,6 +7,7 @@ stream runner (audit issue) uses this to hand the audit consumer real events.
 
 from __future__ import annotations
 
+import base64
 from datetime import datetime
 from typing import Any
 
@@ -15,7 +16,7 @@ from local.account import REGION
 
 def lambda_record(record: dict[str, Any], stream_arn: str) -> dict[str, Any]:
     """One `GetRecords` record in the form a Lambda event source mapping delivers it."""
-    stream = dict(record["dynamodb"])
+    stream = {name: _json_form(value) for name, value in record["dynamodb"].items()}
     created = stream.get("ApproximateCreationDateTime")
     if isinstance(created, datetime):
         stream["ApproximateCreationDateTime"] = created.timestamp()
@@ -35,6 +36,19 @@ def lambda_record(record: dict[str, Any], stream_arn: str) -> dict[str, Any]:
 def stream_event(records: list[dict[str, Any]], stream_arn: str) -> dict[str, Any]:
     """A batch, as the function receives it."""
     return {"Records": [lambda_record(record, stream_arn) for record in records]}
+
+
+def _json_form(value: Any) -> Any:
+    """Binary attribute values (`B`, `BS`) as Lambda's JSON event carries them: base64 text, as boto3
+    does not decode them back (its `Binary` refuses text). A reader that expects bytes fails here as
+    it would on AWS."""
+    if isinstance(value, bytes | bytearray):
+        return base64.b64encode(value).decode()
+    if isinstance(value, dict):
+        return {name: _json_form(inner) for name, inner in value.items()}
+    if isinstance(value, list):
+        return [_json_form(inner) for inner in value]
+    return value
 
 
 def _identity(identity: dict[str, Any]) -> dict[str, Any]:

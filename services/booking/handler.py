@@ -27,7 +27,9 @@ from services.booking.adapters.dynamodb_store import DynamoDBBookingStore
 from services.booking.adapters.kms_sealer import KmsSealer
 from services.booking.adapters.retry_schedules import ScheduledRetries
 from services.booking.adapters.webhook_store import DynamoDBWebhookStore, ProviderOwners
+from services.booking.domain.calendly import SIGNATURE_HEADER, InvalidSignatureError, change_of
 from services.booking.domain.deliveries import DeliveryLog
+from services.booking.domain.external import ACTOR, CalendlyConnections, ExternalCalendar, ExternalStatus
 from services.booking.domain.feeds import Feed, FeedService
 from services.booking.domain.holds import HoldService
 from services.booking.domain.models import Booking, BookingStatus
@@ -47,6 +49,7 @@ from services.booking.http_models import (
     WAITLIST_ID,
     WEBHOOK_ID,
     BookingIn,
+    CalendlyIn,
     CancelIn,
     HoldIn,
     RescheduleIn,
@@ -54,11 +57,13 @@ from services.booking.http_models import (
     WebhookIn,
     booking_json,
     delivery_json,
+    external_json,
     hold_json,
     series_json,
     waitlist_json,
     webhook_json,
 )
+from services.common.auth import Principal
 from services.common.aws import dynamodb_client, kms_client, scheduler_client
 from services.common.clock import SupportedInstant, iso_utc, utc_now
 from services.common.errors import FieldError, ValidationFailedError
@@ -101,31 +106,35 @@ def jittered_pause(attempt: int) -> None:
 
 
 @cache
+def store() -> DynamoDBBookingStore:
+    """The composition root: built once per container, on first use; one store (and one memory of
+    calendars, remembered_calendars.py) for every use case."""
+    return DynamoDBBookingStore(dynamodb_client(), load_settings(ServiceSettings).table_name)
+
+
+@cache
 def bookings() -> BookingService:
-    """The composition root: built once per container, on first use."""
-    settings = load_settings(ServiceSettings)
-    store = DynamoDBBookingStore(dynamodb_client(), settings.table_name)
-    return BookingService(store, utc_now, jittered_pause)
+    return BookingService(store(), utc_now, jittered_pause)
 
 
 @cache
 def holds() -> HoldService:
-    return HoldService(bookings().store, utc_now, jittered_pause)
+    return HoldService(store(), utc_now, jittered_pause)
 
 
 @cache
 def series() -> SeriesService:
-    return SeriesService(bookings().store, utc_now, jittered_pause)
+    return SeriesService(store(), utc_now, jittered_pause)
 
 
 @cache
 def waitlist() -> WaitlistService:
-    return WaitlistService(bookings().store, utc_now, jittered_pause)
+    return WaitlistService(store(), utc_now, jittered_pause)
 
 
 @cache
 def feeds() -> FeedService:
-    return FeedService(bookings().store, utc_now)
+    return FeedService(store(), utc_now)
 
 
 @cache
@@ -133,7 +142,7 @@ def webhooks() -> WebhookService:
     settings = load_settings(BookingSettings)
     return WebhookService(
         DynamoDBWebhookStore(dynamodb_client(), settings.table_name),
-        ProviderOwners(bookings().store),
+        ProviderOwners(store()),
         KmsSealer(kms_client(), settings.webhook_key_id),
         DETAIL_TYPES,
         utc_now,
@@ -490,10 +499,97 @@ def revoke_calendar_feed(providerId: Annotated[str, Path(pattern=PROVIDER_ID)]) 
     return Response(status_code=HTTPStatus.NO_CONTENT)
 
 
+# Calendly, inbound (decision 0030)
+
+
+NO_STORE = {"Cache-Control": "no-store"}  # an answer with a secret: kept by no cache
+
+
+@cache
+def external_calendar() -> ExternalCalendar:
+    return ExternalCalendar(store(), utc_now, jittered_pause)
+
+
+@cache
+def calendly() -> CalendlyConnections:
+    settings = load_settings(BookingSettings)
+    # The webhooks' key, bound to the provider by another context key: IAM lets this role open only these.
+    sealer = KmsSealer(kms_client(), settings.webhook_key_id, context="calendlyProviderId")
+    return CalendlyConnections(store(), sealer, utc_now)
+
+
+def _calendly_url(provider_id: str) -> str:
+    """Where the provider's Calendly subscription delivers, as this request reached the API."""
+    event = app.current_event
+    host = event.headers.get("Host") or event.headers.get("host") or event.request_context.domain_name
+    scheme = event.headers.get("X-Forwarded-Proto") or event.headers.get("x-forwarded-proto") or "https"
+    path = str((event.get("requestContext") or {}).get("path") or event.path)
+    prefix = path[: len(path) - len(event.path)] if path.endswith(event.path) else ""
+    return f"{scheme}://{host}{prefix}/integrations/calendly/{provider_id}"
+
+
+@app.put("/providers/<providerId>/integrations/calendly")
+def connect_calendly(
+    providerId: Annotated[str, Path(pattern=PROVIDER_ID)], body: Annotated[CalendlyIn, Body()]
+) -> Response[Any]:
+    principal = current_principal(app)
+    identify(providerId=providerId)
+    connection = calendly().connect(principal, providerId, body.signingKey, attribution_for(app, principal))
+    logger.info("calendly connected")  # never the key
+    return Response(
+        status_code=HTTPStatus.OK,
+        content_type="application/json",
+        body={
+            "providerId": providerId,
+            "connectedAt": connection.connected_at,
+            "webhookUrl": _calendly_url(providerId),
+            "events": ["invitee.created", "invitee.canceled"],
+        },
+        headers=NO_STORE,
+    )
+
+
+@app.delete("/providers/<providerId>/integrations/calendly")
+def disconnect_calendly(providerId: Annotated[str, Path(pattern=PROVIDER_ID)]) -> Response[Any]:
+    principal = current_principal(app)
+    identify(providerId=providerId)
+    calendly().disconnect(principal, providerId, attribution_for(app, principal))
+    logger.info("calendly disconnected")
+    return Response(status_code=HTTPStatus.NO_CONTENT)
+
+
+@app.post("/integrations/calendly/<providerId>")
+def calendly_delivery(providerId: Annotated[str, Path(pattern=PROVIDER_ID)]) -> dict[str, Any]:
+    """Public, like Calendly's deliveries: the signature is its authorization (decision 0030)."""
+    identify(providerId=providerId)
+    event = app.current_event
+    body = (event.decoded_body or "").encode()
+    header = next((v for k, v in event.headers.items() if k.lower() == SIGNATURE_HEADER.lower()), None)
+    try:
+        calendly().verified(providerId, header, body)
+    except InvalidSignatureError as refused:
+        count(Metric.CALENDLY_REJECTED)
+        logger.warning("calendly delivery refused", why=refused.detail)
+        raise
+    change = change_of(body)
+    if change is None:
+        logger.info("calendly event ignored")
+        return {"status": "IGNORED"}
+    by = attribution_for(app, Principal(ACTOR, frozenset()))  # the trail's actor: `calendly`
+    applied = external_calendar().apply(providerId, change, by)
+    block = applied.block
+    identify(externalId=block.external_id)
+    if applied.changed and block.status is ExternalStatus.CONFLICT:
+        count(Metric.EXTERNAL_CONFLICT)
+        logger.error("calendly time already taken here", conflictsWith=list(block.conflicts_with))
+    else:
+        logger.info("calendly change", status=block.status.value, changed=applied.changed)
+    return external_json(block, applied.changed)
+
+
 # Webhooks (decision 0029)
 
 WebhookId = Annotated[str, Path(pattern=WEBHOOK_ID)]
-NO_STORE = {"Cache-Control": "no-store"}  # an answer with a secret: kept by no cache
 
 
 @app.post("/webhooks")

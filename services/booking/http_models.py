@@ -8,7 +8,9 @@ from typing import Annotated, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, StrictInt, StringConstraints, ValidationInfo, field_validator
 
+from services.booking.domain.calendly import MAX_SIGNING_KEY, MIN_SIGNING_KEY
 from services.booking.domain.deliveries import Delivery
+from services.booking.domain.external import ExternalBlock
 from services.booking.domain.models import Booking, BookingStatus, Hold, WaitlistEntry, WaitlistStatus
 from services.booking.domain.series import BookedSeries
 from services.booking.domain.webhooks import Subscription
@@ -221,4 +223,25 @@ def delivery_json(delivery: Delivery) -> dict[str, object]:
         "lastResponse": delivery.last_response,
         "lastDurationMs": delivery.last_duration_ms,
         "deliveredAt": delivery.delivered_at,
+    }
+
+
+class CalendlyIn(BaseModel):
+    """`PUT /providers/{providerId}/integrations/calendly`: the signing key of the provider's Calendly
+    webhook subscription (the one chosen when it was made with a token, or Calendly's own)."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    signingKey: Annotated[str, StringConstraints(strict=True, min_length=MIN_SIGNING_KEY, max_length=MAX_SIGNING_KEY)]
+
+
+def external_json(block: ExternalBlock, changed: bool) -> dict[str, object]:
+    """What a Calendly delivery did. Calendly keeps answers in its own logs: no id of ours beyond the
+    block's (what a conflict collided with is in the trail, for the provider's staff)."""
+    return {
+        "externalId": block.external_id,
+        "status": block.status.value,
+        "changed": changed,
+        "start": iso_utc(block.start),
+        "end": iso_utc(block.end),
     }

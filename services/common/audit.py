@@ -1,5 +1,5 @@
 """The audit event contract (version 1): what every change to a booking, schedule, override,
-service, provider, hold, series or waitlist entry, and every erasure of a customer's personal data,
+service, provider, hold, series, waitlist entry or external block, and every erasure of a customer's personal data,
 becomes in the audit trail.
 The audit service writes it; clients read it from `GET /bookings/{id}/history` and
 `GET /audit/events`; the archive stores it."""
@@ -11,7 +11,16 @@ from typing import Any, Literal
 from pydantic import BaseModel, ConfigDict
 
 EntityType = Literal[
-    "Provider", "Schedule", "Override", "Service", "Booking", "Series", "Hold", "WaitlistEntry", "Customer"
+    "Provider",
+    "Schedule",
+    "Override",
+    "Service",
+    "Booking",
+    "Series",
+    "Hold",
+    "WaitlistEntry",
+    "Customer",
+    "ExternalBlock",
 ]
 Action = Literal[
     "PROVIDER_CREATED",
@@ -41,6 +50,13 @@ Action = Literal[
     "PERSONAL_DATA_ERASED",
     "FEED_SHARED",  # a provider's calendar feed URL made (replacing the last) (decision 0028)
     "FEED_REVOKED",
+    # Time a provider's Calendly booked (decision 0030), actor `calendly`: busy here, freed there, or
+    # refused because our side held it first (two appointments at once: someone must move one).
+    "EXTERNAL_BLOCKED",
+    "EXTERNAL_CONFLICT",
+    "EXTERNAL_FREED",
+    "CALENDLY_CONNECTED",  # a provider's signing key set (or replaced); the key itself is never in the trail
+    "CALENDLY_DISCONNECTED",
 ]
 
 

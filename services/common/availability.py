@@ -81,6 +81,7 @@ class Busy(NamedTuple):
     booking_id: str | None = None  # which booking holds it (a reschedule leaves its own time aside)
     core_end: datetime | None = None  # where the appointment itself ends, before its buffer after
     held: bool = False  # a hold's time, not a booking's
+    external: bool = False  # time another calendar (Calendly) booked: no seat, nothing shares it
 
 
 class Slot(NamedTuple):
@@ -226,6 +227,7 @@ EXPLAIN_REASONS = (
     "NOT_ON_STEP",
     "BOOKED",  # the appointment itself overlaps a booking's (or its session has no seat left)
     "HELD",  # ... a live hold's
+    "EXTERNAL",  # ... time the provider's other calendar (Calendly) booked
     "BUFFER",  # only buffers collide: the appointments themselves would not overlap
 )
 
@@ -264,8 +266,9 @@ def explain(
             continue  # a seat of the same session, with room for one more
         core = (other.seat_in[1] if other.seat_in else other.start, other.core_end or other.end)
         touches_core = _epoch(core[0]) < moment + duration and moment < _epoch(core[1])
-        found.add(("HELD" if other.held else "BOOKED") if touches_core else "BUFFER")
-    reasons += [reason for reason in ("BOOKED", "HELD", "BUFFER") if reason in found]
+        taken = "EXTERNAL" if other.external else "HELD" if other.held else "BOOKED"
+        found.add(taken if touches_core else "BUFFER")
+    reasons += [reason for reason in ("BOOKED", "HELD", "EXTERNAL", "BUFFER") if reason in found]
     return bookable, reasons
 
 

@@ -12,6 +12,7 @@ from datetime import date, datetime, timedelta
 from typing import NamedTuple
 
 from services.common.availability import Busy, Hours, LocalInterval, ServiceRules
+from services.common.keys import EXTERNAL_ID_PREFIX
 from services.common.timezones import zone
 
 
@@ -64,7 +65,7 @@ class BookedSpan(NamedTuple):
     it in one read. (A named tuple: immutable, and made several times faster than a frozen dataclass;
     a 62-day slot search reads hundreds.)"""
 
-    booking_id: str  # the booking's id (`bkg_…`), or the hold's (`hld_…`)
+    booking_id: str  # the booking's id (`bkg_…`), the hold's (`hld_…`), or the external block's (`ext_…`)
     service_id: str
     customer_id: str
     session_start: datetime
@@ -76,9 +77,16 @@ class BookedSpan(NamedTuple):
 
     def busy(self, duration: timedelta | None = None) -> Busy:
         """Its busy time; with its service's `duration`, also where the appointment itself ends (explain)."""
+        if self.external:  # no service, no buffers, no seat: all of it is taken
+            return Busy(self.start, self.end, None, self.booking_id, self.end, external=True)
         core_end = self.session_start + duration if duration is not None else None
         seat = (self.service_id, self.session_start)
         return Busy(self.start, self.end, seat, self.booking_id, core_end, self.expires_at is not None)
+
+    @property
+    def external(self) -> bool:
+        """Time the provider's other calendar booked (decision 0030), not a booking or hold of ours."""
+        return self.booking_id.startswith(EXTERNAL_ID_PREFIX)
 
     def live(self, now: datetime) -> bool:
         """A booking's span always; a hold's until it expires."""

@@ -8,6 +8,7 @@ about as long as the future up to the window's end.
 
 from __future__ import annotations
 
+import hashlib
 import uuid
 from datetime import UTC as UTC_ZONE
 from datetime import date, datetime, timedelta
@@ -253,3 +254,24 @@ DELIVERY_PREFIX: Final = "DELIVERY#"
 
 def delivery_key(webhook_id: str, delivery_id: str) -> Key:
     return {"PK": {"S": f"WEBHOOK#{webhook_id}"}, "SK": {"S": f"{DELIVERY_PREFIX}{delivery_id}"}}
+
+
+# External busy time (decision 0030): what a provider's other calendar booked, one item per invitee,
+# its span in the busy blocks as a booking's would be. Its id is derived from the invitee's URI, so a
+# redelivery of the same invitee finds the item it made.
+EXTERNAL_ID_PREFIX: Final = "ext_"
+
+
+def external_id(source: str, reference: str) -> str:
+    """`ext_` + 40 hex of SHA-256 over the source and its own id for the booking (Calendly's invitee URI)."""
+    return f"{EXTERNAL_ID_PREFIX}{hashlib.sha256(f'{source} {reference}'.encode()).hexdigest()[:40]}"
+
+
+def external_key(external: str) -> Key:
+    return {"PK": {"S": f"EXTERNAL#{external}"}, "SK": {"S": "EXTERNAL"}}
+
+
+def calendly_integration_key(provider_id: str) -> Key:
+    """A provider's Calendly connection (its sealed signing key). After the calendar's range
+    (`INTEGRATION#` sorts after `DAY#…`), so no calendar Query reads it."""
+    return {"PK": {"S": provider_pk(provider_id)}, "SK": {"S": "INTEGRATION#CALENDLY"}}

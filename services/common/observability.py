@@ -52,6 +52,8 @@ class Metric(StrEnum):
     WEBHOOK_LATENCY = "WebhookLatency"  # ms from an attempt's start to its answer
     WEBHOOK_FAILED = "WebhookFailed"  # deliveries that failed for good: their last attempt, or a 410
     WEBHOOK_DISABLED = "WebhookDisabled"  # subscriptions disabled by their receiver's 410 Gone
+    CALENDLY_REJECTED = "CalendlyRejected"  # deliveries refused 401: no valid signature within 3 minutes
+    EXTERNAL_CONFLICT = "ExternalConflict"  # Calendly times our side held first: two appointments at once
     IDEMPOTENT_REPLAY = "IdempotentReplay"
     SLOT_SEARCH = "SlotSearch"
     SLOTS_RETURNED = "SlotsReturned"

@@ -5,8 +5,11 @@ alarm has its runbook, and the dashboard is valid and inside CloudWatch's limits
 
 from __future__ import annotations
 
+import hashlib
+import hmac
 import json
 import re
+import time
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
@@ -185,12 +188,13 @@ def emitted(inproc: Any, capsys: pytest.CaptureFixture[str], monkeypatch: pytest
     assert answer == {"batchItemFailures": []} and not refusals
     events_client.cache_clear()
     publisher_handler.bus.cache_clear()
-    webhooks(pid, monkeypatch)
+    webhooks(pid, monkeypatch, busy_at=second)
     return emf.documents(capsys.readouterr().out.splitlines())
 
 
-def webhooks(provider_id: str, monkeypatch: pytest.MonkeyPatch) -> None:
-    """Webhooks: one receiver answers 500 then 200 (a retry), another 410 (disabled, failed)."""
+def webhooks(provider_id: str, monkeypatch: pytest.MonkeyPatch, busy_at: str) -> None:
+    """Webhooks: one receiver answers 500 then 200 (a retry), another 410 (disabled, failed). Then
+    Calendly, on the same key: a forged delivery, and a genuine one for a time booked here (a conflict)."""
     stage = "appointments-inproc"
     for name, value in {
         "WEBHOOK_KEY_ID": f"alias/{stage}-webhooks",
@@ -200,7 +204,7 @@ def webhooks(provider_id: str, monkeypatch: pytest.MonkeyPatch) -> None:
         "WEBHOOK_LOOPBACK": "true",
     }.items():
         monkeypatch.setenv(name, value)
-    cached = (load_settings, kms_client, scheduler_client, booking.webhooks, booking.delivery_log)
+    cached = (load_settings, kms_client, scheduler_client, booking.webhooks, booking.delivery_log, booking.calendly)
     for factory in (*cached, webhook_handler.dispatcher):
         factory.cache_clear()
     kms = boto3.client("kms", region_name=REGION)
@@ -226,8 +230,30 @@ def webhooks(provider_id: str, monkeypatch: pytest.MonkeyPatch) -> None:
         answer = run_handler(webhook_handler, {"webhookAttempt": retry}, FakeLambdaContext())
         assert answer == {"attempted": True, "outcome": "DELIVERED"}
         assert [len(receivers.got(name)) for name in ("retried", "gone")] == [2, 1]
+    calendly(provider_id, busy_at)
     for factory in (*cached, webhook_handler.dispatcher):
         factory.cache_clear()
+
+
+def calendly(provider_id: str, busy_at: str) -> None:
+    key = "vocabulary-calendly-signing-key"
+    path = f"/providers/{provider_id}/integrations/calendly"
+    assert invoke_handler(booking, "PUT", path, {"signingKey": key}, "admin", "admins")[0] == 200
+    start = datetime.fromisoformat(busy_at)
+    scheduled = {"uri": "https://api.calendly.com/scheduled_events/V", "start_time": start.isoformat()}
+    scheduled["end_time"] = (start + timedelta(minutes=30)).isoformat()
+    body = {
+        "event": "invitee.created",
+        "payload": {"uri": "https://api.calendly.com/i/V", "scheduled_event": scheduled},
+    }
+    raw, stamp = json.dumps(body).encode(), str(int(time.time()))
+    signature = hmac.new(key.encode(), stamp.encode() + b"." + raw, hashlib.sha256).hexdigest()
+    delivery = f"/integrations/calendly/{provider_id}"
+    forged = {"Calendly-Webhook-Signature": f"t={stamp},v1={'0' * 64}"}
+    assert invoke_handler(booking, "POST", delivery, body, headers=forged)[0] == 401
+    genuine = {"Calendly-Webhook-Signature": f"t={stamp},v1={signature}"}
+    status, answer = invoke_handler(booking, "POST", delivery, body, headers=genuine)
+    assert status == 200 and answer["status"] == "CONFLICT", answer
 
 
 def _booking_event(body: dict[str, Any]) -> dict[str, Any]:
@@ -271,9 +297,9 @@ def test_every_metric_is_emitted_valid_charted_and_every_charted_or_alarmed_metr
 
 def test_every_alarm_says_impact_and_first_checks_and_links_its_runbook() -> None:
     found = alarms()
-    # 4 per function (nested), 2 table, 3 audit, 1 waitlist, 2 publisher, 1 webhooks, 2 API, 4 SLO windows,
+    # 4 per function (nested), 2 table, 3 audit, 1 waitlist, 2 publisher, 1 webhooks, 1 Calendly, 2 API, 4 SLO windows,
     # 2 composites
-    assert len(found) == 21
+    assert len(found) == 22
     for name, properties in found.items():
         description = properties["AlarmDescription"]
         text = description["Fn::Sub"] if isinstance(description, dict) else description

@@ -83,3 +83,44 @@ def test_an_erasure_item_is_the_customers_erasure_event() -> None:
         "adm",
     )
     assert audit_event(record("REMOVE", erasure, None)) is None  # TTL's removal a week later is no event
+
+
+EXTERNAL = {
+    "entityType": "ExternalBlock",
+    "externalId": "ext_1",
+    "providerId": "prv_1",
+    "start": "2026-12-28T10:00:00Z",
+    "status": "BUSY",
+    "actor": "calendly",
+}
+
+
+def test_an_external_blocks_life_is_blocked_conflict_or_freed_by_calendly() -> None:
+    actions = [
+        audit_event(record("INSERT", None, EXTERNAL)),
+        audit_event(record("INSERT", None, {**EXTERNAL, "status": "CONFLICT", "conflictsWith": ["bkg_1"]})),
+        audit_event(record("MODIFY", EXTERNAL, {**EXTERNAL, "status": "FREED"})),
+    ]
+    assert [(e.entityType, e.entityId, e.action, e.actor) for e in actions if e] == [
+        ("ExternalBlock", "ext_1", "EXTERNAL_BLOCKED", "calendly"),
+        ("ExternalBlock", "ext_1", "EXTERNAL_CONFLICT", "calendly"),
+        ("ExternalBlock", "ext_1", "EXTERNAL_FREED", "calendly"),
+    ]
+    assert audit_event(record("REMOVE", EXTERNAL, None)) is None  # TTL, long after its time
+
+
+def test_a_calendly_connection_is_the_providers_event_and_its_key_is_never_in_it() -> None:
+    connection = {"entityType": "CalendlyConnection", "providerId": "prv_1", "actor": "owner", "version": 1}
+    connected = audit_event(record("INSERT", None, {**connection, "sealedKey": "c2VhbGVk"}))
+    replaced = audit_event(
+        record("MODIFY", {**connection, "sealedKey": "c2VhbGVk"}, {**connection, "sealedKey": "bmV3", "version": 2})
+    )
+    removed = audit_event(
+        record("MODIFY", {**connection, "sealedKey": "bmV3"}, {**connection, "disconnectedAt": "x", "version": 3})
+    )
+    assert [(e.entityType, e.entityId, e.action) for e in (connected, replaced, removed) if e] == [
+        ("Provider", "prv_1", "CALENDLY_CONNECTED"),
+        ("Provider", "prv_1", "CALENDLY_CONNECTED"),
+        ("Provider", "prv_1", "CALENDLY_DISCONNECTED"),
+    ]
+    assert all("sealedKey" not in e.changes for e in (connected, replaced, removed) if e)

@@ -18,7 +18,7 @@ STANDS_FOR = {
     "TOO_SOON": {"TOO_SOON"},
     "TOO_FAR_AHEAD": {"TOO_FAR_AHEAD"},
     "NOT_ON_STEP": {"NOT_ON_STEP"},
-    "TAKEN": {"BOOKED", "HELD", "BUFFER"},
+    "TAKEN": {"BOOKED", "HELD", "EXTERNAL", "BUFFER"},
 }
 
 
@@ -116,3 +116,16 @@ def test_explain_counts_the_seats_of_a_session() -> None:
     # A start with a fraction of a second is its whole second, for the seats as for the search
     assert reasons(at(MONDAY, 9).replace(microsecond=250_000), [seat], rules=rules) == []
     assert reasons(at(MONDAY, 9), [seat, seat._replace(booking_id="bkg_2")], rules=rules) == ["BOOKED"]
+
+
+def test_external_time_is_taken_whole_and_shares_no_seat() -> None:
+    """An external block (Calendly's, decision 0030) has no service and no buffers: any overlap with
+    its time is EXTERNAL, whatever seats our service has; only our own buffer reaching it is BUFFER."""
+    rules = ServiceRules(duration_minutes=30, max_advance_days=30, capacity=3, buffer_after_minutes=10)
+    outside = Busy(at(MONDAY, 10), at(MONDAY, 10, 30), None, "ext_1", at(MONDAY, 10, 30), external=True)
+    assert reasons(at(MONDAY, 10), [outside], rules=rules) == ["EXTERNAL"]
+    assert reasons(at(MONDAY, 10, 10), [outside], rules=rules) == ["NOT_ON_STEP", "EXTERNAL"]
+    assert reasons(at(MONDAY, 9, 30), [outside], rules=rules) == ["BUFFER"]  # our 10 minutes after reach 10:00
+    assert reasons(at(MONDAY, 10, 30), [outside], rules=rules) == []
+    both = [outside, booked(at(MONDAY, 10), held=True)]
+    assert reasons(at(MONDAY, 10), both, rules=rules) == ["HELD", "EXTERNAL"]

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import math
 import time
 
@@ -52,3 +53,21 @@ def test_a_delete_by_time_to_live_reaches_the_function_in_lambdas_spelling() -> 
     assert delivered["userIdentity"] == {"type": "Service", "principalId": "dynamodb.amazonaws.com"}
     del record["userIdentity"]
     assert "userIdentity" not in lambda_record(record, "arn:stream")  # a delete someone made has none
+
+
+def test_binary_values_reach_a_function_as_base64_text_as_lambda_delivers_them() -> None:
+    """GetRecords (boto3) answers binary attribute values as bytes; Lambda's JSON event carries them as
+    base64 text, which boto3's deserializer cannot read back. So a reader that meets one fails here too."""
+    from boto3.dynamodb.types import TypeDeserializer
+
+    image = {"sealed": {"B": b"\x00\xffkey"}, "many": {"BS": [b"a", b"b"]}, "deep": {"M": {"x": {"B": b"y"}}}}
+    record = {"eventID": "1", "eventName": "INSERT", "dynamodb": {"SequenceNumber": "8", "NewImage": image}}
+    delivered = lambda_record(record, "arn:stream")["dynamodb"]["NewImage"]
+    assert delivered == {
+        "sealed": {"B": "AP9rZXk="},
+        "many": {"BS": ["YQ==", "Yg=="]},
+        "deep": {"M": {"x": {"B": "eQ=="}}},
+    }
+    json.dumps(delivered)  # a Lambda event is JSON
+    with pytest.raises(TypeError):
+        TypeDeserializer().deserialize(delivered["sealed"])

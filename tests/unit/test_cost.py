@@ -189,7 +189,7 @@ def test_the_templates_give_memory_alarms_and_metrics() -> None:
     # 25, then WaitlistJoined, WaitlistOffered, WaitlistExpired and its ColdStart; EventsPublished,
     # EventPublishFailures and the publisher's ColdStart; the six Webhook* metrics and the dispatcher's
     # ColdStart
-    assert facts["customMetrics"] == 39
+    assert facts["customMetrics"] == 41
     assert (facts["wafWebAcls"], facts["wafRules"]) == (1, 3)
 
 

@@ -33,7 +33,7 @@ SEQUENCE_DIGITS = 40  # stream sequence numbers are decimal strings of up to 40 
 
 def entity_partition(event: AuditEvent) -> str:
     """An entity's history has the partition the entity has in the shared table: a booking's (so one
-    Query reads a booking's whole history), a series', a hold's, a waitlist entry's, a customer's,
+    Query reads a booking's whole history), a series', a hold's, a waitlist entry's, a customer's, an external block's,
     else its provider's."""
     if event.entityType == "Booking":
         return f"BOOKING#{event.entityId}"
@@ -45,6 +45,8 @@ def entity_partition(event: AuditEvent) -> str:
         return f"WAITLIST#{event.entityId}"
     if event.entityType == "Customer":
         return f"CUSTOMER#{event.entityId}"
+    if event.entityType == "ExternalBlock":
+        return f"EXTERNAL#{event.entityId}"
     return keys.provider_pk(event.entityId.split("#", 1)[0] if event.entityType == "Override" else event.entityId)
 
 

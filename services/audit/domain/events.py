@@ -32,6 +32,7 @@ BOOKKEEPING = frozenset(
         "lastChange",
         "idempotencyRef",
         "limitCounters",  # which limit counters a booking counts in: the limits' bookkeeping
+        "sealedKey",  # a Calendly signing key, sealed: a secret, never in the trail (its change is the event)
     }
 )
 # Items that exist for the system, not for people: busy time, idempotency records, limit counters, a
@@ -113,6 +114,20 @@ def _classify(event_name: str, old: dict[str, Any], new: dict[str, Any]) -> tupl
         # A provider's secret calendar URL shared anew, or revoked: who did it is on the pointer.
         action = "FEED_SHARED" if new.get("feedId") else "FEED_REVOKED"
         return "Provider", item["providerId"], action
+    if kind == "ExternalBlock" and event_name in {"INSERT", "MODIFY"} and old.get("status") != new.get("status"):
+        became: dict[str, Action] = {
+            "BUSY": "EXTERNAL_BLOCKED",
+            "CONFLICT": "EXTERNAL_CONFLICT",
+            "FREED": "EXTERNAL_FREED",
+        }
+        return "ExternalBlock", item["externalId"], became[new["status"]]
+    if kind == "CalendlyConnection" and event_name in {"INSERT", "MODIFY"} and (old or new).get("actor"):
+        # Set or replaced (a new key: the sealed one changes), or removed: said by the item's key.
+        if new.get("sealedKey") and new.get("sealedKey") != old.get("sealedKey"):
+            return "Provider", item["providerId"], "CALENDLY_CONNECTED"
+        if old.get("sealedKey") and not new.get("sealedKey"):
+            return "Provider", item["providerId"], "CALENDLY_DISCONNECTED"
+        return None
     if kind == "PersonalDataErasure" and event_name == "INSERT":
         return "Customer", item["customerId"], "PERSONAL_DATA_ERASED"
     if kind == "Provider":

@@ -11,6 +11,7 @@ again. Changes at times that do not touch a common block do not wait for each ot
 
 from __future__ import annotations
 
+import base64
 import json
 import random
 import time
@@ -23,6 +24,7 @@ from typing import TYPE_CHECKING, Any
 from botocore.exceptions import ClientError
 
 from services.booking.adapters.remembered_calendars import RememberedCalendars
+from services.booking.domain.external import CalendlyConnection, ExternalBlock, ExternalStatus
 from services.booking.domain.models import (
     Booking,
     BookingStatus,
@@ -140,6 +142,23 @@ def hold_span(hold: Hold) -> BookedSpan:
         0,
         hold.created_at,
         hold.expires_at,
+    )
+
+
+def external_from(values: dict[str, Any]) -> ExternalBlock:
+    return ExternalBlock(
+        external_id=values["externalId"],
+        provider_id=values["providerId"],
+        source=values["source"],
+        reference=values["reference"],
+        event_uri=values["eventUri"],
+        start=datetime.fromisoformat(values["start"]),
+        end=datetime.fromisoformat(values["end"]),
+        status=ExternalStatus(values["status"]),
+        created_at=values["createdAt"],
+        conflicts_with=tuple(values.get("conflictsWith") or ()),
+        rescheduled=bool(values.get("rescheduled")),
+        replaces=values.get("replaces"),
     )
 
 
@@ -943,6 +962,147 @@ class DynamoDBBookingStore:
                 "ExpressionAttributeValues": to_item({f":f{i}": value for i, value in enumerate(values.values())}),
             }
         }
+
+    # External busy time and the Calendly connection (decision 0030)
+
+    def external_block(self, external_id: str) -> ExternalBlock | None:
+        found = self.client.get_item(TableName=self.table, Key=keys.external_key(external_id), ConsistentRead=True)
+        return external_from(from_item(dict(found["Item"]))) if "Item" in found else None
+
+    def block_external(self, block: ExternalBlock, calendar: ProviderCalendar, by: Attribution) -> ClaimOutcome:
+        """The block's item and its span, each block it touches guarded by the version the decision read,
+        as a booking's claim is: a booking of that time racing it, one of the two fails. No check of the
+        hours or of a service: the time is busy whatever our hours say."""
+        writes, gone = self._block_writes(block.span, block.provider_id, None, calendar)
+        put = {
+            "Put": {
+                "TableName": self.table,
+                "Item": self._external_item(block, by),
+                "ConditionExpression": "attribute_not_exists(PK)",
+            }
+        }
+        writes = [put, *writes, *self._kills(gone, block.provider_id, calendar)]
+        return self._commit(writes, False, block.provider_id, added=block.span)
+
+    def record_external(self, block: ExternalBlock, by: Attribution) -> bool:
+        try:
+            self.client.put_item(
+                TableName=self.table,
+                Item=self._external_item(block, by),
+                ConditionExpression="attribute_not_exists(PK)",
+            )
+        except ClientError as error:
+            if error_code(error) == "ConditionalCheckFailedException":
+                return False
+            raise
+        return True
+
+    def free_external(self, block: ExternalBlock, freed: ExternalBlock, by: Attribution) -> ClaimOutcome:
+        """Only from the status read; a BUSY block's span leaves its live blocks in the same transaction."""
+        values = {
+            "status": freed.status.value,
+            "rescheduled": freed.rescheduled,
+            **attribution(by, iso_utc(datetime.now(UTC))),
+        }
+        update = {
+            "Update": {
+                "TableName": self.table,
+                "Key": keys.external_key(block.external_id),
+                "UpdateExpression": "SET " + ", ".join(f"#a{i} = :a{i}" for i in range(len(values))),
+                "ConditionExpression": "#a0 = :read",
+                "ExpressionAttributeNames": {f"#a{i}": name for i, name in enumerate(values)},
+                "ExpressionAttributeValues": to_item(
+                    {":read": block.status.value, **{f":a{i}": value for i, value in enumerate(values.values())}}
+                ),
+            }
+        }
+        busy = block.status is ExternalStatus.BUSY
+        writes = [update, *(self._release(block.span, block.provider_id) if busy else [])]
+        return self._commit(writes, False, block.provider_id, removed=block.span if busy else None)
+
+    def _external_item(self, block: ExternalBlock, by: Attribution) -> dict[str, Any]:
+        now = iso_utc(datetime.now(UTC))
+        return {
+            **keys.external_key(block.external_id),
+            **to_item(
+                {
+                    "entityType": "ExternalBlock",
+                    "externalId": block.external_id,
+                    "providerId": block.provider_id,
+                    "source": block.source,
+                    "reference": block.reference,
+                    "eventUri": block.event_uri,
+                    "start": iso_utc(block.start),
+                    "end": iso_utc(block.end),
+                    "status": block.status.value,
+                    "conflictsWith": list(block.conflicts_with) or None,
+                    "rescheduled": block.rescheduled or None,
+                    "replaces": block.replaces,
+                    "createdAt": block.created_at,
+                    # Kept as long as its span's blocks are, then TTL removes it: nothing refers to it after.
+                    "expiresAt": int((block.end + BUSY_KEPT_AFTER + timedelta(days=1)).timestamp()),
+                    **attribution(by, now),
+                }
+            ),
+        }
+
+    def owner_of(self, provider_id: str) -> str | None:
+        calendar = self.configuration(provider_id)
+        return calendar.provider.owner_sub if calendar is not None else None
+
+    def calendly_connection(self, provider_id: str) -> CalendlyConnection | None:
+        key = keys.calendly_integration_key(provider_id)
+        found = self.client.get_item(TableName=self.table, Key=key, ConsistentRead=True).get("Item")
+        values = from_item(dict(found)) if found else {}
+        if not values.get("sealedKey"):
+            return None  # never connected, or disconnected
+        return CalendlyConnection(provider_id, base64.b64decode(values["sealedKey"]), values["connectedAt"])
+
+    def connect_calendly(self, connection: CalendlyConnection, by: Attribution) -> None:
+        values = {
+            "entityType": "CalendlyConnection",
+            "providerId": connection.provider_id,
+            "connectedAt": connection.connected_at,
+            **attribution(by, connection.connected_at),
+        }
+        self.client.update_item(
+            TableName=self.table,
+            Key=keys.calendly_integration_key(connection.provider_id),
+            UpdateExpression="SET sealedKey = :sealed, "
+            + ", ".join(f"#a{i} = :a{i}" for i in range(len(values)))
+            + " ADD version :one",
+            ExpressionAttributeNames={f"#a{i}": name for i, name in enumerate(values)},
+            ExpressionAttributeValues={
+                # Text, not a binary attribute: the stream's readers get it as JSON, where boto3 cannot
+                # read a binary value back (local/lambda_runtime/stream_records.py).
+                ":sealed": {"S": base64.b64encode(connection.sealed_key).decode()},
+                ":one": {"N": "1"},
+                **to_item({f":a{i}": value for i, value in enumerate(values.values())}),
+            },
+        )
+
+    def disconnect_calendly(self, provider_id: str, by: Attribution) -> bool:
+        """The key is removed and the item kept, with who removed it, for the trail."""
+        values = {"disconnectedAt": iso_utc(datetime.now(UTC)), **attribution(by, iso_utc(datetime.now(UTC)))}
+        try:
+            self.client.update_item(
+                TableName=self.table,
+                Key=keys.calendly_integration_key(provider_id),
+                UpdateExpression="SET "
+                + ", ".join(f"#a{i} = :a{i}" for i in range(len(values)))
+                + " REMOVE sealedKey ADD version :one",
+                ConditionExpression="attribute_exists(sealedKey)",
+                ExpressionAttributeNames={f"#a{i}": name for i, name in enumerate(values)},
+                ExpressionAttributeValues={
+                    ":one": {"N": "1"},
+                    **to_item({f":a{i}": value for i, value in enumerate(values.values())}),
+                },
+            )
+        except ClientError as error:
+            if error_code(error) == "ConditionalCheckFailedException":
+                return False
+            raise
+        return True
 
     # Waitlist
 

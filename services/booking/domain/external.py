@@ -1,0 +1,244 @@
+"""External busy time: what a provider's other calendar (Calendly) booked (decision 0030).
+
+An external block is not a booking: nobody books it here, nobody moves it. Its span sits in the busy
+blocks as a booking's does, under its own id (`ext_…`), so the one engine that searches and books
+treats it as taken (explain: `EXTERNAL`). It is written with the same guarded transaction as a
+booking's claim, so a booking of ours and an external block race like two bookings: one wins.
+
+When our side holds the time first (a booking, a hold, a pending approval, a series being claimed),
+the external block cannot take it. It is kept as `CONFLICT`, naming what it collided with: the trail
+records it, a metric counts it and an alarm wakes someone (docs/runbooks/calendly.md), because the
+provider now has two appointments at once and only a person can move one of them.
+
+Every change is idempotent on the block's id, derived from the provider and the invitee: a
+redelivery finds the item it made; a cancel that arrives before its create leaves a `FREED` item, so
+the late create changes nothing.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass, replace
+from datetime import datetime
+from enum import StrEnum
+from typing import Protocol
+
+from services.booking.domain.calendly import (
+    MAX_SIGNING_KEY,
+    MIN_SIGNING_KEY,
+    Change,
+    InviteeCanceled,
+    InviteeCreated,
+    verify,
+)
+from services.booking.domain.ports import ClaimOutcome, Committed, Refused
+from services.booking.domain.use_cases import MAX_ATTEMPTS, ContendedError
+from services.common import keys
+from services.common.auth import Attribution, Group, Principal
+from services.common.calendar import BookedSpan, ProviderCalendar
+from services.common.clock import iso_utc
+from services.common.errors import FieldError, ForbiddenError, NotFoundError, ValidationFailedError
+
+SOURCE = "calendly"
+ACTOR = "calendly"  # who the trail says changed an external block: the provider's other calendar
+
+
+class ExternalStatus(StrEnum):
+    BUSY = "BUSY"  # its span is in the busy blocks
+    FREED = "FREED"  # cancelled there (or cancelled before we heard of it): the time is ours again
+    CONFLICT = "CONFLICT"  # our side held the time first: not in the blocks; someone must move one
+
+
+@dataclass(frozen=True)
+class ExternalBlock:
+    external_id: str
+    provider_id: str
+    source: str
+    reference: str  # the source's own id for it: Calendly's invitee URI (no name, no e-mail: not ours to keep)
+    event_uri: str
+    start: datetime
+    end: datetime
+    status: ExternalStatus
+    created_at: str
+    conflicts_with: tuple[str, ...] = ()  # the bookings, holds or series occurrences that held the time
+    rescheduled: bool = False  # freed because it moved there (its new time comes as another invitee)
+    replaces: str | None = None  # the invitee it replaces, when a reschedule
+
+    @property
+    def span(self) -> BookedSpan:
+        """Its time as the busy blocks hold it: no service, no buffers, no customer."""
+        return BookedSpan(self.external_id, self.source, "", self.start, self.start, self.end, 0, self.created_at)
+
+
+class ExternalStore(Protocol):
+    def calendar(self, provider_id: str, until: datetime) -> ProviderCalendar | None: ...
+
+    def external_block(self, external_id: str) -> ExternalBlock | None: ...
+
+    def block_external(self, block: ExternalBlock, calendar: ProviderCalendar, by: Attribution) -> ClaimOutcome:
+        """Put the block and its span in (guarded as a booking's claim); Refused when the block exists."""
+        ...
+
+    def record_external(self, block: ExternalBlock, by: Attribution) -> bool:
+        """Put a block that holds no time (CONFLICT, or FREED before its create came); False if it exists."""
+        ...
+
+    def free_external(self, block: ExternalBlock, freed: ExternalBlock, by: Attribution) -> ClaimOutcome:
+        """`block` becomes `freed`, its span out of the blocks; Refused when it is no longer as read."""
+        ...
+
+
+@dataclass(frozen=True)
+class Applied:
+    """What a delivery did: the block as it now stands, and whether this delivery changed it."""
+
+    block: ExternalBlock
+    changed: bool
+
+
+@dataclass
+class ExternalCalendar:
+    store: ExternalStore
+    clock: Callable[[], datetime]
+    pause: Callable[[int], None]
+
+    def apply(self, provider_id: str, change: Change, by: Attribution) -> Applied:
+        external_id = keys.external_id(SOURCE, f"{provider_id} {change.invitee_uri}")
+        block = ExternalBlock(
+            external_id,
+            provider_id,
+            SOURCE,
+            change.invitee_uri,
+            change.event_uri,
+            change.start,
+            change.end,
+            ExternalStatus.BUSY,
+            iso_utc(self.clock()),
+            rescheduled=isinstance(change, InviteeCanceled) and change.rescheduled,
+            replaces=change.rescheduled_from if isinstance(change, InviteeCreated) else None,
+        )
+        if isinstance(change, InviteeCreated):
+            return self._busy(block, by)
+        return self._free(block, by)
+
+    def _busy(self, block: ExternalBlock, by: Attribution) -> Applied:
+        for attempt in range(MAX_ATTEMPTS):
+            known = self.store.external_block(block.external_id)
+            if known is not None:
+                return Applied(known, False)  # a redelivery, or its cancel came first
+            now = self.clock()
+            # A fresh read, never a remembered calendar: a conflict refuses the block on what it reads.
+            calendar = self.store.calendar(block.provider_id, block.end)
+            if calendar is None:
+                raise NotFoundError(f"Provider {block.provider_id} does not exist.")
+            # Other external blocks are no conflict: a Calendly group event has an invitee for each seat.
+            taken = sorted(
+                busy.booking_id or ""
+                for busy in calendar.busy_at(now)
+                if busy.start < block.end and block.start < busy.end and not busy.external
+            )
+            if taken:
+                conflict = replace(block, status=ExternalStatus.CONFLICT, conflicts_with=tuple(taken))
+                if self.store.record_external(conflict, by):
+                    return Applied(conflict, True)
+                continue  # made meanwhile by a redelivery: read it
+            outcome = self.store.block_external(block, calendar, by)
+            if isinstance(outcome, Committed):
+                return Applied(block, True)
+            if not isinstance(outcome, Refused):
+                self.pause(attempt)  # a booking or another block changed the calendar: decide again
+        raise ContendedError()
+
+    def _free(self, block: ExternalBlock, by: Attribution) -> Applied:
+        freed = replace(block, status=ExternalStatus.FREED)
+        for attempt in range(MAX_ATTEMPTS):
+            known = self.store.external_block(block.external_id)
+            if known is None:
+                # Cancelled before its create reached us: kept FREED, so the late create changes nothing.
+                if self.store.record_external(freed, by):
+                    return Applied(freed, True)
+                continue
+            if known.status is ExternalStatus.FREED:
+                return Applied(known, False)
+            now_freed = replace(known, status=ExternalStatus.FREED, rescheduled=block.rescheduled)
+            outcome = self.store.free_external(known, now_freed, by)
+            if isinstance(outcome, Committed):
+                return Applied(now_freed, True)
+            self.pause(attempt)
+        raise ContendedError()
+
+
+# The provider's connection: its signing key, sealed.
+
+
+class Sealer(Protocol):
+    def seal(self, secret: bytes, bound_to: str) -> bytes: ...
+
+    def open(self, sealed: bytes, bound_to: str) -> bytes: ...
+
+
+@dataclass(frozen=True)
+class CalendlyConnection:
+    provider_id: str
+    sealed_key: bytes
+    connected_at: str
+
+
+class ConnectionStore(Protocol):
+    def owner_of(self, provider_id: str) -> str | None:
+        """The provider's owner's sub; None when there is no such provider."""
+        ...
+
+    def calendly_connection(self, provider_id: str) -> CalendlyConnection | None: ...
+
+    def connect_calendly(self, connection: CalendlyConnection, by: Attribution) -> None: ...
+
+    def disconnect_calendly(self, provider_id: str, by: Attribution) -> bool:
+        """False when there was no connection."""
+        ...
+
+
+class NotConnectedError(NotFoundError):
+    def __init__(self) -> None:
+        super().__init__("This provider has no Calendly connection: PUT its signing key first.")
+
+
+@dataclass
+class CalendlyConnections:
+    store: ConnectionStore
+    sealer: Sealer
+    clock: Callable[[], datetime]
+
+    def connect(self, principal: Principal, provider_id: str, signing_key: str, by: Attribution) -> CalendlyConnection:
+        self._authorize(principal, provider_id)
+        if not MIN_SIGNING_KEY <= len(signing_key) <= MAX_SIGNING_KEY or not signing_key.isprintable():
+            raise ValidationFailedError(
+                "The signing key is not one Calendly would use.",
+                [FieldError("body.signingKey", f"{MIN_SIGNING_KEY} to {MAX_SIGNING_KEY} printable characters")],
+            )
+        sealed = self.sealer.seal(signing_key.encode(), provider_id)
+        connection = CalendlyConnection(provider_id, sealed, iso_utc(self.clock()))
+        self.store.connect_calendly(connection, by)
+        return connection
+
+    def disconnect(self, principal: Principal, provider_id: str, by: Attribution) -> None:
+        self._authorize(principal, provider_id)
+        if not self.store.disconnect_calendly(provider_id, by):
+            raise NotConnectedError()
+
+    def verified(self, provider_id: str, header: str | None, body: bytes) -> None:
+        """Raise unless the delivery is signed with the provider's key, within 3 minutes of our clock."""
+        connection = self.store.calendly_connection(provider_id)
+        if connection is None:
+            raise NotConnectedError()
+        key = self.sealer.open(connection.sealed_key, provider_id).decode()
+        verify(header, body, key, self.clock())
+
+    def _authorize(self, principal: Principal, provider_id: str) -> None:
+        if not principal.is_in(Group.ADMINS) and not principal.is_in(Group.PROVIDERS):
+            raise ForbiddenError("Only admins and the provider's owner connect its Calendly.")
+        owner = self.store.owner_of(provider_id)
+        if owner is None:
+            raise NotFoundError(f"Provider {provider_id} does not exist.")
+        if not principal.is_in(Group.ADMINS) and owner != principal.sub:
+            raise ForbiddenError("Providers connect only the providers they own.")
