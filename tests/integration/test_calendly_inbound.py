@@ -234,7 +234,8 @@ def test_only_the_owner_and_admins_connect_and_the_key_is_never_shown(
     body = {"signingKey": "another-key-of-sixteen-or-more"}
     assert call(stack, "PUT", path, token=token(stack, "someone-else", ["providers"]), body=body)[0] == 403
     assert call(stack, "PUT", path, token=token(stack, "a-customer", ["customers"]), body=body)[0] == 403
-    assert call(stack, "PUT", path, token=token(stack, OWNER, ["providers"]), body={"signingKey": "short"})[0] == 400
+    for bad in ("short", "a key with spaces in it", "é" * 20):
+        assert call(stack, "PUT", path, token=token(stack, OWNER, ["providers"]), body={"signingKey": bad})[0] == 400
     assert call(stack, "PUT", path, body=body)[0] == 401
     admin = token(stack, "calendly-admin", ["admins"])
     assert call(stack, "PUT", path, token=admin, body=body)[0] == 200

@@ -81,7 +81,7 @@ USED_BY_AWS = {
     "sqs:SendMessage": "the event source mapping's on-failure destination sends with the function's role",
 }
 # The single-valued condition keys the roles may use, each set by context_of from the calls.
-CONDITION_KEYS = {"kms:EncryptionContext:webhookId", "iam:PassedToService"}
+CONDITION_KEYS = {"kms:EncryptionContext:webhookId", "kms:EncryptionContext:calendlyProviderId", "iam:PassedToService"}
 # Actions without resource-level permissions: the only ones allowed on "*".
 RESOURCELESS = {"xray:PutTraceSegments", "xray:PutTelemetryRecords"}
 
@@ -317,6 +317,8 @@ def test_a_conditioned_grant_allows_only_calls_that_meet_it() -> None:
     assert allowed("kms:Decrypt", "arn:key", [grant], None, {"kms:EncryptionContext:webhookId": "wh_1"}) == [grant]
     assert allowed("kms:Decrypt", "arn:key", [grant], None, {"kms:EncryptionContext:webhookId": "fd_1"}) == []
     assert allowed("kms:Decrypt", "arn:key", [grant], None, {}) == []
+    # A secret bound by another context key (a provider's Calendly key) is not opened by this grant.
+    assert allowed("kms:Decrypt", "arn:key", [grant], None, {"kms:EncryptionContext:calendlyProviderId": "prv_1"}) == []
 
 
 def test_arn_matching_follows_iam() -> None:

@@ -17,6 +17,7 @@ the late create changes nothing.
 
 from __future__ import annotations
 
+import re
 from collections.abc import Callable
 from dataclasses import dataclass, replace
 from datetime import datetime
@@ -40,6 +41,8 @@ from services.common.clock import iso_utc
 from services.common.errors import FieldError, ForbiddenError, NotFoundError, ValidationFailedError
 
 SOURCE = "calendly"
+# Printable ASCII without spaces (Calendly's own keys are base64url): the API document's pattern too.
+SIGNING_KEY = re.compile(f"[!-~]{{{MIN_SIGNING_KEY},{MAX_SIGNING_KEY}}}")
 ACTOR = "calendly"  # who the trail says changed an external block: the provider's other calendar
 
 
@@ -211,10 +214,15 @@ class CalendlyConnections:
 
     def connect(self, principal: Principal, provider_id: str, signing_key: str, by: Attribution) -> CalendlyConnection:
         self._authorize(principal, provider_id)
-        if not MIN_SIGNING_KEY <= len(signing_key) <= MAX_SIGNING_KEY or not signing_key.isprintable():
+        if not SIGNING_KEY.fullmatch(signing_key):
             raise ValidationFailedError(
                 "The signing key is not one Calendly would use.",
-                [FieldError("body.signingKey", f"{MIN_SIGNING_KEY} to {MAX_SIGNING_KEY} printable characters")],
+                [
+                    FieldError(
+                        "body.signingKey",
+                        f"{MIN_SIGNING_KEY} to {MAX_SIGNING_KEY} printable ASCII characters, no spaces",
+                    )
+                ],
             )
         sealed = self.sealer.seal(signing_key.encode(), provider_id)
         connection = CalendlyConnection(provider_id, sealed, iso_utc(self.clock()))
