@@ -103,6 +103,7 @@ def service_json(service: Service) -> dict[str, Any]:
         "holdMinutes": service.hold_minutes,
         "requiresApproval": service.requires_approval,
         "approvalTimeoutHours": service.approval_timeout_hours,
+        "reminderMinutesBefore": service.reminder_minutes_before,
         "version": service.version,
         "createdAt": service.created_at,
     } | {
@@ -254,6 +255,7 @@ def create_service(providerId: ProviderId, body: Annotated[ServiceIn, Body()]) -
         hold_minutes=body.holdMinutes,
         limits=(body.maxPerCustomerPerDay, body.maxPerCustomerPerWeek),
         approval=(body.requiresApproval, body.approvalTimeoutHours),
+        reminder_minutes_before=body.reminderMinutesBefore,
     )
     location = f"/providers/{providerId}/services/{service.service_id}"
     return _json(HTTPStatus.CREATED, service_json(service), {"Location": location})

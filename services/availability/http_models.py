@@ -138,3 +138,4 @@ class ServiceIn(_Strict):
     maxPerCustomerPerWeek: Annotated[StrictInt, Field(ge=1, le=1000)] = None  # type: ignore[assignment]
     requiresApproval: StrictBool = False
     approvalTimeoutHours: Annotated[StrictInt, Field(ge=1, le=720)] = 24
+    reminderMinutesBefore: Annotated[StrictInt, Field(ge=0, le=20_160)] = 1440

@@ -25,6 +25,7 @@ from pydantic import BeforeValidator
 
 from services.booking.adapters.dynamodb_store import DynamoDBBookingStore
 from services.booking.adapters.kms_sealer import KmsSealer
+from services.booking.adapters.notification_store import DynamoDBContacts
 from services.booking.adapters.retry_schedules import ScheduledRetries
 from services.booking.adapters.webhook_store import DynamoDBWebhookStore, ProviderOwners
 from services.booking.domain.calendly import SIGNATURE_HEADER, InvalidSignatureError, change_of
@@ -33,6 +34,7 @@ from services.booking.domain.external import ACTOR, CalendlyConnections, Externa
 from services.booking.domain.feeds import Feed, FeedService
 from services.booking.domain.holds import HoldService
 from services.booking.domain.models import Booking, BookingStatus
+from services.booking.domain.notifications import ContactBook
 from services.booking.domain.personal_data import PersonalDataEraser
 from services.booking.domain.series import SeriesService
 from services.booking.domain.use_cases import BookingRequest, BookingService, ContendedError
@@ -51,11 +53,13 @@ from services.booking.http_models import (
     BookingIn,
     CalendlyIn,
     CancelIn,
+    ContactIn,
     HoldIn,
     RescheduleIn,
     WaitlistIn,
     WebhookIn,
     booking_json,
+    contact_json,
     delivery_json,
     external_json,
     hold_json,
@@ -66,7 +70,7 @@ from services.booking.http_models import (
 from services.common.auth import Principal
 from services.common.aws import dynamodb_client, kms_client, scheduler_client
 from services.common.clock import SupportedInstant, iso_utc, utc_now
-from services.common.errors import FieldError, ValidationFailedError
+from services.common.errors import FieldError, NotFoundError, ValidationFailedError
 from services.common.http import (
     attribution_for,
     build_resolver,
@@ -162,7 +166,13 @@ def delivery_log() -> DeliveryLog:
 @cache
 def eraser() -> PersonalDataEraser:
     settings = load_settings(ServiceSettings)
-    return PersonalDataEraser(DynamoDBBookingStore(dynamodb_client(), settings.table_name), utc_now)
+    store = DynamoDBBookingStore(dynamodb_client(), settings.table_name)
+    return PersonalDataEraser(store, utc_now, DynamoDBContacts(dynamodb_client(), settings.table_name))
+
+
+@cache
+def contacts() -> ContactBook:
+    return ContactBook(DynamoDBContacts(dynamodb_client(), load_settings(ServiceSettings).table_name), utc_now)
 
 
 def _booking_response(booking: Booking) -> Response[Any]:
@@ -452,6 +462,23 @@ def provider_calendar(providerId: Annotated[str, Path(pattern=PROVIDER_ID)]) -> 
     return _calendar_response(feeds().provider_feed(current_principal(app), providerId))
 
 
+@app.put("/me/contact")
+def set_contact(body: Annotated[ContactIn, Body()]) -> dict[str, Any]:
+    """A customer's WhatsApp number and consent (decision 0031); each change is in the trail."""
+    principal = current_principal(app)
+    contact = contacts().set(principal, body.whatsapp, body.optIn, attribution_for(app, principal))
+    logger.info("contact set", optIn=contact.opted_in)  # never the number
+    return contact_json(contact)
+
+
+@app.get("/me/contact")
+def get_contact() -> dict[str, Any]:
+    contact = contacts().get(current_principal(app))
+    if contact is None:
+        raise NotFoundError("No contact yet: PUT /me/contact.")
+    return contact_json(contact)
+
+
 @app.get("/me/calendar.ics")
 def my_calendar() -> Response[Any]:
     return _calendar_response(feeds().customer_feed(current_principal(app)))
@@ -534,7 +561,8 @@ def connect_calendly(
 ) -> Response[Any]:
     principal = current_principal(app)
     identify(providerId=providerId)
-    connection = calendly().connect(principal, providerId, body.signingKey, attribution_for(app, principal))
+    by = attribution_for(app, principal)
+    connection = calendly().connect(principal, providerId, body.signingKey, body.calendlyUser, by)
     logger.info("calendly connected")  # never the key
     return Response(
         status_code=HTTPStatus.OK,
@@ -544,6 +572,7 @@ def connect_calendly(
             "connectedAt": connection.connected_at,
             "webhookUrl": _calendly_url(providerId),
             "events": ["invitee.created", "invitee.canceled"],
+            "calendlyUser": connection.user_uri,
         },
         headers=NO_STORE,
     )
@@ -566,7 +595,7 @@ def calendly_delivery(providerId: Annotated[str, Path(pattern=PROVIDER_ID)]) -> 
     body = (event.decoded_body or "").encode()
     header = next((v for k, v in event.headers.items() if k.lower() == SIGNATURE_HEADER.lower()), None)
     try:
-        calendly().verified(providerId, header, body)
+        connection = calendly().verified(providerId, header, body)
     except InvalidSignatureError as refused:
         count(Metric.CALENDLY_REJECTED)
         logger.warning("calendly delivery refused", why=refused.detail)
@@ -574,6 +603,9 @@ def calendly_delivery(providerId: Annotated[str, Path(pattern=PROVIDER_ID)]) -> 
     change = change_of(body)
     if change is None:
         logger.info("calendly event ignored")
+        return {"status": "IGNORED"}
+    if not connection.hosts(change):  # signed with a key shared by many users, for another's event
+        logger.warning("calendly event of another user ignored", hosts=sorted(change.hosts))
         return {"status": "IGNORED"}
     by = attribution_for(app, Principal(ACTOR, frozenset()))  # the trail's actor: `calendly`
     applied = external_calendar().apply(providerId, change, by)

@@ -6,12 +6,22 @@ from __future__ import annotations
 from datetime import datetime, timedelta
 from typing import Annotated, Literal
 
-from pydantic import BaseModel, ConfigDict, Field, StrictInt, StringConstraints, ValidationInfo, field_validator
+from pydantic import (
+    BaseModel,
+    ConfigDict,
+    Field,
+    StrictBool,
+    StrictInt,
+    StringConstraints,
+    ValidationInfo,
+    field_validator,
+)
 
-from services.booking.domain.calendly import MAX_SIGNING_KEY, MIN_SIGNING_KEY
+from services.booking.domain.calendly import CALENDLY_USER, MAX_SIGNING_KEY, MIN_SIGNING_KEY
 from services.booking.domain.deliveries import Delivery
 from services.booking.domain.external import ExternalBlock
 from services.booking.domain.models import Booking, BookingStatus, Hold, WaitlistEntry, WaitlistStatus
+from services.booking.domain.notifications import Contact
 from services.booking.domain.series import BookedSeries
 from services.booking.domain.webhooks import Subscription
 from services.common.clock import LAST_YEAR, SupportedInstant, iso_utc
@@ -233,6 +243,8 @@ class CalendlyIn(BaseModel):
     model_config = ConfigDict(extra="forbid")
 
     signingKey: Annotated[str, StringConstraints(strict=True, min_length=MIN_SIGNING_KEY, max_length=MAX_SIGNING_KEY)]
+    # The provider's Calendly user (GET https://api.calendly.com/users/me → resource.uri): only its events count.
+    calendlyUser: Annotated[str, StringConstraints(strict=True, pattern=CALENDLY_USER)] | None = None
 
 
 def external_json(block: ExternalBlock, changed: bool) -> dict[str, object]:
@@ -244,4 +256,24 @@ def external_json(block: ExternalBlock, changed: bool) -> dict[str, object]:
         "changed": changed,
         "start": iso_utc(block.start),
         "end": iso_utc(block.end),
+    }
+
+
+class ContactIn(BaseModel):
+    """`PUT /me/contact`: the customer's WhatsApp number (E.164) and whether they want messages there."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    whatsapp: Annotated[str, StringConstraints(strict=True, max_length=16)] | None = None
+    optIn: StrictBool
+
+
+def contact_json(contact: Contact) -> dict[str, object]:
+    return {
+        "customerId": contact.customer_id,
+        "whatsapp": contact.whatsapp,
+        "optIn": contact.opted_in,
+        "consentAt": contact.consent_at,
+        "consentSource": contact.consent_source,
+        "version": contact.version,
     }

@@ -57,6 +57,11 @@ Action = Literal[
     "EXTERNAL_FREED",
     "CALENDLY_CONNECTED",  # a provider's signing key set (or replaced); the key itself is never in the trail
     "CALENDLY_DISCONNECTED",
+    # A customer's WhatsApp consent (decision 0031): said yes, said no, or changed the number (sealed
+    # in the trail, as their own words are).
+    "CONTACT_OPTED_IN",
+    "CONTACT_OPTED_OUT",
+    "CONTACT_CHANGED",
 ]
 
 

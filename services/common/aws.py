@@ -7,7 +7,7 @@ so nothing here knows where it runs.
 from __future__ import annotations
 
 from functools import cache
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 import boto3
 from botocore.config import Config
@@ -52,6 +52,15 @@ def events_client() -> EventBridgeClient:
 @cache
 def kms_client() -> KMSClient:
     client = boto3.client("kms", config=_CONFIG)
+    instrument(client)
+    return client
+
+
+@cache
+def socialmessaging_client() -> Any:  # no type stubs installed for it (boto3-stubs' extra would be one more package)
+    """Its own retries off: `adapters/whatsapp.py` resends only what certainly was not sent."""
+    config = Config(retries={"mode": "standard", "max_attempts": 1}, connect_timeout=2, read_timeout=10)
+    client = boto3.client("socialmessaging", config=config)
     instrument(client)
     return client
 

@@ -58,6 +58,8 @@ class Service:
     # or declines it, or `approval_timeout_hours` pass (then EXPIRED, its time free).
     requires_approval: bool = False
     approval_timeout_hours: int = 24
+    # A WhatsApp reminder this long before a booking starts (its customer opted in); 0: none.
+    reminder_minutes_before: int = 1440
 
 
 class BookedSpan(NamedTuple):

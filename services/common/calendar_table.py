@@ -76,6 +76,7 @@ def service_from(values: dict[str, Any]) -> Service:
         values.get("maxPerCustomerPerWeek"),
         values.get("requiresApproval", False),
         values.get("approvalTimeoutHours", 24),
+        values.get("reminderMinutesBefore", 1440),
     )
 
 

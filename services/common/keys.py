@@ -275,3 +275,17 @@ def calendly_integration_key(provider_id: str) -> Key:
     """A provider's Calendly connection (its sealed signing key). After the calendar's range
     (`INTEGRATION#` sorts after `DAY#…`), so no calendar Query reads it."""
     return {"PK": {"S": provider_pk(provider_id)}, "SK": {"S": "INTEGRATION#CALENDLY"}}
+
+
+# Notifications (decision 0031): a customer's contact and consent, each message claimed once, and
+# each booking's one reminder plan.
+def contact_key(customer: str) -> Key:
+    return {"PK": {"S": f"CUSTOMER#{customer}"}, "SK": {"S": "CONTACT"}}
+
+
+def notification_key(booking_id: str, version: int, kind: str) -> Key:
+    return {"PK": {"S": f"NOTIFICATION#{booking_id}"}, "SK": {"S": f"MESSAGE#{version}#{kind}"}}
+
+
+def reminder_plan_key(booking_id: str) -> Key:
+    return {"PK": {"S": f"NOTIFICATION#{booking_id}"}, "SK": {"S": "REMINDER"}}

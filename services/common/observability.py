@@ -54,6 +54,10 @@ class Metric(StrEnum):
     WEBHOOK_DISABLED = "WebhookDisabled"  # subscriptions disabled by their receiver's 410 Gone
     CALENDLY_REJECTED = "CalendlyRejected"  # deliveries refused 401: no valid signature within 3 minutes
     EXTERNAL_CONFLICT = "ExternalConflict"  # Calendly times our side held first: two appointments at once
+    NOTIFICATION_SENT = "NotificationSent"  # WhatsApp messages handed to the channel
+    NOTIFICATION_FAILED = "NotificationFailed"  # refused for good, or uncertain: never sent again
+    NOTIFICATION_SKIPPED_CONSENT = "NotificationSkippedForConsent"  # the customer has not opted in (or opted out)
+    REMINDER_LEAD_TIME = "ReminderLeadTime"  # s between a reminder's sending and its booking's start
     IDEMPOTENT_REPLAY = "IdempotentReplay"
     SLOT_SEARCH = "SlotSearch"
     SLOTS_RETURNED = "SlotsReturned"
@@ -105,6 +109,10 @@ def observed(correlation_id_path: str | None = None) -> Callable[[Handler], Hand
 
 
 _SPAN_NAMES = {"bookingId": "booking_id", "providerId": "provider_id", "entityId": "entity_id"}
+
+
+def seconds(metric: Metric, value: float) -> None:
+    metrics.add_metric(name=metric.value, unit=MetricUnit.Seconds, value=value)
 
 
 def identify(**ids: str) -> None:

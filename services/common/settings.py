@@ -58,6 +58,19 @@ class BookingSettings(WebhookSettings):
     dispatcher_arn: str = Field(alias="WEBHOOK_DISPATCHER_ARN", min_length=1)
 
 
+class NotificationSettings(ServiceSettings):
+    """Notifications (decision 0031): where reminders are scheduled and as whom, the WhatsApp number
+    that sends (empty: none configured, nothing sent), the templates, and on the local stack the
+    outbox file that stands in for WhatsApp (empty when deployed)."""
+
+    reminder_group: str = Field(alias="REMINDER_GROUP", min_length=1)
+    reminder_role_arn: str = Field(alias="REMINDER_ROLE_ARN", min_length=1)
+    phone_number_id: str = Field(alias="WHATSAPP_PHONE_NUMBER_ID", default="")
+    template_language: str = Field(alias="WHATSAPP_TEMPLATE_LANGUAGE", default="en", min_length=2)
+    template_prefix: str = Field(alias="WHATSAPP_TEMPLATE_PREFIX", default="appointment_")
+    outbox: str = Field(alias="WHATSAPP_OUTBOX", default="")
+
+
 Settings = TypeVar("Settings", bound=ServiceSettings)
 
 

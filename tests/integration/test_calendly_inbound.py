@@ -209,8 +209,10 @@ def test_forged_stale_and_replayed_deliveries_are_refused_and_change_nothing(
     status, answer = deliver(stack, pid, body, recorded)
     assert status == 401 and answer["code"] == "INVALID_SIGNATURE", answer
 
-    # Another provider's key does not sign for this one; an unconnected provider is 404.
+    # An unconnected provider is 404 (another provider's key: test_a_key_signs_only_for_its_provider…).
     assert deliver(stack, "prv_" + "0" * 32, body)[0] == 404
+    # A timestamp of thousands of digits is a 401 like any other, not a failure of ours.
+    assert deliver(stack, pid, body, "t=" + "9" * 5000 + ",v1=00")[0] == 401
 
 
 def test_other_events_are_accepted_and_ignored_and_bad_payloads_name_the_field(
@@ -262,24 +264,121 @@ def test_only_the_owner_and_admins_connect_and_the_key_is_never_shown(
     assert eventually(lambda: connections()[-2:] == ["CALENDLY_CONNECTED", "CALENDLY_DISCONNECTED"]), connections()
 
 
-def test_a_time_we_booked_first_is_a_recorded_conflict_and_not_a_second_holder(
+def test_a_time_we_booked_first_is_a_recorded_conflict_and_stays_taken(
     stack: LocalStack, clinic: tuple[str, str]
 ) -> None:
     pid, sid = clinic
     start = at(a_day(7), 10)
     status, booked = book(stack, "calendly-first", pid, sid, start)
     assert status == 201, booked
-    status, answer = deliver(stack, pid, envelope("invitee.created", "inv-second", start - timedelta(minutes=15)))
+    # Calendly's 09:45-11:45 overlaps our 10:00-10:30: the provider has two appointments at once.
+    body = envelope("invitee.created", "inv-second", start - timedelta(minutes=15), minutes=120)
+    status, answer = deliver(stack, pid, body)
     assert status == 200 and answer["status"] == "CONFLICT" and answer["changed"] is True, answer
-    # Not in the calendar: our booking alone holds the time, and the quarter before it is still free.
-    assert reasons(stack, pid, sid, start) == ["BOOKED"]
-    assert reasons(stack, pid, sid, start - timedelta(minutes=30)) == []
+    # Ours keeps its time, and the rest of Calendly's is taken too: nobody books a third appointment.
+    assert reasons(stack, pid, sid, start) == ["BOOKED", "EXTERNAL"]
+    for later in (start + timedelta(minutes=30), start + timedelta(minutes=60), start + timedelta(minutes=90)):
+        assert book(stack, "calendly-third", pid, sid, later)[0] == 409
     (event,) = eventually(lambda: trail(stack, answer["externalId"]))
     assert (event["action"], event["actor"]) == ("EXTERNAL_CONFLICT", "calendly")
     assert event["changes"]["conflictsWith"]["after"] == [booked["bookingId"]]
-    # Its cancel is still taken: the conflict is over.
-    canceled = envelope("invitee.canceled", "inv-second", start - timedelta(minutes=15))
+    # Its cancel frees Calendly's time; ours stays.
+    canceled = envelope("invitee.canceled", "inv-second", start - timedelta(minutes=15), minutes=120)
     assert deliver(stack, pid, canceled)[1]["status"] == "FREED"
+    assert reasons(stack, pid, sid, start) == ["BOOKED"]
+    assert reasons(stack, pid, sid, start + timedelta(minutes=30)) == []
+
+
+def test_a_hold_and_a_booking_awaiting_approval_give_way_to_calendly(
+    stack: LocalStack, clinic: tuple[str, str]
+) -> None:
+    pid, sid = clinic
+    owner = token(stack, OWNER, ["providers"])
+    body = {
+        "name": "Consult",
+        "durationMinutes": 30,
+        "slotStepMinutes": 30,
+        "minNoticeMinutes": 0,
+        "requiresApproval": True,
+    }
+    status, _, approval = call(stack, "POST", f"/providers/{pid}/services", token=owner, body=body)
+    assert status == 201, approval
+    day = a_day(9)
+    holder = token(stack, "calendly-holder", ["customers"])
+    hold_body = {"providerId": pid, "serviceId": sid, "start": at(day, 9).isoformat()}
+    status, _, held = call(stack, "POST", "/holds", token=holder, body=hold_body)
+    assert status == 201, held
+    status, waiting = book(stack, "calendly-waiter", pid, approval["serviceId"], at(day, 10))
+    assert status == 201 and waiting["status"] == "PENDING", waiting
+
+    status, answer = deliver(stack, pid, envelope("invitee.created", "inv-evicts", at(day, 9), minutes=90))
+    assert status == 200 and answer["status"] == "BUSY", answer
+    assert reasons(stack, pid, sid, at(day, 9)) == ["EXTERNAL"] and reasons(stack, pid, sid, at(day, 10)) == [
+        "EXTERNAL"
+    ]
+    # The hold is over: its customer cannot book it.
+    booked = {**hold_body, "holdId": held["holdId"]}
+    status, _, refused = call(stack, "POST", "/bookings", token=holder, body=booked)
+    assert status == 422 and refused["code"] == "HOLD_UNAVAILABLE", refused
+    # The booking awaiting approval is declined, saying why; the owner cannot approve it any more.
+    waiter = token(stack, "calendly-waiter", ["customers"])
+    status, _, now = call(stack, "GET", f"/bookings/{waiting['bookingId']}", token=waiter)
+    assert status == 200 and now["status"] == "DECLINED" and "Calendly" in now["declineReason"], now
+    assert call(stack, "POST", f"/bookings/{waiting['bookingId']}/approve", token=owner)[0] == 409
+    admin = token(stack, "calendly-auditor", ["admins"])
+
+    def hold_trail() -> list[Any]:
+        answer = call(stack, "GET", f"/audit/events?entityType=Hold&entityId={held['holdId']}", token=admin)[2]
+        return list(answer["items"])
+
+    events = eventually(lambda: len(hold_trail()) == 2 and hold_trail())
+    assert [(e["action"], e["actor"]) for e in events] == [
+        ("HOLD_CREATED", "calendly-holder"),
+        ("HOLD_RELEASED", "calendly"),
+    ]
+
+
+def test_overlapping_invitees_of_a_group_event_are_each_busy_and_each_frees_its_own(
+    stack: LocalStack, clinic: tuple[str, str]
+) -> None:
+    pid, sid = clinic
+    start = at(a_day(10), 14)
+    for name in ("seat-1", "seat-2"):
+        assert deliver(stack, pid, envelope("invitee.created", name, start))[1]["status"] == "BUSY"
+    assert deliver(stack, pid, envelope("invitee.canceled", "seat-1", start))[1]["status"] == "FREED"
+    assert reasons(stack, pid, sid, start) == ["EXTERNAL"]  # the other invitee still comes
+    assert deliver(stack, pid, envelope("invitee.canceled", "seat-2", start))[1]["status"] == "FREED"
+    assert reasons(stack, pid, sid, start) == []
+
+
+def test_a_key_signs_only_for_its_provider_and_a_named_user_only_for_that_user(
+    stack: LocalStack, clinic: tuple[str, str]
+) -> None:
+    pid, sid = clinic
+    other = token(stack, "calendly-second-owner", ["providers"])
+    status, _, second = call(stack, "POST", "/providers", token=other, body={"name": "Second", "timeZone": "UTC"})
+    assert status == 201, second
+    path = f"/providers/{second['providerId']}/integrations/calendly"
+    user = "https://api.calendly.com/users/SECONDUSER"
+    assert (
+        call(stack, "PUT", path, token=other, body={"signingKey": "second-providers-own-key", "calendlyUser": user})[0]
+        == 200
+    )
+    start = at(a_day(11), 9)
+    body = envelope("invitee.created", "inv-crossed", start)
+    # Signed with the first provider's key, delivered to the second's URL: refused.
+    assert deliver(stack, second["providerId"], body, signed(stack, body))[0] == 401
+    # Signed with the second's key (an OAuth app's key is shared by every user) but another user's event: ignored.
+    hosted = json.loads(body)
+    hosted["payload"]["scheduled_event"]["event_memberships"] = [{"user": "https://api.calendly.com/users/SOMEONE"}]
+    raw = json.dumps(hosted).encode()
+    answer = deliver(stack, second["providerId"], raw, signed(stack, raw, key="second-providers-own-key"))
+    assert answer == (200, {"status": "IGNORED"})
+    hosted["payload"]["scheduled_event"]["event_memberships"] = [{"user": user}]
+    raw = json.dumps(hosted).encode()
+    status, taken = deliver(stack, second["providerId"], raw, signed(stack, raw, key="second-providers-own-key"))
+    assert status == 200 and taken["status"] == "BUSY", taken
+    assert reasons(stack, pid, sid, start) == []  # the first provider's calendar is untouched
 
 
 def race(*contenders: Any) -> list[Any]:
@@ -304,7 +403,6 @@ def test_a_calendly_block_and_a_racing_booking_never_both_hold_one_time(
 ) -> None:
     pid, sid = clinic
     day = a_day(8)
-    outcomes: list[tuple[int, str]] = []
     for hour in range(8, 18):
         start = at(day, hour)
         body = envelope("invitee.created", f"inv-race-{hour}", start)
@@ -315,9 +413,8 @@ def test_a_calendly_block_and_a_racing_booking_never_both_hold_one_time(
         )
         (booking_status, _), (calendly_status, block) = results
         assert calendly_status == 200, block
-        # Exactly one holds the time: our booking with their block a conflict, or their block alone.
+        # We never accept a booking into Calendly's time: ours committed first (their block then a
+        # recorded conflict over it), or ours was refused.
         assert (booking_status, block["status"]) in {(201, "CONFLICT"), (409, "BUSY")}, (booking_status, block)
-        expected = ["BOOKED"] if booking_status == 201 else ["EXTERNAL"]
+        expected = ["BOOKED", "EXTERNAL"] if booking_status == 201 else ["EXTERNAL"]
         assert reasons(stack, pid, sid, start) == expected
-        outcomes.append((booking_status, block["status"]))
-    assert len(outcomes) == 10

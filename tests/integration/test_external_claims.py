@@ -2,7 +2,7 @@
 interleavings a race can take, made to happen, rather than hoped for.
 
 - A Calendly block decided on a calendar read before our booking committed: its transaction fails on
-  the block's version, it reads again, and finds a conflict. It never writes its span over ours.
+  the block's version, it reads again, and knows it is a conflict (recorded, alarmed).
 - Our booking decided on a calendar a container remembers from before the block: its transaction
   fails, it reads again, and is refused. The block alone holds the time.
 """
@@ -42,7 +42,7 @@ def holders(store: DynamoDBBookingStore, pid: str, moment: datetime) -> list[str
     return sorted(s.booking_id[:4] for s in calendar.booked.values() if s.start <= moment < s.end)
 
 
-def test_a_block_decided_before_our_booking_committed_becomes_a_conflict(inproc: Any) -> None:
+def test_a_block_decided_before_our_booking_committed_becomes_a_conflict_over_it(inproc: Any) -> None:
     pid = open_provider("External after booking", "06:00", "22:00")
     (sid,) = drawn_services(pid, [(30, 0, 0, 1)])
     ten = datetime.combine(datetime.now(UTC).date() + timedelta(days=3), datetime.min.time(), UTC) + timedelta(hours=10)
@@ -68,9 +68,11 @@ def test_a_block_decided_before_our_booking_committed_becomes_a_conflict(inproc:
 
     assert applied.block.status is ExternalStatus.CONFLICT and applied.changed
     assert len(reads) == 2  # decided twice: the first decision's transaction failed on the block's version
-    assert calls.count("TransactWriteItems") == 2  # ours, then the block's that failed (a conflict is a Put)
+    assert calls.count("TransactWriteItems") == 3  # ours, the block's that failed, the block's again
     assert applied.block.conflicts_with[0].startswith("bkg_")
-    assert holders(ours, pid, ten) == ["bkg_"]
+    # Both hold the time now: ours came first (the conflict is the alarm's), and the provider's
+    # Calendly booking keeps anyone else from booking it a third time.
+    assert holders(ours, pid, ten) == ["bkg_", "ext_"]
 
 
 def test_our_booking_decided_on_a_remembered_calendar_loses_to_a_block_made_since(inproc: Any) -> None:

@@ -58,6 +58,9 @@ def test_a_delivery_signed_with_the_key_within_three_minutes_is_taken() -> None:
         ("t negative", "t=-1," + header().split(",")[1], BODY),
         ("t out of range", "t=99999999999999999999," + header().split(",")[1], BODY),
         ("t in non-ASCII digits", "t=١٧٦٤," + header().split(",")[1], BODY),
+        ("t of 5000 digits", "t=" + "1" * 5000 + "," + header().split(",")[1], BODY),
+        ("t of 13 digits", "t=0" + str(int(NOW.timestamp())).zfill(12) + "," + header().split(",")[1], BODY),
+        ("v1 not ASCII", header().split(",")[0] + ",v1=é" + "0" * 63, BODY),
         ("v0 only", header().replace("v1=", "v0="), BODY),
         (
             "signature of the body alone",
@@ -96,6 +99,14 @@ def test_a_created_invitee_is_its_time_and_a_cancel_says_whether_it_moved() -> N
         datetime(2026, 12, 7, 9, 45, tzinfo=UTC),
         "https://api.calendly.com/x/invitees/OLD",
     )
+    assert created is not None and created.hosts == frozenset()
+    hosted = json.loads(delivery("invitee.created"))
+    hosted["payload"]["scheduled_event"]["event_memberships"] = [
+        {"user": "https://api.calendly.com/users/U1", "user_email": "host@example.com"},
+        {"user": 7},
+    ]
+    named = change_of(json.dumps(hosted).encode())
+    assert named is not None and named.hosts == frozenset({"https://api.calendly.com/users/U1"})
     cancelled = change_of(delivery("invitee.canceled", rescheduled=True))
     assert isinstance(cancelled, InviteeCanceled) and cancelled.rescheduled
     plain = change_of(delivery("invitee.canceled", old_invitee=None))

@@ -128,6 +128,12 @@ def _classify(event_name: str, old: dict[str, Any], new: dict[str, Any]) -> tupl
         if old.get("sealedKey") and not new.get("sealedKey"):
             return "Provider", item["providerId"], "CALENDLY_DISCONNECTED"
         return None
+    if kind == "CustomerContact" and event_name in {"INSERT", "MODIFY"}:
+        if bool(new.get("optIn")) != bool(old.get("optIn")):
+            return "Customer", item["customerId"], "CONTACT_OPTED_IN" if new.get("optIn") else "CONTACT_OPTED_OUT"
+        return (
+            ("Customer", item["customerId"], "CONTACT_CHANGED") if new.get("whatsapp") != old.get("whatsapp") else None
+        )
     if kind == "PersonalDataErasure" and event_name == "INSERT":
         return "Customer", item["customerId"], "PERSONAL_DATA_ERASED"
     if kind == "Provider":
@@ -181,9 +187,10 @@ def audit_event(record: dict[str, Any]) -> AuditEvent | None:
 
 
 def data_subject(record: dict[str, Any]) -> str | None:
-    """The customer whose words a booking record may carry (its `customerId`), else None."""
+    """The customer whose words a booking record may carry, or whose number a contact record does
+    (its `customerId`), else None."""
     image = record["dynamodb"].get("NewImage") or record["dynamodb"].get("OldImage") or {}
-    if image.get("entityType", {}).get("S") != "Booking":
+    if image.get("entityType", {}).get("S") not in {"Booking", "CustomerContact"}:
         return None
     return image.get("customerId", {}).get("S")
 

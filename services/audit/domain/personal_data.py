@@ -21,8 +21,8 @@ from typing import Any
 
 from services.common.audit import AuditEvent, Change
 
-# The booking fields a customer writes in their own words.
-FREE_TEXT = frozenset({"notes", "cancelReason", "declineReason"})
+# The booking fields a customer writes in their own words, and their WhatsApp number (decision 0031).
+FREE_TEXT = frozenset({"notes", "cancelReason", "declineReason", "whatsapp"})
 SEAL_PREFIX = "hmac-sha256:"
 ERASED = "ERASED"  # in place of a value whose customer's data was erased before it was recorded
 

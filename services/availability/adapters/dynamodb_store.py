@@ -285,6 +285,7 @@ class DynamoDBProviderStore:
                     "maxPerCustomerPerWeek": service.max_per_customer_per_week,
                     "requiresApproval": service.requires_approval,
                     "approvalTimeoutHours": service.approval_timeout_hours,
+                    "reminderMinutesBefore": service.reminder_minutes_before,
                     "version": service.version,
                     "createdAt": service.created_at,
                     **attribution(by, service.created_at),

@@ -168,12 +168,24 @@ class AvailabilityService:
         hold_minutes: int = 5,
         limits: tuple[int | None, int | None] = (None, None),
         approval: tuple[bool, int] = (False, 24),
+        reminder_minutes_before: int = 1440,
     ) -> Service:
         """`limits`: the most bookings one customer may have of it in a local day, and in an ISO week;
         `approval`: whether its bookings await approval, and for how many hours at most."""
         self._managed_provider(principal, provider_id)
         created = iso_utc(self.clock())
-        service = Service(keys.new_id("svc"), provider_id, name, rules, 1, created, hold_minutes, *limits, *approval)
+        service = Service(
+            keys.new_id("svc"),
+            provider_id,
+            name,
+            rules,
+            1,
+            created,
+            hold_minutes,
+            *limits,
+            *approval,
+            reminder_minutes_before,
+        )
         self.store.create_service(service, by)
         return service
 

@@ -157,6 +157,8 @@ def external_from(values: dict[str, Any]) -> ExternalBlock:
         status=ExternalStatus(values["status"]),
         created_at=values["createdAt"],
         conflicts_with=tuple(values.get("conflictsWith") or ()),
+        released=tuple(values.get("released") or ()),
+        declined=tuple(values.get("declined") or ()),
         rescheduled=bool(values.get("rescheduled")),
         replaces=values.get("replaces"),
     )
@@ -969,11 +971,22 @@ class DynamoDBBookingStore:
         found = self.client.get_item(TableName=self.table, Key=keys.external_key(external_id), ConsistentRead=True)
         return external_from(from_item(dict(found["Item"]))) if "Item" in found else None
 
-    def block_external(self, block: ExternalBlock, calendar: ProviderCalendar, by: Attribution) -> ClaimOutcome:
+    def block_external(
+        self,
+        block: ExternalBlock,
+        calendar: ProviderCalendar,
+        by: Attribution,
+        holds: list[Hold],
+        pending: list[Booking],
+    ) -> ClaimOutcome:
         """The block's item and its span, each block it touches guarded by the version the decision read,
         as a booking's claim is: a booking of that time racing it, one of the two fails. No check of the
-        hours or of a service: the time is busy whatever our hours say."""
-        writes, gone = self._block_writes(block.span, block.provider_id, None, calendar)
+        hours or of a service: the time is busy whatever our hours say. The holds it overlaps end and
+        the bookings awaiting approval it overlaps are declined, in the same transaction, each only
+        from the state the decision read; their spans leave every live block."""
+        now = datetime.now(UTC)
+        evicted = (*(hold_span(hold) for hold in holds), *(booked_span(booking) for booking in pending))
+        writes, gone = self._block_writes(block.span, block.provider_id, None, calendar, evicted)
         put = {
             "Put": {
                 "TableName": self.table,
@@ -982,9 +995,28 @@ class DynamoDBBookingStore:
             }
         }
         writes = [put, *writes, *self._kills(gone, block.provider_id, calendar)]
-        return self._commit(writes, False, block.provider_id, added=block.span)
+        for hold in holds:
+            writes.append(self._end_hold(hold, "RELEASED", by, now, {"releasedFor": block.external_id}))
+            writes += self._forget_hold(hold)
+            writes += self._end_offer(hold, WaitlistStatus.DECLINED, by, iso_utc(now), {})
+        for booking in pending:
+            fields = {
+                "status": BookingStatus.DECLINED.value,
+                "declineReason": "The provider's Calendly booked this time.",
+                "version": booking.version + 1,
+                "approvalExpiresAt": None,
+            }
+            writes.append(self._update_booking(booking, {**fields, **attribution(by, iso_utc(now))}, "DECLINED"))
+            writes += self._uncount(booking.provider_id, booking.counted or {})
+        if len(writes) > MAX_TRANSACTION_ITEMS:
+            raise BusyError("This Calendly event overlaps too much of ours to be taken in one transaction.")
+        outcome = self._commit(writes, False, block.provider_id, added=block.span)
+        if evicted:
+            self.remembered.forget(block.provider_id)  # the evicted spans are gone: read it again next time
+        return outcome
 
     def record_external(self, block: ExternalBlock, by: Attribution) -> bool:
+        """A block that takes no time: one cancelled before its create arrived (FREED)."""
         try:
             self.client.put_item(
                 TableName=self.table,
@@ -998,7 +1030,7 @@ class DynamoDBBookingStore:
         return True
 
     def free_external(self, block: ExternalBlock, freed: ExternalBlock, by: Attribution) -> ClaimOutcome:
-        """Only from the status read; a BUSY block's span leaves its live blocks in the same transaction."""
+        """Only from the status read; its span leaves its live blocks in the same transaction."""
         values = {
             "status": freed.status.value,
             "rescheduled": freed.rescheduled,
@@ -1016,7 +1048,7 @@ class DynamoDBBookingStore:
                 ),
             }
         }
-        busy = block.status is ExternalStatus.BUSY
+        busy = block.status in {ExternalStatus.BUSY, ExternalStatus.CONFLICT}  # both hold their time
         writes = [update, *(self._release(block.span, block.provider_id) if busy else [])]
         return self._commit(writes, False, block.provider_id, removed=block.span if busy else None)
 
@@ -1036,6 +1068,8 @@ class DynamoDBBookingStore:
                     "end": iso_utc(block.end),
                     "status": block.status.value,
                     "conflictsWith": list(block.conflicts_with) or None,
+                    "released": list(block.released) or None,
+                    "declined": list(block.declined) or None,
                     "rescheduled": block.rescheduled or None,
                     "replaces": block.replaces,
                     "createdAt": block.created_at,
@@ -1056,13 +1090,19 @@ class DynamoDBBookingStore:
         values = from_item(dict(found)) if found else {}
         if not values.get("sealedKey"):
             return None  # never connected, or disconnected
-        return CalendlyConnection(provider_id, base64.b64decode(values["sealedKey"]), values["connectedAt"])
+        return CalendlyConnection(
+            provider_id,
+            base64.b64decode(values["sealedKey"]),
+            values["connectedAt"],
+            values.get("calendlyUser") or None,
+        )
 
     def connect_calendly(self, connection: CalendlyConnection, by: Attribution) -> None:
         values = {
             "entityType": "CalendlyConnection",
             "providerId": connection.provider_id,
             "connectedAt": connection.connected_at,
+            "calendlyUser": connection.user_uri or "",  # "": any user's events (no user named)
             **attribution(by, connection.connected_at),
         }
         self.client.update_item(
@@ -1760,7 +1800,12 @@ class DynamoDBBookingStore:
         return [*writes, *self._kills(gone, provider_id, calendar), *self._calendar_checks(provider_id, span, calendar)]
 
     def _block_writes(
-        self, span: BookedSpan, provider_id: str, previous: BookedSpan | None, calendar: ProviderCalendar
+        self,
+        span: BookedSpan,
+        provider_id: str,
+        previous: BookedSpan | None,
+        calendar: ProviderCalendar,
+        evicted: tuple[BookedSpan, ...] = (),
     ) -> tuple[list[dict[str, Any]], set[str]]:
         """Busy-block updates that put `span` in (and `previous` out), and the ids of the expired spans
         they take out.
@@ -1769,13 +1814,20 @@ class DynamoDBBookingStore:
         existing): any booking or hold that overlaps the new span shares one of them with it. A block
         only the old span touches loses that span, unconditioned. Expired spans (holds', and those of
         series given up or not committed in time) are taken out of the blocks written, as they go by
-        (the engine already treats them as free)."""
+        (the engine already treats them as free). `evicted` spans (an external block's, taking their
+        time) leave every live block of theirs: those the new span touches, and the others too."""
         stored = span_of(span)
         now = datetime.now(UTC)
         new_blocks = keys.busy_blocks(span.start, span.end)
         old_blocks = live_blocks(previous.start, previous.end, now) if previous else []
         ours = {span.booking_id, previous.booking_id if previous else None}
         expired = [other for other in calendar.booked.values() if not other.live(now) and other.booking_id not in ours]
+        expired += [other for other in evicted if other.live(now)]
+        outside: dict[datetime, list[str]] = {}  # blocks only evicted spans touch: theirs taken out
+        for other in evicted:
+            for block in live_blocks(other.start, other.end, now):
+                if block not in new_blocks:
+                    outside.setdefault(block, []).append(other.booking_id)
         writes, removed = [], set()
         for block in sorted(set(new_blocks) | set(old_blocks)):
             seen = calendar.busy_versions.get(keys.block_id(block))
@@ -1821,6 +1873,22 @@ class DynamoDBBookingStore:
                 update["ConditionExpression"] = "version = :seen"
                 values[":seen"] = {"N": str(seen)}
             writes.append({"Update": update})
+        for block, gone in sorted(outside.items()):
+            names = {f"#gone{i}": span_id for i, span_id in enumerate(gone)}
+            writes.append(
+                {
+                    "Update": {
+                        "TableName": self.table,
+                        "Key": keys.busy_block_key(provider_id, block),
+                        "UpdateExpression": "REMOVE "
+                        + ", ".join(f"spans.{name}" for name in names)
+                        + " ADD version :one",
+                        "ConditionExpression": " AND ".join(f"attribute_exists(spans.{name})" for name in names),
+                        "ExpressionAttributeNames": names,
+                        "ExpressionAttributeValues": {":one": {"N": "1"}},
+                    }
+                }
+            )
         return writes, removed
 
     def _kills(self, gone: set[str], provider_id: str, calendar: ProviderCalendar) -> list[dict[str, Any]]:

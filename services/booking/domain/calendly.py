@@ -27,6 +27,7 @@ TOLERANCE = timedelta(minutes=3)
 LONGEST = timedelta(hours=24)  # an external block's busy blocks fit one transaction (49 of 100 items)
 MAX_SIGNING_KEY = 256  # characters; Calendly's keys are 43, a key chosen for a PAT subscription may be longer
 MIN_SIGNING_KEY = 16
+CALENDLY_USER = r"^https://api\.calendly\.com/users/[A-Za-z0-9_-]{1,64}$"
 
 
 class InvalidSignatureError(UnauthorizedError):
@@ -40,6 +41,7 @@ class InviteeCreated:
     start: datetime
     end: datetime
     rescheduled_from: str | None  # the invitee this one replaces (`old_invitee`), when a reschedule
+    hosts: frozenset[str] = frozenset()  # the Calendly users whose event it is (`event_memberships[].user`)
 
 
 @dataclass(frozen=True)
@@ -49,6 +51,7 @@ class InviteeCanceled:
     start: datetime
     end: datetime
     rescheduled: bool  # cancelled because it moved: its `invitee.created` comes too
+    hosts: frozenset[str] = frozenset()
 
 
 Change = InviteeCreated | InviteeCanceled
@@ -65,14 +68,16 @@ def verify(header: str | None, body: bytes, signing_key: str, now: datetime) -> 
             stamp = value
         elif name == "v1":
             signatures.append(value.lower())
-    if not stamp.isascii() or not stamp.isdigit() or not signatures:
+    # At most 12 digits: Python refuses to read a number of thousands (and this is anyone's input).
+    if not (stamp.isascii() and stamp.isdigit() and len(stamp) <= 12) or not signatures:
         raise InvalidSignatureError(f"The {SIGNATURE_HEADER} header is not t=<unix seconds>,v1=<hex>.")
     signed_at = datetime.fromtimestamp(min(int(stamp), 253_402_300_799), UTC)  # at most 9999-12-31
     if abs(now - signed_at) > TOLERANCE:
         raise InvalidSignatureError("The signature's time is more than 3 minutes from now: a replay, or a clock off.")
-    expected = hmac.new(signing_key.encode(), stamp.encode() + b"." + body, hashlib.sha256).hexdigest()
-    # Every candidate is compared, and in constant time: how many match, and where, leaks nothing.
-    if not sum(hmac.compare_digest(expected, candidate) for candidate in signatures):
+    expected = hmac.new(signing_key.encode(), stamp.encode() + b"." + body, hashlib.sha256).hexdigest().encode()
+    # Every candidate is compared, as bytes (any text may come), in constant time: how many match,
+    # and where, leaks nothing.
+    if not sum(hmac.compare_digest(expected, candidate.encode()) for candidate in signatures):
         raise InvalidSignatureError("The signature does not match the body and the provider's signing key.")
 
 
@@ -98,10 +103,17 @@ def change_of(body: bytes) -> Change | None:
             "The event must end after it starts, and last at most 24 hours.",
             [FieldError("body.payload.scheduled_event.end_time", "not after start_time, or more than 24 h after it")],
         )
+    memberships = scheduled.get("event_memberships")
+    hosts = frozenset(
+        str(member["user"])
+        for member in (memberships if isinstance(memberships, list) else [])
+        if isinstance(member, dict) and isinstance(member.get("user"), str)
+    )
     if event == "invitee.created":
         old = payload.get("old_invitee")
-        return InviteeCreated(invitee_uri, event_uri, start, end, old if isinstance(old, str) and old else None)
-    return InviteeCanceled(invitee_uri, event_uri, start, end, payload.get("rescheduled") is True)
+        moved_from = old if isinstance(old, str) and old else None
+        return InviteeCreated(invitee_uri, event_uri, start, end, moved_from, hosts)
+    return InviteeCanceled(invitee_uri, event_uri, start, end, payload.get("rescheduled") is True, hosts)
 
 
 def _object(values: dict[str, Any], name: str, where: str) -> dict[str, Any]:

@@ -1,7 +1,8 @@
 """Erasing a customer's personal data (`DELETE /customers/{customerId}/personal-data`, admins only).
 
 What a customer wrote in their own words (a booking's `notes`, a cancellation's `reason`) is removed
-from every booking of theirs and from the answers kept for Idempotency-Keys. The audit trail never
+from every booking of theirs and from the answers kept for Idempotency-Keys, and their WhatsApp
+number from their contact (its consent with it). The audit trail never
 held those words in clear, only seals made with a key of the customer's own; the erasure item this
 writes reaches the audit service through the table's stream, which deletes that key and records who
 erased (services/audit/domain/personal_data.py). What stays: the bookings themselves (times, status,
@@ -18,6 +19,10 @@ from typing import Protocol
 from services.booking.domain.models import Booking
 from services.common.auth import Attribution, Group, Principal
 from services.common.tracing import traced
+
+
+class ContactEraser(Protocol):
+    def erase_contact(self, customer_id: str, by: Attribution, now: datetime) -> None: ...
 
 
 class PersonalDataStore(Protocol):
@@ -39,6 +44,7 @@ class Erasure:
 class PersonalDataEraser:
     store: PersonalDataStore
     now: Callable[[], datetime]
+    contacts: ContactEraser | None = None  # the customer's WhatsApp number (decision 0031)
 
     @traced("booking.erase_personal_data")
     def erase(self, principal: Principal, customer_id: str, by: Attribution) -> Erasure:
@@ -51,5 +57,7 @@ class PersonalDataEraser:
             self.store.erase_words(booking)
             found += 1
         erased_at = self.now()
+        if self.contacts is not None:
+            self.contacts.erase_contact(customer_id, by, erased_at)
         self.store.record_erasure(customer_id, found, by, erased_at)
         return Erasure(customer_id, found, erased_at)

@@ -1,0 +1,256 @@
+"""Notifications' storage (decision 0031): customers' contacts, the log of messages (each claimed
+once), the booking as it stands, and each booking's one reminder schedule."""
+
+from __future__ import annotations
+
+import hashlib
+import json
+from datetime import UTC, datetime, timedelta
+from typing import TYPE_CHECKING, Any
+
+from botocore.exceptions import ClientError
+
+from services.booking.domain.notifications import BookingNow, Contact, Message, Sent
+from services.common import keys
+from services.common.auth import Attribution
+from services.common.clock import iso_utc
+from services.common.dynamodb import attribution, error_code, from_item, to_item
+
+if TYPE_CHECKING:
+    from mypy_boto3_dynamodb import DynamoDBClient
+    from mypy_boto3_scheduler import EventBridgeSchedulerClient
+
+LOG_KEPT = timedelta(days=90)  # a message's record, then TTL removes it
+REMINDER_KEY = "reminder"  # the function's input from a reminder's schedule: {"reminder": {bookingId, version}}
+
+
+def contact_from(values: dict[str, Any]) -> Contact:
+    return Contact(
+        customer_id=values["customerId"],
+        whatsapp=values.get("whatsapp"),
+        opted_in=bool(values.get("optIn")),
+        consent_at=values["consentAt"],
+        consent_source=values["consentSource"],
+        version=int(values.get("version", 0)),
+    )
+
+
+class DynamoDBContacts:
+    def __init__(self, client: DynamoDBClient, table: str) -> None:
+        self.client, self.table = client, table
+
+    def contact(self, customer_id: str) -> Contact | None:
+        found = self.client.get_item(TableName=self.table, Key=keys.contact_key(customer_id), ConsistentRead=True)
+        values = from_item(dict(found["Item"])) if "Item" in found else None
+        return contact_from(values) if values and "consentAt" in values else None
+
+    def save_contact(self, contact: Contact, by: Attribution) -> Contact:
+        values: dict[str, Any] = {
+            "entityType": "CustomerContact",
+            "customerId": contact.customer_id,
+            "optIn": contact.opted_in,
+            "consentAt": contact.consent_at,
+            "consentSource": contact.consent_source,
+            **attribution(by, contact.consent_at),
+        }
+        names = {f"#a{i}": name for i, name in enumerate([*values, "whatsapp"])}
+        expression = "SET " + ", ".join(f"#a{i} = :a{i}" for i in range(len(values)))
+        if contact.whatsapp is not None:
+            expression += f", #a{len(values)} = :number"
+        else:
+            expression += f" REMOVE #a{len(values)}"
+        answer = self.client.update_item(
+            TableName=self.table,
+            Key=keys.contact_key(contact.customer_id),
+            UpdateExpression=expression + " ADD version :one",
+            ExpressionAttributeNames=names,
+            ExpressionAttributeValues={
+                **to_item({f":a{i}": value for i, value in enumerate(values.values())}),
+                **({":number": {"S": contact.whatsapp}} if contact.whatsapp is not None else {}),
+                ":one": {"N": "1"},
+            },
+            ReturnValues="ALL_NEW",
+        )
+        return contact_from(from_item(dict(answer["Attributes"])))
+
+    def erase_contact(self, customer_id: str, by: Attribution, now: datetime) -> None:
+        """An erasure takes the number away, and the consent with it."""
+        values = {"optIn": False, "consentAt": iso_utc(now), "consentSource": "personal data erased"}
+        values |= attribution(by, iso_utc(now))
+        try:
+            self.client.update_item(
+                TableName=self.table,
+                Key=keys.contact_key(customer_id),
+                UpdateExpression="SET "
+                + ", ".join(f"#a{i} = :a{i}" for i in range(len(values)))
+                + " REMOVE whatsapp ADD version :one",
+                ConditionExpression="attribute_exists(whatsapp)",
+                ExpressionAttributeNames={f"#a{i}": name for i, name in enumerate(values)},
+                ExpressionAttributeValues={
+                    **to_item({f":a{i}": value for i, value in enumerate(values.values())}),
+                    ":one": {"N": "1"},
+                },
+            )
+        except ClientError as error:
+            if error_code(error) != "ConditionalCheckFailedException":  # no number kept: nothing to erase
+                raise
+
+
+class DynamoDBNotifications:
+    """The message log, and the booking as it stands (with its provider's and service's names)."""
+
+    def __init__(self, client: DynamoDBClient, table: str) -> None:
+        self.client, self.table = client, table
+
+    def claim(self, message: Message) -> bool:
+        now = datetime.now(UTC)
+        item = {
+            "entityType": "Notification",
+            "bookingId": message.booking_id,
+            "version": message.version,
+            "kind": message.kind.value,
+            "template": message.template,
+            "status": "SENDING",
+            "claimedAt": iso_utc(now),
+            "expiresAt": int((now + LOG_KEPT).timestamp()),
+        }
+        try:
+            self.client.put_item(
+                TableName=self.table,
+                Item={
+                    **keys.notification_key(message.booking_id, message.version, message.kind.value),
+                    **to_item(item),
+                },
+                ConditionExpression="attribute_not_exists(PK)",
+            )
+        except ClientError as error:
+            if error_code(error) == "ConditionalCheckFailedException":
+                return False
+            raise
+        return True
+
+    def record(self, message: Message, sent: Sent) -> None:
+        values = {"status": sent.outcome.value, "reference": sent.reference, "error": sent.error}
+        kept = {name: value for name, value in values.items() if value is not None}
+        self.client.update_item(
+            TableName=self.table,
+            Key=keys.notification_key(message.booking_id, message.version, message.kind.value),
+            UpdateExpression="SET " + ", ".join(f"#a{i} = :a{i}" for i in range(len(kept))) + ", doneAt = :now",
+            ExpressionAttributeNames={f"#a{i}": name for i, name in enumerate(kept)},
+            ExpressionAttributeValues=to_item(
+                {**{f":a{i}": value for i, value in enumerate(kept.values())}, ":now": iso_utc(datetime.now(UTC))}
+            ),
+        )
+
+    def booking_now(self, booking_id: str) -> BookingNow | None:
+        found = self.client.get_item(TableName=self.table, Key=keys.booking_key(booking_id), ConsistentRead=True)
+        if "Item" not in found:
+            return None
+        booking = from_item(dict(found["Item"]))
+        provider_id, service_id = booking["providerId"], booking["serviceId"]
+        names = self.client.batch_get_item(
+            RequestItems={
+                self.table: {
+                    "Keys": [keys.provider_key(provider_id), keys.service_key(provider_id, service_id)],
+                    "ProjectionExpression": "SK, #name, reminderMinutesBefore",
+                    "ExpressionAttributeNames": {"#name": "name"},
+                }
+            }
+        )
+        # Names and a lead time only: eventually consistent is enough (they change rarely, and a
+        # reminder's lead time was fixed when it was planned). An unprocessed key falls back to defaults.
+        config = {item["SK"]["S"]: from_item(dict(item)) for item in names["Responses"].get(self.table, [])}
+        profile = config.get("CONFIG#PROFILE", {})
+        service = config.get(f"CONFIG#SERVICE#{service_id}", {})
+        return BookingNow(
+            booking_id=booking_id,
+            customer_id=booking["customerId"],
+            status=booking["status"],
+            version=int(booking["version"]),
+            start=datetime.fromisoformat(booking["start"]),
+            provider_name=str(profile.get("name", "")),
+            service_name=str(service.get("name", "")),
+            time_zone=booking["timeZone"],
+            reminder_minutes_before=int(service.get("reminderMinutesBefore", 1440)),
+        )
+
+
+def reminder_name(booking_id: str, version: int) -> str:
+    """At most 64 characters of [0-9a-zA-Z-_.]: one name per booking version, so a move makes a new
+    schedule and removes the old one (never an update, which could race the old one's firing)."""
+    return f"reminder-{hashlib.sha256(f'{booking_id}/{version}'.encode()).hexdigest()[:40]}"
+
+
+class ScheduledReminders:
+    """One reminder schedule per booking, tracked by `NOTIFICATION#<bookingId>` / `REMINDER`: the
+    version it was planned for and its schedule's name. Only a newer version replaces it, so events
+    of one booking arriving out of order never bring an old time back."""
+
+    def __init__(
+        self,
+        client: DynamoDBClient,
+        table: str,
+        scheduler: EventBridgeSchedulerClient,
+        group: str,
+        role_arn: str,
+        target_arn: str,
+    ) -> None:
+        self.client, self.table, self.scheduler = client, table, scheduler
+        self.group, self.role_arn, self.target_arn = group, role_arn, target_arn
+
+    def plan(self, booking_id: str, version: int, at: datetime | None) -> None:
+        name = reminder_name(booking_id, version) if at is not None else None
+        values: dict[str, Any] = {"entityType": "ReminderPlan", "version": version}
+        if at is not None:
+            values |= {"scheduleName": name, "remindAt": iso_utc(at)}
+        removed = [] if at is not None else ["scheduleName", "remindAt"]
+        expression = "SET " + ", ".join(f"#a{i} = :a{i}" for i in range(len(values)))
+        if removed:
+            expression += " REMOVE " + ", ".join(removed)
+        try:
+            answer = self.client.update_item(
+                TableName=self.table,
+                Key=keys.reminder_plan_key(booking_id),
+                UpdateExpression=expression,
+                # The same version again (a redelivered event) plans again: its schedule is made once.
+                ConditionExpression="attribute_not_exists(#a1) OR #a1 <= :a1",
+                ExpressionAttributeNames={f"#a{i}": name for i, name in enumerate(values)},
+                ExpressionAttributeValues=to_item({f":a{i}": value for i, value in enumerate(values.values())}),
+                ReturnValues="ALL_OLD",
+            )
+        except ClientError as error:
+            if error_code(error) == "ConditionalCheckFailedException":
+                return  # a newer version of the booking is planned already
+            raise
+        if at is not None and name is not None:
+            self._create(name, booking_id, version, at)
+        old = from_item(dict(answer.get("Attributes") or {})).get("scheduleName")
+        if old and old != name:
+            try:
+                self.scheduler.delete_schedule(Name=old, GroupName=self.group)
+            except ClientError as error:
+                if error_code(error) != "ResourceNotFoundException":  # fired and deleted itself already
+                    raise
+
+    def _create(self, name: str, booking_id: str, version: int, at: datetime) -> None:
+        when = f"{at.astimezone(UTC):%Y-%m-%dT%H:%M:%S}"
+        try:
+            self.scheduler.create_schedule(
+                Name=name,
+                GroupName=self.group,
+                ScheduleExpression=f"at({when})",
+                ScheduleExpressionTimezone="UTC",
+                FlexibleTimeWindow={"Mode": "OFF"},
+                ActionAfterCompletion="DELETE",
+                ClientToken=name,
+                Target={
+                    "Arn": self.target_arn,
+                    "RoleArn": self.role_arn,
+                    "Input": json.dumps({REMINDER_KEY: {"bookingId": booking_id, "version": version}}),
+                    # The function checks the booking and claims the message: a second firing sends nothing.
+                    "RetryPolicy": {"MaximumRetryAttempts": 0, "MaximumEventAgeInSeconds": 3600},
+                },
+            )
+        except ClientError as error:
+            if error_code(error) != "ConflictException":  # made already, by this version's earlier event
+                raise

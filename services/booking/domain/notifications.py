@@ -1,0 +1,263 @@
+"""WhatsApp notifications to customers who opted in (decision 0031).
+
+A customer's contact is their WhatsApp number and their consent (`PUT /me/contact`). From the domain
+events of their bookings (decision 0027) they get:
+- a confirmation when a booking is made (or, awaiting approval, once approved);
+- a reminder the service's `reminderMinutesBefore` before it starts, fired by a one-time EventBridge
+  Scheduler schedule, one per booking: a move replaces it, a cancel deletes it;
+- a notice when it is cancelled or moved.
+
+Each message is WhatsApp template message (template, language, parameters), sent at most once: it is
+claimed under a key of its booking, the booking's version and its kind before it is sent, so an event
+published twice, or a schedule fired twice, sends nothing more. Consent is read at the moment of
+sending, so an opt-out stops everything at once, reminders already scheduled included. A reminder
+also re-reads the booking, and is sent only while the booking is confirmed at the very version and
+start it was scheduled for: a reminder for a time that no longer holds is never sent.
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Callable
+from dataclasses import dataclass, replace
+from datetime import datetime, timedelta
+from enum import StrEnum
+from typing import Any, Protocol
+from zoneinfo import ZoneInfo
+
+from services.common.auth import Attribution, Group, Principal
+from services.common.errors import FieldError, ForbiddenError, ValidationFailedError
+
+E164 = re.compile(r"\+[1-9][0-9]{6,14}")  # ITU-T E.164: a country code, at most 15 digits in all
+# Reminders due sooner than this are not scheduled: Scheduler refuses an at() in the past, and one due
+# within the minute could be.
+EARLIEST_REMINDER = timedelta(minutes=2)
+
+
+class Kind(StrEnum):
+    CONFIRMATION = "CONFIRMATION"
+    REMINDER = "REMINDER"
+    CANCELLED = "CANCELLED"
+    MOVED = "MOVED"
+
+
+class Outcome(StrEnum):
+    SENT = "SENT"
+    FAILED = "FAILED"  # the channel refused it for good (a number not on WhatsApp), or kept failing
+    SKIPPED = "SKIPPED"  # no consent, no number, or the booking is no longer what it was
+
+
+@dataclass(frozen=True)
+class Contact:
+    customer_id: str
+    whatsapp: str | None
+    opted_in: bool
+    consent_at: str  # when the customer last said yes or no
+    consent_source: str  # how: the request that said it (`PUT /me/contact`)
+    version: int = 0
+
+
+@dataclass(frozen=True)
+class Templates:
+    """The stage's approved WhatsApp templates, by kind, and their language."""
+
+    names: dict[Kind, str]
+    language: str
+
+
+@dataclass(frozen=True)
+class Message:
+    booking_id: str
+    version: int
+    kind: Kind
+    to: str
+    template: str
+    language: str
+    parameters: tuple[str, ...]
+
+    @property
+    def key(self) -> str:
+        """At most once per booking, version and kind."""
+        return f"{self.booking_id}#{self.version}#{self.kind.value}"
+
+
+@dataclass(frozen=True)
+class Sent:
+    outcome: Outcome
+    reference: str | None = None  # the channel's message id
+    error: str | None = None  # why it failed
+
+
+@dataclass(frozen=True)
+class BookingNow:
+    """What a message says and checks: the booking as it stands, with its provider's and service's names."""
+
+    booking_id: str
+    customer_id: str
+    status: str
+    version: int
+    start: datetime
+    provider_name: str
+    service_name: str
+    time_zone: str
+    reminder_minutes_before: int
+
+
+class Channel(Protocol):
+    def send(self, message: Message) -> Sent: ...
+
+
+class ContactStore(Protocol):
+    def contact(self, customer_id: str) -> Contact | None: ...
+
+    def save_contact(self, contact: Contact, by: Attribution) -> Contact: ...
+
+
+class NotificationLog(Protocol):
+    def claim(self, message: Message) -> bool:
+        """True once per message key: whoever claims it sends it."""
+        ...
+
+    def record(self, message: Message, sent: Sent) -> None: ...
+
+
+class Bookings(Protocol):
+    def booking_now(self, booking_id: str) -> BookingNow | None: ...
+
+
+class Reminders(Protocol):
+    def plan(self, booking_id: str, version: int, at: datetime | None) -> None:
+        """The booking's one reminder at `at` for that version (None: none), replacing an older
+        version's; a version older than the one planned changes nothing."""
+        ...
+
+
+def validate_contact(whatsapp: str | None, opt_in: bool) -> None:
+    if whatsapp is not None and not E164.fullmatch(whatsapp):
+        raise ValidationFailedError(
+            "The WhatsApp number is not in E.164 form.",
+            [FieldError("body.whatsapp", "+ then the country code and number, 7 to 15 digits, no spaces")],
+        )
+    if opt_in and whatsapp is None:
+        raise ValidationFailedError(
+            "Opting in needs a number.", [FieldError("body.whatsapp", "required when optIn is true")]
+        )
+
+
+def local_time(start: datetime, time_zone: str) -> str:
+    """How a message names the time: the provider's wall clock, with its zone."""
+    local = start.astimezone(ZoneInfo(time_zone))
+    return f"{local:%a} {local.day} {local:%b %Y}, {local:%H:%M} ({time_zone})"
+
+
+@dataclass
+class ContactBook:
+    store: ContactStore
+    clock: Callable[[], datetime]
+
+    def set(self, principal: Principal, whatsapp: str | None, opt_in: bool, by: Attribution) -> Contact:
+        """A customer's own contact and consent; every change is in the trail with when and how."""
+        if not principal.is_in(Group.CUSTOMERS):
+            raise ForbiddenError("Only customers keep a contact for their own bookings.")
+        validate_contact(whatsapp, opt_in)
+        now = self.clock().isoformat().replace("+00:00", "Z")
+        contact = Contact(principal.sub, whatsapp, opt_in, now, f"PUT /me/contact {by.request_id}".strip())
+        return self.store.save_contact(contact, by)
+
+    def get(self, principal: Principal) -> Contact | None:
+        if not principal.is_in(Group.CUSTOMERS):
+            raise ForbiddenError("Only customers keep a contact for their own bookings.")
+        return self.store.contact(principal.sub)
+
+
+@dataclass(frozen=True)
+class Notified:
+    """What one event or reminder did: for the metrics and the log."""
+
+    kind: Kind | None
+    outcome: Outcome | None  # None: nothing to send (another kind of event, or sent already)
+    reason: str | None = None
+    reminder_at: datetime | None = None
+    lead_minutes: float | None = None  # a reminder sent: how long before the booking's start
+
+
+# What each domain event means for the customer: the message it sends, and whether the reminder is
+# (re)planned at the booking's time or dropped.
+ON_EVENT: dict[str, tuple[Kind | None, bool | None]] = {
+    "booking.created": (Kind.CONFIRMATION, True),  # only a confirmed one; a pending one waits for approval
+    "booking.approved": (Kind.CONFIRMATION, True),
+    "booking.rescheduled": (Kind.MOVED, True),
+    "booking.cancelled": (Kind.CANCELLED, False),
+    "booking.declined": (None, False),
+    "booking.expired": (None, False),
+    "booking.no_show": (None, False),
+}
+
+
+@dataclass
+class Notifier:
+    bookings: Bookings
+    contacts: ContactStore
+    log: NotificationLog
+    reminders: Reminders
+    channel: Channel
+    templates: Templates
+    clock: Callable[[], datetime]
+
+    def on_event(self, detail_type: str, data: dict[str, Any]) -> Notified:
+        if detail_type not in ON_EVENT:
+            return Notified(None, None)
+        kind, remind = ON_EVENT[detail_type]
+        booking_id, version = str(data["bookingId"]), int(data["version"])
+        if detail_type == "booking.created" and data.get("status") != "CONFIRMED":
+            return Notified(None, None)  # awaiting approval: confirmed (and reminded) once approved
+        booking = self.bookings.booking_now(booking_id)
+        if booking is None:
+            return Notified(kind, Outcome.SKIPPED, "booking gone")
+        reminder_at = None
+        if remind is not None:
+            reminder_at = self._reminder_time(booking) if remind and booking.version == version else None
+            if remind is False or booking.version == version:
+                self.reminders.plan(booking_id, version, reminder_at)
+        if kind is None:
+            return Notified(None, None, reminder_at=reminder_at)
+        # The message says what the event says: a later change has its own event and its own message.
+        at_event = replace(booking, start=datetime.fromisoformat(data["start"]), version=version)
+        notified = self._send(kind, at_event)
+        return Notified(notified.kind, notified.outcome, notified.reason, reminder_at)
+
+    def on_reminder(self, booking_id: str, version: int) -> Notified:
+        """A reminder's schedule fired: sent only if the booking still is what it was scheduled for."""
+        booking = self.bookings.booking_now(booking_id)
+        if booking is None or booking.status != "CONFIRMED" or booking.version != version:
+            return Notified(Kind.REMINDER, Outcome.SKIPPED, "the booking changed since")
+        notified = self._send(Kind.REMINDER, booking)
+        if notified.outcome is Outcome.SENT:
+            lead = (booking.start - self.clock()).total_seconds() / 60
+            return Notified(Kind.REMINDER, Outcome.SENT, lead_minutes=lead)
+        return notified
+
+    def _reminder_time(self, booking: BookingNow) -> datetime | None:
+        if booking.status != "CONFIRMED" or booking.reminder_minutes_before == 0:
+            return None
+        at = booking.start - timedelta(minutes=booking.reminder_minutes_before)
+        return at if at >= self.clock() + EARLIEST_REMINDER else None
+
+    def _send(self, kind: Kind, booking: BookingNow) -> Notified:
+        contact = self.contacts.contact(booking.customer_id)
+        if contact is None or not contact.opted_in or contact.whatsapp is None:
+            return Notified(kind, Outcome.SKIPPED, "no consent")
+        message = Message(
+            booking.booking_id,
+            booking.version,
+            kind,
+            contact.whatsapp,
+            self.templates.names[kind],
+            self.templates.language,
+            (booking.provider_name, booking.service_name, local_time(booking.start, booking.time_zone)),
+        )
+        if not self.log.claim(message):
+            return Notified(kind, None, "sent already")  # another delivery of the same event or schedule
+        sent = self.channel.send(message)
+        self.log.record(message, sent)
+        return Notified(kind, sent.outcome, sent.error)
