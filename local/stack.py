@@ -132,6 +132,7 @@ class LocalStack:
     def start(self) -> None:
         started = time.perf_counter()
         self.logs_dir.mkdir(parents=True, exist_ok=True)
+        self.outbox_path.unlink(missing_ok=True)  # the data is in memory, and so new: so is the outbox
         try:
             self.emulator = EmulatorProcess.start(log_path=self.logs_dir / "emulator.log")
             endpoint = self.emulator.endpoint
@@ -143,6 +144,7 @@ class LocalStack:
                 **user_pool.auth_parameters(),
                 "DependenciesLayerArn": "local",
                 "LoopbackWebhooks": "true",  # webhook receivers on 127.0.0.1 (decision 0029)
+                "NotificationOutbox": str(self.outbox_path),  # WhatsApp's stand-in (decision 0031)
                 **self.config.stack_parameters(),
             }
             queues = deploy_queues(aws_client("sqs", endpoint), "audit.yaml", parameters)
@@ -243,6 +245,7 @@ class LocalStack:
             gateway.add_local_route("GET", "/_local/capacity", self._capacity)
             gateway.add_local_route("DELETE", "/_local/capacity", self._capacity)
             gateway.add_local_route("GET", "/_local/events", self._events)
+            gateway.add_local_route("GET", "/_local/outbox", self._outbox)
             gateway.add_local_route("GET", "/_local/clock", self._clock)
             gateway.add_local_route("POST", "/_local/clock", self._clock)
             # Lambda's Invoke API, for an SDK pointed at the stack (make audit-redrive)
@@ -338,6 +341,18 @@ class LocalStack:
             return problem_response(400, "Bad Request", "VALIDATION_FAILED", "after must be a whole number", errors)
         body = json.dumps(self.event_rules.journal(after)).encode()
         return HttpResponse(200, {"Content-Type": "application/json"}, body)
+
+    @property
+    def outbox_path(self) -> Path:
+        return self.config.state_dir / "outbox.ndjson"
+
+    def _outbox(self, request: HttpRequest) -> HttpResponse:
+        """`GET /_local/outbox`: the WhatsApp messages the notifications function would have sent, in
+        order (its outbox channel appends them to one file: services/booking/adapters/whatsapp.py)."""
+        items = []
+        if self.outbox_path.exists():
+            items = [json.loads(line) for line in self.outbox_path.read_text(encoding="utf-8").splitlines() if line]
+        return HttpResponse(200, {"Content-Type": "application/json"}, json.dumps({"items": items}).encode())
 
     def _count_metric(self, namespace: str, name: str, dimensions: dict[str, str]) -> None:
         """One count of an AWS service's metric (a rule's AWS/Events, Lambda's AsyncEventsDropped)."""

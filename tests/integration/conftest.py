@@ -256,6 +256,7 @@ def run_handler(module: Any, event: dict[str, Any], context: Any) -> Any:
         "services.booking.waitlist_handler": "waitlist",
         "services.booking.publisher_handler": "publisher",
         "services.booking.webhook_handler": "webhooks",
+        "services.booking.notification_handler": "notifications",
     }
     service = own.get(module.__name__) or module.__name__.split(".")[1]
     stage = os.environ.get("STAGE", "inproc")

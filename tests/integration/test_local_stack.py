@@ -35,6 +35,7 @@ def test_every_function_was_warmed_at_start(stack: LocalStack) -> None:
         "PublisherFunction",
         "WaitlistFunction",
         "WebhookFunction",
+        "NotificationFunction",
         "AuditFunction",
     }
     assert all(f["state"] == "warm" and f["initDurationMs"] > 0 for f in functions.values())

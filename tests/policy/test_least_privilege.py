@@ -39,6 +39,7 @@ FUNCTIONS = {
     "waitlist": ("booking.yaml", "WaitlistFunction"),
     "publisher": ("booking.yaml", "PublisherFunction"),
     "webhooks": ("booking.yaml", "WebhookFunction"),
+    "notifications": ("booking.yaml", "NotificationFunction"),
 }
 
 # (service id, operation) → the IAM action AWS checks. Transactions are checked item by item.
@@ -342,7 +343,7 @@ def test_only_the_audit_role_can_write_the_trail() -> None:
         "PartiQLUpdate",
         "PartiQLDelete",
     ]
-    for service in ("booking", "availability", "waitlist", "publisher", "webhooks"):
+    for service in ("booking", "availability", "waitlist", "publisher", "webhooks", "notifications"):
         grants = role_grants(service, "policy")
         table_grants = [g for g in grants if g.action.startswith("dynamodb:")]
         reach = [g for g in table_grants if any(arn_matches(g.resource, a) for a in (trail, f"{trail}/index/GSI1"))]

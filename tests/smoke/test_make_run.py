@@ -109,6 +109,7 @@ def test_make_run_serves_health_warms_functions_authenticates_and_stops_cleanly(
             "AuditFunction",
             "AvailabilityFunction",
             "BookingFunction",
+            "NotificationFunction",
             "PublisherFunction",
             "WaitlistFunction",
             "WebhookFunction",

@@ -251,11 +251,13 @@ def test_functions_come_from_the_service_templates() -> None:
         "WaitlistFunction",
         "PublisherFunction",
         "WebhookFunction",
+        "NotificationFunction",
         "AuditFunction",
     }
     assert functions["WaitlistFunction"].handler == "services.booking.waitlist_handler.lambda_handler"
     assert functions["PublisherFunction"].handler == "services.booking.publisher_handler.lambda_handler"
     assert functions["WebhookFunction"].handler == "services.booking.webhook_handler.lambda_handler"
+    assert functions["NotificationFunction"].handler == "services.booking.notification_handler.lambda_handler"
     availability = functions["AvailabilityFunction"]
     assert availability.name == "appointments-test-availability"
     assert availability.handler == "services.availability.handler.lambda_handler"

@@ -21,6 +21,7 @@ from local.apigateway.api import ApiDefinition
 from services.common.settings import (
     AuditSettings,
     BookingSettings,
+    NotificationSettings,
     PublisherSettings,
     ServiceSettings,
     WebhookSettings,
@@ -34,6 +35,7 @@ SETTINGS: dict[str, type[ServiceSettings]] = {
     "WaitlistFunction": ServiceSettings,
     "PublisherFunction": PublisherSettings,
     "WebhookFunction": WebhookSettings,
+    "NotificationFunction": NotificationSettings,
     "AuditFunction": AuditSettings,
 }
 HANDLERS = {
