@@ -122,6 +122,7 @@ def plot_handler_cpu(rows: list[dict[str, Any]], path: Path) -> None:
         "publisher": "#c33d69",
         "waitlist": "#7d3c98",
         "webhooks": "#d45b07",
+        "notifications": "#067f68",
         "audit": "#8d6605",
     }
     names = [f"{row['function']}: {row['case']}" for row in measured]

@@ -48,13 +48,14 @@ ROOT = Path(__file__).resolve().parent.parent
 TRACE = "Root=1-5f84c7a1-0123456789abcdef01234567;Parent=0123456789abcdef;Sampled=1"
 BASELINE = "trivial Powertools route"
 # In this order: each builds on what the last made.
-FUNCTIONS = ("availability", "booking", "publisher", "waitlist", "webhooks", "audit")
+FUNCTIONS = ("availability", "booking", "publisher", "waitlist", "webhooks", "notifications", "audit")
 # Each function's handler module, where it is not services.<function>.handler: the publisher, the
 # waitlist function and the webhook dispatcher ship the booking code with other entry points.
 HANDLER_MODULES = {
     "publisher": "services.booking.publisher_handler",
     "waitlist": "services.booking.waitlist_handler",
     "webhooks": "services.booking.webhook_handler",
+    "notifications": "services.booking.notification_handler",
 }
 
 
@@ -398,7 +399,22 @@ def webhooks(bench: Bench, state: dict[str, Any]) -> None:
     bench.invocation(WEBHOOKS_DISPATCH, rule_event(created_record(state), state), {"deliveries": 0})
 
 
+def notifications(bench: Bench, state: dict[str, Any]) -> None:
+    """The notifications function as it runs for a booking's latest event when its customer has not
+    opted in (the booking read, its names, its reminder plan written, the customer's contact read),
+    and as a reminder fires for them (read, skipped). The scenario's booking's latest change is its
+    cancel; a creation reads and writes the same, and makes its reminder's schedule too (Scheduler's
+    API calls are not billed; its invocations are, in the cost model)."""
+    cancelled = rule_event(cancel_record(stream_records(state)), state)
+    bench.invocation(NOTIFICATIONS_EVENT, cancelled, {"kind": "CANCELLED", "outcome": "SKIPPED"})
+    data = cancelled["detail"]["data"]
+    fired = {"reminder": {"bookingId": data["bookingId"], "version": data["version"]}}
+    bench.invocation(NOTIFICATIONS_REMINDER, fired, {"kind": "REMINDER", "outcome": "SKIPPED"})
+
+
 PUBLISHER_BATCH = "stream batch of 1 record (a booking created), published"
+NOTIFICATIONS_EVENT = "domain event (a booking cancelled; its customer not opted in)"
+NOTIFICATIONS_REMINDER = "reminder fired (its customer not opted in)"
 WEBHOOKS_DISPATCH = "domain event (a booking created; no subscription)"
 WAITLIST_SWEEP = "waitlist sweep (no lines)"
 WAITLIST_MATCH = "domain event (a booking cancelled; no line)"
@@ -409,6 +425,7 @@ SCENARIOS: dict[str, Callable[[Bench, dict[str, Any]], None]] = {
     "publisher": publisher,
     "waitlist": waitlist,
     "webhooks": webhooks,
+    "notifications": notifications,
     "audit": audit,
 }
 
@@ -438,7 +455,7 @@ def scenario(child_args: list[str]) -> tuple[dict[str, str], dict[str, Any]]:
     """On an emulator of its own, each function's part of the scenario in an interpreter of its own
     (`--child <function>` plus `child_args`): the template parameters they ran with, and the state
     they left (their rows)."""
-    from local.cloudformation.provision import deploy_data_stack, deploy_event_buses
+    from local.cloudformation.provision import deploy_data_stack, deploy_event_buses, deploy_schedule_groups
     from local.cognito.user_pool import auth_parameters
     from local.emulator.server import EmulatorProcess
     from local.lambda_runtime.environment import function_environment, lambda_base_environment
@@ -452,6 +469,7 @@ def scenario(child_args: list[str]) -> tuple[dict[str, str], dict[str, Any]]:
         parameters = {**data.as_parameters(), **auth_parameters(), "Stage": "bench"}
         parameters["DependenciesLayerArn"] = "arn:aws:lambda:::layer:x:1"
         deploy_event_buses(aws_client("events", emulator.endpoint), "booking.yaml", parameters)
+        deploy_schedule_groups(aws_client("scheduler", emulator.endpoint), "booking.yaml", parameters)
         # By the function's name (appointments-<stage>-<function>): the publisher and the waitlist
         # function ship the booking code too.
         specs = {spec.name.rsplit("-", 1)[1]: spec for spec in load_functions(parameters).values()}

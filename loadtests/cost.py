@@ -87,7 +87,7 @@ OTHER_CALL_MS = 10.0
 # ColdStart per function.
 METRICS_IN_EVERY_FUNCTION = {"ValidationFailed", "AuthDenied"}
 API_FUNCTIONS = ("availability", "booking", "audit")
-FUNCTIONS = ("availability", "booking", "publisher", "waitlist", "webhooks", "audit")
+FUNCTIONS = ("availability", "booking", "publisher", "waitlist", "webhooks", "notifications", "audit")
 
 # The waitlist function (decision 0026): a sweep a minute whatever the traffic (EventBridge Scheduler),
 # and a match per change its mapping's filter lets through (those of the mix: cancels, reschedules).
@@ -108,6 +108,17 @@ PUBLISHER_CASE = "stream batch of 1 record (a booking created), published"
 WEBHOOKS_CASE = "domain event (a booking created; no subscription)"
 WEBHOOKS_READ_UNITS = 1.0
 EMPTY_LINE_READ_UNITS = 0.5
+# Notifications (decision 0031): its rule sends it the booking events (of the mix: bookings made,
+# cancelled, moved), and each booking's reminder fires once (EventBridge Scheduler invocations).
+# Priced as they run for a customer who has not opted in: the booking read (consistent, 1 unit), its
+# names (eventually consistent, 2 x 0.5), the customer's contact (1), and for an event its reminder
+# plan written (1 WRU). A message sent adds its claim and record (2 WRU) and WhatsApp's fees per
+# message (AWS's and Meta's, by country): not priced here (docs/cost.md says how to add them).
+NOTIFIED = {"POST /bookings", "POST /bookings/{id}/cancel", "POST /bookings/{id}/reschedule"}
+NOTIFICATIONS_EVENT_CASE = "domain event (a booking cancelled; its customer not opted in)"
+NOTIFICATIONS_REMINDER_CASE = "reminder fired (its customer not opted in)"
+NOTIFICATIONS_READ_UNITS = 3.0
+NOTIFICATIONS_EVENT_WRITE_UNITS = 1.0
 # The sweep also writes down what lapsed (decision 0027): its mark read (GetItem, consistent: 1 unit)
 # and written (PutItem: 1 unit), and this hour's markers read (a consistent Query: 1 unit at least).
 # The markers themselves, one per hold or pending booking, are in those operations' measured units.
@@ -164,6 +175,8 @@ class Profile:
     waitlist_match: Operation | None = None
     publisher: Operation | None = None  # one invocation per change (None: not measured, older figures)
     webhooks: Operation | None = None  # one invocation per published event (None: not measured)
+    notification_event: Operation | None = None  # one per booking event of the mix (None: not measured)
+    reminder: Operation | None = None  # one per booking made (None: not measured)
 
 
 @dataclass(frozen=True)
@@ -256,6 +269,16 @@ def estimate(profile: Profile, traffic: Traffic, prices: dict[str, Any]) -> list
         invocations["webhooks"] += published
         gb_seconds += published * billed_ms(profile.webhooks, memory) / 1000 * memory / 1024
         read_units += published * profile.webhooks.read_units
+    reminders = 0.0
+    if profile.notification_event is not None and profile.reminder is not None:
+        memory = profile.memory_mb["notifications"]
+        notified = sum(count for name, count in calls.items() if name in NOTIFIED)
+        reminders = calls.get("POST /bookings", 0.0)  # each booking's one reminder fires (a cancel's is deleted)
+        for operation, count in ((profile.notification_event, notified), (profile.reminder, reminders)):
+            invocations["notifications"] += count
+            gb_seconds += count * billed_ms(operation, memory) / 1000 * memory / 1024
+            read_units += count * operation.read_units
+            write_units += count * operation.write_units
     if profile.waitlist_match is not None:
         freeing = sum(count for name, count in calls.items() if name in FREES_TIME)
         match, memory = profile.waitlist_match, profile.memory_mb["waitlist"]
@@ -291,7 +314,8 @@ def estimate(profile: Profile, traffic: Traffic, prices: dict[str, Any]) -> list
         + invocations["audit"]
         + invocations["waitlist"]
         + invocations["publisher"]
-        + invocations["webhooks"],
+        + invocations["webhooks"]
+        + invocations["notifications"],
         traffic,
     )
 
@@ -355,7 +379,7 @@ def estimate(profile: Profile, traffic: Traffic, prices: dict[str, Any]) -> list
                 sweeps,
                 "invocations",
                 prices["scheduler"]["invocations_per_million"] / million,
-                free["scheduler_invocations"],
+                _free(free["scheduler_invocations"], reminders),
                 fixed=True,
             ),
             _line(
@@ -424,6 +448,14 @@ def estimate(profile: Profile, traffic: Traffic, prices: dict[str, Any]) -> list
         _line("WAF", "web ACL", profile.waf_web_acls, "web ACLs", waf["web_acl_month"], fixed=True),
         _line("WAF", "rules", profile.waf_rules, "rules", waf["rule_month"], fixed=True),
         _line("WAF", "requests inspected", api_requests, "requests", waf["requests_per_million"] / million),
+        _line(
+            "EventBridge Scheduler",
+            "invocations (each booking's reminder)",
+            reminders,
+            "invocations",
+            prices["scheduler"]["invocations_per_million"] / million,
+            free["scheduler_invocations"],
+        ),
         # Custom events have no Free Tier; rules delivering them to Lambda cost nothing more.
         _line(
             "EventBridge",
@@ -647,6 +679,7 @@ def init_by_function(cold_start_rows: list[dict[str, Any]]) -> dict[str, float]:
         found.setdefault("waitlist", found["booking"])
         found.setdefault("publisher", found["booking"])  # the same: booking code, no API
         found.setdefault("webhooks", found["booking"])
+        found.setdefault("notifications", found["booking"])
     missing = sorted(set(FUNCTIONS) - set(found))
     if missing:
         raise ValueError(f"the cold-start figures name no init for {missing}")
@@ -734,6 +767,30 @@ def profile_from(
                 tuple(cpu[WEBHOOKS_CASE]["awsCalls"]),
             )
             if WEBHOOKS_CASE in cpu
+            else None
+        ),
+        notification_event=(
+            Operation(
+                NOTIFICATIONS_EVENT_CASE,
+                "notifications",
+                NOTIFICATIONS_READ_UNITS,
+                NOTIFICATIONS_EVENT_WRITE_UNITS,
+                cpu[NOTIFICATIONS_EVENT_CASE]["cpuMs"],
+                tuple(cpu[NOTIFICATIONS_EVENT_CASE]["awsCalls"]),
+            )
+            if NOTIFICATIONS_EVENT_CASE in cpu
+            else None
+        ),
+        reminder=(
+            Operation(
+                NOTIFICATIONS_REMINDER_CASE,
+                "notifications",
+                NOTIFICATIONS_READ_UNITS,
+                0.0,
+                cpu[NOTIFICATIONS_REMINDER_CASE]["cpuMs"],
+                tuple(cpu[NOTIFICATIONS_REMINDER_CASE]["awsCalls"]),
+            )
+            if NOTIFICATIONS_REMINDER_CASE in cpu
             else None
         ),
     )

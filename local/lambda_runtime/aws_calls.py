@@ -35,6 +35,15 @@ def _resources(params: dict[str, Any]) -> dict[str, Any]:
         ]
     if "RequestItems" in params:  # batch operations name their tables as keys
         named["RequestItems"] = sorted(params["RequestItems"])
+        partitions = {  # a BatchGetItem's partitions: `dynamodb:LeadingKeys` holds each of them
+            str(key["PK"]["S"])
+            for request in params["RequestItems"].values()
+            if isinstance(request, dict)
+            for key in request.get("Keys", [])
+            if isinstance(key, dict) and isinstance(key.get("PK"), dict) and "S" in key["PK"]
+        }
+        if partitions:
+            named["PartitionKeys"] = sorted(partitions)
     if "Entries" in params:  # PutEvents is authorized on each entry's bus
         named["EventBusNames"] = sorted({str(entry.get("EventBusName", "default")) for entry in params["Entries"]})
     bound = re.match(r"\s*PK\s*=\s*(:\w+)", str(params.get("KeyConditionExpression", "")))

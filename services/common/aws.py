@@ -25,6 +25,8 @@ if TYPE_CHECKING:
 # Bounded retries with backoff for throttling and transient errors; short timeouts because an API
 # request has 29 s in total and a function 10 s.
 _CONFIG = Config(retries={"mode": "standard", "max_attempts": 3}, connect_timeout=2, read_timeout=5)
+# One attempt per call: a WhatsApp message resent after a timeout may arrive twice (adapters/whatsapp.py).
+SOCIAL_MESSAGING_CONFIG = Config(retries={"mode": "standard", "total_max_attempts": 1}, connect_timeout=2, read_timeout=10)
 
 
 @cache
@@ -59,8 +61,7 @@ def kms_client() -> KMSClient:
 @cache
 def socialmessaging_client() -> Any:  # no type stubs installed for it (boto3-stubs' extra would be one more package)
     """Its own retries off: `adapters/whatsapp.py` resends only what certainly was not sent."""
-    config = Config(retries={"mode": "standard", "max_attempts": 1}, connect_timeout=2, read_timeout=10)
-    client = boto3.client("socialmessaging", config=config)
+    client = boto3.client("socialmessaging", config=SOCIAL_MESSAGING_CONFIG)
     instrument(client)
     return client
 

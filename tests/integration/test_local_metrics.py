@@ -57,7 +57,7 @@ def test_the_templates_alarms_are_evaluated_on_the_local_metrics(stack: LocalSta
     started = time.time()
     states = stack.alarms.evaluate()  # what the background evaluation does every 10 s
     # 4 per function (availability, booking, publisher, waitlist, webhooks, audit), and the rest
-    assert len(states) == 42
+    assert len(states) == 47
     # the DLQ's depth is sampled before each evaluation, as CloudWatch samples SQS
     assert stack.metrics is not None
     depth = MetricId.of("AWS/SQS", "ApproximateNumberOfMessagesVisible", {"QueueName": "appointments-local-audit-dlq"})

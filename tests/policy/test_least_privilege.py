@@ -114,6 +114,13 @@ def arn_matches(pattern: str, value: str) -> bool:
     return re.fullmatch(regex, value) is not None
 
 
+def leading_keys(call: dict[str, Any]) -> list[str | None]:
+    """Every partition key a call names: a batch's each (`dynamodb:LeadingKeys` holds all of them),
+    else the one of `leading_key`."""
+    batch = call["resources"].get("PartitionKeys") if call["service"] == "DynamoDB" else None
+    return list(batch) if batch else [leading_key(call)]
+
+
 def leading_key(call: dict[str, Any]) -> str | None:
     """The partition key a single-item DynamoDB call or a Query of the table names (what
     `dynamodb:LeadingKeys` is about)."""
@@ -177,8 +184,9 @@ def required(call: dict[str, Any]) -> list[tuple[str, str]]:
     raise AssertionError(f"no resource mapping for {service}")
 
 
-def role_grants(service: str, stage: str) -> list[Grant]:
-    """The function's role, resolved for `stage` as CloudFormation would: its grants with their statements."""
+def role_grants(service: str, stage: str, extra: dict[str, str] | None = None) -> list[Grant]:
+    """The function's role, resolved for `stage` (and `extra` parameters) as CloudFormation would: its
+    grants with their statements."""
     template_name, function = FUNCTIONS[service]
     path = TEMPLATES / template_name
     template = load_template(path)
@@ -195,6 +203,7 @@ def role_grants(service: str, stage: str) -> list[Grant]:
         "AuditBucketArn": f"arn:aws:s3:::{bucket}",
         "DependenciesLayerArn": "layer",
         "StaffIssuer": f"https://cognito-idp.{REGION}.amazonaws.com/{REGION}_staff",
+        **(extra or {}),
     }
     own = {k: v for k, v in parameters.items() if k in template.get("Parameters", {})}
     own_resolver = resolver_for(template, own)
@@ -377,10 +386,11 @@ def test_every_call_is_granted_and_every_grant_is_used() -> None:
             grants = role_grants(service, stage)
             for call in (c for c in service_calls if c["stage"] == stage):
                 for action, arn in required(call):
-                    granting = allowed(action, arn, grants, leading_key(call), context_of(call, action))
-                    used.update(g.key for g in granting)
-                    if not granting:
-                        denied.append(f"{service} ({stage}): {action} on {arn}")
+                    for key in leading_keys(call):
+                        granting = allowed(action, arn, grants, key, context_of(call, action))
+                        used.update(g.key for g in granting)
+                        if not granting:
+                            denied.append(f"{service} ({stage}): {action} on {arn} ({key or 'no partition'})")
     assert not denied, "calls the role does not allow:\n" + "\n".join(sorted(set(denied)))
 
     unused = [
@@ -398,3 +408,18 @@ def test_every_call_is_granted_and_every_grant_is_used() -> None:
 def test_only_actions_without_resource_level_permissions_are_granted_on_every_resource(service: str) -> None:
     everything = [g for g in role_grants(service, "local") if g.resource == "*"]
     assert everything and all(g.action in RESOURCELESS for g in everything), everything
+
+
+def test_whatsapp_is_granted_on_the_stages_number_only_and_not_at_all_without_one() -> None:
+    """The local stack has no number to call, so no recorded call uses this grant: it is held here."""
+    number = "phone-number-id-0123456789abcdef0123456789abcdef"
+    send = "social-messaging:SendWhatsAppMessage"
+    granted = [g for g in role_grants("notifications", "policy", {"WhatsAppPhoneNumberId": number}) if g.action == send]
+    arn = f"arn:aws:social-messaging:{REGION}:{ACCOUNT_ID}:phone-number-id/{number}"
+    assert [g.resource for g in granted] == [arn]
+    assert not [g for g in role_grants("notifications", "policy") if g.action == send]
+    for service in FUNCTIONS:
+        if service != "notifications":
+            assert not [
+                g for g in role_grants(service, "policy", {"WhatsAppPhoneNumberId": number}) if g.action == send
+            ]

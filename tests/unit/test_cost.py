@@ -115,6 +115,7 @@ def test_the_init_figures_are_read_from_the_cold_start_benchmarks_rows() -> None
         "waitlist": 320.0,
         "publisher": 320.0,
         "webhooks": 320.0,
+        "notifications": 320.0,
         "audit": 280.0,
     }
     with pytest.raises(ValueError, match="audit"):
@@ -182,14 +183,16 @@ def test_the_templates_give_memory_alarms_and_metrics() -> None:
         "publisher": 512,
         "waitlist": 512,
         "webhooks": 512,
+        "notifications": 256,
         "audit": 512,
     }
     assert facts["compositeAlarms"] == 2
     assert facts["alarmMetrics"] >= 23  # at least one metric per metric alarm; metric math evaluates more
     # 25, then WaitlistJoined, WaitlistOffered, WaitlistExpired and its ColdStart; EventsPublished,
     # EventPublishFailures and the publisher's ColdStart; the six Webhook* metrics and the dispatcher's
-    # ColdStart
-    assert facts["customMetrics"] == 41
+    # ColdStart; CalendlyRejected and ExternalConflict; the four Notification/Reminder metrics and the
+    # notifications function's ColdStart
+    assert facts["customMetrics"] == 46
     assert (facts["wafWebAcls"], facts["wafRules"]) == (1, 3)
 
 

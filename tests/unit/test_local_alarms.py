@@ -43,8 +43,9 @@ def test_every_alarm_of_the_stage_is_resolved(tmp_path: Path) -> None:
     alarms, _ = evaluator(tmp_path)
     names = set(alarms.alarms)
     # 30, then the publisher's dead letters and iterator age, and its function's four; the webhooks'
-    # failure rate, and the dispatcher's four; Calendly's conflicts
-    assert len(names) == 42 and "appointments-local-publisher-dead-letters" in names
+    # failure rate, and the dispatcher's four; Calendly's conflicts; WhatsApp's failures, and the
+    # notifications function's four
+    assert len(names) == 47 and "appointments-local-publisher-dead-letters" in names
     assert "appointments-local-webhook-failures" in names
     dead_letters = alarms.alarms["appointments-local-audit-dead-letters"].properties
     assert dead_letters["Dimensions"] == [{"Name": "QueueName", "Value": "appointments-local-audit-dlq"}]
