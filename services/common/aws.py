@@ -26,7 +26,9 @@ if TYPE_CHECKING:
 # request has 29 s in total and a function 10 s.
 _CONFIG = Config(retries={"mode": "standard", "max_attempts": 3}, connect_timeout=2, read_timeout=5)
 # One attempt per call: a WhatsApp message resent after a timeout may arrive twice (adapters/whatsapp.py).
-SOCIAL_MESSAGING_CONFIG = Config(retries={"mode": "standard", "total_max_attempts": 1}, connect_timeout=2, read_timeout=10)
+SOCIAL_MESSAGING_CONFIG = Config(
+    retries={"mode": "standard", "total_max_attempts": 1}, connect_timeout=2, read_timeout=10
+)
 
 
 @cache

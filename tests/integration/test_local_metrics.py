@@ -3,8 +3,6 @@ services' metrics, under AWS's names and dimensions, from real traffic through t
 
 from __future__ import annotations
 
-import time
-
 from local.cloudwatch.metric_store import MetricId
 from local.stack import LocalStack
 from tests.integration.conftest import call, eventually, token
@@ -18,13 +16,13 @@ def test_traffic_becomes_cloudwatch_metrics(stack: LocalStack) -> None:
     pid, (sid,) = make_provider(
         stack, "metered-owner", "Metered Clinic", weekly, [{"name": "V", "durationMinutes": 30}]
     )
-    started = time.time()
+    started = stack.clock.now()  # metrics are stamped on the stack's clock, which other tests may have moved
     who = token(stack, "metered-customer", ["customers"])
     assert book(stack, who, pid, sid, slots(stack, pid, sid, future_day(6))[0]["start"])[0] == 201
     assert call(stack, "GET", "/no/such/route", token=who)[0] == 404
 
     def total(namespace: str, name: str, dimensions: dict[str, str], stat: str = "Sum") -> float:
-        values = metrics.datapoints(MetricId.of(namespace, name, dimensions), stat, 1, started, time.time() + 1)
+        values = metrics.datapoints(MetricId.of(namespace, name, dimensions), stat, 1, started, stack.clock.now() + 1)
         present = [value for _, value in values if value is not None]
         return sum(present) if stat in {"Sum", "SampleCount"} else max(present, default=0.0)
 
@@ -54,14 +52,14 @@ def test_traffic_becomes_cloudwatch_metrics(stack: LocalStack) -> None:
 
 def test_the_templates_alarms_are_evaluated_on_the_local_metrics(stack: LocalStack) -> None:
     assert stack.alarms is not None
-    started = time.time()
+    started = stack.clock.now()  # metrics are stamped on the stack's clock, which other tests may have moved
     states = stack.alarms.evaluate()  # what the background evaluation does every 10 s
     # 4 per function (availability, booking, publisher, waitlist, webhooks, audit), and the rest
     assert len(states) == 47
     # the DLQ's depth is sampled before each evaluation, as CloudWatch samples SQS
     assert stack.metrics is not None
     depth = MetricId.of("AWS/SQS", "ApproximateNumberOfMessagesVisible", {"QueueName": "appointments-local-audit-dlq"})
-    assert [v for _, v in stack.metrics.datapoints(depth, "SampleCount", 1, started, time.time() + 1) if v]
+    assert [v for _, v in stack.metrics.datapoints(depth, "SampleCount", 1, started, stack.clock.now() + 1) if v]
     assert states["appointments-local-table-throttles"] == "OK"  # no throttles: not breaching
     status, _, body = call(stack, "GET", "/_local/alarms")
     assert status == 200

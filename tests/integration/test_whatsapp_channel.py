@@ -4,14 +4,16 @@
 shapes (`x-amzn-errortype`, the codes and statuses of its service model).
 
 What is resent and what is not: a throttled request (429) is, with backoff, until it goes; a
-refusal (400) is not; a 500 is not either (WhatsApp may have the message: a second reminder is worse
-than none); a stage where nothing answers is tried 4 times, then failed."""
+refusal (400) is not; a 500 or an answer that does not come in time is not either (WhatsApp may have
+the message: a second reminder is worse than none); a stage where nothing answers is tried 4 times,
+then failed."""
 
 from __future__ import annotations
 
 import base64
 import json
 import threading
+import time
 from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass, field
@@ -20,6 +22,7 @@ from typing import Any
 
 import boto3
 import pytest
+from botocore.config import Config
 
 from services.booking.adapters.whatsapp import ATTEMPTS, SocialMessagingChannel
 from services.booking.domain.notifications import Kind, Message, Outcome
@@ -37,6 +40,7 @@ class Api:
 
     port: int = 0
     script: list[tuple[int, str]] = field(default_factory=list)
+    delay: float = 0.0  # seconds before each answer
     seen: list[dict[str, Any]] = field(default_factory=list)
 
 
@@ -49,6 +53,7 @@ def social_messaging() -> Iterator[Api]:
             body = json.loads(self.rfile.read(int(self.headers["Content-Length"])))
             api.seen.append({"path": self.path, "headers": dict(self.headers), "body": body})
             status, code = api.script.pop(0) if api.script else (200, "")
+            time.sleep(api.delay)
             answer = (
                 {"messageId": f"msg-{len(api.seen)}"} if status == 200 else {"message": f"{code} from the stand-in"}
             )
@@ -76,14 +81,17 @@ def social_messaging() -> Iterator[Api]:
         thread.join(timeout=10)
 
 
-def channel(endpoint: str, slept: list[float]) -> SocialMessagingChannel:
+def channel(endpoint: str, slept: list[float], read_timeout: float | None = None) -> SocialMessagingChannel:
+    config = (
+        SOCIAL_MESSAGING_CONFIG.merge(Config(read_timeout=read_timeout)) if read_timeout else SOCIAL_MESSAGING_CONFIG
+    )
     client = boto3.client(
         "socialmessaging",
         region_name="us-east-1",
         endpoint_url=endpoint,
         aws_access_key_id="test",
         aws_secret_access_key="test",
-        config=SOCIAL_MESSAGING_CONFIG,
+        config=config,
     )
     return SocialMessagingChannel(client, PHONE, sleep=slept.append)
 
@@ -155,6 +163,16 @@ def test_anything_else_fails_at_once_and_is_never_sent_again(status: int, code: 
         sent = channel(f"http://127.0.0.1:{api.port}", slept).send(MESSAGE)
     assert sent.outcome is Outcome.FAILED and len(api.seen) == 1 and slept == []
     assert sent.error == f"{why}: {code} after 1 attempt(s)"
+
+
+def test_an_answer_that_does_not_come_in_time_is_uncertain_and_never_sent_again() -> None:
+    slept: list[float] = []
+    with social_messaging() as api:
+        api.delay = 1.5  # past the client's read timeout: WhatsApp may well have the message by then
+        sent = channel(f"http://127.0.0.1:{api.port}", slept, read_timeout=0.5).send(MESSAGE)
+        time.sleep(1.2)  # let the stand-in finish answering before it stops
+    assert sent.outcome is Outcome.FAILED and sent.error == "uncertain: ReadTimeoutError"
+    assert len(api.seen) == 1 and slept == []
 
 
 def test_an_api_that_cannot_be_reached_is_tried_four_times() -> None:

@@ -16,7 +16,8 @@ from zoneinfo import ZoneInfo
 
 import pytest
 
-from local.stack import LocalStack, StackConfig
+from local.stack import LocalStack, StackConfig, aws_client
+from services.booking.adapters.notification_store import reminder_name
 from tests.integration.conftest import call, call_function, eventually, token
 
 pytestmark = pytest.mark.slow
@@ -88,6 +89,13 @@ def kinds(stack: LocalStack, booking_id: str) -> list[tuple[str, int]]:
     return [(m["kind"], m["version"]) for m in outbox(stack, booking_id)]
 
 
+def reminder_schedules(stack: LocalStack) -> list[str]:
+    """The reminders' one-time schedules Scheduler holds now (fired ones delete themselves)."""
+    assert stack.emulator is not None
+    scheduler = aws_client("scheduler", stack.emulator.endpoint)
+    return [s["Name"] for s in scheduler.list_schedules(GroupName="appointments-local-reminders")["Schedules"]]
+
+
 def settle(stack: LocalStack) -> None:
     """Every event published so far has reached its targets (the stack's clock move does the same)."""
     assert stack.publisher_mapping is not None and stack.event_rules is not None
@@ -135,6 +143,14 @@ def test_a_moved_booking_is_reminded_once_for_its_new_time_and_a_cancelled_one_n
     first, later = days_ahead(stack, 3, 10), days_ahead(stack, 5, 11)
     moved = book(stack, "ben", pid, sid, first)
     cancelled = book(stack, "ben", pid, sid, days_ahead(stack, 3, 12))
+    # (Confirmed first: a confirmation that arrived after the move would name a time that no longer
+    # holds, and is not sent.)
+    assert eventually(
+        lambda: kinds(stack, moved["bookingId"]) == kinds(stack, cancelled["bookingId"]) == [("CONFIRMATION", 1)]
+    )
+    assert sorted(reminder_schedules(stack)) == sorted(
+        [reminder_name(moved["bookingId"], 1), reminder_name(cancelled["bookingId"], 1)]
+    )
     ben = token(stack, "ben", ["customers"])
     path = f"/bookings/{moved['bookingId']}/reschedule"
     assert call(stack, "POST", path, token=ben, body={"start": later.isoformat()})[0] == 200
@@ -143,6 +159,8 @@ def test_a_moved_booking_is_reminded_once_for_its_new_time_and_a_cancelled_one_n
     assert eventually(lambda: kinds(stack, cancelled["bookingId"]) == [("CONFIRMATION", 1), ("CANCELLED", 2)])
     notice = outbox(stack, moved["bookingId"])[1]
     assert notice["template"] == "appointment_moved" and notice["parameters"][2].endswith(f"({ZONE})")
+    # The move replaced the moved booking's schedule; the cancel deleted the other's.
+    assert reminder_schedules(stack) == [reminder_name(moved["bookingId"], 2)]
 
     # Past the old time's reminder and the cancelled one's: nothing for either.
     advance_to(stack, first - timedelta(hours=23))
@@ -202,13 +220,14 @@ def test_a_reminder_fired_twice_sends_once_and_a_stale_one_sends_nothing(
     assert eventually(lambda: kinds(stack, booked["bookingId"]) == [("CONFIRMATION", 1)])
     assert stack.lambdas is not None
     notifications = stack.lambdas.functions["NotificationFunction"]
-    # Scheduler invokes at least once: the same schedule's input twice.
+    # A schedule for a version the booking is not at sends nothing.
+    stale = {"reminder": {"bookingId": booked["bookingId"], "version": 7}}
+    assert notifications.invoke(stale).payload == {"kind": "REMINDER", "outcome": "SKIPPED"}
+    assert kinds(stack, booked["bookingId"]) == [("CONFIRMATION", 1)]
+    # Scheduler invokes at least once: the same schedule's input twice, one message.
     fired = {"reminder": {"bookingId": booked["bookingId"], "version": 1}}
     answers = [notifications.invoke(fired).payload for _ in range(2)]
-    assert kinds(stack, booked["bookingId"]) == [("CONFIRMATION", 1), ("REMINDER", 1)], answers
-    # A schedule for a version the booking has left behind sends nothing.
-    stale = {"reminder": {"bookingId": booked["bookingId"], "version": 7}}
-    notifications.invoke(stale)
+    assert answers == [{"kind": "REMINDER", "outcome": "SENT"}, {"kind": "REMINDER", "outcome": None}]
     assert kinds(stack, booked["bookingId"]) == [("CONFIRMATION", 1), ("REMINDER", 1)]
 
 
@@ -227,3 +246,16 @@ def test_bad_contacts_are_refused_naming_the_field(stack: LocalStack) -> None:
     provider = token(stack, "notify-owner", ["providers"])
     assert call(stack, "PUT", "/me/contact", token=provider, body={"optIn": False})[0] == 403
     assert call(stack, "GET", "/me/contact", token=who)[0] == 404
+
+
+def test_an_erasure_takes_the_number_and_the_consent_away(stack: LocalStack, clinic: tuple[str, str]) -> None:
+    pid, sid = clinic
+    opt(stack, "gerd", "+4915199999999", True)
+    admin = token(stack, "notify-admin", ["admins"])
+    assert call(stack, "DELETE", "/customers/gerd/personal-data", token=admin)[0] == 202
+    status, _, contact = call(stack, "GET", "/me/contact", token=token(stack, "gerd", ["customers"]))
+    assert status == 200 and contact["whatsapp"] is None and contact["optIn"] is False, contact
+    assert contact["consentSource"] == "personal data erased"
+    booked = book(stack, "gerd", pid, sid, days_ahead(stack, 3, 17))
+    settle(stack)
+    assert kinds(stack, booked["bookingId"]) == []

@@ -124,3 +124,22 @@ def test_a_calendly_connection_is_the_providers_event_and_its_key_is_never_in_it
         ("Provider", "prv_1", "CALENDLY_DISCONNECTED"),
     ]
     assert all("sealedKey" not in e.changes for e in (connected, replaced, removed) if e)
+
+
+def test_every_statement_of_consent_is_in_the_trail_and_a_new_number_is_a_change() -> None:
+    said = {"entityType": "CustomerContact", "customerId": "anna", "actor": "anna", "whatsapp": "+4915112345678"}
+    yes = {**said, "optIn": True, "consentAt": "2026-12-01T08:00:00Z"}
+    again = {**yes, "consentAt": "2026-12-02T08:00:00Z"}
+    moved = {**again, "whatsapp": "+4915187654321"}
+    no = {**moved, "optIn": False, "consentAt": "2026-12-03T08:00:00Z"}
+    no_again = {**no, "consentAt": "2026-12-04T08:00:00Z"}
+    steps = [(None, yes), (yes, again), (again, moved), (moved, no), (no, no_again)]
+    events = [audit_event(record("MODIFY" if old else "INSERT", old, new)) for old, new in steps]
+    assert [(e.entityType, e.entityId, e.action) for e in events if e] == [
+        ("Customer", "anna", "CONTACT_OPTED_IN"),
+        ("Customer", "anna", "CONTACT_OPTED_IN"),
+        ("Customer", "anna", "CONTACT_CHANGED"),
+        ("Customer", "anna", "CONTACT_OPTED_OUT"),
+        ("Customer", "anna", "CONTACT_OPTED_OUT"),
+    ]
+    assert audit_event(record("MODIFY", no_again, {**no_again, "updatedAt": "x"})) is None  # bookkeeping only

@@ -177,6 +177,8 @@ def test_log_levels_keep_metrics_and_sampled_debug_lines(packaged: Packaged) -> 
         "metric (EMF) lines",
         "booking.yaml WebhookFunction: ApplicationLogLevel WARN with LogLevel WARN and sample rate 0 drops "
         "metric (EMF) lines",
+        "booking.yaml NotificationFunction: ApplicationLogLevel WARN with LogLevel WARN and sample rate 0 drops "
+        "metric (EMF) lines",
     ]
 
 

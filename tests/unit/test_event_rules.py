@@ -40,7 +40,7 @@ def waitlist_rule() -> RuleSpec:
 
 def test_the_templates_rules_are_read_from_the_booking_template() -> None:
     rules = {rule.name: rule for rule in load_rules(PARAMETERS, FUNCTIONS)}
-    assert set(rules) == {"appointments-test-waitlist", "appointments-test-webhooks"}
+    assert set(rules) == {"appointments-test-waitlist", "appointments-test-webhooks", "appointments-test-notifications"}
     rule = rules["appointments-test-waitlist"]
     assert rule.bus == "appointments-test"
     (target,) = rule.targets
@@ -54,6 +54,14 @@ def test_the_templates_rules_are_read_from_the_booking_template() -> None:
     assert [(t.function, t.max_event_age_seconds) for t in webhooks.targets] == [("WebhookFunction", 3600)]
     assert webhooks.matches({**EVENT, "detail-type": "booking.created"})
     assert not webhooks.matches({**EVENT, "source": "someone.else"})
+    # the notifications function hears the booking events a customer is told of (and those that end a
+    # booking, to drop its reminder), and nothing else
+    notifications = rules["appointments-test-notifications"]
+    assert [(t.function, t.max_event_age_seconds) for t in notifications.targets] == [("NotificationFunction", 3600)]
+    for told in ("booking.created", "booking.approved", "booking.rescheduled", "booking.cancelled", "booking.declined"):
+        assert notifications.matches({**EVENT, "detail-type": told}), told
+    for other in ("hold.created", "waitlist.offered", "schedule.changed"):
+        assert not notifications.matches({**EVENT, "detail-type": other}), other
 
 
 def without(kind: str, change: Any = None) -> Any:

@@ -126,9 +126,19 @@ def test_events_out_of_order_never_bring_an_old_time_back() -> None:
     notifier(w).on_event("booking.rescheduled", data(version=2, start=moved))
     notifier(w).on_event("booking.created", data(version=1))
     assert w.plans == {"bkg_1": (2, moved - timedelta(days=1))}
-    # Each event still says what it said: a confirmation of the first time, a notice of the move.
-    assert [(m.kind, m.version) for m in w.sent] == [(Kind.MOVED, 2), (Kind.CONFIRMATION, 1)]
-    assert "6 Dec" in w.sent[0].parameters[2] and "4 Dec" in w.sent[1].parameters[2]
+    # The move's notice names the new time; the late confirmation would name a time that no longer
+    # holds, after the customer was told it moved: not sent.
+    assert [(m.kind, m.version) for m in w.sent] == [(Kind.MOVED, 2)] and "6 Dec" in w.sent[0].parameters[2]
+
+
+def test_a_confirmation_or_a_move_is_not_sent_once_the_booking_is_cancelled() -> None:
+    w = world(booking=booking(version=2, status="CANCELLED"))
+    for detail_type, version in (("booking.created", 1), ("booking.rescheduled", 2)):
+        done = notifier(w).on_event(detail_type, data(version=version))
+        assert (done.outcome, done.reason) == (Outcome.SKIPPED, "the booking changed since"), detail_type
+    assert w.sent == [] and w.claimed == set()
+    # The cancel's own notice goes, naming the time that was cancelled.
+    assert notifier(w).on_event("booking.cancelled", data(version=2, status="CANCELLED")).outcome is Outcome.SENT
 
 
 def test_a_cancel_drops_the_reminder_and_says_so() -> None:
@@ -156,9 +166,19 @@ def test_other_events_do_nothing(detail_type: str) -> None:
 def test_no_reminder_when_it_would_already_be_due_or_the_service_asks_for_none() -> None:
     w = world(booking=booking(start=NOW + timedelta(hours=3)))
     assert notifier(w).on_event("booking.created", data(start=NOW + timedelta(hours=3))).reminder_at is None
-    assert w.plans == {"bkg_1": (1, None)}
+    assert w.plans == {}
     w = world(booking=booking(lead=0))
     assert notifier(w).on_event("booking.created", data()).reminder_at is None
+    assert w.plans == {"bkg_1": (1, None)}
+
+
+def test_an_event_redelivered_as_its_reminder_falls_due_leaves_the_reminder_planned() -> None:
+    w = world()
+    notifier(w).on_event("booking.created", data())
+    planned = dict(w.plans)
+    a_minute_before = START - timedelta(days=1, minutes=1)
+    assert notifier(w, a_minute_before).on_event("booking.created", data()).reminder_at is None
+    assert w.plans == planned  # not dropped: it fires in a minute
 
 
 def test_without_consent_nothing_is_sent_or_claimed() -> None:

@@ -129,11 +129,14 @@ def _classify(event_name: str, old: dict[str, Any], new: dict[str, Any]) -> tupl
             return "Provider", item["providerId"], "CALENDLY_DISCONNECTED"
         return None
     if kind == "CustomerContact" and event_name in {"INSERT", "MODIFY"}:
+        # Every statement of consent is recorded, a yes or a no said again too (its time and source
+        # change); a new number with the same answer is a change of contact.
+        said: Action = "CONTACT_OPTED_IN" if new.get("optIn") else "CONTACT_OPTED_OUT"
         if bool(new.get("optIn")) != bool(old.get("optIn")):
-            return "Customer", item["customerId"], "CONTACT_OPTED_IN" if new.get("optIn") else "CONTACT_OPTED_OUT"
-        return (
-            ("Customer", item["customerId"], "CONTACT_CHANGED") if new.get("whatsapp") != old.get("whatsapp") else None
-        )
+            return "Customer", item["customerId"], said
+        if new.get("whatsapp") != old.get("whatsapp"):
+            return "Customer", item["customerId"], "CONTACT_CHANGED"
+        return ("Customer", item["customerId"], said) if new.get("consentAt") != old.get("consentAt") else None
     if kind == "PersonalDataErasure" and event_name == "INSERT":
         return "Customer", item["customerId"], "PERSONAL_DATA_ERASED"
     if kind == "Provider":

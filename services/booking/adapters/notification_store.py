@@ -21,6 +21,9 @@ if TYPE_CHECKING:
     from mypy_boto3_scheduler import EventBridgeSchedulerClient
 
 LOG_KEPT = timedelta(days=90)  # a message's record, then TTL removes it
+# A reminder plan, past its reminder (which is at most 14 days before its booking): a late event of
+# the booking still finds it, then TTL removes it.
+PLAN_KEPT = timedelta(days=30)
 REMINDER_KEY = "reminder"  # the function's input from a reminder's schedule: {"reminder": {bookingId, version}}
 
 
@@ -200,7 +203,13 @@ class ScheduledReminders:
 
     def plan(self, booking_id: str, version: int, at: datetime | None) -> None:
         name = reminder_name(booking_id, version) if at is not None else None
-        values: dict[str, Any] = {"entityType": "ReminderPlan", "version": version}
+        # Kept until well after the reminder (or, with none, for a month), then TTL removes it.
+        kept_until = (at if at is not None else datetime.now(UTC)) + PLAN_KEPT
+        values: dict[str, Any] = {
+            "entityType": "ReminderPlan",
+            "version": version,
+            "expiresAt": int(kept_until.timestamp()),
+        }
         if at is not None:
             values |= {"scheduleName": name, "remindAt": iso_utc(at)}
         removed = [] if at is not None else ["scheduleName", "remindAt"]

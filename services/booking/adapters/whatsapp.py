@@ -23,7 +23,7 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
-from botocore.exceptions import ClientError, ConnectionClosedError, ConnectTimeoutError, EndpointConnectionError
+from botocore.exceptions import ClientError, ConnectTimeoutError, EndpointConnectionError, HTTPClientError
 
 from services.booking.domain.notifications import Message, Outcome, Sent
 
@@ -83,7 +83,7 @@ class SocialMessagingChannel:
             except UNSENT as error:
                 if attempt == ATTEMPTS - 1:
                     return Sent(Outcome.FAILED, error=f"unreachable: {type(error).__name__} after {ATTEMPTS} attempts")
-            except (ConnectionClosedError, ConnectionError) as error:  # a read timeout, a cut answer
+            except HTTPClientError as error:  # a read timeout, an answer cut off: it may have been sent
                 return Sent(Outcome.FAILED, error=f"uncertain: {type(error).__name__}")
             self.sleep(random.uniform(0, BASE_DELAY * 2**attempt))
         raise AssertionError("unreachable")  # pragma: no cover - every attempt returns or sleeps

@@ -214,17 +214,36 @@ class Notifier:
         booking = self.bookings.booking_now(booking_id)
         if booking is None:
             return Notified(kind, Outcome.SKIPPED, "booking gone")
-        reminder_at = None
-        if remind is not None:
-            reminder_at = self._reminder_time(booking) if remind and booking.version == version else None
-            if remind is False or booking.version == version:
-                self.reminders.plan(booking_id, version, reminder_at)
-        if kind is None:
-            return Notified(None, None, reminder_at=reminder_at)
-        # The message says what the event says: a later change has its own event and its own message.
-        at_event = replace(booking, start=datetime.fromisoformat(data["start"]), version=version)
-        notified = self._send(kind, at_event)
+        start = datetime.fromisoformat(data["start"])
+        notified = Notified(None, None)
+        if kind is Kind.CANCELLED:
+            notified = self._send(kind, replace(booking, start=start, version=version))
+        elif kind is not None:
+            # A confirmation or a move names a time: only while it still holds (events come in any
+            # order, and a later change has its own message), never one the customer was told is gone.
+            if booking.status == "CONFIRMED" and booking.start == start:
+                notified = self._send(kind, replace(booking, version=version))
+            else:
+                notified = Notified(kind, Outcome.SKIPPED, "the booking changed since")
+        # The message first: a failure to plan (Scheduler, say) must not cost the customer the message.
+        reminder_at = self._plan(booking, version, remind)
         return Notified(notified.kind, notified.outcome, notified.reason, reminder_at)
+
+    def _plan(self, booking: BookingNow, version: int, remind: bool | None) -> datetime | None:
+        """The booking's reminder for this event: planned anew (`remind`), dropped (`False`), or left
+        alone (an older version's event, or a reminder too close to plan)."""
+        if remind is None or (remind and booking.version != version):
+            return None  # not this event's to plan: a later version's event plans (or has planned)
+        if remind is False:
+            self.reminders.plan(booking.booking_id, version, None)
+            return None
+        at = self._reminder_time(booking)
+        if at is None and self._reminder_due(booking) is not None:
+            # Too close to plan (a late or redelivered event): what is planned stays. A plan for an
+            # older version fires and is refused by its version; one for this version still fires.
+            return None
+        self.reminders.plan(booking.booking_id, version, at)
+        return at
 
     def on_reminder(self, booking_id: str, version: int) -> Notified:
         """A reminder's schedule fired: sent only if the booking still is what it was scheduled for."""
@@ -237,11 +256,16 @@ class Notifier:
             return Notified(Kind.REMINDER, Outcome.SENT, lead_minutes=lead)
         return notified
 
-    def _reminder_time(self, booking: BookingNow) -> datetime | None:
+    def _reminder_due(self, booking: BookingNow) -> datetime | None:
+        """When the booking's reminder is due, if it has one (confirmed, and its service sends them)."""
         if booking.status != "CONFIRMED" or booking.reminder_minutes_before == 0:
             return None
-        at = booking.start - timedelta(minutes=booking.reminder_minutes_before)
-        return at if at >= self.clock() + EARLIEST_REMINDER else None
+        return booking.start - timedelta(minutes=booking.reminder_minutes_before)
+
+    def _reminder_time(self, booking: BookingNow) -> datetime | None:
+        """The reminder's time, if it can still be scheduled (Scheduler refuses an at() in the past)."""
+        at = self._reminder_due(booking)
+        return at if at is not None and at >= self.clock() + EARLIEST_REMINDER else None
 
     def _send(self, kind: Kind, booking: BookingNow) -> Notified:
         contact = self.contacts.contact(booking.customer_id)
