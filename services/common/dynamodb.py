@@ -55,6 +55,28 @@ def attribution(by: Attribution, updated_at: str) -> dict[str, str | bool]:
     }
 
 
+def update_of(values: Mapping[str, Any], *, remove: tuple[str, ...] = (), bump_version: bool = False) -> dict[str, Any]:
+    """An UpdateItem's `UpdateExpression` and its names and values: SET each of `values` (every name
+    through a placeholder, so reserved words such as `status` need no care), REMOVE `remove`, and
+    with `bump_version` ADD 1 to `version`. A condition's own names and values are added by the caller
+    (`#a<i>` names the i-th of `values`)."""
+    if any(value is None for value in values.values()):
+        raise ValueError("a value to SET is None: REMOVE it instead")
+    names = {f"#a{i}": name for i, name in enumerate([*values, *remove])}
+    expression = "SET " + ", ".join(f"#a{i} = :a{i}" for i in range(len(values)))
+    if remove:
+        expression += " REMOVE " + ", ".join(f"#a{len(values) + i}" for i in range(len(remove)))
+    attribute_values = to_item({f":a{i}": value for i, value in enumerate(values.values())})
+    if bump_version:
+        expression += " ADD version :one"
+        attribute_values[":one"] = {"N": "1"}
+    return {
+        "UpdateExpression": expression,
+        "ExpressionAttributeNames": names,
+        "ExpressionAttributeValues": attribute_values,
+    }
+
+
 # What a cursor is bound to: the query that made it, whatever page size is asked for next.
 _QUERY_FIELDS = (
     "TableName", "IndexName", "KeyConditionExpression", "FilterExpression",

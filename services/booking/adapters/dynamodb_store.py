@@ -62,6 +62,7 @@ from services.common.dynamodb import (
     error_code,
     from_item,
     to_item,
+    update_of,
 )
 from services.common.errors import BusyError
 from services.common.limits import KEPT_AFTER, Counter, counters
@@ -1031,21 +1032,15 @@ class DynamoDBBookingStore:
 
     def free_external(self, block: ExternalBlock, freed: ExternalBlock, by: Attribution) -> ClaimOutcome:
         """Only from the status read; its span leaves its live blocks in the same transaction."""
-        values = {
-            "status": freed.status.value,
-            "rescheduled": freed.rescheduled,
-            **attribution(by, iso_utc(datetime.now(UTC))),
-        }
+        now = iso_utc(datetime.now(UTC))
+        change = update_of({"status": freed.status.value, "rescheduled": freed.rescheduled, **attribution(by, now)})
+        change["ExpressionAttributeValues"][":read"] = {"S": block.status.value}
         update = {
             "Update": {
                 "TableName": self.table,
                 "Key": keys.external_key(block.external_id),
-                "UpdateExpression": "SET " + ", ".join(f"#a{i} = :a{i}" for i in range(len(values))),
-                "ConditionExpression": "#a0 = :read",
-                "ExpressionAttributeNames": {f"#a{i}": name for i, name in enumerate(values)},
-                "ExpressionAttributeValues": to_item(
-                    {":read": block.status.value, **{f":a{i}": value for i, value in enumerate(values.values())}}
-                ),
+                "ConditionExpression": "#a0 = :read",  # #a0: status
+                **change,
             }
         }
         busy = block.status in {ExternalStatus.BUSY, ExternalStatus.CONFLICT}  # both hold their time
@@ -1105,38 +1100,24 @@ class DynamoDBBookingStore:
             "calendlyUser": connection.user_uri or "",  # "": any user's events (no user named)
             **attribution(by, connection.connected_at),
         }
+        # Text, not a binary attribute: the stream's readers get it as JSON, where boto3 cannot read a
+        # binary value back (local/lambda_runtime/stream_records.py).
+        values["sealedKey"] = base64.b64encode(connection.sealed_key).decode()
         self.client.update_item(
             TableName=self.table,
             Key=keys.calendly_integration_key(connection.provider_id),
-            UpdateExpression="SET sealedKey = :sealed, "
-            + ", ".join(f"#a{i} = :a{i}" for i in range(len(values)))
-            + " ADD version :one",
-            ExpressionAttributeNames={f"#a{i}": name for i, name in enumerate(values)},
-            ExpressionAttributeValues={
-                # Text, not a binary attribute: the stream's readers get it as JSON, where boto3 cannot
-                # read a binary value back (local/lambda_runtime/stream_records.py).
-                ":sealed": {"S": base64.b64encode(connection.sealed_key).decode()},
-                ":one": {"N": "1"},
-                **to_item({f":a{i}": value for i, value in enumerate(values.values())}),
-            },
+            **update_of(values, bump_version=True),
         )
 
     def disconnect_calendly(self, provider_id: str, by: Attribution) -> bool:
         """The key is removed and the item kept, with who removed it, for the trail."""
-        values = {"disconnectedAt": iso_utc(datetime.now(UTC)), **attribution(by, iso_utc(datetime.now(UTC)))}
+        now = iso_utc(datetime.now(UTC))
         try:
             self.client.update_item(
                 TableName=self.table,
                 Key=keys.calendly_integration_key(provider_id),
-                UpdateExpression="SET "
-                + ", ".join(f"#a{i} = :a{i}" for i in range(len(values)))
-                + " REMOVE sealedKey ADD version :one",
                 ConditionExpression="attribute_exists(sealedKey)",
-                ExpressionAttributeNames={f"#a{i}": name for i, name in enumerate(values)},
-                ExpressionAttributeValues={
-                    ":one": {"N": "1"},
-                    **to_item({f":a{i}": value for i, value in enumerate(values.values())}),
-                },
+                **update_of({"disconnectedAt": now, **attribution(by, now)}, remove=("sealedKey",), bump_version=True),
             )
         except ClientError as error:
             if error_code(error) == "ConditionalCheckFailedException":

@@ -4,17 +4,17 @@ once), the booking as it stands, and each booking's one reminder schedule."""
 from __future__ import annotations
 
 import hashlib
-import json
 from datetime import UTC, datetime, timedelta
 from typing import TYPE_CHECKING, Any
 
 from botocore.exceptions import ClientError
 
+from services.booking.adapters.one_time_schedules import schedule_once
 from services.booking.domain.notifications import BookingNow, Contact, Message, Sent
 from services.common import keys
 from services.common.auth import Attribution
 from services.common.clock import iso_utc
-from services.common.dynamodb import attribution, error_code, from_item, to_item
+from services.common.dynamodb import attribution, error_code, from_item, to_item, update_of
 
 if TYPE_CHECKING:
     from mypy_boto3_dynamodb import DynamoDBClient
@@ -56,43 +56,26 @@ class DynamoDBContacts:
             "consentSource": contact.consent_source,
             **attribution(by, contact.consent_at),
         }
-        names = {f"#a{i}": name for i, name in enumerate([*values, "whatsapp"])}
-        expression = "SET " + ", ".join(f"#a{i} = :a{i}" for i in range(len(values)))
         if contact.whatsapp is not None:
-            expression += f", #a{len(values)} = :number"
-        else:
-            expression += f" REMOVE #a{len(values)}"
+            values["whatsapp"] = contact.whatsapp
+        removed = ("whatsapp",) if contact.whatsapp is None else ()
         answer = self.client.update_item(
             TableName=self.table,
             Key=keys.contact_key(contact.customer_id),
-            UpdateExpression=expression + " ADD version :one",
-            ExpressionAttributeNames=names,
-            ExpressionAttributeValues={
-                **to_item({f":a{i}": value for i, value in enumerate(values.values())}),
-                **({":number": {"S": contact.whatsapp}} if contact.whatsapp is not None else {}),
-                ":one": {"N": "1"},
-            },
             ReturnValues="ALL_NEW",
+            **update_of(values, remove=removed, bump_version=True),
         )
         return contact_from(from_item(dict(answer["Attributes"])))
 
     def erase_contact(self, customer_id: str, by: Attribution, now: datetime) -> None:
         """An erasure takes the number away, and the consent with it."""
         values = {"optIn": False, "consentAt": iso_utc(now), "consentSource": "personal data erased"}
-        values |= attribution(by, iso_utc(now))
         try:
             self.client.update_item(
                 TableName=self.table,
                 Key=keys.contact_key(customer_id),
-                UpdateExpression="SET "
-                + ", ".join(f"#a{i} = :a{i}" for i in range(len(values)))
-                + " REMOVE whatsapp ADD version :one",
                 ConditionExpression="attribute_exists(whatsapp)",
-                ExpressionAttributeNames={f"#a{i}": name for i, name in enumerate(values)},
-                ExpressionAttributeValues={
-                    **to_item({f":a{i}": value for i, value in enumerate(values.values())}),
-                    ":one": {"N": "1"},
-                },
+                **update_of({**values, **attribution(by, iso_utc(now))}, remove=("whatsapp",), bump_version=True),
             )
         except ClientError as error:
             if error_code(error) != "ConditionalCheckFailedException":  # no number kept: nothing to erase
@@ -138,11 +121,7 @@ class DynamoDBNotifications:
         self.client.update_item(
             TableName=self.table,
             Key=keys.notification_key(message.booking_id, message.version, message.kind.value),
-            UpdateExpression="SET " + ", ".join(f"#a{i} = :a{i}" for i in range(len(kept))) + ", doneAt = :now",
-            ExpressionAttributeNames={f"#a{i}": name for i, name in enumerate(kept)},
-            ExpressionAttributeValues=to_item(
-                {**{f":a{i}": value for i, value in enumerate(kept.values())}, ":now": iso_utc(datetime.now(UTC))}
-            ),
+            **update_of({**kept, "doneAt": iso_utc(datetime.now(UTC))}),
         )
 
     def booking_now(self, booking_id: str) -> BookingNow | None:
@@ -212,20 +191,15 @@ class ScheduledReminders:
         }
         if at is not None:
             values |= {"scheduleName": name, "remindAt": iso_utc(at)}
-        removed = [] if at is not None else ["scheduleName", "remindAt"]
-        expression = "SET " + ", ".join(f"#a{i} = :a{i}" for i in range(len(values)))
-        if removed:
-            expression += " REMOVE " + ", ".join(removed)
+        removed = () if at is not None else ("scheduleName", "remindAt")
         try:
             answer = self.client.update_item(
                 TableName=self.table,
                 Key=keys.reminder_plan_key(booking_id),
-                UpdateExpression=expression,
                 # The same version again (a redelivered event) plans again: its schedule is made once.
-                ConditionExpression="attribute_not_exists(#a1) OR #a1 <= :a1",
-                ExpressionAttributeNames={f"#a{i}": name for i, name in enumerate(values)},
-                ExpressionAttributeValues=to_item({f":a{i}": value for i, value in enumerate(values.values())}),
+                ConditionExpression="attribute_not_exists(#a1) OR #a1 <= :a1",  # #a1: version
                 ReturnValues="ALL_OLD",
+                **update_of(values, remove=removed),
             )
         except ClientError as error:
             if error_code(error) == "ConditionalCheckFailedException":
@@ -242,24 +216,13 @@ class ScheduledReminders:
                     raise
 
     def _create(self, name: str, booking_id: str, version: int, at: datetime) -> None:
-        when = f"{at.astimezone(UTC):%Y-%m-%dT%H:%M:%S}"
-        try:
-            self.scheduler.create_schedule(
-                Name=name,
-                GroupName=self.group,
-                ScheduleExpression=f"at({when})",
-                ScheduleExpressionTimezone="UTC",
-                FlexibleTimeWindow={"Mode": "OFF"},
-                ActionAfterCompletion="DELETE",
-                ClientToken=name,
-                Target={
-                    "Arn": self.target_arn,
-                    "RoleArn": self.role_arn,
-                    "Input": json.dumps({REMINDER_KEY: {"bookingId": booking_id, "version": version}}),
-                    # The function checks the booking and claims the message: a second firing sends nothing.
-                    "RetryPolicy": {"MaximumRetryAttempts": 0, "MaximumEventAgeInSeconds": 3600},
-                },
-            )
-        except ClientError as error:
-            if error_code(error) != "ConflictException":  # made already, by this version's earlier event
-                raise
+        # The function checks the booking and claims the message: a second firing sends nothing.
+        schedule_once(
+            self.scheduler,
+            name=name,
+            group=self.group,
+            at=at,
+            target_arn=self.target_arn,
+            role_arn=self.role_arn,
+            payload={REMINDER_KEY: {"bookingId": booking_id, "version": version}},
+        )

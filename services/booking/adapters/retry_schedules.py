@@ -10,13 +10,10 @@ both fire, and the attempt is claimed before it is made, so it is sent once.
 from __future__ import annotations
 
 import hashlib
-import json
 from datetime import UTC, datetime
 from typing import TYPE_CHECKING
 
-from botocore.exceptions import ClientError
-
-from services.common.dynamodb import error_code
+from services.booking.adapters.one_time_schedules import schedule_once
 
 if TYPE_CHECKING:
     from mypy_boto3_scheduler import EventBridgeSchedulerClient
@@ -35,28 +32,16 @@ class ScheduledRetries:
         self.client, self.group, self.role_arn, self.dispatcher_arn = client, group, role_arn, dispatcher_arn
 
     def schedule(self, webhook_id: str, delivery_id: str, attempt: int, at: datetime) -> None:
-        when = f"{at.astimezone(UTC):%Y-%m-%dT%H:%M:%S}"
-        name = schedule_name(webhook_id, delivery_id, attempt, when)
+        name = schedule_name(webhook_id, delivery_id, attempt, f"{at.astimezone(UTC):%Y-%m-%dT%H:%M:%S}")
         payload = {RETRY_KEY: {"webhookId": webhook_id, "deliveryId": delivery_id, "attempt": attempt}}
-        try:
-            self.client.create_schedule(
-                Name=name,
-                GroupName=self.group,
-                ScheduleExpression=f"at({when})",
-                ScheduleExpressionTimezone="UTC",
-                FlexibleTimeWindow={"Mode": "OFF"},
-                ActionAfterCompletion="DELETE",
-                ClientToken=name,
-                Target={
-                    "Arn": self.dispatcher_arn,
-                    "RoleArn": self.role_arn,
-                    "Input": json.dumps(payload, separators=(",", ":")),
-                    # Scheduler hands the input to Lambda's queue for asynchronous invocations, which
-                    # takes it whatever the function's concurrency; the attempt itself fails or
-                    # succeeds inside the function, which schedules the next one.
-                    "RetryPolicy": {"MaximumRetryAttempts": 0, "MaximumEventAgeInSeconds": 3600},
-                },
-            )
-        except ClientError as error:
-            if error_code(error) != "ConflictException":  # scheduled already: the same attempt
-                raise
+        # Scheduler hands the input to Lambda's queue, which takes it whatever the function's
+        # concurrency; the attempt itself fails or succeeds inside the function, which schedules the next.
+        schedule_once(
+            self.client,
+            name=name,
+            group=self.group,
+            at=at,
+            target_arn=self.dispatcher_arn,
+            role_arn=self.role_arn,
+            payload=payload,
+        )
