@@ -16,8 +16,10 @@ at-a-time lock, so it sees the table as it was just before and just after each r
   changes. Index writes are not doubled.
 
 Each request is recorded as a `Consumption` with its `X-Amzn-Trace-Id`, which botocore sends from
-`_X_AMZN_TRACE_ID` inside a function, so `GET /_capacity` (the stack's `/_local/capacity`) lets the
-benchmarks add the units up per API request. When a client asks for `ReturnConsumedCapacity`, the
+`_X_AMZN_TRACE_ID` inside a function, and the function that made it (botocore's User-Agent names it:
+`AWS_SDK_UA_APP_ID`, which the local runtime sets), so `GET /_capacity` (the stack's
+`/_local/capacity`) lets the benchmarks add the units up per API request, leaving out the functions
+that hear of its change and continue its trace. When a client asks for `ReturnConsumedCapacity`, the
 computed total replaces moto's constant. See docs/decisions/0015-dynamodb-capacity-metering.md.
 """
 
@@ -64,6 +66,7 @@ class Consumption:
     write_units: float
     index_write_units: float
     failed: bool
+    caller: str = ""  # the function that made it (its User-Agent's `app/<name>`), "" when not one of ours
 
 
 def item_size(attributes: dict[str, Any]) -> int:
@@ -160,11 +163,13 @@ class CapacityMeter:
             if not failed:
                 for listener in self.write_listeners:
                     listener(backend, keys, before)
-            consumption = Consumption(operation, table, _trace(environ), 0.0, units[0], units[1], failed)
+            consumption = Consumption(
+                operation, table, _trace(environ), 0.0, units[0], units[1], failed, _caller(environ)
+            )
         else:
             scanned = self._scanned(environ, operation, request, response)
             read = _read_consumption(operation, request, scanned)
-            consumption = Consumption(operation, table, _trace(environ), read, 0.0, 0.0, failed)
+            consumption = Consumption(operation, table, _trace(environ), read, 0.0, 0.0, failed, _caller(environ))
         with self._lock:
             self.ledger.append(consumption)
             totals = self.totals.setdefault(table, {"read": 0.0, "write": 0.0})
@@ -222,6 +227,11 @@ class CapacityMeter:
             body = json.dumps(report).encode()
         start_response("200 OK", [("Content-Type", "application/json"), ("Content-Length", str(len(body)))])
         return [body]
+
+
+def _caller(environ: dict[str, Any]) -> str:
+    found = re.search(r"(?:^|\s)app/(\S+)", str(environ.get("HTTP_USER_AGENT", "")))
+    return found.group(1) if found else ""
 
 
 def _trace(environ: dict[str, Any]) -> str:

@@ -40,6 +40,9 @@ def function_environment(
         "AWS_EXECUTION_ENV": f"AWS_Lambda_{spec.runtime}",
         "AWS_LAMBDA_LOG_FORMAT": spec.log_format.upper() if spec.log_format == "JSON" else "TEXT",
         "_HANDLER": spec.handler,
+        # Not Lambda's: botocore names the function in each request's User-Agent (`app/<name>`), so the
+        # local capacity meter can tell which function made a call within a trace several continue.
+        "AWS_SDK_UA_APP_ID": spec.name,
         **({"AWS_LAMBDA_LOG_LEVEL": spec.application_log_level} if spec.application_log_level else {}),
     }
 

@@ -14,10 +14,11 @@ from tests.integration.test_booking_api import WEEKDAYS, book, future_day, make_
 
 
 def units_of(stack: LocalStack, trace_header: str) -> list[dict[str, Any]]:
-    """The emulator's ledger entries for one API request, found by its trace id."""
+    """The emulator's ledger entries of one API request, found by its trace id: the booking function's
+    own (the functions that hear of its change continue the trace, and are priced apart)."""
     root = next(part[5:] for part in trace_header.split(";") if part.startswith("Root="))
     ledger = call(stack, "GET", "/_local/capacity")[2]["requests"]
-    return [entry for entry in ledger if entry["trace_id"] == root]
+    return [entry for entry in ledger if entry["trace_id"] == root and entry["caller"] == "appointments-local-booking"]
 
 
 def test_a_booking_costs_one_read_and_a_doubled_write_per_transaction_item(stack: LocalStack) -> None:

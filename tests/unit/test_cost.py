@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import math
 from dataclasses import replace
+from typing import Any
 
 import pytest
 
@@ -272,3 +273,32 @@ def test_each_published_event_costs_a_dispatcher_invocation_and_its_subscribers_
     seconds = line(with_it, "duration").quantity - line(without, "duration").quantity
     assert seconds == pytest.approx(100_000 * billed / 1000 * 0.5)
     assert sum(x.quantity for x in with_it if "read" in x.item) > sum(x.quantity for x in without if "read" in x.item)
+
+
+def test_a_requests_units_leave_out_the_functions_that_continue_its_trace() -> None:
+    """The notifications function, the webhook dispatcher and the waitlist hear of a change through
+    the bus and continue its request's trace; each is priced by a case of its own, so their calls
+    must not be counted a second time as the request's."""
+    from loadtests.bench_capacity import per_operation
+
+    def entry(caller: str, operation: str, reads: float, writes: float, trace: str = "t1") -> dict[str, Any]:
+        return {
+            "operation": operation,
+            "trace_id": trace,
+            "read_units": reads,
+            "write_units": writes,
+            "index_write_units": 0.0,
+            "caller": caller,
+        }
+
+    ledger = [
+        entry("appointments-bench-booking", "Query", 1.0, 0.0),
+        entry("appointments-bench-booking", "TransactWriteItems", 0.0, 10.0),
+        entry("appointments-bench-notifications", "GetItem", 1.0, 0.0),
+        entry("appointments-bench-notifications", "UpdateItem", 0.0, 1.0),
+        entry("appointments-bench-webhooks", "Query", 0.5, 0.0),
+        entry("appointments-bench-audit", "TransactWriteItems", 0.0, 4.0, trace="t9"),
+    ]
+    booking, audit = per_operation({"POST /bookings": ["t1"]}, ledger)
+    assert (booking["dynamodbRequests"], booking["readUnits"], booking["writeUnits"]) == (2, 1.0, 10.0)
+    assert (audit["calls"], audit["writeUnits"]) == (1, 4.0)
