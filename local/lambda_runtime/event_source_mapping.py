@@ -96,7 +96,8 @@ class EventSourceMapping:
 
     def stop(self) -> None:
         self._stopping.set()
-        self._thread.join(timeout=10)
+        if self._thread.ident is not None:  # started (a fixture may stop one its test never reached)
+            self._thread.join(timeout=10)
 
     def _run(self) -> None:
         description = self.streams.describe_stream(StreamArn=self.stream_arn)["StreamDescription"]

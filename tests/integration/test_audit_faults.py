@@ -55,7 +55,7 @@ def audit_pipeline(
 ) -> Iterator[Callable[..., AuditPipeline]]:
     """Makes a pipeline for a stage of its own, and points this process's handlers at its table."""
     made: list[tuple[EventSourceMapping, LambdaService]] = []
-    cached = (load_settings, dynamodb_client, s3_client, availability.availability, booking.bookings)
+    cached = (load_settings, dynamodb_client, s3_client, availability.availability, booking.store, booking.bookings)
 
     def make(stage: str, handler: str = "services.audit.handler.lambda_handler", **env: str) -> AuditPipeline:
         clients = {name: aws_client(name, emulator.endpoint) for name in ("dynamodb", "s3", "sqs", "dynamodbstreams")}

@@ -61,6 +61,7 @@ ACTIONS = {
     ("KMS", "Encrypt"): "kms:Encrypt",
     ("KMS", "Decrypt"): "kms:Decrypt",
     ("Scheduler", "CreateSchedule"): "scheduler:CreateSchedule",
+    ("Scheduler", "DeleteSchedule"): "scheduler:DeleteSchedule",
 }
 TRANSACTION_ITEMS = {
     "Put": "dynamodb:PutItem",
