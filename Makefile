@@ -182,7 +182,6 @@ bench-cold-start: $(VENV_STAMP) $(LAYER_STAMP) ## Each function's init + first r
 bench-smoke: $(VENV_STAMP) $(LAYER_STAMP) ## Run every benchmark at tiny sizes, without verdicts, so the scripts never rot
 	$(PY) -m loadtests.bench_transactions --quick
 	$(PY) -m loadtests.bench_slots --quick
-	$(PY) -m loadtests.bench_cold_start --quick
 	$(PY) -m loadtests.bench --quick --out .build/bench-smoke
 	$(PY) -m loadtests.cost --from .build/bench-smoke/results.json
 

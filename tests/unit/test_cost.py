@@ -3,6 +3,7 @@ prices file and the facts it reads from the templates."""
 
 from __future__ import annotations
 
+import json
 import math
 from dataclasses import replace
 from typing import Any
@@ -302,3 +303,35 @@ def test_a_requests_units_leave_out_the_functions_that_continue_its_trace() -> N
     booking, audit = per_operation({"POST /bookings": ["t1"]}, ledger)
     assert (booking["dynamodbRequests"], booking["readUnits"], booking["writeUnits"]) == (2, 1.0, 10.0)
     assert (audit["calls"], audit["writeUnits"]) == (1, 4.0)
+
+
+def test_make_bench_cold_start_prints_its_table_writes_its_report_and_ends_with_the_worst_ratio(
+    tmp_path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """`bench-smoke` measures the cold start once, through `bench --quick`; the command's own main is
+    held here, on a measurement made up of one function."""
+    from loadtests import bench_cold_start
+
+    row = {
+        "function": "booking",
+        "firstRequest": "POST /bookings",
+        "functionMs": 360.0,
+        "baselineMs": 240.0,
+        "ratio": 1.5,
+        "cpuRatio": 1.45,
+        "librariesMs": 300.0,
+        "librariesRatio": 1.25,
+    }
+    measured = {"runs": 1, "python": "3.13", "goalRatio": 1.5, "worstRatio": 1.5, "rows": [row]}
+    monkeypatch.setattr(bench_cold_start, "measure", lambda runs: measured)
+    monkeypatch.setattr(bench_cold_start, "REPORTS", tmp_path)
+    (tmp_path / "layer" / "boto3").mkdir(parents=True)  # the layer it measures against, as `make` builds it
+    monkeypatch.setattr(bench_cold_start, "LAYER", tmp_path / "layer")
+    assert bench_cold_start.main(["--quick"]) == 0
+    out = capsys.readouterr().out
+    assert "| booking: POST /bookings | 360.0 | 240.0 | 1.50 | 1.45 | 300.0 | 1.25 |" in out
+    assert out.rstrip().endswith("worst: 1.50x (first request, composition root included)")
+    (report,) = tmp_path.glob("bench-cold-start-*-quick.json")
+    assert json.loads(report.read_text())["rows"] == [row]
+    measured["worstRatio"] = 1.6
+    assert bench_cold_start.main([]) == 1  # a full run past the goal fails
