@@ -41,10 +41,12 @@ MIX ?=
 FROM ?=
 TWELVE_MONTHS ?=
 MAX_EXAMPLES ?= 300
+EXPORT ?=
+KEEP ?=
 
 export PYTHONDONTWRITEBYTECODE := 1
 
-.PHONY: help venv run test lint fmt typecheck unit integration integration-stale smoke browser browser-test templates package checkov deploy-check deploy destroy load fuzz bench cfn-lint bench-smoke bench-transactions bench-slots bench-cold-start bench-capacity bench-handler-cpu bench-throughput bench-contention cost token audit-verify audit-redrive events-redrive faults clean
+.PHONY: help venv run test lint fmt typecheck unit integration integration-stale smoke browser browser-test templates package checkov deploy-check deploy destroy load fuzz bench cfn-lint bench-smoke bench-transactions bench-slots bench-cold-start bench-capacity bench-handler-cpu bench-throughput bench-contention cost token audit-verify audit-redrive events-redrive backup backup-drill faults clean
 
 help: ## List the targets
 	@grep -E '^[a-zA-Z_-]+:.*?## ' $(MAKEFILE_LIST) | awk 'BEGIN {FS = ":.*?## "}; {printf "  \033[36m%-20s\033[0m %s\n", $$1, $$2}'
@@ -219,6 +221,13 @@ audit-redrive: $(VENV_STAMP) ## Give the audit consumer's dead-lettered stream r
 
 events-redrive: $(VENV_STAMP) ## Give the domain events' publisher its dead-lettered stream ranges again, while the stream has them (the running local stack; or QUEUE_URL=… FUNCTION=…)
 	$(PY) -m services.audit.redrive $(if $(QUEUE_URL),--queue-url $(QUEUE_URL) --function $(FUNCTION),--local-stack http://127.0.0.1:$(PORT) --consumer publisher)
+
+backup: $(VENV_STAMP) ## Export both tables to the backup bucket now (the running local stack; or STAGE=… [REGION=…])
+	$(PY) -m services.audit.backup export $(if $(STAGE),--stage $(STAGE) $(if $(REGION),--region $(REGION)),--local-stack http://127.0.0.1:$(PORT))
+
+backup-drill: $(VENV_STAMP) ## Export, restore into new tables, check files, counts, every item and the audit chains; one line (local stack, or STAGE=…; EXPORT="<arn> <arn>" drills those; KEEP=1)
+	$(PY) -m services.audit.backup drill $(if $(STAGE),--stage $(STAGE) $(if $(REGION),--region $(REGION)),--local-stack http://127.0.0.1:$(PORT)) \
+	  $(foreach e,$(EXPORT),--export $(e)) $(if $(KEEP),--keep)
 
 clean: ## Remove the virtualenv, local state and caches
 	rm -rf $(VENV) .local .artifacts .build .pytest_cache .mypy_cache .ruff_cache .hypothesis

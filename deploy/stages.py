@@ -182,7 +182,8 @@ def clear_failed_first_deploy(aws: AwsCli, stack: str) -> None:
 
 def kept_by_a_destroyed_stage(aws: AwsCli, stage: str, account_id: str) -> dict[str, str]:
     """The root stack's parameters that adopt what `make destroy` kept of this stage (its tables, audit
-    bucket and user pools, by their names), so that deploying the stage again does not fail on them."""
+    and backup buckets and user pools, by their names), so that deploying the stage again does not fail
+    on them."""
     adopted: dict[str, str] = {}
     table = _kept_table(aws, f"appointments-{stage}")
     if table is not None:
@@ -190,12 +191,13 @@ def kept_by_a_destroyed_stage(aws: AwsCli, stage: str, account_id: str) -> dict[
     if _kept_table(aws, f"appointments-{stage}-audit") is not None:
         adopted["AdoptAuditTable"] = "true"
     region = deploy_region(aws)
-    try:
-        aws("s3api", "head-bucket", "--bucket", f"appointments-audit-{stage}-{account_id}-{region}")
-        adopted["AdoptAuditBucket"] = "true"
-    except DeployError as error:
-        if "404" not in str(error) and "Not Found" not in str(error):
-            raise
+    for prefix, parameter in (("appointments-audit", "AdoptAuditBucket"), ("appointments-bak", "AdoptBackupBucket")):
+        try:
+            aws("s3api", "head-bucket", "--bucket", f"{prefix}-{stage}-{account_id}-{region}")
+            adopted[parameter] = "true"
+        except DeployError as error:
+            if "404" not in str(error) and "Not Found" not in str(error):
+                raise
     pools: list[dict[str, Any]] = []
     token: list[str] = []
     while True:  # the CLI requires --max-results here, and then leaves paging to the caller

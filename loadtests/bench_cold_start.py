@@ -79,6 +79,8 @@ def template_parameters() -> dict[str, str]:
         "AuditTableArn": f"arn:aws:dynamodb:us-east-1:123456789012:table/{table}-audit",
         "AuditBucketName": bucket,
         "AuditBucketArn": f"arn:aws:s3:::{bucket}",
+        "BackupBucketName": "appointments-bak-bench",
+        "BackupBucketArn": "arn:aws:s3:::appointments-bak-bench",
         "DependenciesLayerArn": "arn:aws:lambda:us-east-1:123456789012:layer:bench:1",
         "StaffIssuer": "https://cognito-idp.us-east-1.amazonaws.com/us-east-1_staffbench",
     }

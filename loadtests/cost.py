@@ -659,7 +659,7 @@ def template_facts() -> dict[str, Any]:
         "memoryMb": memory,
         "alarmMetrics": alarm_metrics,
         "compositeAlarms": sum(alarm.composite for alarm in alarms),
-        "customMetrics": custom + len(FUNCTIONS),  # + ColdStart per function
+        "customMetrics": custom + len(memory),  # + ColdStart per function of the templates
     }
 
 

@@ -46,7 +46,7 @@ from local.lambda_runtime.event_source_mapping import EventSourceMapping, Mappin
 from local.lambda_runtime.function_runtime import MAX_ENVIRONMENTS
 from local.lambda_runtime.functions import load_functions, unretried_async
 from local.lambda_runtime.service import LambdaService
-from local.scheduler.schedules import OneTimeSchedules, Scheduler, load_schedules, schedule_groups
+from local.scheduler.schedules import OneTimeSchedules, Scheduler, emulator_due, load_schedules, schedule_groups
 from local.seed import DEMO_PROVIDERS, seed_if_empty
 from local.wafv2.web_acl import WebAcl
 from local.xray.daemon import XRayDaemon
@@ -219,6 +219,7 @@ class LocalStack:
             self.scheduler = Scheduler(load_schedules(parameters, specs), self.lambdas.functions, now).start()
             self.one_time_schedules = OneTimeSchedules(
                 aws_client("scheduler", endpoint),
+                emulator_due(endpoint),
                 schedule_groups(parameters),
                 self.lambdas.functions,
                 unretried_async(parameters),
@@ -312,6 +313,7 @@ class LocalStack:
             "table": self.data.table_name if self.data else None,
             "auditTable": self.data.audit_table_name if self.data else None,
             "auditBucket": self.data.audit_bucket_name if self.data else None,
+            "backupBucket": self.data.backup_bucket_name if self.data else None,
             "auditDeadLetterQueue": runner.dead_letter_url if runner else None,
             "auditFunction": runner.runtime.spec.name if runner else None,
             "xrayDaemon": self.xray.address if self.xray else None,

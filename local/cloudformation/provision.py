@@ -60,6 +60,8 @@ class DataStack:
     audit_table_arn: str
     audit_bucket_name: str
     audit_bucket_arn: str
+    backup_bucket_name: str
+    backup_bucket_arn: str
 
     def as_parameters(self) -> dict[str, str]:
         return {
@@ -70,6 +72,8 @@ class DataStack:
             "AuditTableArn": self.audit_table_arn,
             "AuditBucketName": self.audit_bucket_name,
             "AuditBucketArn": self.audit_bucket_arn,
+            "BackupBucketName": self.backup_bucket_name,
+            "BackupBucketArn": self.backup_bucket_arn,
         }
 
 
@@ -124,12 +128,14 @@ def create_bucket(s3: S3Client, properties: dict[str, Any]) -> None:
 
 
 def deploy_data_stack(dynamodb: DynamoDBClient, s3: S3Client, stage: str) -> DataStack:
-    """Create the data stack's tables and bucket in the emulator (or find them already there)."""
+    """Create the data stack's tables and buckets in the emulator (or find them already there)."""
     template = load_template(TEMPLATES / "data.yaml")
     resolver = resolver_for(template, {"Stage": stage})
     tables = resources_of_type(template, "AWS::DynamoDB::Table")
-    (bucket_resource,) = resources_of_type(template, "AWS::S3::Bucket").values()
-    bucket_properties = resolver.resolve(bucket_resource["Properties"])
+    buckets = {
+        logical_id: resolver.resolve(resource["Properties"])
+        for logical_id, resource in resources_of_type(template, "AWS::S3::Bucket").items()
+    }
 
     existing = set(dynamodb.list_tables()["TableNames"])
     made: dict[str, dict[str, Any]] = {}
@@ -139,9 +145,11 @@ def deploy_data_stack(dynamodb: DynamoDBClient, s3: S3Client, stage: str) -> Dat
             made[logical_id] = dict(dynamodb.describe_table(TableName=properties["TableName"])["Table"])
         else:
             made[logical_id] = create_table(dynamodb, properties)
-    if bucket_properties["BucketName"] not in {b["Name"] for b in s3.list_buckets().get("Buckets", [])}:
-        create_bucket(s3, bucket_properties)
-    bucket = bucket_properties["BucketName"]
+    existing_buckets = {b["Name"] for b in s3.list_buckets().get("Buckets", [])}
+    for properties in buckets.values():
+        if properties["BucketName"] not in existing_buckets:
+            create_bucket(s3, properties)
+    bucket, backups = buckets["AuditBucket"]["BucketName"], buckets["BackupBucket"]["BucketName"]
     table, audit_table = made["Table"], made["AuditTable"]
     return DataStack(
         table_name=table["TableName"],
@@ -151,6 +159,8 @@ def deploy_data_stack(dynamodb: DynamoDBClient, s3: S3Client, stage: str) -> Dat
         audit_table_arn=audit_table["TableArn"],
         audit_bucket_name=bucket,
         audit_bucket_arn=f"arn:aws:s3:::{bucket}",
+        backup_bucket_name=backups,
+        backup_bucket_arn=f"arn:aws:s3:::{backups}",
     )
 
 

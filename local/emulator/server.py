@@ -64,7 +64,8 @@ class LoopbackOnly:
 def build_app(patched: bool = True) -> tuple[ClockControl, SerializedApp]:
     """moto's multi-service WSGI app, patched, metered and serialized, behind EventBridge's refusals
     and journal (event_bus.py), the fault injector and the clock; answers the app and its serialized
-    core (whose lock the TTL sweeper takes).
+    core (whose lock the TTL sweeper takes). Inside the lock, `/_schedules/due` reads moto's schedules
+    (due_schedules.py).
 
     The capacity meter sits inside the lock: it reads the items a request touches just before and
     just after moto runs it, and tells the read consistency layer (the `staleReadsMs` fault) what each
@@ -72,20 +73,22 @@ def build_app(patched: bool = True) -> tuple[ClockControl, SerializedApp]:
     """
     from moto.moto_server.werkzeug_app import DomainDispatcherApplication, create_backend_app
 
-    from local.emulator import overheads, refusals, scheduler_refusals, transactions
+    from local.emulator import overheads, refusals, scheduler_refusals, table_exports, transactions
     from local.emulator.capacity import CapacityMeter
     from local.emulator.consistency import ReadConsistency
+    from local.emulator.due_schedules import DueSchedules
     from local.emulator.event_bus import EventBusTap
 
     refusals.install()
     scheduler_refusals.install()
+    table_exports.install()
     overheads.install()
     if patched:
         transactions.install()
     meter = CapacityMeter(DomainDispatcherApplication(create_backend_app))
     consistency = ReadConsistency(meter)
     meter.write_listeners.append(consistency.written)
-    serialized = SerializedApp(consistency)
+    serialized = SerializedApp(DueSchedules(consistency))
     bus = EventBusTap(serialized)
     faults = FaultInjector(bus)
     faults.plan_listeners.append(lambda plan: setattr(consistency, "staleness_ms", plan.staleReadsMs))

@@ -24,7 +24,7 @@ from contextvars import ContextVar
 from typing import Any
 from weakref import WeakSet
 
-RESOURCE_PARAMETERS = ("TableName", "IndexName", "Bucket", "Key", "QueueUrl")
+RESOURCE_PARAMETERS = ("TableName", "TableArn", "ExportArn", "IndexName", "Bucket", "Key", "QueueUrl")
 
 
 def _resources(params: dict[str, Any]) -> dict[str, Any]:

@@ -17,9 +17,11 @@ a template that adds one fails the local stack's start instead of never firing),
 retries of a failed asynchronous invocation (so a target function must turn them off with an
 `AWS::Lambda::EventInvokeConfig`, or the stack refuses to start).
 
-One-time schedules that the functions create at run time (`OneTimeSchedules`: a webhook's retry),
-in the templates' schedule groups, fire too: once the stack's clock passes their `at()` (AWS: within
-that minute), their Lambda target invoked with their `Input`, then deleted when their
+One-time schedules that the functions create at run time (`OneTimeSchedules`: a webhook's retry, a
+booking's reminder), in the templates' schedule groups, fire too (the emulator says which are due,
+local/emulator/due_schedules.py; each is then read with `GetSchedule`): once the stack's clock
+passes their `at()` (AWS: within that minute), their Lambda target invoked with their `Input`, then
+deleted when their
 `ActionAfterCompletion` is `DELETE`. The emulator refuses an `at()` in the past when one is created,
 as AWS does (local/emulator/scheduler_refusals.py). One whose target this emulation would run
 differently (not a function of the stack, retries on, a flexible window) is not fired but counted
@@ -32,11 +34,15 @@ import json
 import logging
 import re
 import threading
-from collections.abc import Callable
+import urllib.request
+from collections.abc import Callable, Iterable
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any
+from urllib.parse import urlencode
+
+from botocore.exceptions import ClientError
 
 from local.cloudformation.resolver import local_arn
 from local.lambda_runtime.function_runtime import FunctionRuntime, Throttled
@@ -187,23 +193,35 @@ class OneTime:
     refusal: str | None = None
 
 
+def emulator_due(endpoint: str) -> Callable[[list[str], float], list[tuple[str, str]]]:
+    """The emulator's answer to which one-time schedules are due (local/emulator/due_schedules.py):
+    one request, where listing every group's schedules page by page each second would be thousands."""
+
+    def due(groups: list[str], before: float) -> list[tuple[str, str]]:
+        query = urlencode([("before", repr(before)), *(("group", group) for group in groups)])
+        with urllib.request.urlopen(f"{endpoint}/_schedules/due?{query}", timeout=10) as answer:
+            return [(str(found["group"]), str(found["name"])) for found in json.load(answer)["due"]]
+
+    return due
+
+
 class OneTimeSchedules:
     """Fires the one-time schedules created at run time in the stack's schedule groups."""
 
     def __init__(
         self,
         client: Any,
+        due: Callable[[list[str], float], Iterable[tuple[str, str]]],
         groups: list[str],
         functions: dict[str, FunctionRuntime],
         unretried: dict[str, int],
         now: Callable[[], float],
         tick_seconds: float = 1.0,
     ) -> None:
-        self.client, self.groups, self.functions, self._now = client, groups, functions, now
+        self.client, self.due, self.groups, self.functions, self._now = client, due, groups, functions, now
         self.by_name = {runtime.spec.name: logical_id for logical_id, runtime in functions.items()}
         self.unretried, self.tick_seconds = unretried, tick_seconds
         self.fired = self.failed = self.refused = 0
-        self._known: dict[tuple[str, str], OneTime] = {}
         self._done: set[tuple[str, str]] = set()
         self._stopping = threading.Event()
         self._pool = ThreadPoolExecutor(max_workers=4, thread_name_prefix="one-time-schedule")
@@ -226,25 +244,20 @@ class OneTimeSchedules:
                 log.exception("one-time schedules not read")
 
     def tick(self) -> None:
-        """Read what the groups hold now; fire what is due."""
-        present: set[tuple[str, str]] = set()
-        for group in self.groups:
-            for page in self.client.get_paginator("list_schedules").paginate(GroupName=group):
-                for summary in page.get("Schedules", []):
-                    key = (group, str(summary["Name"]))
-                    present.add(key)
-                    if key not in self._known and key not in self._done:
-                        found = self._read(group, key[1])
-                        if found is not None:
-                            self._known[key] = found
-        for key in [key for key in self._known if key not in present]:
-            del self._known[key]  # deleted by someone else before it fired
-        now = self._now()
-        for key, schedule in list(self._known.items()):
-            if schedule.fires_at <= now:
-                del self._known[key]
-                self._done.add(key)
-                self._pool.submit(self._fire, schedule)
+        """Fire what is due now: each due schedule once, as `GetSchedule` describes it."""
+        for group, name in self.due(self.groups, self._now()):
+            key = (group, name)
+            if key in self._done:
+                continue  # fired already; kept (ActionAfterCompletion NONE) or not yet deleted
+            self._done.add(key)
+            try:
+                found = self._read(group, name)
+            except ClientError as error:
+                if error.response.get("Error", {}).get("Code") == "ResourceNotFoundException":
+                    continue  # deleted between the two reads: it never fires
+                raise
+            if found is not None:
+                self._pool.submit(self._fire, found)
 
     def _read(self, group: str, name: str) -> OneTime | None:
         described = self.client.get_schedule(GroupName=group, Name=name)

@@ -36,6 +36,14 @@ class AuditSettings(ServiceSettings):
     audit_bucket_name: str = Field(alias="AUDIT_BUCKET_NAME", min_length=3)
 
 
+class BackupSettings(ServiceSettings):
+    """The backup function (decision 0032) exports both tables to the backup bucket."""
+
+    table_arn: str = Field(alias="TABLE_ARN", pattern=r"^arn:aws[a-z-]*:dynamodb:")
+    audit_table_arn: str = Field(alias="AUDIT_TABLE_ARN", pattern=r"^arn:aws[a-z-]*:dynamodb:")
+    backup_bucket_name: str = Field(alias="BACKUP_BUCKET_NAME", min_length=3)
+
+
 class PublisherSettings(ServiceSettings):
     """The publisher also puts the domain events on the stage's bus."""
 

@@ -85,7 +85,7 @@ elif command == ["dynamodb", "describe-table"]:
     stream = {{"LatestStreamArn": tables[name]}} if tables[name] else {{}}  # a table without a stream has none
     print(json.dumps({{"Table": {{"TableName": name, **stream}}}}))
 elif command == ["s3api", "head-bucket"]:
-    if option("--bucket") != world.get("kept", {{}}).get("bucket"):
+    if option("--bucket") not in world.get("kept", {{}}).get("buckets", []):
         fail("HeadBucket", "404", "Not Found")
 elif command == ["cognito-idp", "list-user-pools"]:
     pools = world.get("kept", {{}}).get("pools", [])
@@ -198,12 +198,13 @@ def test_a_stage_is_built_checked_packaged_and_deployed_with_its_parameters(
         ["ce", "get-anomaly-monitors"],
         ["dynamodb", "describe-table"],  # the table
         ["dynamodb", "describe-table"],  # the audit table
-        ["s3api", "head-bucket"],
+        ["s3api", "head-bucket"],  # the audit bucket
+        ["s3api", "head-bucket"],  # the backup bucket
         ["cognito-idp", "list-user-pools"],
         ["cloudformation", "deploy"],
         ["cloudformation", "describe-stacks"],
     ]
-    artifacts, packaged, deployed = calls[3], calls[5], calls[14]
+    artifacts, packaged, deployed = calls[3], calls[5], calls[15]
     assert artifacts[artifacts.index("--template-file") + 1].endswith("cloudformation/account.yaml")
     assert artifacts[artifacts.index("--stack-name") + 1] == "appointments-account" and "CAPABILITY_IAM" in artifacts
     assert fake_aws.deploys_of("appointments-account") == [{"ExistingApiGatewayLogsRoleArn": ""}]
@@ -276,7 +277,8 @@ def test_destroy_then_deploy_adopts_the_kept_tables_bucket_and_user_pools(
         {"Id": "eu-west-1_decoy", "Name": "appointments-qa-staff"},  # stage qa-staff's customer pool
     ]
     tables = {"appointments-qa": stream, "appointments-qa-audit": None}
-    kept = {"tables": tables, "bucket": "appointments-audit-qa-123456789012-eu-west-1"}
+    buckets = ["appointments-audit-qa-123456789012-eu-west-1", "appointments-bak-qa-123456789012-eu-west-1"]
+    kept = {"tables": tables, "buckets": buckets}
     fake_aws.set(kept=kept | {"pools": pools})
     fake_aws.forget_calls()
     stages.deploy("qa", fake_aws.aws, "arm64")
@@ -285,6 +287,7 @@ def test_destroy_then_deploy_adopts_the_kept_tables_bucket_and_user_pools(
         "ExistingTableStreamArn",
         "AdoptAuditTable",
         "AdoptAuditBucket",
+        "AdoptBackupBucket",
         "ExistingUserPoolId",
         "ExistingStaffUserPoolId",
     )
@@ -292,12 +295,13 @@ def test_destroy_then_deploy_adopts_the_kept_tables_bucket_and_user_pools(
         "ExistingTableStreamArn": stream,
         "AdoptAuditTable": "true",
         "AdoptAuditBucket": "true",
+        "AdoptBackupBucket": "true",
         "ExistingUserPoolId": "eu-west-1_kept",
         "ExistingStaffUserPoolId": "eu-west-1_staff",
     }
     assert (
-        "adopting AdoptAuditBucket, AdoptAuditTable, ExistingStaffUserPoolId, ExistingTableStreamArn, "
-        "ExistingUserPoolId" in capsys.readouterr().err
+        "adopting AdoptAuditBucket, AdoptAuditTable, AdoptBackupBucket, ExistingStaffUserPoolId, "
+        "ExistingTableStreamArn, ExistingUserPoolId" in capsys.readouterr().err
     )
 
 

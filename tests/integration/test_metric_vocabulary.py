@@ -22,7 +22,9 @@ from aws_lambda_powertools.metrics.provider import cold_start
 from deploy.templates import TEMPLATES, load_template, render_template, resources_of_type
 from local.account import ACCOUNT_ID, REGION
 from local.cloudformation.resolver import local_arn
+from local.emulator import table_exports
 from local.lambda_runtime.stream_records import stream_event
+from services.audit import backup_handler
 from services.audit import handler as audit
 from services.availability import handler as availability
 from services.booking import handler as booking
@@ -201,7 +203,41 @@ def emitted(
     publisher_handler.bus.cache_clear()
     webhooks(pid, monkeypatch, busy_at=second)
     notifications(pid, sid, third, monkeypatch, tmp_path)
+    backups(monkeypatch)
     return emf.documents(capsys.readouterr().out.splitlines())
+
+
+def backups(monkeypatch: pytest.MonkeyPatch) -> None:
+    """Backups: the hourly run starts the day's export of both tables, then one that DynamoDB refuses
+    (point-in-time recovery off) is counted failed, and the age is measured both times."""
+    dynamodb = boto3.client("dynamodb", region_name=REGION)
+    arns = {
+        name: dynamodb.describe_table(TableName=name)["Table"]["TableArn"]
+        for name in ("appointments-inproc", "appointments-inproc-audit")
+    }
+    bucket = f"appointments-bak-inproc-{ACCOUNT_ID}-{REGION}"
+    boto3.client("s3", region_name=REGION).create_bucket(Bucket=bucket)
+    for name, value in {
+        "TABLE_ARN": arns["appointments-inproc"],
+        "AUDIT_TABLE_ARN": arns["appointments-inproc-audit"],
+        "BACKUP_BUCKET_NAME": bucket,
+    }.items():
+        monkeypatch.setenv(name, value)
+    for method in ("export_table_to_point_in_time", "describe_export", "list_exports"):  # AWS's, not moto's
+        monkeypatch.setattr(table_exports.DynamoHandler, method, getattr(table_exports, method))
+    for factory in (load_settings, backup_handler.settings, backup_handler.exports):
+        factory.cache_clear()
+    answer = run_handler(backup_handler, {"backup": "hourly"}, FakeLambdaContext())
+    assert len(answer["started"]) == 2 and answer["failed"] == 0, answer
+    monkeypatch.setattr(table_exports, "REGISTRY", table_exports.Registry())  # no export yet today
+    dynamodb.update_continuous_backups(
+        TableName="appointments-inproc-audit",
+        PointInTimeRecoverySpecification={"PointInTimeRecoveryEnabled": False},
+    )
+    answer = run_handler(backup_handler, {"backup": "hourly"}, FakeLambdaContext())
+    assert len(answer["started"]) == 1, answer  # the audit table's was refused
+    for factory in (backup_handler.settings, backup_handler.exports):
+        factory.cache_clear()
 
 
 def webhooks(provider_id: str, monkeypatch: pytest.MonkeyPatch, busy_at: str) -> None:
@@ -350,8 +386,8 @@ def test_every_metric_is_emitted_valid_charted_and_every_charted_or_alarmed_metr
 def test_every_alarm_says_impact_and_first_checks_and_links_its_runbook() -> None:
     found = alarms()
     # 4 per function (nested, once), 2 table, 3 audit, 1 waitlist, 2 publisher, 1 webhooks, 1 Calendly,
-    # 1 notifications, 2 API, 4 SLO windows, 2 composites
-    assert len(found) == 23
+    # 1 notifications, 1 backups, 2 API, 4 SLO windows, 2 composites
+    assert len(found) == 24
     for name, properties in found.items():
         description = properties["AlarmDescription"]
         text = description["Fn::Sub"] if isinstance(description, dict) else description

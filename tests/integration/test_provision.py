@@ -47,6 +47,18 @@ def test_audit_bucket_is_versioned_locked_encrypted_and_private(s3: Any, data_st
     assert all(block.values())
 
 
+def test_the_backup_bucket_is_versioned_locked_encrypted_and_private(s3: Any, data_stack: DataStack) -> None:
+    bucket = data_stack.backup_bucket_name
+    assert bucket == "appointments-bak-it-123456789012-us-east-1" and data_stack.backup_bucket_arn.endswith(bucket)
+    assert s3.get_bucket_versioning(Bucket=bucket)["Status"] == "Enabled"
+    lock = s3.get_object_lock_configuration(Bucket=bucket)["ObjectLockConfiguration"]
+    retention = lock["Rule"]["DefaultRetention"]
+    assert (retention["Mode"], retention["Days"]) == ("GOVERNANCE", 35)
+    rules = s3.get_bucket_encryption(Bucket=bucket)["ServerSideEncryptionConfiguration"]["Rules"]
+    assert rules[0]["ApplyServerSideEncryptionByDefault"]["SSEAlgorithm"] == "AES256"
+    assert all(s3.get_public_access_block(Bucket=bucket)["PublicAccessBlockConfiguration"].values())
+
+
 def test_deploying_twice_finds_the_existing_stack(dynamodb: Any, s3: Any, data_stack: DataStack) -> None:
     from local.cloudformation.provision import deploy_data_stack
 

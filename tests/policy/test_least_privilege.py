@@ -40,6 +40,7 @@ FUNCTIONS = {
     "publisher": ("booking.yaml", "PublisherFunction"),
     "webhooks": ("booking.yaml", "WebhookFunction"),
     "notifications": ("booking.yaml", "NotificationFunction"),
+    "backup": ("audit.yaml", "BackupFunction"),
 }
 
 # (service id, operation) → the IAM action AWS checks. Transactions are checked item by item.
@@ -53,6 +54,9 @@ ACTIONS = {
     ("DynamoDB", "DescribeTable"): "dynamodb:DescribeTable",
     ("DynamoDB", "BatchGetItem"): "dynamodb:BatchGetItem",
     ("DynamoDB", "BatchWriteItem"): "dynamodb:BatchWriteItem",
+    ("DynamoDB", "ExportTableToPointInTime"): "dynamodb:ExportTableToPointInTime",
+    ("DynamoDB", "DescribeExport"): "dynamodb:DescribeExport",
+    ("DynamoDB", "ListExports"): "dynamodb:ListExports",
     ("S3", "PutObject"): "s3:PutObject",
     ("S3", "GetObject"): "s3:GetObject",
     ("S3", "HeadObject"): "s3:GetObject",
@@ -82,10 +86,17 @@ USED_BY_AWS = {
     "dynamodb:ListStreams": "the event source mapping reads the table's stream with the function's role",
     "sqs:SendMessage": "the event source mapping's on-failure destination sends with the function's role",
 }
+# ... and, for one function only, what DynamoDB does as it: an export's objects are written with the
+# permissions of whoever asked for it (decision 0032).
+USED_BY_AWS_FOR = {
+    ("backup", "s3:PutObject"): "DynamoDB writes the export's objects with the caller's permissions",
+    ("backup", "s3:AbortMultipartUpload"): "DynamoDB uploads large export files in parts, as the caller",
+    ("backup", "s3:PutObjectAcl"): "DynamoDB's export documentation asks for it (the bucket enforces its owner)",
+}
 # The single-valued condition keys the roles may use, each set by context_of from the calls.
 CONDITION_KEYS = {"kms:EncryptionContext:webhookId", "kms:EncryptionContext:calendlyProviderId", "iam:PassedToService"}
 # Actions without resource-level permissions: the only ones allowed on "*".
-RESOURCELESS = {"xray:PutTraceSegments", "xray:PutTelemetryRecords"}
+RESOURCELESS = {"xray:PutTraceSegments", "xray:PutTelemetryRecords", "dynamodb:ListExports"}
 
 
 @dataclass(frozen=True)
@@ -169,6 +180,12 @@ def required(call: dict[str, Any]) -> list[tuple[str, str]]:
         ]
     action = ACTIONS.get((service, operation))
     assert action is not None, f"map {service} {operation} to its IAM action in ACTIONS"
+    if operation == "ListExports":  # names no resource (the Service Authorization Reference)
+        return [(action, "*")]
+    if operation == "DescribeExport":
+        return [(action, str(named["ExportArn"]))]
+    if "TableArn" in named:
+        return [(action, str(named["TableArn"]))]
     if service == "DynamoDB" and "RequestItems" in named:
         return [(action, table + name) for name in named["RequestItems"]]
     if service == "DynamoDB":
@@ -202,6 +219,8 @@ def role_grants(service: str, stage: str, extra: dict[str, str] | None = None) -
         "AuditTableArn": f"arn:aws:dynamodb:{REGION}:{ACCOUNT_ID}:table/{table}-audit",
         "AuditBucketName": bucket,
         "AuditBucketArn": f"arn:aws:s3:::{bucket}",
+        "BackupBucketName": f"appointments-bak-{stage}-{ACCOUNT_ID}-{REGION}",
+        "BackupBucketArn": f"arn:aws:s3:::appointments-bak-{stage}-{ACCOUNT_ID}-{REGION}",
         "DependenciesLayerArn": "layer",
         "StaffIssuer": f"https://cognito-idp.{REGION}.amazonaws.com/{REGION}_staff",
         **(extra or {}),
@@ -370,6 +389,30 @@ def test_only_the_audit_role_can_write_the_trail() -> None:
     assert [g for write in writes for g in allowed(f"dynamodb:{write}", shared, audit)] == []
 
 
+def test_the_backup_role_exports_both_tables_writes_only_exports_and_reads_no_item() -> None:
+    """Decision 0032: the backup function asks DynamoDB for exports; it can read or change no item of
+    either table, and reach the backup bucket only to have an export written under `exports/`."""
+    grants = role_grants("backup", "policy")
+    tables = [f"arn:aws:dynamodb:{REGION}:{ACCOUNT_ID}:table/appointments-policy{suffix}" for suffix in ("", "-audit")]
+    for table in tables:
+        assert allowed("dynamodb:ExportTableToPointInTime", table, grants), table
+        assert allowed("dynamodb:DescribeExport", f"{table}/export/01764460800000-0a1b2c3d", grants), table
+        for action in ("GetItem", "Query", "Scan", "PutItem", "UpdateItem", "DeleteItem", "BatchGetItem"):
+            assert not allowed(f"dynamodb:{action}", table, grants), (action, table)
+    assert not allowed("dynamodb:ExportTableToPointInTime", f"{tables[0]}-other", grants)
+    bucket = f"arn:aws:s3:::appointments-bak-policy-{ACCOUNT_ID}-{REGION}"
+    assert allowed("s3:PutObject", f"{bucket}/exports/appointments-policy/AWSDynamoDB/x/data/y.json.gz", grants)
+    assert not allowed("s3:PutObject", f"{bucket}/elsewhere", grants)
+    s3 = sorted({g.action for g in grants if g.action.startswith("s3:")})
+    assert s3 == ["s3:AbortMultipartUpload", "s3:PutObject", "s3:PutObjectAcl"], s3  # nothing read, nothing deleted
+    assert {g.action for g in grants if g.resource == "*"} == RESOURCELESS
+    # and no other function may export, or write to the backup bucket
+    for service in FUNCTIONS.keys() - {"backup"}:
+        others = role_grants(service, "policy")
+        assert not [g for g in others if g.action == "dynamodb:ExportTableToPointInTime"], service
+        assert not [g for g in others if "appointments-bak-" in g.resource], service
+
+
 def test_every_call_is_granted_and_every_grant_is_used() -> None:
     calls = recorded_calls()
     by_function: dict[str, list[dict[str, Any]]] = defaultdict(list)
@@ -398,7 +441,7 @@ def test_every_call_is_granted_and_every_grant_is_used() -> None:
         f"{grant.template} {grant.policy}: {grant.action} on {grant.resource}"
         for service in FUNCTIONS
         for grant in role_grants(service, "local")
-        if grant.key not in used and grant.action not in USED_BY_AWS
+        if grant.key not in used and grant.action not in USED_BY_AWS and (service, grant.action) not in USED_BY_AWS_FOR
     ]
     assert not unused, "grants no call used (remove them, or say in USED_BY_AWS why AWS needs them):\n" + "\n".join(
         unused

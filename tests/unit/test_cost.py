@@ -187,14 +187,15 @@ def test_the_templates_give_memory_alarms_and_metrics() -> None:
         "webhooks": 512,
         "notifications": 256,
         "audit": 512,
+        "backup": 256,
     }
     assert facts["compositeAlarms"] == 2
     assert facts["alarmMetrics"] >= 23  # at least one metric per metric alarm; metric math evaluates more
     # 25, then WaitlistJoined, WaitlistOffered, WaitlistExpired and its ColdStart; EventsPublished,
     # EventPublishFailures and the publisher's ColdStart; the six Webhook* metrics and the dispatcher's
     # ColdStart; CalendlyRejected and ExternalConflict; the four Notification/Reminder metrics and the
-    # notifications function's ColdStart
-    assert facts["customMetrics"] == 46
+    # notifications function's ColdStart; BackupAge, BackupExportFailed and the backup function's ColdStart
+    assert facts["customMetrics"] == 49
     assert (facts["wafWebAcls"], facts["wafRules"]) == (1, 3)
 
 

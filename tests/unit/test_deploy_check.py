@@ -89,8 +89,9 @@ def test_physical_names_within_their_limits(packaged: Packaged) -> None:
     def change(templates: dict[str, Any], _: dict[str, Any], __: dict[str, str]) -> None:
         templates["root.yaml"]["Parameters"]["Stage"]["MaxLength"] = 20
 
-    (finding,) = checks.name_lengths(broken(packaged, change))
-    assert finding.startswith("data.yaml AuditBucket.BucketName: 67 characters > 63")
+    audit, backups = checks.name_lengths(broken(packaged, change))
+    assert audit.startswith("data.yaml AuditBucket.BucketName: 67 characters > 63")
+    assert backups.startswith("data.yaml BackupBucket.BucketName: 65 characters > 63")
 
     def unbounded(templates: dict[str, Any], _: dict[str, Any], __: dict[str, str]) -> None:
         del templates["root.yaml"]["Parameters"]["Stage"]["MaxLength"]

@@ -241,6 +241,8 @@ def test_functions_come_from_the_service_templates() -> None:
         "AuditTableArn": "arn:aws:dynamodb:us-east-1:123456789012:table/appointments-test-audit",
         "AuditBucketName": "audit-bucket",
         "AuditBucketArn": "arn:aws:s3:::audit-bucket",
+        "BackupBucketName": "backup-bucket",
+        "BackupBucketArn": "arn:aws:s3:::backup-bucket",
         "DependenciesLayerArn": "arn:aws:lambda:us-east-1:123456789012:layer:deps:1",
         "StaffIssuer": "https://cognito-idp.us-east-1.amazonaws.com/us-east-1_staff",
     }
@@ -253,11 +255,13 @@ def test_functions_come_from_the_service_templates() -> None:
         "WebhookFunction",
         "NotificationFunction",
         "AuditFunction",
+        "BackupFunction",
     }
     assert functions["WaitlistFunction"].handler == "services.booking.waitlist_handler.lambda_handler"
     assert functions["PublisherFunction"].handler == "services.booking.publisher_handler.lambda_handler"
     assert functions["WebhookFunction"].handler == "services.booking.webhook_handler.lambda_handler"
     assert functions["NotificationFunction"].handler == "services.booking.notification_handler.lambda_handler"
+    assert functions["BackupFunction"].handler == "services.audit.backup_handler.lambda_handler"
     availability = functions["AvailabilityFunction"]
     assert availability.name == "appointments-test-availability"
     assert availability.handler == "services.availability.handler.lambda_handler"

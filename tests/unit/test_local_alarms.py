@@ -20,6 +20,8 @@ PARAMETERS = {
     "AuditTableArn": "arn:aws:dynamodb:us-east-1:123456789012:table/appointments-local-audit",
     "AuditBucketName": "appointments-audit-local",
     "AuditBucketArn": "arn:aws:s3:::appointments-audit-local",
+    "BackupBucketName": "appointments-bak-local",
+    "BackupBucketArn": "arn:aws:s3:::appointments-bak-local",
     "DependenciesLayerArn": "local",
     **auth_parameters(),
 }
@@ -44,8 +46,8 @@ def test_every_alarm_of_the_stage_is_resolved(tmp_path: Path) -> None:
     names = set(alarms.alarms)
     # 30, then the publisher's dead letters and iterator age, and its function's four; the webhooks'
     # failure rate, and the dispatcher's four; Calendly's conflicts; WhatsApp's failures, and the
-    # notifications function's four
-    assert len(names) == 47 and "appointments-local-publisher-dead-letters" in names
+    # notifications function's four; the backups' age
+    assert len(names) == 48 and "appointments-local-publisher-dead-letters" in names
     assert "appointments-local-webhook-failures" in names
     dead_letters = alarms.alarms["appointments-local-audit-dead-letters"].properties
     assert dead_letters["Dimensions"] == [{"Name": "QueueName", "Value": "appointments-local-audit-dlq"}]

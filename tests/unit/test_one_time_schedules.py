@@ -19,6 +19,7 @@ from moto import mock_aws
 from moto.scheduler.models import EventBridgeSchedulerBackend
 
 from local.emulator import scheduler_refusals
+from local.emulator.due_schedules import due
 from local.lambda_runtime.function_runtime import Invocation
 from local.scheduler.schedules import OneTimeSchedules
 from tests.unit.test_lambda_runtime import spec
@@ -29,19 +30,20 @@ FUNCTION_ARN = "arn:aws:lambda:us-east-1:123456789012:function:appointments-test
 
 @dataclass
 class Client:
-    """The Scheduler API as the emulation reads it: the schedules of each group."""
+    """The Scheduler API as the emulation reads it (the schedules of each group), and the emulator's
+    answer to which are due."""
 
     schedules: dict[tuple[str, str], dict[str, Any]] = field(default_factory=dict)
     deleted: list[str] = field(default_factory=list)
 
-    def get_paginator(self, _: str) -> Any:
-        outer = self
-
-        class Pages:
-            def paginate(self, GroupName: str) -> list[dict[str, Any]]:
-                return [{"Schedules": [{"Name": n} for (g, n) in outer.schedules if g == GroupName]}]
-
-        return Pages()
+    def due(self, groups: list[str], before: float) -> list[tuple[str, str]]:
+        """What the emulator answers (local/emulator/due_schedules.py, tested below against moto)."""
+        found = []
+        for (group, name), described in self.schedules.items():
+            at = scheduler_refusals.one_time_instant(described["ScheduleExpression"], "UTC")
+            if group in groups and at is not None and at.timestamp() <= before:
+                found.append((group, name))
+        return found
 
     def get_schedule(self, GroupName: str, Name: str) -> dict[str, Any]:
         return self.schedules[(GroupName, Name)]
@@ -84,6 +86,7 @@ def emulation(client: Client, now: list[float]) -> tuple[OneTimeSchedules, Runti
     runtime = Runtime(spec("Fn"))  # named appointments-test-fn
     schedules = OneTimeSchedules(
         client,
+        client.due,
         ["g"],
         {"Fn": runtime},  # type: ignore[dict-item]
         {"appointments-test-fn": 60},
@@ -170,3 +173,29 @@ def test_the_emulator_refuses_an_at_in_the_past_a_malformed_one_and_an_unknown_g
     assert refused.value.response["Error"]["Code"] == "ResourceNotFoundException"
     future = datetime.now(UTC) + timedelta(minutes=5)
     assert create(scheduler, f"at({future:%Y-%m-%dT%H:%M:%S})")["ScheduleArn"].endswith("/g/s")
+
+
+def test_the_emulator_answers_which_enabled_one_time_schedules_of_the_groups_are_due(scheduler: Any) -> None:
+    soon, later = datetime.now(UTC) + timedelta(minutes=5), datetime.now(UTC) + timedelta(days=3)
+    scheduler.create_schedule_group(Name="other")
+    for name, expression, group, state in [
+        ("soon", f"at({soon:%Y-%m-%dT%H:%M:%S})", "g", "ENABLED"),
+        ("later", f"at({later:%Y-%m-%dT%H:%M:%S})", "g", "ENABLED"),
+        ("off", f"at({soon:%Y-%m-%dT%H:%M:%S})", "g", "DISABLED"),
+        ("elsewhere", f"at({soon:%Y-%m-%dT%H:%M:%S})", "other", "ENABLED"),
+        ("every-hour", "rate(1 hour)", "g", "ENABLED"),
+    ]:
+        scheduler.create_schedule(
+            Name=name,
+            GroupName=group,
+            ScheduleExpression=expression,
+            State=state,
+            FlexibleTimeWindow={"Mode": "OFF"},
+            Target={"Arn": FUNCTION_ARN, "RoleArn": "arn:aws:iam::123456789012:role/r"},
+        )
+    at_soon = soon.replace(microsecond=0).timestamp()
+    assert list(due(["g"], at_soon - 1)) == []
+    assert list(due(["g"], at_soon)) == [("g", "soon")]
+    assert sorted(due(["g", "other"], later.timestamp())) == [("g", "later"), ("g", "soon"), ("other", "elsewhere")]
+    scheduler.delete_schedule(GroupName="g", Name="soon")
+    assert list(due(["g"], later.timestamp())) == [("g", "later")]

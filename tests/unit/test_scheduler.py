@@ -25,6 +25,8 @@ PARAMETERS = {
     "AuditTableArn": "arn:aws:dynamodb:us-east-1:123456789012:table/appointments-test-audit",
     "AuditBucketName": "audit-bucket",
     "AuditBucketArn": "arn:aws:s3:::audit-bucket",
+    "BackupBucketName": "backup-bucket",
+    "BackupBucketArn": "arn:aws:s3:::backup-bucket",
     "DependenciesLayerArn": "arn:aws:lambda:us-east-1:123456789012:layer:deps:1",
     "StaffIssuer": "https://cognito-idp.us-east-1.amazonaws.com/us-east-1_staff",
 }
@@ -54,10 +56,11 @@ def test_a_schedule_whose_function_lambda_would_retry_is_refused(monkeypatch: py
         load_schedules(PARAMETERS, functions)
 
 
-def test_the_waitlist_sweep_is_read_from_the_booking_template() -> None:
+def test_the_waitlist_sweep_and_the_backups_are_read_from_the_templates() -> None:
     functions = load_functions(PARAMETERS)
-    (sweep,) = load_schedules(PARAMETERS, functions)
+    sweep, backups = load_schedules(PARAMETERS, functions)
     assert sweep == ScheduleSpec("appointments-test-waitlist-sweep", 60, "WaitlistFunction", {"sweep": "waitlist"})
+    assert backups == ScheduleSpec("appointments-test-backup", 3600, "BackupFunction", {"backup": "hourly"})
 
 
 @pytest.mark.parametrize(

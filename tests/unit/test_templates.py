@@ -20,6 +20,7 @@ from deploy.templates import TEMPLATES, load_template, resources_of_type
 from local.apigateway.api import ApiDefinition
 from services.common.settings import (
     AuditSettings,
+    BackupSettings,
     BookingSettings,
     NotificationSettings,
     PublisherSettings,
@@ -37,6 +38,7 @@ SETTINGS: dict[str, type[ServiceSettings]] = {
     "WebhookFunction": WebhookSettings,
     "NotificationFunction": NotificationSettings,
     "AuditFunction": AuditSettings,
+    "BackupFunction": BackupSettings,
 }
 HANDLERS = {
     "AvailabilityFunction": "services.availability.handler",
@@ -246,3 +248,71 @@ def test_at_most_two_functions_read_the_tables_stream() -> None:
             if mapping["Properties"]["EventSourceArn"] == {"Ref": "TableStreamArn"}:
                 readers.append(f"{path.name}:{logical_id}")
     assert sorted(readers) == ["audit.yaml:AuditStreamMapping", "booking.yaml:PublisherStreamMapping"]
+
+
+def test_the_backup_bucket_locks_versions_encrypts_and_keeps_exports_as_documented() -> None:
+    """Decision 0032: the exports' own bucket, object-locked (governance, 35 days) with nobody allowed
+    to bypass it, versioned, encrypted, private, TLS only; exports go colder at 30 and 90 days and are
+    deleted after BackupKeepDays (365), what versioning and failed uploads leave removed too. Kept when
+    the stack goes, and adopted by the next deploy of the stage."""
+    template = load_template(TEMPLATES / "data.yaml")
+    resources, parameters = template["Resources"], template["Parameters"]
+    bucket = resources["BackupBucket"]
+    assert (bucket["DeletionPolicy"], bucket["UpdateReplacePolicy"]) == ("RetainExceptOnCreate", "Retain")
+    assert bucket["Condition"] == "MakesBackupBucket"
+    properties = bucket["Properties"]
+    assert properties["BucketName"] == {"Fn::Sub": "appointments-bak-${Stage}-${AWS::AccountId}-${AWS::Region}"}
+    assert properties["ObjectLockEnabled"] is True
+    retention = properties["ObjectLockConfiguration"]["Rule"]["DefaultRetention"]
+    assert retention == {"Mode": "GOVERNANCE", "Days": {"Ref": "BackupRetentionDays"}}
+    assert parameters["BackupRetentionDays"]["Default"] == 35 and parameters["BackupKeepDays"]["Default"] == 365
+    assert properties["VersioningConfiguration"] == {"Status": "Enabled"}
+    (encryption,) = properties["BucketEncryption"]["ServerSideEncryptionConfiguration"]
+    assert encryption["ServerSideEncryptionByDefault"] == {"SSEAlgorithm": "AES256"}
+    assert all(properties["PublicAccessBlockConfiguration"].values())
+    assert properties["OwnershipControls"]["Rules"] == [{"ObjectOwnership": "BucketOwnerEnforced"}]
+    (rule,) = properties["LifecycleConfiguration"]["Rules"]
+    assert rule["Status"] == "Enabled" and rule["Prefix"] == "exports/"
+    assert rule["Transitions"] == [
+        {"StorageClass": "STANDARD_IA", "TransitionInDays": 30},
+        {"StorageClass": "GLACIER_IR", "TransitionInDays": 90},
+    ]
+    assert rule["ExpirationInDays"] == {"Ref": "BackupKeepDays"}
+    assert rule["NoncurrentVersionExpiration"] == {"NoncurrentDays": 1}
+    assert rule["AbortIncompleteMultipartUpload"] == {"DaysAfterInitiation": 1}
+    policy = resources["BackupBucketPolicy"]["Properties"]["PolicyDocument"]["Statement"]
+    by_sid = {statement["Sid"]: statement for statement in policy}
+    assert by_sid["DenyInsecureTransport"]["Condition"] == {"Bool": {"aws:SecureTransport": "false"}}
+    assert by_sid["DenyGovernanceBypass"]["Effect"] == "Deny" and by_sid["DenyGovernanceBypass"]["Principal"] == "*"
+    assert by_sid["DenyGovernanceBypass"]["Action"] == "s3:BypassGovernanceRetention"
+    root = load_template(TEMPLATES / "root.yaml")["Resources"]
+    assert root["Data"]["Properties"]["Parameters"]["AdoptBackupBucket"] == {"Ref": "AdoptBackupBucket"}
+    assert root["Audit"]["Properties"]["Parameters"]["BackupBucketArn"] == {
+        "Fn::GetAtt": ["Data", "Outputs.BackupBucketArn"]
+    }
+
+
+def test_the_backup_runs_hourly_as_a_role_that_may_only_invoke_its_function() -> None:
+    """The schedule (EventBridge Scheduler) starts the backup function once an hour with no retries
+    (the next hour is the retry), as a role that can invoke that function and nothing else, assumable
+    only by Scheduler for this account; the function's own role is held by tests/policy/."""
+    resources = load_template(TEMPLATES / "audit.yaml")["Resources"]
+    schedule = resources["BackupSchedule"]["Properties"]
+    assert schedule["ScheduleExpression"] == "rate(1 hour)" and schedule["FlexibleTimeWindow"] == {"Mode": "OFF"}
+    target = schedule["Target"]
+    assert target["Arn"] == {"Fn::GetAtt": ["BackupFunction", "Arn"]}
+    assert target["RoleArn"] == {"Fn::GetAtt": ["BackupSchedulerRole", "Arn"]}
+    assert json.loads(target["Input"]) == {"backup": "hourly"}
+    assert target["RetryPolicy"]["MaximumRetryAttempts"] == 0
+    assert resources["BackupInvokeConfig"]["Properties"]["MaximumRetryAttempts"] == 0
+    role = resources["BackupSchedulerRole"]["Properties"]
+    (trust,) = role["AssumeRolePolicyDocument"]["Statement"]
+    assert trust["Principal"] == {"Service": "scheduler.amazonaws.com"} and trust["Action"] == "sts:AssumeRole"
+    assert trust["Condition"] == {"StringEquals": {"aws:SourceAccount": {"Ref": "AWS::AccountId"}}}
+    statements = [s for policy in role["Policies"] for s in policy["PolicyDocument"]["Statement"]]
+    assert statements == [
+        {"Effect": "Allow", "Action": "lambda:InvokeFunction", "Resource": {"Fn::GetAtt": ["BackupFunction", "Arn"]}}
+    ]
+    alarm = resources["BackupAgeAlarm"]["Properties"]
+    assert (alarm["Threshold"], alarm["EvaluationPeriods"], alarm["DatapointsToAlarm"]) == (93600, 3, 2)
+    assert alarm["TreatMissingData"] == "notBreaching"  # a new stage has nothing to measure for its first hour
