@@ -54,8 +54,8 @@ def test_the_templates_alarms_are_evaluated_on_the_local_metrics(stack: LocalSta
     assert stack.alarms is not None
     started = stack.clock.now()  # metrics are stamped on the stack's clock, which other tests may have moved
     states = stack.alarms.evaluate()  # what the background evaluation does every 10 s
-    # 4 per function (availability, booking, publisher, waitlist, webhooks, audit), and the rest
-    assert len(states) == 47
+    # 4 per function (availability, booking, publisher, waitlist, webhooks, audit), and the rest (backups' age too)
+    assert len(states) == 48
     # the DLQ's depth is sampled before each evaluation, as CloudWatch samples SQS
     assert stack.metrics is not None
     depth = MetricId.of("AWS/SQS", "ApproximateNumberOfMessagesVisible", {"QueueName": "appointments-local-audit-dlq"})

@@ -37,10 +37,11 @@ def test_every_function_was_warmed_at_start(stack: LocalStack) -> None:
         "WebhookFunction",
         "NotificationFunction",
         "AuditFunction",
+        "BackupFunction",
     }
     assert all(f["state"] == "warm" and f["initDurationMs"] > 0 for f in functions.values())
-    # and the templates' one schedule runs on the stack's clock
-    assert set(body["schedules"]["fired"]) == {"appointments-local-waitlist-sweep"}
+    # and the templates' schedules run on the stack's clock
+    assert set(body["schedules"]["fired"]) == {"appointments-local-waitlist-sweep", "appointments-local-backup"}
 
 
 def test_authenticated_route_sees_the_callers_claims(stack: LocalStack) -> None:

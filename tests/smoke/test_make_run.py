@@ -108,6 +108,7 @@ def test_make_run_serves_health_warms_functions_authenticates_and_stops_cleanly(
         assert sorted(f["logicalId"] for f in functions.values()) == [
             "AuditFunction",
             "AvailabilityFunction",
+            "BackupFunction",
             "BookingFunction",
             "NotificationFunction",
             "PublisherFunction",
