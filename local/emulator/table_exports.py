@@ -11,7 +11,7 @@ output format", "Import from S3"):
   `<S3Prefix>/AWSDynamoDB/<ExportId>/` it writes `_started`, the data files
   `data/<id>.json.gz` (DynamoDB JSON, one `{"Item": …}` a line, gzip), `manifest-files.json` (a
   line per data file: `itemCount`, `md5Checksum`, `etag`, `dataFileS3Key`), `manifest-summary.json`
-  (`exportArn`, `exportTime`, `itemCount`, `manifestFilesS3Key`, …) and their `.md5` files. The
+  (`exportArn`, `exportTime`, `itemCount`, `manifestFilesS3Key`, …) and their `.checksum` files. The
   objects get the bucket's default object lock retention and the encryption asked for, as S3 gives
   any writer's.
 - AWS's refusals: a table without point-in-time recovery (`PointInTimeRecoveryUnavailableException`),
@@ -25,11 +25,17 @@ output format", "Import from S3"):
   (`ErrorCount`), not a failure of the import; a key given twice keeps the last. The new table has
   no stream, no TTL and no point-in-time recovery: as on AWS, those are set afterwards.
   `DescribeImport` and `ListImports` as AWS answers them.
+- `RestoreTableToPointInTime` (moto copies the table as it is, whatever it is asked): refused without
+  point-in-time recovery on the source (`PointInTimeRecoveryUnavailableException`), for a time in the
+  future (`InvalidRestoreTimeException`), and, not emulated, for a time more than a minute ago; the
+  continuous backups answer `LatestRestorableDateTime` now, where AWS's lags about five minutes (a
+  caller that restores a moment waits for it, as the drill does).
 """
 
 from __future__ import annotations
 
 import base64
+import copy
 import gzip
 import hashlib
 import json
@@ -90,7 +96,9 @@ def _table_id(table_arn: str) -> str:
 
 
 def _operation_id(now: float) -> str:
-    return f"{int(now * 1000):013d}-{secrets.token_hex(4)}"
+    """`01234567890123-a1b2c3d4`: 14 digits (the start's milliseconds, as the documentation's
+    examples read), then 8 hex."""
+    return f"{int(now * 1000):014d}-{secrets.token_hex(4)}"
 
 
 @dataclass
@@ -195,6 +203,7 @@ def export_table_to_point_in_time(self: DynamoHandler) -> Any:
     if bucket is None:
         description |= {
             "ExportStatus": "FAILED",
+            "EndTime": now,
             "FailureCode": "S3NoSuchBucket",
             "FailureMessage": "The specified bucket does not exist",
         }
@@ -224,7 +233,7 @@ def _write_export(
         files.append({"itemCount": len(chunk), "md5Checksum": _md5_b64(body), "etag": etag, "dataFileS3Key": key})
     manifest_files = "".join(json.dumps(entry) + "\n" for entry in files).encode()
     _put(s3, bucket, f"{root}/manifest-files.json", manifest_files, encryption, kms_key)
-    _put(s3, bucket, f"{root}/manifest-files.md5", _md5_b64(manifest_files).encode(), encryption, kms_key)
+    _put(s3, bucket, f"{root}/manifest-files.checksum", _md5_b64(manifest_files).encode(), encryption, kms_key)
     summary = {
         "version": "2020-06-30",
         "exportArn": description["ExportArn"],
@@ -245,7 +254,7 @@ def _write_export(
     }
     summary_body = json.dumps(summary).encode()
     _put(s3, bucket, f"{root}/manifest-summary.json", summary_body, encryption, kms_key)
-    _put(s3, bucket, f"{root}/manifest-summary.md5", _md5_b64(summary_body).encode(), encryption, kms_key)
+    _put(s3, bucket, f"{root}/manifest-summary.checksum", _md5_b64(summary_body).encode(), encryption, kms_key)
     return {
         "ExportStatus": "COMPLETED",
         "EndTime": now,
@@ -329,8 +338,10 @@ def import_table(self: DynamoHandler) -> Any:
     s3 = _s3_backend(backend.account_id)
     bucket = s3.buckets.get(str(source["S3Bucket"]))
     if bucket is None:
+        backend.delete_table(name)  # a failed import leaves no table behind
         description |= {
             "ImportStatus": "FAILED",
+            "EndTime": now,
             "FailureCode": "S3NoSuchBucket",
             "FailureMessage": "The specified bucket does not exist",
         }
@@ -342,7 +353,8 @@ def import_table(self: DynamoHandler) -> Any:
 
 def _read_import(s3: Any, bucket: Any, table: Any, prefix: str, compression: str, now: float) -> dict[str, Any]:
     processed = imported = errors = size = 0
-    for key in [key for name, key in sorted(bucket.keys.items()) if name.startswith(prefix)]:
+    latest = sorted(bucket.keys.items())  # each key's latest version
+    for key in [key for name, key in latest if name.startswith(prefix) and hasattr(key, "value")]:  # no delete markers
         raw = key.value
         size += len(raw)
         try:
@@ -396,11 +408,54 @@ def list_imports(self: DynamoHandler) -> Any:
     return ActionResult({"ImportSummaryList": summaries})
 
 
+class InvalidRestoreTimeException(JsonRESTError):
+    def __init__(self, message: str) -> None:
+        super().__init__(ERROR_TYPE_PREFIX + "InvalidRestoreTimeException", message)
+
+
+_moto_restore = DynamoHandler.restore_table_to_point_in_time
+
+
+def restore_table_to_point_in_time(self: DynamoHandler) -> Any:
+    body = self.body
+    now = time.time()
+    name = str(body.get("SourceTableName") or str(body.get("SourceTableArn", "")).rsplit("/", 1)[-1])
+    table = self.dynamodb_backend.tables.get(name)
+    if table is not None:
+        pitr = table.continuous_backups["PointInTimeRecoveryDescription"]["PointInTimeRecoveryStatus"]
+        if pitr != "ENABLED":
+            raise JsonRESTError(
+                ERROR_TYPE_PREFIX + "PointInTimeRecoveryUnavailableException",
+                f"Point in time recovery is not enabled for table '{name}'",
+            )
+    if "RestoreDateTime" in body and not body.get("UseLatestRestorableTime"):
+        at = _epoch(body["RestoreDateTime"])
+        if at > now + 1:
+            raise InvalidRestoreTimeException("RestoreDateTime must be at or before LatestRestorableDateTime.")
+        if at < now - 60:
+            raise MockValidationException(
+                "The local emulator restores the table as it is now: a RestoreDateTime in the past is not emulated."
+            )
+    self.body = {**body, "SourceTableName": name}
+    return _moto_restore(self)
+
+
+def describe_continuous_backups(self: DynamoHandler) -> Any:
+    """moto's answer, with the restorable window up to now (moto keeps the moment PITR was turned on)."""
+    described = copy.deepcopy(self.dynamodb_backend.describe_continuous_backups(self.body["TableName"]))
+    recovery = described["PointInTimeRecoveryDescription"]
+    if recovery.get("PointInTimeRecoveryStatus") == "ENABLED":
+        recovery["LatestRestorableDateTime"] = time.time()
+    return ActionResult({"ContinuousBackupsDescription": described})
+
+
 def install() -> None:
-    """Replace moto's exports and imports in this process."""
+    """Replace moto's exports, imports and point-in-time restores in this process."""
     DynamoHandler.export_table_to_point_in_time = export_table_to_point_in_time  # type: ignore[method-assign]
     DynamoHandler.describe_export = describe_export  # type: ignore[method-assign]
     DynamoHandler.list_exports = list_exports  # type: ignore[method-assign]
     DynamoHandler.import_table = import_table  # type: ignore[method-assign]
     DynamoHandler.describe_import = describe_import  # type: ignore[method-assign]
     DynamoHandler.list_imports = list_imports  # type: ignore[attr-defined]
+    DynamoHandler.restore_table_to_point_in_time = restore_table_to_point_in_time  # type: ignore[method-assign]
+    DynamoHandler.describe_continuous_backups = describe_continuous_backups  # type: ignore[method-assign]

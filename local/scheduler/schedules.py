@@ -249,13 +249,13 @@ class OneTimeSchedules:
             key = (group, name)
             if key in self._done:
                 continue  # fired already; kept (ActionAfterCompletion NONE) or not yet deleted
-            self._done.add(key)
             try:
                 found = self._read(group, name)
             except ClientError as error:
-                if error.response.get("Error", {}).get("Code") == "ResourceNotFoundException":
-                    continue  # deleted between the two reads: it never fires
-                raise
+                if error.response.get("Error", {}).get("Code") != "ResourceNotFoundException":
+                    raise  # read again at the next tick
+                found = None  # deleted between the two reads: it never fires
+            self._done.add(key)
             if found is not None:
                 self._pool.submit(self._fire, found)
 

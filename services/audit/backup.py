@@ -8,13 +8,14 @@ The drill, step by step, each timed:
 1. export: both tables exported now (or the exports named with `--export`, e.g. last night's);
 2. files: each export's data files against its manifests (MD5 and item count of every file, the total);
 3. restore: each export imported into a new table (`<table>-drill-<time>`) with ImportTable, as a
-   recovery would, and every item accounted for (imported = exported, no errors);
-4. items: the restored tables against the live ones, every item field by field, and the counts per
-   entity type against the export's; what changed in the live table after the export is not
-   comparable and is counted, not failed;
+   recovery would, every item accounted for (imported = exported, no errors); and each table restored
+   by point-in-time recovery to its export's time (`<table>-pitr-<time>`): the truth to compare with,
+   which needs nothing of the export;
+4. items: each restore against the truth, every item field by field (both are the table at one
+   moment, so nothing is excused), and the counts per entity type against the export's;
 5. chains: every audit hash chain of the restored trail verified against the archive (as
    `make audit-verify` does for the live one), up to the export's time;
-then the restored tables are dropped (`--keep` keeps them). It prints one line with what was checked
+then the drill's tables are dropped (`--keep` keeps them). It prints one line with what was checked
 and how long each step took, then each problem on a line of its own; exit 1 when there is one.
 Runs with the caller's credentials.
 """
@@ -32,6 +33,7 @@ from datetime import UTC, datetime, timedelta
 from typing import TYPE_CHECKING, Any
 
 import boto3
+from botocore.exceptions import ClientError
 
 from services.audit.adapters.dynamodb_exports import BackupError, ExportFiles, Restores, TableExports, state_of
 from services.audit.adapters.dynamodb_trail import DynamoDBAuditReader
@@ -96,7 +98,7 @@ def export_now(target: Target, timeout: float) -> list[dict[str, Any]]:
     exports = TableExports(dynamodb, target.backup_bucket)
     now = datetime.now(UTC)
     started = [
-        exports.start(table_arn(dynamodb, name), now.date(), token=f"manual-{name}-{now:%Y%m%dT%H%M%S%f}")
+        exports.start(table_arn(dynamodb, name), f"manual-{name}-{now:%Y%m%dT%H%M%S%f}")
         for name in (target.table, target.audit_table)
     ]
     return [exports.wait(export.arn, timeout, target.poll_seconds) for export in started]
@@ -132,6 +134,7 @@ def drill(
     names = (target.table, target.audit_table)
     arns = {name: table_arn(dynamodb, name) for name in names}
     described: dict[str, dict[str, Any]] = {}
+    made: list[str] = []  # the tables this drill created, dropped at the end
     result = Drill()
 
     def export() -> str:
@@ -141,17 +144,17 @@ def drill(
                 name = next((n for n, a in arns.items() if a == description["TableArn"]), None)
                 if name is None:
                     raise BackupError(f"{arn} is no export of {' or '.join(names)}")
-                described[name] = exports.wait(arn, timeout, target.poll_seconds)
+                described[name] = description
             if set(described) != set(names):
                 raise BackupError(f"--export names no export of {', '.join(sorted(set(names) - set(described)))}")
-            return f"{len(names)} tables, exports named"
-        stamp = datetime.now(UTC)
+        else:  # both started, then both waited for: the two tables about one moment apart
+            stamp = datetime.now(UTC)
+            for name in names:
+                described[name] = {"ExportArn": exports.start(arns[name], f"drill-{name}-{stamp:%Y%m%dT%H%M%S%f}").arn}
         for name in names:
-            token = f"drill-{name}-{stamp:%Y%m%dT%H%M%S%f}"
-            started = exports.start(arns[name], stamp.date(), token=token)
-            described[name] = exports.wait(started.arn, timeout, target.poll_seconds)
+            described[name] = exports.wait(str(described[name]["ExportArn"]), timeout, target.poll_seconds)
         items = sum(int(d.get("ItemCount", 0)) for d in described.values())
-        return f"{len(names)} tables, {items} items"
+        return f"{len(names)} tables, {items} items" + (", exports named" if export_arns else "")
 
     exported: dict[str, Counter[str]] = {}
     exported_items: dict[str, int] = {}
@@ -170,14 +173,21 @@ def drill(
             data_prefixes[name] = export_files.data_prefix
         return f"{count} files against their manifests"
 
-    restored: dict[str, str] = {}
+    restored: dict[str, str] = {}  # table → its restore from the export
+    truth: dict[str, str] = {}  # table → itself at the export's time, by point-in-time recovery
 
     def restore() -> str:
         stamp = f"{datetime.now(UTC):%Y%m%d%H%M%S}"
         imports = {}
         for name in names:
+            imports[name] = restores.start(target.backup_bucket, data_prefixes[name], name, f"{name}-drill-{stamp}")
             restored[name] = f"{name}-drill-{stamp}"
-            imports[name] = restores.start(target.backup_bucket, data_prefixes[name], name, restored[name])
+            made.append(restored[name])
+        for name in names:
+            at = state_of(described[name]).export_time or datetime.now(UTC)
+            restores.restore_to(name, f"{name}-pitr-{stamp}", at, timeout, target.poll_seconds)
+            truth[name] = f"{name}-pitr-{stamp}"
+            made.append(truth[name])
         total = 0
         for name, import_arn in imports.items():
             done = restores.wait(import_arn, timeout, target.poll_seconds)
@@ -187,14 +197,15 @@ def drill(
                 result.problems.append(f"{name}: the import met {errors} items it could not import")
             if imported != exported_items[name]:
                 result.problems.append(f"{name}: {imported} items imported, the export counts {exported_items[name]}")
-        return f"{total} items into {len(names)} new tables"
+        for name in names:
+            restores.wait_active(truth[name], timeout, target.poll_seconds)
+        return f"{total} items imported into {len(names)} new tables, and both tables restored to the exports' time"
 
     def items() -> str:
-        equal = changed = gone = 0
+        equal = 0
         kinds: Counter[str] = Counter()
         for name in names:
-            export_time = state_of(described[name]).export_time or datetime.now(UTC)
-            live, copy = restores.items(name), restores.items(restored[name])
+            copy, expected = restores.items(restored[name]), restores.items(truth[name])
             by_type = counts_by_type(copy.values())
             kinds += by_type
             for kind in sorted(by_type.keys() | exported[name].keys()):
@@ -202,11 +213,11 @@ def drill(
                     result.problems.append(
                         f"{name}: {by_type[kind]} {kind} items restored, the export holds {exported[name][kind]}"
                     )
-            compared = compare(live, copy, export_time)
+            compared = compare(expected, copy)
             result.problems.extend(f"{name}: {problem}" for problem in compared.problems)
-            equal, changed, gone = equal + compared.equal, changed + compared.changed_since, gone + compared.gone_since
+            equal += compared.equal
         per_type = ", ".join(f"{kind} {n}" for kind, n in sorted(kinds.items()))
-        return f"{equal} equal, {changed} changed since, {gone} gone since; {per_type}"
+        return f"{equal} equal to the table at the export's time; {per_type}"
 
     def chains() -> str:
         export_time = state_of(described[target.audit_table]).export_time or datetime.now(UTC)
@@ -221,15 +232,16 @@ def drill(
         for name, work in (("export", export), ("files", files), ("restore", restore), ("items", items)):
             result.step(name, work)
         result.step("chains", chains)
-    except BackupError as error:
-        result.problems.append(str(error))
+    except (BackupError, ClientError) as error:
+        result.problems.append(f"the drill stopped: {error}")
     finally:
         if not keep:
-            for table in restored.values():
+            for table in made:
                 try:
+                    restores.wait_active(table, timeout, target.poll_seconds)  # DynamoDB deletes no table being made
                     restores.drop(table)
                 except Exception as error:  # reported; never hides the drill's own result
-                    result.problems.append(f"the restored table {table} was not dropped: {error}")
+                    result.problems.append(f"the drill's table {table} was not dropped: {error}")
     return result
 
 

@@ -25,7 +25,7 @@ from pydantic import BeforeValidator
 
 from services.booking.adapters.dynamodb_store import DynamoDBBookingStore
 from services.booking.adapters.kms_sealer import KmsSealer
-from services.booking.adapters.notification_store import DynamoDBContacts
+from services.booking.adapters.notification_store import DynamoDBContacts, ScheduledOptIns
 from services.booking.adapters.retry_schedules import ScheduledRetries
 from services.booking.adapters.webhook_store import DynamoDBWebhookStore, ProviderOwners
 from services.booking.domain.calendly import SIGNATURE_HEADER, InvalidSignatureError, change_of
@@ -172,7 +172,11 @@ def eraser() -> PersonalDataEraser:
 
 @cache
 def contacts() -> ContactBook:
-    return ContactBook(DynamoDBContacts(dynamodb_client(), load_settings(ServiceSettings).table_name), utc_now)
+    settings = load_settings(BookingSettings)
+    opt_ins = ScheduledOptIns(
+        scheduler_client(), settings.reminder_group, settings.reminder_role_arn, settings.notifications_arn, utc_now
+    )
+    return ContactBook(DynamoDBContacts(dynamodb_client(), settings.table_name), utc_now, opt_ins)
 
 
 def _booking_response(booking: Booking) -> Response[Any]:

@@ -1,9 +1,11 @@
 """The notifications function (decision 0031): WhatsApp messages to customers who opted in.
 
-Two triggers:
+Three triggers:
 - a rule on the stage's bus sends it the booking events: a confirmation, a notice of a move or a
-  cancel, and the booking's one reminder planned, moved or dropped;
-- a reminder's one-time EventBridge Scheduler schedule, with `{"reminder": {bookingId, version}}`.
+  cancel, and the booking's one reminder planned, moved or dropped (for customers who opted in);
+- a reminder's one-time EventBridge Scheduler schedule, with `{"reminder": {bookingId, version}}`;
+- a customer's opt-in, a one-time schedule the booking API makes, `{"optedIn": {customerId}}`: the
+  reminders of the bookings they made before are planned.
 """
 
 from __future__ import annotations
@@ -20,6 +22,7 @@ from typing import Any
 from aws_lambda_powertools.utilities.typing import LambdaContext
 
 from services.booking.adapters.notification_store import (
+    OPTED_IN_KEY,
     REMINDER_KEY,
     DynamoDBContacts,
     DynamoDBNotifications,
@@ -85,6 +88,10 @@ def observe(notified: Notified) -> None:
 
 @observed()
 def lambda_handler(event: dict[str, Any], context: LambdaContext) -> dict[str, Any]:
+    if OPTED_IN_KEY in event:
+        planned = notifier(context.invoked_function_arn).on_opt_in(str(event[OPTED_IN_KEY]["customerId"]))
+        logger.info("reminders planned for a customer who opted in", planned=len(planned))
+        return {"planned": len(planned)}
     if REMINDER_KEY in event:
         asked = event[REMINDER_KEY]
         identify(bookingId=str(asked["bookingId"]))

@@ -279,6 +279,11 @@ def calendly_integration_key(provider_id: str) -> Key:
 
 # Notifications (decision 0031): a customer's contact and consent, each message claimed once, and
 # each booking's one reminder plan.
+def customer_bookings_partition(customer_id: str) -> str:
+    """GSI2PK of a customer's bookings (GSI2SK: `<start UTC>#<bookingId>`)."""
+    return f"CUSTOMER#{customer_id}"
+
+
 def contact_key(customer: str) -> Key:
     return {"PK": {"S": f"CUSTOMER#{customer}"}, "SK": {"S": "CONTACT"}}
 

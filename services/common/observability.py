@@ -67,7 +67,7 @@ class Metric(StrEnum):
     AUDIT_RECORD_FAILED = "AuditRecordFailed"
     AUDIT_RECORD_AGE = "AuditRecordAge"  # ms between the change and its processing: the trail's lag
     BACKUP_AGE = "BackupAge"  # s since the newest completed export of the table whose newest is oldest
-    BACKUP_EXPORT_FAILED = "BackupExportFailed"  # exports DynamoDB refused, or that failed
+    BACKUP_EXPORT_FAILED = "BackupExportFailed"  # tables whose export was refused, or whose newest one failed
 
 
 # Refusals the error mapping counts, by problem code.

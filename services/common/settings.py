@@ -61,9 +61,13 @@ class WebhookSettings(ServiceSettings):
 
 
 class BookingSettings(WebhookSettings):
-    """The booking API also schedules a replay's attempt on the dispatcher."""
+    """The booking API also schedules a replay's attempt on the dispatcher, and, when a customer opts
+    in to WhatsApp, the planning of their reminders on the notifications function (decision 0031)."""
 
     dispatcher_arn: str = Field(alias="WEBHOOK_DISPATCHER_ARN", min_length=1)
+    reminder_group: str = Field(alias="REMINDER_GROUP", min_length=1)
+    reminder_role_arn: str = Field(alias="REMINDER_ROLE_ARN", min_length=1)
+    notifications_arn: str = Field(alias="NOTIFICATIONS_FUNCTION_ARN", min_length=1)
 
 
 class NotificationSettings(ServiceSettings):

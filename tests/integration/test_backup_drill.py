@@ -95,7 +95,8 @@ def test_the_hourly_schedule_exports_each_table_once_a_day_and_measures_the_newe
         arns = [e["ExportArn"] for e in dynamodb.list_exports(TableArn=tables[table])["ExportSummaries"]]
         described = [dynamodb.describe_export(ExportArn=arn)["ExportDescription"] for arn in arns]
         day = datetime.fromtimestamp(stack.clock.now(), UTC).date()
-        return [d for d in described if d.get("ClientToken") == client_token(table, day)]
+        tokens = {client_token(table, day, hour) for hour in range(0, 24, 6)}  # the day's, by six hours
+        return [d for d in described if d.get("ClientToken") in tokens]
 
     fired = stack.status()["schedules"]["fired"].get("appointments-local-backup", 0)
     # When an hour passes, the schedule runs the backup function: the day's export of each table
@@ -130,16 +131,17 @@ def test_the_drill_restores_both_tables_and_every_check_holds(
     assert re.fullmatch(r"\d+ files against their manifests", checked["files"]), line
     assert int(checked["files"].split()[0]) >= 3  # both tables, 250 items a file: the table alone has more
     restored = int(checked["restore"].split()[0])
+    assert checked["restore"].endswith("both tables restored to the exports' time"), line
     equal = int(checked["items"].split()[0])
-    assert equal == restored, line  # every item restored equals the live one: a quiet stack
+    assert equal == restored > len(bookings), line  # every item imported equals the table at the export's time
     assert f"Booking {len(bookings)}" in checked["items"] and "Schedule 4" in checked["items"], line
     assert "Service 8" in checked["items"] and "AuditRecord " in checked["items"], line
     events = int(checked["chains"].split()[0])
     assert events >= len(bookings) + 60 + 4 * 4, line  # 300 booking changes, each clinic's 4 changes
     assert checked["chains"].endswith(" 0 after the cutoff"), line
-    # and the restored tables are gone
+    # and the drill's tables are gone
     dynamodb = aws_client("dynamodb", stack.emulator.endpoint)
-    assert not [name for name in dynamodb.list_tables()["TableNames"] if "-drill-" in name]
+    assert not [name for name in dynamodb.list_tables()["TableNames"] if "-drill-" in name or "-pitr-" in name]
 
 
 def test_a_corrupted_export_fails_the_drill_and_names_the_altered_and_the_removed_item(
@@ -193,4 +195,46 @@ def test_a_corrupted_export_fails_the_drill_and_names_the_altered_and_the_remove
     assert f"export file {corrupted}: {len(items)} items, the manifest lists {len(items) + 1}" in problems, problems
     # and nothing else: the audit table's export is intact, its chains too
     assert "appointments-local-audit" not in problems and "audit chain" not in problems, problems
-    assert not [name for name in dynamodb.list_tables()["TableNames"] if "-drill-" in name]
+    assert not [name for name in dynamodb.list_tables()["TableNames"] if "-drill-" in name or "-pitr-" in name]
+
+
+def test_refused_exports_are_counted_every_hour_and_alarm_in_the_second(stack: LocalStack, bookings: list[str]) -> None:
+    """Point-in-time recovery turned off on the audit table: on a new day each run's export of it is
+    refused and counted, and the second complete hour of it alarms."""
+    assert stack.emulator is not None and stack.metrics is not None and stack.alarms is not None
+    dynamodb = aws_client("dynamodb", stack.emulator.endpoint)
+    dynamodb.update_continuous_backups(
+        TableName="appointments-local-audit", PointInTimeRecoverySpecification={"PointInTimeRecoveryEnabled": False}
+    )
+    functions = aws_client("lambda", stack.url)  # the local stack's Lambda Invoke API
+    failed = MetricId.of("Appointments", "BackupExportFailed", {"service": "backup", "stage": "local"})
+    fired = stack.status()["schedules"]["fired"]["appointments-local-backup"]
+    hour = 3600
+
+    def move_to(moment: float) -> None:
+        assert call(stack, "POST", "/_local/clock", body={"advanceSeconds": moment - stack.clock.now()})[0] == 200
+
+    def run() -> dict[str, Any]:
+        """One run now, as the schedule's (which also fires as the clock moves: those count the same)."""
+        answer = functions.invoke(FunctionName="appointments-local-backup", Payload=json.dumps({"backup": "hourly"}))
+        assert "FunctionError" not in answer
+        result: dict[str, Any] = json.loads(answer["Payload"].read())
+        return result
+
+    metrics = stack.metrics
+
+    def counted(start: float, end: float) -> list[float]:
+        return [v for _, v in metrics.datapoints(failed, "Maximum", hour, start, end) if v is not None]
+
+    # 25 hours on (another UTC day, whatever the hour), after the schedule's own run of it
+    move_to(stack.clock.now() + 25 * hour)
+    assert eventually(lambda: stack.status()["schedules"]["fired"]["appointments-local-backup"] > fired, 30)
+    this_hour = stack.clock.now() // hour * hour
+    first = run()
+    assert first["failed"] == 0 and [s for s in first["started"] if "appointments-local-audit" in s] == []
+    move_to(this_hour + hour + 5)
+    run()
+    assert counted(this_hour, this_hour + 2 * hour) == [1.0, 1.0]  # each hour, until an export works
+    assert stack.alarms.evaluate()["appointments-local-backup-age"] == "OK"  # one complete hour: not yet
+    move_to(this_hour + 2 * hour + 5)
+    assert stack.alarms.evaluate()["appointments-local-backup-age"] == "ALARM"

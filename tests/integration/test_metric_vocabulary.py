@@ -249,6 +249,9 @@ def webhooks(provider_id: str, monkeypatch: pytest.MonkeyPatch, busy_at: str) ->
         "WEBHOOK_RETRY_GROUP": f"{stage}-webhooks",
         "WEBHOOK_RETRY_ROLE_ARN": local_arn("local-WebhookSchedulerRole"),
         "WEBHOOK_DISPATCHER_ARN": f"arn:aws:lambda:{REGION}:{ACCOUNT_ID}:function:{stage}-webhooks",
+        "REMINDER_GROUP": f"{stage}-reminders",  # the booking function's settings name them all
+        "REMINDER_ROLE_ARN": local_arn("local-ReminderSchedulerRole"),
+        "NOTIFICATIONS_FUNCTION_ARN": f"arn:aws:lambda:{REGION}:{ACCOUNT_ID}:function:{stage}-notifications",
         "WEBHOOK_LOOPBACK": "true",
     }.items():
         monkeypatch.setenv(name, value)
@@ -289,11 +292,12 @@ def notifications(provider_id: str, service_id: str, start: str, monkeypatch: py
     for name, value in {
         "REMINDER_GROUP": f"{stage}-reminders",
         "REMINDER_ROLE_ARN": local_arn("local-ReminderSchedulerRole"),
+        "NOTIFICATIONS_FUNCTION_ARN": f"arn:aws:lambda:{REGION}:{ACCOUNT_ID}:function:{stage}-notifications",
         "WHATSAPP_OUTBOX": str(outbox / "outbox.ndjson"),
     }.items():
         monkeypatch.setenv(name, value)
     boto3.client("scheduler", region_name=REGION).create_schedule_group(Name=f"{stage}-reminders")
-    for factory in (load_settings, scheduler_client, notification_handler.notifier):
+    for factory in (load_settings, scheduler_client, notification_handler.notifier, booking.contacts):
         factory.cache_clear()
     contact = {"whatsapp": "+4915112345678", "optIn": True}
     assert invoke_handler(booking, "PUT", "/me/contact", contact, "texted", "customers")[0] == 200
@@ -306,7 +310,13 @@ def notifications(provider_id: str, service_id: str, start: str, monkeypatch: py
         assert status == 201, answer
         made.append(answer)
     (texted,) = made
-    data = {"bookingId": texted["bookingId"], "version": 1, "start": texted["start"], "status": "CONFIRMED"}
+    data = {
+        "bookingId": texted["bookingId"],
+        "customerId": "texted",
+        "version": 1,
+        "start": texted["start"],
+        "status": "CONFIRMED",
+    }
     event = {"source": "appointments", "detail-type": "booking.created", "detail": {"data": data}}
     assert run_handler(notification_handler, event, FakeLambdaContext())["outcome"] == "SENT"
     reminder = {"reminder": {"bookingId": texted["bookingId"], "version": 1}}

@@ -53,7 +53,7 @@ def test_the_backup_bucket_is_versioned_locked_encrypted_and_private(s3: Any, da
     assert s3.get_bucket_versioning(Bucket=bucket)["Status"] == "Enabled"
     lock = s3.get_object_lock_configuration(Bucket=bucket)["ObjectLockConfiguration"]
     retention = lock["Rule"]["DefaultRetention"]
-    assert (retention["Mode"], retention["Days"]) == ("GOVERNANCE", 35)
+    assert (retention["Mode"], retention["Days"]) == ("GOVERNANCE", 365)
     rules = s3.get_bucket_encryption(Bucket=bucket)["ServerSideEncryptionConfiguration"]["Rules"]
     assert rules[0]["ApplyServerSideEncryptionByDefault"]["SSEAlgorithm"] == "AES256"
     assert all(s3.get_public_access_block(Bucket=bucket)["PublicAccessBlockConfiguration"].values())

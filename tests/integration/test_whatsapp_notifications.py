@@ -90,10 +90,12 @@ def kinds(stack: LocalStack, booking_id: str) -> list[tuple[str, int]]:
 
 
 def reminder_schedules(stack: LocalStack) -> list[str]:
-    """The reminders' one-time schedules Scheduler holds now (fired ones delete themselves)."""
+    """The reminders' one-time schedules Scheduler holds now (fired ones delete themselves); not the
+    opt-ins' (`opted-in-…`), which share the group."""
     assert stack.emulator is not None
     scheduler = aws_client("scheduler", stack.emulator.endpoint)
-    return [s["Name"] for s in scheduler.list_schedules(GroupName="appointments-local-reminders")["Schedules"]]
+    held = scheduler.list_schedules(GroupName="appointments-local-reminders")["Schedules"]
+    return [s["Name"] for s in held if s["Name"].startswith("reminder-")]
 
 
 def settle(stack: LocalStack) -> None:
@@ -133,6 +135,30 @@ def test_a_confirmation_at_booking_and_a_reminder_24_hours_before(stack: LocalSt
     assert (reminder["kind"], reminder["version"], reminder["template"]) == ("REMINDER", 1, "appointment_reminder")
     sent_at = datetime.fromisoformat(reminder["sentAt"])
     assert start - timedelta(hours=24) <= sent_at <= start - timedelta(hours=23, minutes=58)
+
+
+def test_a_customer_who_opts_in_after_booking_is_reminded_and_one_who_never_did_costs_one_read(
+    stack: LocalStack, clinic: tuple[str, str]
+) -> None:
+    pid, sid = clinic
+    start, other = days_ahead(stack, 4, 10), days_ahead(stack, 4, 12)
+    # Booked before any consent: nothing sent, nothing planned (the function read the contact only)
+    booked = book(stack, "late-opter", pid, sid, start)
+    never = book(stack, "never-opted", pid, sid, other)
+    settle(stack)
+    planned_now = [reminder_name(booked["bookingId"], 1), reminder_name(never["bookingId"], 1)]
+    assert not set(planned_now) & set(reminder_schedules(stack))
+    assert outbox(stack, booked["bookingId"]) == outbox(stack, never["bookingId"]) == []
+    # Opting in has the booking's reminder planned within a couple of minutes; no message about it
+    opt(stack, "late-opter", "+4915100000001", True)
+    advance_to(stack, now(stack) + timedelta(minutes=2, seconds=5))
+    assert eventually(lambda: reminder_name(booked["bookingId"], 1) in reminder_schedules(stack))
+    assert reminder_name(never["bookingId"], 1) not in reminder_schedules(stack)
+    assert outbox(stack, booked["bookingId"]) == []
+    # and it is sent 24 hours before; the other customer's never is
+    advance_to(stack, start - timedelta(hours=24) + timedelta(seconds=61))
+    assert eventually(lambda: kinds(stack, booked["bookingId"]) == [("REMINDER", 1)])
+    assert outbox(stack, never["bookingId"]) == []
 
 
 def test_a_moved_booking_is_reminded_once_for_its_new_time_and_a_cancelled_one_never(

@@ -8,6 +8,7 @@ import base64
 import gzip
 import hashlib
 import json
+import re
 from collections.abc import Iterator
 from datetime import UTC, date, datetime, timedelta
 from typing import Any
@@ -22,10 +23,10 @@ from services.audit.domain.backups import (
     MAX_AGE,
     DataFile,
     ExportState,
-    attempt_due,
     client_token,
     compare,
     counts_by_type,
+    due_today,
     file_problems,
     freshness,
 )
@@ -38,34 +39,39 @@ def export(table: str, status: str, started: datetime, at: datetime | None = Non
     return ExportState(table, f"{table}/export/{int(started.timestamp() * 1000):014d}-00", status, started, at)
 
 
-def test_the_first_run_of_each_day_exports_and_a_failure_is_tried_again_under_a_new_token() -> None:
+def test_the_first_run_of_each_day_exports_and_a_failure_is_tried_again_in_the_next_six_hours() -> None:
     yesterday = NOW - timedelta(days=1)
-    assert attempt_due([], NOW.date()) == 0
-    assert attempt_due([export(TABLE, "COMPLETED", yesterday, yesterday)], NOW.date()) == 0
-    assert attempt_due([export(TABLE, "IN_PROGRESS", NOW - timedelta(hours=1))], NOW.date()) is None
-    assert attempt_due([export(TABLE, "COMPLETED", NOW - timedelta(hours=9), NOW)], NOW.date()) is None
-    failed = [export(TABLE, "FAILED", NOW - timedelta(hours=2)), export(TABLE, "FAILED", NOW - timedelta(hours=1))]
-    assert attempt_due(failed, NOW.date()) == 2
-    tokens = {client_token("t", day, attempt) for day in (date(2026, 12, 1), date(2026, 12, 2)) for attempt in (0, 1)}
-    assert len(tokens) == 4 and client_token("t", date(2026, 12, 1)) == client_token("t", date(2026, 12, 1), 0)
-    assert client_token("t", date(2026, 12, 1)) != client_token("t-audit", date(2026, 12, 1))
-    assert all(len(token) == 32 for token in tokens)
+    assert due_today([], NOW.date())
+    assert due_today([export(TABLE, "COMPLETED", yesterday, yesterday)], NOW.date())
+    assert not due_today([export(TABLE, "IN_PROGRESS", NOW - timedelta(hours=1))], NOW.date())
+    assert not due_today([export(TABLE, "COMPLETED", NOW - timedelta(hours=9), NOW)], NOW.date())
+    assert due_today([export(TABLE, "FAILED", NOW - timedelta(hours=2))], NOW.date())
+    # the token: the same within six hours of a day (a second run, a retry), another after
+    day = date(2026, 12, 1)
+    assert client_token("t", day, 0) == client_token("t", day, 5) != client_token("t", day, 6)
+    tokens = {
+        client_token(table, d, hour)
+        for table in ("t", "t-audit")
+        for d in (day, date(2026, 12, 2))
+        for hour in (0, 6, 12, 18)
+    }
+    assert len(tokens) == 16 and all(len(token) == 32 for token in tokens)
 
 
 def test_the_backup_is_as_old_as_its_stalest_table_and_a_table_never_exported_counts_from_its_creation() -> None:
     created = {TABLE: NOW - timedelta(days=90), AUDIT: NOW - timedelta(days=90)}
     exports = [
+        export(TABLE, "FAILED", NOW - timedelta(hours=5)),  # then completed: not failing
         export(TABLE, "COMPLETED", NOW - timedelta(hours=3), NOW - timedelta(hours=3)),
         export(AUDIT, "COMPLETED", NOW - timedelta(hours=27), NOW - timedelta(hours=27)),
-        export(AUDIT, "FAILED", NOW - timedelta(minutes=20)),  # today's: failed
-        export(TABLE, "FAILED", NOW - timedelta(hours=5)),  # before the last hour: counted then
+        export(AUDIT, "FAILED", NOW - timedelta(hours=6)),  # today's, the newest: failing every hour until one works
     ]
-    measured = freshness(created, exports, NOW, NOW - timedelta(hours=1))
+    measured = freshness(created, exports, NOW)
     assert measured.age == timedelta(hours=27) and measured.stalest_table == AUDIT and measured.overdue
-    assert [e.status for e in measured.failed] == ["FAILED"] and measured.failed[0].table_arn == AUDIT
-    fresh = freshness(created, [*exports[:1], export(AUDIT, "COMPLETED", NOW, NOW - timedelta(hours=1))], NOW, NOW)
-    assert fresh.age == timedelta(hours=3) and not fresh.overdue and fresh.age < MAX_AGE
-    new = freshness({TABLE: NOW - timedelta(minutes=40), AUDIT: NOW - timedelta(minutes=40)}, [], NOW, NOW)
+    assert [e.arn for e in measured.failed] == [exports[3].arn]
+    fresh = freshness(created, [*exports, export(AUDIT, "COMPLETED", NOW, NOW - timedelta(hours=1))], NOW)
+    assert fresh.age == timedelta(hours=3) and not fresh.overdue and fresh.age < MAX_AGE and fresh.failed == ()
+    new = freshness({TABLE: NOW - timedelta(minutes=40), AUDIT: NOW - timedelta(minutes=40)}, [], NOW)
     assert new.age == timedelta(minutes=40) and not new.overdue  # a new stage is not yet overdue
 
 
@@ -74,29 +80,30 @@ def item(key: str, **fields: Any) -> dict[str, Any]:
     return {"PK": {"S": key}, "SK": {"S": "X"}, "entityType": {"S": "Booking"}, **values}
 
 
-def test_the_restore_is_compared_item_by_item_and_only_later_changes_are_excused() -> None:
-    exported_at = NOW - timedelta(hours=1)
-    before, after = (exported_at - timedelta(hours=2)).isoformat(), (exported_at + timedelta(minutes=5)).isoformat()
-    live = {
-        "A/X": item("A", status="CONFIRMED", updatedAt=before),
-        "B/X": item("B", status="CONFIRMED", updatedAt=before),  # altered in the export
-        "C/X": item("C", status="CONFIRMED", updatedAt=before),  # lost from the export
-        "D/X": item("D", status="CANCELLED", updatedAt=after),  # changed after the export
-        "E/X": item("E", status="CONFIRMED", updatedAt=after),  # made after the export
-        "F/X": item("F", count="2"),  # no updatedAt: compared as it stands
+def test_the_restore_is_compared_with_the_table_at_the_same_moment_and_nothing_is_excused() -> None:
+    truth = {
+        "A/X": item("A", status="CONFIRMED"),
+        "B/X": item("B", status="CONFIRMED"),
+        "C/X": item("C", status="CONFIRMED"),
+        "F/X": item("F", count="2"),
     }
     restored = {
-        "A/X": live["A/X"],
-        "B/X": item("B", status="CANCELLED", updatedAt=before),
-        "D/X": item("D", status="CONFIRMED", updatedAt=before),
-        "F/X": item("F", count="1"),
-        "G/X": item("G", status="CONFIRMED", updatedAt=before),  # deleted from the table since
-    }
-    compared = compare(live, restored, exported_at)
-    assert compared.equal == 1 and compared.changed_since == 2 and compared.gone_since == 1
-    assert compared.altered == ["B/X (status)", "F/X (count)"] and compared.missing == ["C/X"]
-    assert compared.problems == ["altered: B/X (status)", "altered: F/X (count)", "missing from the restore: C/X"]
-    assert counts_by_type(restored.values()) == {"Booking": 5}
+        "A/X": truth["A/X"],
+        "B/X": item("B", status="CANCELLED"),  # altered in the export
+        "F/X": {**item("F", count="2"), "extra": {"S": "x"}},  # an attribute added
+        "G/X": item("G", status="CONFIRMED"),  # an item the table never had
+    }  # C: lost from the export
+    compared = compare(truth, restored)
+    assert compared.equal == 1
+    assert compared.altered == ["B/X (status)", "F/X (extra)"]
+    assert (compared.missing, compared.extra) == (["C/X"], ["G/X"])
+    assert compared.problems == [
+        "altered: B/X (status)",
+        "altered: F/X (extra)",
+        "missing from the restore: C/X",
+        "not in the table at the export's time: G/X",
+    ]
+    assert compare(truth, dict(truth)).problems == [] and counts_by_type(restored.values()) == {"Booking": 4}
 
 
 def test_an_export_is_checked_against_its_own_manifest() -> None:
@@ -117,7 +124,15 @@ def test_an_export_is_checked_against_its_own_manifest() -> None:
 
 @pytest.fixture
 def aws(monkeypatch: pytest.MonkeyPatch) -> Iterator[tuple[Any, Any, str]]:
-    for name in ("export_table_to_point_in_time", "describe_export", "list_exports", "import_table", "describe_import"):
+    for name in (
+        "export_table_to_point_in_time",
+        "describe_export",
+        "list_exports",
+        "import_table",
+        "describe_import",
+        "restore_table_to_point_in_time",
+        "describe_continuous_backups",
+    ):
         monkeypatch.setattr(table_exports.DynamoHandler, name, getattr(table_exports, name))
     monkeypatch.setattr(table_exports.DynamoHandler, "list_imports", table_exports.list_imports, raising=False)
     monkeypatch.setattr(table_exports, "REGISTRY", table_exports.Registry())
@@ -171,7 +186,7 @@ def test_an_export_needs_point_in_time_recovery_and_a_client_token_means_one_exp
     )
     assert first["ExportDescription"]["ExportStatus"] == "IN_PROGRESS"
     export_arn = first["ExportDescription"]["ExportArn"]
-    assert export_arn.startswith(f"{arn}/export/") and len(export_arn.rsplit("/", 1)[1]) == 22  # 13 digits-8 hex
+    assert re.fullmatch(re.escape(f"{arn}/export/") + r"\d{14}-[0-9a-f]{8}", export_arn)  # 01234567890123-a1b2c3d4
     again = dynamodb.export_table_to_point_in_time(
         TableArn=arn, S3Bucket="backups", S3Prefix="exports/src", ClientToken="t"
     )
@@ -208,7 +223,7 @@ def test_an_export_is_written_as_aws_documents_it_and_imports_into_a_new_table(a
     assert root == f"exports/src/AWSDynamoDB/{done['ExportArn'].rsplit('/', 1)[1]}"
     summary_body = s3.get_object(Bucket="backups", Key=done["ExportManifest"])["Body"].read()
     summary = json.loads(summary_body)
-    md5 = s3.get_object(Bucket="backups", Key=f"{root}/manifest-summary.md5")["Body"].read().decode()
+    md5 = s3.get_object(Bucket="backups", Key=f"{root}/manifest-summary.checksum")["Body"].read().decode()
     assert md5 == base64.b64encode(hashlib.md5(summary_body, usedforsecurity=False).digest()).decode()
     assert (summary["itemCount"], summary["exportArn"], summary["outputFormat"]) == (
         600,
@@ -268,3 +283,31 @@ def test_an_export_is_written_as_aws_documents_it_and_imports_into_a_new_table(a
         )
     assert code(exists) == "ResourceInUseException"
     assert [i["ImportStatus"] for i in dynamodb.list_imports()["ImportSummaryList"]] == ["COMPLETED"]
+
+
+def test_a_point_in_time_restore_needs_recovery_on_and_takes_no_time_the_emulator_cannot_give(
+    aws: tuple[Any, Any, str],
+) -> None:
+    dynamodb, _, _ = aws
+    now = datetime.now(UTC)
+    with pytest.raises(ClientError) as refused:
+        dynamodb.restore_table_to_point_in_time(SourceTableName="src", TargetTableName="copy", RestoreDateTime=now)
+    assert code(refused) == "PointInTimeRecoveryUnavailableException"
+    dynamodb.update_continuous_backups(
+        TableName="src", PointInTimeRecoverySpecification={"PointInTimeRecoveryEnabled": True}
+    )
+    recovery = dynamodb.describe_continuous_backups(TableName="src")["ContinuousBackupsDescription"]
+    latest = recovery["PointInTimeRecoveryDescription"]["LatestRestorableDateTime"]
+    assert abs((latest - now).total_seconds()) < 5  # up to now (AWS lags about five minutes)
+    with pytest.raises(ClientError) as future:
+        dynamodb.restore_table_to_point_in_time(
+            SourceTableName="src", TargetTableName="copy", RestoreDateTime=now + timedelta(hours=1)
+        )
+    assert code(future) == "InvalidRestoreTimeException"
+    with pytest.raises(ClientError) as past:
+        dynamodb.restore_table_to_point_in_time(
+            SourceTableName="src", TargetTableName="copy", RestoreDateTime=now - timedelta(hours=1)
+        )
+    assert code(past) == "ValidationException" and "not emulated" in str(past.value)
+    dynamodb.restore_table_to_point_in_time(SourceTableName="src", TargetTableName="copy", RestoreDateTime=now)
+    assert dynamodb.scan(TableName="copy", Select="COUNT")["Count"] == 600

@@ -39,12 +39,27 @@ class World:
     recorded: list[tuple[str, Outcome]] = field(default_factory=list)
     plans: dict[str, tuple[int, datetime | None]] = field(default_factory=dict)
     answer: Sent = field(default_factory=lambda: Sent(Outcome.SENT, "wamid.1"))
+    reads: list[str] = field(default_factory=list)  # what was read: contacts, bookings
+    later: list[BookingNow] = field(default_factory=list)  # other bookings of the customer's, by id
+    asked: list[str] = field(default_factory=list)  # opt-ins asked to plan
 
-    # Bookings, ContactStore, NotificationLog, Reminders, Channel
+    # Bookings, ContactStore, NotificationLog, Reminders, Channel, OptIns
     def booking_now(self, booking_id: str) -> BookingNow | None:
-        return self.booking
+        self.reads.append(f"booking {booking_id}")
+        return next((b for b in self.later if b.booking_id == booking_id), self.booking)
+
+    def upcoming(self, customer_id: str, after: datetime) -> list[str]:
+        self.reads.append(f"upcoming {customer_id}")
+        every = [b for b in [self.booking, *self.later] if b is not None]
+        return [
+            b.booking_id for b in every if b.customer_id == customer_id and b.start > after and b.status == "CONFIRMED"
+        ]
+
+    def ask_to_plan(self, customer_id: str) -> None:
+        self.asked.append(customer_id)
 
     def contact_of(self, customer_id: str) -> Contact | None:
+        self.reads.append(f"contact {customer_id}")
         return self.contact
 
     def save_contact(self, contact: Contact, by: Attribution) -> Contact:
@@ -96,7 +111,13 @@ def notifier(w: World, clock: datetime = NOW) -> Notifier:
 
 
 def data(version: int = 1, start: datetime = START, status: str = "CONFIRMED") -> dict[str, Any]:
-    return {"bookingId": "bkg_1", "version": version, "start": start.isoformat(), "status": status}
+    return {
+        "bookingId": "bkg_1",
+        "customerId": "anna",
+        "version": version,
+        "start": start.isoformat(),
+        "status": status,
+    }
 
 
 def test_a_confirmed_booking_is_confirmed_and_its_reminder_planned_a_day_before() -> None:
@@ -181,12 +202,38 @@ def test_an_event_redelivered_as_its_reminder_falls_due_leaves_the_reminder_plan
     assert w.plans == planned  # not dropped: it fires in a minute
 
 
-def test_without_consent_nothing_is_sent_or_claimed() -> None:
+def test_without_consent_one_read_is_all_nothing_is_sent_claimed_or_planned() -> None:
     for contact in (None, Contact("anna", "+4915112345678", False, "t", "s"), Contact("anna", None, True, "t", "s")):
-        w = world(contact=contact)
-        done = notifier(w).on_event("booking.created", data())
-        assert (done.outcome, done.reason) == (Outcome.SKIPPED, "no consent") and w.sent == [] and w.claimed == set()
-        assert w.plans["bkg_1"][0] == 1  # planned all the same: consent is read when it fires
+        for detail_type, kind in (("booking.created", Kind.CONFIRMATION), ("booking.declined", None)):
+            w = world(contact=contact)
+            done = notifier(w).on_event(detail_type, data())
+            assert done.kind is kind and w.reads == ["contact anna"], (contact, detail_type)
+            if kind is not None:
+                assert (done.outcome, done.reason) == (Outcome.SKIPPED, "no consent")
+            assert w.sent == [] and w.claimed == set() and w.plans == {}
+
+
+def test_opting_in_plans_the_reminders_of_the_upcoming_confirmed_bookings_made_before() -> None:
+    soon = START + timedelta(days=1)
+    w = world(
+        booking=booking(),  # bkg_1, on START
+        later=[
+            replace(booking(version=3, start=soon), booking_id="bkg_2"),
+            replace(booking(start=NOW + timedelta(hours=3)), booking_id="bkg_3"),  # too close: its reminder is due
+            replace(booking(status="CANCELLED"), booking_id="bkg_4"),
+            replace(booking(start=NOW - timedelta(days=1)), booking_id="bkg_5"),  # past
+        ],
+    )
+    planned = notifier(w).on_opt_in("anna")
+    assert planned == [START - timedelta(days=1), soon - timedelta(days=1)]
+    assert w.plans == {
+        "bkg_1": (1, START - timedelta(days=1)),
+        "bkg_2": (3, soon - timedelta(days=1)),
+    }  # bkg_3's reminder would be due already: nothing to plan
+    assert w.sent == []  # nothing about the past is said: only reminders to come
+    # opted out again before it ran: nothing planned
+    w = world(contact=Contact("anna", "+4915112345678", False, "t", "s"))
+    assert notifier(w).on_opt_in("anna") == [] and w.plans == {} and w.reads == ["contact anna"]
 
 
 def test_a_message_claimed_already_is_not_sent_again() -> None:
@@ -218,12 +265,13 @@ def test_a_failed_send_is_recorded_as_failed() -> None:
 
 def test_only_a_customer_keeps_a_contact_and_a_number_must_be_e164() -> None:
     w = world(contact=None)
-    book = ContactBook(Contacts(w), lambda: NOW)
+    book = ContactBook(Contacts(w), lambda: NOW, w)
     customer = Principal("anna", frozenset({Group.CUSTOMERS}))
     made = book.set(customer, "+4915112345678", True, BY)
     assert (
         made.opted_in and made.consent_at == "2026-12-01T08:00:00Z" and made.consent_source == "PUT /me/contact req-1"
     )
+    assert w.asked == ["anna"]  # saying yes has the bookings made before planned
     for number, opt_in in (("4915112345678", True), ("+0151", True), ("+49 151", False), (None, True)):
         with pytest.raises(ValidationFailedError) as refused:
             book.set(customer, number, opt_in, BY)
@@ -231,6 +279,7 @@ def test_only_a_customer_keeps_a_contact_and_a_number_must_be_e164() -> None:
     with pytest.raises(ForbiddenError):
         book.set(Principal("p", frozenset({Group.PROVIDERS})), "+4915112345678", True, BY)
     assert book.set(customer, None, False, BY).whatsapp is None  # opting out may forget the number too
+    assert w.asked == ["anna"]  # saying no asks nothing
 
 
 def test_times_read_in_the_providers_zone_across_a_change_of_offset() -> None:

@@ -199,3 +199,22 @@ def test_the_emulator_answers_which_enabled_one_time_schedules_of_the_groups_are
     assert sorted(due(["g", "other"], later.timestamp())) == [("g", "later"), ("g", "soon"), ("other", "elsewhere")]
     scheduler.delete_schedule(GroupName="g", Name="soon")
     assert list(due(["g"], later.timestamp())) == [("g", "later")]
+
+
+def test_a_schedule_whose_read_failed_is_read_again_at_the_next_tick_and_fires() -> None:
+    client = Client({("g", "retry"): one_time(T0 + timedelta(seconds=5))})
+    schedules, runtime = emulation(client, [T0.timestamp() + 65])
+    throttled = ClientError({"Error": {"Code": "ThrottlingException", "Message": "slow down"}}, "GetSchedule")
+    read, failures = client.get_schedule, [throttled]
+
+    def flaky(**asked: str) -> dict[str, Any]:
+        if failures:
+            raise failures.pop()
+        return read(**asked)
+
+    client.get_schedule = flaky  # type: ignore[method-assign,assignment]
+    with pytest.raises(ClientError):
+        schedules.tick()  # the emulation's loop logs it and ticks again
+    schedules.tick()
+    schedules._pool.shutdown(wait=True)
+    assert runtime.events == [{"n": 1}] and schedules.fired == 1

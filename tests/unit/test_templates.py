@@ -251,10 +251,11 @@ def test_at_most_two_functions_read_the_tables_stream() -> None:
 
 
 def test_the_backup_bucket_locks_versions_encrypts_and_keeps_exports_as_documented() -> None:
-    """Decision 0032: the exports' own bucket, object-locked (governance, 35 days) with nobody allowed
-    to bypass it, versioned, encrypted, private, TLS only; exports go colder at 30 and 90 days and are
-    deleted after BackupKeepDays (365), what versioning and failed uploads leave removed too. Kept when
-    the stack goes, and adopted by the next deploy of the stage."""
+    """Decision 0032: the exports' own bucket, every version object-locked (governance) for as long as
+    it is kept (BackupKeepDays, 365) with nobody allowed to bypass it, versioned, encrypted, private,
+    TLS only; exports go colder at 30 and 90 days and are deleted when their lock runs out, what
+    versioning and failed uploads leave removed too. Kept when the stack goes, and adopted by the next
+    deploy of the stage."""
     template = load_template(TEMPLATES / "data.yaml")
     resources, parameters = template["Resources"], template["Parameters"]
     bucket = resources["BackupBucket"]
@@ -264,8 +265,8 @@ def test_the_backup_bucket_locks_versions_encrypts_and_keeps_exports_as_document
     assert properties["BucketName"] == {"Fn::Sub": "appointments-bak-${Stage}-${AWS::AccountId}-${AWS::Region}"}
     assert properties["ObjectLockEnabled"] is True
     retention = properties["ObjectLockConfiguration"]["Rule"]["DefaultRetention"]
-    assert retention == {"Mode": "GOVERNANCE", "Days": {"Ref": "BackupRetentionDays"}}
-    assert parameters["BackupRetentionDays"]["Default"] == 35 and parameters["BackupKeepDays"]["Default"] == 365
+    assert retention == {"Mode": "GOVERNANCE", "Days": {"Ref": "BackupKeepDays"}}  # locked for its whole life
+    assert parameters["BackupKeepDays"]["Default"] == 365 and parameters["BackupKeepDays"]["MinValue"] >= 180
     assert properties["VersioningConfiguration"] == {"Status": "Enabled"}
     (encryption,) = properties["BucketEncryption"]["ServerSideEncryptionConfiguration"]
     assert encryption["ServerSideEncryptionByDefault"] == {"SSEAlgorithm": "AES256"}
@@ -316,3 +317,8 @@ def test_the_backup_runs_hourly_as_a_role_that_may_only_invoke_its_function() ->
     alarm = resources["BackupAgeAlarm"]["Properties"]
     assert (alarm["Threshold"], alarm["EvaluationPeriods"], alarm["DatapointsToAlarm"]) == (93600, 3, 2)
     assert alarm["TreatMissingData"] == "notBreaching"  # a new stage has nothing to measure for its first hour
+    # a failing backup counts as overdue: refused or failed exports, the function's errors and throttles
+    expression = alarm["Metrics"][0]["Expression"]
+    assert expression == "MAX([FILL(age, 0), IF(FILL(failed, 0) + FILL(errors, 0) + FILL(throttles, 0) > 0, 93601, 0)])"
+    stats = {m["Id"]: m["MetricStat"]["Metric"]["MetricName"] for m in alarm["Metrics"][1:]}
+    assert stats == {"age": "BackupAge", "failed": "BackupExportFailed", "errors": "Errors", "throttles": "Throttles"}

@@ -14,10 +14,10 @@ import hashlib
 import json
 import time
 from collections.abc import Callable, Iterator
-from datetime import UTC, date, datetime
+from datetime import UTC, datetime
 from typing import TYPE_CHECKING, Any
 
-from services.audit.domain.backups import DataFile, ExportState, Item, client_token, export_prefix, item_key
+from services.audit.domain.backups import DataFile, ExportState, Item, export_prefix, item_key
 
 if TYPE_CHECKING:
     from mypy_boto3_dynamodb import DynamoDBClient
@@ -57,9 +57,8 @@ class TableExports:
     def __init__(self, client: DynamoDBClient, bucket: str) -> None:
         self.client, self.bucket = client, bucket
 
-    def start(self, table_arn: str, day: date, attempt: int = 0, token: str | None = None) -> ExportState:
-        """An export of the table as it is now; the same one again for the same day and attempt (its
-        token), unless `token` says otherwise (`make backup`: an export now, whatever today has)."""
+    def start(self, table_arn: str, token: str) -> ExportState:
+        """An export of the table as it is now; the same one again for a token used within 8 hours."""
         table_name = table_arn.rsplit("/", 1)[-1]
         answer = self.client.export_table_to_point_in_time(
             TableArn=table_arn,
@@ -68,7 +67,7 @@ class TableExports:
             S3SseAlgorithm="AES256",
             ExportFormat="DYNAMODB_JSON",
             ExportType="FULL_EXPORT",
-            ClientToken=token or client_token(table_name, day, attempt),
+            ClientToken=token,
         )
         return state_of(dict(answer["ExportDescription"]))
 
@@ -162,7 +161,8 @@ class ExportFiles:
 
 
 class Restores:
-    """Tables made from an export with ImportTable, read whole, and dropped after the drill."""
+    """Tables made from an export with ImportTable (or from point-in-time recovery), read whole, and
+    dropped after the drill."""
 
     def __init__(self, client: DynamoDBClient) -> None:
         self.client = client
@@ -190,6 +190,32 @@ class Restores:
             TableCreationParameters=creation,  # type: ignore[arg-type]
         )
         return str(answer["ImportTableDescription"]["ImportArn"])
+
+    def restore_to(self, source_table: str, name: str, at: datetime, timeout: float, poll: float = 10.0) -> None:
+        """A new table `name`: the source as it was at `at`, by point-in-time recovery. DynamoDB can
+        restore up to its latest restorable time, a few minutes behind now: wait for it to pass `at`."""
+        deadline = time.monotonic() + timeout
+        while True:
+            backups = self.client.describe_continuous_backups(TableName=source_table)["ContinuousBackupsDescription"]
+            latest = backups["PointInTimeRecoveryDescription"].get("LatestRestorableDateTime")
+            if latest is not None and _moment(latest) is not None and _moment(latest) >= at:  # type: ignore[operator]
+                break
+            if time.monotonic() > deadline:
+                raise BackupError(f"{source_table} cannot be restored to {at.isoformat()} yet (latest: {latest})")
+            time.sleep(poll)
+        self.client.restore_table_to_point_in_time(
+            SourceTableName=source_table,
+            TargetTableName=name,
+            RestoreDateTime=at,
+            BillingModeOverride="PAY_PER_REQUEST",
+        )
+
+    def wait_active(self, table: str, timeout: float, poll: float = 10.0) -> None:
+        deadline = time.monotonic() + timeout
+        while self.client.describe_table(TableName=table)["Table"]["TableStatus"] != "ACTIVE":
+            if time.monotonic() > deadline:
+                raise BackupError(f"{table} is not ACTIVE after {timeout:.0f} s")
+            time.sleep(poll)
 
     def wait(
         self, import_arn: str, timeout: float, poll: float = 10.0, sleep: Callable[[float], None] = time.sleep

@@ -17,9 +17,6 @@ from typing import Any
 
 EXPORTS = "exports"  # the backup bucket's prefix for exports: exports/<table>/AWSDynamoDB/<export id>/…
 MAX_AGE = timedelta(hours=26)  # the alarm's line: a daily export, with two hours to run and be late
-# Changes this close before an export's time may or may not be in it: DynamoDB's point in time and
-# the writer's `updatedAt` come from different clocks, and a write takes its time to commit.
-SETTLE = timedelta(minutes=1)
 
 Item = dict[str, Any]  # an item in DynamoDB JSON ({"PK": {"S": "…"}, …}), as exports and Scans hold it
 
@@ -28,11 +25,12 @@ def export_prefix(table_name: str) -> str:
     return f"{EXPORTS}/{table_name}"
 
 
-def client_token(table_name: str, day: date, attempt: int = 0) -> str:
-    """One export per table per UTC day, however often the schedule (or a retry) asks: DynamoDB keeps
-    a ClientToken 8 hours, and answers the same export for it. A day's export that failed is tried
-    again under the next attempt's token."""
-    return hashlib.sha256(f"{table_name}/{day.isoformat()}/{attempt}".encode()).hexdigest()[:32]
+def client_token(table_name: str, day: date, hour: int) -> str:
+    """One export per table per six hours of a UTC day, however often the hourly schedule (or a retry)
+    asks: DynamoDB answers the same export for a ClientToken used again within 8 hours. So a day's
+    export that failed is tried again in the next six hours, and at most four run a day even if
+    ListExports did not show the ones in progress."""
+    return hashlib.sha256(f"{table_name}/{day.isoformat()}/{hour // 6}".encode()).hexdigest()[:32]
 
 
 @dataclass(frozen=True)
@@ -47,19 +45,16 @@ class ExportState:
     failure: str | None = None
 
 
-def attempt_due(exports: Iterable[ExportState], today: date) -> int | None:
-    """The attempt to start for a table today, or None when today's export is done or running: the
-    hourly schedule asks every hour, so the first hour of each UTC day (or after a failure) exports."""
-    started_today = [e for e in exports if e.started.date() == today]
-    if any(e.status in {"COMPLETED", "IN_PROGRESS"} for e in started_today):
-        return None
-    return sum(1 for e in started_today if e.status == "FAILED")
+def due_today(exports: Iterable[ExportState], today: date) -> bool:
+    """Whether today's export is still to start: none of today's (UTC) is done or running. The
+    hourly schedule asks every hour, so the first run of each day exports."""
+    return not any(e.status in {"COMPLETED", "IN_PROGRESS"} and e.started.date() == today for e in exports)
 
 
 @dataclass(frozen=True)
 class Freshness:
     """What the hourly check measures: the age of the newest completed export of the table whose newest
-    is oldest, and the exports that failed since the last check."""
+    is oldest, and each table's newest export when it failed (counted every hour until one succeeds)."""
 
     age: timedelta
     failed: tuple[ExportState, ...]
@@ -70,13 +65,14 @@ class Freshness:
         return self.age > MAX_AGE
 
 
-def freshness(
-    created: Mapping[str, datetime], exports: Iterable[ExportState], now: datetime, since: datetime
-) -> Freshness:
+def freshness(created: Mapping[str, datetime], exports: Iterable[ExportState], now: datetime) -> Freshness:
     """The backup's age is its weakest table's: a restore needs both tables of one moment. A table
     never exported counts from its creation (`created`, by table ARN): all its data is unprotected."""
     exports = list(exports)
-    failed = tuple(e for e in exports if e.status == "FAILED" and e.started >= since)
+    newest = {}
+    for export in sorted(exports, key=lambda e: e.started):
+        newest[export.table_arn] = export
+    failed = tuple(export for _, export in sorted(newest.items()) if export.status == "FAILED")
     ages: dict[str, timedelta] = {}
     for table_arn, made in created.items():
         done = [e.export_time for e in exports if e.table_arn == table_arn and e.status == "COMPLETED"]
@@ -138,65 +134,37 @@ def file_problems(files: Iterable[DataFile], summary_items: int) -> list[str]:
 
 @dataclass
 class Comparison:
-    """The restored table against the live one, item by item."""
+    """A restore against the truth of the same moment (the table restored to the export's time with
+    point-in-time recovery), item by item."""
 
     equal: int = 0
-    altered: list[str] = field(default_factory=list)  # key: the differing attributes
-    missing: list[str] = field(default_factory=list)  # in the live table, unchanged since, not restored
-    extra: list[str] = field(default_factory=list)  # restored, unknown to the live table and not deleted since
-    changed_since: int = 0  # changed or created in the live table after the export: not comparable
-    gone_since: int = 0  # restored, and deleted from the live table since (or expired)
+    altered: list[str] = field(default_factory=list)  # key (the differing attributes)
+    missing: list[str] = field(default_factory=list)  # in the truth, not in the restore
+    extra: list[str] = field(default_factory=list)  # in the restore, not in the truth
 
     @property
     def problems(self) -> list[str]:
         return (
             [f"altered: {entry}" for entry in self.altered]
             + [f"missing from the restore: {key}" for key in self.missing]
-            + [f"not in the table: {key}" for key in self.extra]
+            + [f"not in the table at the export's time: {key}" for key in self.extra]
         )
 
 
-def compare(
-    live: Mapping[str, Item], restored: Mapping[str, Item], export_time: datetime, *, quiet: bool = False
-) -> Comparison:
-    """Every item of the export's moment: equal in both, or a difference the live table explains (a
-    change after the export, by its `updatedAt`; a deletion since, which leaves no trace to read, so
-    it is only counted). `quiet`: nothing wrote to the table since the export (the drill's own local
-    stack), so a restored item the table lacks is a problem too."""
+def compare(truth: Mapping[str, Item], restored: Mapping[str, Item]) -> Comparison:
+    """Every item of both, by key and field by field. Both are the table at one moment, so every
+    difference is the export's (or the import's): nothing is excused."""
     result = Comparison()
-    cutoff = export_time - SETTLE
-    for key, now in live.items():
-        before = restored.get(key)
-        if before == now:
+    for key, expected in truth.items():
+        found = restored.get(key)
+        if found == expected:
             result.equal += 1
-        elif _changed_after(now, cutoff):
-            result.changed_since += 1
-        elif before is None:
+        elif found is None:
             result.missing.append(key)
         else:
-            differing = sorted(name for name in before.keys() | now.keys() if before.get(name) != now.get(name))
+            differing = sorted(name for name in found.keys() | expected.keys() if found.get(name) != expected.get(name))
             result.altered.append(f"{key} ({', '.join(differing)})")
-    for key in restored.keys() - live.keys():
-        if quiet and not _expired(restored[key], export_time):
-            result.extra.append(key)
-        else:
-            result.gone_since += 1
+    result.extra = sorted(restored.keys() - truth.keys())
     result.missing.sort()
     result.altered.sort()
-    result.extra.sort()
     return result
-
-
-def _changed_after(item: Mapping[str, Any], cutoff: datetime) -> bool:
-    updated = _text(item.get("updatedAt"))
-    if not updated:
-        return False  # no time to judge by: compared as it stands
-    try:
-        return datetime.fromisoformat(updated.replace("Z", "+00:00")) >= cutoff
-    except ValueError:
-        return False
-
-
-def _expired(item: Mapping[str, Any], at: datetime) -> bool:
-    expires = _text(item.get("expiresAt"))
-    return bool(expires) and float(expires) <= at.timestamp()

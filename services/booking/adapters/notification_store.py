@@ -4,6 +4,7 @@ once), the booking as it stands, and each booking's one reminder schedule."""
 from __future__ import annotations
 
 import hashlib
+from collections.abc import Callable
 from datetime import UTC, datetime, timedelta
 from typing import TYPE_CHECKING, Any
 
@@ -25,6 +26,7 @@ LOG_KEPT = timedelta(days=90)  # a message's record, then TTL removes it
 # the booking still finds it, then TTL removes it.
 PLAN_KEPT = timedelta(days=30)
 REMINDER_KEY = "reminder"  # the function's input from a reminder's schedule: {"reminder": {bookingId, version}}
+OPTED_IN_KEY = "optedIn"  # … from an opt-in's: {"optedIn": {customerId}}
 
 
 def contact_from(values: dict[str, Any]) -> Contact:
@@ -156,11 +158,68 @@ class DynamoDBNotifications:
             reminder_minutes_before=int(service.get("reminderMinutesBefore", 1440)),
         )
 
+    def upcoming(self, customer_id: str, after: datetime) -> list[str]:
+        request: dict[str, Any] = {
+            "TableName": self.table,
+            "IndexName": "GSI2",
+            "KeyConditionExpression": "GSI2PK = :customer AND GSI2SK > :after",
+            "FilterExpression": "#status = :confirmed",
+            "ProjectionExpression": "bookingId",
+            "ExpressionAttributeNames": {"#status": "status"},
+            "ExpressionAttributeValues": {
+                ":customer": {"S": keys.customer_bookings_partition(customer_id)},
+                ":after": {"S": iso_utc(after)},
+                ":confirmed": {"S": "CONFIRMED"},
+            },
+        }
+        found: list[str] = []
+        while True:
+            page = self.client.query(**request)
+            found += [str(item["bookingId"]["S"]) for item in page["Items"]]
+            if "LastEvaluatedKey" not in page:
+                return found
+            request["ExclusiveStartKey"] = page["LastEvaluatedKey"]
+
 
 def reminder_name(booking_id: str, version: int) -> str:
     """At most 64 characters of [0-9a-zA-Z-_.]: one name per booking version, so a move makes a new
     schedule and removes the old one (never an update, which could race the old one's firing)."""
     return f"reminder-{hashlib.sha256(f'{booking_id}/{version}'.encode()).hexdigest()[:40]}"
+
+
+class ScheduledOptIns:
+    """Asks the notifications function, through a one-time schedule in the reminders' group a minute
+    from now, to plan an opted-in customer's reminders (`{"optedIn": {"customerId": …}}`). One
+    schedule per customer and minute: saying yes twice in a minute asks once."""
+
+    def __init__(
+        self,
+        scheduler: EventBridgeSchedulerClient,
+        group: str,
+        role_arn: str,
+        target_arn: str,
+        clock: Callable[[], datetime],
+    ) -> None:
+        self.scheduler, self.group, self.role_arn, self.target_arn, self.clock = (
+            scheduler,
+            group,
+            role_arn,
+            target_arn,
+            clock,
+        )
+
+    def ask_to_plan(self, customer_id: str) -> None:
+        at = (self.clock() + timedelta(minutes=1)).replace(second=0, microsecond=0) + timedelta(minutes=1)
+        digest = hashlib.sha256(f"{customer_id}/{at.isoformat()}".encode()).hexdigest()[:40]
+        schedule_once(
+            self.scheduler,
+            name=f"opted-in-{digest}",
+            group=self.group,
+            at=at,
+            target_arn=self.target_arn,
+            role_arn=self.role_arn,
+            payload={OPTED_IN_KEY: {"customerId": customer_id}},
+        )
 
 
 class ScheduledReminders:

@@ -124,6 +124,16 @@ class NotificationLog(Protocol):
 class Bookings(Protocol):
     def booking_now(self, booking_id: str) -> BookingNow | None: ...
 
+    def upcoming(self, customer_id: str, after: datetime) -> list[str]:
+        """The ids of the customer's confirmed bookings that start after `after`."""
+        ...
+
+
+class OptIns(Protocol):
+    def ask_to_plan(self, customer_id: str) -> None:
+        """Have the notifications function plan the customer's reminders (`Notifier.on_opt_in`) soon."""
+        ...
+
 
 class Reminders(Protocol):
     def plan(self, booking_id: str, version: int, at: datetime | None) -> None:
@@ -144,6 +154,11 @@ def validate_contact(whatsapp: str | None, opt_in: bool) -> None:
         )
 
 
+def reachable(contact: Contact | None) -> bool:
+    """Whether the customer said yes, with a number to send to."""
+    return contact is not None and contact.opted_in and contact.whatsapp is not None
+
+
 def local_time(start: datetime, time_zone: str) -> str:
     """How a message names the time: the provider's wall clock, with its zone."""
     local = start.astimezone(ZoneInfo(time_zone))
@@ -154,14 +169,20 @@ def local_time(start: datetime, time_zone: str) -> str:
 class ContactBook:
     store: ContactStore
     clock: Callable[[], datetime]
+    opt_ins: OptIns
 
     def set(self, principal: Principal, whatsapp: str | None, opt_in: bool, by: Attribution) -> Contact:
-        """A customer's own contact and consent; every change is in the trail with when and how."""
+        """A customer's own contact and consent; every change is in the trail with when and how.
+        Reminders are planned only for customers who opted in: saying yes has those of the bookings
+        made before planned, asked for first (a failure to ask leaves the consent unsaid, and the
+        request fails), and done once the consent is saved."""
         if not principal.is_in(Group.CUSTOMERS):
             raise ForbiddenError("Only customers keep a contact for their own bookings.")
         validate_contact(whatsapp, opt_in)
         now = self.clock().isoformat().replace("+00:00", "Z")
         contact = Contact(principal.sub, whatsapp, opt_in, now, f"PUT /me/contact {by.request_id}".strip())
+        if opt_in:
+            self.opt_ins.ask_to_plan(principal.sub)
         return self.store.save_contact(contact, by)
 
     def get(self, principal: Principal) -> Contact | None:
@@ -211,18 +232,23 @@ class Notifier:
         booking_id, version = str(data["bookingId"]), int(data["version"])
         if detail_type == "booking.created" and data.get("status") != "CONFIRMED":
             return Notified(None, None)  # awaiting approval: confirmed (and reminded) once approved
+        # Most customers never opt in: for them one read is all. A reminder planned while they had
+        # consent stays, and checks the booking and the consent when it fires.
+        contact = self.contacts.contact(str(data["customerId"]))
+        if not reachable(contact):
+            return Notified(kind, Outcome.SKIPPED, "no consent") if kind else Notified(None, None)
         booking = self.bookings.booking_now(booking_id)
         if booking is None:
             return Notified(kind, Outcome.SKIPPED, "booking gone")
         start = datetime.fromisoformat(data["start"])
         notified = Notified(None, None)
         if kind is Kind.CANCELLED:
-            notified = self._send(kind, replace(booking, start=start, version=version))
+            notified = self._send(kind, replace(booking, start=start, version=version), contact)
         elif kind is not None:
             # A confirmation or a move names a time: only while it still holds (events come in any
             # order, and a later change has its own message), never one the customer was told is gone.
             if booking.status == "CONFIRMED" and booking.start == start:
-                notified = self._send(kind, replace(booking, version=version))
+                notified = self._send(kind, replace(booking, version=version), contact)
             else:
                 notified = Notified(kind, Outcome.SKIPPED, "the booking changed since")
         # The message first: a failure to plan (Scheduler, say) must not cost the customer the message.
@@ -244,6 +270,19 @@ class Notifier:
             return None
         self.reminders.plan(booking.booking_id, version, at)
         return at
+
+    def on_opt_in(self, customer_id: str) -> list[datetime]:
+        """The customer opted in: plan the reminders of their upcoming bookings, as each booking's
+        own event would have (messages about the past are not sent). Answers the times planned."""
+        if not reachable(self.contacts.contact(customer_id)):
+            return []  # opted out again since
+        planned = []
+        for booking_id in self.bookings.upcoming(customer_id, self.clock()):
+            booking = self.bookings.booking_now(booking_id)
+            if booking is not None and booking.customer_id == customer_id:
+                at = self._plan(booking, booking.version, True)
+                planned += [at] if at is not None else []
+        return planned
 
     def on_reminder(self, booking_id: str, version: int) -> Notified:
         """A reminder's schedule fired: sent only if the booking still is what it was scheduled for."""
@@ -267,9 +306,10 @@ class Notifier:
         at = self._reminder_due(booking)
         return at if at is not None and at >= self.clock() + EARLIEST_REMINDER else None
 
-    def _send(self, kind: Kind, booking: BookingNow) -> Notified:
-        contact = self.contacts.contact(booking.customer_id)
-        if contact is None or not contact.opted_in or contact.whatsapp is None:
+    def _send(self, kind: Kind, booking: BookingNow, contact: Contact | None = None) -> Notified:
+        """`contact` as read for this event, or read now (a reminder's, hours later)."""
+        contact = contact if contact is not None else self.contacts.contact(booking.customer_id)
+        if contact is None or not reachable(contact) or contact.whatsapp is None:
             return Notified(kind, Outcome.SKIPPED, "no consent")
         message = Message(
             booking.booking_id,
