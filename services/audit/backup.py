@@ -148,9 +148,15 @@ def drill(
             if set(described) != set(names):
                 raise BackupError(f"--export names no export of {', '.join(sorted(set(names) - set(described)))}")
         else:  # both started, then both waited for: the two tables about one moment apart
-            stamp = datetime.now(UTC)
+            # Both at one whole second that point-in-time recovery can restore both tables to (its latest,
+            # a few minutes behind now on AWS): each copy of the drill is of that very second.
+            windows = [restores.restorable(name) for name in names]
+            if any(window is None for window in windows):
+                raise BackupError(f"point-in-time recovery is off on {' or '.join(names)}: nothing to compare with")
+            stamp = min(window[1] for window in windows if window is not None).replace(microsecond=0)
             for name in names:
-                described[name] = {"ExportArn": exports.start(arns[name], f"drill-{name}-{stamp:%Y%m%dT%H%M%S%f}").arn}
+                token = f"drill-{name}-{stamp:%Y%m%dT%H%M%S}"
+                described[name] = {"ExportArn": exports.start(arns[name], token, at=stamp).arn}
         for name in names:
             described[name] = exports.wait(str(described[name]["ExportArn"]), timeout, target.poll_seconds)
         items = sum(int(d.get("ItemCount", 0)) for d in described.values())
@@ -178,6 +184,14 @@ def drill(
 
     def restore() -> str:
         stamp = f"{datetime.now(UTC):%Y%m%d%H%M%S}"
+        for name in names:  # before anything is paid for: the truth must be restorable
+            window, at = restores.restorable(name), state_of(described[name]).export_time
+            if window is None or at is None or at < window[0]:
+                since = window[0] if window else None
+                raise BackupError(
+                    f"{name} cannot be restored to the export's time {at} by point-in-time recovery (restorable "
+                    f"since {since}): an export older than the recovery window is drilled by restoring it alone"
+                )
         imports = {}
         for name in names:
             imports[name] = restores.start(target.backup_bucket, data_prefixes[name], name, f"{name}-drill-{stamp}")
@@ -238,7 +252,6 @@ def drill(
         if not keep:
             for table in made:
                 try:
-                    restores.wait_active(table, timeout, target.poll_seconds)  # DynamoDB deletes no table being made
                     restores.drop(table)
                 except Exception as error:  # reported; never hides the drill's own result
                     result.problems.append(f"the drill's table {table} was not dropped: {error}")

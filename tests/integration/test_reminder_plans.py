@@ -5,13 +5,19 @@ and deleted itself is no error."""
 
 from __future__ import annotations
 
+import json
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
 import boto3
 
 from local.account import ACCOUNT_ID, REGION
-from services.booking.adapters.notification_store import ScheduledReminders, reminder_name
+from services.booking.adapters.notification_store import (
+    DynamoDBNotifications,
+    ScheduledOptIns,
+    ScheduledReminders,
+    reminder_name,
+)
 from services.common import keys
 from services.common.dynamodb import from_item
 from tests.integration.test_claim_properties import TABLE
@@ -59,3 +65,51 @@ def test_a_drop_deletes_the_schedule_and_a_schedule_gone_already_is_no_error(inp
     scheduler.delete_schedule(GroupName=GROUP, Name=reminder_name(fired, 1))  # it fired and deleted itself
     planner.plan(fired, 2, None)  # its booking then ended: nothing to delete, and no error
     assert reminder_name(fired, 1) not in schedules(scheduler)
+
+
+def test_a_customers_upcoming_confirmed_bookings_are_found_across_pages_and_nobody_elses(inproc: Any) -> None:
+    """What an opt-in plans from (GSI2, `CUSTOMER#<sub>`): the customer's confirmed bookings that start
+    after now, every page; not the past, not pending or cancelled ones, not another customer's."""
+    now = datetime.now(UTC).replace(microsecond=0)
+    wanted: list[str] = []
+    rows = [("upcoming", now + timedelta(days=1 + n), "CONFIRMED", "opter") for n in range(30)]
+    rows += [
+        ("past", now - timedelta(hours=1), "CONFIRMED", "opter"),
+        ("pending", now + timedelta(days=3), "PENDING", "opter"),
+        ("cancelled", now + timedelta(days=4), "CANCELLED", "opter"),
+        ("theirs", now + timedelta(days=5), "CONFIRMED", "someone-else"),
+    ]
+    for n, (kind, start, status, customer) in enumerate(rows):
+        booking_id = f"bkg_{n:048d}"
+        wanted += [booking_id] if kind == "upcoming" else []
+        inproc.put_item(
+            TableName=TABLE,
+            Item={
+                **keys.booking_key(booking_id),
+                "bookingId": {"S": booking_id},
+                "status": {"S": status},
+                "notes": {"S": "x" * 50_000},  # 50 KB each: the Query answers in pages of 1 MB
+                "GSI2PK": {"S": keys.customer_bookings_partition(customer)},
+                "GSI2SK": {"S": f"{start:%Y-%m-%dT%H:%M:%SZ}#{booking_id}"},
+            },
+        )
+    pages: list[int] = []
+    inproc.meta.events.register("after-call.dynamodb.Query", lambda **_: pages.append(1))
+    found = DynamoDBNotifications(inproc, TABLE).upcoming("opter", now)
+    assert found == wanted and len(pages) >= 2  # in start order, every page
+
+
+def test_an_opt_in_asks_once_a_minute_for_the_planning_two_minutes_ahead(inproc: Any) -> None:
+    _, scheduler = reminders(inproc)
+    at = datetime(2030, 1, 1, 9, 0, 40, tzinfo=UTC)
+    target = f"arn:aws:lambda:{REGION}:{ACCOUNT_ID}:function:appointments-inproc-notifications"
+    opt_ins = ScheduledOptIns(scheduler, GROUP, f"arn:aws:iam::{ACCOUNT_ID}:role/reminders", target, lambda: at)
+    before = set(schedules(scheduler))
+    opt_ins.ask_to_plan("opter")
+    opt_ins.ask_to_plan("opter")  # said twice in a minute: asked once
+    (made,) = set(schedules(scheduler)) - before
+    assert made.startswith("opted-in-") and len(made) <= 64
+    described = scheduler.get_schedule(GroupName=GROUP, Name=made)
+    assert described["ScheduleExpression"] == "at(2030-01-01T09:02:00)"  # past the next whole minute
+    assert json.loads(described["Target"]["Input"]) == {"optedIn": {"customerId": "opter"}}
+    assert described["Target"]["Arn"] == target and described["ActionAfterCompletion"] == "DELETE"

@@ -137,7 +137,7 @@ def test_a_confirmation_at_booking_and_a_reminder_24_hours_before(stack: LocalSt
     assert start - timedelta(hours=24) <= sent_at <= start - timedelta(hours=23, minutes=58)
 
 
-def test_a_customer_who_opts_in_after_booking_is_reminded_and_one_who_never_did_costs_one_read(
+def test_a_customer_who_opts_in_after_booking_is_reminded_and_one_who_never_did_hears_nothing(
     stack: LocalStack, clinic: tuple[str, str]
 ) -> None:
     pid, sid = clinic

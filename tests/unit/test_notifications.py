@@ -282,6 +282,19 @@ def test_only_a_customer_keeps_a_contact_and_a_number_must_be_e164() -> None:
     assert w.asked == ["anna"]  # saying no asks nothing
 
 
+def test_consent_is_not_saved_when_the_planning_could_not_be_asked_for() -> None:
+    w = world(contact=None)
+
+    class Refusing:
+        def ask_to_plan(self, customer_id: str) -> None:
+            raise RuntimeError("Scheduler throttled")
+
+    book = ContactBook(Contacts(w), lambda: NOW, Refusing())
+    with pytest.raises(RuntimeError):
+        book.set(Principal("anna", frozenset({Group.CUSTOMERS})), "+4915112345678", True, BY)
+    assert w.contact is None  # the request fails, and nothing was said
+
+
 def test_times_read_in_the_providers_zone_across_a_change_of_offset() -> None:
     assert (
         local_time(datetime(2026, 3, 29, 0, 30, tzinfo=UTC), "Europe/Berlin")

@@ -17,6 +17,8 @@ from collections.abc import Callable, Iterator
 from datetime import UTC, datetime
 from typing import TYPE_CHECKING, Any
 
+from botocore.exceptions import ClientError
+
 from services.audit.domain.backups import DataFile, ExportState, Item, export_prefix, item_key
 
 if TYPE_CHECKING:
@@ -57,18 +59,22 @@ class TableExports:
     def __init__(self, client: DynamoDBClient, bucket: str) -> None:
         self.client, self.bucket = client, bucket
 
-    def start(self, table_arn: str, token: str) -> ExportState:
-        """An export of the table as it is now; the same one again for a token used within 8 hours."""
+    def start(self, table_arn: str, token: str, at: datetime | None = None) -> ExportState:
+        """An export of the table as it is now (or at `at`, a whole second of the recovery window);
+        the same one again for a token used within 8 hours."""
         table_name = table_arn.rsplit("/", 1)[-1]
-        answer = self.client.export_table_to_point_in_time(
-            TableArn=table_arn,
-            S3Bucket=self.bucket,
-            S3Prefix=export_prefix(table_name),
-            S3SseAlgorithm="AES256",
-            ExportFormat="DYNAMODB_JSON",
-            ExportType="FULL_EXPORT",
-            ClientToken=token,
-        )
+        request: dict[str, Any] = {
+            "TableArn": table_arn,
+            "S3Bucket": self.bucket,
+            "S3Prefix": export_prefix(table_name),
+            "S3SseAlgorithm": "AES256",
+            "ExportFormat": "DYNAMODB_JSON",
+            "ExportType": "FULL_EXPORT",
+            "ClientToken": token,
+        }
+        if at is not None:
+            request["ExportTime"] = at
+        answer = self.client.export_table_to_point_in_time(**request)
         return state_of(dict(answer["ExportDescription"]))
 
     def created(self, table_arn: str) -> datetime:
@@ -191,6 +197,19 @@ class Restores:
         )
         return str(answer["ImportTableDescription"]["ImportArn"])
 
+    def restorable(self, source_table: str) -> tuple[datetime, datetime] | None:
+        """The earliest and latest moments point-in-time recovery can restore the table to (None: it
+        is off). The latest runs a few minutes behind now on AWS."""
+        backups = self.client.describe_continuous_backups(TableName=source_table)["ContinuousBackupsDescription"]
+        recovery = backups["PointInTimeRecoveryDescription"]
+        earliest, latest = (
+            _moment(recovery.get("EarliestRestorableDateTime")),
+            _moment(recovery.get("LatestRestorableDateTime")),
+        )
+        if recovery.get("PointInTimeRecoveryStatus") != "ENABLED" or earliest is None or latest is None:
+            return None
+        return earliest, latest
+
     def restore_to(self, source_table: str, name: str, at: datetime, timeout: float, poll: float = 10.0) -> None:
         """A new table `name`: the source as it was at `at`, by point-in-time recovery. DynamoDB can
         restore up to its latest restorable time, a few minutes behind now: wait for it to pass `at`."""
@@ -246,4 +265,11 @@ class Restores:
             request["ExclusiveStartKey"] = page["LastEvaluatedKey"]
 
     def drop(self, table: str) -> None:
-        self.client.delete_table(TableName=table)
+        """Wait for the table to be made (DynamoDB deletes none being made), then delete it; one already
+        gone (a failed import leaves none) is no error."""
+        try:
+            self.wait_active(table, timeout=3600, poll=5)
+            self.client.delete_table(TableName=table)
+        except ClientError as error:
+            if error.response.get("Error", {}).get("Code") != "ResourceNotFoundException":
+                raise
