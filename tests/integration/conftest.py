@@ -263,6 +263,7 @@ def run_handler(module: Any, event: dict[str, Any], context: Any) -> Any:
         "services.booking.publisher_handler": "publisher",
         "services.booking.webhook_handler": "webhooks",
         "services.booking.notification_handler": "notifications",
+        "services.audit.backup_handler": "backup",  # the audit code's other entry point
     }
     service = own.get(module.__name__) or module.__name__.split(".")[1]
     stage = os.environ.get("STAGE", "inproc")
