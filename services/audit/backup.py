@@ -40,7 +40,7 @@ from services.audit.adapters.dynamodb_trail import DynamoDBAuditReader
 from services.audit.adapters.s3_archive import S3Archive
 from services.audit.domain.backups import compare, counts_by_type, file_problems
 from services.audit.domain.chain import ArchiveObject, verify
-from services.audit.verify import local_stack_status
+from services.audit.verify import local_stack_clients, local_stack_status
 from services.common.clock import iso_utc
 
 if TYPE_CHECKING:
@@ -65,12 +65,7 @@ class Target:
 
 def local_target(url: str) -> Target:
     status = local_stack_status(url)
-    options = {
-        "endpoint_url": status["emulator"],
-        "region_name": "us-east-1",
-        "aws_access_key_id": "local",
-        "aws_secret_access_key": "local",
-    }
+    options = local_stack_clients(status)
     return Target(status["table"], status["auditTable"], status["backupBucket"], status["auditBucket"], options, 0.2)
 
 

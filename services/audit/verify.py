@@ -48,6 +48,16 @@ def local_stack_status(url: str) -> dict[str, Any]:
     return status
 
 
+def local_stack_clients(status: dict[str, Any]) -> dict[str, Any]:
+    """boto3 client options that reach the running local stack's emulator (`status` from `/_local/status`)."""
+    return {
+        "endpoint_url": status["emulator"],
+        "region_name": "us-east-1",
+        "aws_access_key_id": "local",
+        "aws_secret_access_key": "local",
+    }
+
+
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="audit-verify", description=__doc__.split("\n\n")[0])
     target = parser.add_mutually_exclusive_group(required=True)
@@ -65,12 +75,7 @@ def main(argv: list[str] | None = None) -> int:
     if arguments.local_stack:
         status = local_stack_status(arguments.local_stack)
         table, bucket = status["auditTable"], status["auditBucket"]
-        options = {
-            "endpoint_url": status["emulator"],
-            "region_name": "us-east-1",
-            "aws_access_key_id": "local",
-            "aws_secret_access_key": "local",
-        }
+        options = local_stack_clients(status)
     elif arguments.bucket:
         table, bucket = arguments.table, arguments.bucket
     else:
