@@ -22,16 +22,18 @@ from __future__ import annotations
 import argparse
 import json
 import sys
-import tempfile
 import urllib.error
 import urllib.request
 from collections import defaultdict
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 from urllib.parse import quote
 
-from loadtests.load import SERVICES, WEEKLY, stage_token
+from loadtests.load import SERVICES, WEEKLY, local_stack, stage_token
+
+if TYPE_CHECKING:
+    from local.stack import LocalStack
 
 SEARCH_DAYS = 7  # a customer's slot search looks a week ahead
 PAST_EVERY_TTL = 365 * 24 * 3600  # seconds the clock moves after the day: every TTL has fired by then
@@ -212,36 +214,32 @@ def log_bytes(logs_dir: Path) -> dict[str, float]:
     return {name: round(value) for name, value in measured.items()}
 
 
-def measure(repeat: int) -> dict[str, Any]:
-    """Start a stack of its own, run the day: the table per operation, and the log volumes."""
+def measure(repeat: int, shared: LocalStack | None = None) -> dict[str, Any]:
+    """Run the day on a stack of its own (or `shared`, whose clock it moves a year on: the last user
+    of it): the table per operation, and the log volumes."""
     import time
 
     from local.emulator.time_to_live import SWEEP_SECONDS
-    from local.stack import LocalStack, StackConfig, aws_client
+    from local.stack import aws_client
 
-    with tempfile.TemporaryDirectory(prefix="bench-capacity-") as state:
-        stack = LocalStack(StackConfig(port=0, state_dir=Path(state), echo=None, seed=False))
-        stack.start()
-        try:
-            request = urllib.request.Request(f"{stack.url}/_local/capacity", method="DELETE")
-            urllib.request.urlopen(request, timeout=10).close()  # provisioning's own requests are not the API's
-            traces = scripted_day(stack.url, repeat)
-            assert stack.event_source_mapping is not None
-            stack.event_source_mapping.wait_caught_up()
-            with urllib.request.urlopen(f"{stack.url}/_local/capacity", timeout=30) as answer:
-                ledger = json.load(answer)["requests"]
-            # The rest of the items' lives: every TTL fires, its removal reaches the stream.
-            assert stack.emulator is not None and stack.data is not None
-            streams = aws_client("dynamodbstreams", stack.emulator.endpoint)
-            stack.clock.advance(PAST_EVERY_TTL)
-            seen = -1
-            while (records := read_stream(streams, stack.data.table_stream_arn)) and len(records) != seen:
-                seen = len(records)
-                time.sleep(2.5 * SWEEP_SECONDS)  # until a sweep has passed and removed nothing more
-            stream = stream_deliveries(records, stack.event_source_mapping.settings.event_filter)
-            stream["invocationsAtBenchPace"] = stack.event_source_mapping.invocations
-        finally:
-            stack.stop()
+    with local_stack("bench-capacity", shared) as stack:
+        request = urllib.request.Request(f"{stack.url}/_local/capacity", method="DELETE")
+        urllib.request.urlopen(request, timeout=10).close()  # provisioning's own requests are not the API's
+        traces = scripted_day(stack.url, repeat)
+        assert stack.event_source_mapping is not None
+        stack.event_source_mapping.wait_caught_up()
+        with urllib.request.urlopen(f"{stack.url}/_local/capacity", timeout=30) as answer:
+            ledger = json.load(answer)["requests"]
+        # The rest of the items' lives: every TTL fires, its removal reaches the stream.
+        assert stack.emulator is not None and stack.data is not None
+        streams = aws_client("dynamodbstreams", stack.emulator.endpoint)
+        stack.clock.advance(PAST_EVERY_TTL)
+        seen = -1
+        while (records := read_stream(streams, stack.data.table_stream_arn)) and len(records) != seen:
+            seen = len(records)
+            time.sleep(2.5 * SWEEP_SECONDS)  # until a sweep has passed and removed nothing more
+        stream = stream_deliveries(records, stack.event_source_mapping.settings.event_filter)
+        stream["invocationsAtBenchPace"] = stack.event_source_mapping.invocations
         logs = log_bytes(stack.logs_dir)
     return {"operations": per_operation(traces, ledger), "logBytes": logs, "stream": stream}
 

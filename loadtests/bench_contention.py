@@ -33,62 +33,56 @@ import argparse
 import json
 import statistics
 import sys
-import tempfile
 import urllib.request
 from concurrent.futures import ThreadPoolExecutor
 from datetime import UTC, datetime, timedelta
-from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from loadtests.bench_throughput import Side, book_all, through_stack
-from loadtests.load import SERVICES, Api, create_fixture, stage_token
+from loadtests.load import SERVICES, Api, create_fixture, local_stack, stage_token
+
+if TYPE_CHECKING:
+    from local.stack import LocalStack
 
 GOAL = 1.5
+QUICK_CLIENTS = 3
 SPACING = timedelta(minutes=45)
 
 
-def measure(clients: int, rounds: int) -> dict[str, Any]:
-    from local.stack import LocalStack, StackConfig
+def measure(clients: int, rounds: int, shared: LocalStack | None = None) -> dict[str, Any]:
+    with local_stack("bench-contention", shared, environments=clients) as stack:
+        assert stack.event_source_mapping is not None and stack.data is not None
+        owner = Api(stack.url, stage_token(stack.url, "bench-owner", "providers"))
+        pid = create_fixture(owner, 1)["providers"][0]["providerId"]
+        # Bookable a year ahead: every round takes days nobody booked (11 a round at 10 clients).
+        status, service = owner("POST", f"/providers/{pid}/services", SERVICES[0] | {"maxAdvanceDays": 365})
+        if status != 201:
+            raise RuntimeError(f"creating the service: {status} {service}")
+        sid = service["serviceId"]
+        book = through_stack(stack.url, stage_token(stack.url, "bench-customer", "customers"))
+        first = datetime.now(UTC).replace(hour=8, minute=0, second=0, microsecond=0) + timedelta(days=2)
+        days = iter(range(0, 10_000))
 
-    with tempfile.TemporaryDirectory(prefix="bench-contention-") as state:
-        config = StackConfig(port=0, state_dir=Path(state), echo=None, seed=False, environments=clients)
-        stack = LocalStack(config)
-        stack.start()
-        try:
-            assert stack.event_source_mapping is not None and stack.data is not None
-            owner = Api(stack.url, stage_token(stack.url, "bench-owner", "providers"))
-            pid = create_fixture(owner, 1)["providers"][0]["providerId"]
-            # Bookable a year ahead: every round takes days nobody booked (11 a round at 10 clients).
-            status, service = owner("POST", f"/providers/{pid}/services", SERVICES[0] | {"maxAdvanceDays": 365})
-            if status != 201:
-                raise RuntimeError(f"creating the service: {status} {service}")
-            sid = service["serviceId"]
-            book = through_stack(stack.url, stage_token(stack.url, "bench-customer", "customers"))
-            first = datetime.now(UTC).replace(hour=8, minute=0, second=0, microsecond=0) + timedelta(days=2)
-            days = iter(range(0, 10_000))
+        def one_day() -> list[tuple[str, str, str]]:
+            day = first + timedelta(days=next(days))
+            return [(pid, sid, (day + n * SPACING).isoformat()) for n in range(clients)]
 
-            def one_day() -> list[tuple[str, str, str]]:
-                day = first + timedelta(days=next(days))
-                return [(pid, sid, (day + n * SPACING).isoformat()) for n in range(clients)]
+        def spread() -> list[tuple[str, str, str]]:
+            return [(pid, sid, (first + timedelta(days=next(days))).isoformat()) for _ in range(clients)]
 
-            def spread() -> list[tuple[str, str, str]]:
-                return [(pid, sid, (first + timedelta(days=next(days))).isoformat()) for _ in range(clients)]
-
-            sides = {"one day": Side("one day"), "spread": Side("spread over days")}
-            requests = {name: Requests() for name in sides}
-            pairs: list[float] = []
-            with ThreadPoolExecutor(clients) as pool:
-                book_all(Side("warm-up"), book, spread(), pool)  # every worker warm; not timed
-                for _ in range(rounds):
-                    for name, cells in (("spread", spread()), ("one day", one_day())):
-                        stack.event_source_mapping.wait_caught_up()
-                        metered(stack.url)  # what came before is not this side's
-                        book_all(sides[name], book, cells, pool)
-                        requests[name].add(metered(stack.url), stack.data.table_name)
-                    # Each round's pair ran back to back, on the machine as it was then.
-                    pairs.append(round_median(sides["one day"], clients) / round_median(sides["spread"], clients))
-        finally:
-            stack.stop()
+        sides = {"one day": Side("one day"), "spread": Side("spread over days")}
+        requests = {name: Requests() for name in sides}
+        pairs: list[float] = []
+        with ThreadPoolExecutor(clients) as pool:
+            book_all(Side("warm-up"), book, spread(), pool)  # every worker warm; not timed
+            for _ in range(rounds):
+                for name, cells in (("spread", spread()), ("one day", one_day())):
+                    stack.event_source_mapping.wait_caught_up()
+                    metered(stack.url)  # what came before is not this side's
+                    book_all(sides[name], book, cells, pool)
+                    requests[name].add(metered(stack.url), stack.data.table_name)
+                # Each round's pair ran back to back, on the machine as it was then.
+                pairs.append(round_median(sides["one day"], clients) / round_median(sides["spread"], clients))
     rows = [sides[name].row() | requests[name].row(len(sides[name].latencies_ms)) for name in ("one day", "spread")]
     ratio = rows[0]["medianMs"] / rows[1]["medianMs"]
     return {
@@ -136,9 +130,9 @@ def metered(url: str) -> list[dict[str, Any]]:
     return ledger
 
 
-def run(quick: bool) -> dict[str, Any]:
+def run(quick: bool, shared: LocalStack | None = None) -> dict[str, Any]:
     """10 clients, 12 rounds a side; quick: 3 clients, one round."""
-    return measure(3, 1) if quick else measure(10, 12)
+    return measure(QUICK_CLIENTS, 1, shared) if quick else measure(10, 12, shared)
 
 
 def markdown(result: dict[str, Any]) -> str:

@@ -27,7 +27,6 @@ import hashlib
 import json
 import statistics
 import sys
-import tempfile
 import threading
 import time
 import urllib.error
@@ -37,10 +36,12 @@ from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
-from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
-from loadtests.load import Api, create_fixture, stage_token
+from loadtests.load import Api, create_fixture, local_stack, stage_token
+
+if TYPE_CHECKING:
+    from local.stack import LocalStack
 
 Cell = tuple[str, str, str]  # provider id, service id, start
 
@@ -139,51 +140,45 @@ def book_all(side: Side, book: Callable[[Cell], None], chunk: list[Cell], pool: 
     side.latencies_ms += latencies
 
 
-def measure(providers: int, days: int, rounds: int, loads: tuple[int, ...]) -> list[dict[str, Any]]:
+def measure(
+    providers: int, days: int, rounds: int, loads: tuple[int, ...], shared: LocalStack | None = None
+) -> list[dict[str, Any]]:
     """Both sides at each load (client threads), on one stack with as many environments as the
     largest load: a row pair and the ratio per load."""
-    from local.stack import LocalStack, StackConfig
-
     results = []
-    with tempfile.TemporaryDirectory(prefix="bench-throughput-") as state:
-        config = StackConfig(port=0, state_dir=Path(state), echo=None, seed=False, environments=max(loads))
-        stack = LocalStack(config)
-        stack.start()
-        try:
-            assert stack.emulator is not None and stack.data is not None and stack.event_source_mapping is not None
-            owner = Api(stack.url, stage_token(stack.url, "bench-owner", "providers"))
-            customer = "bench-customer"
-            token = stage_token(stack.url, customer, "customers")
-            books = {
-                "stack": through_stack(stack.url, token),
-                "raw": straight_to_emulator(stack.emulator.endpoint, stack.data.table_name, customer),
-            }
-            for clients in loads:
-                stack_cells = cells(create_fixture(owner, providers), days)
-                raw_cells = cells(create_fixture(owner, providers), days)
-                sides = {"stack": Side("through the local stack"), "raw": Side("straight to the emulator")}
-                # One pool of client threads for the whole load: the raw side's booking services live
-                # in its threads, as the stack's in its Lambda environments, and stay warm alike.
-                with ThreadPoolExecutor(clients) as pool:
-                    for name, pending in (("stack", stack_cells), ("raw", raw_cells)):  # warm every worker; untimed
-                        book_all(Side("warm-up"), books[name], [pending.pop() for _ in range(clients)], pool)
-                    size = len(stack_cells) // rounds
-                    for number in range(rounds):
-                        for name, pending in (("raw", raw_cells), ("stack", stack_cells)):
-                            stack.event_source_mapping.wait_caught_up()
-                            book_all(sides[name], books[name], pending[number * size : (number + 1) * size], pool)
-                stack.event_source_mapping.wait_caught_up()
-                rows = [sides["stack"].row(), sides["raw"].row()]
-                ratio = rows[0]["bookingsPerSecond"] / rows[1]["bookingsPerSecond"]
-                results.append({"clients": clients, "rounds": rounds, "rows": rows, "ratio": round(ratio, 3)})
-        finally:
-            stack.stop()
+    with local_stack("bench-throughput", shared, environments=max(loads)) as stack:
+        assert stack.emulator is not None and stack.data is not None and stack.event_source_mapping is not None
+        owner = Api(stack.url, stage_token(stack.url, "bench-owner", "providers"))
+        customer = "bench-customer"
+        token = stage_token(stack.url, customer, "customers")
+        books = {
+            "stack": through_stack(stack.url, token),
+            "raw": straight_to_emulator(stack.emulator.endpoint, stack.data.table_name, customer),
+        }
+        for clients in loads:
+            stack_cells = cells(create_fixture(owner, providers), days)
+            raw_cells = cells(create_fixture(owner, providers), days)
+            sides = {"stack": Side("through the local stack"), "raw": Side("straight to the emulator")}
+            # One pool of client threads for the whole load: the raw side's booking services live
+            # in its threads, as the stack's in its Lambda environments, and stay warm alike.
+            with ThreadPoolExecutor(clients) as pool:
+                for name, pending in (("stack", stack_cells), ("raw", raw_cells)):  # warm every worker; untimed
+                    book_all(Side("warm-up"), books[name], [pending.pop() for _ in range(clients)], pool)
+                size = len(stack_cells) // rounds
+                for number in range(rounds):
+                    for name, pending in (("raw", raw_cells), ("stack", stack_cells)):
+                        stack.event_source_mapping.wait_caught_up()
+                        book_all(sides[name], books[name], pending[number * size : (number + 1) * size], pool)
+            stack.event_source_mapping.wait_caught_up()
+            rows = [sides["stack"].row(), sides["raw"].row()]
+            ratio = rows[0]["bookingsPerSecond"] / rows[1]["bookingsPerSecond"]
+            results.append({"clients": clients, "rounds": rounds, "rows": rows, "ratio": round(ratio, 3)})
     return results
 
 
-def run(quick: bool) -> list[dict[str, Any]]:
+def run(quick: bool, shared: LocalStack | None = None) -> list[dict[str, Any]]:
     """At 1 client and at 8: 4 providers a side over 30 days, 4 rounds; quick: 2 over 3 days, 1 and 2 clients."""
-    return measure(2, 3, 1, (1, 2)) if quick else measure(4, 30, 4, (1, 8))
+    return measure(2, 3, 1, (1, 2), shared) if quick else measure(4, 30, 4, (1, 8), shared)
 
 
 def markdown(results: list[dict[str, Any]]) -> str:

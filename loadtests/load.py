@@ -21,14 +21,20 @@ import json
 import os
 import subprocess
 import sys
+import tempfile
 import time
 import urllib.error
 import urllib.request
+from collections.abc import Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 from urllib.parse import quote
+
+if TYPE_CHECKING:
+    from local.stack import LocalStack
 
 ROOT = Path(__file__).resolve().parent.parent
 REPORTS = ROOT / "loadtests" / "reports"
@@ -86,6 +92,26 @@ class Api:
             cursor = page.get("nextCursor") or ""
             if not cursor:
                 return items
+
+
+@contextmanager
+def local_stack(name: str, shared: LocalStack | None = None, environments: int | None = None) -> Iterator[LocalStack]:
+    """A local stack of the benchmark's own, stopped afterwards; or `shared`, left running: `make
+    bench-smoke` runs its parts on one stack, as their sizes are too small to judge anyway."""
+    if shared is not None:
+        yield shared
+        return
+    from local.lambda_runtime.function_runtime import MAX_ENVIRONMENTS
+    from local.stack import LocalStack, StackConfig
+
+    with tempfile.TemporaryDirectory(prefix=f"{name}-") as state:
+        environments = environments or MAX_ENVIRONMENTS
+        stack = LocalStack(StackConfig(port=0, state_dir=Path(state), echo=None, seed=False, environments=environments))
+        stack.start()
+        try:
+            yield stack
+        finally:
+            stack.stop()
 
 
 def stage_token(host: str, sub: str, group: str) -> str:

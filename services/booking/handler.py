@@ -15,7 +15,7 @@ import time
 from datetime import UTC, datetime
 from functools import cache
 from http import HTTPStatus
-from typing import Annotated, Any
+from typing import TYPE_CHECKING, Annotated, Any
 
 from aws_lambda_powertools.event_handler import Response
 from aws_lambda_powertools.event_handler.openapi.params import Body, Path, Query
@@ -24,23 +24,10 @@ from aws_lambda_powertools.utilities.typing import LambdaContext
 from pydantic import BeforeValidator
 
 from services.booking.adapters.dynamodb_store import DynamoDBBookingStore
-from services.booking.adapters.kms_sealer import KmsSealer
-from services.booking.adapters.notification_store import DynamoDBContacts, ScheduledOptIns
-from services.booking.adapters.retry_schedules import ScheduledRetries
-from services.booking.adapters.webhook_store import DynamoDBWebhookStore, ProviderOwners
 from services.booking.domain.calendly import SIGNATURE_HEADER, InvalidSignatureError, change_of
-from services.booking.domain.deliveries import DeliveryLog
 from services.booking.domain.external import ACTOR, CalendlyConnections, ExternalCalendar, ExternalStatus
-from services.booking.domain.feeds import Feed, FeedService
-from services.booking.domain.holds import HoldService
 from services.booking.domain.models import Booking, BookingStatus
-from services.booking.domain.notifications import ContactBook
-from services.booking.domain.personal_data import PersonalDataEraser
-from services.booking.domain.series import SeriesService
 from services.booking.domain.use_cases import BookingRequest, BookingService, ContendedError
-from services.booking.domain.waitlist import WaitlistRequest, WaitlistService
-from services.booking.domain.webhooks import WebhookService
-from services.booking.domain_events import DETAIL_TYPES
 from services.booking.http_models import (
     BOOKING_ID,
     DELIVERY_ID,
@@ -85,6 +72,18 @@ from services.common.http import (
 from services.common.observability import Metric, count, identify, logger, observed
 from services.common.settings import BookingSettings, ServiceSettings, load_settings
 
+# Each feature's own modules load with its first request, not at every cold start: a container of this
+# function starts for its busiest route, POST /bookings, more often than for any other (decision 0021).
+if TYPE_CHECKING:
+    from services.booking.domain.deliveries import DeliveryLog
+    from services.booking.domain.feeds import Feed, FeedService
+    from services.booking.domain.holds import HoldService
+    from services.booking.domain.notifications import ContactBook
+    from services.booking.domain.personal_data import PersonalDataEraser
+    from services.booking.domain.series import SeriesService
+    from services.booking.domain.waitlist import WaitlistService
+    from services.booking.domain.webhooks import WebhookService
+
 app = build_resolver(logger)
 
 BookingId = Annotated[str, Path(pattern=BOOKING_ID)]
@@ -123,26 +122,39 @@ def bookings() -> BookingService:
 
 @cache
 def holds() -> HoldService:
+    from services.booking.domain.holds import HoldService
+
     return HoldService(store(), utc_now, jittered_pause)
 
 
 @cache
 def series() -> SeriesService:
+    from services.booking.domain.series import SeriesService
+
     return SeriesService(store(), utc_now, jittered_pause)
 
 
 @cache
 def waitlist() -> WaitlistService:
+    from services.booking.domain.waitlist import WaitlistService
+
     return WaitlistService(store(), utc_now, jittered_pause)
 
 
 @cache
 def feeds() -> FeedService:
+    from services.booking.domain.feeds import FeedService
+
     return FeedService(store(), utc_now)
 
 
 @cache
 def webhooks() -> WebhookService:
+    from services.booking.adapters.kms_sealer import KmsSealer
+    from services.booking.adapters.webhook_store import DynamoDBWebhookStore, ProviderOwners
+    from services.booking.domain.webhooks import WebhookService
+    from services.booking.domain_events import DETAIL_TYPES
+
     settings = load_settings(BookingSettings)
     return WebhookService(
         DynamoDBWebhookStore(dynamodb_client(), settings.table_name),
@@ -156,6 +168,10 @@ def webhooks() -> WebhookService:
 
 @cache
 def delivery_log() -> DeliveryLog:
+    from services.booking.adapters.retry_schedules import ScheduledRetries
+    from services.booking.adapters.webhook_store import DynamoDBWebhookStore
+    from services.booking.domain.deliveries import DeliveryLog
+
     settings = load_settings(BookingSettings)
     retries = ScheduledRetries(
         scheduler_client(), settings.retry_group, settings.retry_role_arn, settings.dispatcher_arn
@@ -165,6 +181,9 @@ def delivery_log() -> DeliveryLog:
 
 @cache
 def eraser() -> PersonalDataEraser:
+    from services.booking.adapters.notification_store import DynamoDBContacts
+    from services.booking.domain.personal_data import PersonalDataEraser
+
     settings = load_settings(ServiceSettings)
     store = DynamoDBBookingStore(dynamodb_client(), settings.table_name)
     return PersonalDataEraser(store, utc_now, DynamoDBContacts(dynamodb_client(), settings.table_name))
@@ -172,6 +191,9 @@ def eraser() -> PersonalDataEraser:
 
 @cache
 def contacts() -> ContactBook:
+    from services.booking.adapters.notification_store import DynamoDBContacts, ScheduledOptIns
+    from services.booking.domain.notifications import ContactBook
+
     settings = load_settings(BookingSettings)
     opt_ins = ScheduledOptIns(
         scheduler_client(), settings.reminder_group, settings.reminder_role_arn, settings.notifications_arn, utc_now
@@ -394,6 +416,8 @@ def release_hold(holdId: Annotated[str, Path(pattern=HOLD_ID)]) -> Response[Any]
 
 @app.post("/waitlist")
 def join_waitlist(body: Annotated[WaitlistIn, Body()]) -> Response[Any]:
+    from services.booking.domain.waitlist import WaitlistRequest
+
     principal = current_principal(app)
     identify(providerId=body.providerId)
     request = WaitlistRequest(body.providerId, body.serviceId, body.window_start, body.window_end, body.customerId)
@@ -543,6 +567,8 @@ def external_calendar() -> ExternalCalendar:
 
 @cache
 def calendly() -> CalendlyConnections:
+    from services.booking.adapters.kms_sealer import KmsSealer
+
     settings = load_settings(BookingSettings)
     # The webhooks' key, bound to the provider by another context key: IAM lets this role open only these.
     sealer = KmsSealer(kms_client(), settings.webhook_key_id, context="calendlyProviderId")

@@ -4,7 +4,7 @@ same way in cloudformation/api/openapi.yaml; tests/unit/test_openapi_contract.py
 from __future__ import annotations
 
 from datetime import datetime, timedelta
-from typing import Annotated, Literal
+from typing import TYPE_CHECKING, Annotated, Literal
 
 from pydantic import (
     BaseModel,
@@ -18,14 +18,16 @@ from pydantic import (
 )
 
 from services.booking.domain.calendly import CALENDLY_USER, MAX_SIGNING_KEY, MIN_SIGNING_KEY
-from services.booking.domain.deliveries import Delivery
-from services.booking.domain.external import ExternalBlock
 from services.booking.domain.models import Booking, BookingStatus, Hold, WaitlistEntry, WaitlistStatus
-from services.booking.domain.notifications import Contact
-from services.booking.domain.series import BookedSeries
-from services.booking.domain.webhooks import Subscription
 from services.common.clock import LAST_YEAR, SupportedInstant, iso_utc
 from services.common.recurrence import MAX_OCCURRENCES, Recurrence
+
+if TYPE_CHECKING:  # the features' own modules load with their routes (services/booking/handler.py)
+    from services.booking.domain.deliveries import Delivery
+    from services.booking.domain.external import ExternalBlock
+    from services.booking.domain.notifications import Contact
+    from services.booking.domain.series import BookedSeries
+    from services.booking.domain.webhooks import Subscription
 
 BOOKING_ID = r"^bkg_[0-9a-f]{48}$"
 HOLD_ID = r"^hld_[0-9a-f]{48}$"
@@ -35,18 +37,21 @@ PROVIDER_ID = r"^prv_[0-9a-f]{32}$"
 IDEMPOTENCY_KEY = r"^[A-Za-z0-9._:-]{1,128}$"
 
 
-class HoldIn(BaseModel):
-    model_config = ConfigDict(extra="forbid")
+class RequestBody(BaseModel):
+    """A request body: no field it does not name. Its validator is built when its route first
+    validates one (`defer_build`), not when a container starts: most routes are not the first."""
 
+    model_config = ConfigDict(extra="forbid", defer_build=True)
+
+
+class HoldIn(RequestBody):
     providerId: Annotated[str, StringConstraints(strict=True, pattern=r"^prv_[0-9a-f]{32}$")]
     serviceId: Annotated[str, StringConstraints(strict=True, pattern=r"^svc_[0-9a-f]{32}$")]
     start: SupportedInstant
     customerId: Annotated[str, StringConstraints(strict=True, min_length=1, max_length=128)] | None = None
 
 
-class RecurrenceIn(BaseModel):
-    model_config = ConfigDict(extra="forbid")
-
+class RecurrenceIn(RequestBody):
     frequency: Literal["DAILY", "WEEKLY"]
     interval: Annotated[StrictInt, Field(ge=1, le=52)] = 1
     count: Annotated[StrictInt, Field(ge=2, le=MAX_OCCURRENCES)]
@@ -76,16 +81,14 @@ class BookingIn(HoldIn):
         return recurrence
 
 
-class CancelIn(BaseModel):
-    model_config = ConfigDict(extra="forbid")
-
+class CancelIn(RequestBody):
     reason: Annotated[str, StringConstraints(strict=True, max_length=500)] | None = None
 
 
-class WaitlistIn(BaseModel):
+class WaitlistIn(RequestBody):
     """A place in line for time of one service from `from` to `to` (the whole appointment inside it)."""
 
-    model_config = ConfigDict(extra="forbid", populate_by_name=False)
+    model_config = ConfigDict(populate_by_name=False)
 
     providerId: Annotated[str, StringConstraints(strict=True, pattern=r"^prv_[0-9a-f]{32}$")]
     serviceId: Annotated[str, StringConstraints(strict=True, pattern=r"^svc_[0-9a-f]{32}$")]
@@ -94,9 +97,7 @@ class WaitlistIn(BaseModel):
     customerId: Annotated[str, StringConstraints(strict=True, min_length=1, max_length=128)] | None = None
 
 
-class RescheduleIn(BaseModel):
-    model_config = ConfigDict(extra="forbid")
-
+class RescheduleIn(RequestBody):
     start: SupportedInstant
 
 
@@ -185,10 +186,8 @@ DELIVERY_ID = r"^msg_[0-9]{14}_[A-Za-z0-9_-]{1,100}$"
 EventType = Annotated[str, StringConstraints(strict=True, max_length=64)]
 
 
-class WebhookIn(BaseModel):
+class WebhookIn(RequestBody):
     """`POST /webhooks`: where to, which events (docs/events/), and whose (admins may leave it out: all)."""
-
-    model_config = ConfigDict(extra="forbid")
 
     url: Annotated[str, StringConstraints(strict=True, min_length=8, max_length=2048)]
     events: Annotated[
@@ -236,11 +235,9 @@ def delivery_json(delivery: Delivery) -> dict[str, object]:
     }
 
 
-class CalendlyIn(BaseModel):
+class CalendlyIn(RequestBody):
     """`PUT /providers/{providerId}/integrations/calendly`: the signing key of the provider's Calendly
     webhook subscription (the one chosen when it was made with a token, or Calendly's own)."""
-
-    model_config = ConfigDict(extra="forbid")
 
     signingKey: Annotated[str, StringConstraints(strict=True, min_length=MIN_SIGNING_KEY, max_length=MAX_SIGNING_KEY)]
     # The provider's Calendly user (GET https://api.calendly.com/users/me → resource.uri): only its events count.
@@ -259,10 +256,8 @@ def external_json(block: ExternalBlock, changed: bool) -> dict[str, object]:
     }
 
 
-class ContactIn(BaseModel):
+class ContactIn(RequestBody):
     """`PUT /me/contact`: the customer's WhatsApp number (E.164) and whether they want messages there."""
-
-    model_config = ConfigDict(extra="forbid")
 
     whatsapp: Annotated[str, StringConstraints(strict=True, max_length=16)] | None = None
     optIn: StrictBool

@@ -16,7 +16,9 @@ LogLevel = Literal["DEBUG", "INFO", "WARN", "WARNING", "ERROR", "CRITICAL"]
 class ServiceSettings(BaseModel):
     """What every function's CloudFormation resource sets (see cloudformation/<service>.yaml)."""
 
-    model_config = ConfigDict(frozen=True, extra="ignore")
+    # Every function loads one of these models; each builds its validator when it is loaded, not when
+    # a container starts (decision 0021).
+    model_config = ConfigDict(frozen=True, extra="ignore", defer_build=True)
 
     stage: str = Field(alias="STAGE", min_length=1)
     table_name: str = Field(alias="TABLE_NAME", min_length=3)

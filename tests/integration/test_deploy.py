@@ -143,14 +143,20 @@ class FakeAws:
         ]
 
 
+@pytest.fixture(scope="module")
+def built(tmp_path_factory: pytest.TempPathFactory) -> package.Built:
+    """The build, made once for the module's deploys (about 3 s each time), where no test writes. The
+    dependency layer is pip's download for another platform: the deploy flow is what is tested here."""
+    return package.build("arm64", layer=False, out=tmp_path_factory.mktemp("build"))
+
+
 @pytest.fixture
-def fake_aws(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> FakeAws:
+def fake_aws(tmp_path: Path, monkeypatch: pytest.MonkeyPatch, built: package.Built) -> FakeAws:
     world, log, fake = tmp_path / "world.json", tmp_path / "calls.jsonl", tmp_path / "aws"
     world.write_text(json.dumps({"outputs": OUTPUTS, "stacks": {}}))
     fake.write_text(FAKE_AWS.format(python=sys.executable, log=str(log), world=str(world)))
     fake.chmod(0o755)
-    # the dependency layer is pip's download for another platform: the deploy flow is what is tested here
-    monkeypatch.setattr(stages, "build", lambda architecture: package.build(architecture, layer=False))
+    monkeypatch.setattr(stages, "build", lambda architecture: built)
     return FakeAws(stages.AwsCli(executable=str(fake), region="eu-west-1", echo=False), world, log)
 
 
@@ -179,7 +185,7 @@ def test_without_credentials_make_deploy_stops_at_once_with_the_way_out(tmp_path
 
 
 def test_a_stage_is_built_checked_packaged_and_deployed_with_its_parameters(
-    fake_aws: FakeAws, capsys: pytest.CaptureFixture[str]
+    fake_aws: FakeAws, built: package.Built, capsys: pytest.CaptureFixture[str]
 ) -> None:
     outputs = stages.deploy("qa", fake_aws.aws, "x86_64", stages.parse_parameters(["AlarmEmail=oncall@example.com"]))
     stages.print_outputs(outputs)
@@ -208,7 +214,7 @@ def test_a_stage_is_built_checked_packaged_and_deployed_with_its_parameters(
     assert artifacts[artifacts.index("--template-file") + 1].endswith("cloudformation/account.yaml")
     assert artifacts[artifacts.index("--stack-name") + 1] == "appointments-account" and "CAPABILITY_IAM" in artifacts
     assert fake_aws.deploys_of("appointments-account") == [{"ExistingApiGatewayLogsRoleArn": ""}]
-    assert packaged[packaged.index("--template-file") + 1] == str(package.BUILD / "cloudformation" / "root.yaml")
+    assert packaged[packaged.index("--template-file") + 1] == str(built.templates / "root.yaml")
     assert packaged[packaged.index("--s3-bucket") + 1] == "appointments-artifacts-123456789012-eu-west-1"
     assert deployed[deployed.index("--stack-name") + 1] == "appointments-qa"
     capabilities = deployed[deployed.index("--capabilities") + 1 : deployed.index("--capabilities") + 3]
