@@ -21,7 +21,7 @@ import yaml
 
 from deploy.intrinsics import Resolver, UnsupportedIntrinsicError
 from deploy.openapi import NOT_CUSTOMIZABLE, PARAMETER_ATTRIBUTES, UNSUPPORTED_FORMATS, UNSUPPORTED_IN_MODELS
-from deploy.templates import load_template, resources_of_type
+from deploy.templates import SafeLoader, load_template, resources_of_type
 
 _METHODS = ("get", "put", "post", "delete", "patch", "head", "options")
 # The longest names a real deployment gives: a 14-character region (ap-southeast-2, ap-northeast-3,
@@ -65,7 +65,7 @@ class Packaged:
         texts = {str(path.relative_to(directory)): path.read_text(encoding="utf-8") for path in paths}
         document_path = directory / "api" / "openapi.yaml"
         texts["api/openapi.yaml"] = document_path.read_text(encoding="utf-8")
-        return cls(templates, texts, yaml.safe_load(texts["api/openapi.yaml"]))
+        return cls(templates, texts, yaml.load(texts["api/openapi.yaml"], Loader=SafeLoader))
 
 
 @dataclass(frozen=True)

@@ -16,7 +16,7 @@ from typing import Any
 
 import yaml
 
-from deploy.templates import TEMPLATES
+from deploy.templates import TEMPLATES, SafeLoader
 from services.common.cors import ALLOWED_HEADERS, MAX_AGE_SECONDS
 
 OPENAPI_PATH = TEMPLATES / "api" / "openapi.yaml"
@@ -35,7 +35,7 @@ class DocumentError(ValueError):
 def load_document(path: Path = OPENAPI_PATH) -> dict[str, Any]:
     """The document as written, API Gateway's extensions included."""
     with open(path, encoding="utf-8") as handle:
-        document: dict[str, Any] = yaml.safe_load(handle)
+        document: dict[str, Any] = yaml.load(handle, Loader=SafeLoader)
     return document
 
 

@@ -19,6 +19,14 @@ from typing import Any
 
 import yaml
 
+try:
+    # libyaml's parser, which PyYAML's binary wheels carry: the same documents, about ten times faster
+    # (the 100 KB API document in 23 ms instead of 254), paid at every local stack start and by every
+    # in-process test invocation.
+    from yaml import CSafeLoader as SafeLoader
+except ImportError:  # a PyYAML built without libyaml
+    from yaml import SafeLoader  # type: ignore[assignment]
+
 ROOT = Path(__file__).resolve().parent.parent
 TEMPLATES = ROOT / "cloudformation"
 PLACEHOLDER = re.compile(r'"\{\{ (dashboards/[a-z0-9-]+\.json) \}\}"')
@@ -52,11 +60,11 @@ _SHORT_TAGS = {
 }
 
 
-class TemplateLoader(yaml.SafeLoader):
+class TemplateLoader(SafeLoader):
     """A safe YAML loader that also understands CloudFormation's short-form tags."""
 
 
-def _construct_intrinsic(loader: yaml.SafeLoader, tag_suffix: str, node: yaml.Node) -> dict[str, Any]:
+def _construct_intrinsic(loader: SafeLoader, tag_suffix: str, node: yaml.Node) -> dict[str, Any]:
     name = _SHORT_TAGS.get(tag_suffix)
     if name is None:
         raise yaml.constructor.ConstructorError(

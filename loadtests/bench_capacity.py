@@ -27,13 +27,10 @@ import urllib.request
 from collections import defaultdict
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import Any
 from urllib.parse import quote
 
 from loadtests.load import SERVICES, WEEKLY, local_stack, stage_token
-
-if TYPE_CHECKING:
-    from local.stack import LocalStack
 
 SEARCH_DAYS = 7  # a customer's slot search looks a week ahead
 PAST_EVERY_TTL = 365 * 24 * 3600  # seconds the clock moves after the day: every TTL has fired by then
@@ -214,15 +211,14 @@ def log_bytes(logs_dir: Path) -> dict[str, float]:
     return {name: round(value) for name, value in measured.items()}
 
 
-def measure(repeat: int, shared: LocalStack | None = None) -> dict[str, Any]:
-    """Run the day on a stack of its own (or `shared`, whose clock it moves a year on: the last user
-    of it): the table per operation, and the log volumes."""
+def measure(repeat: int) -> dict[str, Any]:
+    """Start a stack of its own, run the day: the table per operation, and the log volumes."""
     import time
 
     from local.emulator.time_to_live import SWEEP_SECONDS
     from local.stack import aws_client
 
-    with local_stack("bench-capacity", shared) as stack:
+    with local_stack("bench-capacity") as stack:
         request = urllib.request.Request(f"{stack.url}/_local/capacity", method="DELETE")
         urllib.request.urlopen(request, timeout=10).close()  # provisioning's own requests are not the API's
         traces = scripted_day(stack.url, repeat)
@@ -240,6 +236,7 @@ def measure(repeat: int, shared: LocalStack | None = None) -> dict[str, Any]:
             time.sleep(2.5 * SWEEP_SECONDS)  # until a sweep has passed and removed nothing more
         stream = stream_deliveries(records, stack.event_source_mapping.settings.event_filter)
         stream["invocationsAtBenchPace"] = stack.event_source_mapping.invocations
+        stack.event_source_mapping.wait_caught_up()  # no invocation half-logged in the figures
         logs = log_bytes(stack.logs_dir)
     return {"operations": per_operation(traces, ledger), "logBytes": logs, "stream": stream}
 

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import functools
 import json
 import os
 import time
@@ -131,6 +132,12 @@ def call(
         return error.code, dict(error.headers), json.loads(error.read() or b"null")
 
 
+@functools.cache
+def api() -> ApiDefinition:
+    """The API as the local gateway routes it (cloudformation/api/openapi.yaml), read once per test run."""
+    return ApiDefinition.load()
+
+
 def call_function(
     stack: LocalStack,
     method: str,
@@ -147,7 +154,7 @@ def call_function(
     data = raw if raw is not None else (json.dumps(body).encode() if body is not None else b"")
     sent = [("Content-Type", "application/json"), *(headers or {}).items()]
     request = HttpRequest(method, path, sent, data)
-    route, parameters = ApiDefinition.load().find(method, path.split("?")[0]) or pytest.fail(f"no route {path}")
+    route, parameters = api().find(method, path.split("?")[0]) or pytest.fail(f"no route {path}")
     claims = claims_for_event(
         verify(stack.user_pools, f"Bearer {token}", now=stack.clock.now())
     )  # as the gateway judges it
@@ -235,14 +242,9 @@ def invoke_handler(
     headers: dict[str, str] | None = None,
 ) -> tuple[int, Any]:
     """A handler, in-process, with the event the local gateway would build for this request."""
-    from local.apigateway.api import ApiDefinition
-    from local.apigateway.http_messages import HttpRequest
-    from local.apigateway.proxy_integration import build_event
     from tests.conftest import FakeLambdaContext
 
-    route, parameters = ApiDefinition.load().find(method, path.split("?")[0]) or pytest.fail(
-        f"no route {method} {path}"
-    )
+    route, parameters = api().find(method, path.split("?")[0]) or pytest.fail(f"no route {method} {path}")
     raw = json.dumps(body).encode() if body is not None else b""
     request = HttpRequest(method, path, [("Content-Type", "application/json"), *(headers or {}).items()], raw)
     staff = set(groups.split(",")) & set(user_pool.STAFF_POOL.groups)  # the pool `make token` would mint from

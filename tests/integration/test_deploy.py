@@ -156,7 +156,12 @@ def fake_aws(tmp_path: Path, monkeypatch: pytest.MonkeyPatch, built: package.Bui
     world.write_text(json.dumps({"outputs": OUTPUTS, "stacks": {}}))
     fake.write_text(FAKE_AWS.format(python=sys.executable, log=str(log), world=str(world)))
     fake.chmod(0o755)
-    monkeypatch.setattr(stages, "build", lambda architecture: built)
+
+    def build(architecture: str) -> package.Built:
+        assert architecture in package.PLATFORMS, architecture  # what package.build refuses
+        return built
+
+    monkeypatch.setattr(stages, "build", build)
     return FakeAws(stages.AwsCli(executable=str(fake), region="eu-west-1", echo=False), world, log)
 
 
@@ -348,10 +353,10 @@ def test_what_the_account_already_has_is_kept_and_a_small_account_alarms_on_its_
 
 
 def test_a_template_the_deploy_check_refuses_is_never_deployed(
-    fake_aws: FakeAws, monkeypatch: pytest.MonkeyPatch
+    fake_aws: FakeAws, monkeypatch: pytest.MonkeyPatch, tmp_path: Path
 ) -> None:
     def broken_build(architecture: str) -> package.Built:
-        built = package.build(architecture, layer=False)
+        built = package.build(architecture, layer=False, out=tmp_path / "build")  # not the repository's .build/
         data = built.templates / "data.yaml"
         data.write_text(data.read_text().replace("DeletionPolicy: RetainExceptOnCreate", "DeletionPolicy: Retain"))
         return built
