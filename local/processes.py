@@ -14,7 +14,16 @@ import sys
 import threading
 import time
 from collections.abc import Mapping, Sequence
-from typing import IO, Any
+from typing import IO, Any, Protocol
+
+
+class Stoppable(Protocol):
+    """What `stop` needs of a process: a `subprocess.Popen`, or a worker the zygote forked."""
+
+    def poll(self) -> int | None: ...
+    def terminate(self) -> None: ...
+    def kill(self) -> None: ...
+    def wait(self, timeout: float | None = None) -> int: ...
 
 
 def exit_with_parent(poll_seconds: float = 0.5) -> None:
@@ -50,7 +59,7 @@ def spawn(
     )
 
 
-def stop(process: subprocess.Popen[bytes], timeout: float = 5.0) -> None:
+def stop(process: Stoppable, timeout: float = 5.0) -> None:
     """Terminate a child, escalating to SIGKILL if it does not exit in time."""
     if process.poll() is not None:
         return

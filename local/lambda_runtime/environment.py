@@ -1,8 +1,9 @@
 """One Lambda execution environment: a worker process, its variables and its private channel.
 
 An environment is started with the variables Lambda sets (`lambda_base_environment`, the same for
-every function, plus `function_environment`, the function's own), runs `worker.py`,
-and talks to the runtime over a socket pair, so its stdout and stderr remain its log stream.
+every function, plus `function_environment`, the function's own), runs `worker.py` (forked by the
+stack's zygote, `zygote.py`, or spawned), and talks to the runtime over a socket pair, so its stdout
+and stderr remain its log stream.
 """
 
 from __future__ import annotations
@@ -10,6 +11,7 @@ from __future__ import annotations
 import json
 import os
 import socket
+import subprocess
 import threading
 import time
 import uuid
@@ -20,6 +22,7 @@ from local import processes
 from local.account import REGION
 from local.cloudwatch.logs import LogStreams
 from local.lambda_runtime.functions import FunctionSpec
+from local.lambda_runtime.zygote import ForkedProcess, Zygote
 
 INIT_TIMEOUT_SECONDS = 10.0  # Lambda's limit on the init phase of an on-demand environment
 
@@ -57,6 +60,7 @@ class Environment:
         logs: LogStreams,
         provisioned: bool,
         clock_offset: float = 0.0,
+        zygote: Zygote | None = None,
     ) -> None:
         self.id = uuid.uuid4().hex
         today = datetime.fromtimestamp(time.time() + clock_offset, UTC).strftime("%Y/%m/%d")
@@ -68,12 +72,16 @@ class Environment:
             "_LOCAL_CLOCK_OFFSET": str(clock_offset),  # the stack's clock (local/clock.py); the worker removes it
         }
         self.started = time.perf_counter()
-        self.process = processes.spawn(
-            processes.python_module_command("local.lambda_runtime.worker"),
-            env=env,
-            cwd=env["LAMBDA_TASK_ROOT"],
-            pass_fds=[child_end.fileno()],
-        )
+        self.process: subprocess.Popen[bytes] | ForkedProcess
+        if zygote is not None:
+            self.process = zygote.fork(env, env["LAMBDA_TASK_ROOT"], child_end.fileno())
+        else:
+            self.process = processes.spawn(
+                processes.python_module_command("local.lambda_runtime.worker"),
+                env=env,
+                cwd=env["LAMBDA_TASK_ROOT"],
+                pass_fds=[child_end.fileno()],
+            )
         child_end.close()
         self.channel = parent_end
         self.reader = parent_end.makefile("rb")

@@ -30,6 +30,7 @@ from local.lambda_runtime.concurrency import AccountConcurrency
 from local.lambda_runtime.environment import Environment
 from local.lambda_runtime.functions import FunctionSpec
 from local.lambda_runtime.platform_records import Report, queued_line, report_lines, start_lines, timeout_line
+from local.lambda_runtime.zygote import Zygote
 from local.xray.trace_header import new_trace_header
 
 # Worker processes per function this machine affords; beyond them invocations wait. Two per core: the
@@ -79,6 +80,7 @@ class FunctionRuntime:
     account: AccountConcurrency | None = None  # shared by the stack's functions; else an account of its own
     max_environments: int = MAX_ENVIRONMENTS
     clock: StackClock | None = None  # the stack's; its offset is the workers' time
+    zygote: Zygote | None = None  # forks the workers (zygote.py); without one, each is spawned
 
     def __post_init__(self) -> None:
         if self.account is None:
@@ -135,7 +137,7 @@ class FunctionRuntime:
 
     def _start(self, provisioned: bool) -> tuple[Environment | None, dict[str, Any] | None]:
         try:
-            environment = Environment(self.spec, self.base_env, self.logs, provisioned, self._clock_offset)
+            environment = Environment(self.spec, self.base_env, self.logs, provisioned, self._clock_offset, self.zygote)
         except BaseException:  # could not even spawn it (e.g. out of file descriptors): free its slot
             self._discard()
             raise

@@ -14,6 +14,7 @@ from local.lambda_runtime.concurrency import ACCOUNT_LIMIT, AccountConcurrency
 from local.lambda_runtime.environment import lambda_base_environment
 from local.lambda_runtime.function_runtime import MAX_ENVIRONMENTS, FunctionRuntime
 from local.lambda_runtime.functions import FunctionSpec
+from local.lambda_runtime.zygote import Zygote
 
 
 @dataclass
@@ -21,6 +22,7 @@ class LambdaService:
     """All of the stack's functions, by logical id."""
 
     functions: dict[str, FunctionRuntime]
+    zygote: Zygote | None = None
 
     @classmethod
     def create(
@@ -36,6 +38,7 @@ class LambdaService:
     ) -> LambdaService:
         """The functions, sharing one account's concurrency, each with up to `max_environments` workers."""
         base_env = lambda_base_environment(endpoint_url, task_root or processes.project_root(), xray_daemon)
+        zygote = Zygote(base_env, base_env["LAMBDA_TASK_ROOT"])
         reservations = {s.name: s.reserved_concurrency for s in specs.values() if s.reserved_concurrency is not None}
         account = AccountConcurrency(account_limit, reservations)
         runtimes = {
@@ -46,10 +49,11 @@ class LambdaService:
                 account=account,
                 max_environments=max_environments,
                 clock=clock,
+                zygote=zygote,
             )
             for logical_id, spec in specs.items()
         }
-        return cls(runtimes)
+        return cls(runtimes, zygote)
 
     def warm_all(self) -> dict[str, float | Exception]:
         """Start one environment per function, in parallel; answer init ms (or the failure) per function."""
@@ -71,3 +75,5 @@ class LambdaService:
     def shutdown(self) -> None:
         for runtime in self.functions.values():
             runtime.shutdown()
+        if self.zygote is not None:
+            self.zygote.stop()

@@ -90,7 +90,7 @@ BookingId = Annotated[str, Path(pattern=BOOKING_ID)]
 Instant = Annotated[SupportedInstant, BeforeValidator(plus_restored)]
 # A customer's id may be any text (a provider books for an e-mail address); its 128 characters are the
 # id's, not its percent-encoding's.
-CustomerId = Annotated[str, BeforeValidator(percent_decoded), Path(min_length=1, max_length=128)]
+CustomerId = Annotated[str, BeforeValidator(percent_decoded), Path(min_length=1, max_length=128, pattern=r"\S")]
 EARLIEST = datetime(1970, 1, 1, tzinfo=UTC)
 LATEST = datetime(9999, 1, 1, tzinfo=UTC)
 
@@ -514,7 +514,8 @@ def my_calendar() -> Response[Any]:
 
 @app.get("/feeds/<feedId>/calendar.ics")
 def shared_calendar(
-    feedId: Annotated[str, Path(pattern=FEED_ID)], key: Annotated[str, Query(min_length=1, max_length=128)]
+    feedId: Annotated[str, Path(pattern=FEED_ID)],
+    key: Annotated[str, Query(min_length=1, max_length=128, pattern=r"\S")],
 ) -> Response[Any]:
     """Public: the feed's key is its authorization (calendar apps cannot sign in)."""
     return _calendar_response(feeds().shared_feed(feedId, key))

@@ -21,6 +21,7 @@ from local.lambda_runtime.environment import lambda_base_environment
 from local.lambda_runtime.function_runtime import FunctionRuntime, Invocation, Throttled
 from local.lambda_runtime.functions import FunctionSpec, load_functions
 from local.lambda_runtime.service import LambdaService
+from local.lambda_runtime.zygote import Zygote
 from tests.conftest import ROOT
 
 
@@ -39,13 +40,26 @@ def spec(handler: str, *, timeout: int = 3, reserved: int | None = None, log_for
     )
 
 
-@pytest.fixture
-def make_runtime(tmp_path: Path) -> Iterator[object]:
+BASE = lambda_base_environment("http://127.0.0.1:4566", str(ROOT))
+
+
+@pytest.fixture(scope="module")
+def zygote() -> Iterator[Zygote]:
+    started = Zygote(BASE, str(ROOT))
+    yield started
+    started.stop()
+
+
+@pytest.fixture(params=["spawned", "forked"])
+def make_runtime(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[object]:
+    """Each runtime behaviour holds for workers spawned afresh and for workers the stack's zygote forks."""
     runtimes: list[FunctionRuntime] = []
+    forks = request.getfixturevalue("zygote") if request.param == "forked" else None
 
     def make(function: FunctionSpec, **options: Any) -> FunctionRuntime:
-        base = lambda_base_environment("http://127.0.0.1:4566", str(ROOT))
-        runtime = FunctionRuntime(function, base, LogStreams(tmp_path / f"{function.name}.log"), **options)
+        log = LogStreams(tmp_path / f"{function.name}.log")
+        options.setdefault("zygote", forks)
+        runtime = FunctionRuntime(function, BASE, log, **options)
         runtimes.append(runtime)
         return runtime
 
@@ -335,3 +349,58 @@ def test_a_throttle_reaches_the_client_as_the_documents_503_with_retry_after(mak
         assert (refused.headers["Content-Type"], refused.headers["Retry-After"]) == ("application/problem+json", "1")
         assert json.loads(refused.body)["code"] == "SERVICE_UNAVAILABLE"
     assert runtime.throttles == 2
+
+
+def test_forked_workers_share_neither_variables_nor_random_draws(zygote: Zygote, tmp_path: Path) -> None:
+    """Each fork takes its own function's variables, and reseeds `random` (X-Ray trace ids, retry
+    jitter): forks of one process would otherwise draw the same numbers."""
+    echo = vars(spec("tests.fixtures.handlers.echo"))
+    runtimes = [
+        FunctionRuntime(
+            FunctionSpec(**{**echo, "name": name, "environment": {"TABLE_NAME": name}}),
+            BASE,
+            LogStreams(tmp_path / f"{name}.log"),
+            zygote=zygote,
+            max_environments=2,
+        )
+        for name in ("appointments-one", "appointments-two")
+    ]
+    try:
+        answers = [runtime.invoke({}).payload for runtime in runtimes]
+        answers.append(burst_of_two(runtimes[0]))
+    finally:
+        for runtime in runtimes:
+            runtime.shutdown()
+    assert [answer["environment"]["TABLE_NAME"] for answer in answers[:2]] == ["appointments-one", "appointments-two"]
+    assert [answer["environment"]["AWS_LAMBDA_FUNCTION_NAME"] for answer in answers[:2]] == [
+        "appointments-one",
+        "appointments-two",
+    ]
+    pids = {answers[0]["pid"], answers[1]["pid"], zygote.process.pid, os.getpid()}
+    assert len(pids) == 4
+    draws = [answers[0]["random"], answers[1]["random"], *answers[2]]
+    assert len(set(draws)) == len(draws), draws
+    assert "echo handler called" in (tmp_path / "appointments-one.log").read_text()
+
+
+def burst_of_two(runtime: FunctionRuntime) -> list[int]:
+    """Two invocations at once: two environments, whose random draws are answered."""
+    barrier = threading.Barrier(2)
+
+    def one(_: int) -> int:
+        barrier.wait()
+        return int(runtime.invoke({"seconds": 0.3, "draw": True}).payload["random"])
+
+    with ThreadPoolExecutor(2) as pool:
+        return list(pool.map(one, range(2)))
+
+
+def test_a_stopped_zygote_and_its_workers_leave_no_process(tmp_path: Path) -> None:
+    forks = Zygote(BASE, str(ROOT))
+    runtime = FunctionRuntime(spec("tests.fixtures.handlers.echo"), BASE, LogStreams(tmp_path / "fn.log"), zygote=forks)
+    worker = runtime.invoke({}).payload["pid"]
+    runtime.shutdown()
+    forks.stop()
+    assert forks.process.poll() is not None
+    with pytest.raises(ProcessLookupError):
+        os.kill(worker, 0)

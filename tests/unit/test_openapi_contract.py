@@ -277,3 +277,25 @@ def test_links_lead_from_new_providers_and_bookings_to_real_operations_and_param
 def test_links_are_for_clients_and_not_in_what_api_gateway_imports() -> None:
     assert _links()
     assert '"links"' not in json.dumps(API.document)
+
+
+def test_no_required_parameter_admits_white_space_alone() -> None:
+    """API Gateway's validator wants each required parameter "included and not blank": a schema that
+    admits "   " promises clients an answer the gateway refuses with 400 (found by the fuzzer)."""
+    document = API.public_document()
+
+    def resolved(parameter: dict[str, Any]) -> dict[str, Any]:
+        found: Any = document
+        for part in parameter.get("$ref", "#").removeprefix("#").strip("/").split("/"):
+            found = found[part] if part else found
+        return dict(found) if "$ref" in parameter else parameter
+
+    admitting = [
+        f"{method.upper()} {path} {parameter['in']} {parameter['name']}"
+        for path, item in document["paths"].items()
+        for method, operation in item.items()
+        if isinstance(operation, dict) and method != "parameters"
+        for parameter in map(resolved, [*item.get("parameters", []), *operation.get("parameters", [])])
+        if parameter.get("required") and Draft4Validator(parameter["schema"]).is_valid("   ")
+    ]
+    assert admitting == []
