@@ -22,7 +22,7 @@ from local import processes
 from local.account import REGION
 from local.cloudwatch.logs import LogStreams
 from local.lambda_runtime.functions import FunctionSpec
-from local.lambda_runtime.zygote import ForkedProcess, Zygote
+from local.lambda_runtime.zygote import ForkedProcess, Zygote, ZygoteError
 
 INIT_TIMEOUT_SECONDS = 10.0  # Lambda's limit on the init phase of an on-demand environment
 
@@ -72,17 +72,10 @@ class Environment:
             "_LOCAL_CLOCK_OFFSET": str(clock_offset),  # the stack's clock (local/clock.py); the worker removes it
         }
         self.started = time.perf_counter()
-        self.process: subprocess.Popen[bytes] | ForkedProcess
-        if zygote is not None:
-            self.process = zygote.fork(env, env["LAMBDA_TASK_ROOT"], child_end.fileno())
-        else:
-            self.process = processes.spawn(
-                processes.python_module_command("local.lambda_runtime.worker"),
-                env=env,
-                cwd=env["LAMBDA_TASK_ROOT"],
-                pass_fds=[child_end.fileno()],
-            )
-        child_end.close()
+        try:
+            self.process = self._forked_or_spawned(zygote, env, child_end.fileno())
+        finally:
+            child_end.close()
         self.channel = parent_end
         self.reader = parent_end.makefile("rb")
         self.init_duration_ms: float | None = None
@@ -92,6 +85,22 @@ class Environment:
         ]
         for drain in self._drains:
             drain.start()
+
+    @staticmethod
+    def _forked_or_spawned(
+        zygote: Zygote | None, env: dict[str, str], channel: int
+    ) -> subprocess.Popen[bytes] | ForkedProcess:
+        if zygote is not None:
+            try:
+                return zygote.fork(env, env["LAMBDA_TASK_ROOT"], channel)
+            except ZygoteError:  # it has gone: this environment starts as it would without one
+                pass
+        return processes.spawn(
+            processes.python_module_command("local.lambda_runtime.worker"),
+            env=env,
+            cwd=env["LAMBDA_TASK_ROOT"],
+            pass_fds=[channel],
+        )
 
     def _drain(self, pipe: IO[bytes] | None, logs: LogStreams) -> None:
         assert pipe is not None

@@ -38,21 +38,25 @@ class LambdaService:
     ) -> LambdaService:
         """The functions, sharing one account's concurrency, each with up to `max_environments` workers."""
         base_env = lambda_base_environment(endpoint_url, task_root or processes.project_root(), xray_daemon)
-        zygote = Zygote(base_env, base_env["LAMBDA_TASK_ROOT"])
         reservations = {s.name: s.reserved_concurrency for s in specs.values() if s.reserved_concurrency is not None}
         account = AccountConcurrency(account_limit, reservations)
-        runtimes = {
-            logical_id: FunctionRuntime(
-                spec,
-                base_env,
-                LogStreams(log_dir / f"{spec.name}.log", now=clock.now if clock else time.time),
-                account=account,
-                max_environments=max_environments,
-                clock=clock,
-                zygote=zygote,
-            )
-            for logical_id, spec in specs.items()
-        }
+        zygote = Zygote(base_env, base_env["LAMBDA_TASK_ROOT"])
+        try:
+            runtimes = {
+                logical_id: FunctionRuntime(
+                    spec,
+                    base_env,
+                    LogStreams(log_dir / f"{spec.name}.log", now=clock.now if clock else time.time),
+                    account=account,
+                    max_environments=max_environments,
+                    clock=clock,
+                    zygote=zygote,
+                )
+                for logical_id, spec in specs.items()
+            }
+        except BaseException:
+            zygote.stop()
+            raise
         return cls(runtimes, zygote)
 
     def warm_all(self) -> dict[str, float | Exception]:

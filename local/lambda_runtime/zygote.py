@@ -48,23 +48,32 @@ PRELOADED = (
     "opentelemetry.propagators.aws",
     "local.lambda_runtime.worker",
 )
+# Powertools modules that read a function's variables once, when imported: read again in each fork,
+# with the function's own (whether its first invocation is a cold start; the SDK's user agent).
+READ_THE_ENVIRONMENT_WHEN_IMPORTED = (
+    "aws_lambda_powertools.metrics.provider.cold_start",
+    "aws_lambda_powertools.shared.user_agent",
+)
 READY_TIMEOUT_SECONDS = 30.0
+ANSWER_TIMEOUT_SECONDS = 10.0  # a fork takes milliseconds; a zygote that does not answer is gone
 MAX_REQUEST_BYTES = 1 << 20
 
 
-class ForkedProcess:
-    """A forked worker, as much of `subprocess.Popen` as an environment uses. Its exit status is the
-    zygote's to collect; `returncode` only says that it has exited (0) or not (None)."""
+class ZygoteError(RuntimeError):
+    """The zygote could not fork a worker (it has exited, or does not answer): spawn one instead."""
 
-    def __init__(self, pid: int, stdout: IO[bytes], stderr: IO[bytes]) -> None:
+
+class ForkedProcess:
+    """A forked worker, as much of `subprocess.Popen` as an environment uses, held through the pidfd
+    the zygote opened before it could reap the worker (so it names this process and no other). Its
+    exit status is the zygote's to collect; `returncode` only says that it has exited (0) or not."""
+
+    def __init__(self, pid: int, pidfd: int, stdout: IO[bytes], stderr: IO[bytes]) -> None:
         self.pid = pid
         self.stdout = stdout
         self.stderr = stderr
         self.returncode: int | None = None
-        try:
-            self._pidfd: int | None = os.pidfd_open(pid)  # names this process even once its pid is reused
-        except ProcessLookupError:  # already exited and reaped
-            self._pidfd, self.returncode = None, 0
+        self._pidfd: int | None = pidfd
 
     def poll(self) -> int | None:
         return self._exited(0)
@@ -87,7 +96,11 @@ class ForkedProcess:
                 signal.pidfd_send_signal(self._pidfd, number)
 
     def _exited(self, timeout: float | None) -> int | None:
-        if self._pidfd is not None and select.select([self._pidfd], [], [], timeout)[0]:
+        if self._pidfd is None:
+            return self.returncode
+        readable = select.poll()  # not select.select: descriptors past 1,023 are common under load
+        readable.register(self._pidfd, select.POLLIN)
+        if readable.poll(None if timeout is None else timeout * 1000):
             os.close(self._pidfd)
             self._pidfd, self.returncode = None, 0
         return self.returncode
@@ -109,28 +122,38 @@ class Zygote:
         child_end.close()
         self._lock = threading.Lock()
         self._control.settimeout(READY_TIMEOUT_SECONDS)
-        if self._control.recv(64) != b"ready":
+        try:
+            ready = self._control.recv(64)
+        except OSError:
+            ready = b""
+        if ready != b"ready":
             self.stop()
             raise RuntimeError("the Lambda zygote did not start (its error is above)")
-        self._control.settimeout(None)
+        self._control.settimeout(ANSWER_TIMEOUT_SECONDS)
 
     def fork(self, env: Mapping[str, str], cwd: str, channel: int) -> ForkedProcess:
         """A worker with these variables, directory and channel; its stdout and stderr are pipes here."""
         out_read, out_write = os.pipe()
         err_read, err_write = os.pipe()
         request = json.dumps({"env": dict(env), "cwd": cwd}).encode()
+        answer, fds = b"", list[int]()
         try:
             with self._lock:
                 socket.send_fds(self._control, [request], [out_write, err_write, channel])
-                answer = self._control.recv(64)
+                answer, fds, _, _ = socket.recv_fds(self._control, 64, 1)
+        except OSError as error:
+            raise ZygoteError(f"the Lambda zygote did not fork a worker: {error}") from error
         finally:
             os.close(out_write)
             os.close(err_write)
-        if not answer:
-            os.close(out_read)
-            os.close(err_read)
-            raise RuntimeError("the Lambda zygote has exited")
-        return ForkedProcess(int(answer), os.fdopen(out_read, "rb"), os.fdopen(err_read, "rb"))
+            if not (answer and fds):
+                os.close(out_read)
+                os.close(err_read)
+                for fd in fds:
+                    os.close(fd)
+        if not (answer and fds):
+            raise ZygoteError("the Lambda zygote has exited")
+        return ForkedProcess(int(answer), fds[0], os.fdopen(out_read, "rb"), os.fdopen(err_read, "rb"))
 
     def stop(self) -> None:
         """After the environments have stopped their workers: the zygote reaps them and exits."""
@@ -153,8 +176,11 @@ def _reap(_signal: int, _frame: Any) -> None:
 
 def _become_worker(control: socket.socket, request: dict[str, Any], fds: list[int]) -> None:
     """In the forked child: take the function's variables, directory and pipes, and run the worker."""
+    code = 0
     try:
         signal.signal(signal.SIGCHLD, signal.SIG_DFL)
+        signal.signal(signal.SIGINT, signal.default_int_handler)  # as a spawned worker has it
+        signal.pthread_sigmask(signal.SIG_UNBLOCK, {signal.SIGCHLD})
         control.close()
         stdout, stderr, channel = fds
         devnull = os.open(os.devnull, os.O_RDONLY)
@@ -165,22 +191,26 @@ def _become_worker(control: socket.socket, request: dict[str, Any], fds: list[in
         os.environ.update(request["env"])
         os.environ["_LOCAL_RUNTIME_FD"] = str(channel)  # its number here, not in the parent
         os.chdir(request["cwd"])
+        for name in READ_THE_ENVIRONMENT_WHEN_IMPORTED:
+            importlib.reload(sys.modules[name])
         from local.lambda_runtime import worker
 
         worker.main()
     except BaseException:
         traceback.print_exc()
-        sys.stderr.flush()
-        os._exit(1)
-    sys.stdout.flush()
-    os._exit(0)  # never back into the zygote's loop
+        code = 1
+    # As a spawned worker ends: exit handlers run, stdout and stderr flushed; never back into the loop.
+    sys.exit(code)
 
 
 def main() -> None:
     processes.exit_with_parent()
+    signal.signal(signal.SIGINT, signal.SIG_IGN)  # Ctrl-C in `make run` is the stack's to handle
     control = socket.socket(fileno=int(os.environ.pop("_LOCAL_ZYGOTE_FD")))
     for module in PRELOADED:
         importlib.import_module(module)
+    missing = [name for name in READ_THE_ENVIRONMENT_WHEN_IMPORTED if name not in sys.modules]
+    assert not missing, f"not preloaded, so nothing to read again after the fork: {missing}"
     signal.signal(signal.SIGCHLD, _reap)
     control.sendall(b"ready")
     while True:
@@ -191,12 +221,17 @@ def main() -> None:
                 while True:
                     os.waitpid(-1, 0)
             return
+        # The pidfd is opened before the worker can be reaped: it names this worker, whatever the pid's fate.
+        signal.pthread_sigmask(signal.SIG_BLOCK, {signal.SIGCHLD})
         pid = os.fork()
         if pid == 0:
             _become_worker(control, json.loads(data), fds)
+        pidfd = os.pidfd_open(pid)
+        signal.pthread_sigmask(signal.SIG_UNBLOCK, {signal.SIGCHLD})
         for fd in fds:
             os.close(fd)
-        control.sendall(str(pid).encode())
+        socket.send_fds(control, [str(pid).encode()], [pidfd])
+        os.close(pidfd)
 
 
 if __name__ == "__main__":

@@ -355,9 +355,10 @@ def test_forked_workers_share_neither_variables_nor_random_draws(zygote: Zygote,
     """Each fork takes its own function's variables, and reseeds `random` (X-Ray trace ids, retry
     jitter): forks of one process would otherwise draw the same numbers."""
     echo = vars(spec("tests.fixtures.handlers.echo"))
+    own = {"appointments-one": {"TABLE_NAME": "appointments-one"}, "appointments-two": {"_HANDLER_ONLY_TWO": "2"}}
     runtimes = [
         FunctionRuntime(
-            FunctionSpec(**{**echo, "name": name, "environment": {"TABLE_NAME": name}}),
+            FunctionSpec(**{**echo, "name": name, "environment": own[name]}),
             BASE,
             LogStreams(tmp_path / f"{name}.log"),
             zygote=zygote,
@@ -367,29 +368,30 @@ def test_forked_workers_share_neither_variables_nor_random_draws(zygote: Zygote,
     ]
     try:
         answers = [runtime.invoke({}).payload for runtime in runtimes]
-        answers.append(burst_of_two(runtimes[0]))
+        answers += two_at_once(runtimes[0])
     finally:
         for runtime in runtimes:
             runtime.shutdown()
-    assert [answer["environment"]["TABLE_NAME"] for answer in answers[:2]] == ["appointments-one", "appointments-two"]
+    assert [answer["environment"]["TABLE_NAME"] for answer in answers[:2]] == ["appointments-one", None]
     assert [answer["environment"]["AWS_LAMBDA_FUNCTION_NAME"] for answer in answers[:2]] == [
         "appointments-one",
         "appointments-two",
     ]
     pids = {answers[0]["pid"], answers[1]["pid"], zygote.process.pid, os.getpid()}
     assert len(pids) == 4
-    draws = [answers[0]["random"], answers[1]["random"], *answers[2]]
+    draws = [answer["random"] for answer in answers]
     assert len(set(draws)) == len(draws), draws
     assert "echo handler called" in (tmp_path / "appointments-one.log").read_text()
 
 
-def burst_of_two(runtime: FunctionRuntime) -> list[int]:
-    """Two invocations at once: two environments, whose random draws are answered."""
+def two_at_once(runtime: FunctionRuntime) -> list[dict[str, Any]]:
+    """Two invocations at once, so that two environments answer; their payloads."""
     barrier = threading.Barrier(2)
 
-    def one(_: int) -> int:
+    def one(_: int) -> dict[str, Any]:
         barrier.wait()
-        return int(runtime.invoke({"seconds": 0.3, "draw": True}).payload["random"])
+        payload: dict[str, Any] = runtime.invoke({"seconds": 0.3}).payload
+        return payload
 
     with ThreadPoolExecutor(2) as pool:
         return list(pool.map(one, range(2)))
@@ -404,3 +406,31 @@ def test_a_stopped_zygote_and_its_workers_leave_no_process(tmp_path: Path) -> No
     assert forks.process.poll() is not None
     with pytest.raises(ProcessLookupError):
         os.kill(worker, 0)
+
+
+def test_powertools_reads_each_functions_own_variables_at_import(make_runtime) -> None:
+    """A provisioned environment's first invocation is no cold start, an on-demand one's is; the SDK's
+    user agent names the runtime (read once by Powertools at import, so again in each fork)."""
+    provisioned = make_runtime(spec("tests.fixtures.handlers.powertools_state"))
+    provisioned.warm()
+    on_demand = make_runtime(FunctionSpec(**{**vars(spec("tests.fixtures.handlers.powertools_state")), "name": "x"}))
+    assert provisioned.invoke({}).payload == {"coldStart": False, "executionEnv": "AWS_Lambda_python3.13"}
+    assert on_demand.invoke({}).payload == {"coldStart": True, "executionEnv": "AWS_Lambda_python3.13"}
+
+
+def test_environments_start_spawned_once_the_zygote_has_gone(tmp_path: Path) -> None:
+    forks = Zygote(BASE, str(ROOT))
+    runtime = FunctionRuntime(
+        spec("tests.fixtures.handlers.echo"), BASE, LogStreams(tmp_path / "fn.log"), zygote=forks, max_environments=2
+    )
+    try:
+        forked = runtime.invoke({}).payload
+        forks.process.kill()
+        forks.process.wait()
+        answers = two_at_once(runtime)  # the idle environment, and a new one
+    finally:
+        runtime.shutdown()
+        forks.stop()
+    assert forked["parent"] == forks.process.pid
+    new = [answer for answer in answers if answer["pid"] != forked["pid"]]
+    assert len(new) == 1 and new[0]["parent"] == os.getpid()  # spawned by the runtime itself
