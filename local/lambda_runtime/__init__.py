@@ -3,9 +3,11 @@ mapping.
 
 - `functions.py`: each function as its `AWS::Lambda::Function` resource defines it (handler, memory,
   timeout, environment, reserved concurrency, logging), resolved as CloudFormation would;
-- `environment.py` and `worker.py`: one execution environment, a process started with Lambda's
-  variables that imports the handler once (init) and then serves one invocation at a time over a
-  private socket, so its stdout and stderr stay its log stream;
+- `environment.py` and `worker.py`: one execution environment, a process with Lambda's variables
+  that imports the handler once (init) and then serves one invocation at a time over a private
+  socket, so its stdout and stderr stay its log stream;
+- `zygote.py`: one process per stack that has imported the libraries every function uses, and
+  forks each environment's worker (decision 0033);
 - `function_runtime.py`: a function's pool of environments: reuse, cold starts with their init duration,
   concurrency as the account counts it (`concurrency.py`), queueing past the local environments,
   timeouts that kill the environment; `platform_records.py` writes START,
@@ -29,6 +31,9 @@ Deliberately not emulated (or not yet):
 - the deployment package: functions run from the working tree on this machine's Python with the
   dev virtualenv, not from the packaged code and layer on the Lambda runtime (`make package` checks
   every handler against the code it ships);
+- an init's full cost: the workers are forked with boto3, pydantic, Powertools and OpenTelemetry
+  already imported, so a local init duration is the handler's own modules (`make bench-cold-start`
+  measures init as Lambda runs it);
 - the memory limit: memory used is reported from the process's peak RSS, never enforced, and CPU
   does not scale with memory;
 - the Runtime API, extensions, SnapStart and function URLs;
