@@ -136,23 +136,19 @@ class Zygote:
         out_read, out_write = os.pipe()
         err_read, err_write = os.pipe()
         request = json.dumps({"env": dict(env), "cwd": cwd}).encode()
-        answer, fds = b"", list[int]()
         try:
             with self._lock:
                 socket.send_fds(self._control, [request], [out_write, err_write, channel])
                 answer, fds, _, _ = socket.recv_fds(self._control, 64, 1)
-        except OSError as error:
+            if not (answer and fds):  # end of file: it has exited
+                raise ZygoteError("the Lambda zygote has exited")
+        except (OSError, ZygoteError) as error:
+            os.close(out_read)
+            os.close(err_read)
             raise ZygoteError(f"the Lambda zygote did not fork a worker: {error}") from error
         finally:
             os.close(out_write)
             os.close(err_write)
-            if not (answer and fds):
-                os.close(out_read)
-                os.close(err_read)
-                for fd in fds:
-                    os.close(fd)
-        if not (answer and fds):
-            raise ZygoteError("the Lambda zygote has exited")
         return ForkedProcess(int(answer), fds[0], os.fdopen(out_read, "rb"), os.fdopen(err_read, "rb"))
 
     def stop(self) -> None:
