@@ -27,8 +27,9 @@ import to the first answer, so interpreter start-up is left out on both sides. R
 round compiles the project's bytecode, as the package ships it. A third side, "fixed libraries
 alone", imports what every function is built on (Powertools' REST resolver with validation, its
 logger and metrics, pydantic, the OpenTelemetry SDK with X-Ray's; `cold_start_once.FIXED_LIBRARIES`)
-and then does what the baseline does: the least this architecture can wait for, so the report shows
-how much of a function's ratio is its own code. The ratio of each function is its median
+with the handlers' own init levers (the collector paused while they load), and then does what the
+baseline does: the least this architecture can wait for, so the report shows how much of a function's
+ratio is its own code. The ratio of each function is its median
 over its baseline's median. Goal: every function ≤ 1.5 x its baseline (median of 7).
 
     python -m loadtests.bench_cold_start          # the measurement (`make bench-cold-start`)
