@@ -38,6 +38,7 @@ PRELOADED = (
     "boto3",
     "botocore.session",
     "pydantic",
+    "msgspec",
     "aws_lambda_powertools.logging",
     "aws_lambda_powertools.metrics",
     "aws_lambda_powertools.event_handler.api_gateway",

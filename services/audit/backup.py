@@ -28,12 +28,12 @@ import sys
 import time
 from collections import Counter
 from collections.abc import Callable, Iterator
-from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from typing import TYPE_CHECKING, Any
 
 import boto3
 from botocore.exceptions import ClientError
+from msgspec import Struct, field
 
 from services.audit.adapters.dynamodb_exports import BackupError, ExportFiles, Restores, TableExports, state_of
 from services.audit.adapters.dynamodb_trail import DynamoDBAuditReader
@@ -48,8 +48,7 @@ if TYPE_CHECKING:
     from mypy_boto3_s3 import S3Client
 
 
-@dataclass(frozen=True)
-class Target:
+class Target(Struct, frozen=True):
     """A stage's tables and buckets, and how to reach them."""
 
     table: str
@@ -99,8 +98,7 @@ def export_now(target: Target, timeout: float) -> list[dict[str, Any]]:
     return [exports.wait(export.arn, timeout, target.poll_seconds) for export in started]
 
 
-@dataclass
-class Drill:
+class Drill(Struct):
     steps: list[tuple[str, float, str]] = field(default_factory=list)  # name, seconds, what was checked
     problems: list[str] = field(default_factory=list)
 

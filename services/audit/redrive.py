@@ -21,13 +21,13 @@ from __future__ import annotations
 import argparse
 import json
 import sys
-from dataclasses import dataclass, field
 from datetime import datetime
 from typing import TYPE_CHECKING, Any
 
 import boto3
 from botocore.config import Config
 from botocore.exceptions import ClientError
+from msgspec import Struct, field
 
 from services.audit.verify import local_stack_status
 
@@ -41,8 +41,7 @@ class RangeGone(Exception):
     """The stream no longer holds (all of) a dead-lettered range: past its 24 hours."""
 
 
-@dataclass
-class Redrive:
+class Redrive(Struct):
     redriven: list[str] = field(default_factory=list)  # ranges recorded, their messages deleted
     gone: list[str] = field(default_factory=list)  # ranges the stream no longer has
     failed: list[str] = field(default_factory=list)  # ranges the consumer failed again

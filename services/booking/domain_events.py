@@ -23,9 +23,10 @@ so it is published once either way.
 from __future__ import annotations
 
 import json
-from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any, Final
+
+from msgspec import Struct
 
 from services.booking.adapters.dynamodb_store import booking_from, hold_from, series_from, waitlist_entry_from
 from services.booking.domain.series import BookedSeries
@@ -61,8 +62,7 @@ DETAIL_TYPES: Final = frozenset(
 )
 
 
-@dataclass(frozen=True)
-class DomainEvent:
+class DomainEvent(Struct, frozen=True):
     detail_type: str
     detail: dict[str, Any]
     # The X-Ray trace header of the request that made the change (`Root=…;Parent=…`), when it had

@@ -9,9 +9,10 @@ from the pool that holds it, told by the token's issuer: `admins` or `ops` in a 
 from __future__ import annotations
 
 from collections.abc import Mapping
-from dataclasses import dataclass
 from enum import StrEnum
 from typing import Any
+
+from msgspec import Struct
 
 from services.common.errors import ForbiddenError, UnauthorizedError
 
@@ -39,8 +40,7 @@ def parse_groups(raw: Any) -> frozenset[Group]:
     return frozenset(Group(name) for name in names if name in known)
 
 
-@dataclass(frozen=True)
-class Attribution:
+class Attribution(Struct, frozen=True):
     """Who made a change, stored on every item written so the audit trail can tell from the stream alone."""
 
     actor: str
@@ -53,8 +53,7 @@ class Attribution:
     trace_from_client: bool = False
 
 
-@dataclass(frozen=True)
-class Principal:
+class Principal(Struct, frozen=True):
     """An authenticated caller: subject and groups."""
 
     sub: str

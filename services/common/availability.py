@@ -19,18 +19,18 @@ from __future__ import annotations
 from bisect import bisect_left, bisect_right
 from collections import Counter
 from collections.abc import Iterator, Mapping, Sequence
-from dataclasses import dataclass
 from datetime import UTC, date, datetime, time, timedelta
 from typing import NamedTuple
 from zoneinfo import ZoneInfo
+
+from msgspec import Struct
 
 MINUTES_PER_DAY = 24 * 60
 MAX_WINDOW = timedelta(days=62)
 WEEKDAYS = ("mon", "tue", "wed", "thu", "fri", "sat", "sun")  # index = date.weekday()
 
 
-@dataclass(frozen=True, order=True)
-class LocalInterval:
+class LocalInterval(Struct, frozen=True, order=True):
     """Working time on a local date, in minutes after local midnight; `end` may be 1440 (24:00)."""
 
     start: int
@@ -41,8 +41,7 @@ class LocalInterval:
             raise ValueError(f"invalid interval {self.start}..{self.end}")
 
 
-@dataclass(frozen=True)
-class Hours:
+class Hours(Struct, frozen=True):
     """A provider's working hours: weekly intervals (index 0 = Monday) and per-date overrides."""
 
     time_zone: ZoneInfo
@@ -56,8 +55,7 @@ class Hours:
         return self.weekly.get(day.weekday(), ())
 
 
-@dataclass(frozen=True)
-class ServiceRules:
+class ServiceRules(Struct, frozen=True):
     duration_minutes: int
     buffer_before_minutes: int = 0
     buffer_after_minutes: int = 0

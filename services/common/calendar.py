@@ -7,17 +7,17 @@ against it with the same engine, and claims time in it.
 from __future__ import annotations
 
 from collections.abc import Mapping
-from dataclasses import dataclass, field
 from datetime import date, datetime, timedelta
 from typing import NamedTuple
+
+from msgspec import Struct, field
 
 from services.common.availability import Busy, Hours, LocalInterval, ServiceRules
 from services.common.keys import EXTERNAL_ID_PREFIX
 from services.common.timezones import zone
 
 
-@dataclass(frozen=True)
-class Provider:
+class Provider(Struct, frozen=True):
     provider_id: str
     name: str
     time_zone: str
@@ -27,23 +27,20 @@ class Provider:
     max_bookings_per_day: int | None = None  # in the provider's local day (services/common/limits.py)
 
 
-@dataclass(frozen=True)
-class WeeklySchedule:
+class WeeklySchedule(Struct, frozen=True):
     """Intervals per weekday (0 = Monday); a missing weekday is closed."""
 
     weekly: Mapping[int, tuple[LocalInterval, ...]]
     version: int
 
 
-@dataclass(frozen=True)
-class Override:
+class Override(Struct, frozen=True):
     day: date
     intervals: tuple[LocalInterval, ...]
     version: int
 
 
-@dataclass(frozen=True)
-class Service:
+class Service(Struct, frozen=True):
     service_id: str
     provider_id: str
     name: str
@@ -95,8 +92,7 @@ class BookedSpan(NamedTuple):
         return self.expires_at is None or now < self.expires_at
 
 
-@dataclass(frozen=True)
-class PendingSeries:
+class PendingSeries(Struct, frozen=True):
     """A recurring series while it is being claimed (decision 0024): the spans of `booking_ids` are in
     the busy blocks already, and are held for it until `expires_at`, unless it is `killed` (given up,
     or booked over once expired). Its commit deletes this item, which turns them into bookings at once;
@@ -113,8 +109,7 @@ class PendingSeries:
         return not self.killed and now < self.expires_at
 
 
-@dataclass(frozen=True)
-class ProviderCalendar:
+class ProviderCalendar(Struct, frozen=True):
     """Everything a slot search over a window needs, as one Query reads it.
 
     `booked` holds every span the busy blocks read hold, bookings' and holds' alike, by id; a hold's

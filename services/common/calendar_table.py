@@ -4,9 +4,10 @@ from __future__ import annotations
 
 import time
 from collections.abc import Iterable
-from dataclasses import dataclass
 from datetime import UTC, date, datetime
 from typing import TYPE_CHECKING, Any
+
+from msgspec import Struct
 
 from services.common import keys
 from services.common.availability import WEEKDAYS, LocalInterval, ServiceRules
@@ -165,8 +166,7 @@ def _epoch(instant: datetime) -> str:
     return str(int(seconds)) if seconds.is_integer() else repr(seconds)
 
 
-@dataclass
-class CalendarTable:
+class CalendarTable(Struct):
     client: DynamoDBClient
     table: str
 

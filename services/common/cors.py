@@ -14,7 +14,8 @@ from __future__ import annotations
 
 import re
 from collections.abc import Iterable, Mapping
-from dataclasses import dataclass
+
+from msgspec import Struct
 
 # What a page may send besides the CORS-safelisted headers: the token, JSON bodies, optimistic
 # concurrency, idempotent retries, and a trace header to follow a request into X-Ray.
@@ -43,8 +44,7 @@ def parse_origins(text: str) -> frozenset[str]:
     return frozenset(origin for origin in text.split(",") if origin)
 
 
-@dataclass(frozen=True)
-class CorsPolicy:
+class CorsPolicy(Struct, frozen=True):
     """Which origins may read the API's answers; none means CORS is off and no header is ever added."""
 
     allowed_origins: frozenset[str] = frozenset()

@@ -2,12 +2,12 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
 from http import HTTPStatus
 
+from msgspec import Struct, field
 
-@dataclass(frozen=True)
-class FieldError:
+
+class FieldError(Struct, frozen=True):
     """One invalid input: where (dotted path, e.g. `body.weekly.mon[0].start`) and why."""
 
     field: str
@@ -60,8 +60,7 @@ class UnauthorizedError(DomainError):
 MAX_FIELD_ERRORS = 100
 
 
-@dataclass
-class Problem:
+class Problem(Struct):
     """An RFC 9457 problem document."""
 
     status: int

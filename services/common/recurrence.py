@@ -18,10 +18,11 @@ one rule for the whole engine instead.)
 
 from __future__ import annotations
 
-from dataclasses import dataclass
 from datetime import UTC, date, datetime, time, timedelta
 from typing import Literal
 from zoneinfo import ZoneInfo
+
+from msgspec import Struct
 
 from services.common.availability import local_boundary
 
@@ -29,8 +30,7 @@ Frequency = Literal["DAILY", "WEEKLY"]
 MAX_OCCURRENCES = 52
 
 
-@dataclass(frozen=True)
-class Recurrence:
+class Recurrence(Struct, frozen=True):
     frequency: Frequency
     count: int  # occurrences in all, the first included (2..52)
     interval: int = 1  # every `interval` days or weeks

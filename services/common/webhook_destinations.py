@@ -28,9 +28,10 @@ from __future__ import annotations
 import ipaddress
 import socket
 from collections.abc import Callable
-from dataclasses import dataclass
 from typing import Any
 from urllib.parse import urlsplit
+
+from msgspec import Struct
 
 Resolver = Callable[..., list[tuple[Any, ...]]]
 
@@ -39,8 +40,7 @@ class UnsafeDestinationError(ValueError):
     """The URL may not be a webhook's destination; the message says why, for the subscriber."""
 
 
-@dataclass(frozen=True)
-class Destination:
+class Destination(Struct, frozen=True):
     url: str
     host: str
     port: int

@@ -11,7 +11,7 @@ that do not touch a common block).
 
 from __future__ import annotations
 
-from dataclasses import dataclass, replace
+from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from itertools import count
 from typing import Any
@@ -19,6 +19,7 @@ from typing import Any
 import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
+from msgspec.structs import replace
 
 from services.availability import handler as availability
 from services.booking.adapters.dynamodb_store import DynamoDBBookingStore
@@ -329,7 +330,7 @@ def test_containers_that_remember_calendars_answer_as_a_fresh_read_would(
             except (BookingConflictError, SlotUnavailableError):
                 continue
             held = committed[booking_id]
-            committed[booking_id] = replace(held, session_start=moved.start, start=moved.busy_start, end=moved.busy_end)
+            committed[booking_id] = Held(held.service_id, moved.start, moved.busy_start, moved.busy_end, held.capacity)
         assert overlaps(committed) == [], committed
     calendar = reader.calendar(pid, day + timedelta(days=2))
     assert calendar is not None and set(calendar.booked) == set(committed)

@@ -4,11 +4,12 @@ sending; each message claimed once; a reminder only for the version it was plann
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field, replace
+from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
 import pytest
+from msgspec.structs import replace
 
 from services.booking.domain.notifications import (
     BookingNow,

@@ -5,12 +5,13 @@ from __future__ import annotations
 
 import hashlib
 import hmac
-from dataclasses import dataclass, field, replace
+from dataclasses import dataclass, field
 from datetime import UTC, datetime
 
 import pytest
 from hypothesis import given
 from hypothesis import strategies as st
+from msgspec.structs import replace
 
 from services.audit.domain.chain import GENESIS, link
 from services.audit.domain.personal_data import ERASED, has_free_text, seal, sealed

@@ -6,12 +6,12 @@ day. The store answers from memory; the transactions themselves are the integrat
 
 from __future__ import annotations
 
-from dataclasses import replace
 from datetime import UTC, date, datetime, timedelta
 from typing import Any
 from zoneinfo import ZoneInfo
 
 import pytest
+from msgspec.structs import replace
 
 from services.booking.domain.models import Hold, WaitlistEntry, WaitlistStatus
 from services.booking.domain.ports import ClaimOutcome, Committed, Stale

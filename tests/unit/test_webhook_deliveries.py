@@ -8,11 +8,12 @@ import base64
 import hashlib
 import hmac
 import json
-from dataclasses import dataclass, field, replace
+from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
 import pytest
+from msgspec.structs import replace
 
 from services.booking.domain.deliveries import (
     ATTEMPTS,

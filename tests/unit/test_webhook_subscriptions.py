@@ -5,11 +5,12 @@ old secret signs on for the overlap and then no more."""
 from __future__ import annotations
 
 import base64
-from dataclasses import dataclass, field, replace
+from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
 import pytest
+from msgspec.structs import replace
 
 from services.booking.domain.webhooks import (
     ROTATION_OVERLAP,

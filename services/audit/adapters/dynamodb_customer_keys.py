@@ -9,10 +9,10 @@ after it gets a new key. Only the audit function's role can reach this table.
 from __future__ import annotations
 
 import secrets
-from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
 from botocore.exceptions import ClientError
+from msgspec import Struct
 
 from services.common.dynamodb import error_code
 from services.common.tracing import traced
@@ -25,8 +25,7 @@ def key_item(customer_id: str) -> dict[str, Any]:
     return {"PK": {"S": f"CUSTOMER#{customer_id}"}, "SK": {"S": "PERSONAL_DATA_KEY"}}
 
 
-@dataclass
-class DynamoDBCustomerKeys:
+class DynamoDBCustomerKeys(Struct):
     client: DynamoDBClient
     table: str
 

@@ -7,10 +7,10 @@ availability roles have no grant on it), so the trail cannot be forged by the se
 from __future__ import annotations
 
 from collections.abc import Iterator
-from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
 from botocore.exceptions import ClientError
+from msgspec import Struct
 
 from services.audit.domain.chain import GENESIS, ArchivedEvent, ChainHead, link
 from services.common import keys
@@ -66,8 +66,7 @@ def history_key(event: AuditEvent) -> dict[str, Any]:
     return {"PK": {"S": entity_partition(event)}, "SK": {"S": f"HISTORY#{event.sequence.zfill(SEQUENCE_DIGITS)}"}}
 
 
-@dataclass
-class DynamoDBAuditTrail:
+class DynamoDBAuditTrail(Struct):
     client: DynamoDBClient
     table: str
 
@@ -151,8 +150,7 @@ def archived_from(values: dict[str, Any]) -> ArchivedEvent:
     return ArchivedEvent.model_validate({**fields, "entityType": values["auditedType"]})
 
 
-@dataclass
-class DynamoDBBookingPeople:
+class DynamoDBBookingPeople(Struct):
     """A booking's people, read from the shared table (which the audit function only reads)."""
 
     client: DynamoDBClient
@@ -169,8 +167,7 @@ class DynamoDBBookingPeople:
         return values["customerId"], values.get("providerOwner")
 
 
-@dataclass
-class DynamoDBAuditReader:
+class DynamoDBAuditReader(Struct):
     """The trail as the audit table holds it."""
 
     client: DynamoDBClient

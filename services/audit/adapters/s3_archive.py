@@ -10,10 +10,10 @@ from __future__ import annotations
 
 import gzip
 from collections.abc import Iterator
-from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
 from botocore.exceptions import ClientError
+from msgspec import Struct
 from pydantic import ValidationError
 
 from services.audit.domain.chain import ArchivedEvent, ArchiveObject, object_key
@@ -48,8 +48,7 @@ def _same_event(lines: list[str], event: ArchivedEvent) -> bool:
         return False
 
 
-@dataclass
-class S3Archive:
+class S3Archive(Struct):
     client: S3Client
     bucket: str
 

@@ -11,9 +11,10 @@ from __future__ import annotations
 import hashlib
 from collections import Counter
 from collections.abc import Iterable, Mapping
-from dataclasses import dataclass, field
 from datetime import date, datetime, timedelta
 from typing import Any
+
+from msgspec import Struct, field
 
 EXPORTS = "exports"  # the backup bucket's prefix for exports: exports/<table>/AWSDynamoDB/<export id>/…
 MAX_AGE = timedelta(hours=26)  # the alarm's line: a daily export, with two hours to run and be late
@@ -33,8 +34,7 @@ def client_token(table_name: str, day: date, hour: int) -> str:
     return hashlib.sha256(f"{table_name}/{day.isoformat()}/{hour // 6}".encode()).hexdigest()[:32]
 
 
-@dataclass(frozen=True)
-class ExportState:
+class ExportState(Struct, frozen=True):
     """One export, as DescribeExport answers it."""
 
     table_arn: str
@@ -51,8 +51,7 @@ def due_today(exports: Iterable[ExportState], today: date) -> bool:
     return not any(e.status in {"COMPLETED", "IN_PROGRESS"} and e.started.date() == today for e in exports)
 
 
-@dataclass(frozen=True)
-class Freshness:
+class Freshness(Struct, frozen=True):
     """What the hourly check measures: the age of the newest completed export of the table whose newest
     is oldest, and each table's newest export when it failed (counted every hour until one succeeds)."""
 
@@ -103,8 +102,7 @@ def counts_by_type(items: Iterable[Mapping[str, Any]]) -> Counter[str]:
     return Counter(entity_type(item) for item in items)
 
 
-@dataclass(frozen=True)
-class DataFile:
+class DataFile(Struct, frozen=True):
     """One data file of an export, as the manifest lists it and as S3 holds it."""
 
     key: str
@@ -132,8 +130,7 @@ def file_problems(files: Iterable[DataFile], summary_items: int) -> list[str]:
     return problems
 
 
-@dataclass
-class Comparison:
+class Comparison(Struct):
     """A restore against the truth of the same moment (the table restored to the export's time with
     point-in-time recovery), item by item."""
 

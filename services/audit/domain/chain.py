@@ -15,8 +15,8 @@ import hashlib
 import json
 from collections import defaultdict
 from collections.abc import Iterable
-from dataclasses import dataclass, field
 
+from msgspec import Struct, field
 from pydantic import ValidationError
 
 from services.common.audit import AuditEvent
@@ -60,8 +60,7 @@ def object_key(event: ArchivedEvent) -> str:
     return f"audit/dt={day}/{event.entityType}/{event.eventId}.ndjson.gz"
 
 
-@dataclass(frozen=True, order=True)
-class Break:
+class Break(Struct, frozen=True, order=True):
     """One place where the trail is not what it should be."""
 
     entityType: str
@@ -74,8 +73,7 @@ class Break:
         return f"{self.entityType} {self.entityId} #{self.chainIndex} ({self.where}): {self.problem}"
 
 
-@dataclass
-class ArchiveObject:
+class ArchiveObject(Struct):
     """What one archive key holds, as read: its records (or why it could not be read) and its versions."""
 
     key: str
@@ -84,8 +82,7 @@ class ArchiveObject:
     deleted: bool = False
 
 
-@dataclass(frozen=True)
-class ChainHead:
+class ChainHead(Struct, frozen=True):
     """An entity's chain head as the table keeps it: how many links, the last one's hash and time."""
 
     entityType: str
@@ -95,8 +92,7 @@ class ChainHead:
     last_at: str | None  # absent on heads written before it was kept
 
 
-@dataclass
-class Verification:
+class Verification(Struct):
     records: int = 0
     entities: int = 0
     history_items: int = 0

@@ -2,8 +2,9 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass
 from typing import Protocol
+
+from msgspec import Struct
 
 from services.common.audit import AuditEvent
 from services.common.auth import Group, Principal
@@ -35,8 +36,7 @@ def _as_seen_by_a_party(event: AuditEvent, known: set[str | None]) -> AuditEvent
     return event.model_copy(update={"actor": actor, "changes": changes})
 
 
-@dataclass
-class AuditQueries:
+class AuditQueries(Struct):
     people: BookingPeople
     reader: AuditReader
 

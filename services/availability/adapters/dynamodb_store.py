@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass
 from datetime import date, datetime
 from typing import TYPE_CHECKING, Any
 
@@ -40,14 +39,10 @@ if TYPE_CHECKING:
 BLIND_WRITE_ATTEMPTS = 10  # a write without If-Match retries this often while another keeps winning
 
 
-@dataclass
 class DynamoDBProviderStore:
-    client: DynamoDBClient
-    table: str
-    clock: Clock
-
-    def __post_init__(self) -> None:
-        self.calendars = CalendarTable(self.client, self.table)
+    def __init__(self, client: DynamoDBClient, table: str, clock: Clock) -> None:
+        self.client, self.table, self.clock = client, table, clock
+        self.calendars = CalendarTable(client, table)
 
     def create_provider(self, provider: Provider, by: Attribution) -> None:
         item = {

@@ -3,10 +3,10 @@
 from __future__ import annotations
 
 import time
-from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
 from botocore.exceptions import BotoCoreError, ClientError
+from msgspec import Struct
 
 from services.availability.domain.health import TableStatus
 
@@ -14,8 +14,7 @@ if TYPE_CHECKING:
     from mypy_boto3_dynamodb import DynamoDBClient
 
 
-@dataclass(frozen=True)
-class DynamoDBTableProbe:
+class DynamoDBTableProbe(Struct, frozen=True):
     client: DynamoDBClient
     table_name: str
 

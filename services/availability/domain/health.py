@@ -3,12 +3,12 @@
 from __future__ import annotations
 
 from collections.abc import Callable
-from dataclasses import dataclass, field
 from typing import Protocol
 
+from msgspec import Struct
 
-@dataclass(frozen=True)
-class TableStatus:
+
+class TableStatus(Struct, frozen=True):
     name: str
     reachable: bool
     latency_ms: float | None = None
@@ -20,16 +20,14 @@ class TableProbe(Protocol):
         ...
 
 
-@dataclass
 class CachedProbe:
     """A probe answered from its last result for `seconds`: `/health` answers anyone, as often as they
     like, and must not turn that into as many DynamoDB requests (a load balancer or a curious crowd
     polling it would be billed, and could throttle the table)."""
 
-    probe: TableProbe
-    seconds: float
-    clock: Callable[[], float]
-    _last: tuple[float, TableStatus] | None = field(default=None, init=False)
+    def __init__(self, probe: TableProbe, seconds: float, clock: Callable[[], float]) -> None:
+        self.probe, self.seconds, self.clock = probe, seconds, clock
+        self._last: tuple[float, TableStatus] | None = None
 
     def __call__(self) -> TableStatus:
         now = self.clock()
@@ -38,8 +36,7 @@ class CachedProbe:
         return self._last[1]
 
 
-@dataclass(frozen=True)
-class HealthReport:
+class HealthReport(Struct, frozen=True):
     version: str
     stage: str
     tzdata_version: str

@@ -2,8 +2,9 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass
 from datetime import date, datetime, time, timedelta
+
+from msgspec import Struct
 
 from services.availability.domain.ports import ProviderStore
 from services.common import keys
@@ -37,21 +38,18 @@ class OverrideNotFoundError(NotFoundError):
         super().__init__(f"There is no override for {day.isoformat()}.")
 
 
-@dataclass(frozen=True)
-class SlotSearch:
+class SlotSearch(Struct, frozen=True):
     provider: Provider
     service: Service
     slots: list[Slot]
 
 
-@dataclass(frozen=True)
-class Explanation:
+class Explanation(Struct, frozen=True):
     bookable: bool
     reasons: list[str]  # services.common.availability.EXPLAIN_REASONS, in that order; none when bookable
 
 
-@dataclass
-class AvailabilityService:
+class AvailabilityService(Struct):
     store: ProviderStore
     clock: Clock
 

@@ -17,11 +17,11 @@ import random
 import time
 import uuid
 from collections.abc import Iterator
-from dataclasses import dataclass, replace
 from datetime import UTC, date, datetime, timedelta
 from typing import TYPE_CHECKING, Any
 
 from botocore.exceptions import ClientError
+from msgspec.structs import replace
 
 from services.booking.adapters.remembered_calendars import RememberedCalendars
 from services.booking.domain.external import CalendlyConnection, ExternalBlock, ExternalStatus
@@ -269,13 +269,10 @@ def _time_attributes(booking: Booking) -> dict[str, Any]:
     }
 
 
-@dataclass
 class DynamoDBBookingStore:
-    client: DynamoDBClient
-    table: str
-
-    def __post_init__(self) -> None:
-        self.calendars = CalendarTable(self.client, self.table)
+    def __init__(self, client: DynamoDBClient, table: str) -> None:
+        self.client, self.table = client, table
+        self.calendars = CalendarTable(client, table)
         self.remembered = RememberedCalendars()
 
     # Reads

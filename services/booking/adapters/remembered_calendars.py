@@ -13,9 +13,11 @@ from __future__ import annotations
 
 from collections import OrderedDict
 from collections.abc import Iterable
-from dataclasses import dataclass, replace
 from datetime import UTC, date, datetime
 from typing import Any
+
+from msgspec import Struct
+from msgspec.structs import replace
 
 from services.common import keys
 from services.common.calendar import BookedSpan, ProviderCalendar
@@ -28,8 +30,7 @@ REMEMBERED_PROVIDERS = 64
 REMEMBERED_SPANS = 20_000
 
 
-@dataclass(frozen=True)
-class _Entry:
+class _Entry(Struct, frozen=True):
     calendar: ProviderCalendar
     reach: str  # the highest sort key the read covered (`keys.slot_query_range`)
     day: date  # the UTC day of the read: the calendar left out the blocks of days then over

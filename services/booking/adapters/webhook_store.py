@@ -11,11 +11,11 @@ Neither is a domain event nor in the audit trail's filter: their `entityType`s a
 from __future__ import annotations
 
 import uuid
-from dataclasses import replace
 from datetime import datetime
 from typing import TYPE_CHECKING, Any
 
 from botocore.exceptions import ClientError
+from msgspec.structs import replace
 
 from services.booking.domain.deliveries import KEPT_FOR, Delivery, DeliveryStatus
 from services.booking.domain.ports import BookingStore

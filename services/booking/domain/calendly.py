@@ -16,9 +16,10 @@ from __future__ import annotations
 import hashlib
 import hmac
 import json
-from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from typing import Any
+
+from msgspec import Struct
 
 from services.common.errors import FieldError, UnauthorizedError, ValidationFailedError
 
@@ -34,8 +35,7 @@ class InvalidSignatureError(UnauthorizedError):
     code = "INVALID_SIGNATURE"
 
 
-@dataclass(frozen=True)
-class InviteeCreated:
+class InviteeCreated(Struct, frozen=True):
     invitee_uri: str
     event_uri: str
     start: datetime
@@ -44,8 +44,7 @@ class InviteeCreated:
     hosts: frozenset[str] = frozenset()  # the Calendly users whose event it is (`event_memberships[].user`)
 
 
-@dataclass(frozen=True)
-class InviteeCanceled:
+class InviteeCanceled(Struct, frozen=True):
     invitee_uri: str
     event_uri: str
     start: datetime

@@ -27,11 +27,13 @@ from __future__ import annotations
 import json
 import re
 from collections.abc import Callable
-from dataclasses import dataclass, replace
 from datetime import datetime, timedelta
 from enum import StrEnum
 from http import HTTPStatus
 from typing import Any, Protocol
+
+from msgspec import Struct
+from msgspec.structs import replace
 
 from services.booking.domain.webhooks import (
     SealedSecret,
@@ -74,8 +76,7 @@ class Outcome(StrEnum):
     DROPPED = "DROPPED"  # the subscription was deleted or disabled before the attempt: nothing sent
 
 
-@dataclass(frozen=True)
-class Delivery:
+class Delivery(Struct, frozen=True):
     webhook_id: str
     delivery_id: str  # the `webhook-id` header
     event_id: str
@@ -96,8 +97,7 @@ class Delivery:
     span_id: str = ""
 
 
-@dataclass(frozen=True)
-class Answer:
+class Answer(Struct, frozen=True):
     """What a receiver did with one attempt."""
 
     status: int | None  # None: no HTTP answer (timeout, refused, unsafe destination)
@@ -114,8 +114,7 @@ class Answer:
         return self.status == HTTPStatus.GONE
 
 
-@dataclass(frozen=True)
-class Attempted:
+class Attempted(Struct, frozen=True):
     delivery: Delivery  # as it stands after the attempt
     outcome: Outcome
     answer: Answer | None  # None when nothing was sent
@@ -229,8 +228,7 @@ def retry_delay(attempt: int) -> timedelta:
     return RETRY_DELAYS[min(attempt, len(RETRY_DELAYS)) - 1]
 
 
-@dataclass
-class Dispatcher:
+class Dispatcher(Struct):
     subscriptions: Subscribers
     deliveries: DeliveryStore
     signer: Signer
@@ -346,8 +344,7 @@ class SubscriptionDisabledError(DomainError):
         super().__init__("The subscription is disabled (its receiver answered 410 Gone); subscribe again.")
 
 
-@dataclass
-class DeliveryLog:
+class DeliveryLog(Struct):
     """The delivery log of a subscription, and its replays, for whoever may manage the subscription."""
 
     webhooks: WebhookService

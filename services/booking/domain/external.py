@@ -24,10 +24,12 @@ from __future__ import annotations
 
 import re
 from collections.abc import Callable
-from dataclasses import dataclass, replace
 from datetime import datetime
 from enum import StrEnum
 from typing import Protocol
+
+from msgspec import Struct
+from msgspec.structs import replace
 
 from services.booking.domain.calendly import (
     MAX_SIGNING_KEY,
@@ -58,8 +60,7 @@ class ExternalStatus(StrEnum):
     CONFLICT = "CONFLICT"  # in the busy blocks too, over a confirmed booking of ours: someone must move one
 
 
-@dataclass(frozen=True)
-class ExternalBlock:
+class ExternalBlock(Struct, frozen=True):
     external_id: str
     provider_id: str
     source: str
@@ -111,16 +112,14 @@ class ExternalStore(Protocol):
         ...
 
 
-@dataclass(frozen=True)
-class Applied:
+class Applied(Struct, frozen=True):
     """What a delivery did: the block as it now stands, and whether this delivery changed it."""
 
     block: ExternalBlock
     changed: bool
 
 
-@dataclass
-class ExternalCalendar:
+class ExternalCalendar(Struct):
     store: ExternalStore
     clock: Callable[[], datetime]
     pause: Callable[[int], None]
@@ -237,8 +236,7 @@ class Sealer(Protocol):
     def open(self, sealed: bytes, bound_to: str) -> bytes: ...
 
 
-@dataclass(frozen=True)
-class CalendlyConnection:
+class CalendlyConnection(Struct, frozen=True):
     provider_id: str
     sealed_key: bytes
     connected_at: str
@@ -270,8 +268,7 @@ class NotConnectedError(NotFoundError):
         super().__init__("This provider has no Calendly connection: PUT its signing key first.")
 
 
-@dataclass
-class CalendlyConnections:
+class CalendlyConnections(Struct):
     store: ConnectionStore
     sealer: Sealer
     clock: Callable[[], datetime]

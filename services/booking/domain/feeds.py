@@ -19,9 +19,10 @@ import hashlib
 import hmac
 import secrets
 from collections.abc import Callable
-from dataclasses import dataclass
 from datetime import datetime, timedelta
 from http import HTTPStatus
+
+from msgspec import Struct
 
 from services.booking.domain.models import Booking, CalendarFeed
 from services.booking.domain.ports import BookingStore
@@ -50,8 +51,7 @@ class FeedChangedError(DomainError):
         super().__init__("The provider's feed was changed by another request meanwhile; try again.")
 
 
-@dataclass(frozen=True)
-class Feed:
+class Feed(Struct, frozen=True):
     """What a calendar shows: its name, and the bookings in its window (every status)."""
 
     name: str
@@ -59,8 +59,7 @@ class Feed:
     service_names: dict[str, str]
 
 
-@dataclass(frozen=True)
-class IssuedFeed:
+class IssuedFeed(Struct, frozen=True):
     feed_id: str
     key: str  # shown once, in the URL; only its hash is kept
     created_at: str
@@ -70,8 +69,7 @@ def key_hash(key: str) -> str:
     return hashlib.sha256(key.encode()).hexdigest()
 
 
-@dataclass
-class FeedService:
+class FeedService(Struct):
     store: BookingStore
     clock: Callable[[], datetime]
 

@@ -11,9 +11,10 @@ blocks takes its span out, and TTL removes the hold's item.
 from __future__ import annotations
 
 from collections.abc import Callable
-from dataclasses import dataclass
 from datetime import datetime, timedelta
 from http import HTTPStatus
+
+from msgspec import Struct
 
 from services.booking.domain.lanes import may_change, may_see
 from services.booking.domain.models import CustomerHolds, Hold
@@ -101,8 +102,7 @@ def new_hold(
     )
 
 
-@dataclass
-class HoldService:
+class HoldService(Struct):
     store: BookingStore
     clock: Clock
     pause: Callable[[int], None] = no_pause

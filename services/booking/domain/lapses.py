@@ -13,9 +13,11 @@ decided, is found ended and its marker dropped.
 from __future__ import annotations
 
 from collections.abc import Callable
-from dataclasses import dataclass, field, replace
 from datetime import datetime
 from enum import Enum
+
+from msgspec import Struct, field
+from msgspec.structs import replace
 
 from services.booking.domain.models import BookingStatus, Lapse
 from services.booking.domain.ports import BookingStore, Committed
@@ -32,8 +34,7 @@ class Standing(Enum):
     RACED = "the write lost a race and the lapse still stands: next sweep"
 
 
-@dataclass(frozen=True)
-class WrittenDown:
+class WrittenDown(Struct, frozen=True):
     holds: list[str] = field(default_factory=list)
     bookings: list[str] = field(default_factory=list)  # (a series' pending occurrences: the series' id)
     ended_before: int = 0  # markers of what had ended in time (booked, released, decided): dropped
@@ -41,8 +42,7 @@ class WrittenDown:
     errors: list[str] = field(default_factory=list)  # what failed, for the log
 
 
-@dataclass
-class LapseService:
+class LapseService(Struct):
     store: BookingStore
     clock: Callable[[], datetime]
 

@@ -2,9 +2,11 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass, replace
 from datetime import datetime
 from enum import StrEnum
+
+from msgspec import Struct
+from msgspec.structs import replace
 
 from services.common.limits import Counter
 from services.common.recurrence import Recurrence
@@ -19,8 +21,7 @@ class BookingStatus(StrEnum):
     EXPIRED = "EXPIRED"  # nobody decided within the service's approvalTimeoutHours; its time is free
 
 
-@dataclass(frozen=True)
-class Booking:
+class Booking(Struct, frozen=True):
     booking_id: str
     provider_id: str
     service_id: str
@@ -53,8 +54,7 @@ class Booking:
         return self
 
 
-@dataclass(frozen=True)
-class StoredResponse:
+class StoredResponse(Struct, frozen=True):
     """What the first request with an idempotency key answered, kept for its replays."""
 
     request_hash: str
@@ -63,8 +63,7 @@ class StoredResponse:
     replayed: bool = False  # this answer is a stored one, given again: nothing was booked now
 
 
-@dataclass(frozen=True)
-class Hold:
+class Hold(Struct, frozen=True):
     """A time kept for one customer until `expires_at`: busy for everyone else, and turned into a
     booking by its customer (`POST /bookings` with `holdId`) without being lost in between."""
 
@@ -92,8 +91,7 @@ class Hold:
         return self.ended is None and now < self.expires_at
 
 
-@dataclass(frozen=True)
-class CustomerHolds:
+class CustomerHolds(Struct, frozen=True):
     """The holds one caller asked for, as the table last recorded them (id → expiry, expired ones included until the
     next hold prunes them), and the record's version, which that hold's transaction is conditioned on."""
 
@@ -109,8 +107,7 @@ class SeriesStatus(StrEnum):
     CANCELLED = "CANCELLED"  # its occurrences that had not started were cancelled together
 
 
-@dataclass(frozen=True)
-class Series:
+class Series(Struct, frozen=True):
     """A recurring series: its occurrences are bookings (`booking_ids`, in time order), booked all
     or none (decision 0024)."""
 
@@ -141,8 +138,7 @@ ENDED_WAITLIST = frozenset(
 )
 
 
-@dataclass(frozen=True)
-class WaitlistEntry:
+class WaitlistEntry(Struct, frozen=True):
     """A customer waiting for time of one service in a window (`window_start` to `window_end`: the
     whole appointment inside it): when such time is free and its turn comes, it is offered as a hold."""
 
@@ -173,8 +169,7 @@ class WaitlistEntry:
         return self
 
 
-@dataclass(frozen=True)
-class Lapse:
+class Lapse(Struct, frozen=True):
     """Something that lapses without a write when its time comes, as the marker put with it says: a
     hold's expiry (`HOLD`), a pending booking's approval deadline (`BOOKING`). The minute's sweep
     writes it down, so that it is a change like any other, and its domain event is published."""
@@ -184,8 +179,7 @@ class Lapse:
     lapses_at: datetime
 
 
-@dataclass(frozen=True)
-class CalendarFeed:
+class CalendarFeed(Struct, frozen=True):
     """A provider's secret feed URL (decision 0028): its id names it in the URL, and only the hash of
     its key is kept, so the table never holds what opens it."""
 

@@ -19,11 +19,13 @@ from __future__ import annotations
 
 import re
 from collections.abc import Callable
-from dataclasses import dataclass, replace
 from datetime import datetime, timedelta
 from enum import StrEnum
 from typing import Any, Protocol
 from zoneinfo import ZoneInfo
+
+from msgspec import Struct
+from msgspec.structs import replace
 
 from services.common.auth import Attribution, Group, Principal
 from services.common.errors import FieldError, ForbiddenError, ValidationFailedError
@@ -47,8 +49,7 @@ class Outcome(StrEnum):
     SKIPPED = "SKIPPED"  # no consent, no number, or the booking is no longer what it was
 
 
-@dataclass(frozen=True)
-class Contact:
+class Contact(Struct, frozen=True):
     customer_id: str
     whatsapp: str | None
     opted_in: bool
@@ -57,16 +58,14 @@ class Contact:
     version: int = 0
 
 
-@dataclass(frozen=True)
-class Templates:
+class Templates(Struct, frozen=True):
     """The stage's approved WhatsApp templates, by kind, and their language."""
 
     names: dict[Kind, str]
     language: str
 
 
-@dataclass(frozen=True)
-class Message:
+class Message(Struct, frozen=True):
     booking_id: str
     version: int
     kind: Kind
@@ -81,15 +80,13 @@ class Message:
         return f"{self.booking_id}#{self.version}#{self.kind.value}"
 
 
-@dataclass(frozen=True)
-class Sent:
+class Sent(Struct, frozen=True):
     outcome: Outcome
     reference: str | None = None  # the channel's message id
     error: str | None = None  # why it failed
 
 
-@dataclass(frozen=True)
-class BookingNow:
+class BookingNow(Struct, frozen=True):
     """What a message says and checks: the booking as it stands, with its provider's and service's names."""
 
     booking_id: str
@@ -165,8 +162,7 @@ def local_time(start: datetime, time_zone: str) -> str:
     return f"{local:%a} {local.day} {local:%b %Y}, {local:%H:%M} ({time_zone})"
 
 
-@dataclass
-class ContactBook:
+class ContactBook(Struct):
     store: ContactStore
     clock: Callable[[], datetime]
     opt_ins: OptIns
@@ -191,8 +187,7 @@ class ContactBook:
         return self.store.contact(principal.sub)
 
 
-@dataclass(frozen=True)
-class Notified:
+class Notified(Struct, frozen=True):
     """What one event or reminder did: for the metrics and the log."""
 
     kind: Kind | None
@@ -215,8 +210,7 @@ ON_EVENT: dict[str, tuple[Kind | None, bool | None]] = {
 }
 
 
-@dataclass
-class Notifier:
+class Notifier(Struct):
     bookings: Bookings
     contacts: ContactStore
     log: NotificationLog

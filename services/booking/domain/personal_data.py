@@ -12,9 +12,10 @@ the customer's id), which the provider's calendar and the trail need.
 from __future__ import annotations
 
 from collections.abc import Callable, Iterable
-from dataclasses import dataclass
 from datetime import datetime
 from typing import Protocol
+
+from msgspec import Struct
 
 from services.booking.domain.models import Booking
 from services.common.auth import Attribution, Group, Principal
@@ -33,15 +34,13 @@ class PersonalDataStore(Protocol):
     def record_erasure(self, customer_id: str, bookings: int, by: Attribution, now: datetime) -> None: ...
 
 
-@dataclass(frozen=True)
-class Erasure:
+class Erasure(Struct, frozen=True):
     customer_id: str
     bookings: int  # the customer's bookings whose words this erasure removed
     erased_at: datetime
 
 
-@dataclass
-class PersonalDataEraser:
+class PersonalDataEraser(Struct):
     store: PersonalDataStore
     now: Callable[[], datetime]
     contacts: ContactEraser | None = None  # the customer's WhatsApp number (decision 0031)

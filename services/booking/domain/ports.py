@@ -2,9 +2,10 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass
 from datetime import date, datetime
 from typing import Protocol
+
+from msgspec import Struct
 
 from services.booking.domain.models import (
     Booking,
@@ -22,8 +23,7 @@ from services.common.auth import Attribution
 from services.common.calendar import ProviderCalendar
 
 
-@dataclass(frozen=True)
-class IdempotencyRecord:
+class IdempotencyRecord(Struct, frozen=True):
     """The key (scoped to the caller) and the response to keep for replays."""
 
     key: str
@@ -35,8 +35,7 @@ class Committed:
     """The booking's transaction went through."""
 
 
-@dataclass(frozen=True)
-class Stale:
+class Stale(Struct, frozen=True):
     """The calendar changed between the read and the write (another booking, new hours): read again.
 
     `learnt`: only busy blocks had changed, and the failed transaction told the store what they hold
@@ -45,28 +44,24 @@ class Stale:
     learnt: bool = False
 
 
-@dataclass(frozen=True)
-class AlreadyAnswered:
+class AlreadyAnswered(Struct, frozen=True):
     """The idempotency key was used before; here is what that request got."""
 
     response: StoredResponse
 
 
-@dataclass(frozen=True)
-class Refused:
+class Refused(Struct, frozen=True):
     """The booking itself changed since it was read (another cancel, reschedule or no-show won)."""
 
 
-@dataclass(frozen=True)
-class LimitReached:
+class LimitReached(Struct, frozen=True):
     """A limit counter the change counts in was full (services/common/limits.py): nothing committed."""
 
 
 ClaimOutcome = Committed | Stale | AlreadyAnswered | Refused | LimitReached
 
 
-@dataclass(frozen=True)
-class ListQuery:
+class ListQuery(Struct, frozen=True):
     """Exactly one of the two indexes is read: the customer's when `by_customer`, else the provider's;
     the other id, if given, filters. The index read is the one whose whole partition the caller may
     see, since a page's cursor names the last item read, filtered out or not."""
@@ -82,8 +77,7 @@ class ListQuery:
     now: datetime | None = None  # judges PENDING and EXPIRED, when `status` names one (decision 0025)
 
 
-@dataclass(frozen=True)
-class BookingPage:
+class BookingPage(Struct, frozen=True):
     items: list[Booking]
     next_cursor: str | None
 

@@ -19,9 +19,11 @@ reader, and the next change that writes their blocks takes them out.
 from __future__ import annotations
 
 from collections.abc import Callable
-from dataclasses import dataclass, replace
 from datetime import datetime, timedelta
 from http import HTTPStatus
+
+from msgspec import Struct
+from msgspec.structs import replace
 
 from services.booking.domain.lanes import may_change, may_see
 from services.booking.domain.models import Booking, BookingStatus, Series, SeriesStatus, StoredResponse
@@ -83,14 +85,12 @@ class SeriesConflictError(DomainError):
         }
 
 
-@dataclass(frozen=True)
-class BookedSeries:
+class BookedSeries(Struct, frozen=True):
     series: Series
     bookings: list[Booking]
 
 
-@dataclass
-class SeriesService:
+class SeriesService(Struct):
     store: BookingStore
     clock: Clock
     pause: Callable[[int], None] = no_pause

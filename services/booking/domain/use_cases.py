@@ -3,9 +3,11 @@
 from __future__ import annotations
 
 from collections.abc import Callable
-from dataclasses import dataclass, replace
 from datetime import datetime, timedelta
 from http import HTTPStatus
+
+from msgspec import Struct
+from msgspec.structs import replace
 
 from services.booking.domain.lapses import APPROVAL_TIMEOUT
 from services.booking.domain.models import Booking, BookingStatus, StoredResponse
@@ -131,8 +133,7 @@ class AlreadyStartedError(DomainError):
         return {"reason": "ALREADY_STARTED"}
 
 
-@dataclass(frozen=True)
-class BookingRequest:
+class BookingRequest(Struct, frozen=True):
     provider_id: str
     service_id: str
     start: datetime
@@ -185,8 +186,7 @@ def no_pause(_attempt: int) -> None:
     """Retry at once (tests); the handler injects a jittered backoff."""
 
 
-@dataclass
-class BookingService:
+class BookingService(Struct):
     store: BookingStore
     clock: Clock
     pause: Callable[[int], None] = no_pause

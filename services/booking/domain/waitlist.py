@@ -19,9 +19,10 @@ free time (the table's stream) and for every line once a minute (the sweep).
 from __future__ import annotations
 
 from collections.abc import Callable, Iterable
-from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from http import HTTPStatus
+
+from msgspec import Struct
 
 from services.booking.domain.holds import new_hold
 from services.booking.domain.lanes import may_change, may_see
@@ -102,8 +103,7 @@ class WaitlistEntryEndedError(DomainError):
         return {"entryStatus": self.entry.status.value}
 
 
-@dataclass(frozen=True)
-class WaitlistRequest:
+class WaitlistRequest(Struct, frozen=True):
     provider_id: str
     service_id: str
     window_start: datetime
@@ -111,8 +111,7 @@ class WaitlistRequest:
     customer_id: str | None
 
 
-@dataclass(frozen=True)
-class Matched:
+class Matched(Struct, frozen=True):
     """What one match of a line did: the entries offered, and those written EXPIRED."""
 
     offered: list[WaitlistEntry]
@@ -136,8 +135,7 @@ def window_slots(
     return free_slots(calendar.hours(), service.rules, busy, start, latest_start + ONE_SECOND, now, service.service_id)
 
 
-@dataclass
-class WaitlistService:
+class WaitlistService(Struct):
     store: BookingStore
     clock: Clock
     pause: Callable[[int], None] = no_pause

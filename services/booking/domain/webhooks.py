@@ -22,11 +22,13 @@ from __future__ import annotations
 import base64
 import secrets
 from collections.abc import Callable, Iterable
-from dataclasses import dataclass, replace
 from datetime import datetime, timedelta
 from enum import StrEnum
 from http import HTTPStatus
 from typing import Protocol
+
+from msgspec import Struct
+from msgspec.structs import replace
 
 from services.common.auth import Group, Principal
 from services.common.clock import iso_utc
@@ -46,15 +48,13 @@ class SubscriptionStatus(StrEnum):
     DISABLED = "DISABLED"  # the receiver answered 410 Gone: nothing more is sent
 
 
-@dataclass(frozen=True)
-class SealedSecret:
+class SealedSecret(Struct, frozen=True):
     sealed: bytes  # the secret, encrypted (the Sealer's)
     created_at: str
     retires_at: str | None = None  # set by a rotation: signs until then
 
 
-@dataclass(frozen=True)
-class Subscription:
+class Subscription(Struct, frozen=True):
     webhook_id: str
     url: str
     events: tuple[str, ...]
@@ -153,8 +153,7 @@ def new_secret() -> str:
     return SECRET_PREFIX + base64.b64encode(secrets.token_bytes(SECRET_BYTES)).decode()
 
 
-@dataclass
-class WebhookService:
+class WebhookService(Struct):
     store: SubscriptionStore
     owners: Owners
     sealer: Sealer
