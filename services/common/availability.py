@@ -67,7 +67,7 @@ class ServiceRules(Struct, frozen=True):
 
 class Busy(NamedTuple):
     """Time already taken: a booking's span including its own buffers. (A named tuple, as `Slot`:
-    immutable like a frozen dataclass, and made several times faster, hundreds to a search.)
+    immutable, and quick to make, hundreds to a search.)
 
     `seat_in` names the session the booking holds a seat in (service id, session start): a session of
     a service with `capacity` n takes n bookings that start together. Any other overlap blocks.

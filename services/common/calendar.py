@@ -61,8 +61,7 @@ class Service(Struct, frozen=True):
 
 class BookedSpan(NamedTuple):
     """A confirmed booking's time in the calendar, or a hold's: enough to validate, authorize and move
-    it in one read. (A named tuple: immutable, and made several times faster than a frozen dataclass;
-    a 62-day slot search reads hundreds.)"""
+    it in one read. (A named tuple: immutable, and quick to make; a 62-day slot search reads hundreds.)"""
 
     booking_id: str  # the booking's id (`bkg_…`), the hold's (`hld_…`), or the external block's (`ext_…`)
     service_id: str
