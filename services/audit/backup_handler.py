@@ -27,10 +27,11 @@ from botocore.exceptions import ClientError
 
 from services.audit.adapters.dynamodb_exports import TableExports
 from services.audit.domain.backups import ExportState, client_token, due_today, freshness
+from services.audit.settings import BackupSettings
 from services.common.aws import dynamodb_client
 from services.common.clock import utc_now
 from services.common.observability import Metric, count, logger, observed, seconds
-from services.common.settings import BackupSettings, load_settings
+from services.common.settings import load_settings
 
 
 @cache

@@ -28,13 +28,14 @@ from services.audit.adapters.s3_archive import S3Archive
 from services.audit.domain.events import audit_event, change_origin, data_subject, record_age_ms
 from services.audit.domain.personal_data import has_free_text, sealed
 from services.audit.domain.queries import AuditQueries
+from services.audit.settings import AuditSettings
 from services.common import tracing
 from services.common.audit import AuditEvent, EntityType
 from services.common.aws import dynamodb_client, s3_client
 from services.common.clock import SupportedInstant, iso_utc
 from services.common.http import build_resolver, current_principal, plus_restored, require_ordered, resolve
 from services.common.observability import Metric, count, identify, logger, milliseconds, observed
-from services.common.settings import AuditSettings, load_settings
+from services.common.settings import load_settings
 from services.common.tracing import link_to, tracer
 
 app = build_resolver(logger)

@@ -54,6 +54,7 @@ from services.booking.http_models import (
     waitlist_json,
     webhook_json,
 )
+from services.booking.settings import BookingSettings
 from services.common.auth import Principal
 from services.common.aws import dynamodb_client, kms_client, scheduler_client
 from services.common.clock import SupportedInstant, iso_utc, utc_now
@@ -70,7 +71,7 @@ from services.common.http import (
     resolve,
 )
 from services.common.observability import Metric, count, identify, logger, observed
-from services.common.settings import BookingSettings, ServiceSettings, load_settings
+from services.common.settings import ServiceSettings, load_settings
 
 # Each feature's own modules load with its first request, not at every cold start: a container of this
 # function starts for its busiest route, POST /bookings, more often than for any other (decision 0021).

@@ -30,10 +30,11 @@ from services.booking.adapters.notification_store import (
 )
 from services.booking.adapters.whatsapp import OutboxChannel, SocialMessagingChannel, UnconfiguredChannel
 from services.booking.domain.notifications import Channel, Kind, Notified, Notifier, Outcome, Templates
+from services.booking.settings import NotificationSettings
 from services.common.aws import dynamodb_client, scheduler_client, socialmessaging_client
 from services.common.clock import utc_now
 from services.common.observability import Metric, count, identify, logger, observed, seconds
-from services.common.settings import NotificationSettings, load_settings
+from services.common.settings import load_settings
 
 
 def channel(settings: NotificationSettings) -> Channel:

@@ -25,9 +25,10 @@ from opentelemetry.trace import SpanKind
 
 from services.booking.adapters.event_bus import EventBridgeBus
 from services.booking.domain_events import DomainEvent, domain_event
+from services.booking.settings import PublisherSettings
 from services.common.aws import events_client
 from services.common.observability import Metric, count, logger, observed
-from services.common.settings import PublisherSettings, load_settings
+from services.common.settings import load_settings
 from services.common.tracing import tracer
 
 

@@ -35,10 +35,11 @@ from services.booking.adapters.retry_schedules import RETRY_KEY, ScheduledRetrie
 from services.booking.adapters.webhook_sender import PinnedSender, StandardWebhooksSigner
 from services.booking.adapters.webhook_store import DynamoDBWebhookStore
 from services.booking.domain.deliveries import Attempted, Delivery, Dispatcher, Outcome
+from services.booking.settings import WebhookSettings
 from services.common.aws import dynamodb_client, kms_client, scheduler_client
 from services.common.clock import utc_now
 from services.common.observability import Metric, count, identify, logger, milliseconds, observed
-from services.common.settings import WebhookSettings, load_settings
+from services.common.settings import load_settings
 from services.common.tracing import current_trace, link_to
 
 PARALLEL = 8  # an event's deliveries attempted at once

@@ -6,11 +6,12 @@ import json
 import pytest
 from pydantic import ValidationError
 
+from services.audit.settings import AuditSettings
 from services.availability import handler
 from services.availability.domain.health import CachedProbe, TableStatus, check_health
 from services.common.errors import FieldError
 from services.common.http import field_errors
-from services.common.settings import AuditSettings, ServiceSettings, load_settings
+from services.common.settings import ServiceSettings, load_settings
 from tests.conftest import STAFF_ISSUER, load_event
 
 

@@ -37,7 +37,8 @@ def test_the_booking_functions_cold_start_loads_no_other_feature_and_builds_no_b
     answer = run(
         f"{code}\n{LOADED}"
         f"print(json.dumps({{'features': [m for m in {FEATURES!r} if m in sys.modules],"
-        " 'bodies': built('services.booking.http_models'), 'settings': built('services.common.settings')}))",
+        " 'bodies': built('services.booking.http_models'),"
+        " 'settings': built('services.common.settings') + built('services.booking.settings')}))",
         environment,
     )
     assert answer == {"features": [], "bodies": [], "settings": []}
@@ -60,9 +61,12 @@ def test_each_feature_loads_with_its_own_service_and_builds_only_its_body() -> N
     }
 
 
-def test_the_availability_functions_cold_start_builds_no_body() -> None:
+def test_the_availability_functions_cold_start_builds_no_body_and_loads_no_other_services_settings() -> None:
     code, environment = FUNCTIONS["appointments-bench-availability"]
     answer = run(
-        f"{code}\n{LOADED}print(json.dumps({{'bodies': built('services.availability.http_models')}}))", environment
+        f"{code}\n{LOADED}print(json.dumps({{'bodies': built('services.availability.http_models'),"
+        " 'other settings': [m for m in ('services.audit.settings', 'services.booking.settings')"
+        " if m in sys.modules]}))",
+        environment,
     )
-    assert answer == {"bodies": []}
+    assert answer == {"bodies": [], "other settings": []}

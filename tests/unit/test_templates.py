@@ -18,15 +18,9 @@ from deploy.openapi import load_document
 from deploy.package import PackagingError, build, check_handlers
 from deploy.templates import TEMPLATES, load_template, resources_of_type
 from local.apigateway.api import ApiDefinition
-from services.common.settings import (
-    AuditSettings,
-    BackupSettings,
-    BookingSettings,
-    NotificationSettings,
-    PublisherSettings,
-    ServiceSettings,
-    WebhookSettings,
-)
+from services.audit.settings import AuditSettings, BackupSettings
+from services.booking.settings import BookingSettings, NotificationSettings, PublisherSettings, WebhookSettings
+from services.common.settings import ServiceSettings
 
 # Read by Powertools itself, not by our settings models.
 POWERTOOLS_OWN = {"POWERTOOLS_LOGGER_SAMPLE_RATE"}
