@@ -159,7 +159,7 @@ def markdown(results: dict[str, Any]) -> str:
     cold, slots = results["coldStart"], results["slotGrowth"]
     lines = ["## Cold start", "", "| function (first request) | median ms | x baseline |", "|---|---:|---:|"]
     lines += [f"| {row['function']} | {row['functionMs']} | {row['ratio']:.2f} |" for row in cold["rows"]]
-    lines += ["", f"Worst: {cold['worstRatio']:.2f}x (goal ≤ {cold['goalRatio']}).", "", "## Slot search growth", ""]
+    lines += ["", f"Worst: {cold['worstRatio']:.3f}x (goal ≤ {cold['goalRatio']}).", "", "## Slot search growth", ""]
     lines += ["| bookings (62 days) | CPU ms |", "|---:|---:|"]
     lines += [f"| {row['bookings']:,} | {row['cpuMs']} |" for row in slots["byBookings"]]
     lines += ["", "| window (days, 500 bookings) | CPU ms |", "|---:|---:|"]
@@ -233,7 +233,7 @@ def main(argv: list[str] | None = None) -> int:
     plot_cost(results["cost"], out / "cost-by-volume.png")
     failed = []
     if results["coldStart"]["worstRatio"] > results["coldStart"]["goalRatio"]:
-        failed.append(f"cold start {results['coldStart']['worstRatio']:.2f}x > {results['coldStart']['goalRatio']}x")
+        failed.append(f"cold start {results['coldStart']['worstRatio']:.3f}x > {results['coldStart']['goalRatio']}x")
     if results["contention"]["ratio"] > bench_contention.GOAL:
         failed.append(f"one day ÷ spread {results['contention']['ratio']:.2f} > {bench_contention.GOAL}")
     for name in ("slopeBookings", "slopeWindow"):

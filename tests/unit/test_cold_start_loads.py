@@ -3,6 +3,8 @@
 
 from __future__ import annotations
 
+import pytest
+
 from tests.unit.test_lazy_packages import FUNCTIONS, run
 
 # The booking function's features that POST /bookings never reaches: each loads with its own routes.
@@ -61,12 +63,33 @@ def test_each_feature_loads_with_its_own_service_and_builds_only_its_body() -> N
     }
 
 
-def test_the_availability_functions_cold_start_builds_no_body_and_loads_no_other_services_settings() -> None:
+def test_the_availability_functions_cold_start_builds_no_body() -> None:
     code, environment = FUNCTIONS["appointments-bench-availability"]
     answer = run(
-        f"{code}\n{LOADED}print(json.dumps({{'bodies': built('services.availability.http_models'),"
-        " 'other settings': [m for m in ('services.audit.settings', 'services.booking.settings')"
-        " if m in sys.modules]}))",
-        environment,
+        f"{code}\n{LOADED}print(json.dumps({{'bodies': built('services.availability.http_models')}}))", environment
     )
-    assert answer == {"bodies": [], "other settings": []}
+    assert answer == {"bodies": []}
+
+
+SETTINGS_CLASSES = (
+    "from services.common.settings import ServiceSettings\n"
+    "def settings_classes(cls=ServiceSettings):\n"
+    "    return sorted({sub.__name__ for sub in cls.__subclasses__()} | {n for sub in cls.__subclasses__()"
+    " for n in settings_classes(sub)})\n"
+)
+
+# What each function's cold start defines besides `ServiceSettings`: its own service's settings classes.
+OWN_SETTINGS = {
+    "appointments-bench-availability": [],
+    "appointments-bench-booking": ["BookingSettings", "NotificationSettings", "PublisherSettings", "WebhookSettings"],
+    "appointments-bench-audit": ["AuditSettings", "BackupSettings"],
+}
+
+
+@pytest.mark.parametrize("function", sorted(OWN_SETTINGS))
+def test_a_functions_cold_start_defines_only_its_own_services_settings_classes(function: str) -> None:
+    code, environment = FUNCTIONS[function]
+    answer = run(
+        f"{code}\nimport json\n{SETTINGS_CLASSES}print(json.dumps({{'classes': settings_classes()}}))", environment
+    )
+    assert answer == {"classes": OWN_SETTINGS[function]}
