@@ -1,6 +1,8 @@
 """Approval against the claim scheme in-process (moto, one table), where the table can be changed
 between a decision's read and its write: an approval never commits past its deadline, whatever the
-approver's clock, nor once the time was booked over; approve and decline read together, one commits."""
+approver's clock, nor once the time was booked over; approve and decline read together, one commits;
+a lapse written down by the minute's sweep between a full counter's refusal (or read) and the look for
+lapsed counts never leaves the customer refused for a count already given back."""
 
 from __future__ import annotations
 
@@ -10,10 +12,12 @@ from typing import Any
 import pytest
 import time_machine
 
+from services.availability.adapters.dynamodb_store import DynamoDBProviderStore
+from services.availability.domain.use_cases import AvailabilityService
 from services.booking.adapters.dynamodb_store import DynamoDBBookingStore
 from services.booking.domain.models import BookingStatus
-from services.booking.domain.ports import Committed
-from services.booking.domain.use_cases import BookingRequest, BookingService
+from services.booking.domain.ports import Committed, LimitReached
+from services.booking.domain.use_cases import EXPIRY, BookingRequest, BookingService
 from services.common.auth import Group, Principal
 from tests.integration.test_claim_properties import BY, TABLE, invoke, open_provider
 
@@ -24,8 +28,9 @@ def customer(sub: str) -> Principal:
     return Principal(sub, frozenset({Group.CUSTOMERS}))
 
 
-def approval_service(pid: str) -> str:
+def approval_service(pid: str, **limits: int) -> str:
     body = {
+        **limits,
         "name": "Consult",
         "durationMinutes": 30,
         "minNoticeMinutes": 0,
@@ -36,9 +41,11 @@ def approval_service(pid: str) -> str:
     return str(invoke("POST", f"/providers/{pid}/services", body)["serviceId"])
 
 
-def pending_booking(client: Any, name: str) -> tuple[DynamoDBBookingStore, BookingService, Any, str, str]:
+def pending_booking(
+    client: Any, name: str, **limits: int
+) -> tuple[DynamoDBBookingStore, BookingService, Any, str, str]:
     pid = open_provider(name, "06:00", "22:00")
-    sid = approval_service(pid)
+    sid = approval_service(pid, **limits)
     store = DynamoDBBookingStore(client, TABLE)
     bookings = BookingService(store, lambda: datetime.now(UTC))
     start = datetime.combine(datetime.now(UTC).date() + timedelta(days=2), datetime.min.time(), UTC)
@@ -87,3 +94,58 @@ def test_approve_and_decline_read_together_only_one_commits(inproc: Any) -> None
     assert isinstance(store.decline(booking, "no", BY), Committed)
     assert not isinstance(store.approve(booking, BY), Committed)
     assert store.get_booking(booking.booking_id).status is BookingStatus.DECLINED  # type: ignore[union-attr]
+
+
+class SweptAfterTheRefusal(DynamoDBBookingStore):
+    """The minute's sweep writes `lapsed` down just after the first claim a full counter refused."""
+
+    def __init__(self, client: Any, lapsed: Any) -> None:
+        super().__init__(client, TABLE)
+        self.lapsed: Any = lapsed
+
+    def claim(self, *args: Any, **kwargs: Any) -> Any:
+        outcome = super().claim(*args, **kwargs)
+        if isinstance(outcome, LimitReached) and self.lapsed is not None:
+            assert isinstance(self.expire(self.lapsed, EXPIRY), Committed)
+            self.lapsed = None
+        return outcome
+
+
+class SweptBeforeTheIndex(DynamoDBProviderStore):
+    """The minute's sweep writes `lapsed` down between explain's read of the counts and of the index."""
+
+    def __init__(self, client: Any, lapsed: Any) -> None:
+        super().__init__(client, TABLE, lambda: datetime.now(UTC))
+        self.bookings, self.lapsed = DynamoDBBookingStore(client, TABLE), lapsed
+
+    def lapsed_counts(self, *args: Any) -> dict[str, int]:
+        if self.lapsed is not None:
+            assert isinstance(self.bookings.expire(self.lapsed, EXPIRY), Committed)
+            self.lapsed = None
+        return super().lapsed_counts(*args)
+
+
+def test_a_lapse_written_down_after_a_full_counter_refused_still_lets_the_customer_book(inproc: Any) -> None:
+    _, _, lapsed, pid, sid = pending_booking(inproc, "Swept after the refusal", maxPerCustomerPerDay=1)
+    later = lapsed.start + timedelta(hours=2)
+    with time_machine.travel(lapsed.approval_expires_at + timedelta(seconds=1), tick=False):
+        store = SweptAfterTheRefusal(inproc, lapsed)
+        answer = BookingService(store, lambda: datetime.now(UTC)).book(
+            customer("waiting"), BookingRequest(pid, sid, later, None, None), None, "again", render, BY
+        )
+    assert store.lapsed is None, "the sweep never ran: the first claim was not refused"
+    assert answer.status == 201, answer.body
+
+
+def test_explain_reads_a_lapse_written_down_between_its_reads_as_given_back(inproc: Any) -> None:
+    _, _, lapsed, pid, sid = pending_booking(inproc, "Swept before the index", maxPerCustomerPerDay=1)
+    later = lapsed.start + timedelta(hours=2)
+    with time_machine.travel(lapsed.approval_expires_at + timedelta(seconds=1), tick=False):
+        store = SweptBeforeTheIndex(inproc, lapsed)
+        why = AvailabilityService(store, lambda: datetime.now(UTC)).explain_slot(customer("waiting"), pid, sid, later)
+    assert store.lapsed is None, "the sweep never ran: the counts did not look full"
+    assert (why.bookable, why.reasons) == (True, []), why
+
+
+def render(booking: Any) -> dict[str, object]:
+    return {"id": booking.booking_id}

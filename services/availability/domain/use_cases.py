@@ -248,6 +248,11 @@ class AvailabilityService(Struct):
                 week = timedelta(days=7)
                 for key, number in self.store.lapsed_counts(provider_id, start - week, start + week, now).items():
                     lapsed[key] = lapsed.get(key, 0) + number
+                # Read the counts again, after the index: an expiry written down between the first
+                # read and the index's (the minute's sweep) is gone from the index and would still be
+                # in the first counts. The index never runs ahead of the table, so these counts hold
+                # every expiry the index no longer shows.
+                counts = self.store.limit_counts(provider_id, [counter.key for counter in found])
         if any(counts[counter.key] - lapsed.get(counter.key, 0) >= counter.limit for counter in found):
             bookable, reasons = False, [*reasons, "LIMIT_REACHED"]
         return Explanation(bookable, reasons)

@@ -110,6 +110,7 @@ class HoldService(Struct):
     @traced("booking.hold")
     def hold(self, principal: Principal, request: BookingRequest, by: Attribution) -> Hold:
         """Keep `request`'s time for its customer: refused exactly as a booking of it would be."""
+        looked_back = False  # for counts held by what holds no time any more (BookingService.give_back_lapsed)
         for attempt in range(MAX_ATTEMPTS):
             now = self.clock()
             calendar = self.store.calendar(request.provider_id, max(request.start, now) + ALTERNATIVES_AROUND)
@@ -136,8 +137,10 @@ class HoldService(Struct):
             if isinstance(outcome, Committed):
                 return hold
             if isinstance(outcome, LimitReached):
-                if BookingService(self.store, self.clock).give_back_lapsed(calendar, now, request.start):
-                    continue  # counts held by what no longer holds time were given back: try again
+                if not looked_back:  # counts held by what no longer holds time are given back: try again
+                    BookingService(self.store, self.clock).give_back_lapsed(calendar, now, request.start)
+                    looked_back = True
+                    continue
                 raise SlotUnavailableError("LIMIT_REACHED")
             self.pause(attempt)
         raise ContendedError()

@@ -107,6 +107,7 @@ class SeriesService(Struct):
         by: Attribution,
     ) -> StoredResponse:
         """Book every occurrence of `recurrence` from `request.start`, or none."""
+        looked_back = False  # for counts held by what holds no time any more (BookingService.give_back_lapsed)
         for attempt in range(SERIES_ATTEMPTS):
             now = self.clock()
             profile = self.store.series_calendar(request.provider_id, [], [])
@@ -142,9 +143,12 @@ class SeriesService(Struct):
                 self.pause(attempt)  # a retry of this very request while it is being claimed: wait for it
                 continue
             limited = [start for start, reasons in conflicts if "LIMIT_REACHED" in reasons]
-            gives_back = BookingService(self.store, self.clock)
-            if limited and any(gives_back.give_back_lapsed(calendar, now, start) for start in limited[:3]):
-                continue  # counts held by what holds no time any more were given back: decide again
+            if limited and not looked_back:  # counts held by what holds no time any more: decide again
+                gives_back = BookingService(self.store, self.clock)
+                for start in limited[:3]:
+                    gives_back.give_back_lapsed(calendar, now, start)
+                looked_back = True
+                continue
             if conflicts:
                 replay = BookingService(self.store, self.clock)._replay(principal, idempotency_key, request_hash, now)
                 if replay is not None:

@@ -214,6 +214,7 @@ class BookingService(Struct):
         if request.hold_id is not None:
             return self._convert(principal, request, request.hold_id, idempotency_key, request_hash, render, by)
         read_again = False  # a refusal, an unknown service, or a change the failure did not tell
+        looked_back = False  # for counts held by what holds no time any more (give_back_lapsed)
         for attempt in range(MAX_ATTEMPTS):
             now = self.clock()
             until = max(request.start, now) + ALTERNATIVES_AROUND
@@ -252,9 +253,12 @@ class BookingService(Struct):
             if isinstance(outcome, AlreadyAnswered):
                 return self._checked_replay(outcome.response, request_hash)
             if isinstance(outcome, LimitReached):
-                # A refusal is never decided on memory; and counts held by what no longer holds time
-                # (a series cut short, an approval past its deadline) are given back first.
-                if calendar.remembered or self.give_back_lapsed(calendar, now, request.start):
+                # A refusal is never decided on memory, nor before the counts held by what no longer
+                # holds time (a series cut short, an approval past its deadline) were given back.
+                if calendar.remembered or not looked_back:
+                    if not calendar.remembered:
+                        self.give_back_lapsed(calendar, now, request.start)
+                        looked_back = True
                     read_again = True
                     continue
                 return self._limit_reached(principal, idempotency_key, request_hash, now)
@@ -264,18 +268,20 @@ class BookingService(Struct):
             self.pause(attempt)
         raise ContendedError()
 
-    def give_back_lapsed(self, calendar: ProviderCalendar, now: datetime, around: datetime) -> bool:
+    def give_back_lapsed(self, calendar: ProviderCalendar, now: datetime, around: datetime) -> None:
         """Give back what holds limit counts but no time any more, where a refused booking at `around`
         counts: the claims of series that will never commit (a function killed half-way, decision 0024),
         and the provider's bookings within a week of `around` whose approval deadline passed undecided
         (decision 0025; found in the provider's index, whether their span is still in the calendar or
-        was booked over). Their time is free already; their counts are not until written back. True if
-        anything was given back."""
-        given_back = False
+        was booked over). Their time is free already; their counts are not until written back.
+
+        A full counter refuses a change only on a claim made after this, whatever it gave back: the
+        minute's sweep (domain/lapses.py) may have given a count back after the claim that was refused,
+        and then the index no longer shows it here."""
         for series in calendar.pending_series.values():
             if not series.live(now):
-                given_back |= self.store.abandon_series(calendar.provider.provider_id, series.series_id)
-        return self.expire_lapsed_approvals(calendar.provider.provider_id, now, around) or given_back
+                self.store.abandon_series(calendar.provider.provider_id, series.series_id)
+        self.expire_lapsed_approvals(calendar.provider.provider_id, now, around)
 
     def expire_lapsed_approvals(self, provider_id: str, now: datetime, around: datetime) -> bool:
         """Write down as EXPIRED the provider's bookings within a week of `around` whose approval
@@ -309,6 +315,7 @@ class BookingService(Struct):
         """Book the time a live hold keeps, in the hold's place: one read of the hold, one transaction.
         Nobody else could take the time meanwhile, so there is nothing to decide again but whether the
         hold is still there and still live."""
+        looked_back = False  # for counts held by what holds no time any more (give_back_lapsed)
         for attempt in range(MAX_ATTEMPTS):
             now = self.clock()
             hold = self.store.get_hold(hold_id)
@@ -363,7 +370,9 @@ class BookingService(Struct):
                 return self._checked_replay(outcome.response, request_hash)
             if isinstance(outcome, LimitReached):
                 calendar = self.store.calendar(hold.provider_id, hold.start + SPAN_REACH)
-                if calendar is not None and self.give_back_lapsed(calendar, now, hold.start):
+                if calendar is not None and not looked_back:
+                    self.give_back_lapsed(calendar, now, hold.start)
+                    looked_back = True
                     continue
                 return self._limit_reached(principal, idempotency_key, request_hash, now)
             self.pause(attempt)  # the hold expired, or was released or turned into a booking: read it again
@@ -581,6 +590,7 @@ class BookingService(Struct):
         span (its customer, service, times and version) beside everything the new time is checked against.
         """
         provider_id = keys.provider_of_booking(booking_id)
+        looked_back = False  # for counts held by what holds no time any more (give_back_lapsed)
         for attempt in range(MAX_ATTEMPTS):
             now = self.clock()
             calendar = self.store.calendar(provider_id, max(new_start, now) + ALTERNATIVES_AROUND)
@@ -629,7 +639,9 @@ class BookingService(Struct):
             )
             outcome = self.store.reschedule(booking, moved, calendar, by)
             if isinstance(outcome, LimitReached):
-                if self.give_back_lapsed(calendar, now, new_start):
+                if not looked_back:
+                    self.give_back_lapsed(calendar, now, new_start)
+                    looked_back = True
                     continue
                 raise SlotUnavailableError("LIMIT_REACHED")
             if self._settle(outcome):
