@@ -118,8 +118,10 @@ class Bench:
 
     def __init__(self, function: str, rounds: int, calls: int) -> None:
         self.rounds, self.calls = rounds, calls
+        from services.common.aws import session
+
         self.tape = Tape()
-        self.tape.install()
+        self.tape.install(session())  # the services' clients are made by their own botocore session
         module = HANDLER_MODULES.get(function, f"services.{function}.handler")
         self.handler = importlib.import_module(module).lambda_handler
         from local.lambda_runtime.worker import LambdaContext

@@ -6,11 +6,12 @@ CASE is a `marshal` file (the handler module, the event, the expected status, th
 SIDE `function`: import the handler module (imports and module-level set-up), then call its
 `lambda_handler` with the event: the composition root (settings, clients) and the first request.
 SIDE `baseline`: `import boto3`, a plain client per AWS service, and the same calls with the same
-parameters. SIDE `libraries`: the libraries every function is built on (FIXED_LIBRARIES) and boto3,
-imported as the handlers import them (the collector paused until they have loaded, `init_gc`), then
-what the baseline does: the least a function of this architecture waits for, with none of the
-project's code. All sides put the tape on boto3's default session
-before their first client exists and get the same answers from it, so no request leaves the process.
+parameters. SIDE `libraries`: the libraries every function is built on (FIXED_LIBRARIES) and
+botocore, imported as the handlers import them (the collector paused until they have loaded,
+`init_gc`), then the baseline's clients and calls, made as the functions make theirs (botocore's, no
+boto3: decision 0035): the least a function of this architecture waits for, with none of the
+project's code. Every side puts the tape on the session that makes its clients before the first one
+exists, and gets the same answers from it, so no request leaves the process.
 
 Before the clock starts, only what the interpreter itself loads is loaded (`marshal` is built in):
 everything the case imports, it pays for.
@@ -71,10 +72,11 @@ def main() -> None:
 
         handler = importlib.import_module(case["module"]).lambda_handler
         from loadtests.tape import Tape, load
+        from services.common import aws
 
         tape = Tape()
         tape.exchanges = load(case)[0]
-        tape.install()
+        tape.install(aws.session())  # the services' clients are made by their own botocore session
         tape.replay()
         answer = handler(case["event"], context)
     else:
@@ -83,21 +85,27 @@ def main() -> None:
 
             for library in FIXED_LIBRARIES:
                 importlib.import_module(library)
-        import boto3
+            import botocore.session
 
-        if side == "libraries":  # the end of init, as each handler module ends
-            importlib.import_module("services.common.init_gc").done()
+            importlib.import_module("services.common.init_gc").done()  # the end of init, as each handler's
+            session = botocore.session.get_session()  # the functions' clients are botocore's (decision 0035)
+        else:
+            import boto3
+
+            boto3.setup_default_session()
+            session = boto3.DEFAULT_SESSION  # type: ignore[assignment]  # a boto3 session: `.client`
 
         from loadtests.tape import Tape, load
 
         tape = Tape()
         tape.exchanges = load(case)[0]
-        tape.install()
+        tape.install(session)
         tape.replay()
         clients = {}
         for service, method, params in case["calls"]:
             if service not in clients:
-                clients[service] = boto3.client(service)
+                make = session.create_client if side == "libraries" else session.client  # type: ignore[attr-defined]
+                clients[service] = make(service)
             try:
                 getattr(clients[service], method)(**params)
             except Exception as error:  # a refusal recorded as the function received it is an answer too

@@ -3,8 +3,8 @@ instead of sending anything (decision 0016). The handler benchmark times request
 start benchmark replays one first request on it in a fresh interpreter, and a plain boto3 client's
 same calls (kept with their parameters) on the same answers.
 
-Imports only what `import boto3` has loaded already, so a timed cold start pays nothing for the tape
-beyond registering two hooks.
+Imports only what the function (or `import boto3`) has loaded already, so a timed cold start pays
+nothing for the tape beyond registering three hooks.
 """
 
 from __future__ import annotations
@@ -56,17 +56,19 @@ class Tape:
         self._sent = 0
 
     def install(self, session: Any = None) -> None:
-        """On boto3's default session (unless given another), before the function makes its clients
-        (it does so lazily, on first use)."""
-        import boto3
-
+        """On `session` (a boto3 or a botocore one; by default boto3's default session), before the
+        clients are made: the services make theirs lazily, on first use, from their own botocore
+        session (`services.common.aws.session()`)."""
         if session is None:
+            import boto3
+
             if boto3.DEFAULT_SESSION is None:
                 boto3.setup_default_session()
             session = boto3.DEFAULT_SESSION
-        session.events.register("provide-client-params", self._called)
-        session.events.register("response-received", self._received)
-        session.events.register("before-send", self._send)
+        events = session.events if hasattr(session, "events") else session.get_component("event_emitter")
+        events.register("provide-client-params", self._called)
+        events.register("response-received", self._received)
+        events.register("before-send", self._send)
 
     def record(self) -> None:
         self.mode, self.exchanges, self.calls = "record", [], []

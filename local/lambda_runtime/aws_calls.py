@@ -2,8 +2,9 @@
 
 When the local runtime is asked to (`APPOINTMENTS_AWS_CALL_LOG` in its environment), each worker
 registers a `before-parameter-build` hook (once per API call, before retries, with the call's own
-parameters) on boto3's default session, after the handler module is imported and
-before any client exists (the services create theirs lazily). Every call then appends one JSON line:
+parameters) on the services' botocore session (services/common/aws.py) and boto3's default
+session, after the handler module is imported and before any client exists (the services create
+theirs lazily). Every call then appends one JSON line:
 the function, its stage, the service, the operation and the parameters that name resources (table,
 index, transaction items, bucket and key, queue). tests/policy/ maps these to IAM actions and
 resources and compares them with the function's role in its template.
@@ -65,13 +66,15 @@ def _resources(params: dict[str, Any]) -> dict[str, Any]:
 
 # (function, stage) while a handler runs in a test's own process: see `calling`.
 _calling: ContextVar[tuple[str, str] | None] = ContextVar("calling", default=None)
-_recording_sessions: WeakSet[Any] = WeakSet()  # the sessions already recorded, each hooked once
+_recording_sessions: WeakSet[Any] = WeakSet()  # the sessions' event emitters already hooked, each once
 
 
 def record_calls(path: str, *, in_process: bool = False) -> None:
     """Append every later AWS call of this process to `path` (one JSON object per line): a worker's
     as its function's; with `in_process`, only those made inside `calling(…)`, as that function's."""
     import boto3  # only when recording: the function's own imports decide its cold start
+
+    from services.common.aws import session as services_session
 
     worker = os.environ.get("AWS_LAMBDA_FUNCTION_NAME", ""), os.environ.get("STAGE", "")
 
@@ -93,10 +96,12 @@ def record_calls(path: str, *, in_process: bool = False) -> None:
     if boto3.DEFAULT_SESSION is None:
         boto3.setup_default_session()
     assert boto3.DEFAULT_SESSION is not None
-    if boto3.DEFAULT_SESSION in _recording_sessions:
-        return
-    _recording_sessions.add(boto3.DEFAULT_SESSION)
-    boto3.DEFAULT_SESSION.events.register("before-parameter-build", note)
+    # The services' clients come from their own botocore session; the audit's backup and tools use
+    # boto3's default one.
+    for events in (services_session().get_component("event_emitter"), boto3.DEFAULT_SESSION.events):
+        if events not in _recording_sessions:
+            _recording_sessions.add(events)
+            events.register("before-parameter-build", note)
 
 
 @contextmanager

@@ -2,14 +2,18 @@
 
 Endpoints come from the environment as botocore reads it (`AWS_ENDPOINT_URL` on the local stack),
 so nothing here knows where it runs.
+
+The clients are botocore's, made by one botocore session: boto3 adds resources, S3 transfers and
+their documentation, none of which a function uses, and importing it costs every cold start
+(decision 0035). A boto3 client is this same client made by a botocore session boto3 holds.
 """
 
 from __future__ import annotations
 
 from functools import cache
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, cast
 
-import boto3
+import botocore.session
 from botocore.config import Config
 
 from services.common import query_items
@@ -32,8 +36,15 @@ SOCIAL_MESSAGING_CONFIG = Config(
 
 
 @cache
+def session() -> botocore.session.Session:
+    """The container's one session: its loader reads each service's model once for all its clients,
+    and its credentials and region are resolved once (from the environment, as boto3's would be)."""
+    return botocore.session.get_session()
+
+
+@cache
 def dynamodb_client() -> DynamoDBClient:
-    client = boto3.client("dynamodb", config=_CONFIG)
+    client = cast("DynamoDBClient", session().create_client("dynamodb", config=_CONFIG))
     instrument(client)
     query_items.install(client)
     return client
@@ -41,21 +52,21 @@ def dynamodb_client() -> DynamoDBClient:
 
 @cache
 def s3_client() -> S3Client:
-    client = boto3.client("s3", config=_CONFIG)
+    client = cast("S3Client", session().create_client("s3", config=_CONFIG))
     instrument(client)
     return client
 
 
 @cache
 def events_client() -> EventBridgeClient:
-    client = boto3.client("events", config=_CONFIG)
+    client = cast("EventBridgeClient", session().create_client("events", config=_CONFIG))
     instrument(client)
     return client
 
 
 @cache
 def kms_client() -> KMSClient:
-    client = boto3.client("kms", config=_CONFIG)
+    client = cast("KMSClient", session().create_client("kms", config=_CONFIG))
     instrument(client)
     return client
 
@@ -63,13 +74,13 @@ def kms_client() -> KMSClient:
 @cache
 def socialmessaging_client() -> Any:  # no type stubs installed for it (boto3-stubs' extra would be one more package)
     """Its own retries off: `adapters/whatsapp.py` resends only what certainly was not sent."""
-    client = boto3.client("socialmessaging", config=SOCIAL_MESSAGING_CONFIG)
+    client = session().create_client("socialmessaging", config=SOCIAL_MESSAGING_CONFIG)
     instrument(client)
     return client
 
 
 @cache
 def scheduler_client() -> EventBridgeSchedulerClient:
-    client = boto3.client("scheduler", config=_CONFIG)
+    client = cast("EventBridgeSchedulerClient", session().create_client("scheduler", config=_CONFIG))
     instrument(client)
     return client

@@ -1,4 +1,11 @@
-"""DynamoDB helpers every adapter shares: item (de)serialization, opaque cursors, cancellation reasons."""
+"""DynamoDB helpers every adapter shares: item (de)serialization, opaque cursors, cancellation reasons.
+
+Items are converted here rather than by boto3's `TypeSerializer` and `TypeDeserializer`: importing
+`boto3.dynamodb.types` imports all of boto3 (resources, S3 transfers, their documentation), which no
+function otherwise needs and every cold start would pay for (decision 0035). The conversions are
+boto3's, value for value, with its number rules (DynamoDB's 38 digits, no float, no NaN);
+`tests/unit/test_dynamodb_items.py` holds them to boto3's own on generated values.
+"""
 
 from __future__ import annotations
 
@@ -7,39 +14,101 @@ import binascii
 import hashlib
 import json
 from collections.abc import Mapping
-from decimal import Decimal
+from collections.abc import Set as AbstractSet
+from decimal import Clamped, Context, Decimal, Inexact, Overflow, Rounded, Underflow
 from typing import Any
 
-from boto3.dynamodb.types import TypeDeserializer, TypeSerializer
 from botocore.exceptions import ClientError
 
 from services.common.auth import Attribution
 from services.common.errors import FieldError, ValidationFailedError
 
-_serializer = TypeSerializer()
-_deserializer = TypeDeserializer()
-
 Item = dict[str, Any]  # DynamoDB's attribute-value form
+
+# What DynamoDB stores of a number: 38 significant digits, exponents within its range; a number
+# it would round or clamp is refused (boto3's DYNAMODB_CONTEXT).
+NUMBERS = Context(Emin=-128, Emax=126, prec=38, traps=[Clamped, Overflow, Inexact, Rounded, Underflow])
 
 
 def to_item(values: Mapping[str, Any]) -> Item:
-    """Plain values (str, int, bool, list, dict; None dropped) in attribute-value form."""
-    return {name: _serializer.serialize(value) for name, value in values.items() if value is not None}
+    """Plain values (str, int, Decimal, bool, bytes, list, tuple, dict, sets; None dropped) in
+    attribute-value form."""
+    return {name: attribute_value(value) for name, value in values.items() if value is not None}
 
 
 def from_item(item: Item) -> dict[str, Any]:
-    """An item as plain values, with whole numbers as int."""
-    return {name: _plain(_deserializer.deserialize(value)) for name, value in item.items()}
+    """An item as plain values: whole numbers as int, others as float, binary as bytes."""
+    return {name: plain_value(value) for name, value in item.items()}
 
 
-def _plain(value: Any) -> Any:
-    if isinstance(value, Decimal):
-        return int(value) if value == value.to_integral_value() else float(value)
-    if isinstance(value, list):
-        return [_plain(v) for v in value]
-    if isinstance(value, dict):
-        return {k: _plain(v) for k, v in value.items()}
-    return value
+def attribute_value(value: Any) -> dict[str, Any]:
+    """One value in attribute-value form, as boto3's `TypeSerializer.serialize` makes it."""
+    if value is None:
+        return {"NULL": True}
+    if isinstance(value, bool):
+        return {"BOOL": value}
+    if _is_number(value):
+        return {"N": _number(value)}
+    if isinstance(value, str):
+        return {"S": value}
+    if isinstance(value, (bytes, bytearray)):
+        return {"B": value}
+    if isinstance(value, AbstractSet):
+        if all(_is_number(member) for member in value):  # an empty set too, as boto3 has it
+            return {"NS": [_number(member) for member in value]}
+        if all(isinstance(member, str) for member in value):
+            return {"SS": list(value)}
+        if all(isinstance(member, (bytes, bytearray)) for member in value):
+            return {"BS": list(value)}
+    elif isinstance(value, Mapping):
+        return {"M": {key: attribute_value(member) for key, member in value.items()}}
+    elif isinstance(value, (list, tuple)):
+        return {"L": [attribute_value(member) for member in value]}
+    raise TypeError(f'Unsupported type "{type(value)}" for value "{value}"')
+
+
+def plain_value(value: Mapping[str, Any]) -> Any:
+    """One attribute value as a plain one (`from_item`)."""
+    if len(value) != 1:
+        raise TypeError("Value must be a nonempty dictionary whose key is a valid dynamodb type.")
+    [(kind, content)] = value.items()
+    if kind == "S" or kind == "BOOL":
+        return content
+    if kind == "N":
+        return _from_number(content)
+    if kind == "M":
+        return {key: plain_value(member) for key, member in content.items()}
+    if kind == "L":
+        return [plain_value(member) for member in content]
+    if kind == "NULL":
+        return None
+    if kind == "B":
+        return bytes(content)
+    if kind == "SS":
+        return set(content)
+    if kind == "NS":
+        return {_from_number(member) for member in content}
+    if kind == "BS":
+        return {bytes(member) for member in content}
+    raise TypeError(f"Dynamodb type {kind} is not supported")
+
+
+def _is_number(value: Any) -> bool:
+    if isinstance(value, float):
+        raise TypeError("Float types are not supported. Use Decimal types instead.")
+    return isinstance(value, (int, Decimal))  # a bool too, where a set's members are asked (boto3's rule)
+
+
+def _number(value: int | Decimal) -> str:
+    number = str(NUMBERS.create_decimal(value))
+    if number in ("Infinity", "NaN"):
+        raise TypeError("Infinity and NaN not supported")
+    return number
+
+
+def _from_number(text: str) -> int | float:
+    number = NUMBERS.create_decimal(text)
+    return int(number) if number == number.to_integral_value() else float(number)
 
 
 def attribution(by: Attribution, updated_at: str) -> dict[str, str | bool]:

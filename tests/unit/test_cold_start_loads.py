@@ -93,3 +93,16 @@ def test_a_functions_cold_start_defines_only_its_own_services_settings_classes(f
         f"{code}\nimport json\n{SETTINGS_CLASSES}print(json.dumps({{'classes': settings_classes()}}))", environment
     )
     assert answer == {"classes": OWN_SETTINGS[function]}
+
+
+@pytest.mark.parametrize("function", sorted(FUNCTIONS))
+def test_a_functions_cold_start_imports_no_boto3(function: str) -> None:
+    """Its clients are botocore's and its items converted without boto3's types (decision 0035): boto3's
+    import (resources, S3 transfers, their documentation) is a cost the baseline pays and it does not."""
+    code, environment = FUNCTIONS[function]
+    answer = run(
+        f"{code}\nimport json, sys\nfrom services.common import aws\naws.dynamodb_client()\n"
+        "print(json.dumps({'loaded': sorted(m for m in sys.modules if m.split('.')[0] in ('boto3', 's3transfer'))}))",
+        environment,
+    )
+    assert answer == {"loaded": []}
