@@ -118,7 +118,7 @@ class Bench:
 
     def __init__(self, function: str, rounds: int, calls: int) -> None:
         self.rounds, self.calls = rounds, calls
-        from services.common.aws import session
+        from services.common.aws_session import session
 
         self.tape = Tape()
         self.tape.install(session())  # the services' clients are made by their own botocore session

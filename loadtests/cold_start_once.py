@@ -8,10 +8,11 @@ SIDE `function`: import the handler module (imports and module-level set-up), th
 SIDE `baseline`: `import boto3`, a plain client per AWS service, and the same calls with the same
 parameters. SIDE `libraries`: the libraries every function is built on (FIXED_LIBRARIES) and
 botocore, imported as the handlers import them (the collector paused until they have loaded,
-`init_gc`), then the baseline's clients and calls, made as the functions make theirs (botocore's, no
-boto3: decision 0035): the least a function of this architecture waits for, with none of the
-project's code. Every side puts the tape on the session that makes its clients before the first one
-exists, and gets the same answers from it, so no request leaves the process.
+`init_gc`), then the baseline's clients and calls, made as the functions make theirs (botocore's,
+from the functions' session, no boto3: decision 0035): the least a function of this architecture
+waits for, with none of the project's code. Every side puts the tape on the session that makes its
+clients before the first one exists, and gets the same answers from it, so no request leaves the
+process.
 
 Before the clock starts, only what the interpreter itself loads is loaded (`marshal` is built in):
 everything the case imports, it pays for.
@@ -24,11 +25,13 @@ import time
 
 # Powertools' REST resolver with validation, its logger and metrics, pydantic, the OpenTelemetry SDK
 # with X-Ray's ids and propagation: the architecture's fixed choices (conventions 2 and 11, decision
-# 0009). `init_gc` and `lazy_packages` first, as each handler imports them: the floor takes the same
-# init-time levers as the functions, or it would put their gain on the project's side (decision 0021).
+# 0009). `init_gc` and `lazy_packages` first, as each handler imports them, and the functions' botocore
+# session: the floor takes the same init-time levers as the functions, or it would put their gain on
+# the project's side (decisions 0021, 0035).
 FIXED_LIBRARIES = (
     "services.common.init_gc",
     "services.common.lazy_packages",
+    "services.common.aws_session",
     "aws_lambda_powertools.logging",
     "aws_lambda_powertools.metrics",
     "aws_lambda_powertools.event_handler.api_gateway",
@@ -72,11 +75,11 @@ def main() -> None:
 
         handler = importlib.import_module(case["module"]).lambda_handler
         from loadtests.tape import Tape, load
-        from services.common import aws
+        from services.common import aws_session
 
         tape = Tape()
         tape.exchanges = load(case)[0]
-        tape.install(aws.session())  # the services' clients are made by their own botocore session
+        tape.install(aws_session.session())  # the services' clients are made by their own botocore session
         tape.replay()
         answer = handler(case["event"], context)
     else:
@@ -85,15 +88,14 @@ def main() -> None:
 
             for library in FIXED_LIBRARIES:
                 importlib.import_module(library)
-            import botocore.session
-
             importlib.import_module("services.common.init_gc").done()  # the end of init, as each handler's
-            session = botocore.session.get_session()  # the functions' clients are botocore's (decision 0035)
+            # The functions' clients: botocore's, from a session whose loader knows their services (0035).
+            session = importlib.import_module("services.common.aws_session").session()
         else:
             import boto3
 
             boto3.setup_default_session()
-            session = boto3.DEFAULT_SESSION  # type: ignore[assignment]  # a boto3 session: `.client`
+            session = boto3.DEFAULT_SESSION  # a boto3 session: its clients are made by `.client`
 
         from loadtests.tape import Tape, load
 
@@ -104,7 +106,7 @@ def main() -> None:
         clients = {}
         for service, method, params in case["calls"]:
             if service not in clients:
-                make = session.create_client if side == "libraries" else session.client  # type: ignore[attr-defined]
+                make = session.create_client if side == "libraries" else session.client
                 clients[service] = make(service)
             try:
                 getattr(clients[service], method)(**params)

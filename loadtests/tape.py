@@ -58,7 +58,7 @@ class Tape:
     def install(self, session: Any = None) -> None:
         """On `session` (a boto3 or a botocore one; by default boto3's default session), before the
         clients are made: the services make theirs lazily, on first use, from their own botocore
-        session (`services.common.aws.session()`)."""
+        session (`services.common.aws_session.session()`)."""
         if session is None:
             import boto3
 

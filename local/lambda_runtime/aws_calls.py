@@ -74,7 +74,7 @@ def record_calls(path: str, *, in_process: bool = False) -> None:
     as its function's; with `in_process`, only those made inside `calling(…)`, as that function's."""
     import boto3  # only when recording: the function's own imports decide its cold start
 
-    from services.common.aws import session as services_session
+    from services.common.aws_session import session as services_session
 
     worker = os.environ.get("AWS_LAMBDA_FUNCTION_NAME", ""), os.environ.get("STAGE", "")
 

@@ -3,9 +3,10 @@
 Endpoints come from the environment as botocore reads it (`AWS_ENDPOINT_URL` on the local stack),
 so nothing here knows where it runs.
 
-The clients are botocore's, made by one botocore session: boto3 adds resources, S3 transfers and
-their documentation, none of which a function uses, and importing it costs every cold start
-(decision 0035). A boto3 client is this same client made by a botocore session boto3 holds.
+The clients are botocore's, made by the container's one botocore session (`aws_session.py`): boto3
+adds resources, S3 transfers and their documentation, none of which a function uses, and importing it
+costs every cold start (decision 0035). A boto3 client is this same client, made by a botocore
+session boto3 holds.
 """
 
 from __future__ import annotations
@@ -13,10 +14,10 @@ from __future__ import annotations
 from functools import cache
 from typing import TYPE_CHECKING, Any, cast
 
-import botocore.session
 from botocore.config import Config
 
 from services.common import query_items
+from services.common.aws_session import session
 from services.common.tracing import instrument
 
 if TYPE_CHECKING:
@@ -33,13 +34,6 @@ _CONFIG = Config(retries={"mode": "standard", "max_attempts": 3}, connect_timeou
 SOCIAL_MESSAGING_CONFIG = Config(
     retries={"mode": "standard", "total_max_attempts": 1}, connect_timeout=2, read_timeout=10
 )
-
-
-@cache
-def session() -> botocore.session.Session:
-    """The container's one session: its loader reads each service's model once for all its clients,
-    and its credentials and region are resolved once (from the environment, as boto3's would be)."""
-    return botocore.session.get_session()
 
 
 @cache
