@@ -6,10 +6,12 @@ tracing included), then calls `lambda_handler` with the function's first request
 root (settings, the AWS clients and the stores over them) is built on that request, as a container
 builds it. The baseline, in a fresh interpreter of its own, runs `import boto3`, makes a plain client
 for each AWS service the request used, and makes the same calls with the same parameters. AWS is
-answered on both sides by the same recorded tape (loadtests/tape.py, decision 0016), put on boto3's
-default session before the first client exists: nothing leaves the process and nothing waits, so
-what is timed is CPU either side would spend on Lambda. The tapes are recorded for real against the
-emulator by the handler benchmark's scenario (`bench_handler_cpu.record_tapes`) just before timing.
+answered on both sides by the same recorded tape (loadtests/tape.py, decision 0016), put on the
+session that makes the side's clients (the functions' botocore session, decision 0035; boto3's
+default session for the baseline) before the first client exists: nothing leaves the process and
+nothing waits, so what is timed is CPU either side would spend on Lambda. The tapes are recorded for
+real against the emulator by the handler benchmark's scenario (`bench_handler_cpu.record_tapes`)
+just before timing.
 
 The first requests, one per function, are each function's busiest call:
 

@@ -15,10 +15,13 @@ import time_machine
 from services.availability.adapters.dynamodb_store import DynamoDBProviderStore
 from services.availability.domain.use_cases import AvailabilityService
 from services.booking.adapters.dynamodb_store import DynamoDBBookingStore
+from services.booking.domain.holds import HoldService
 from services.booking.domain.models import BookingStatus
 from services.booking.domain.ports import Committed, LimitReached
+from services.booking.domain.series import SeriesService
 from services.booking.domain.use_cases import EXPIRY, BookingRequest, BookingService
 from services.common.auth import Group, Principal
+from services.common.recurrence import Recurrence
 from tests.integration.test_claim_properties import BY, TABLE, invoke, open_provider
 
 pytestmark = pytest.mark.slow
@@ -104,7 +107,12 @@ class SweptAfterTheRefusal(DynamoDBBookingStore):
         self.lapsed: Any = lapsed
 
     def claim(self, *args: Any, **kwargs: Any) -> Any:
-        outcome = super().claim(*args, **kwargs)
+        return self._swept_after(super().claim(*args, **kwargs))
+
+    def hold(self, *args: Any, **kwargs: Any) -> Any:
+        return self._swept_after(super().hold(*args, **kwargs))
+
+    def _swept_after(self, outcome: Any) -> Any:
         if isinstance(outcome, LimitReached) and self.lapsed is not None:
             assert isinstance(self.expire(self.lapsed, EXPIRY), Committed)
             self.lapsed = None
@@ -137,6 +145,18 @@ def test_a_lapse_written_down_after_a_full_counter_refused_still_lets_the_custom
     assert answer.status == 201, answer.body
 
 
+def test_a_lapse_written_down_after_a_full_counter_refused_a_hold_still_lets_the_customer_hold(inproc: Any) -> None:
+    _, _, lapsed, pid, sid = pending_booking(inproc, "Swept after the hold's refusal", maxPerCustomerPerDay=1)
+    later = lapsed.start + timedelta(hours=2)
+    with time_machine.travel(lapsed.approval_expires_at + timedelta(seconds=1), tick=False):
+        store = SweptAfterTheRefusal(inproc, lapsed)
+        held = HoldService(store, lambda: datetime.now(UTC)).hold(
+            customer("waiting"), BookingRequest(pid, sid, later, None, None), BY
+        )
+    assert store.lapsed is None, "the sweep never ran: the first hold was not refused"
+    assert held.start == later
+
+
 def test_explain_reads_a_lapse_written_down_between_its_reads_as_given_back(inproc: Any) -> None:
     _, _, lapsed, pid, sid = pending_booking(inproc, "Swept before the index", maxPerCustomerPerDay=1)
     later = lapsed.start + timedelta(hours=2)
@@ -145,6 +165,25 @@ def test_explain_reads_a_lapse_written_down_between_its_reads_as_given_back(inpr
         why = AvailabilityService(store, lambda: datetime.now(UTC)).explain_slot(customer("waiting"), pid, sid, later)
     assert store.lapsed is None, "the sweep never ran: the counts did not look full"
     assert (why.bookable, why.reasons) == (True, []), why
+
+
+def test_a_series_refused_only_for_lapsed_counts_in_many_weeks_is_booked(inproc: Any) -> None:
+    """The look for lapsed counts spans every refused occurrence, however many weeks apart."""
+    store, bookings, lapsed, pid, sid = pending_booking(inproc, "Series over lapses", maxPerCustomerPerDay=1)
+    for week in (1, 2, 4, 5):  # the same customer's pending bookings, one a day, in five of six weeks
+        start = lapsed.start + timedelta(weeks=week)
+        bookings.book(customer("waiting"), BookingRequest(pid, sid, start, None, None), None, f"w{week}", render, BY)
+    with time_machine.travel(lapsed.approval_expires_at + timedelta(minutes=5), tick=False):
+        answer = SeriesService(store, lambda: datetime.now(UTC)).book(
+            customer("waiting"),
+            BookingRequest(pid, sid, lapsed.start + timedelta(hours=2), None, None),
+            Recurrence("WEEKLY", 6),
+            None,
+            "series",
+            lambda booked: {"id": booked.series.series_id},
+            BY,
+        )
+    assert answer.status == 201, answer.body
 
 
 def render(booking: Any) -> dict[str, object]:

@@ -7,6 +7,7 @@ import json
 from typing import Any
 
 import boto3
+import botocore.session
 import pytest
 from botocore.config import Config
 
@@ -36,6 +37,20 @@ def test_a_replayed_answer_is_parsed_as_aws_sent_it_and_nothing_is_sent() -> Non
         answer = dynamodb.get_item(TableName="t", Key={"PK": {"S": "BOOKING#1"}})
         assert answer["Item"]["status"] == {"S": "CONFIRMED"}
         tape.rewind()
+
+
+def test_on_a_botocore_session_as_the_functions_make_their_clients_a_replayed_answer_is_parsed() -> None:
+    session = botocore.session.get_session()
+    session.set_credentials("x", "x")
+    tape = Tape()
+    tape.install(session)
+    dynamodb: Any = session.create_client(
+        "dynamodb", region_name="us-east-1", endpoint_url=NOWHERE, config=Config(retries={"max_attempts": 1})
+    )
+    tape.exchanges = [item_answer()]
+    tape.replay()
+    assert dynamodb.get_item(TableName="t", Key={"PK": {"S": "BOOKING#1"}})["Item"]["status"] == {"S": "CONFIRMED"}
+    tape.rewind()
 
 
 def test_a_replay_that_asks_for_another_call_or_fewer_calls_stops_the_benchmark() -> None:

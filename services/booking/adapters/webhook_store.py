@@ -40,7 +40,7 @@ def _subscription(values: dict[str, Any]) -> Subscription:
         provider_id=values.get("providerId"),
         secrets=tuple(
             SealedSecret(
-                bytes(secret["sealed"]),  # a boto3 Binary
+                bytes(secret["sealed"]),
                 secret["createdAt"],
                 secret.get("retiresAt"),
             )

@@ -138,9 +138,10 @@ class HoldService(Struct):
                 return hold
             if isinstance(outcome, LimitReached):
                 if not looked_back:  # counts held by what no longer holds time are given back: try again
-                    BookingService(self.store, self.clock).give_back_lapsed(calendar, now, request.start)
                     looked_back = True
-                    continue
+                    gives_back = BookingService(self.store, self.clock)
+                    if gives_back.give_back_lapsed(calendar, now, request.start) or attempt < MAX_ATTEMPTS - 1:
+                        continue
                 raise SlotUnavailableError("LIMIT_REACHED")
             self.pause(attempt)
         raise ContendedError()

@@ -144,11 +144,12 @@ class SeriesService(Struct):
                 continue
             limited = [start for start, reasons in conflicts if "LIMIT_REACHED" in reasons]
             if limited and not looked_back:  # counts held by what holds no time any more: decide again
-                gives_back = BookingService(self.store, self.clock)
-                for start in limited[:3]:
-                    gives_back.give_back_lapsed(calendar, now, start)
                 looked_back = True
-                continue
+                gave_back = BookingService(self.store, self.clock).give_back_lapsed(
+                    calendar, now, min(limited), max(limited)
+                )
+                if gave_back or attempt < SERIES_ATTEMPTS - 1:
+                    continue
             if conflicts:
                 replay = BookingService(self.store, self.clock)._replay(principal, idempotency_key, request_hash, now)
                 if replay is not None:

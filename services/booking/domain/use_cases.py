@@ -255,12 +255,14 @@ class BookingService(Struct):
             if isinstance(outcome, LimitReached):
                 # A refusal is never decided on memory, nor before the counts held by what no longer
                 # holds time (a series cut short, an approval past its deadline) were given back.
-                if calendar.remembered or not looked_back:
-                    if not calendar.remembered:
-                        self.give_back_lapsed(calendar, now, request.start)
-                        looked_back = True
+                if calendar.remembered:
                     read_again = True
                     continue
+                if not looked_back:
+                    looked_back = True
+                    if self.give_back_lapsed(calendar, now, request.start) or attempt < MAX_ATTEMPTS - 1:
+                        read_again = True
+                        continue
                 return self._limit_reached(principal, idempotency_key, request_hash, now)
             # Stale: the calendar moved under us. Decide again: on what the failure told, when it told
             # all that moved (the blocks' new state), else on a new read.
@@ -268,27 +270,34 @@ class BookingService(Struct):
             self.pause(attempt)
         raise ContendedError()
 
-    def give_back_lapsed(self, calendar: ProviderCalendar, now: datetime, around: datetime) -> None:
-        """Give back what holds limit counts but no time any more, where a refused booking at `around`
-        counts: the claims of series that will never commit (a function killed half-way, decision 0024),
-        and the provider's bookings within a week of `around` whose approval deadline passed undecided
-        (decision 0025; found in the provider's index, whether their span is still in the calendar or
-        was booked over). Their time is free already; their counts are not until written back.
+    def give_back_lapsed(
+        self, calendar: ProviderCalendar, now: datetime, first: datetime, last: datetime | None = None
+    ) -> bool:
+        """Give back what holds limit counts but no time any more, where refused changes from `first` to
+        `last` count: the claims of series that will never commit (a function killed half-way, decision
+        0024), and the provider's bookings within a week of those times whose approval deadline passed
+        undecided (decision 0025; found in the provider's index, whether their span is still in the
+        calendar or was booked over). Their time is free already; their counts are not until written
+        back. True if anything was given back.
 
-        A full counter refuses a change only on a claim made after this, whatever it gave back: the
-        minute's sweep (domain/lapses.py) may have given a count back after the claim that was refused,
-        and then the index no longer shows it here."""
+        A full counter refuses a change only on a claim (or a read of the counters) made after this,
+        whatever it gave back: the minute's sweep (domain/lapses.py) may have given a count back after
+        the claim that was refused, and then the index no longer shows it here. Only a change with no
+        attempt left after the look is refused on the look alone."""
+        given_back = False
         for series in calendar.pending_series.values():
             if not series.live(now):
-                self.store.abandon_series(calendar.provider.provider_id, series.series_id)
-        self.expire_lapsed_approvals(calendar.provider.provider_id, now, around)
+                given_back |= self.store.abandon_series(calendar.provider.provider_id, series.series_id)
+        return self.expire_lapsed_approvals(calendar.provider.provider_id, now, first, last) or given_back
 
-    def expire_lapsed_approvals(self, provider_id: str, now: datetime, around: datetime) -> bool:
-        """Write down as EXPIRED the provider's bookings within a week of `around` whose approval
-        deadline passed undecided (decision 0025): their counts go back. True if any was."""
+    def expire_lapsed_approvals(
+        self, provider_id: str, now: datetime, first: datetime, last: datetime | None = None
+    ) -> bool:
+        """Write down as EXPIRED the provider's bookings from a week before `first` to a week after `last`
+        whose approval deadline passed undecided (decision 0025): their counts go back. True if any was."""
         week = timedelta(days=7)
         given_back = False
-        for booking in self.store.lapsed_approvals(provider_id, around - week, around + week, now):
+        for booking in self.store.lapsed_approvals(provider_id, first - week, (last or first) + week, now):
             given_back |= isinstance(self.store.expire(booking, EXPIRY), Committed)
         return given_back
 
@@ -371,9 +380,9 @@ class BookingService(Struct):
             if isinstance(outcome, LimitReached):
                 calendar = self.store.calendar(hold.provider_id, hold.start + SPAN_REACH)
                 if calendar is not None and not looked_back:
-                    self.give_back_lapsed(calendar, now, hold.start)
                     looked_back = True
-                    continue
+                    if self.give_back_lapsed(calendar, now, hold.start) or attempt < MAX_ATTEMPTS - 1:
+                        continue
                 return self._limit_reached(principal, idempotency_key, request_hash, now)
             self.pause(attempt)  # the hold expired, or was released or turned into a booking: read it again
         raise ContendedError()
@@ -640,9 +649,9 @@ class BookingService(Struct):
             outcome = self.store.reschedule(booking, moved, calendar, by)
             if isinstance(outcome, LimitReached):
                 if not looked_back:
-                    self.give_back_lapsed(calendar, now, new_start)
                     looked_back = True
-                    continue
+                    if self.give_back_lapsed(calendar, now, new_start) or attempt < MAX_ATTEMPTS - 1:
+                        continue
                 raise SlotUnavailableError("LIMIT_REACHED")
             if self._settle(outcome):
                 return moved
