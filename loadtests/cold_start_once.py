@@ -10,9 +10,9 @@ parameters. SIDE `libraries`: the libraries every function is built on (FIXED_LI
 botocore, imported as the handlers import them (the collector paused until they have loaded,
 `init_gc`), then the baseline's clients and calls, made as the functions make theirs (botocore's,
 from the functions' session, no boto3: decision 0035): the least a function of this architecture
-waits for, with none of the project's code. Every side puts the tape on the session that makes its
-clients before the first one exists, and gets the same answers from it, so no request leaves the
-process.
+waits for, with none of the project's code but its init-time levers. Every side puts the tape on
+the session that makes its clients before the first one exists, and gets the same answers from it,
+so no request leaves the process.
 
 Before the clock starts, only what the interpreter itself loads is loaded (`marshal` is built in):
 everything the case imports, it pays for.

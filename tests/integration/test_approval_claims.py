@@ -18,9 +18,15 @@ from services.availability.domain.use_cases import AvailabilityService
 from services.booking.adapters.dynamodb_store import DynamoDBBookingStore
 from services.booking.domain.holds import HoldService
 from services.booking.domain.models import BookingStatus
-from services.booking.domain.ports import Committed, LimitReached
+from services.booking.domain.ports import Committed, LimitReached, Stale
 from services.booking.domain.series import SeriesService
-from services.booking.domain.use_cases import EXPIRY, BookingRequest, BookingService
+from services.booking.domain.use_cases import (
+    EXPIRY,
+    MAX_ATTEMPTS,
+    BookingRequest,
+    BookingService,
+    SlotUnavailableError,
+)
 from services.common.auth import Group, Principal
 from services.common.recurrence import Recurrence
 from tests.integration.test_claim_properties import BY, TABLE, invoke, open_provider
@@ -158,6 +164,27 @@ def test_a_lapse_written_down_after_a_full_counter_refused_a_change_still_lets_i
         done = change(store, BookingRequest(pid, sid, later, None, None))
     assert store.lapsed is None, "the sweep never ran: the first claim was not refused"
     assert done
+
+
+class ContendedUntilTheLastAttempt(DynamoDBBookingStore):
+    """Every claim before the last attempt's loses a race (the calendar moved under it)."""
+
+    def __init__(self, client: Any) -> None:
+        super().__init__(client, TABLE)
+        self.claims = 0
+
+    def claim(self, *args: Any, **kwargs: Any) -> Any:
+        self.claims += 1
+        return Stale() if self.claims < MAX_ATTEMPTS else super().claim(*args, **kwargs)
+
+
+def test_a_full_counter_on_the_last_attempt_is_a_refusal_not_contention(inproc: Any) -> None:
+    """No attempt is left to claim again after the look: it refuses on the look, which found nothing."""
+    _, _, pending, pid, sid = pending_booking(inproc, "Refused at the last attempt", maxPerCustomerPerDay=1)
+    store = ContendedUntilTheLastAttempt(inproc)
+    with pytest.raises(SlotUnavailableError) as refused:
+        booked(store, BookingRequest(pid, sid, pending.start + timedelta(hours=2), None, None))
+    assert (store.claims, refused.value.reason) == (MAX_ATTEMPTS, "LIMIT_REACHED")
 
 
 def test_explain_reads_a_lapse_written_down_between_its_reads_as_given_back(inproc: Any) -> None:

@@ -107,7 +107,7 @@ class SeriesService(Struct):
         by: Attribution,
     ) -> StoredResponse:
         """Book every occurrence of `recurrence` from `request.start`, or none."""
-        looked_back = False  # for counts held by what holds no time any more (BookingService.give_back_lapsed)
+        looked_around: set[datetime] = set()  # occurrences lapsed counts were looked for around (below)
         for attempt in range(SERIES_ATTEMPTS):
             now = self.clock()
             profile = self.store.series_calendar(request.provider_id, [], [])
@@ -142,12 +142,14 @@ class SeriesService(Struct):
             if conflicts and self._own_claim_in_the_way(calendar, conflicts, request_key, now):
                 self.pause(attempt)  # a retry of this very request while it is being claimed: wait for it
                 continue
-            limited = [start for start, reasons in conflicts if "LIMIT_REACHED" in reasons]
-            if limited and not looked_back:  # counts held by what holds no time any more: decide again
-                looked_back = True
-                gave_back = BookingService(self.store, self.clock).give_back_lapsed(
-                    calendar, now, min(limited), max(limited)
-                )
+            # Counts held by what holds no time any more may be all that refuses it: give them back around
+            # the first refused occurrences (a week either side of each), then decide again. Only when
+            # nothing else refuses it, and never twice around the same occurrence: refused on a read
+            # made after a look around it, the first one is refused for real, and so is the series.
+            limited = [start for start, reasons in conflicts if reasons == ["LIMIT_REACHED"]]
+            if limited and len(limited) == len(conflicts) and limited[0] not in looked_around:
+                looked_around.update(limited[:3])
+                gave_back = BookingService(self.store, self.clock).give_back_lapsed(calendar, now, *limited[:3])
                 if gave_back or attempt < SERIES_ATTEMPTS - 1:
                     continue
             if conflicts:

@@ -270,12 +270,10 @@ class BookingService(Struct):
             self.pause(attempt)
         raise ContendedError()
 
-    def give_back_lapsed(
-        self, calendar: ProviderCalendar, now: datetime, first: datetime, last: datetime | None = None
-    ) -> bool:
-        """Give back what holds limit counts but no time any more, where refused changes from `first` to
-        `last` count: the claims of series that will never commit (a function killed half-way, decision
-        0024), and the provider's bookings within a week of those times whose approval deadline passed
+    def give_back_lapsed(self, calendar: ProviderCalendar, now: datetime, *around: datetime) -> bool:
+        """Give back what holds limit counts but no time any more, where changes refused at `around`
+        count: the claims of series that will never commit (a function killed half-way, decision 0024),
+        and the provider's bookings within a week of those times whose approval deadline passed
         undecided (decision 0025; found in the provider's index, whether their span is still in the
         calendar or was booked over). Their time is free already; their counts are not until written
         back. True if anything was given back.
@@ -288,17 +286,23 @@ class BookingService(Struct):
         for series in calendar.pending_series.values():
             if not series.live(now):
                 given_back |= self.store.abandon_series(calendar.provider.provider_id, series.series_id)
-        return self.expire_lapsed_approvals(calendar.provider.provider_id, now, first, last) or given_back
+        return self.expire_lapsed_approvals(calendar.provider.provider_id, now, *around) or given_back
 
-    def expire_lapsed_approvals(
-        self, provider_id: str, now: datetime, first: datetime, last: datetime | None = None
-    ) -> bool:
-        """Write down as EXPIRED the provider's bookings from a week before `first` to a week after `last`
-        whose approval deadline passed undecided (decision 0025): their counts go back. True if any was."""
+    def expire_lapsed_approvals(self, provider_id: str, now: datetime, *around: datetime) -> bool:
+        """Write down as EXPIRED the provider's bookings within a week of any of `around` whose approval
+        deadline passed undecided (decision 0025): their counts go back. True if any was. (A week either
+        side holds the day and the ISO week a refused time counts in; overlapping weeks are read once.)"""
         week = timedelta(days=7)
+        windows: list[tuple[datetime, datetime]] = []
+        for time in sorted(around):
+            if windows and time - week <= windows[-1][1]:
+                windows[-1] = (windows[-1][0], time + week)
+            else:
+                windows.append((time - week, time + week))
         given_back = False
-        for booking in self.store.lapsed_approvals(provider_id, first - week, (last or first) + week, now):
-            given_back |= isinstance(self.store.expire(booking, EXPIRY), Committed)
+        for start, end in windows:
+            for booking in self.store.lapsed_approvals(provider_id, start, end, now):
+                given_back |= isinstance(self.store.expire(booking, EXPIRY), Committed)
         return given_back
 
     def _limit_reached(

@@ -273,10 +273,11 @@ class WaitlistService(Struct):
                     if limited is not None and not gave_back:
                         gave_back = True
                         # (A series' dead claim is left to the bookings it refuses: decision 0026.)
-                        BookingService(self.store, self.clock).expire_lapsed_approvals(provider_id, now, limited)
-                        # Decided again on counts read after the look, whatever it gave back: the sweep
-                        # may have given one back since the counts were read, and the index not show it.
-                        calendar = None
+                        bookings = BookingService(self.store, self.clock)
+                        if bookings.expire_lapsed_approvals(provider_id, now, limited):
+                            calendar = None  # the expiries took spans out of blocks the offer conditions on
+                        # Decided again on counts read after the look (`_within_limits` reads them), whatever
+                        # it gave back: the sweep may have given one back since, and the index not show it.
                         continue
                     if hold is None:
                         break  # nothing in its window is free (within its customer's limits): it waits on
