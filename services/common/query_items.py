@@ -5,14 +5,18 @@ an `AttributeValue` structure of ten members, looked up one by one. For a slot s
 (850 busy blocks, 290 KB) that walk cost three times the rest of the search together (boto3#2928,
 botocore#3238; `make bench-slots`, decision 0023). The items' JSON is already the shape botocore
 answers with, save for binary values, which botocore base64-decodes: so, through botocore's own
-`before-parse` event, a Query's items are taken from `json.loads` of the body, and botocore parses
-the rest (count, page key, consumed capacity). A body with a binary value is left to botocore whole.
+`before-parse` event, a Query's items are taken from the decoded body, and botocore parses the rest
+(count, page key, consumed capacity). A body with a binary value is left to botocore whole.
+
+The body is decoded by msgspec, which the functions carry already (decision 0034): the same Python
+values as `json.loads`, in two thirds of the time (1.1 against 1.6 ms for a 62-day search's 340 KB).
 """
 
 from __future__ import annotations
 
-import json
 from typing import Any
+
+import msgspec
 
 # The key of a binary attribute value, as it can only appear in the JSON text: a quote inside a
 # string value is escaped (\"), so `"B":` never occurs inside one.
@@ -24,12 +28,12 @@ def items_as_sent(response_dict: dict[str, Any], customized_response_dict: dict[
     body = response_dict.get("body")
     if response_dict.get("status_code") != 200 or not isinstance(body, bytes) or any(b in body for b in _BINARY):
         return
-    answer = json.loads(body)
+    answer = msgspec.json.decode(body)
     items = answer.pop("Items", None)
     if not isinstance(items, list):
         return
     customized_response_dict["Items"] = items
-    response_dict["body"] = json.dumps(answer).encode()
+    response_dict["body"] = msgspec.json.encode(answer)
 
 
 def install(client: Any) -> None:
